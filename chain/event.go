@@ -1,0 +1,261 @@
+package chain
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// EventVersion is the only custody event encoding version this package writes
+// and reads. A later version gets a new number; ParseEvent refuses numbers it
+// does not know rather than guessing at their meaning.
+const EventVersion = 1
+
+// MaxEventSize bounds one encoded event. It is the C2SP tlog-tiles entry
+// limit, so every event that formats also fits in the log.
+const MaxEventSize = 64 << 10
+
+// EventType names what happened in a custody event.
+type EventType string
+
+// The custody event types of the specification. Types outside this list are
+// refused by Validate so that a typo never reaches the permanent log.
+const (
+	OrderReceived     EventType = "order.received"
+	OrderAmended      EventType = "order.amended"
+	OrderExtended     EventType = "order.extended"
+	OrderHeld         EventType = "order.held"
+	CaptureStarted    EventType = "capture.started"
+	ItemPreserved     EventType = "item.preserved"
+	ItemStored        EventType = "item.stored"
+	CaptureCompleted  EventType = "capture.completed"
+	CaptureFailed     EventType = "capture.failed"
+	FixityVerified    EventType = "fixity.verified"
+	FixityFailed      EventType = "fixity.failed"
+	ItemAccessed      EventType = "item.accessed"
+	DisclosureCreated EventType = "disclosure.created"
+	OrderReleased     EventType = "order.released"
+	ItemPurged        EventType = "item.purged"
+	KeyRotated        EventType = "key.rotated"
+	LogOpened         EventType = "log.opened"
+	CustodyNote       EventType = "custody.note"
+)
+
+var knownTypes = map[EventType]bool{
+	OrderReceived: true, OrderAmended: true, OrderExtended: true, OrderHeld: true,
+	CaptureStarted: true, ItemPreserved: true, ItemStored: true, CaptureCompleted: true,
+	CaptureFailed: true, FixityVerified: true, FixityFailed: true, ItemAccessed: true,
+	DisclosureCreated: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
+	LogOpened: true, CustodyNote: true,
+}
+
+// Digest identifies one preserved item by its content hashes, lower-case hex.
+type Digest struct {
+	SHA256 string `json:"sha256"`
+	SHA512 string `json:"sha512,omitempty"`
+}
+
+// Event is one entry of the custody log.
+//
+// Its JSON encoding is canonical: object keys in lexicographic order, no
+// insignificant white space, times in UTC with RFC 3339 nanosecond precision,
+// no HTML escaping. FormatEvent produces it and ParseEvent accepts nothing
+// else, so the same event always hashes to the same leaf.
+type Event struct {
+	Version   int       `json:"v"`
+	Type      EventType `json:"type"`
+	Time      time.Time `json:"time"`
+	Order     string    `json:"order,omitempty"`
+	Items     []Digest  `json:"items,omitempty"`
+	Actor     string    `json:"actor"`
+	Agent     string    `json:"agent"`
+	Host      string    `json:"host,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Authority string    `json:"authority,omitempty"`
+	// Prev is the SHA-256 (hex) of the canonical encoding of the previous
+	// event of the same order, and PrevIndex its log index. Both are empty
+	// on an order's first event and on events that belong to no order.
+	Prev      string            `json:"prev,omitempty"`
+	PrevIndex *uint64           `json:"prev_index,omitempty"`
+	Details   map[string]string `json:"details,omitempty"`
+}
+
+// wireEvent fixes the key order of the encoding: fields sorted by JSON name.
+type wireEvent struct {
+	Actor     string            `json:"actor"`
+	Agent     string            `json:"agent"`
+	Authority string            `json:"authority,omitempty"`
+	Details   map[string]string `json:"details,omitempty"`
+	Host      string            `json:"host,omitempty"`
+	Items     []Digest          `json:"items,omitempty"`
+	Order     string            `json:"order,omitempty"`
+	Prev      string            `json:"prev,omitempty"`
+	PrevIndex *uint64           `json:"prev_index,omitempty"`
+	Reason    string            `json:"reason,omitempty"`
+	Time      string            `json:"time"`
+	Type      EventType         `json:"type"`
+	Version   int               `json:"v"`
+}
+
+// ErrNonCanonical reports an event encoding that parses but is not the
+// canonical form FormatEvent would produce.
+var ErrNonCanonical = errors.New("event is not in canonical form")
+
+// ErrUnknownVersion reports an event whose version this package cannot read.
+var ErrUnknownVersion = errors.New("unknown event version")
+
+var (
+	hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	hexSHA512 = regexp.MustCompile(`^[0-9a-f]{128}$`)
+)
+
+// Validate reports the first field of e that cannot be logged.
+func (e *Event) Validate() error {
+	switch {
+	case e.Version != EventVersion:
+		return fmt.Errorf("%w %d", ErrUnknownVersion, e.Version)
+	case !knownTypes[e.Type]:
+		return fmt.Errorf("event type %q is not a custody event type", e.Type)
+	case e.Time.IsZero():
+		return errors.New("event time is missing")
+	case e.Actor == "":
+		return errors.New("event actor is missing")
+	case e.Agent == "":
+		return errors.New("event agent is missing")
+	}
+	if e.Order != "" {
+		if err := ValidateOrderID(e.Order); err != nil {
+			return err
+		}
+	}
+	for i, d := range e.Items {
+		if !hexSHA256.MatchString(d.SHA256) {
+			return fmt.Errorf("event item %d: sha256 %q is not 64 lower-case hex digits", i, d.SHA256)
+		}
+		if d.SHA512 != "" && !hexSHA512.MatchString(d.SHA512) {
+			return fmt.Errorf("event item %d: sha512 %q is not 128 lower-case hex digits", i, d.SHA512)
+		}
+	}
+	if (e.Prev == "") != (e.PrevIndex == nil) {
+		return errors.New("event prev and prev_index must be set together")
+	}
+	if e.Prev != "" && !hexSHA256.MatchString(e.Prev) {
+		return fmt.Errorf("event prev %q is not 64 lower-case hex digits", e.Prev)
+	}
+	for _, s := range e.strings() {
+		if !utf8.ValidString(s) {
+			return errors.New("event holds text that is not valid UTF-8")
+		}
+	}
+	return nil
+}
+
+func (e *Event) strings() []string {
+	s := []string{e.Order, e.Actor, e.Agent, e.Host, e.Reason, e.Authority, string(e.Type)}
+	for k, v := range e.Details {
+		s = append(s, k, v)
+	}
+	return s
+}
+
+// FormatEvent returns the canonical encoding of e. The time is converted to
+// UTC; everything else is encoded as given.
+func FormatEvent(e *Event) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	w := wireEvent{
+		Actor: e.Actor, Agent: e.Agent, Authority: e.Authority, Details: e.Details,
+		Host: e.Host, Items: e.Items, Order: e.Order, Prev: e.Prev, PrevIndex: e.PrevIndex,
+		Reason: e.Reason, Time: e.Time.UTC().Format(time.RFC3339Nano), Type: e.Type, Version: e.Version,
+	}
+	if len(w.Details) == 0 {
+		w.Details = nil
+	}
+	if len(w.Items) == 0 {
+		w.Items = nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&w); err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(b) > MaxEventSize {
+		return nil, fmt.Errorf("event is %d bytes, more than the %d a log entry may hold", len(b), MaxEventSize)
+	}
+	return b, nil
+}
+
+// ParseEvent decodes a canonical event encoding. It refuses unknown
+// versions, unknown fields, invalid events and any encoding that differs, by
+// even one byte, from what FormatEvent produces for the decoded event.
+func ParseEvent(b []byte) (*Event, error) {
+	if len(b) > MaxEventSize {
+		return nil, fmt.Errorf("event is %d bytes, more than %d", len(b), MaxEventSize)
+	}
+	var probe struct {
+		Version *int `json:"v"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return nil, fmt.Errorf("event is not a JSON object: %w", err)
+	}
+	if probe.Version == nil {
+		return nil, errors.New("event has no version (\"v\")")
+	}
+	if *probe.Version != EventVersion {
+		return nil, fmt.Errorf("%w %d", ErrUnknownVersion, *probe.Version)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var w wireEvent
+	if err := dec.Decode(&w); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the event", ErrNonCanonical)
+	}
+	t, err := time.Parse(time.RFC3339Nano, w.Time)
+	if err != nil {
+		return nil, fmt.Errorf("event time %q: %w", w.Time, err)
+	}
+	e := &Event{
+		Version: w.Version, Type: w.Type, Time: t, Order: w.Order, Items: w.Items,
+		Actor: w.Actor, Agent: w.Agent, Host: w.Host, Reason: w.Reason, Authority: w.Authority,
+		Prev: w.Prev, PrevIndex: w.PrevIndex, Details: w.Details,
+	}
+	again, err := FormatEvent(e)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, b) {
+		return nil, ErrNonCanonical
+	}
+	return e, nil
+}
+
+// EventHash is the hash by which the next event of the same order links to
+// this one: SHA-256 over the canonical encoding, lower-case hex.
+func EventHash(encoded []byte) string {
+	h := sha256.Sum256(encoded)
+	return hex.EncodeToString(h[:])
+}
+
+// Crockford base32 as used by ULIDs: 26 characters, first at most '7'.
+var ulidRE = regexp.MustCompile(`^[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
+
+// ValidateOrderID reports whether id is a ULID in canonical upper-case form.
+func ValidateOrderID(id string) error {
+	if !ulidRE.MatchString(id) {
+		return fmt.Errorf("order id %q is not a valid id (a 26-character ULID such as 01J9Z3K4M5N6P7Q8R9S0T1V2W3)", strings.ToValidUTF8(id, "?"))
+	}
+	return nil
+}

@@ -1,0 +1,506 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Defaults of Config.
+const (
+	DefaultCheckpointInterval = 2 * time.Second
+	DefaultBatchMaxSize       = 256
+	DefaultBatchMaxAge        = 10 * time.Millisecond
+	// MinCheckpointInterval is the shortest interval the POSIX driver allows.
+	MinCheckpointInterval = 100 * time.Millisecond
+)
+
+// Paths inside a log directory, beside the tlog-tiles files.
+const (
+	CheckpointPath  = layout.CheckpointPath // the newest published checkpoint
+	CheckpointsDir  = "checkpoints"         // every published checkpoint, by tree size
+	treeStatePath   = ".state/treeState"    // the POSIX driver's integrated tree state
+	checkpointsPerm = 0o755
+)
+
+// Config configures a Log.
+type Config struct {
+	// Dir is the log directory, <data-dir>/log.
+	Dir string
+	// Origin names the log in its checkpoints (the agent id).
+	Origin string
+	// Signer signs checkpoints: an Ed25519 or ECDSA P-256 sigstore signer.
+	Signer Signer
+	// CheckpointInterval is how often a new checkpoint is published while the
+	// log grows. Zero means DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// BatchMaxSize and BatchMaxAge bound how many concurrent appends share one
+	// durable write, and how long the first of them waits for company.
+	BatchMaxSize uint
+	BatchMaxAge  time.Duration
+}
+
+// Log is the custody log of one deployment: an append-only RFC 6962 Merkle
+// tree in the C2SP tlog-tiles layout, written by transparency-dev/tessera's
+// POSIX driver, with signed checkpoints. One process at a time may open it.
+type Log struct {
+	cfg      Config
+	key      *Key
+	verifier note.Verifier
+	fsys     fs.FS
+	appender *tessera.Appender
+	shutdown func(context.Context) error
+	reader   tessera.LogReader
+	cancel   context.CancelFunc
+
+	mu          sync.Mutex
+	headsLoaded bool
+	heads       map[string]head
+	orderLocks  map[string]*sync.Mutex
+}
+
+type head struct {
+	hash  string
+	index uint64
+}
+
+// Record is one entry of the log.
+type Record struct {
+	Index   uint64
+	Event   *Event
+	Encoded []byte
+}
+
+// Open opens, or creates, the log in cfg.Dir. It refuses a log whose
+// checkpoint is not signed by cfg.Signer for cfg.Origin, and a log whose
+// published checkpoint is older than one it kept (a rolled-back directory).
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("open log: no directory")
+	}
+	if cfg.Signer == nil {
+		return nil, errors.New("open log: no signer")
+	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if cfg.CheckpointInterval < MinCheckpointInterval {
+		return nil, fmt.Errorf("open log: checkpoint interval %v is shorter than %v", cfg.CheckpointInterval, MinCheckpointInterval)
+	}
+	if cfg.BatchMaxSize == 0 {
+		cfg.BatchMaxSize = DefaultBatchMaxSize
+	}
+	if cfg.BatchMaxAge == 0 {
+		cfg.BatchMaxAge = DefaultBatchMaxAge
+	}
+	ns, key, err := NewNoteSigner(cfg.Origin, cfg.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	v, err := key.NoteVerifier()
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, CheckpointsDir), checkpointsPerm); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	fsys := os.DirFS(cfg.Dir)
+	if err := checkExisting(fsys, v); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
+	}
+	driver, err := posix.New(ctx, posix.Config{Path: cfg.Dir})
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	opts := tessera.NewAppendOptions().
+		WithCheckpointSigner(&archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir)}).
+		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
+		WithCheckpointInterval(cfg.CheckpointInterval).
+		WithCheckpointRepublishInterval(0)
+	// The appender's background work must outlive ctx until Close has
+	// published the final checkpoint, so it gets a context of its own.
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
+	}
+	return &Log{
+		cfg: cfg, key: key, verifier: v, fsys: fsys,
+		appender: a, shutdown: shutdown, reader: reader, cancel: cancel,
+		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
+	}, nil
+}
+
+// checkExisting refuses to append to a log this key did not sign, or whose
+// published checkpoint is smaller than a kept one.
+func checkExisting(fsys fs.FS, v note.Verifier) error {
+	raw, err := fs.ReadFile(fsys, CheckpointPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cp, err := ParseCheckpoint(raw, v)
+	if err != nil {
+		return fmt.Errorf("existing log is not this key's log for origin %q: %w", v.Name(), withFile(err, CheckpointPath))
+	}
+	sizes, err := KeptCheckpointSizes(fsys)
+	if err != nil {
+		return err
+	}
+	if n := len(sizes); n > 0 && sizes[n-1] > cp.Size {
+		return tamper(CheckpointPath, NoIndex, "published checkpoint has size %d but %s/%d was published before: the log was rolled back", cp.Size, CheckpointsDir, sizes[n-1])
+	}
+	return nil
+}
+
+// Key returns the checkpoint signing key's public forms.
+func (l *Log) Key() *Key { return l.key }
+
+// Verifier returns the note verifier of the log's key.
+func (l *Log) Verifier() note.Verifier { return l.verifier }
+
+// FS returns the log directory as a read-only file system.
+func (l *Log) FS() fs.FS { return l.fsys }
+
+// Append adds e to the log and returns its record once the entry is durable
+// (written and synced, and integrated into the tree). The log fills in the
+// version, and for an event of an order the link to that order's previous
+// event; appends to one order are serialised so the links follow log order.
+func (l *Log) Append(ctx context.Context, e Event) (*Record, error) {
+	if e.Version == 0 {
+		e.Version = EventVersion
+	}
+	if e.Prev != "" || e.PrevIndex != nil {
+		return nil, errors.New("append: prev and prev_index are set by the log, not the caller")
+	}
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	if e.Order != "" {
+		unlock, err := l.lockOrder(ctx, e.Order)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if h, ok := l.head(e.Order); ok {
+			idx := h.index
+			e.Prev, e.PrevIndex = h.hash, &idx
+		}
+	}
+	enc, err := FormatEvent(&e)
+	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	idx, err := l.appender.Add(ctx, tessera.NewEntry(enc))()
+	if err != nil {
+		return nil, fmt.Errorf("append %s event: %w", e.Type, err)
+	}
+	if e.Order != "" {
+		l.setHead(e.Order, head{hash: EventHash(enc), index: idx.Index})
+	}
+	return &Record{Index: idx.Index, Event: &e, Encoded: enc}, nil
+}
+
+func (l *Log) head(order string) (head, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.heads[order]
+	return h, ok
+}
+
+func (l *Log) setHead(order string, h head) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.heads[order] = h
+}
+
+// lockOrder serialises appends to one order, loading every order's newest
+// event from the log the first time it is needed.
+func (l *Log) lockOrder(ctx context.Context, order string) (func(), error) {
+	l.mu.Lock()
+	if !l.headsLoaded {
+		if err := l.loadHeads(ctx); err != nil {
+			l.mu.Unlock()
+			return nil, err
+		}
+		l.headsLoaded = true
+	}
+	m, ok := l.orderLocks[order]
+	if !ok {
+		m = &sync.Mutex{}
+		l.orderLocks[order] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock, nil
+}
+
+func (l *Log) loadHeads(ctx context.Context) error {
+	size, err := l.reader.IntegratedSize(ctx)
+	if err != nil {
+		return fmt.Errorf("read log size: %w", err)
+	}
+	for r, err := range Entries(ctx, l.fsys, 0, size) {
+		if err != nil {
+			return fmt.Errorf("load order links: %w", err)
+		}
+		if r.Event.Order != "" {
+			l.heads[r.Event.Order] = head{hash: EventHash(r.Encoded), index: r.Index}
+		}
+	}
+	return nil
+}
+
+// Size returns the number of durable entries, sealed by a checkpoint or not.
+func (l *Log) Size(ctx context.Context) (uint64, error) {
+	return l.reader.IntegratedSize(ctx)
+}
+
+// Checkpoint waits until a published checkpoint covers every durable entry
+// and returns it. The driver publishes at most once per checkpoint interval.
+func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		size, err := l.reader.IntegratedSize(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read log size: %w", err)
+		}
+		raw, err := l.reader.ReadCheckpoint(ctx)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("read checkpoint: %w", err)
+		}
+		if err == nil {
+			cp, err := ParseCheckpoint(raw, l.verifier)
+			if err != nil {
+				return nil, withFile(err, CheckpointPath)
+			}
+			if cp.Size >= size {
+				return cp, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for a checkpoint covering %d entries: %w", size, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Prove returns an inclusion proof of entry index against the newest
+// checkpoint, waiting for one to cover the entry if needed.
+func (l *Log) Prove(ctx context.Context, index uint64) (*Proof, error) {
+	cp, err := l.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return BuildInclusionProof(ctx, l.fsys, cp.Raw, cp.Size, index)
+}
+
+// Close stops accepting appends, publishes a checkpoint covering every
+// durable entry, and stops the background work. Call it once.
+func (l *Log) Close(ctx context.Context) error {
+	defer l.cancel()
+	err := l.shutdown(ctx)
+	if _, cerr := l.Checkpoint(ctx); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("close log: %w", err)
+	}
+	return nil
+}
+
+// Entries yields the entries [from, size) of the log in directory fsys.
+// An entry that is not a canonical event is yielded as a *TamperError.
+func Entries(ctx context.Context, fsys fs.FS, from, size uint64) iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		fetch := BundleFetcher(fsys)
+		for b := from / layout.EntryBundleWidth; b*layout.EntryBundleWidth < size; b++ {
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			p := layout.PartialTileSize(0, b, size)
+			raw, err := fetch(ctx, b, p)
+			file := layout.EntriesPath(b, p)
+			if errors.Is(err, os.ErrNotExist) {
+				yield(nil, tamper(file, int64(b*layout.EntryBundleWidth), "entry bundle is missing: the log was truncated"))
+				return
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			var bundle api.EntryBundle
+			if err := bundle.UnmarshalText(raw); err != nil {
+				yield(nil, tamper(file, int64(b*layout.EntryBundleWidth), "entry bundle is malformed: %v", err))
+				return
+			}
+			want := min(size-b*layout.EntryBundleWidth, layout.EntryBundleWidth)
+			if uint64(len(bundle.Entries)) < want {
+				yield(nil, tamper(file, int64(b*layout.EntryBundleWidth+uint64(len(bundle.Entries))), "entry bundle holds %d entries, the log has %d here: the log was truncated", len(bundle.Entries), want))
+				return
+			}
+			for i, enc := range bundle.Entries[:want] {
+				idx := b*layout.EntryBundleWidth + uint64(i)
+				if idx < from {
+					continue
+				}
+				ev, err := ParseEvent(enc)
+				if err != nil {
+					if !yield(nil, tamper(file, int64(idx), "not a custody event: %v", err)) {
+						return
+					}
+					continue
+				}
+				if !yield(&Record{Index: idx, Event: ev, Encoded: enc}, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// treeState is the POSIX driver's record of the integrated tree.
+type treeState struct {
+	Size uint64 `json:"size"`
+	Root []byte `json:"root"`
+}
+
+// IntegratedSize reads how many entries of the log in fsys are durable, and
+// their root hash. A log directory without the writer's state (a copy, a
+// mirror) reports ok false.
+func IntegratedSize(fsys fs.FS) (size uint64, root []byte, ok bool, err error) {
+	raw, err := fs.ReadFile(fsys, treeStatePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, err
+	}
+	var ts treeState
+	if err := json.Unmarshal(raw, &ts); err != nil {
+		return 0, nil, false, tamper(treeStatePath, NoIndex, "tree state is malformed: %v", err)
+	}
+	return ts.Size, ts.Root, true, nil
+}
+
+// KeptCheckpointSizes lists the sizes under checkpoints/, ascending.
+func KeptCheckpointSizes(fsys fs.FS) ([]uint64, error) {
+	ents, err := fs.ReadDir(fsys, CheckpointsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sizes []uint64
+	for _, e := range ents {
+		n, err := strconv.ParseUint(e.Name(), 10, 64)
+		if err != nil || strconv.FormatUint(n, 10) != e.Name() {
+			if isTempName(e.Name()) {
+				continue
+			}
+			return nil, tamper(CheckpointsDir+"/"+e.Name(), NoIndex, "unexpected file among the kept checkpoints")
+		}
+		sizes = append(sizes, n)
+	}
+	sort.Slice(sizes, func(i, j int) bool { return sizes[i] < sizes[j] })
+	return sizes, nil
+}
+
+// archivingSigner keeps every checkpoint it signs at checkpoints/<size>,
+// durably and before the driver publishes it.
+type archivingSigner struct {
+	note.Signer
+	dir string
+}
+
+func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
+	sig, err := a.Signer.Sign(msg)
+	if err != nil {
+		return nil, err
+	}
+	var cp flog.Checkpoint
+	if _, err := cp.Unmarshal(msg); err != nil {
+		return nil, fmt.Errorf("archive checkpoint: %w", err)
+	}
+	// The note exactly as note.Sign assembles it for a single signer.
+	var b bytes.Buffer
+	b.Write(msg)
+	b.WriteString("\n— ")
+	b.WriteString(a.Name())
+	b.WriteString(" ")
+	hs := binary.BigEndian.AppendUint32(nil, a.KeyHash())
+	b.WriteString(base64.StdEncoding.EncodeToString(append(hs, sig...)))
+	b.WriteString("\n")
+	if err := writeOnce(filepath.Join(a.dir, strconv.FormatUint(cp.Size, 10)), b.Bytes()); err != nil {
+		return nil, fmt.Errorf("archive checkpoint %d: %w", cp.Size, err)
+	}
+	return sig, nil
+}
+
+const tempPrefix = ".tmp-"
+
+func isTempName(n string) bool { return len(n) > len(tempPrefix) && n[:len(tempPrefix)] == tempPrefix }
+
+// writeOnce durably creates path with data unless it already exists: a
+// checkpoint once kept is never replaced.
+func writeOnce(path string, data []byte) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

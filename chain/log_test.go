@@ -1,0 +1,138 @@
+package chain_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+const testOrigin = "custos.test/agent-1"
+
+// testSigner returns a deterministic Ed25519 sigstore signer.
+func testSigner(t testing.TB, seed byte) signature.SignerVerifier {
+	t.Helper()
+	s := make([]byte, ed25519.SeedSize)
+	for i := range s {
+		s[i] = seed
+	}
+	sv, err := signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sv
+}
+
+func openLog(t testing.TB, dir string, s chain.Signer) *chain.Log {
+	t.Helper()
+	l, err := chain.Open(context.Background(), chain.Config{Dir: dir, Origin: testOrigin, Signer: s, CheckpointInterval: chain.MinCheckpointInterval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+var testTime = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func noteEvent(order string, i int) chain.Event {
+	return chain.Event{
+		Type: chain.CustodyNote, Time: testTime.Add(time.Duration(i) * time.Second), Order: order,
+		Actor: "custodian@example.net", Agent: "agent-1", Reason: fmt.Sprintf("note %d", i),
+	}
+}
+
+const (
+	orderA = "01J9Z3K4M5N6P7Q8R9S0T1V2W3"
+	orderB = "01J9Z3K4M5N6P7Q8R9S0T1V2W4"
+)
+
+func TestAppendCloseVerify(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := testSigner(t, 1)
+	l := openLog(t, dir, s)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			order := orderA
+			if i%2 == 1 {
+				order = orderB
+			}
+			if i%10 == 0 {
+				order = ""
+			}
+			if _, err := l.Append(ctx, noteEvent(order, i)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := chain.NewNoteVerifier(mustKey(t, s).Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := chain.VerifyLog(ctx, os.DirFS(dir), v)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if rep.Entries != 100 || rep.CheckpointSize != 100 || rep.Orders != 2 {
+		t.Fatalf("report = %+v", rep)
+	}
+	// Reopen: links continue from the newest event of the order.
+	l = openLog(t, dir, s)
+	r, err := l.Append(ctx, noteEvent(orderA, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Index != 100 || r.Event.PrevIndex == nil {
+		t.Fatalf("record = %+v", r)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain.VerifyLog(ctx, os.DirFS(dir), v); err != nil {
+		t.Fatalf("verify after reopen: %v", err)
+	}
+	sizes, err := chain.KeptCheckpointSizes(os.DirFS(dir))
+	if err != nil || len(sizes) < 2 || sizes[len(sizes)-1] != 101 {
+		t.Fatalf("kept checkpoints = %v, %v", sizes, err)
+	}
+	// Wrong key.
+	other, _ := chain.NewNoteVerifier(mustKey(t, testSigner(t, 2)).Verifier)
+	if _, err := chain.VerifyLog(ctx, os.DirFS(dir), other); !errors.Is(err, chain.ErrTamper) {
+		t.Fatalf("verify with another key: %v", err)
+	}
+	_ = filepath.Join
+}
+
+func mustKey(t testing.TB, s chain.Signer) *chain.Key {
+	t.Helper()
+	pub, err := s.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := chain.NewKey(testOrigin, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
