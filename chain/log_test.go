@@ -34,7 +34,7 @@ func testSigner(t testing.TB, seed byte) signature.SignerVerifier {
 
 func openLog(t testing.TB, dir string, s chain.Signer) *chain.Log {
 	t.Helper()
-	l, err := chain.Open(context.Background(), chain.Config{Dir: dir, Origin: testOrigin, Signer: s, CheckpointInterval: chain.MinCheckpointInterval})
+	l, err := chain.Open(context.Background(), chain.Config{Dir: dir, Origin: testOrigin, Signer: s, CheckpointInterval: chain.MinCheckpointInterval, BatchMaxAge: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,11 +158,13 @@ type treeWalk struct {
 	rng   *compact.Range
 	tiles [][][]byte // per tile level, the node hashes of the current tile
 	heads map[string]head
+	// shifts records, per order, a displacement already reported.
+	shifts map[string]int64
 }
 
 func newTreeWalk(fsys fs.FS, rep *LogReport, roots map[uint64][]checkedRoot) *treeWalk {
 	f := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
-	return &treeWalk{fsys: fsys, rep: rep, roots: roots, rng: f.NewEmptyRange(0), heads: map[string]head{}}
+	return &treeWalk{fsys: fsys, rep: rep, roots: roots, rng: f.NewEmptyRange(0), heads: map[string]head{}, shifts: map[string]int64{}}
 }
 
 // parsedBundle is one entry bundle read, hashed and parsed.
@@ -227,12 +229,18 @@ func (w *treeWalk) run(ctx context.Context, size uint64) error {
 		if pb.err != nil {
 			return pb.err
 		}
-		if pb.fatal != nil {
-			w.rep.problem(pb.fatal)
-			return nil
-		}
 		if err := w.consume(pb); err != nil {
 			return err
+		}
+		if pb.fatal != nil {
+			// The entries before the damage have been checked; without
+			// the rest no root beyond this point can be computed. The
+			// stored leaf hashes still show where entries went missing.
+			if len(pb.leaves) > 0 {
+				w.checkTile(0, b, pb.leaves, layout.PartialTileSize(0, b, size))
+			}
+			w.rep.problem(pb.fatal)
+			return nil
 		}
 	}
 	w.finishTiles(size)
@@ -258,15 +266,16 @@ func readBundle(ctx context.Context, fsys fs.FS, b, size uint64) *parsedBundle {
 		return pb
 	}
 	want := min(size-b*layout.EntryBundleWidth, layout.EntryBundleWidth)
-	if uint64(len(bundle.Entries)) < want {
-		pb.fatal = tamper(pb.file, first+int64(len(bundle.Entries)), "entry bundle holds %d entries where the log has %d: the log was truncated", len(bundle.Entries), want)
-		return pb
+	entries := bundle.Entries
+	switch {
+	case uint64(len(entries)) < want:
+		pb.fatal = tamper(pb.file, first+int64(len(entries)), "entry bundle holds %d entries where the log has %d: the log was truncated", len(entries), want)
+	case p > 0 && uint64(len(entries)) != want:
+		pb.fatal = tamper(pb.file, first+int64(want), "partial entry bundle holds %d entries, its name says %d", len(entries), want)
+	default:
+		entries = entries[:want]
 	}
-	if p > 0 && uint64(len(bundle.Entries)) != want {
-		pb.fatal = tamper(pb.file, first+int64(want), "partial entry bundle holds %d entries, its name says %d", len(bundle.Entries), want)
-		return pb
-	}
-	for i, enc := range bundle.Entries[:want] {
+	for i, enc := range entries {
 		pb.leaves = append(pb.leaves, rfc6962.DefaultHasher.HashLeaf(enc))
 		pb.encoded = append(pb.encoded, enc)
 		ev, err := ParseEvent(enc)
@@ -309,8 +318,15 @@ func (w *treeWalk) checkLink(idx uint64, file string, ev *Event, enc []byte) {
 		w.rep.problem(tamper(file, int64(idx), "order %s: event links to entry %d but the order has no earlier event: an event was removed", ev.Order, *ev.PrevIndex))
 	case ok && ev.Prev == "":
 		w.rep.problem(tamper(file, int64(idx), "order %s: event does not link to the order's earlier event at entry %d", ev.Order, h.index))
-	case ok && (ev.Prev != h.hash || *ev.PrevIndex != h.index):
+	case ok && ev.Prev != h.hash:
 		w.rep.problem(tamper(file, int64(idx), "order %s: event links to entry %d (%.12s…), but the order's previous event is entry %d (%.12s…): events were removed, altered or reordered", ev.Order, *ev.PrevIndex, ev.Prev, h.index, h.hash))
+	case ok && *ev.PrevIndex != h.index:
+		// The right event at another place: entries were removed or
+		// inserted before it. Reported once per shift, not per entry.
+		if shift := int64(h.index) - int64(*ev.PrevIndex); shift != w.shifts[ev.Order] {
+			w.shifts[ev.Order] = shift
+			w.rep.problem(tamper(file, int64(idx), "order %s: event's previous event was entry %d but is now entry %d: entries before it were removed or inserted", ev.Order, *ev.PrevIndex, h.index))
+		}
 	}
 	w.heads[ev.Order] = head{hash: EventHash(enc), index: idx}
 }
@@ -384,15 +400,25 @@ func (w *treeWalk) checkTile(level, index uint64, want [][]byte, p uint8) {
 		return
 	}
 	w.rep.TilesVerified++
+	first, count := -1, 0
 	for i, h := range want {
 		if !bytes.Equal(t.Nodes[i], h) {
-			var where int64 = NoIndex
-			what := fmt.Sprintf("hash %d of the tile does not match the entries below it", i)
-			if level == 0 {
-				where = int64(index*layout.TileWidth) + int64(i)
-				what = "leaf hash in the tile does not match the entry: the entry or the tile was altered"
+			if first < 0 {
+				first = i
 			}
-			w.rep.problem(tamper(file, where, "%s", what))
+			count++
 		}
 	}
+	if count == 0 {
+		return
+	}
+	more := ""
+	if count > 1 {
+		more = fmt.Sprintf(" (and %d more hashes of this tile)", count-1)
+	}
+	if level == 0 {
+		w.rep.problem(tamper(file, int64(index*layout.TileWidth)+int64(first), "leaf hash in the tile does not match the entry: the entry or the tile was altered%s", more))
+		return
+	}
+	w.rep.problem(tamper(file, NoIndex, "hash %d of the tile does not match the entries below it%s", first, more))
 }
