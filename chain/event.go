@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -111,10 +110,18 @@ var ErrNonCanonical = errors.New("event is not in canonical form")
 // ErrUnknownVersion reports an event whose version this package cannot read.
 var ErrUnknownVersion = errors.New("unknown event version")
 
-var (
-	hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	hexSHA512 = regexp.MustCompile(`^[0-9a-f]{128}$`)
-)
+// isHex reports whether s is n lower-case hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate reports the first field of e that cannot be logged.
 func (e *Event) Validate() error {
@@ -136,33 +143,28 @@ func (e *Event) Validate() error {
 		}
 	}
 	for i, d := range e.Items {
-		if !hexSHA256.MatchString(d.SHA256) {
+		if !isHex(d.SHA256, 64) {
 			return fmt.Errorf("event item %d: sha256 %q is not 64 lower-case hex digits", i, d.SHA256)
 		}
-		if d.SHA512 != "" && !hexSHA512.MatchString(d.SHA512) {
+		if d.SHA512 != "" && !isHex(d.SHA512, 128) {
 			return fmt.Errorf("event item %d: sha512 %q is not 128 lower-case hex digits", i, d.SHA512)
 		}
 	}
 	if (e.Prev == "") != (e.PrevIndex == nil) {
 		return errors.New("event prev and prev_index must be set together")
 	}
-	if e.Prev != "" && !hexSHA256.MatchString(e.Prev) {
+	if e.Prev != "" && !isHex(e.Prev, 64) {
 		return fmt.Errorf("event prev %q is not 64 lower-case hex digits", e.Prev)
 	}
-	for _, s := range e.strings() {
-		if !utf8.ValidString(s) {
-			return errors.New("event holds text that is not valid UTF-8")
-		}
+	valid := utf8.ValidString(e.Actor) && utf8.ValidString(e.Agent) && utf8.ValidString(e.Host) &&
+		utf8.ValidString(e.Reason) && utf8.ValidString(e.Authority)
+	for k, v := range e.Details {
+		valid = valid && utf8.ValidString(k) && utf8.ValidString(v)
+	}
+	if !valid {
+		return errors.New("event holds text that is not valid UTF-8")
 	}
 	return nil
-}
-
-func (e *Event) strings() []string {
-	s := []string{e.Order, e.Actor, e.Agent, e.Host, e.Reason, e.Authority, string(e.Type)}
-	for k, v := range e.Details {
-		s = append(s, k, v)
-	}
-	return s
 }
 
 // FormatEvent returns the canonical encoding of e. The time is converted to
@@ -171,24 +173,7 @@ func FormatEvent(e *Event) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	w := wireEvent{
-		Actor: e.Actor, Agent: e.Agent, Authority: e.Authority, Details: e.Details,
-		Host: e.Host, Items: e.Items, Order: e.Order, Prev: e.Prev, PrevIndex: e.PrevIndex,
-		Reason: e.Reason, Time: e.Time.UTC().Format(time.RFC3339Nano), Type: e.Type, Version: e.Version,
-	}
-	if len(w.Details) == 0 {
-		w.Details = nil
-	}
-	if len(w.Items) == 0 {
-		w.Items = nil
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&w); err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
-	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	b := appendEvent(make([]byte, 0, 256), e)
 	if len(b) > MaxEventSize {
 		return nil, fmt.Errorf("event is %d bytes, more than the %d a log entry may hold", len(b), MaxEventSize)
 	}
@@ -199,29 +184,31 @@ func FormatEvent(e *Event) ([]byte, error) {
 // versions, unknown fields, invalid events and any encoding that differs, by
 // even one byte, from what FormatEvent produces for the decoded event.
 func ParseEvent(b []byte) (*Event, error) {
+	return parseEvent(b, nil)
+}
+
+// parseEvent is ParseEvent with a scratch buffer for the round trip, which
+// it grows as needed; verification reuses one per worker.
+func parseEvent(b []byte, scratch *[]byte) (*Event, error) {
 	if len(b) > MaxEventSize {
 		return nil, fmt.Errorf("event is %d bytes, more than %d", len(b), MaxEventSize)
 	}
-	var probe struct {
-		Version *int `json:"v"`
+	var w wireEvent
+	if err := decodeWire(b, &w); err != nil {
+		// A later version may have fields this one does not know: say so.
+		var probe struct {
+			Version *int `json:"v"`
+		}
+		if json.Unmarshal(b, &probe) == nil && probe.Version != nil && *probe.Version != EventVersion {
+			return nil, fmt.Errorf("%w %d", ErrUnknownVersion, *probe.Version)
+		}
+		return nil, err
 	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, fmt.Errorf("event is not a JSON object: %w", err)
-	}
-	if probe.Version == nil {
+	if w.Version == 0 && !bytes.Contains(b, []byte(`"v":`)) {
 		return nil, errors.New("event has no version (\"v\")")
 	}
-	if *probe.Version != EventVersion {
-		return nil, fmt.Errorf("%w %d", ErrUnknownVersion, *probe.Version)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var w wireEvent
-	if err := dec.Decode(&w); err != nil {
-		return nil, fmt.Errorf("decode event: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: data after the event", ErrNonCanonical)
+	if w.Version != EventVersion {
+		return nil, fmt.Errorf("%w %d", ErrUnknownVersion, w.Version)
 	}
 	t, err := time.Parse(time.RFC3339Nano, w.Time)
 	if err != nil {
@@ -232,9 +219,16 @@ func ParseEvent(b []byte) (*Event, error) {
 		Actor: w.Actor, Agent: w.Agent, Host: w.Host, Reason: w.Reason, Authority: w.Authority,
 		Prev: w.Prev, PrevIndex: w.PrevIndex, Details: w.Details,
 	}
-	again, err := FormatEvent(e)
-	if err != nil {
+	if err := e.Validate(); err != nil {
 		return nil, err
+	}
+	var buf []byte
+	if scratch != nil {
+		buf = (*scratch)[:0]
+	}
+	again := appendEvent(buf, e)
+	if scratch != nil {
+		*scratch = again
 	}
 	if !bytes.Equal(again, b) {
 		return nil, ErrNonCanonical
@@ -249,12 +243,15 @@ func EventHash(encoded []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Crockford base32 as used by ULIDs: 26 characters, first at most '7'.
-var ulidRE = regexp.MustCompile(`^[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
-
-// ValidateOrderID reports whether id is a ULID in canonical upper-case form.
+// ValidateOrderID reports whether id is a ULID in canonical upper-case form:
+// 26 characters of Crockford base32, the first at most '7'.
 func ValidateOrderID(id string) error {
-	if !ulidRE.MatchString(id) {
+	ok := len(id) == 26 && id[0] >= '0' && id[0] <= '7'
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U')
+	}
+	if !ok {
 		return fmt.Errorf("order id %q is not a valid id (a 26-character ULID such as 01J9Z3K4M5N6P7Q8R9S0T1V2W3)", strings.ToValidUTF8(id, "?"))
 	}
 	return nil

@@ -169,8 +169,16 @@ func checkExisting(fsys fs.FS, v note.Verifier) error {
 	if err != nil {
 		return err
 	}
-	if n := len(sizes); n > 0 && sizes[n-1] > cp.Size {
-		return tamper(CheckpointPath, NoIndex, "published checkpoint has size %d but %s/%d was published before: the log was rolled back", cp.Size, CheckpointsDir, sizes[n-1])
+	// A kept checkpoint may be larger than the published one (a crash
+	// between signing and publishing), but never larger than the log.
+	have := cp.Size
+	if s, _, ok, err := IntegratedSize(fsys); err != nil {
+		return err
+	} else if ok {
+		have = max(have, s)
+	}
+	if n := len(sizes); n > 0 && sizes[n-1] > have {
+		return tamper(CheckpointsDir+"/"+strconv.FormatUint(sizes[n-1], 10), NoIndex, "a checkpoint of %d entries was signed but the log holds only %d: the log was rolled back", sizes[n-1], have)
 	}
 	return nil
 }
@@ -436,7 +444,9 @@ func KeptCheckpointSizes(fsys fs.FS) ([]uint64, error) {
 }
 
 // archivingSigner keeps every checkpoint it signs at checkpoints/<size>,
-// durably and before the driver publishes it.
+// durably and before the driver publishes it, so every published checkpoint
+// is kept. A crash between the two leaves a kept checkpoint that was never
+// published; it is signed and its entries are durable, so it is as good.
 type archivingSigner struct {
 	note.Signer
 	dir string

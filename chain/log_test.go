@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,7 +122,6 @@ func TestAppendCloseVerify(t *testing.T) {
 	if _, err := chain.VerifyLog(ctx, os.DirFS(dir), other); !errors.Is(err, chain.ErrTamper) {
 		t.Fatalf("verify with another key: %v", err)
 	}
-	_ = filepath.Join
 }
 
 func mustKey(t testing.TB, s chain.Signer) *chain.Key {
@@ -135,4 +135,31 @@ func mustKey(t testing.TB, s chain.Signer) *chain.Key {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// Open refuses a log directory rolled back behind a checkpoint it signed.
+func TestOpenRefusesRolledBackLog(t *testing.T) {
+	dir, key := buildLog(t, 40)
+	_ = key
+	sizes, err := chain.KeptCheckpointSizes(os.DirFS(dir))
+	if err != nil || len(sizes) < 2 {
+		t.Fatalf("%v %v", sizes, err)
+	}
+	older := sizes[len(sizes)-2]
+	b, err := os.ReadFile(filepath.Join(dir, "checkpoints", fmt.Sprint(older)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chmodWrite(t, filepath.Join(dir, "checkpoint"), b)
+	chmodWrite(t, filepath.Join(dir, ".state/treeState"), []byte(fmt.Sprintf(`{"size":%d,"root":""}`, older)))
+	_, err = chain.Open(context.Background(), chain.Config{Dir: dir, Origin: testOrigin, Signer: testSigner(t, 3)})
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("open of a rolled-back log: %v", err)
+	}
+	// And a log signed by another key is refused.
+	dir2, _ := buildLog(t, 3)
+	_, err = chain.Open(context.Background(), chain.Config{Dir: dir2, Origin: testOrigin, Signer: testSigner(t, 4)})
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "not this key's log") {
+		t.Fatalf("open with another key: %v", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,12 +176,15 @@ func TestVerifyLogTamper(t *testing.T) {
 			})
 		}, nil, "checkpoints/" + itoa(older), chain.NoIndex, "does not verify"},
 		{"log rolled back", func(t *testing.T, dir string) {
+			// An older copy of the log and its state, with the newer
+			// checkpoints still kept (they may also live in a mirror).
 			b, err := os.ReadFile(filepath.Join(dir, "checkpoints", itoa(older)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			chmodWrite(t, filepath.Join(dir, "checkpoint"), b)
-		}, nil, "checkpoint", chain.NoIndex, "rolled back"},
+			chmodWrite(t, filepath.Join(dir, ".state/treeState"), []byte(fmt.Sprintf(`{"size":%d,"root":""}`, older)))
+		}, nil, ".state/treeState", chain.NoIndex, "rolled back"},
 		{"wrong key", func(t *testing.T, dir string) {}, func() any { return otherV }, "checkpoint", chain.NoIndex, "no signature by key"},
 	}
 	for _, c := range cases {

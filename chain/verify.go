@@ -3,6 +3,7 @@ package chain
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,7 +24,7 @@ const maxProblems = 100
 type LogReport struct {
 	Origin              string
 	Entries             uint64 // entries read, hashed and parsed
-	CheckpointSize      uint64 // size of the newest published checkpoint
+	CheckpointSize      uint64 // size of the newest signed checkpoint
 	Unsealed            uint64 // durable entries not yet covered by a checkpoint
 	CheckpointsVerified int    // kept checkpoints whose signature and root were checked
 	TilesVerified       int    // hash tiles recomputed and compared
@@ -89,9 +90,10 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 			rep.problem(tamper(file, NoIndex, "kept under size %d but signs size %d", s, kcp.Size))
 			continue
 		}
-		if s > cp.Size {
-			rep.problem(tamper(CheckpointPath, NoIndex, "published checkpoint has size %d but %s (size %d) was published before: the log was rolled back", cp.Size, file, s))
-		}
+		// A kept checkpoint larger than the published one is one signed
+		// just before a crash stopped its publication; its entries must be
+		// here all the same, which the walk below checks.
+		rep.CheckpointSize = max(rep.CheckpointSize, s)
 		roots[s] = append(roots[s], checkedRoot{file: file, hash: kcp.Hash})
 	}
 
@@ -105,11 +107,11 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 		}
 	}
 	if haveState {
-		if stateSize < cp.Size {
-			rep.problem(tamper(treeStatePath, NoIndex, "the writer's tree state has %d entries, fewer than the checkpoint's %d", stateSize, cp.Size))
+		if stateSize < rep.CheckpointSize {
+			rep.problem(tamper(treeStatePath, NoIndex, "the writer's tree state has %d entries, fewer than the %d a signed checkpoint commits to: the log was rolled back", stateSize, rep.CheckpointSize))
 		} else {
 			size = stateSize
-			rep.Unsealed = stateSize - cp.Size
+			rep.Unsealed = stateSize - rep.CheckpointSize
 			roots[stateSize] = append(roots[stateSize], checkedRoot{file: treeStatePath, hash: stateRoot, unsigned: true})
 		}
 	}
@@ -155,6 +157,7 @@ type treeWalk struct {
 	fsys  fs.FS
 	rep   *LogReport
 	roots map[uint64][]checkedRoot
+	f     *compact.RangeFactory
 	rng   *compact.Range
 	tiles [][][]byte // per tile level, the node hashes of the current tile
 	heads map[string]head
@@ -164,19 +167,23 @@ type treeWalk struct {
 
 func newTreeWalk(fsys fs.FS, rep *LogReport, roots map[uint64][]checkedRoot) *treeWalk {
 	f := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
-	return &treeWalk{fsys: fsys, rep: rep, roots: roots, rng: f.NewEmptyRange(0), heads: map[string]head{}, shifts: map[string]int64{}}
+	return &treeWalk{fsys: fsys, rep: rep, roots: roots, f: f, rng: f.NewEmptyRange(0), heads: map[string]head{}, shifts: map[string]int64{}}
 }
 
-// parsedBundle is one entry bundle read, hashed and parsed.
+// parsedBundle is one entry bundle read, hashed, parsed and compared with
+// its level-0 hash tile. Workers make them in parallel; the walk consumes
+// them in order.
 type parsedBundle struct {
-	index   uint64
-	file    string
-	leaves  [][]byte
-	events  []*Event
-	encoded [][]byte
-	bad     []*TamperError // entries that are not canonical events
-	fatal   *TamperError   // the bundle is missing or unreadable as a bundle
-	err     error          // an I/O failure
+	index  uint64
+	file   string
+	leaves [][]byte
+	events []*Event
+	hashes []string // EventHash of each entry
+	root   []byte   // root of the bundle's 256 leaves, for a full bundle
+	bad    []*TamperError
+	tileOK bool         // the level-0 tile was compared
+	fatal  *TamperError // the bundle is missing, malformed or short
+	err    error        // an I/O failure
 }
 
 func (w *treeWalk) run(ctx context.Context, size uint64) error {
@@ -185,7 +192,6 @@ func (w *treeWalk) run(ctx context.Context, size uint64) error {
 		return nil
 	}
 	nb := (size + layout.EntryBundleWidth - 1) / layout.EntryBundleWidth
-	// Read and parse bundles in parallel, consume them in order.
 	workers := runtime.GOMAXPROCS(0)
 	results := make([]chan *parsedBundle, nb)
 	for i := range results {
@@ -234,11 +240,7 @@ func (w *treeWalk) run(ctx context.Context, size uint64) error {
 		}
 		if pb.fatal != nil {
 			// The entries before the damage have been checked; without
-			// the rest no root beyond this point can be computed. The
-			// stored leaf hashes still show where entries went missing.
-			if len(pb.leaves) > 0 {
-				w.checkTile(0, b, pb.leaves, layout.PartialTileSize(0, b, size))
-			}
+			// the rest no root beyond this point can be computed.
 			w.rep.problem(pb.fatal)
 			return nil
 		}
@@ -247,6 +249,9 @@ func (w *treeWalk) run(ctx context.Context, size uint64) error {
 	return nil
 }
 
+// readBundle does all the per-entry work of a bundle: hashing, parsing and
+// the comparison with the level-0 tile, and for a full bundle the root of
+// its subtree, so the in-order walk only links and merges.
 func readBundle(ctx context.Context, fsys fs.FS, b, size uint64) *parsedBundle {
 	p := layout.PartialTileSize(0, b, size)
 	pb := &parsedBundle{index: b, file: layout.EntriesPath(b, p)}
@@ -275,40 +280,113 @@ func readBundle(ctx context.Context, fsys fs.FS, b, size uint64) *parsedBundle {
 	default:
 		entries = entries[:want]
 	}
+	pb.leaves = make([][]byte, len(entries))
+	pb.events = make([]*Event, len(entries))
+	pb.hashes = make([]string, len(entries))
+	leafHashes := make([]byte, 32*len(entries))
+	var scratch []byte
 	for i, enc := range entries {
-		pb.leaves = append(pb.leaves, rfc6962.DefaultHasher.HashLeaf(enc))
-		pb.encoded = append(pb.encoded, enc)
-		ev, err := ParseEvent(enc)
+		scratch = append(append(scratch[:0], rfc6962.RFC6962LeafHashPrefix), enc...)
+		h := sha256.Sum256(scratch)
+		pb.leaves[i] = leafHashes[32*i : 32*i+32 : 32*i+32]
+		copy(pb.leaves[i], h[:])
+		ev, err := parseEvent(enc, &scratch)
 		if err != nil {
 			pb.bad = append(pb.bad, tamper(pb.file, first+int64(i), "not a canonical custody event: %v", err))
+			continue
 		}
-		pb.events = append(pb.events, ev)
+		pb.events[i] = ev
+		if ev.Order != "" {
+			pb.hashes[i] = EventHash(enc)
+		}
+	}
+	if len(pb.leaves) > 0 {
+		if prob, ok := checkTile(fsys, 0, b, pb.leaves, p); prob != nil {
+			pb.bad = append(pb.bad, prob)
+		} else {
+			pb.tileOK = ok
+		}
+	}
+	if len(pb.leaves) == layout.EntryBundleWidth && pb.fatal == nil {
+		pb.root = subtreeRoot(pb.leaves)
 	}
 	return pb
+}
+
+// subtreeRoot is the RFC 6962 root of a perfect subtree of leaves, which
+// it leaves untouched.
+func subtreeRoot(leaves [][]byte) []byte {
+	level := make([][32]byte, len(leaves)/2)
+	var buf [1 + 2*32]byte
+	buf[0] = rfc6962.RFC6962NodeHashPrefix
+	for i := range level {
+		copy(buf[1:], leaves[2*i])
+		copy(buf[33:], leaves[2*i+1])
+		level[i] = sha256.Sum256(buf[:])
+	}
+	for len(level) > 1 {
+		for i := range len(level) / 2 {
+			copy(buf[1:], level[2*i][:])
+			copy(buf[33:], level[2*i+1][:])
+			level[i] = sha256.Sum256(buf[:])
+		}
+		level = level[:len(level)/2]
+	}
+	return level[0][:]
 }
 
 func (w *treeWalk) consume(pb *parsedBundle) error {
 	for _, p := range pb.bad {
 		w.rep.problem(p)
 	}
+	if pb.tileOK {
+		w.rep.TilesVerified++
+	}
 	first := pb.index * layout.EntryBundleWidth
-	for i, leaf := range pb.leaves {
-		idx := first + uint64(i)
-		if err := w.rng.Append(leaf, w.visit); err != nil {
-			return err
-		}
-		w.rep.Entries++
-		if ev := pb.events[i]; ev != nil {
-			w.checkLink(idx, pb.file, ev, pb.encoded[i])
-		}
-		if _, ok := w.roots[idx+1]; ok {
-			w.checkRoots(idx + 1)
+	for i, ev := range pb.events {
+		if ev != nil {
+			w.checkLink(first+uint64(i), pb.file, ev, pb.hashes[i])
 		}
 	}
+	w.rep.Entries += uint64(len(pb.leaves))
+	if pb.root == nil {
+		// A partial or damaged bundle: merge leaf by leaf.
+		for i, leaf := range pb.leaves {
+			if err := w.rng.Append(leaf, w.visit); err != nil {
+				return err
+			}
+			w.checkRoots(first + uint64(i) + 1)
+		}
+		return nil
+	}
+	// Roots signed at sizes inside this bundle need its leaves.
+	for i := range pb.leaves[:len(pb.leaves)-1] {
+		if _, ok := w.roots[first+uint64(i)+1]; ok {
+			tmp, err := w.f.NewRange(0, w.rng.End(), append([][]byte(nil), w.rng.Hashes()...))
+			if err != nil {
+				return err
+			}
+			for _, leaf := range pb.leaves[:i+1] {
+				if err := tmp.Append(leaf, nil); err != nil {
+					return err
+				}
+			}
+			w.checkRootsOf(first+uint64(i)+1, tmp)
+		}
+	}
+	one, err := w.f.NewRange(first, first+layout.EntryBundleWidth, [][]byte{pb.root})
+	if err != nil {
+		return err
+	}
+	w.visit(compact.NewNodeID(layout.TileHeight, pb.index), pb.root)
+	if err := w.rng.AppendRange(one, w.visit); err != nil {
+		return err
+	}
+	w.checkRoots(first + layout.EntryBundleWidth)
 	return nil
 }
 
-func (w *treeWalk) checkLink(idx uint64, file string, ev *Event, enc []byte) {
+func (w *treeWalk) checkLink(idx uint64, file string, ev *Event, hash string) {
 	if ev.Order == "" {
 		return
 	}
@@ -328,16 +406,24 @@ func (w *treeWalk) checkLink(idx uint64, file string, ev *Event, enc []byte) {
 			w.rep.problem(tamper(file, int64(idx), "order %s: event's previous event was entry %d but is now entry %d: entries before it were removed or inserted", ev.Order, *ev.PrevIndex, h.index))
 		}
 	}
-	w.heads[ev.Order] = head{hash: EventHash(enc), index: idx}
+	w.heads[ev.Order] = head{hash: hash, index: idx}
 }
 
 func (w *treeWalk) checkRoots(size uint64) {
+	if _, ok := w.roots[size]; ok {
+		w.checkRootsOf(size, w.rng)
+	}
+}
+
+// checkRootsOf compares the root of rng, a range [0, size), with every
+// root signed or recorded for that size.
+func (w *treeWalk) checkRootsOf(size uint64, rng *compact.Range) {
 	var root []byte
 	if size == 0 {
 		root = rfc6962.DefaultHasher.EmptyRoot()
 	} else {
 		var err error
-		if root, err = w.rng.GetRootHash(nil); err != nil {
+		if root, err = rng.GetRootHash(nil); err != nil {
 			w.rep.problem(tamper("", NoIndex, "cannot compute the root at size %d: %v", size, err))
 			return
 		}
@@ -357,8 +443,8 @@ func (w *treeWalk) checkRoots(size uint64) {
 // boundaries (levels 0, 8, 16, ...) are gathered into tiles and compared
 // with the stored hash tiles as each tile fills up.
 func (w *treeWalk) visit(id compact.NodeID, hash []byte) {
-	if id.Level%layout.TileHeight != 0 {
-		return
+	if id.Level == 0 || id.Level%layout.TileHeight != 0 {
+		return // level-0 tiles are compared by the bundle readers
 	}
 	lvl := int(id.Level / layout.TileHeight)
 	for len(w.tiles) <= lvl {
@@ -366,7 +452,7 @@ func (w *treeWalk) visit(id compact.NodeID, hash []byte) {
 	}
 	w.tiles[lvl] = append(w.tiles[lvl], hash)
 	if len(w.tiles[lvl]) == layout.TileWidth {
-		w.checkTile(uint64(lvl), id.Index/layout.TileWidth, w.tiles[lvl], 0)
+		w.tile(uint64(lvl), id.Index/layout.TileWidth, w.tiles[lvl], 0)
 		w.tiles[lvl] = w.tiles[lvl][:0]
 	}
 }
@@ -379,27 +465,35 @@ func (w *treeWalk) finishTiles(size uint64) {
 		}
 		width := uint64(1) << (uint(lvl) * layout.TileHeight) * layout.TileWidth
 		index := (size - 1) / width
-		w.checkTile(uint64(lvl), index, nodes, uint8(len(nodes)))
+		w.tile(uint64(lvl), index, nodes, uint8(len(nodes)))
 	}
 }
 
-func (w *treeWalk) checkTile(level, index uint64, want [][]byte, p uint8) {
+func (w *treeWalk) tile(level, index uint64, want [][]byte, p uint8) {
+	prob, ok := checkTile(w.fsys, level, index, want, p)
+	if prob != nil {
+		w.rep.problem(prob)
+	}
+	if ok {
+		w.rep.TilesVerified++
+	}
+}
+
+// checkTile compares a stored hash tile with the hashes recomputed from the
+// entries. ok reports that the tile was read and compared.
+func checkTile(fsys fs.FS, level, index uint64, want [][]byte, p uint8) (prob *TamperError, ok bool) {
 	file := layout.TilePath(level, index, p)
-	raw, err := TileFetcher(w.fsys)(context.Background(), level, index, p)
+	raw, err := TileFetcher(fsys)(context.Background(), level, index, p)
 	if err != nil {
-		w.rep.problem(tamper(file, NoIndex, "hash tile is missing or unreadable: %v", err))
-		return
+		return tamper(file, NoIndex, "hash tile is missing or unreadable: %v", err), false
 	}
 	var t api.HashTile
 	if err := t.UnmarshalText(raw); err != nil {
-		w.rep.problem(tamper(file, NoIndex, "hash tile is malformed: %v", err))
-		return
+		return tamper(file, NoIndex, "hash tile is malformed: %v", err), false
 	}
 	if len(t.Nodes) < len(want) {
-		w.rep.problem(tamper(file, NoIndex, "hash tile holds %d hashes, the log has %d here", len(t.Nodes), len(want)))
-		return
+		return tamper(file, NoIndex, "hash tile holds %d hashes, the log has %d here", len(t.Nodes), len(want)), false
 	}
-	w.rep.TilesVerified++
 	first, count := -1, 0
 	for i, h := range want {
 		if !bytes.Equal(t.Nodes[i], h) {
@@ -410,15 +504,14 @@ func (w *treeWalk) checkTile(level, index uint64, want [][]byte, p uint8) {
 		}
 	}
 	if count == 0 {
-		return
+		return nil, true
 	}
 	more := ""
 	if count > 1 {
 		more = fmt.Sprintf(" (and %d more hashes of this tile)", count-1)
 	}
 	if level == 0 {
-		w.rep.problem(tamper(file, int64(index*layout.TileWidth)+int64(first), "leaf hash in the tile does not match the entry: the entry or the tile was altered%s", more))
-		return
+		return tamper(file, int64(index*layout.TileWidth)+int64(first), "leaf hash in the tile does not match the entry: the entry or the tile was altered%s", more), true
 	}
-	w.rep.problem(tamper(file, NoIndex, "hash %d of the tile does not match the entries below it%s", first, more))
+	return tamper(file, NoIndex, "hash %d of the tile does not match the entries below it%s", first, more), true
 }
