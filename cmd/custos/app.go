@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"k8s.io/klog/v2"
+)
+
+// globalOptions holds the global flags and what every command shares.
+type globalOptions struct {
+	configFile string
+	dataDir    string
+	output     string
+	actor      string
+
+	// which global flags were given, so that they win over file and env
+	dataDirSet, actorSet bool
+
+	stdout, stderr io.Writer
+	logger         *slog.Logger
+
+	cfg *Config // loaded on first use
+}
+
+// run is custos without the process around it: it parses args, runs the
+// command and returns the exit code. Deferred work inside commands always
+// runs, because nothing below here exits the process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// tessera reports through klog; keep its routine messages off stdout.
+	klog.SetSlogLogger(logger)
+
+	g := &globalOptions{stdout: stdout, stderr: stderr, logger: logger}
+	app := newApp(g)
+	err := app.RunContext(ctx, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "custos: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+func newApp(g *globalOptions) *cli.App {
+	app := &cli.App{
+		Name:  "custos",
+		Usage: "preserve electronic evidence in a tamper-evident chain of custody",
+		Description: "Without --server, a command runs in-process on the data directory,\n" +
+			"holding its lock. Configuration comes from --config FILE, then CUSTOS_*\n" +
+			"environment variables (CUSTOS_LOG_CHECKPOINT_INTERVAL for log.checkpoint_interval),\n" +
+			"then the global flags, each winning over the one before.\n\n" + exitCodesHelp,
+		Writer:         g.stdout,
+		ErrWriter:      g.stderr,
+		ExitErrHandler: func(*cli.Context, error) {},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (YAML)", EnvVars: []string{"CUSTOS_CONFIG"}, Destination: &g.configFile},
+			&cli.StringFlag{Name: "data-dir", Usage: "data `DIR` (default: $XDG_DATA_HOME/custos or ~/.local/share/custos)", Destination: &g.dataDir},
+			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: text or json", Destination: &g.output},
+			&cli.StringFlag{Name: "actor", Usage: "`NAME` of the person or service acting, recorded in custody events", Destination: &g.actor},
+		},
+		Before: func(c *cli.Context) error {
+			g.dataDirSet = c.IsSet("data-dir")
+			g.actorSet = c.IsSet("actor")
+			if g.output != "text" && g.output != "json" {
+				return usageErrorf("--output %q: must be text or json", g.output)
+			}
+			return nil
+		},
+		Commands: []*cli.Command{
+			newKeysCommand(g),
+			newLogCommand(g),
+		},
+	}
+	app.Action = unknownCommand
+	app.OnUsageError = onUsageError
+	for _, c := range app.Commands {
+		setUsageHandlers(c)
+	}
+	return app
+}
+
+// setUsageHandlers makes flag errors usage errors (exit 2) and unknown
+// subcommands errors, throughout a command tree.
+func setUsageHandlers(c *cli.Command) {
+	c.OnUsageError = onUsageError
+	if len(c.Subcommands) > 0 && c.Action == nil {
+		c.Action = unknownCommand
+	}
+	for _, s := range c.Subcommands {
+		setUsageHandlers(s)
+	}
+}
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	if name := commandName(c); name != "" {
+		err = fmt.Errorf("%s: %w", name, err)
+	}
+	return &usageError{err: err}
+}
+
+// commandName is the command's name without the program's, e.g. "log show".
+func commandName(c *cli.Context) string {
+	if c.Command == nil {
+		return ""
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(c.Command.HelpName, c.App.Name), " ")
+}
+
+// unknownCommand is the action of the app and of each command group:
+// with no arguments it shows help, otherwise the command does not exist.
+func unknownCommand(c *cli.Context) error {
+	name := strings.TrimSpace(c.App.Name + " " + commandName(c))
+	if c.Args().Present() {
+		return usageErrorf("unknown command %q (see %s --help)", strings.TrimSpace(commandName(c)+" "+c.Args().First()), name)
+	}
+	if err := cli.ShowSubcommandHelp(c); err != nil {
+		return err
+	}
+	return usageErrorf("missing command (see %s --help)", name)
+}
+
+// config loads, validates and caches the configuration.
+func (g *globalOptions) config() (*Config, error) {
+	if g.cfg != nil {
+		return g.cfg, nil
+	}
+	over := overrides{}
+	if g.dataDirSet {
+		over["data_dir"] = g.dataDir
+	}
+	if g.actorSet {
+		over["actor"] = g.actor
+	}
+	cfg, err := loadConfig(g.configFile, os.LookupEnv, over)
+	if err != nil {
+		return nil, err
+	}
+	g.cfg = cfg
+	return cfg, nil
+}
+
+func (g *globalOptions) json() bool { return g.output == "json" }
+
+// logDir is the custody log's directory inside the data directory.
+func (c *Config) logDir() string { return filepath.Join(c.DataDir, "log") }

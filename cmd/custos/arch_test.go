@@ -1,0 +1,94 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/custos-evidence/custos"
+
+// TestArchitecture walks the source and holds the rules of SPEC section 4:
+// which folder may import what, no util package, no init side effects.
+func TestArchitecture(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What each top-level folder may import of ours.
+	mayImport := map[string][]string{
+		"chain":   nil,
+		"storage": nil,
+		"agent":   {"chain", "storage", "agent"},
+		"cmd":     {"chain", "storage", "agent", "cmd"},
+	}
+	files := 0
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			name := d.Name()
+			if rel != "." && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin") {
+				return filepath.SkipDir
+			}
+			switch name {
+			case "util", "utils", "common", "helpers":
+				t.Errorf("%s: a %s package; put the code in the package whose noun it serves", rel, name)
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		files++
+		top := strings.Split(filepath.ToSlash(rel), "/")[0]
+		isTest := strings.HasSuffix(path, "_test.go")
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			switch {
+			case strings.HasPrefix(p, "github.com/spf13/viper") || strings.HasPrefix(p, "github.com/urfave/cli"):
+				if top != "cmd" {
+					t.Errorf("%s imports %s: configuration and CLI libraries belong in cmd/", rel, p)
+				}
+			case strings.HasPrefix(p, "github.com/minio/minio-go"):
+				if top != "storage" && top != "cmd" && !isTest {
+					t.Errorf("%s imports %s: the S3 client belongs in storage/", rel, p)
+				}
+			case strings.HasPrefix(p, module+"/"):
+				ours := strings.Split(strings.TrimPrefix(p, module+"/"), "/")[0]
+				allowed, known := mayImport[top]
+				if known && ours != top && !slices.Contains(allowed, ours) && !(isTest && ours == top) {
+					t.Errorf("%s (in %s/) imports %s: %s/ may import only %v of ours", rel, top, p, top, allowed)
+				}
+			}
+		}
+		if !isTest {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if strings.Contains(string(src), "\nfunc init()") {
+				t.Errorf("%s: an init function; wire things up explicitly", rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 10 {
+		t.Fatalf("walked only %d Go files from %s", files, root)
+	}
+}

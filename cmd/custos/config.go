@@ -1,0 +1,381 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/viper"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+// Config is custos's configuration (SPEC section 7), read from one YAML
+// file, CUSTOS_* environment variables and the global flags.
+type Config struct {
+	DataDir string         `mapstructure:"data_dir"`
+	AgentID string         `mapstructure:"agent_id"`
+	Actor   string         `mapstructure:"actor"`
+	Key     KeyConfig      `mapstructure:"key"`
+	Store   StoreConfig    `mapstructure:"store"`
+	Log     LogConfig      `mapstructure:"log"`
+	Server  ServerConfig   `mapstructure:"server"`
+	Sources map[string]any `mapstructure:"sources"`
+}
+
+// KeyConfig names the checkpoint signing key: a file, or a KMS URI.
+type KeyConfig struct {
+	File string `mapstructure:"file"` // absolute after loading
+	KMS  string `mapstructure:"kms"`
+}
+
+// StoreConfig selects the evidence store.
+type StoreConfig struct {
+	Type string   `mapstructure:"type"`
+	S3   S3Config `mapstructure:"s3"`
+}
+
+// S3Config configures an S3-compatible evidence store.
+type S3Config struct {
+	Endpoint      string `mapstructure:"endpoint"`
+	Bucket        string `mapstructure:"bucket"`
+	Prefix        string `mapstructure:"prefix"`
+	Region        string `mapstructure:"region"`
+	AccessKey     string `mapstructure:"access_key"`
+	SecretKey     Secret `mapstructure:"secret_key"`
+	TLS           bool   `mapstructure:"tls"`
+	CAFile        string `mapstructure:"ca_file"`
+	RetentionMode string `mapstructure:"retention_mode"`
+}
+
+// LogConfig configures the custody log.
+type LogConfig struct {
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+}
+
+// ServerConfig configures the daemon's HTTP API.
+type ServerConfig struct {
+	Listen   string `mapstructure:"listen"`
+	TLSCert  string `mapstructure:"tls_cert"`
+	TLSKey   string `mapstructure:"tls_key"`
+	ClientCA string `mapstructure:"client_ca"`
+}
+
+// Secret is a configuration value that is never printed: every formatting
+// path shows it redacted. Reveal returns the value for the one place that
+// needs it.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalText keeps encoders (JSON, YAML) from printing the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the secret itself.
+func (s Secret) Reveal() string { return string(s) }
+
+type valueKind int
+
+const (
+	kindString valueKind = iota
+	kindBool
+	kindDuration
+	kindMap
+)
+
+func (k valueKind) String() string {
+	return [...]string{"a string", "a boolean", "a duration", "a mapping"}[k]
+}
+
+// configKey is one configuration key, with its default.
+type configKey struct {
+	name   string
+	def    any
+	kind   valueKind
+	secret bool
+}
+
+// configKeys lists every key. Each gets a default so that viper's
+// AutomaticEnv, which only sees keys it knows, reads its variable.
+func configKeys(defaultDataDir string) []configKey {
+	return []configKey{
+		{name: "data_dir", def: defaultDataDir},
+		{name: "agent_id", def: "custos-agent"},
+		{name: "actor", def: ""},
+		{name: "key.file", def: "keys/custos.key"},
+		{name: "key.kms", def: ""},
+		{name: "store.type", def: "local"},
+		{name: "store.s3.endpoint", def: ""},
+		{name: "store.s3.bucket", def: ""},
+		{name: "store.s3.prefix", def: ""},
+		{name: "store.s3.region", def: "us-east-1"},
+		{name: "store.s3.access_key", def: ""},
+		{name: "store.s3.secret_key", def: "", secret: true},
+		{name: "store.s3.tls", def: true, kind: kindBool},
+		{name: "store.s3.ca_file", def: ""},
+		{name: "store.s3.retention_mode", def: "GOVERNANCE"},
+		{name: "log.checkpoint_interval", def: chain.DefaultCheckpointInterval, kind: kindDuration},
+		{name: "server.listen", def: "127.0.0.1:8420"},
+		{name: "server.tls_cert", def: ""},
+		{name: "server.tls_key", def: ""},
+		{name: "server.client_ca", def: ""},
+		{name: "sources", def: map[string]any{}, kind: kindMap},
+	}
+}
+
+// overrides are values from flags, by key; they win over file and env.
+type overrides map[string]string
+
+// loadConfig reads the configuration: defaults, then the YAML file (if
+// file is not empty), then CUSTOS_* environment variables, then over.
+// Every error is a *usageError naming the key.
+func loadConfig(file string, lookupEnv func(string) (string, bool), over overrides) (*Config, error) {
+	cfg, err := readConfig(file, lookupEnv, over)
+	if err != nil {
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			err = &usageError{err: err}
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func readConfig(file string, lookupEnv func(string) (string, bool), over overrides) (*Config, error) {
+	def, err := defaultDataDir(lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	keys := configKeys(def)
+	v := viper.New()
+	for _, k := range keys {
+		v.SetDefault(k.name, k.def)
+	}
+	v.SetEnvPrefix("CUSTOS")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", file, err)
+		}
+	}
+	for k, val := range over {
+		v.Set(k, val)
+	}
+	if err := checkKeys(v, keys); err != nil {
+		return nil, err
+	}
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		// checkKeys has named every key and type error it knows of.
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.resolve(lookupEnv); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func defaultDataDir(lookupEnv func(string) (string, bool)) (string, error) {
+	if d, ok := lookupEnv("XDG_DATA_HOME"); ok && filepath.IsAbs(d) {
+		return filepath.Join(d, "custos"), nil
+	}
+	home, ok := lookupEnv("HOME")
+	if !ok || home == "" {
+		return "", errors.New("config: data_dir: no $HOME or $XDG_DATA_HOME to place it in; set data_dir or --data-dir")
+	}
+	return filepath.Join(home, ".local", "share", "custos"), nil
+}
+
+// checkKeys refuses unknown keys and values of the wrong type, naming the
+// key, before the struct is decoded.
+func checkKeys(v *viper.Viper, keys []configKey) error {
+	known := map[string]configKey{}
+	sections := map[string]bool{}
+	for _, k := range keys {
+		known[k.name] = k
+		for i := range k.name {
+			if k.name[i] == '.' {
+				sections[k.name[:i]] = true
+			}
+		}
+	}
+	all := v.AllKeys()
+	slices.Sort(all)
+	for _, name := range all {
+		if strings.HasPrefix(name, "sources.") {
+			continue
+		}
+		if sections[name] {
+			return fmt.Errorf("config: %s: expected a mapping, got %s", name, describe(v.Get(name), false))
+		}
+		if _, ok := known[name]; !ok {
+			return fmt.Errorf("config: unknown key %q", name)
+		}
+	}
+	for _, k := range keys {
+		if err := checkType(k, v.Get(k.name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkType(k configKey, val any) error {
+	var err error
+	switch k.kind {
+	case kindString:
+		switch val.(type) {
+		case map[string]any, []any:
+			err = errors.New("wrong type")
+		}
+	case kindBool:
+		_, err = cast.ToBoolE(val)
+	case kindDuration:
+		_, err = cast.ToDurationE(val)
+	case kindMap:
+		if val != nil {
+			_, err = cast.ToStringMapE(val)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("config: %s: %s is not %s", k.name, describe(val, k.secret), k.kind)
+	}
+	return nil
+}
+
+// describe shows a configuration value in an error, unless it is secret.
+func describe(val any, secret bool) string {
+	switch {
+	case secret:
+		return "the value"
+	case val == nil:
+		return "null"
+	}
+	switch x := val.(type) {
+	case string:
+		return fmt.Sprintf("%q", x)
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%v", val)
+}
+
+// resolve expands ~ and makes paths absolute: key.file is relative to
+// data_dir, data_dir to the working directory.
+func (c *Config) resolve(lookupEnv func(string) (string, bool)) error {
+	dd, err := expandHome(c.DataDir, lookupEnv)
+	if err != nil {
+		return fmt.Errorf("config: data_dir: %w", err)
+	}
+	if dd == "" {
+		return errors.New("config: data_dir: must not be empty")
+	}
+	if c.DataDir, err = filepath.Abs(dd); err != nil {
+		return fmt.Errorf("config: data_dir: %w", err)
+	}
+	if c.Key.KMS == "" {
+		kf, err := expandHome(c.Key.File, lookupEnv)
+		if err != nil {
+			return fmt.Errorf("config: key.file: %w", err)
+		}
+		if kf == "" {
+			return errors.New("config: key.file: must not be empty unless key.kms is set")
+		}
+		if !filepath.IsAbs(kf) {
+			kf = filepath.Join(c.DataDir, kf)
+		}
+		c.Key.File = filepath.Clean(kf)
+	}
+	c.Store.S3.RetentionMode = strings.ToUpper(c.Store.S3.RetentionMode)
+	return nil
+}
+
+func expandHome(p string, lookupEnv func(string) (string, bool)) (string, error) {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p, nil
+	}
+	home, ok := lookupEnv("HOME")
+	if !ok || home == "" {
+		return "", fmt.Errorf("%q: no $HOME to expand ~", p)
+	}
+	return filepath.Join(home, p[1:]), nil
+}
+
+// validate checks values, naming the key of the first that is wrong.
+func (c *Config) validate() error {
+	if err := validNoteName(c.AgentID); err != nil {
+		return fmt.Errorf("config: agent_id: %w", err)
+	}
+	if c.Log.CheckpointInterval < chain.MinCheckpointInterval {
+		return fmt.Errorf("config: log.checkpoint_interval: %v is shorter than the minimum %v", c.Log.CheckpointInterval, chain.MinCheckpointInterval)
+	}
+	switch c.Store.Type {
+	case "local":
+	case "s3":
+		if c.Store.S3.Endpoint == "" {
+			return errors.New("config: store.s3.endpoint: must be set when store.type is s3")
+		}
+		if c.Store.S3.Bucket == "" {
+			return errors.New("config: store.s3.bucket: must be set when store.type is s3")
+		}
+	default:
+		return fmt.Errorf("config: store.type: %q is not local or s3", c.Store.Type)
+	}
+	if m := c.Store.S3.RetentionMode; m != "GOVERNANCE" && m != "COMPLIANCE" {
+		return fmt.Errorf("config: store.s3.retention_mode: %q is not GOVERNANCE or COMPLIANCE", m)
+	}
+	if (c.Store.S3.AccessKey == "") != (c.Store.S3.SecretKey == "") {
+		return errors.New("config: store.s3.access_key and store.s3.secret_key: set both or neither")
+	}
+	return c.Server.validate()
+}
+
+func (s *ServerConfig) validate() error {
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		return fmt.Errorf("config: server.listen: %q is not host:port", s.Listen)
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		return errors.New("config: server.tls_cert and server.tls_key: set both or neither")
+	}
+	if s.ClientCA != "" && s.TLSCert == "" {
+		return errors.New("config: server.client_ca: needs server.tls_cert and server.tls_key")
+	}
+	return nil
+}
+
+// validNoteName applies the C2SP signed-note rule for key names, which
+// the log origin (agent_id) is: non-empty, printable, no spaces, no '+'.
+func validNoteName(name string) error {
+	if name == "" {
+		return errors.New("must not be empty")
+	}
+	for _, r := range name {
+		if r <= ' ' || r == '+' || r == 0x7f {
+			return fmt.Errorf("%q is not a valid log origin (no spaces, no '+', printable characters only)", name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+// Exit codes of custos. They are part of its interface: scripts branch on
+// them, so a number never changes meaning.
+const (
+	exitOK     = 0 // the command did what was asked
+	exitError  = 1 // it failed: I/O, a locked data directory, a bad key file, ...
+	exitUsage  = 2 // bad flags, arguments or configuration; nothing was done
+	exitTamper = 3 // verification failed: tampering, a wrong key or a missing piece
+)
+
+// exitCodesHelp is shown in `custos --help`.
+const exitCodesHelp = `EXIT CODES:
+   0  success
+   1  error (I/O, locked data directory, unreadable key, ...)
+   2  usage: bad flags, arguments or configuration; nothing was done
+   3  verification failed: tampering found, wrong key or missing evidence`
+
+// exitCode maps an error to the process exit code. It is the only place
+// that does: commands return errors and never exit.
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, chain.ErrTamper):
+		return exitTamper
+	case errors.As(err, &ue):
+		return exitUsage
+	default:
+		return exitError
+	}
+}
+
+// usageError marks an error in how custos was invoked or configured.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// argCountError is the usage error for a wrong number of arguments. urfave/cli
+// stops reading flags at the first argument, so a flag given after one
+// arrives here as an argument: say so rather than miscount.
+func argCountError(cmd, want string, args []string) error {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			return usageErrorf("%s: flag %s after an argument: flags go first (custos %s [flags] %s)", cmd, a, cmd, want)
+		}
+	}
+	if want == "" {
+		return usageErrorf("%s: unexpected arguments %q", cmd, args)
+	}
+	return usageErrorf("%s: need %s", cmd, want)
+}

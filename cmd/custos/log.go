@@ -1,0 +1,588 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+// closeTimeout bounds the final checkpoint when a command ends, even one
+// cancelled by a signal.
+const closeTimeout = 30 * time.Second
+
+func newLogCommand(g *globalOptions) *cli.Command {
+	return &cli.Command{
+		Name:  "log",
+		Usage: "read, verify, checkpoint and prove the custody log",
+		Subcommands: []*cli.Command{
+			newLogNoteCommand(g),
+			newLogShowCommand(g),
+			newLogVerifyCommand(g),
+			newLogCheckpointCommand(g),
+			newLogProveCommand(g),
+		},
+	}
+}
+
+// openLog locks the data directory exclusively and opens the log with the
+// configured signer. The returned func closes the log (publishing a final
+// checkpoint) and unlocks; it must be called.
+func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, func() error, error) {
+	unlock, err := lockForWrite(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, err := loadSigner(ctx, g, cfg)
+	if err != nil {
+		return nil, nil, errors.Join(err, unlock())
+	}
+	l, err := chain.Open(ctx, chain.Config{
+		Dir:                cfg.logDir(),
+		Origin:             cfg.AgentID,
+		Signer:             signer,
+		CheckpointInterval: cfg.Log.CheckpointInterval,
+	})
+	if err != nil {
+		return nil, nil, errors.Join(err, unlock())
+	}
+	closeFn := func() error {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		return errors.Join(l.Close(cctx), unlock())
+	}
+	return l, closeFn, nil
+}
+
+// --- log note
+
+type logNoteOptions struct {
+	Order string
+}
+
+func newLogNoteCommand(g *globalOptions) *cli.Command {
+	var opts logNoteOptions
+	return &cli.Command{
+		Name:      "note",
+		Usage:     "record a custody note in the log",
+		ArgsUsage: "TEXT",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "order", Usage: "order `ID` (ULID) the note is about", Destination: &opts.Order},
+		},
+		Action: func(c *cli.Context) error {
+			return runLogNote(c.Context, g, opts, c.Args().Slice())
+		},
+	}
+}
+
+func runLogNote(ctx context.Context, g *globalOptions, opts logNoteOptions, args []string) (err error) {
+	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
+		return argCountError("log note", "TEXT", args)
+	}
+	if opts.Order != "" {
+		if err := chain.ValidateOrderID(opts.Order); err != nil {
+			return &usageError{err: fmt.Errorf("log note: --order: %w", err)}
+		}
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	if cfg.Actor == "" {
+		return usageErrorf("log note: no actor: set --actor, actor in the config or CUSTOS_ACTOR")
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("log note: %w", err)
+	}
+	l, closeLog, err := openLog(ctx, g, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeLog()) }()
+	rec, err := l.Append(ctx, chain.Event{
+		Type:    chain.CustodyNote,
+		Time:    time.Now().UTC(),
+		Order:   opts.Order,
+		Actor:   cfg.Actor,
+		Agent:   cfg.AgentID,
+		Host:    host,
+		Details: map[string]string{"note": args[0]},
+	})
+	if err != nil {
+		return err
+	}
+	if g.json() {
+		return writeJSON(g.stdout, recordJSON(rec))
+	}
+	_, err = fmt.Fprintln(g.stdout, rec.Index)
+	return err
+}
+
+type jsonRecord struct {
+	Index uint64          `json:"index"`
+	Event json.RawMessage `json:"event"`
+}
+
+// recordJSON shows a record with its event in the canonical encoding that
+// was logged and hashed.
+func recordJSON(r *chain.Record) jsonRecord {
+	return jsonRecord{Index: r.Index, Event: json.RawMessage(r.Encoded)}
+}
+
+// --- log show
+
+type logShowOptions struct {
+	Order string
+	From  uint64
+}
+
+func newLogShowCommand(g *globalOptions) *cli.Command {
+	var opts logShowOptions
+	return &cli.Command{
+		Name:  "show",
+		Usage: "print the custody events, one per line",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "order", Usage: "only the events of order `ID`", Destination: &opts.Order},
+			&cli.Uint64Flag{Name: "from", Usage: "start at log index `N`", Destination: &opts.From},
+		},
+		Action: func(c *cli.Context) error {
+			return runLogShow(c.Context, g, opts, c.Args().Slice())
+		},
+	}
+}
+
+func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args []string) (err error) {
+	if len(args) != 0 {
+		return argCountError("log show", "", args)
+	}
+	if opts.Order != "" {
+		if err := chain.ValidateOrderID(opts.Order); err != nil {
+			return &usageError{err: fmt.Errorf("log show: --order: %w", err)}
+		}
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	unlock, err := lockForRead(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+	fsys := os.DirFS(cfg.logDir())
+	size, err := logSize(fsys)
+	if err != nil {
+		return fmt.Errorf("log %s: %w", cfg.logDir(), err)
+	}
+	var problems []error
+	for rec, err := range chain.Entries(ctx, fsys, opts.From, size) {
+		if err != nil {
+			var te *chain.TamperError
+			if !errors.As(err, &te) {
+				return fmt.Errorf("log %s: %w", cfg.logDir(), err)
+			}
+			fmt.Fprintf(g.stderr, "custos: %v\n", err)
+			problems = append(problems, err)
+			continue
+		}
+		if opts.Order != "" && rec.Event.Order != opts.Order {
+			continue
+		}
+		if err := printRecord(g, rec); err != nil {
+			return err
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("log %s: %d entries could not be read: %w", cfg.logDir(), len(problems), chain.ErrTamper)
+	}
+	return nil
+}
+
+// logSize is the number of durable entries: the writer's integrated size,
+// or, in a copy without it, the newest checkpoint's size (unverified: show
+// only displays, verify checks).
+func logSize(fsys fs.FS) (uint64, error) {
+	size, _, ok, err := chain.IntegratedSize(fsys)
+	if err != nil || ok {
+		return size, err
+	}
+	raw, err := fs.ReadFile(fsys, chain.CheckpointPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.SplitN(string(raw), "\n", 3)
+	if len(lines) < 3 {
+		return 0, &chain.TamperError{File: chain.CheckpointPath, Index: chain.NoIndex, What: "checkpoint is malformed"}
+	}
+	n, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil {
+		return 0, &chain.TamperError{File: chain.CheckpointPath, Index: chain.NoIndex, What: "checkpoint size is malformed"}
+	}
+	return n, nil
+}
+
+func printRecord(g *globalOptions, rec *chain.Record) error {
+	if g.json() {
+		return writeJSON(g.stdout, recordJSON(rec))
+	}
+	e := rec.Event
+	order := e.Order
+	if order == "" {
+		order = "-"
+	}
+	_, err := fmt.Fprintf(g.stdout, "%d %s %s %s %s %s\n", rec.Index, e.Time.UTC().Format(time.RFC3339), e.Type, order, e.Actor, summary(e))
+	return err
+}
+
+// summary says in a few words what an event is about.
+func summary(e *chain.Event) string {
+	switch {
+	case e.Details["note"] != "":
+		return strconv.Quote(e.Details["note"])
+	case len(e.Items) == 1:
+		return "item sha256:" + e.Items[0].SHA256
+	case len(e.Items) > 1:
+		return fmt.Sprintf("%d items", len(e.Items))
+	case e.Reason != "":
+		return strconv.Quote(e.Reason)
+	}
+	return ""
+}
+
+// --- log verify
+
+type logVerifyOptions struct {
+	Key string
+}
+
+func newLogVerifyCommand(g *globalOptions) *cli.Command {
+	var opts logVerifyOptions
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "check every entry, tile, checkpoint and order chain of the log",
+		Description: "Exits 3 if anything does not verify. --key takes a PEM public key file,\n" +
+			"a file holding a note verifier key, or the verifier key itself;\n" +
+			"the default is <key.file>.vkey.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "key", Usage: "verifier `KEY`: file or note verifier line", Destination: &opts.Key},
+		},
+		Action: func(c *cli.Context) error {
+			return runLogVerify(c.Context, g, opts, c.Args().Slice())
+		},
+	}
+}
+
+func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, args []string) (err error) {
+	if len(args) != 0 {
+		return argCountError("log verify", "", args)
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	v, err := verifier(ctx, cfg, opts.Key)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockForRead(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+	dir := cfg.logDir()
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("log verify: %w", err)
+	}
+	report, verr := chain.VerifyLog(ctx, os.DirFS(dir), v)
+	if report == nil {
+		return fmt.Errorf("log verify %s: %w", dir, verr)
+	}
+	if err := printReport(g, dir, report); err != nil {
+		return err
+	}
+	if n := len(report.Problems); n > 0 {
+		return fmt.Errorf("log %s: %d problems found: %w", dir, n, chain.ErrTamper)
+	}
+	if verr != nil {
+		return fmt.Errorf("log verify %s: %w", dir, verr)
+	}
+	return nil
+}
+
+// verifier reads the verifier key named by --key: a file (PEM or note
+// verifier line) or the line itself; by default <key.file>.vkey, or the
+// KMS key's public half.
+func verifier(ctx context.Context, cfg *Config, key string) (note.Verifier, error) {
+	if key == "" && cfg.Key.KMS != "" {
+		sv, err := loadKMSSigner(ctx, cfg.Key.KMS)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := sv.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("key.kms %q: %w", cfg.Key.KMS, err)
+		}
+		k, err := chain.NewKey(cfg.AgentID, pub)
+		if err != nil {
+			return nil, fmt.Errorf("key.kms %q: %w", cfg.Key.KMS, err)
+		}
+		return k.NoteVerifier()
+	}
+	if key == "" {
+		key = cfg.Key.File + ".vkey"
+	}
+	data, err := os.ReadFile(key)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && strings.Count(key, "+") >= 2:
+		data = []byte(key) // the verifier line itself
+		key = "--key"
+	case err != nil:
+		return nil, fmt.Errorf("verifier key: %w", err)
+	}
+	v, err := chain.ParseVerifierKey(data, cfg.AgentID)
+	if err != nil {
+		return nil, &usageError{err: fmt.Errorf("verifier key %s: %w", key, err)}
+	}
+	return v, nil
+}
+
+func printReport(g *globalOptions, dir string, r *chain.LogReport) error {
+	if g.json() {
+		type problem struct {
+			File  string `json:"file,omitempty"`
+			Index *int64 `json:"index,omitempty"`
+			What  string `json:"what"`
+		}
+		probs := []problem{}
+		for _, p := range r.Problems {
+			pr := problem{File: p.File, What: p.What}
+			if p.Index >= 0 {
+				idx := p.Index
+				pr.Index = &idx
+			}
+			probs = append(probs, pr)
+		}
+		return writeJSON(g.stdout, map[string]any{
+			"log":                  dir,
+			"ok":                   len(r.Problems) == 0,
+			"origin":               r.Origin,
+			"entries":              r.Entries,
+			"checkpoint_size":      r.CheckpointSize,
+			"unsealed":             r.Unsealed,
+			"checkpoints_verified": r.CheckpointsVerified,
+			"tiles_verified":       r.TilesVerified,
+			"orders":               r.Orders,
+			"problems":             probs,
+		})
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "log:              %s\n", dir)
+	fmt.Fprintf(&b, "origin:           %s\n", r.Origin)
+	fmt.Fprintf(&b, "entries:          %d re-hashed, parsed and matched against the tiles\n", r.Entries)
+	fmt.Fprintf(&b, "checkpoint:       size %d\n", r.CheckpointSize)
+	fmt.Fprintf(&b, "checkpoints:      %d kept checkpoints verified (signature and root)\n", r.CheckpointsVerified)
+	fmt.Fprintf(&b, "tiles:            %d recomputed\n", r.TilesVerified)
+	fmt.Fprintf(&b, "orders:           %d event chains followed\n", r.Orders)
+	fmt.Fprintf(&b, "unsealed entries: %d\n", r.Unsealed)
+	if len(r.Problems) == 0 {
+		b.WriteString("problems:         none\nOK\n")
+	} else {
+		fmt.Fprintf(&b, "problems:         %d\n", len(r.Problems))
+		for _, p := range r.Problems {
+			fmt.Fprintf(&b, "  %v\n", p)
+		}
+		b.WriteString("FAILED\n")
+	}
+	_, err := g.stdout.Write(b.Bytes())
+	return err
+}
+
+// --- log checkpoint
+
+type logCheckpointOptions struct{}
+
+func newLogCheckpointCommand(g *globalOptions) *cli.Command {
+	var opts logCheckpointOptions
+	return &cli.Command{
+		Name:  "checkpoint",
+		Usage: "publish a checkpoint covering every entry and print it",
+		Action: func(c *cli.Context) error {
+			return runLogCheckpoint(c.Context, g, opts, c.Args().Slice())
+		},
+	}
+}
+
+func runLogCheckpoint(ctx context.Context, g *globalOptions, _ logCheckpointOptions, args []string) (err error) {
+	if len(args) != 0 {
+		return argCountError("log checkpoint", "", args)
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	l, closeLog, err := openLog(ctx, g, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeLog()) }()
+	cp, err := l.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if g.json() {
+		return writeJSON(g.stdout, map[string]any{
+			"origin":    cp.Origin,
+			"size":      cp.Size,
+			"root_hash": hex.EncodeToString(cp.Hash),
+			"note":      string(cp.Raw),
+		})
+	}
+	_, err = g.stdout.Write(cp.Raw)
+	return err
+}
+
+// --- log prove
+
+type logProveOptions struct {
+	Out         string
+	Consistency bool
+}
+
+func newLogProveCommand(g *globalOptions) *cli.Command {
+	var opts logProveOptions
+	return &cli.Command{
+		Name:      "prove",
+		Usage:     "write an inclusion proof (tlog-proof) of one entry, or a consistency proof",
+		ArgsUsage: "INDEX | --consistency OLD NEW",
+		Description: "With INDEX, writes a C2SP tlog-proof of that entry against the newest checkpoint.\n" +
+			"With --consistency OLD NEW, prints the hashes (base64, one per line) proving\n" +
+			"that the tree of NEW entries extends the tree of OLD; both must be kept checkpoints.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "write the proof to `FILE` instead of stdout", Destination: &opts.Out},
+			&cli.BoolFlag{Name: "consistency", Usage: "prove consistency between two checkpoint sizes", Destination: &opts.Consistency},
+		},
+		Action: func(c *cli.Context) error {
+			return runLogProve(c.Context, g, opts, c.Args().Slice())
+		},
+	}
+}
+
+func runLogProve(ctx context.Context, g *globalOptions, opts logProveOptions, args []string) (err error) {
+	if opts.Consistency {
+		return runLogProveConsistency(ctx, g, opts, args)
+	}
+	if len(args) != 1 {
+		return argCountError("log prove", "INDEX", args)
+	}
+	index, err := strconv.ParseUint(args[0], 10, 64)
+	if err != nil {
+		return usageErrorf("log prove: INDEX %q is not a log index", args[0])
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	l, closeLog, err := openLog(ctx, g, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeLog()) }()
+	size, err := l.Size(ctx)
+	if err != nil {
+		return err
+	}
+	if index >= size {
+		return usageErrorf("log prove: entry %d does not exist: the log has %d entries", index, size)
+	}
+	p, err := l.Prove(ctx, index)
+	if err != nil {
+		return err
+	}
+	text, err := chain.FormatProof(p)
+	if err != nil {
+		return err
+	}
+	return writeOutput(g, opts.Out, text)
+}
+
+func runLogProveConsistency(ctx context.Context, g *globalOptions, opts logProveOptions, args []string) (err error) {
+	if len(args) != 2 {
+		return argCountError("log prove", "--consistency OLD NEW", args)
+	}
+	var sizes [2]uint64
+	for i, a := range args {
+		if sizes[i], err = strconv.ParseUint(a, 10, 64); err != nil {
+			return usageErrorf("log prove --consistency: %q is not a tree size", a)
+		}
+	}
+	if sizes[0] > sizes[1] {
+		return usageErrorf("log prove --consistency: OLD %d is larger than NEW %d", sizes[0], sizes[1])
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	unlock, err := lockForRead(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+	fsys := os.DirFS(cfg.logDir())
+	kept, err := chain.KeptCheckpointSizes(fsys)
+	if err != nil {
+		return fmt.Errorf("log %s: %w", cfg.logDir(), err)
+	}
+	for _, s := range sizes {
+		if !containsSize(kept, s) {
+			return usageErrorf("log prove --consistency: no kept checkpoint of size %d (kept: %v)", s, kept)
+		}
+	}
+	hashes, err := chain.BuildConsistencyProof(ctx, fsys, sizes[0], sizes[1])
+	if err != nil {
+		return fmt.Errorf("log %s: consistency %d→%d: %w", cfg.logDir(), sizes[0], sizes[1], err)
+	}
+	var b bytes.Buffer
+	for _, h := range hashes {
+		b.WriteString(base64.StdEncoding.EncodeToString(h))
+		b.WriteByte('\n')
+	}
+	return writeOutput(g, opts.Out, b.Bytes())
+}
+
+func containsSize(sizes []uint64, s uint64) bool {
+	for _, k := range sizes {
+		if k == s {
+			return true
+		}
+	}
+	return false
+}
+
+// writeOutput writes data to file, or to stdout if file is empty.
+func writeOutput(g *globalOptions, file string, data []byte) error {
+	if file == "" {
+		_, err := g.stdout.Write(data)
+		return err
+	}
+	if err := writeFileAtomic(file, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return nil
+}

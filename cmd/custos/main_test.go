@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/custos-evidence/custos/agent"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"custos": func() { os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr)) },
+	})
+}
+
+// testPassphrase encrypts the keys the scripts generate.
+const testPassphrase = "correct horse battery staple"
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("CUSTOS_KEY_PASSPHRASE", testPassphrase)
+			env.Setenv("CUSTOS_DATA_DIR", env.WorkDir+"/data")
+			env.Setenv("CUSTOS_LOG_CHECKPOINT_INTERVAL", "100ms")
+			env.Values[lockKey{}] = &heldLocks{}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":       cmdExits,
+			"flipbyte":    cmdFlipByte,
+			"swapentries": cmdSwapEntries,
+			"flipsig":     cmdFlipSig,
+			"truncate":    cmdTruncate,
+			"holdlock":    cmdHoldLock,
+			"releaselock": cmdReleaseLock,
+		},
+	})
+}
+
+// exits N PROG [ARGS...] runs PROG like exec and checks that it exits
+// with status N; stdout and stderr are then checked as after exec.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// flipbyte FILE OFFSET flips the low bit of the byte at OFFSET (negative:
+// from the end).
+func cmdFlipByte(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: flipbyte FILE OFFSET")
+	}
+	file := ts.MkAbs(args[0])
+	b, err := os.ReadFile(file)
+	ts.Check(err)
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if off < 0 {
+		off += len(b)
+	}
+	if off < 0 || off >= len(b) {
+		ts.Fatalf("offset %s outside %s (%d bytes)", args[1], args[0], len(b))
+	}
+	b[off] ^= 1
+	ts.Check(os.WriteFile(file, b, 0o644))
+}
+
+// swapentries FILE I J swaps entries I and J of a tlog-tiles entry bundle
+// (each entry is a 2-byte big-endian length and that many bytes).
+func cmdSwapEntries(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: swapentries FILE I J")
+	}
+	file := ts.MkAbs(args[0])
+	b, err := os.ReadFile(file)
+	ts.Check(err)
+	var entries [][]byte
+	for len(b) > 0 {
+		if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
+			ts.Fatalf("%s is not an entry bundle", args[0])
+		}
+		n := 2 + int(binary.BigEndian.Uint16(b))
+		entries = append(entries, b[:n])
+		b = b[n:]
+	}
+	i, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	j, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	if i < 0 || j < 0 || i >= len(entries) || j >= len(entries) || i == j {
+		ts.Fatalf("cannot swap entries %d and %d of %d", i, j, len(entries))
+	}
+	entries[i], entries[j] = entries[j], entries[i]
+	var out []byte
+	for _, e := range entries {
+		out = append(out, e...)
+	}
+	ts.Check(os.WriteFile(file, out, 0o644))
+}
+
+// flipsig FILE changes one base64 character of the first signature line
+// ("— name base64") of a signed note, keeping it valid base64.
+func cmdFlipSig(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: flipsig FILE")
+	}
+	file := ts.MkAbs(args[0])
+	lines := strings.Split(ts.ReadFile(args[0]), "\n")
+	for n, l := range lines {
+		if !strings.HasPrefix(l, "— ") {
+			continue
+		}
+		sp := strings.LastIndexByte(l, ' ')
+		sig := []byte(l[sp+1:])
+		// A character in the middle of the signature, past the key hash.
+		k := len(sig) / 2
+		if sig[k] == 'A' {
+			sig[k] = 'B'
+		} else {
+			sig[k] = 'A'
+		}
+		if _, err := base64.StdEncoding.DecodeString(string(sig)); err != nil {
+			ts.Fatalf("changed signature is not base64: %v", err)
+		}
+		lines[n] = l[:sp+1] + string(sig)
+		ts.Check(os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644))
+		return
+	}
+	ts.Fatalf("%s has no signature line", args[0])
+}
+
+// truncate FILE SIZE cuts FILE to SIZE bytes.
+func cmdTruncate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE SIZE")
+	}
+	n, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	ts.Check(os.Truncate(ts.MkAbs(args[0]), n))
+}
+
+type lockKey struct{}
+
+// heldLocks are the data-directory locks a script holds.
+type heldLocks struct{ locks []*agent.DirLock }
+
+// holdlock DIR takes DIR's lock exclusively in the test process, as a
+// running custos would, and sets $LOCKPID to this process's pid.
+func cmdHoldLock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: holdlock DIR")
+	}
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(dir, 0o700))
+	l, err := agent.LockDataDir(dir, true)
+	ts.Check(err)
+	h := ts.Value(lockKey{}).(*heldLocks)
+	h.locks = append(h.locks, l)
+	ts.Defer(func() { _ = l.Unlock() })
+	ts.Setenv("LOCKPID", fmt.Sprint(os.Getpid()))
+}
+
+// releaselock releases every lock holdlock took.
+func cmdReleaseLock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: releaselock")
+	}
+	h := ts.Value(lockKey{}).(*heldLocks)
+	for _, l := range h.locks {
+		ts.Check(l.Unlock())
+	}
+	h.locks = nil
+}

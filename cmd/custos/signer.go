@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/term"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+// passphraseEnv holds the passphrase of the key file, for unattended use.
+const passphraseEnv = "CUSTOS_KEY_PASSPHRASE"
+
+// loadSigner returns the checkpoint signer the configuration names: a KMS
+// key, or a key file (encrypted, or plain PKCS#8).
+func loadSigner(ctx context.Context, g *globalOptions, cfg *Config) (chain.Signer, error) {
+	if cfg.Key.KMS != "" {
+		return loadKMSSigner(ctx, cfg.Key.KMS)
+	}
+	return loadKeyFile(cfg.Key.File, g.stderr)
+}
+
+// loadKeyFile reads the private key in path. It asks for the passphrase
+// only if the key is encrypted.
+func loadKeyFile(path string, prompt io.Writer) (signature.SignerVerifier, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("key file %s does not exist (create it with custos keys generate)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("key file %s: not a PEM private key", path)
+	}
+	var pf cryptoutils.PassFunc
+	switch {
+	case isEncryptedPEM(block.Type):
+		pass, err := readPassphrase(prompt, false)
+		if err != nil {
+			return nil, fmt.Errorf("key file %s is encrypted: %w", path, err)
+		}
+		pf = cryptoutils.StaticPasswordFunc(pass)
+	case block.Type == string(cryptoutils.PrivateKeyPEMType):
+	default:
+		return nil, fmt.Errorf("key file %s: PEM block %q is not a private key custos reads", path, block.Type)
+	}
+	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(data, pf)
+	if err != nil {
+		if pf != nil && strings.Contains(err.Error(), "decryption failed") {
+			return nil, fmt.Errorf("key file %s: wrong passphrase (or the file is damaged)", path)
+		}
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	sv, err := signature.LoadSignerVerifier(priv, crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return sv, nil
+}
+
+// isEncryptedPEM reports the encrypted PEM block types sigstore reads
+// (cosign's is the older name of the same format).
+func isEncryptedPEM(t string) bool {
+	return t == string(cryptoutils.EncryptedSigstorePrivateKeyPEMType) || t == "ENCRYPTED COSIGN PRIVATE KEY"
+}
+
+// readPassphrase returns the passphrase from CUSTOS_KEY_PASSPHRASE, else
+// asks on the terminal (twice if confirm). It never prints it.
+func readPassphrase(prompt io.Writer, confirm bool) ([]byte, error) {
+	if p, ok := os.LookupEnv(passphraseEnv); ok {
+		if p == "" {
+			return nil, fmt.Errorf("%s is set but empty", passphraseEnv)
+		}
+		return []byte(p), nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil, fmt.Errorf("no passphrase: set %s or run on a terminal", passphraseEnv)
+	}
+	fmt.Fprint(prompt, "Key passphrase: ")
+	p, err := term.ReadPassword(fd)
+	fmt.Fprintln(prompt)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	if len(p) == 0 {
+		return nil, errors.New("empty passphrase")
+	}
+	if confirm {
+		fmt.Fprint(prompt, "Repeat passphrase: ")
+		again, err := term.ReadPassword(fd)
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", err)
+		}
+		if !bytes.Equal(p, again) {
+			return nil, errors.New("the passphrases do not match")
+		}
+	}
+	return p, nil
+}
