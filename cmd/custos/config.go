@@ -230,7 +230,9 @@ func checkKeys(v *viper.Viper, keys []configKey) error {
 			return fmt.Errorf("config: %s: expected a mapping, got %s", name, describe(v.Get(name), false))
 		}
 		if _, ok := known[name]; !ok {
-			return fmt.Errorf("config: unknown key %q", name)
+			if u := unknownPrefix(name, known, sections); u != "" {
+				return fmt.Errorf("config: unknown key %q", u)
+			}
 		}
 	}
 	for _, k := range keys {
@@ -239,6 +241,26 @@ func checkKeys(v *viper.Viper, keys []configKey) error {
 		}
 	}
 	return nil
+}
+
+// unknownPrefix shortens an unknown leaf key to its first unknown part:
+// "stroe" for stroe.type, "store.s3.endpiont" for itself. Below a known
+// key (a mapping where a value belongs) it returns "", leaving the type
+// check to name the key.
+func unknownPrefix(name string, known map[string]configKey, sections map[string]bool) string {
+	for i := range name {
+		if name[i] != '.' {
+			continue
+		}
+		p := name[:i]
+		if _, ok := known[p]; ok {
+			return ""
+		}
+		if !sections[p] {
+			return p
+		}
+	}
+	return name
 }
 
 func checkType(k configKey, val any) error {

@@ -79,10 +79,7 @@ func isEncryptedPEM(t string) bool {
 // readPassphrase returns the passphrase from CUSTOS_KEY_PASSPHRASE, else
 // asks on the terminal (twice if confirm). It never prints it.
 func readPassphrase(prompt io.Writer, confirm bool) ([]byte, error) {
-	if p, ok := os.LookupEnv(passphraseEnv); ok {
-		if p == "" {
-			return nil, fmt.Errorf("%s is set but empty", passphraseEnv)
-		}
+	if p := os.Getenv(passphraseEnv); p != "" {
 		return []byte(p), nil
 	}
 	fd := int(os.Stdin.Fd())
