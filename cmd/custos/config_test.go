@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envFrom returns a lookupEnv over a fixed environment.
+func envFrom(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+}
+
+// TestExampleConfig loads configs/custos.example.yaml through the same code
+// as custos, so the example never goes stale: a key renamed or removed
+// there, or here, fails this test.
+func TestExampleConfig(t *testing.T) {
+	clearCustosEnv(t)
+	cfg, err := loadConfig("../../configs/custos.example.yaml", envFrom(map[string]string{"HOME": "/home/c"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DataDir: "/var/lib/custos",
+		AgentID: "provider-agent-1",
+		Actor:   "custodian@example.net",
+		Key:     KeyConfig{File: "/var/lib/custos/keys/custos.key"},
+		Store: StoreConfig{Type: "local", S3: S3Config{
+			Endpoint: "127.0.0.1:9000", Bucket: "evidence", Region: "us-east-1",
+			TLS: true, RetentionMode: "GOVERNANCE",
+		}},
+		Log:    LogConfig{CheckpointInterval: 2 * time.Second},
+		Server: ServerConfig{Listen: "127.0.0.1:8420"},
+	}
+	got := *cfg
+	src, ok := got.Sources["exports"].(map[string]any)
+	if !ok || src["type"] != "directory" || src["path"] != "/srv/exports" {
+		t.Errorf("sources = %#v, want exports: {type: directory, path: /srv/exports}", got.Sources)
+	}
+	got.Sources = nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("example config:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestExampleConfigDocumentsEveryKey checks that every key custos knows
+// appears in the example, so a new key cannot go undocumented.
+func TestExampleConfigDocumentsEveryKey(t *testing.T) {
+	clearCustosEnv(t)
+	data := readFile(t, "../../configs/custos.example.yaml")
+	for _, k := range configKeys("") {
+		leaf := k.name[strings.LastIndexByte(k.name, '.')+1:]
+		if !strings.Contains(data, "\n"+leaf+":") && !strings.Contains(data, " "+leaf+":") {
+			t.Errorf("key %s is not in configs/custos.example.yaml", k.name)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	clearCustosEnv(t)
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"HOME": "/home/c"}, "/home/c/.local/share/custos"},
+		{map[string]string{"HOME": "/home/c", "XDG_DATA_HOME": "/xdg"}, "/xdg/custos"},
+	} {
+		cfg, err := loadConfig("", envFrom(tc.env), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DataDir != tc.want || cfg.Key.File != tc.want+"/keys/custos.key" {
+			t.Errorf("env %v: data_dir %s, key.file %s; want %s", tc.env, cfg.DataDir, cfg.Key.File, tc.want)
+		}
+		if cfg.AgentID != "custos-agent" || cfg.Log.CheckpointInterval != 2*time.Second || cfg.Store.Type != "local" {
+			t.Errorf("defaults: %+v", cfg)
+		}
+	}
+}
+
+func TestEnvAndOverrides(t *testing.T) {
+	clearCustosEnv(t)
+	t.Setenv("CUSTOS_STORE_S3_ENDPOINT", "minio:9000")
+	t.Setenv("CUSTOS_STORE_S3_SECRET_KEY", "hunter2")
+	t.Setenv("CUSTOS_STORE_S3_ACCESS_KEY", "custos")
+	t.Setenv("CUSTOS_STORE_S3_TLS", "false")
+	t.Setenv("CUSTOS_ACTOR", "env")
+	t.Setenv("CUSTOS_LOG_CHECKPOINT_INTERVAL", "250ms")
+	cfg, err := loadConfig("../../configs/custos.example.yaml", envFrom(map[string]string{"HOME": "/h"}), overrides{"actor": "flag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.S3.Endpoint != "minio:9000" || cfg.Store.S3.TLS || cfg.Log.CheckpointInterval != 250*time.Millisecond {
+		t.Errorf("env not applied: %+v", cfg.Store.S3)
+	}
+	if cfg.Actor != "flag" {
+		t.Errorf("actor %q, want the flag's", cfg.Actor)
+	}
+	if cfg.Store.S3.SecretKey.Reveal() != "hunter2" {
+		t.Errorf("secret not read")
+	}
+	for _, s := range []string{fmtAll(cfg), fmtAll(cfg.Store.S3.SecretKey)} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+}
+
+func TestConfigErrorsAreUsageErrors(t *testing.T) {
+	clearCustosEnv(t)
+	t.Setenv("CUSTOS_AGENT_ID", "a+b")
+	_, err := loadConfig("", envFrom(map[string]string{"HOME": "/h"}), nil)
+	var ue *usageError
+	if !errors.As(err, &ue) || exitCode(err) != exitUsage {
+		t.Fatalf("got %v, want a usage error", err)
+	}
+	if !strings.HasPrefix(err.Error(), "config: agent_id: ") {
+		t.Errorf("error %q does not name agent_id", err)
+	}
+}
+
+// clearCustosEnv hides CUSTOS_* variables of the environment running the
+// tests from viper for the duration of t.
+func clearCustosEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "CUSTOS_") {
+			t.Setenv(k, "")
+		}
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// fmtAll formats v every way a log line or error might.
+func fmtAll(v any) string {
+	j, _ := json.Marshal(v)
+	return fmt.Sprintf("%v %+v %#v %s", v, v, v, j)
+}
