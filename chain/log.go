@@ -124,7 +124,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	fsys := os.DirFS(cfg.Dir)
-	if err := checkExisting(fsys, v); err != nil {
+	if err := checkExisting(ctx, cfg.Dir, fsys, v); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
 	driver, err := posix.New(ctx, posix.Config{Path: cfg.Dir})
@@ -151,9 +151,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}, nil
 }
 
-// checkExisting refuses to append to a log this key did not sign, or whose
-// published checkpoint is smaller than a kept one.
-func checkExisting(fsys fs.FS, v note.Verifier) error {
+// checkExisting refuses to append to a log this key did not sign, to a log
+// shorter than a checkpoint it signed, and to a log whose newest entries
+// are gone. It publishes a kept checkpoint that a crash left unpublished.
+// It reads only the head of the log; VerifyLog checks the rest.
+func checkExisting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) error {
 	raw, err := fs.ReadFile(fsys, CheckpointPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -169,18 +171,57 @@ func checkExisting(fsys fs.FS, v note.Verifier) error {
 	if err != nil {
 		return err
 	}
-	// A kept checkpoint may be larger than the published one (a crash
-	// between signing and publishing), but never larger than the log.
 	have := cp.Size
 	if s, _, ok, err := IntegratedSize(fsys); err != nil {
 		return err
 	} else if ok {
-		have = max(have, s)
+		if s < cp.Size {
+			return tamper(treeStatePath, NoIndex, "the log holds %d entries but its checkpoint commits to %d: the log was rolled back", s, cp.Size)
+		}
+		have = s
 	}
 	if n := len(sizes); n > 0 && sizes[n-1] > have {
 		return tamper(CheckpointsDir+"/"+strconv.FormatUint(sizes[n-1], 10), NoIndex, "a checkpoint of %d entries was signed but the log holds only %d: the log was rolled back", sizes[n-1], have)
 	}
+	if have > 0 {
+		if err := checkTail(ctx, fsys, have); err != nil {
+			return err
+		}
+	}
+	if n := len(sizes); n > 0 && sizes[n-1] > cp.Size {
+		return publishKept(dir, fsys, v, sizes[n-1], cp.Size)
+	}
 	return nil
+}
+
+// checkTail reads the entry bundle that holds the last of size entries.
+func checkTail(ctx context.Context, fsys fs.FS, size uint64) error {
+	for _, err := range Entries(ctx, fsys, size-1, size) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishKept makes the kept checkpoint of size the published one. A
+// crash between signing a checkpoint and publishing it leaves it kept but
+// unpublished; publishing it on the next start keeps "the published
+// checkpoint is at most one behind the kept ones" true for VerifyLog.
+func publishKept(dir string, fsys fs.FS, v note.Verifier, size, published uint64) error {
+	file := CheckpointsDir + "/" + strconv.FormatUint(size, 10)
+	raw, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return err
+	}
+	cp, err := ParseCheckpoint(raw, v)
+	if err != nil {
+		return withFile(err, file)
+	}
+	if cp.Size != size || cp.Size < published {
+		return tamper(file, NoIndex, "kept under size %d but signs size %d", size, cp.Size)
+	}
+	return replaceFile(filepath.Join(dir, CheckpointPath), raw)
 }
 
 // Key returns the checkpoint signing key's public forms.
@@ -476,6 +517,44 @@ func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
 	return sig, nil
 }
 
+// replaceFile durably and atomically replaces path with data.
+func replaceFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := writeSync(f, data); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func writeSync(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 const tempPrefix = ".tmp-"
 
 func isTempName(n string) bool { return len(n) > len(tempPrefix) && n[:len(tempPrefix)] == tempPrefix }
@@ -493,24 +572,11 @@ func writeOnce(path string, data []byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeSync(f, data); err != nil {
 		return err
 	}
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(dir)
 }

@@ -156,10 +156,46 @@ func TestOpenRefusesRolledBackLog(t *testing.T) {
 	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("open of a rolled-back log: %v", err)
 	}
+	// A log whose newest entries are gone is refused.
+	dir3, _ := buildLog(t, 300)
+	if err := os.RemoveAll(filepath.Join(dir3, "tile/entries/001.p")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chain.Open(context.Background(), chain.Config{Dir: dir3, Origin: testOrigin, Signer: testSigner(t, 3)})
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("open of a truncated log: %v", err)
+	}
 	// And a log signed by another key is refused.
 	dir2, _ := buildLog(t, 3)
 	_, err = chain.Open(context.Background(), chain.Config{Dir: dir2, Origin: testOrigin, Signer: testSigner(t, 4)})
 	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "not this key's log") {
 		t.Fatalf("open with another key: %v", err)
+	}
+}
+
+// A checkpoint signed but not published before a crash is published by
+// the next Open.
+func TestOpenPublishesKeptCheckpoint(t *testing.T) {
+	dir, key := buildLog(t, 30)
+	v, _ := key.NoteVerifier()
+	sizes, _ := chain.KeptCheckpointSizes(os.DirFS(dir))
+	older := sizes[len(sizes)-2]
+	b, err := os.ReadFile(filepath.Join(dir, "checkpoints", fmt.Sprint(older)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chmodWrite(t, filepath.Join(dir, "checkpoint"), b) // as if publishing 30 never happened
+	if _, err := chain.VerifyLog(context.Background(), os.DirFS(dir), v); err != nil {
+		t.Fatalf("one unpublished kept checkpoint must verify: %v", err)
+	}
+	l := openLog(t, dir, testSigner(t, 3))
+	defer l.Close(context.Background())
+	raw, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := chain.ParseCheckpoint(raw, v)
+	if err != nil || cp.Size != 30 {
+		t.Fatalf("published after open: %+v %v", cp, err)
 	}
 }

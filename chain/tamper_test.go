@@ -103,7 +103,7 @@ func TestVerifyLogTamper(t *testing.T) {
 	otherKey := mustKey(t, testSigner(t, 9))
 	otherV, _ := otherKey.NoteVerifier()
 	sizes, err := chain.KeptCheckpointSizes(os.DirFS(base))
-	if err != nil || len(sizes) < 2 {
+	if err != nil || len(sizes) < 3 {
 		t.Fatalf("kept checkpoints %v: %v", sizes, err)
 	}
 	older := sizes[len(sizes)-2]
@@ -185,6 +185,13 @@ func TestVerifyLogTamper(t *testing.T) {
 			chmodWrite(t, filepath.Join(dir, "checkpoint"), b)
 			chmodWrite(t, filepath.Join(dir, ".state/treeState"), []byte(fmt.Sprintf(`{"size":%d,"root":""}`, older)))
 		}, nil, ".state/treeState", chain.NoIndex, "rolled back"},
+		{"published checkpoint rolled back", func(t *testing.T, dir string) {
+			b, err := os.ReadFile(filepath.Join(dir, "checkpoints", itoa(sizes[len(sizes)-3])))
+			if err != nil {
+				t.Fatal(err)
+			}
+			chmodWrite(t, filepath.Join(dir, "checkpoint"), b)
+		}, nil, "checkpoint", chain.NoIndex, "the checkpoint was rolled back"},
 		{"wrong key", func(t *testing.T, dir string) {}, func() any { return otherV }, "checkpoint", chain.NoIndex, "no signature by key"},
 	}
 	for _, c := range cases {

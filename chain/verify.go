@@ -75,6 +75,18 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 			return rep, err
 		}
 	}
+	// Only the newest kept checkpoint can be unpublished: one signed just
+	// before a crash, which Open publishes on the next start. A published
+	// checkpoint older than two kept ones was put back.
+	if n := len(sizes); n >= 2 && sizes[n-2] > cp.Size {
+		var newer []uint64
+		for _, s := range sizes {
+			if s > cp.Size {
+				newer = append(newer, s)
+			}
+		}
+		rep.problem(tamper(CheckpointPath, NoIndex, "the published checkpoint (size %d) is older than the kept checkpoints %v, published after it: the checkpoint was rolled back", cp.Size, newer))
+	}
 	for _, s := range sizes {
 		file := CheckpointsDir + "/" + strconv.FormatUint(s, 10)
 		b, err := fs.ReadFile(fsys, file)

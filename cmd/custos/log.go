@@ -315,9 +315,6 @@ func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, 
 	if report == nil {
 		return fmt.Errorf("log verify %s: %w", dir, verr)
 	}
-	if te := checkPublished(fsys, v); te != nil {
-		report.Problems = append(report.Problems, te)
-	}
 	if err := printReport(g, dir, report); err != nil {
 		return err
 	}
@@ -328,37 +325,6 @@ func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, 
 		return fmt.Errorf("log verify %s: %w", dir, verr)
 	}
 	return nil
-}
-
-// checkPublished finds a published checkpoint rolled back to an older
-// kept one. chain.VerifyLog accepts a published checkpoint older than the
-// newest kept one, since a crash between signing and publishing leaves
-// exactly that; but only the newest kept checkpoint can be unpublished, so
-// one older than two kept checkpoints was put back by hand.
-func checkPublished(fsys fs.FS, v note.Verifier) *chain.TamperError {
-	raw, err := fs.ReadFile(fsys, chain.CheckpointPath)
-	if err != nil {
-		return nil // VerifyLog reported it
-	}
-	cp, err := chain.ParseCheckpoint(raw, v)
-	if err != nil {
-		return nil // VerifyLog reported it
-	}
-	sizes, err := chain.KeptCheckpointSizes(fsys)
-	if err != nil {
-		return nil // VerifyLog reported it
-	}
-	var newer []uint64
-	for _, s := range sizes {
-		if s > cp.Size {
-			newer = append(newer, s)
-		}
-	}
-	if len(newer) < 2 {
-		return nil
-	}
-	return &chain.TamperError{File: chain.CheckpointPath, Index: chain.NoIndex, What: fmt.Sprintf(
-		"the published checkpoint (size %d) is older than the kept checkpoints %v, which were published after it: the checkpoint was rolled back", cp.Size, newer)}
 }
 
 // verifier reads the verifier key named by --key: a file (PEM or note
