@@ -44,7 +44,7 @@ func FuzzParseCheckpoint(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if c.Size != 10 || c.Origin != v.Name() {
+		if c.Size != 11 || c.Origin != v.Name() {
 			t.Fatalf("accepted a checkpoint the key never signed: %+v", c)
 		}
 	})

@@ -74,7 +74,7 @@ func TestGoldenEvents(t *testing.T) {
 	golden(t, "events.hashes", hashes.Bytes())
 }
 
-// TestGoldenLog builds a small log deterministically and pins its
+// TestGoldenLog builds a small log (log.opened and ten notes) deterministically and pins its
 // checkpoint, a kept checkpoint and an inclusion proof byte for byte.
 func TestGoldenLog(t *testing.T) {
 	ctx := context.Background()
@@ -101,7 +101,7 @@ func TestGoldenLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, err := os.ReadFile(filepath.Join(dir, "checkpoints", "10"))
+	kept, err := os.ReadFile(filepath.Join(dir, "checkpoints", "11"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestGoldenLog(t *testing.T) {
 	golden(t, "log10.proof3.tlog-proof", pt)
 	golden(t, "log10.vkey", []byte(mustKey(t, s).Verifier+"\n"))
 	var bundle bytes.Buffer
-	for r, err := range chain.Entries(ctx, os.DirFS(dir), 0, 10) {
+	for r, err := range chain.Entries(ctx, os.DirFS(dir), 0, 11) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func TestGoldenVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Index != 3 || cp.Size != 10 || ev.Reason != "note 3" {
+	if p.Index != 3 || cp.Size != 11 || ev.Reason != "note 2" {
 		t.Fatalf("verified %+v at %d of %d", ev, p.Index, cp.Size)
 	}
 	if _, _, _, err := chain.VerifyEventProof(events[4], read("log10.proof3.tlog-proof"), v); err == nil {

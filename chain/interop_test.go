@@ -34,7 +34,7 @@ func TestInteropEd25519CheckpointWithSumdbNote(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c flog.Checkpoint
-	if _, err := c.Unmarshal([]byte(n.Text)); err != nil || c.Size != 10 || c.Origin != testOrigin {
+	if _, err := c.Unmarshal([]byte(n.Text)); err != nil || c.Size != 11 || c.Origin != testOrigin {
 		t.Fatalf("checkpoint %+v: %v", c, err)
 	}
 }

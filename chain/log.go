@@ -2,6 +2,7 @@ package chain
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -57,6 +58,11 @@ type Config struct {
 	// durable write, and how long the first of them waits for company.
 	BatchMaxSize uint
 	BatchMaxAge  time.Duration
+	// Agent, Actor and Host are recorded in the log.opened event that
+	// starts every new log. Agent defaults to Origin, Actor to Agent.
+	Agent, Actor, Host string
+	// Now is the clock of the log.opened event; nil means time.Now.
+	Now func() time.Time
 }
 
 // Log is the custody log of one deployment: an append-only RFC 6962 Merkle
@@ -144,11 +150,36 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cancel()
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
-	return &Log{
+	l := &Log{
 		cfg: cfg, key: key, verifier: v, fsys: fsys,
 		appender: a, shutdown: shutdown, reader: reader, cancel: cancel,
 		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
-	}, nil
+	}
+	if err := l.appendOpened(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open log %s: %w", cfg.Dir, err), l.Close(ctx))
+	}
+	return l, nil
+}
+
+// appendOpened starts an empty log with a log.opened event naming the
+// origin and the key that signs its checkpoints.
+func (l *Log) appendOpened(ctx context.Context) error {
+	size, err := l.reader.IntegratedSize(ctx)
+	if err != nil || size > 0 {
+		return err
+	}
+	agent := cmp.Or(l.cfg.Agent, l.cfg.Origin)
+	now := time.Now
+	if l.cfg.Now != nil {
+		now = l.cfg.Now
+	}
+	_, err = l.Append(ctx, Event{
+		Type: LogOpened, Time: now(), Actor: cmp.Or(l.cfg.Actor, agent), Agent: agent, Host: l.cfg.Host,
+		Details: map[string]string{
+			"origin": l.key.Name, "key_id": l.key.KeyID(), "key_type": l.key.Type, "verifier": l.key.Verifier,
+		},
+	})
+	return err
 }
 
 // checkExisting refuses to append to a log this key did not sign, to a log

@@ -35,7 +35,8 @@ func testSigner(t testing.TB, seed byte) signature.SignerVerifier {
 
 func openLog(t testing.TB, dir string, s chain.Signer) *chain.Log {
 	t.Helper()
-	l, err := chain.Open(context.Background(), chain.Config{Dir: dir, Origin: testOrigin, Signer: s, CheckpointInterval: chain.MinCheckpointInterval, BatchMaxAge: time.Millisecond})
+	l, err := chain.Open(context.Background(), chain.Config{Dir: dir, Origin: testOrigin, Signer: s, CheckpointInterval: chain.MinCheckpointInterval, BatchMaxAge: time.Millisecond,
+		Now: func() time.Time { return testTime }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestAppendCloseVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	if rep.Entries != 100 || rep.CheckpointSize != 100 || rep.Orders != 2 {
+	if rep.Entries != 101 || rep.CheckpointSize != 101 || rep.Orders != 2 {
 		t.Fatalf("report = %+v", rep)
 	}
 	// Reopen: links continue from the newest event of the order.
@@ -104,7 +105,7 @@ func TestAppendCloseVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Index != 100 || r.Event.PrevIndex == nil {
+	if r.Index != 101 || r.Event.PrevIndex == nil {
 		t.Fatalf("record = %+v", r)
 	}
 	if err := l.Close(ctx); err != nil {
@@ -114,7 +115,7 @@ func TestAppendCloseVerify(t *testing.T) {
 		t.Fatalf("verify after reopen: %v", err)
 	}
 	sizes, err := chain.KeptCheckpointSizes(os.DirFS(dir))
-	if err != nil || len(sizes) < 2 || sizes[len(sizes)-1] != 101 {
+	if err != nil || len(sizes) < 2 || sizes[len(sizes)-1] != 102 {
 		t.Fatalf("kept checkpoints = %v, %v", sizes, err)
 	}
 	// Wrong key.
@@ -195,7 +196,7 @@ func TestOpenPublishesKeptCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp, err := chain.ParseCheckpoint(raw, v)
-	if err != nil || cp.Size != 30 {
+	if err != nil || cp.Size != 31 {
 		t.Fatalf("published after open: %+v %v", cp, err)
 	}
 }

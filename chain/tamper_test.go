@@ -15,7 +15,8 @@ import (
 	"github.com/custos-evidence/custos/chain"
 )
 
-// buildLog makes a closed log of n entries over two orders.
+// buildLog makes a closed log of n custody notes over two orders, after
+// the log.opened event at index 0.
 func buildLog(t *testing.T, n int) (string, *chain.Key) {
 	t.Helper()
 	ctx := context.Background()
@@ -122,7 +123,7 @@ func TestVerifyLogTamper(t *testing.T) {
 				b[i+5] = '6'
 				return b
 			})
-		}, nil, "tile/0/000", 5, "leaf hash in the tile does not match"},
+		}, nil, "tile/0/000", 6, "leaf hash in the tile does not match"},
 		{"flip byte in entry framing", func(t *testing.T, dir string) {
 			mutate(t, filepath.Join(dir, "tile/entries/000"), func(b []byte) []byte { b[0] ^= 0x40; return b })
 		}, nil, "tile/entries/000", 0, "malformed"},
@@ -149,10 +150,10 @@ func TestVerifyLogTamper(t *testing.T) {
 			}
 		}, nil, "tile/entries/000", 0, "missing"},
 		{"partial bundle truncated", func(t *testing.T, dir string) {
-			p := filepath.Join(dir, "tile/entries/001.p/44")
+			p := filepath.Join(dir, "tile/entries/001.p/45")
 			es := readBundle(t, p)
 			writeBundle(t, p, es[:40])
-		}, nil, "tile/entries/001.p/44", 296, "truncated"},
+		}, nil, "tile/entries/001.p/45", 296, "truncated"},
 		{"hash tile altered", func(t *testing.T, dir string) {
 			mutate(t, filepath.Join(dir, "tile/0/000"), func(b []byte) []byte { b[32*3] ^= 1; return b })
 		}, nil, "tile/0/000", 3, "leaf hash in the tile does not match"},
@@ -219,7 +220,7 @@ func TestVerifyLogTamper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Entries != n || rep.CheckpointsVerified < 2 || rep.TilesVerified < 2 || rep.Orders != 2 {
+	if rep.Entries != n+1 || rep.CheckpointsVerified < 2 || rep.TilesVerified < 2 || rep.Orders != 2 {
 		t.Fatalf("report %+v", rep)
 	}
 }

@@ -18,9 +18,10 @@ if ! "$custos" "${args[@]}" keys show >/dev/null 2>&1; then
     echo "run: no CUSTOS_KEY_PASSPHRASE and no terminal: generating an unencrypted demo key" >&2
     gen+=(--no-passphrase)
   fi
-  "$custos" "${args[@]}" "${gen[@]}"
+  "$custos" "${args[@]}" "${gen[@]}"   # prints the new key
+else
+  "$custos" "${args[@]}" keys show
 fi
-"$custos" "${args[@]}" keys show
 echo "--- publishing a checkpoint of the custody log"
 "$custos" "${args[@]}" log checkpoint
 echo "--- verifying the whole custody log"

@@ -50,11 +50,15 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 	if err != nil {
 		return nil, nil, errors.Join(err, unlock())
 	}
+	host, _ := os.Hostname() // recorded in the log.opened event; empty if unknown
 	l, err := chain.Open(ctx, chain.Config{
 		Dir:                cfg.logDir(),
 		Origin:             cfg.AgentID,
 		Signer:             signer,
 		CheckpointInterval: cfg.Log.CheckpointInterval,
+		Agent:              cfg.AgentID,
+		Actor:              cfg.Actor,
+		Host:               host,
 	})
 	if err != nil {
 		return nil, nil, errors.Join(err, unlock())
