@@ -258,6 +258,8 @@ func printRecord(g *globalOptions, rec *chain.Record) error {
 // summary says in a few words what an event is about.
 func summary(e *chain.Event) string {
 	switch {
+	case e.Type == chain.LogOpened:
+		return fmt.Sprintf("key %s (%s) signs %s", e.Details["key_id"], e.Details["key_type"], e.Details["origin"])
 	case e.Details["note"] != "":
 		return strconv.Quote(e.Details["note"])
 	case len(e.Items) == 1:
