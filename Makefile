@@ -34,7 +34,7 @@ fuzz:
 # Benchmarks print each figure with its target and a baseline measured in
 # the same run. The 1M-entry log is built once into the user cache directory.
 bench:
-	$(GO) test -run '^$$' -bench 'BenchmarkAppendConcurrent' -benchtime 50000x -count 1 ./chain
+	$(GO) test -run '^$$' -bench 'BenchmarkAppendConcurrent' -benchtime 50000x -count 5 ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkVerifyLog1M' -benchtime 5x -count 1 -timeout 30m ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkProve1M|BenchmarkVerifyProof1M' -count 1 ./chain
 
