@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -149,6 +150,15 @@ func TestGoldenVerify(t *testing.T) {
 	}
 	if _, _, _, err := chain.VerifyEventProof(events[4], read("log10.proof3.tlog-proof"), v); err == nil {
 		t.Fatal("the proof of entry 3 verified entry 4")
+	}
+	// Against the checkpoint given apart: the same tree, or refused.
+	if _, _, err := chain.VerifyEvent(events[3], read("log10.proof3.tlog-proof"), read("log10.checkpoint"), v); err != nil {
+		t.Fatal(err)
+	}
+	other := mustKey(t, testSigner(t, 8))
+	ov, _ := other.NoteVerifier()
+	if _, _, err := chain.VerifyEvent(events[3], read("log10.proof3.tlog-proof"), read("log10.checkpoint"), ov); !errors.Is(err, chain.ErrTamper) {
+		t.Fatalf("verified with another key: %v", err)
 	}
 }
 

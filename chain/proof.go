@@ -94,6 +94,24 @@ func VerifyEventProof(encoded, proofText []byte, v note.Verifier) (*Event, *Proo
 	return ev, p, cp, nil
 }
 
+// VerifyEvent is VerifyEventProof against a checkpoint given apart from
+// the proof, as a disclosure package carries one checkpoint for all its
+// events: the proof must be against that very tree (same size and root).
+func VerifyEvent(encoded, proofText, checkpoint []byte, v note.Verifier) (*Event, *Proof, error) {
+	cp, err := ParseCheckpoint(checkpoint, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, p, pcp, err := VerifyEventProof(encoded, proofText, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	if pcp.Size != cp.Size || !bytes.Equal(pcp.Hash, cp.Hash) {
+		return nil, nil, tamper("", int64(p.Index), "proof is against the tree of size %d, not the checkpoint's tree of size %d", pcp.Size, cp.Size)
+	}
+	return ev, p, nil
+}
+
 // VerifyInclusion checks that encoded is entry index of the tree cp signs.
 func VerifyInclusion(cp *Checkpoint, index uint64, encoded []byte, hashes [][]byte) error {
 	if index >= cp.Size {

@@ -67,6 +67,15 @@ func TestProofsRoundTrip(t *testing.T) {
 		}
 		kept = append(kept, c)
 	}
+	// A proof against the newest tree does not pass for an older checkpoint.
+	p0, _ := chain.BuildInclusionProof(ctx, fsys, cpRaw, cp.Size, 0)
+	text0, _ := chain.FormatProof(p0)
+	if _, _, err := chain.VerifyEvent(events[0], text0, cpRaw, v); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := chain.VerifyEvent(events[0], text0, kept[0].Raw, v); !errors.Is(err, chain.ErrTamper) {
+		t.Fatalf("proof against size %d accepted for checkpoint %d: %v", cp.Size, kept[0].Size, err)
+	}
 	for i, older := range kept {
 		for _, newer := range kept[i:] {
 			hashes, err := chain.BuildConsistencyProof(ctx, fsys, older.Size, newer.Size)
