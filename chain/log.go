@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -550,6 +551,26 @@ func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
 
 // replaceFile durably and atomically replaces path with data.
 func replaceFile(path string, data []byte) error {
+	return placeFile(path, data, os.Rename)
+}
+
+// writeOnce durably creates path with data unless it already exists: a
+// checkpoint once kept is never replaced.
+func writeOnce(path string, data []byte) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	return placeFile(path, data, func(tmp, path string) error {
+		if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// placeFile writes data to a synced temporary file beside path, moves it
+// into place with place (rename or link), and syncs the directory.
+func placeFile(path string, data []byte, place func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
@@ -557,27 +578,19 @@ func replaceFile(path string, data []byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	if err := writeSync(f, data); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func writeSync(f *os.File, data []byte) error {
-	_, err := f.Write(data)
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
-}
-
-func syncDir(dir string) error {
+	if err != nil {
+		return err
+	}
+	if err := place(tmp, path); err != nil {
+		return err
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -588,26 +601,4 @@ func syncDir(dir string) error {
 
 const tempPrefix = ".tmp-"
 
-func isTempName(n string) bool { return len(n) > len(tempPrefix) && n[:len(tempPrefix)] == tempPrefix }
-
-// writeOnce durably creates path with data unless it already exists: a
-// checkpoint once kept is never replaced.
-func writeOnce(path string, data []byte) error {
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := writeSync(f, data); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return syncDir(dir)
-}
+func isTempName(n string) bool { return strings.HasPrefix(n, tempPrefix) }
