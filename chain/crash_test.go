@@ -106,6 +106,28 @@ func TestCrashSafety(t *testing.T) {
 	if len(returned) < kills {
 		t.Fatalf("only %d appends returned over %d runs", len(returned), kills)
 	}
+	// Every start after a kill that left entries unsealed says so in the
+	// log: a log.recovered event naming the entries it adopted.
+	recovered := 0
+	rep, err := chain.VerifyLog(context.Background(), os.DirFS(dir), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, err := range chain.Entries(context.Background(), os.DirFS(dir), 0, rep.CheckpointSize+rep.Unsealed) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Event.Type == chain.LogRecovered {
+			recovered++
+			if r.Event.Details["first_unsealed"] == "" || r.Event.Details["last_unsealed"] == "" {
+				t.Fatalf("log.recovered at %d names no range: %s", r.Index, r.Encoded)
+			}
+		}
+	}
+	if recovered == 0 {
+		t.Fatal("no start after a kill recorded a log.recovered event")
+	}
+	t.Logf("%d starts adopted unsealed entries and recorded log.recovered", recovered)
 }
 
 // runAndKill starts the child, lets it append for d after its first
@@ -122,19 +144,20 @@ func runAndKill(t *testing.T, dir string, d time.Duration) []string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 1<<16)
+	var got []string // read by this goroutine only after done
+	first := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			lines <- sc.Text()
+			if got = append(got, sc.Text()); len(got) == 1 {
+				close(first)
+			}
 		}
 	}()
-	var got []string
 	select {
-	case l := <-lines:
-		got = append(got, l)
+	case <-first:
 	case <-done:
 		t.Fatal("child exited before appending")
 	case <-time.After(30 * time.Second):
@@ -146,10 +169,6 @@ func runAndKill(t *testing.T, dir string, d time.Duration) []string {
 	}
 	<-done
 	_ = cmd.Wait()
-	close(lines)
-	for l := range lines {
-		got = append(got, l)
-	}
 	// A line cut by the kill has no hash; bufio only yields it at EOF.
 	out := got[:0]
 	for _, l := range got {

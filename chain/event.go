@@ -44,6 +44,7 @@ const (
 	ItemPurged        EventType = "item.purged"
 	KeyRotated        EventType = "key.rotated"
 	LogOpened         EventType = "log.opened"
+	LogRecovered      EventType = "log.recovered"
 	CustodyNote       EventType = "custody.note"
 )
 
@@ -52,7 +53,7 @@ var knownTypes = map[EventType]bool{
 	CaptureStarted: true, ItemPreserved: true, ItemStored: true, CaptureCompleted: true,
 	CaptureFailed: true, FixityVerified: true, FixityFailed: true, ItemAccessed: true,
 	DisclosureCreated: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
-	LogOpened: true, CustodyNote: true,
+	LogOpened: true, LogRecovered: true, CustodyNote: true,
 }
 
 // Digest identifies one preserved item by its content hashes, lower-case hex.

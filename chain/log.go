@@ -131,7 +131,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	fsys := os.DirFS(cfg.Dir)
-	if err := checkExisting(ctx, cfg.Dir, fsys, v); err != nil {
+	sealed, size, err := checkExisting(ctx, cfg.Dir, fsys, v)
+	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
 	driver, err := posix.New(ctx, posix.Config{Path: cfg.Dir})
@@ -156,72 +157,150 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		appender: a, shutdown: shutdown, reader: reader, cancel: cancel,
 		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
 	}
-	if err := l.appendOpened(ctx); err != nil {
+	if err := l.appendStart(ctx, sealed, size); err != nil {
 		return nil, errors.Join(fmt.Errorf("open log %s: %w", cfg.Dir, err), l.Close(ctx))
 	}
 	return l, nil
 }
 
-// appendOpened starts an empty log with a log.opened event naming the
-// origin and the key that signs its checkpoints.
-func (l *Log) appendOpened(ctx context.Context) error {
-	size, err := l.reader.IntegratedSize(ctx)
-	if err != nil || size > 0 {
-		return err
-	}
+// appendStart records how the log was opened: log.opened on an empty
+// log, naming the origin and the key that signs its checkpoints; and
+// log.recovered when entries beyond the newest signed checkpoint were found
+// (a writer stopped uncleanly, or someone added them by hand), so the next
+// checkpoint seals them with a record of which entries no checkpoint vouched
+// for when this writer adopted them.
+func (l *Log) appendStart(ctx context.Context, sealed, size uint64) error {
 	agent := cmp.Or(l.cfg.Agent, l.cfg.Origin)
 	now := time.Now
 	if l.cfg.Now != nil {
 		now = l.cfg.Now
 	}
-	_, err = l.Append(ctx, Event{
-		Type: LogOpened, Time: now(), Actor: cmp.Or(l.cfg.Actor, agent), Agent: agent, Host: l.cfg.Host,
-		Details: map[string]string{
+	e := Event{Time: now(), Actor: cmp.Or(l.cfg.Actor, agent), Agent: agent, Host: l.cfg.Host}
+	switch {
+	case size == 0:
+		e.Type = LogOpened
+		e.Details = map[string]string{
 			"origin": l.key.Name, "key_id": l.key.KeyID(), "key_type": l.key.Type, "verifier": l.key.Verifier,
-		},
-	})
+		}
+	case size > sealed:
+		e.Type = LogRecovered
+		e.Reason = "entries beyond the newest signed checkpoint found on opening the log"
+		e.Details = map[string]string{
+			"sealed_size":    strconv.FormatUint(sealed, 10),
+			"first_unsealed": strconv.FormatUint(sealed, 10),
+			"last_unsealed":  strconv.FormatUint(size-1, 10),
+		}
+	default:
+		return nil
+	}
+	_, err := l.Append(ctx, e)
 	return err
 }
 
 // checkExisting refuses to append to a log this key did not sign, to a log
-// shorter than a checkpoint it signed, and to a log whose newest entries
-// are gone. It publishes a kept checkpoint that a crash left unpublished.
-// It reads only the head of the log; VerifyLog checks the rest.
-func checkExisting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) error {
-	raw, err := fs.ReadFile(fsys, CheckpointPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+// whose tree on disk does not extend the newest checkpoint it signed (sealed
+// entries rewritten), to a log shorter than a signed checkpoint, to a log
+// with entries but no checkpoint, and to a log whose newest entries are
+// gone. It publishes a kept checkpoint that a crash left unpublished. It
+// reads the head of the log and O(log n) tiles; VerifyLog checks the rest.
+// It returns the size the newest signed checkpoint seals and the log's size.
+func checkExisting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) (sealed, size uint64, err error) {
+	stateSize, stateRoot, haveState, err := IntegratedSize(fsys)
 	if err != nil {
-		return err
-	}
-	cp, err := ParseCheckpoint(raw, v)
-	if err != nil {
-		return fmt.Errorf("existing log is not this key's log for origin %q: %w", v.Name(), withFile(err, CheckpointPath))
+		return 0, 0, err
 	}
 	sizes, err := KeptCheckpointSizes(fsys)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	have := cp.Size
-	if s, _, ok, err := IntegratedSize(fsys); err != nil {
-		return err
-	} else if ok {
-		if s < cp.Size {
-			return tamper(treeStatePath, NoIndex, "the log holds %d entries but its checkpoint commits to %d: the log was rolled back", s, cp.Size)
+	raw, err := fs.ReadFile(fsys, CheckpointPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A new log, or one stopped between creating its state and
+		// publishing its first, empty, checkpoint. Anything more is a log
+		// whose checkpoints were removed: never sign what none vouches for.
+		_, entriesErr := fs.Stat(fsys, "tile/entries")
+		if stateSize > 0 || len(sizes) > 0 || entriesErr == nil {
+			return 0, 0, tamper(CheckpointPath, NoIndex, "the log holds entries or kept checkpoints but no published checkpoint: refusing to sign entries no checkpoint vouches for")
 		}
-		have = s
+		return 0, 0, nil
 	}
-	if n := len(sizes); n > 0 && sizes[n-1] > have {
-		return tamper(CheckpointsDir+"/"+strconv.FormatUint(sizes[n-1], 10), NoIndex, "a checkpoint of %d entries was signed but the log holds only %d: the log was rolled back", sizes[n-1], have)
+	if err != nil {
+		return 0, 0, err
 	}
-	if have > 0 {
-		if err := checkTail(ctx, fsys, have); err != nil {
-			return err
-		}
+	cp, err := ParseCheckpoint(raw, v)
+	if err != nil {
+		return 0, 0, fmt.Errorf("existing log is not this key's log for origin %q: %w", v.Name(), withFile(err, CheckpointPath))
 	}
+	if !haveState {
+		return 0, 0, tamper(treeStatePath, NoIndex, "the writer's tree state is missing beside a checkpoint of %d entries", cp.Size)
+	}
+	if stateSize < cp.Size {
+		return 0, 0, tamper(treeStatePath, NoIndex, "the log holds %d entries but its checkpoint commits to %d: the log was rolled back", stateSize, cp.Size)
+	}
+	newest := cp
 	if n := len(sizes); n > 0 && sizes[n-1] > cp.Size {
-		return publishKept(dir, fsys, v, sizes[n-1], cp.Size)
+		if sizes[n-1] > stateSize {
+			return 0, 0, tamper(CheckpointsDir+"/"+strconv.FormatUint(sizes[n-1], 10), NoIndex, "a checkpoint of %d entries was signed but the log holds only %d: the log was rolled back", sizes[n-1], stateSize)
+		}
+		if newest, err = readKept(fsys, v, sizes[n-1]); err != nil {
+			return 0, 0, err
+		}
+	}
+	for _, c := range []*Checkpoint{cp, newest} {
+		if err := checkExtends(ctx, fsys, c, stateSize, stateRoot); err != nil {
+			return 0, 0, err
+		}
+	}
+	if stateSize > 0 {
+		if err := checkTail(ctx, fsys, stateSize); err != nil {
+			return 0, 0, err
+		}
+	}
+	if newest != cp {
+		// Signed just before a crash stopped its publication: publish it,
+		// so at most one kept checkpoint is ever newer than the published.
+		if err := replaceFile(filepath.Join(dir, CheckpointPath), newest.Raw); err != nil {
+			return 0, 0, err
+		}
+	}
+	return newest.Size, stateSize, nil
+}
+
+// readKept reads and verifies checkpoints/<size>.
+func readKept(fsys fs.FS, v note.Verifier, size uint64) (*Checkpoint, error) {
+	file := CheckpointsDir + "/" + strconv.FormatUint(size, 10)
+	raw, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := ParseCheckpoint(raw, v)
+	if err != nil {
+		return nil, withFile(err, file)
+	}
+	if cp.Size != size {
+		return nil, tamper(file, NoIndex, "kept under size %d but signs size %d", size, cp.Size)
+	}
+	return cp, nil
+}
+
+// checkExtends proves, from the hash tiles, that the tree of size entries
+// with the given root extends the signed tree of cp.
+func checkExtends(ctx context.Context, fsys fs.FS, cp *Checkpoint, size uint64, root []byte) error {
+	if cp.Size == size {
+		if !bytes.Equal(cp.Hash, root) {
+			return tamper(treeStatePath, NoIndex, "the tree on disk is not the tree of %d entries the checkpoint signs: entries were rewritten", size)
+		}
+		return nil
+	}
+	if cp.Size == 0 {
+		return nil
+	}
+	hashes, err := BuildConsistencyProof(ctx, fsys, cp.Size, size)
+	if err != nil {
+		return tamper("tile", NoIndex, "cannot prove from the hash tiles that the log extends its checkpoint of %d entries: %v", cp.Size, err)
+	}
+	if err := VerifyConsistency(cp, &Checkpoint{Size: size, Hash: root}, hashes); err != nil {
+		return tamper(treeStatePath, NoIndex, "the tree on disk does not extend the signed checkpoint of %d entries: entries were rewritten", cp.Size)
 	}
 	return nil
 }
@@ -234,26 +313,6 @@ func checkTail(ctx context.Context, fsys fs.FS, size uint64) error {
 		}
 	}
 	return nil
-}
-
-// publishKept makes the kept checkpoint of size the published one. A
-// crash between signing a checkpoint and publishing it leaves it kept but
-// unpublished; publishing it on the next start keeps "the published
-// checkpoint is at most one behind the kept ones" true for VerifyLog.
-func publishKept(dir string, fsys fs.FS, v note.Verifier, size, published uint64) error {
-	file := CheckpointsDir + "/" + strconv.FormatUint(size, 10)
-	raw, err := fs.ReadFile(fsys, file)
-	if err != nil {
-		return err
-	}
-	cp, err := ParseCheckpoint(raw, v)
-	if err != nil {
-		return withFile(err, file)
-	}
-	if cp.Size != size || cp.Size < published {
-		return tamper(file, NoIndex, "kept under size %d but signs size %d", size, cp.Size)
-	}
-	return replaceFile(filepath.Join(dir, CheckpointPath), raw)
 }
 
 // Key returns the checkpoint signing key's public forms.

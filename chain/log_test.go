@@ -3,6 +3,7 @@ package chain_test
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -165,6 +166,36 @@ func TestOpenRefusesRolledBackLog(t *testing.T) {
 	_, err = chain.Open(context.Background(), chain.Config{Dir: dir3, Origin: testOrigin, Signer: testSigner(t, 3)})
 	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("open of a truncated log: %v", err)
+	}
+	// A log whose checkpoints were removed is refused: nothing vouches for
+	// its entries any more.
+	dir4, _ := buildLog(t, 5)
+	for _, p := range []string{"checkpoint", "checkpoints"} {
+		if err := os.RemoveAll(filepath.Join(dir4, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = chain.Open(context.Background(), chain.Config{Dir: dir4, Origin: testOrigin, Signer: testSigner(t, 3)})
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "no published checkpoint") {
+		t.Fatalf("open of a log without checkpoints: %v", err)
+	}
+	// A tree on disk that is not the signed one is refused.
+	dir5, _ := buildLog(t, 5)
+	mutate(t, filepath.Join(dir5, ".state/treeState"), func(b []byte) []byte {
+		var ts struct {
+			Size uint64 `json:"size"`
+			Root []byte `json:"root"`
+		}
+		if err := json.Unmarshal(b, &ts); err != nil {
+			t.Fatal(err)
+		}
+		ts.Root[0] ^= 1
+		out, _ := json.Marshal(ts)
+		return out
+	})
+	_, err = chain.Open(context.Background(), chain.Config{Dir: dir5, Origin: testOrigin, Signer: testSigner(t, 3)})
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "entries were rewritten") {
+		t.Fatalf("open of a rewritten tree: %v", err)
 	}
 	// And a log signed by another key is refused.
 	dir2, _ := buildLog(t, 3)

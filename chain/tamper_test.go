@@ -193,6 +193,19 @@ func TestVerifyLogTamper(t *testing.T) {
 			}
 			chmodWrite(t, filepath.Join(dir, "checkpoint"), b)
 		}, nil, "checkpoint", chain.NoIndex, "the checkpoint was rolled back"},
+		{"hash tile with an extra hash", func(t *testing.T, dir string) {
+			mutate(t, filepath.Join(dir, "tile/0/001.p/45"), func(b []byte) []byte { return append(b, make([]byte, 32)...) })
+		}, nil, "tile/0/001.p/45", chain.NoIndex, "its name says 45"},
+		{"bundle with an extra entry", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "tile/entries/001.p/45")
+			es := readBundle(t, p)
+			writeBundle(t, p, append(es, es[0]))
+		}, nil, "tile/entries/001.p/45", 301, "its name says 45"},
+		{"kept copy of the published checkpoint removed", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "checkpoints", itoa(sizes[len(sizes)-1]))); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, "checkpoints/" + itoa(sizes[len(sizes)-1]), chain.NoIndex, "has no kept copy"},
 		{"wrong key", func(t *testing.T, dir string) {}, func() any { return otherV }, "checkpoint", chain.NoIndex, "no signature by key"},
 	}
 	for _, c := range cases {

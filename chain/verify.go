@@ -2,12 +2,14 @@ package chain
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
 	"runtime"
+	"slices"
 	"strconv"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -86,6 +88,9 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 			}
 		}
 		rep.problem(tamper(CheckpointPath, NoIndex, "the published checkpoint (size %d) is older than the kept checkpoints %v, published after it: the checkpoint was rolled back", cp.Size, newer))
+	}
+	if !slices.Contains(sizes, cp.Size) {
+		rep.problem(tamper(CheckpointsDir+"/"+strconv.FormatUint(cp.Size, 10), NoIndex, "the published checkpoint of size %d has no kept copy: kept checkpoints were removed", cp.Size))
 	}
 	for _, s := range sizes {
 		file := CheckpointsDir + "/" + strconv.FormatUint(s, 10)
@@ -268,7 +273,7 @@ func readBundle(ctx context.Context, fsys fs.FS, b, size uint64) *parsedBundle {
 	p := layout.PartialTileSize(0, b, size)
 	pb := &parsedBundle{index: b, file: layout.EntriesPath(b, p)}
 	first := int64(b * layout.EntryBundleWidth)
-	raw, err := BundleFetcher(fsys)(ctx, b, p)
+	raw, file, width, err := readExact(fsys, p, func(p uint8) string { return layout.EntriesPath(b, p) })
 	if errors.Is(err, fs.ErrNotExist) {
 		pb.fatal = tamper(pb.file, first, "entry bundle is missing: the log was truncated")
 		return pb
@@ -277,6 +282,7 @@ func readBundle(ctx context.Context, fsys fs.FS, b, size uint64) *parsedBundle {
 		pb.err = err
 		return pb
 	}
+	pb.file = file
 	var bundle api.EntryBundle
 	if err := bundle.UnmarshalText(raw); err != nil {
 		pb.fatal = tamper(pb.file, first, "entry bundle is malformed: %v", err)
@@ -287,8 +293,8 @@ func readBundle(ctx context.Context, fsys fs.FS, b, size uint64) *parsedBundle {
 	switch {
 	case uint64(len(entries)) < want:
 		pb.fatal = tamper(pb.file, first+int64(len(entries)), "entry bundle holds %d entries where the log has %d: the log was truncated", len(entries), want)
-	case p > 0 && uint64(len(entries)) != want:
-		pb.fatal = tamper(pb.file, first+int64(want), "partial entry bundle holds %d entries, its name says %d", len(entries), want)
+	case len(entries) != width:
+		pb.fatal = tamper(pb.file, first+int64(want), "entry bundle holds %d entries, its name says %d", len(entries), width)
 	default:
 		entries = entries[:want]
 	}
@@ -494,17 +500,16 @@ func (w *treeWalk) tile(level, index uint64, want [][]byte, p uint8) {
 // checkTile compares a stored hash tile with the hashes recomputed from the
 // entries. ok reports that the tile was read and compared.
 func checkTile(fsys fs.FS, level, index uint64, want [][]byte, p uint8) (prob *TamperError, ok bool) {
-	file := layout.TilePath(level, index, p)
-	raw, err := TileFetcher(fsys)(context.Background(), level, index, p)
+	raw, file, width, err := readExact(fsys, p, func(p uint8) string { return layout.TilePath(level, index, p) })
 	if err != nil {
-		return tamper(file, NoIndex, "hash tile is missing or unreadable: %v", err), false
+		return tamper(layout.TilePath(level, index, p), NoIndex, "hash tile is missing or unreadable: %v", err), false
 	}
 	var t api.HashTile
 	if err := t.UnmarshalText(raw); err != nil {
 		return tamper(file, NoIndex, "hash tile is malformed: %v", err), false
 	}
-	if len(t.Nodes) < len(want) {
-		return tamper(file, NoIndex, "hash tile holds %d hashes, the log has %d here", len(t.Nodes), len(want)), false
+	if len(t.Nodes) != width || len(t.Nodes) < len(want) {
+		return tamper(file, NoIndex, "hash tile holds %d hashes, its name says %d and the log has %d here", len(t.Nodes), width, len(want)), false
 	}
 	first, count := -1, 0
 	for i, h := range want {
@@ -526,4 +531,16 @@ func checkTile(fsys fs.FS, level, index uint64, want [][]byte, p uint8) (prob *T
 		return tamper(file, int64(index*layout.TileWidth)+int64(first), "leaf hash in the tile does not match the entry: the entry or the tile was altered%s", more), true
 	}
 	return tamper(file, NoIndex, "hash %d of the tile does not match the entries below it%s", first, more), true
+}
+
+// readExact reads the partial resource of width p, or, if the log has grown
+// past it, the full one. It returns the path read and the number of entries
+// or hashes that file must hold exactly.
+func readExact(fsys fs.FS, p uint8, path func(uint8) string) ([]byte, string, int, error) {
+	raw, err := fs.ReadFile(fsys, path(p))
+	if err == nil || p == 0 || !errors.Is(err, fs.ErrNotExist) {
+		return raw, path(p), cmp.Or(int(p), layout.TileWidth), err
+	}
+	raw, err = fs.ReadFile(fsys, path(0))
+	return raw, path(0), layout.TileWidth, err
 }
