@@ -59,16 +59,18 @@ type DirLock struct {
 // releases the lock when the process dies, however it dies. An exclusive
 // holder writes its pid into the file for the error another process gets.
 //
-// A reader of a directory in which it cannot create the lock file (a
-// read-only copy) proceeds unlocked: nobody can write there either.
+// A reader never creates the lock file; where there is none (a directory
+// no writer has used, a read-only copy) it proceeds unlocked.
 func LockDataDir(dir string, exclusive bool) (*DirLock, error) {
 	path := filepath.Join(dir, LockFileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil && !exclusive {
-		f, err = os.Open(path)
-		if errors.Is(err, os.ErrNotExist) {
-			return &DirLock{dir: dir}, nil
-		}
+	var f *os.File
+	var err error
+	if exclusive {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	} else if f, err = os.Open(path); errors.Is(err, os.ErrNotExist) {
+		// A reader writes nothing: without a lock file no writer has
+		// ever held the directory, and a read-only copy needs none.
+		return &DirLock{dir: dir}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lock data directory %s: %w", dir, err)

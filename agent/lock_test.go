@@ -119,6 +119,14 @@ func TestLockAcrossProcesses(t *testing.T) {
 
 func TestReadersShare(t *testing.T) {
 	dir := t.TempDir()
+	// A writer has used the directory before: the lock file exists.
+	w0, err := LockDataDir(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w0.Unlock(); err != nil {
+		t.Fatal(err)
+	}
 	_, release := startHolder(t, dir, false)
 
 	r, err := LockDataDir(dir, false)
@@ -169,5 +177,21 @@ func TestLockMissingDir(t *testing.T) {
 	_, err := LockDataDir(dir, true)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("got %v, want a not-exist error", err)
+	}
+}
+
+// A reader writes nothing: on a directory no writer has used it creates no
+// lock file.
+func TestReaderWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	r, err := LockDataDir(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("a reader left %v in %s", ents, dir)
 	}
 }

@@ -42,13 +42,14 @@ func newLogCommand(g *globalOptions) *cli.Command {
 // configured signer. The returned func closes the log (publishing a final
 // checkpoint) and unlocks; it must be called.
 func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, func() error, error) {
-	unlock, err := lockForWrite(cfg.DataDir)
+	// The key first: a bad key, passphrase or KMS URI writes nothing.
+	signer, err := loadSigner(ctx, g, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	signer, err := loadSigner(ctx, g, cfg)
+	unlock, err := lockForWrite(cfg.DataDir)
 	if err != nil {
-		return nil, nil, errors.Join(err, unlock())
+		return nil, nil, err
 	}
 	host, _ := os.Hostname() // recorded in the log.opened event; empty if unknown
 	l, err := chain.Open(ctx, chain.Config{
@@ -321,11 +322,17 @@ func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, 
 	if report == nil {
 		return fmt.Errorf("log verify %s: %w", dir, verr)
 	}
-	if err := printReport(g, dir, report); err != nil {
+	if err := printReport(g, dir, v, report); err != nil {
 		return err
 	}
 	if n := len(report.Problems); n > 0 {
 		return fmt.Errorf("log %s: %d problems found: %w", dir, n, chain.ErrTamper)
+	}
+	if report.Unsealed > 0 {
+		// Consistent, but vouched for by no signature: a writer stopped
+		// uncleanly, or someone added them. The next writer seals them and
+		// records a log.recovered event naming them.
+		return fmt.Errorf("log %s: entries %d to %d are covered by no signed checkpoint: %w", dir, report.CheckpointSize, report.CheckpointSize+report.Unsealed-1, chain.ErrTamper)
 	}
 	if verr != nil {
 		return fmt.Errorf("log verify %s: %w", dir, verr)
@@ -370,7 +377,9 @@ func verifier(ctx context.Context, cfg *Config, key string) (note.Verifier, erro
 	return v, nil
 }
 
-func printReport(g *globalOptions, dir string, r *chain.LogReport) error {
+func printReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport) error {
+	ok := len(r.Problems) == 0 && r.Unsealed == 0
+	key := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 	if g.json() {
 		type problem struct {
 			File  string `json:"file,omitempty"`
@@ -388,7 +397,8 @@ func printReport(g *globalOptions, dir string, r *chain.LogReport) error {
 		}
 		return writeJSON(g.stdout, map[string]any{
 			"log":                  dir,
-			"ok":                   len(r.Problems) == 0,
+			"ok":                   ok,
+			"key":                  key,
 			"origin":               r.Origin,
 			"entries":              r.Entries,
 			"checkpoint_size":      r.CheckpointSize,
@@ -402,15 +412,19 @@ func printReport(g *globalOptions, dir string, r *chain.LogReport) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "log:              %s\n", dir)
 	fmt.Fprintf(&b, "origin:           %s\n", r.Origin)
+	fmt.Fprintf(&b, "key:              %s (checkpoints must carry its signature)\n", key)
 	fmt.Fprintf(&b, "entries:          %d re-hashed, parsed and matched against the tiles\n", r.Entries)
 	fmt.Fprintf(&b, "checkpoint:       size %d\n", r.CheckpointSize)
 	fmt.Fprintf(&b, "checkpoints:      %d kept checkpoints verified (signature and root)\n", r.CheckpointsVerified)
 	fmt.Fprintf(&b, "tiles:            %d recomputed\n", r.TilesVerified)
 	fmt.Fprintf(&b, "orders:           %d event chains followed\n", r.Orders)
 	fmt.Fprintf(&b, "unsealed entries: %d\n", r.Unsealed)
-	if len(r.Problems) == 0 {
+	switch {
+	case ok:
 		b.WriteString("problems:         none\nOK\n")
-	} else {
+	case len(r.Problems) == 0:
+		fmt.Fprintf(&b, "problems:         none, but %d entries after checkpoint %d carry no signature\nNOT SEALED\n", r.Unsealed, r.CheckpointSize)
+	default:
 		fmt.Fprintf(&b, "problems:         %d\n", len(r.Problems))
 		for _, p := range r.Problems {
 			fmt.Fprintf(&b, "  %v\n", p)
