@@ -2,6 +2,8 @@ package chain
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -31,7 +33,7 @@ func appendEvent(b []byte, e *Event) []byte {
 	}
 	if len(e.Details) > 0 {
 		b = append(b, `,"details":{`...)
-		for i, k := range sortedKeys(e.Details) {
+		for i, k := range slices.Sorted(maps.Keys(e.Details)) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -84,20 +86,6 @@ func appendEvent(b []byte, e *Event) []byte {
 	b = append(b, `,"v":`...)
 	b = strconv.AppendInt(b, int64(e.Version), 10)
 	return append(b, '}')
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	// Insertion sort: details hold a handful of keys.
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // appendString quotes s exactly as encoding/json does without HTML escaping.

@@ -21,7 +21,6 @@ import (
 
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera"
-	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
@@ -480,34 +479,17 @@ func (l *Log) Close(ctx context.Context) error {
 // An entry that is not a canonical event is yielded as a *TamperError.
 func Entries(ctx context.Context, fsys fs.FS, from, size uint64) iter.Seq2[*Record, error] {
 	return func(yield func(*Record, error) bool) {
-		fetch := BundleFetcher(fsys)
 		for b := from / layout.EntryBundleWidth; b*layout.EntryBundleWidth < size; b++ {
 			if err := ctx.Err(); err != nil {
 				yield(nil, err)
 				return
 			}
-			p := layout.PartialTileSize(0, b, size)
-			raw, err := fetch(ctx, b, p)
-			file := layout.EntriesPath(b, p)
-			if errors.Is(err, os.ErrNotExist) {
-				yield(nil, tamper(file, int64(b*layout.EntryBundleWidth), "entry bundle is missing: the log was truncated"))
-				return
-			}
+			entries, file, fatal, err := loadBundle(fsys, b, size)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			var bundle api.EntryBundle
-			if err := bundle.UnmarshalText(raw); err != nil {
-				yield(nil, tamper(file, int64(b*layout.EntryBundleWidth), "entry bundle is malformed: %v", err))
-				return
-			}
-			want := min(size-b*layout.EntryBundleWidth, layout.EntryBundleWidth)
-			if uint64(len(bundle.Entries)) < want {
-				yield(nil, tamper(file, int64(b*layout.EntryBundleWidth+uint64(len(bundle.Entries))), "entry bundle holds %d entries, the log has %d here: the log was truncated", len(bundle.Entries), want))
-				return
-			}
-			for i, enc := range bundle.Entries[:want] {
+			for i, enc := range entries {
 				idx := b*layout.EntryBundleWidth + uint64(i)
 				if idx < from {
 					continue
@@ -522,6 +504,10 @@ func Entries(ctx context.Context, fsys fs.FS, from, size uint64) iter.Seq2[*Reco
 				if !yield(&Record{Index: idx, Event: ev, Encoded: enc}, nil) {
 					return
 				}
+			}
+			if fatal != nil {
+				yield(nil, fatal)
+				return
 			}
 		}
 	}

@@ -271,32 +271,12 @@ func (w *treeWalk) run(ctx context.Context, size uint64) error {
 // its subtree, so the in-order walk only links and merges.
 func readBundle(ctx context.Context, fsys fs.FS, b, size uint64) *parsedBundle {
 	p := layout.PartialTileSize(0, b, size)
-	pb := &parsedBundle{index: b, file: layout.EntriesPath(b, p)}
+	pb := &parsedBundle{index: b}
 	first := int64(b * layout.EntryBundleWidth)
-	raw, file, width, err := readExact(fsys, p, func(p uint8) string { return layout.EntriesPath(b, p) })
-	if errors.Is(err, fs.ErrNotExist) {
-		pb.fatal = tamper(pb.file, first, "entry bundle is missing: the log was truncated")
-		return pb
-	}
+	entries, file, fatal, err := loadBundle(fsys, b, size)
+	pb.file, pb.fatal, pb.err = file, fatal, err
 	if err != nil {
-		pb.err = err
 		return pb
-	}
-	pb.file = file
-	var bundle api.EntryBundle
-	if err := bundle.UnmarshalText(raw); err != nil {
-		pb.fatal = tamper(pb.file, first, "entry bundle is malformed: %v", err)
-		return pb
-	}
-	want := min(size-b*layout.EntryBundleWidth, layout.EntryBundleWidth)
-	entries := bundle.Entries
-	switch {
-	case uint64(len(entries)) < want:
-		pb.fatal = tamper(pb.file, first+int64(len(entries)), "entry bundle holds %d entries where the log has %d: the log was truncated", len(entries), want)
-	case len(entries) != width:
-		pb.fatal = tamper(pb.file, first+int64(want), "entry bundle holds %d entries, its name says %d", len(entries), width)
-	default:
-		entries = entries[:want]
 	}
 	pb.leaves = make([][]byte, len(entries))
 	pb.events = make([]*Event, len(entries))
@@ -543,4 +523,33 @@ func readExact(fsys fs.FS, p uint8, path func(uint8) string) ([]byte, string, in
 	}
 	raw, err = fs.ReadFile(fsys, path(0))
 	return raw, path(0), layout.TileWidth, err
+}
+
+// loadBundle reads the entry bundle b of a log of size entries and returns
+// the entries the log has in it. A missing, malformed or short bundle, or
+// one holding other than what its name says, gives a *TamperError with the
+// entries that could be read before the damage.
+func loadBundle(fsys fs.FS, b, size uint64) (entries [][]byte, file string, fatal *TamperError, err error) {
+	p := layout.PartialTileSize(0, b, size)
+	first := int64(b * layout.EntryBundleWidth)
+	raw, file, width, err := readExact(fsys, p, func(p uint8) string { return layout.EntriesPath(b, p) })
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, layout.EntriesPath(b, p), tamper(layout.EntriesPath(b, p), first, "entry bundle is missing: the log was truncated"), nil
+	}
+	if err != nil {
+		return nil, file, nil, err
+	}
+	var bundle api.EntryBundle
+	if err := bundle.UnmarshalText(raw); err != nil {
+		return nil, file, tamper(file, first, "entry bundle is malformed: %v", err), nil
+	}
+	want := min(size-b*layout.EntryBundleWidth, layout.EntryBundleWidth)
+	entries = bundle.Entries
+	switch {
+	case uint64(len(entries)) < want:
+		return entries, file, tamper(file, first+int64(len(entries)), "entry bundle holds %d entries where the log has %d: the log was truncated", len(entries), want), nil
+	case len(entries) != width:
+		return entries[:want], file, tamper(file, first+int64(want), "entry bundle holds %d entries, its name says %d", len(entries), width), nil
+	}
+	return entries[:want], file, nil, nil
 }
