@@ -69,21 +69,22 @@ func runKeysGenerate(_ context.Context, g *globalOptions, opts keysGenerateOptio
 	if err != nil {
 		return err
 	}
+	path := cfg.Key.File
+	if err := refuseOverwrite(path, opts.Force); err != nil {
+		return err
+	}
+	// The passphrase before the lock: a missing one leaves nothing behind.
+	privPEM, err := encodePrivateKey(g, priv, opts.NoPassphrase)
+	if err != nil {
+		return err
+	}
 	unlock, err := lockForWrite(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
-
-	path := cfg.Key.File
-	if _, err := os.Stat(path); err == nil && !opts.Force {
-		return fmt.Errorf("key file %s exists: refusing to replace it without --force", path)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("key file: %w", err)
-	}
-	privPEM, err := encodePrivateKey(g, priv, opts.NoPassphrase)
-	if err != nil {
-		return err
+	if err := refuseOverwrite(path, opts.Force); err != nil {
+		return err // created meanwhile by another process
 	}
 	pub := priv.(crypto.Signer).Public()
 	key, err := chain.NewKey(cfg.AgentID, pub)
@@ -107,6 +108,16 @@ func runKeysGenerate(_ context.Context, g *globalOptions, opts keysGenerateOptio
 		return fmt.Errorf("write verifier key: %w", err)
 	}
 	return printKey(g, path, key, pubPEM)
+}
+
+// refuseOverwrite refuses to replace an existing key file unless forced.
+func refuseOverwrite(path string, force bool) error {
+	if _, err := os.Stat(path); err == nil && !force {
+		return fmt.Errorf("key file %s exists: refusing to replace it without --force", path)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("key file: %w", err)
+	}
+	return nil
 }
 
 func newPrivateKey(typ string) (crypto.PrivateKey, error) {
