@@ -8,7 +8,9 @@ for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "fuzz $pkg $target ($fuzztime)"
-    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/custos-fuzz.$$ 2>&1; then
+    if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/custos-fuzz.$$ 2>&1; then
+      tail -n 1 /tmp/custos-fuzz.$$
+    else
       cat /tmp/custos-fuzz.$$
       status=1
     fi
