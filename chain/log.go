@@ -20,8 +20,11 @@ import (
 	"time"
 
 	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -250,6 +253,13 @@ func checkExisting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier)
 			return 0, 0, err
 		}
 	}
+	// The driver continues the tree from the hash tiles, not from the
+	// entries or the tree state: the tiles must give the root just checked
+	// against the signed checkpoints, or the next checkpoint would sign
+	// whatever history they were rewritten to.
+	if root, err := tilesRoot(ctx, fsys, stateSize); err != nil || !bytes.Equal(root, stateRoot) {
+		return 0, 0, tamper("tile", NoIndex, "the hash tiles do not give the root of the signed tree of %d entries: the tiles were rewritten (%v)", stateSize, err)
+	}
 	if stateSize > 0 {
 		if err := checkTail(ctx, fsys, stateSize); err != nil {
 			return 0, 0, err
@@ -304,12 +314,37 @@ func checkExtends(ctx context.Context, fsys fs.FS, cp *Checkpoint, size uint64, 
 	return nil
 }
 
+// tilesRoot computes the root of the tree of size entries from the nodes
+// of its compact range, read out of the hash tiles as the driver reads them
+// when it next integrates.
+func tilesRoot(ctx context.Context, fsys fs.FS, size uint64) ([]byte, error) {
+	if size == 0 {
+		return rfc6962.DefaultHasher.EmptyRoot(), nil
+	}
+	hashes, err := client.FetchRangeNodes(ctx, size, TileFetcher(fsys))
+	if err != nil {
+		return nil, err
+	}
+	f := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	rng, err := f.NewRange(0, size, hashes)
+	if err != nil {
+		return nil, err
+	}
+	return rng.GetRootHash(nil)
+}
+
 // checkTail reads the entry bundle that holds the last of size entries.
+// The driver carries a partial tail bundle forward into the next one, so
+// its entries must be canonical and match their leaf hashes in the tile.
 func checkTail(ctx context.Context, fsys fs.FS, size uint64) error {
-	for _, err := range Entries(ctx, fsys, size-1, size) {
-		if err != nil {
-			return err
-		}
+	pb := readBundle(ctx, fsys, (size-1)/layout.EntryBundleWidth, size)
+	switch {
+	case pb.err != nil:
+		return pb.err
+	case pb.fatal != nil:
+		return pb.fatal
+	case len(pb.bad) > 0:
+		return pb.bad[0]
 	}
 	return nil
 }

@@ -197,6 +197,22 @@ func TestOpenRefusesRolledBackLog(t *testing.T) {
 	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "entries were rewritten") {
 		t.Fatalf("open of a rewritten tree: %v", err)
 	}
+	// Rewritten history whose hash tiles were rewritten to match, with the
+	// signed checkpoint and tree state untouched, is refused: the driver
+	// would continue the tree from those tiles.
+	dir6, _ := buildLog(t, 5)
+	bundle := filepath.Join(dir6, "tile/entries/000.p/6")
+	es := readBundle(t, bundle)
+	es[0] = []byte(strings.Replace(string(es[0]), `"actor":"custos.test/agent-1"`, `"actor":"mallory"`, 1))
+	writeBundle(t, bundle, es)
+	mutate(t, filepath.Join(dir6, "tile/0/000.p/6"), func(b []byte) []byte {
+		copy(b[:32], chain.LeafHash(es[0]))
+		return b
+	})
+	_, err = chain.Open(context.Background(), chain.Config{Dir: dir6, Origin: testOrigin, Signer: testSigner(t, 3)})
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "the tiles were rewritten") {
+		t.Fatalf("open of history rewritten with its tiles: %v", err)
+	}
 	// And a log signed by another key is refused.
 	dir2, _ := buildLog(t, 3)
 	_, err = chain.Open(context.Background(), chain.Config{Dir: dir2, Origin: testOrigin, Signer: testSigner(t, 4)})
