@@ -93,20 +93,15 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 		rep.problem(tamper(CheckpointsDir+"/"+strconv.FormatUint(cp.Size, 10), NoIndex, "the published checkpoint of size %d has no kept copy: kept checkpoints were removed", cp.Size))
 	}
 	for _, s := range sizes {
-		file := CheckpointsDir + "/" + strconv.FormatUint(s, 10)
-		b, err := fs.ReadFile(fsys, file)
+		kcp, err := readKept(fsys, v, s)
+		if te := asTamper(err); te != nil {
+			rep.problem(te)
+			continue
+		}
 		if err != nil {
 			return rep, err
 		}
-		kcp, err := ParseCheckpoint(b, v)
-		if err != nil {
-			rep.problem(asTamper(withFile(err, file)))
-			continue
-		}
-		if kcp.Size != s {
-			rep.problem(tamper(file, NoIndex, "kept under size %d but signs size %d", s, kcp.Size))
-			continue
-		}
+		file := CheckpointsDir + "/" + strconv.FormatUint(s, 10)
 		// A kept checkpoint larger than the published one is one signed
 		// just before a crash stopped its publication; its entries must be
 		// here all the same, which the walk below checks.
