@@ -99,9 +99,12 @@ type Record struct {
 	Encoded []byte
 }
 
-// Open opens, or creates, the log in cfg.Dir. It refuses a log whose
-// checkpoint is not signed by cfg.Signer for cfg.Origin, and a log whose
-// published checkpoint is older than one it kept (a rolled-back directory).
+// Open opens, or creates, the log in cfg.Dir. Before it writes, it checks
+// what it is about to extend (see checkExisting): the checkpoint must be
+// signed by cfg.Signer for cfg.Origin, and the tree on disk, as the hash
+// tiles give it, must extend the newest signed checkpoint; otherwise it
+// refuses with a *TamperError. A new log starts with a log.opened event;
+// entries found beyond the newest checkpoint are adopted with log.recovered.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("open log: no directory")
