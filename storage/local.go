@@ -78,9 +78,79 @@ func (l *Local) lock(key string) func() {
 	return m.Unlock
 }
 
-// Put stores r under key, write-once. The content must hash to
-// opts.SHA256, or nothing is stored (ErrPrecondition). An identical object
-// already there is success; a different one is ErrExist.
+// Staged is content streamed once into the store, hashed, and not yet
+// visible under any key. Commit places it; Discard drops it. A capture
+// learns an item's digest, and so its content-addressed key, only after
+// streaming it: Stage then Commit is the single pass it needs.
+type Staged struct {
+	l      *Local
+	tmp    string
+	Size   int64
+	SHA256 string
+}
+
+// Stage streams r into the store's staging area, hashing it.
+func (l *Local) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
+	tmp, size, sum, err := l.spool(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("stage: %w", err)
+	}
+	return &Staged{l: l, tmp: tmp, Size: size, SHA256: sum}, nil
+}
+
+// Discard drops staged content that will not be committed.
+func (s *Staged) Discard() error {
+	if err := os.Remove(s.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Commit places the staged content under key, write-once, and discards the
+// staging copy. opts.SHA256, if set, must equal the staged digest
+// (ErrPrecondition). An identical object already there is success; a
+// different one is ErrExist.
+func (s *Staged) Commit(ctx context.Context, key string, opts PutOptions) (*ObjectInfo, error) {
+	defer s.Discard()
+	l := s.l
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	if opts.SHA256 != "" && opts.SHA256 != s.SHA256 {
+		return nil, fmt.Errorf("put %s: received bytes hash to %s, not %s: %w", key, s.SHA256, opts.SHA256, ErrPrecondition)
+	}
+	if !opts.RetainUntil.IsZero() && !opts.RetainUntil.After(l.now()) {
+		return nil, fmt.Errorf("put %s: retention date %s is in the past: %w", key, opts.RetainUntil.Format(time.RFC3339), ErrRetention)
+	}
+	unlock := l.lock(key)
+	defer unlock()
+	if info, err := l.Stat(ctx, key); err == nil {
+		if info.SHA256 == s.SHA256 && info.Size == s.Size {
+			return info, nil
+		}
+		return nil, fmt.Errorf("put %s: %w (sha256 %s)", key, ErrExist, info.SHA256)
+	} else if !errors.Is(err, ErrNotExist) {
+		return nil, err
+	}
+	m := localMeta{SHA256: s.SHA256, Size: s.Size, RetainUntil: opts.RetainUntil, LegalHold: opts.LegalHold, Created: l.now().UTC()}
+	if err := l.writeMeta(key, m); err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	obj := l.objectPath(key)
+	if err := os.MkdirAll(filepath.Dir(obj), 0o700); err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := os.Link(s.tmp, obj); err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := syncDir(filepath.Dir(obj)); err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	return m.info(key), nil
+}
+
+// Put stores r under key, write-once: Stage then Commit. The content must
+// hash to opts.SHA256, or nothing is stored (ErrPrecondition).
 func (l *Local) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (*ObjectInfo, error) {
 	if err := CheckKey(key); err != nil {
 		return nil, err
@@ -91,39 +161,11 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, opts PutOption
 	if !opts.RetainUntil.IsZero() && !opts.RetainUntil.After(l.now()) {
 		return nil, fmt.Errorf("put %s: retention date %s is in the past: %w", key, opts.RetainUntil.Format(time.RFC3339), ErrRetention)
 	}
-	tmp, size, sum, err := l.spool(ctx, r)
+	st, err := l.Stage(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
-	defer os.Remove(tmp)
-	if sum != opts.SHA256 {
-		return nil, fmt.Errorf("put %s: received bytes hash to %s, not %s: %w", key, sum, opts.SHA256, ErrPrecondition)
-	}
-	unlock := l.lock(key)
-	defer unlock()
-	if info, err := l.Stat(ctx, key); err == nil {
-		if info.SHA256 == sum && info.Size == size {
-			return info, nil
-		}
-		return nil, fmt.Errorf("put %s: %w (sha256 %s)", key, ErrExist, info.SHA256)
-	} else if !errors.Is(err, ErrNotExist) {
-		return nil, err
-	}
-	m := localMeta{SHA256: sum, Size: size, RetainUntil: opts.RetainUntil, LegalHold: opts.LegalHold, Created: l.now().UTC()}
-	if err := l.writeMeta(key, m); err != nil {
-		return nil, fmt.Errorf("put %s: %w", key, err)
-	}
-	obj := l.objectPath(key)
-	if err := os.MkdirAll(filepath.Dir(obj), 0o700); err != nil {
-		return nil, fmt.Errorf("put %s: %w", key, err)
-	}
-	if err := os.Link(tmp, obj); err != nil {
-		return nil, fmt.Errorf("put %s: %w", key, err)
-	}
-	if err := syncDir(filepath.Dir(obj)); err != nil {
-		return nil, fmt.Errorf("put %s: %w", key, err)
-	}
-	return m.info(key), nil
+	return st.Commit(ctx, key, opts)
 }
 
 // spool streams r into a synced, read-only temporary file, hashing it.

@@ -1,8 +1,12 @@
 package storage_test
 
 import (
+	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +58,55 @@ func TestLocalCleansInterruptedWrites(t *testing.T) {
 	}
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Fatalf("leftover %s still there: %v", left, err)
+	}
+}
+
+// Stage then Commit stores content under a key derived from its digest in
+// one pass; a discarded or refused stage leaves nothing behind.
+func TestLocalStageCommit(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := storage.NewLocal(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stage(ctx, strings.NewReader("captured once"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "orders/01J9Z3K4M5N6P7Q8R9S0T1V2W3/items/" + st.SHA256
+	info, err := st.Commit(ctx, key, storage.PutOptions{})
+	if err != nil || info.SHA256 != st.SHA256 || info.Size != 13 {
+		t.Fatalf("commit: %+v %v", info, err)
+	}
+	r, _, err := s.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(got) != "captured once" {
+		t.Fatalf("get %q %v", got, err)
+	}
+	// A commit whose expected digest differs stores nothing.
+	st2, err := s.Stage(ctx, strings.NewReader("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st2.Commit(ctx, "k", storage.PutOptions{SHA256: st.SHA256}); !errors.Is(err, storage.ErrPrecondition) {
+		t.Fatalf("commit with a wrong digest: %v", err)
+	}
+	st3, err := s.Stage(ctx, strings.NewReader("dropped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st3.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
+		t.Fatalf("staging area holds %v", ents)
+	}
+	if _, err := s.Stat(ctx, "k"); !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("stat k: %v", err)
 	}
 }
