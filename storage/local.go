@@ -111,7 +111,7 @@ func (s *Staged) Discard() error {
 // (ErrPrecondition). An identical object already there is success; a
 // different one is ErrExist.
 func (s *Staged) Commit(ctx context.Context, key string, opts PutOptions) (*ObjectInfo, error) {
-	defer s.Discard()
+	defer func() { _ = s.Discard() }() // the linked object keeps the bytes; the staging name goes
 	l := s.l
 	if err := CheckKey(key); err != nil {
 		return nil, err
