@@ -169,24 +169,10 @@ func BuildConsistencyProof(ctx context.Context, fsys fs.FS, smaller, larger uint
 // tile when a partial one has been replaced by it.
 func TileFetcher(fsys fs.FS) client.TileFetcherFunc {
 	return func(_ context.Context, level, index uint64, p uint8) ([]byte, error) {
-		return readPartialOrFull(fsys, p, func(p uint8) string { return layout.TilePath(level, index, p) })
+		b, _, _, err := readExact(fsys, p, func(p uint8) string { return layout.TilePath(level, index, p) })
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", layout.TilePath(level, index, p), os.ErrNotExist)
+		}
+		return b, err
 	}
-}
-
-// BundleFetcher reads entry bundles from a log directory in the same way.
-func BundleFetcher(fsys fs.FS) client.EntryBundleFetcherFunc {
-	return func(_ context.Context, index uint64, p uint8) ([]byte, error) {
-		return readPartialOrFull(fsys, p, func(p uint8) string { return layout.EntriesPath(index, p) })
-	}
-}
-
-func readPartialOrFull(fsys fs.FS, p uint8, path func(uint8) string) ([]byte, error) {
-	b, err := fs.ReadFile(fsys, path(p))
-	if errors.Is(err, fs.ErrNotExist) && p > 0 {
-		b, err = fs.ReadFile(fsys, path(0))
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", path(p), os.ErrNotExist)
-	}
-	return b, err
 }
