@@ -19,14 +19,15 @@ build:
 run: build
 	CUSTOS_BIN=$(BIN)/custos ./scripts/run.sh
 
-# Every test: vet, formatting, unit, CLI, crash and tamper tests, then a
-# short run of every fuzz target.
+# Every test: vet, formatting, unit, CLI, crash and tamper tests (the S3
+# ones against a MinIO that scripts/with-minio.sh builds, starts and stops),
+# then a short run of every fuzz target.
 test: unit fuzz
 
 unit:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	./scripts/with-minio.sh $(GO) test -count=1 -timeout 30m ./...
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)

@@ -152,14 +152,8 @@ func (s *Staged) Commit(ctx context.Context, key string, opts PutOptions) (*Obje
 // Put stores r under key, write-once: Stage then Commit. The content must
 // hash to opts.SHA256, or nothing is stored (ErrPrecondition).
 func (l *Local) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (*ObjectInfo, error) {
-	if err := CheckKey(key); err != nil {
+	if err := checkPut(key, opts, l.now()); err != nil {
 		return nil, err
-	}
-	if !isHex(opts.SHA256, 64) {
-		return nil, fmt.Errorf("put %s: sha256 %q is not 64 lower-case hex digits: %w", key, opts.SHA256, ErrPrecondition)
-	}
-	if !opts.RetainUntil.IsZero() && !opts.RetainUntil.After(l.now()) {
-		return nil, fmt.Errorf("put %s: retention date %s is in the past: %w", key, opts.RetainUntil.Format(time.RFC3339), ErrRetention)
 	}
 	st, err := l.Stage(ctx, r)
 	if err != nil {

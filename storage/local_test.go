@@ -26,7 +26,7 @@ func TestLocalConformance(t *testing.T) {
 			dirs[s] = dir
 			return s
 		},
-		Corrupt: func(t *testing.T, s storagetest.Store, key string) {
+		Corrupt: func(t *testing.T, s storagetest.Store, key string, _ []byte) {
 			p := filepath.Join(dirs[s], "objects", filepath.FromSlash(key))
 			b, err := os.ReadFile(p)
 			if err != nil {

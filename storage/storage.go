@@ -3,7 +3,7 @@
 // that can only be extended, and a legal hold.
 //
 // Two stores implement the same contract: Local, a directory under the data
-// directory (the embedded default), and — to come — S3 with Object Lock.
+// directory (the embedded default), and S3 with Object Lock.
 // Every read re-hashes what it returns and fails with ErrTamper on any
 // difference. Consumers declare the methods they use; this package exports
 // concrete types and the errors they classify into.
@@ -42,6 +42,14 @@ type ObjectInfo struct {
 	RetainUntil time.Time
 	LegalHold   bool
 	Created     time.Time
+
+	// Set by the S3 store: the object's version, ETag, the checksum the
+	// server verified ("CRC64NVME:<base64>") and the multipart part size
+	// (0 for a single put).
+	VersionID string
+	ETag      string
+	Checksum  string
+	PartSize  int64
 }
 
 // CheckKey refuses keys that could name something outside the store:
@@ -71,4 +79,19 @@ func isHex(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// checkPut refuses a put before anything is written: a bad key, a digest
+// that is not SHA-256 hex, or a retention date that is not in the future.
+func checkPut(key string, opts PutOptions, now time.Time) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if !isHex(opts.SHA256, 64) {
+		return fmt.Errorf("put %s: sha256 %q is not 64 lower-case hex digits: %w", key, opts.SHA256, ErrPrecondition)
+	}
+	if !opts.RetainUntil.IsZero() && !opts.RetainUntil.After(now) {
+		return fmt.Errorf("put %s: retention date %s is in the past: %w", key, opts.RetainUntil.Format(time.RFC3339), ErrRetention)
+	}
+	return nil
 }
