@@ -4,15 +4,28 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io"
 	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/custos-evidence/custos/storage"
 	"github.com/custos-evidence/custos/storage/storagetest"
@@ -138,4 +151,284 @@ func TestS3Conformance(t *testing.T) {
 		}
 	}
 	storagetest.Run(t, b)
+}
+
+// stream is n deterministic bytes and their SHA-256.
+func stream(n int, seed byte) ([]byte, string) {
+	b := make([]byte, n)
+	x := uint32(seed) + 1
+	for i := range b {
+		x = x*1664525 + 1013904223
+		b[i] = byte(x >> 24)
+	}
+	sum := sha256.Sum256(b)
+	return b, hex.EncodeToString(sum[:])
+}
+
+func TestS3Multipart(t *testing.T) {
+	ctx := context.Background()
+	for _, conc := range []int{1, 3} {
+		t.Run("concurrency"+strconv.Itoa(conc), func(t *testing.T) {
+			s, _ := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20; o.Concurrency = conc })
+			body, sum := stream(12<<20+123, byte(conc))
+			until := time.Now().Add(time.Hour)
+			info, err := s.Put(ctx, "orders/x/items/big", bytes.NewReader(body), storage.PutOptions{SHA256: sum, RetainUntil: until, LegalHold: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Size != int64(len(body)) || info.SHA256 != sum || info.PartSize != 5<<20 || info.VersionID == "" || info.ETag == "" || !strings.HasPrefix(info.Checksum, "CRC64NVME:") {
+				t.Fatalf("put returned %+v", info)
+			}
+			st, err := s.Stat(ctx, "orders/x/items/big")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Size != info.Size || st.SHA256 != sum || st.PartSize != 5<<20 || st.VersionID != info.VersionID || st.Checksum != info.Checksum || !st.LegalHold || st.RetainUntil.Before(until) {
+				t.Fatalf("stat %+v, put %+v", st, info)
+			}
+			r, _, err := s.Get(ctx, "orders/x/items/big")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			r.Close()
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("read back %d bytes, %v", len(got), err)
+			}
+			// The identical re-put is success, a different one ErrExist.
+			if _, err := s.Put(ctx, "orders/x/items/big", bytes.NewReader(body), storage.PutOptions{SHA256: sum}); err != nil {
+				t.Fatalf("identical re-put: %v", err)
+			}
+			other, osum := stream(len(body), 99)
+			if _, err := s.Put(ctx, "orders/x/items/big", bytes.NewReader(other), storage.PutOptions{SHA256: osum}); !errors.Is(err, storage.ErrExist) {
+				t.Fatalf("different re-put: %v, want ErrExist", err)
+			}
+			if err := s.SetLegalHold(ctx, "orders/x/items/big", false); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestS3MultipartDigestMismatchLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, o := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20 })
+	body, _ := stream(11<<20, 7)
+	_, wrong := stream(10, 1)
+	_, err := s.Put(ctx, "k", bytes.NewReader(body), storage.PutOptions{SHA256: wrong})
+	if !errors.Is(err, storage.ErrPrecondition) {
+		t.Fatalf("put with a wrong digest: %v, want ErrPrecondition", err)
+	}
+	if _, err := s.Stat(ctx, "k"); !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("stat after the refused put: %v", err)
+	}
+	if n := incompleteUploads(t, o); n != 0 {
+		t.Fatalf("%d multipart uploads left behind", n)
+	}
+}
+
+func incompleteUploads(t *testing.T, o storage.S3Options) int {
+	t.Helper()
+	c, err := minio.New(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""), Secure: o.TLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for up := range c.ListIncompleteUploads(context.Background(), o.Bucket, o.Prefix, true) {
+		if up.Err != nil {
+			t.Fatal(up.Err)
+		}
+		n++
+	}
+	return n
+}
+
+// A proxy between the store and MinIO, to play a server that alters what
+// it returns or ignores lock headers.
+func proxy(t *testing.T, o storage.S3Options, modify func(req *http.Request), modifyResp func(*http.Response)) string {
+	t.Helper()
+	target, _ := url.Parse("http://" + o.Endpoint)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	orig := rp.Director
+	rp.Director = func(r *http.Request) {
+		orig(r) // keeps the Host the client signed
+		if modify != nil {
+			modify(r)
+		}
+	}
+	if modifyResp != nil {
+		rp.ModifyResponse = func(r *http.Response) error { modifyResp(r); return nil }
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func TestS3GetDetectsAlteredBytes(t *testing.T) {
+	ctx := context.Background()
+	s, o := newTestS3(t, nil)
+	body, sum := stream(4096, 3)
+	if _, err := s.Put(ctx, "k", bytes.NewReader(body), storage.PutOptions{SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	// The lying server flips a byte of every GET body and drops the
+	// checksum headers, so only the custody digest can notice.
+	ep := proxy(t, o, nil, func(r *http.Response) {
+		if r.Request.Method != http.MethodGet || r.StatusCode != http.StatusOK || !strings.HasSuffix(r.Request.URL.Path, "/k") {
+			return
+		}
+		for k := range r.Header {
+			if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum") {
+				r.Header.Del(k)
+			}
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if len(b) > 0 {
+			b[len(b)/2] ^= 1
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	})
+	o.Endpoint = ep
+	liar, err := storage.NewS3(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := liar.Get(ctx, "k")
+	if err == nil {
+		_, err = io.ReadAll(r)
+		r.Close()
+	}
+	if !errors.Is(err, storage.ErrTamper) {
+		t.Fatalf("read through a server that alters bytes: %v, want ErrTamper", err)
+	}
+}
+
+func TestS3Check(t *testing.T) {
+	ctx := context.Background()
+	s, o := newTestS3(t, nil)
+	res, err := s.Check(ctx)
+	if err != nil {
+		t.Fatalf("check of a good bucket: %v\n%+v", err, res)
+	}
+	for _, r := range res {
+		if !r.OK {
+			t.Errorf("check %q failed: %s", r.Check, r.Detail)
+		}
+	}
+
+	// A server that accepts the lock headers but keeps no retention (it
+	// answers for the probe's retention as for an object without one) must
+	// be refused, loudly.
+	ep := proxy(t, o, nil, func(r *http.Response) {
+		if _, ok := r.Request.URL.Query()["retention"]; !ok || r.Request.Method != http.MethodGet {
+			return
+		}
+		r.Body.Close()
+		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchObjectLockConfiguration</Code><Message>The specified object does not have a ObjectLock configuration</Message></Error>`
+		r.StatusCode, r.Status = http.StatusNotFound, "404 Not Found"
+		r.Body = io.NopCloser(strings.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	})
+	o.Endpoint = ep
+	liar, err := storage.NewS3(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = liar.Check(ctx)
+	if !errors.Is(err, storage.ErrLockIgnored) {
+		t.Fatalf("check through a server that ignores lock headers: %v, want ErrLockIgnored", err)
+	}
+}
+
+func TestS3BadInput(t *testing.T) {
+	ctx := context.Background()
+	good := testBucket(t)
+	good.RetryFor = time.Second
+
+	// A bucket without Object Lock.
+	plain := good
+	plain.Bucket = randomName("custos-plain-")
+	c, err := minio.New(good.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(good.AccessKey, good.SecretKey, ""), Secure: good.TLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MakeBucket(ctx, plain.Bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storage.NewS3(ctx, plain); !errors.Is(err, storage.ErrNoObjectLock) || !strings.Contains(err.Error(), plain.Bucket) {
+		t.Errorf("bucket without Object Lock: %v", err)
+	}
+	if _, err := storage.InitBucket(ctx, plain); !errors.Is(err, storage.ErrNoObjectLock) {
+		t.Errorf("init of an existing bucket without Object Lock: %v", err)
+	}
+	missing := good
+	missing.Bucket = randomName("custos-missing-")
+	if _, err := storage.NewS3(ctx, missing); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing bucket: %v", err)
+	}
+
+	wrong := good
+	wrong.SecretKey = "not-the-secret"
+	if _, err := storage.NewS3(ctx, wrong); err == nil || !strings.Contains(err.Error(), "refused the credentials") || strings.Contains(err.Error(), "not-the-secret") {
+		t.Errorf("wrong credentials: %v", err)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	unreachable := good
+	unreachable.Endpoint = closed
+	start := time.Now()
+	if _, err := storage.NewS3(ctx, unreachable); !errors.Is(err, storage.ErrUnavailable) || !strings.Contains(err.Error(), closed) {
+		t.Errorf("unreachable endpoint: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("gave up on an unreachable endpoint after %s, the budget was 1s", d)
+	}
+
+	badCA := good
+	badCA.TLS = true
+	badCA.CAFile = filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(badCA.CAFile, []byte("not a certificate\n"), 0o600)
+	if _, err := storage.NewS3(ctx, badCA); err == nil || !strings.Contains(err.Error(), badCA.CAFile) {
+		t.Errorf("CA file without certificates: %v", err)
+	}
+	// A TLS server whose certificate the store does not trust.
+	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	ts.StartTLS()
+	defer ts.Close()
+	untrusted := good
+	untrusted.TLS = true
+	untrusted.Endpoint = strings.TrimPrefix(ts.URL, "https://")
+	if _, err := storage.NewS3(ctx, untrusted); err == nil || !strings.Contains(err.Error(), "not trusted") {
+		t.Errorf("untrusted certificate: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(*storage.S3Options)
+		want string
+	}{
+		{"escaping prefix", func(o *storage.S3Options) { o.Prefix = "../other/" }, "prefix"},
+		{"absolute prefix", func(o *storage.S3Options) { o.Prefix = "/abs/" }, "prefix"},
+		{"prefix without slash", func(o *storage.S3Options) { o.Prefix = "evidence" }, "prefix"},
+		{"endpoint with scheme", func(o *storage.S3Options) { o.Endpoint = "https://" + o.Endpoint }, "endpoint"},
+		{"retention mode", func(o *storage.S3Options) { o.RetentionMode = "FOREVER" }, "retention mode"},
+		{"part size", func(o *storage.S3Options) { o.PartSize = 1 << 20 }, "part size"},
+		{"sse-c over http", func(o *storage.S3Options) { o.SSE = "sse-c"; o.SSECKey = make([]byte, 32) }, "TLS"},
+		{"unknown sse", func(o *storage.S3Options) { o.SSE = "rot13" }, "encryption"},
+		{"half credentials", func(o *storage.S3Options) { o.SecretKey = "" }, "both"},
+	} {
+		o := good
+		tc.edit(&o)
+		if _, err := storage.NewS3(ctx, o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.want)
+		}
+	}
 }

@@ -122,10 +122,11 @@ func (s *S3) Check(ctx context.Context) ([]CheckResult, error) {
 	err = s.core.RemoveObject(ctx, s.bucket, s.key(key), minio.RemoveObjectOptions{VersionID: info.VersionID})
 	if err == nil {
 		err = fmt.Errorf("the server deleted a locked object version: %w", ErrLockIgnored)
-	} else if s3Status(err) == 403 || errors.Is(classify(err), ErrRetention) {
+	} else if errors.Is(classify(err), ErrRetention) {
 		err = nil
 	} else {
-		err = fmt.Errorf("deleting the locked probe failed in an unexpected way: %w", err)
+		er, _ := s3Error(err)
+		err = fmt.Errorf("deleting the locked probe failed in an unexpected way (%s %d): %w", er.Code, er.StatusCode, err)
 	}
 	if err := add("locked version refuses deletion", err, "refused"); err != nil {
 		return res, err

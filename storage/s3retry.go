@@ -142,7 +142,7 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrPrecondition, err)
 	case "ObjectLocked", "InvalidRetentionPeriod":
 		return fmt.Errorf("%w: %w", ErrRetention, err)
-	case "AccessDenied":
+	case "AccessDenied", "InvalidRequest": // AWS says AccessDenied, MinIO InvalidRequest
 		if containsAny(err.Error(), "WORM", "retention", "legal hold", "locked") {
 			return fmt.Errorf("%w: %w", ErrRetention, err)
 		}
