@@ -243,22 +243,16 @@ func incompleteUploads(t *testing.T, o storage.S3Options) int {
 	return n
 }
 
-// A proxy between the store and MinIO, to play a server that alters what
-// it returns or ignores lock headers.
-func proxy(t *testing.T, o storage.S3Options, modify func(req *http.Request), modifyResp func(*http.Response)) string {
+// proxy puts a server between the store and MinIO that alters its answers,
+// to play a server that lies.
+func proxy(t *testing.T, o storage.S3Options, modifyResp func(*http.Response)) string {
 	t.Helper()
 	target, _ := url.Parse("http://" + o.Endpoint)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	orig := rp.Director
-	rp.Director = func(r *http.Request) {
-		orig(r) // keeps the Host the client signed
-		if modify != nil {
-			modify(r)
-		}
-	}
-	if modifyResp != nil {
-		rp.ModifyResponse = func(r *http.Response) error { modifyResp(r); return nil }
-	}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // the client signed the proxy's host
+	}}
+	rp.ModifyResponse = func(r *http.Response) error { modifyResp(r); return nil }
 	srv := httptest.NewServer(rp)
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
@@ -273,7 +267,7 @@ func TestS3GetDetectsAlteredBytes(t *testing.T) {
 	}
 	// The lying server flips a byte of every GET body and drops the
 	// checksum headers, so only the custody digest can notice.
-	ep := proxy(t, o, nil, func(r *http.Response) {
+	ep := proxy(t, o, func(r *http.Response) {
 		if r.Request.Method != http.MethodGet || r.StatusCode != http.StatusOK || !strings.HasSuffix(r.Request.URL.Path, "/k") {
 			return
 		}
@@ -320,7 +314,7 @@ func TestS3Check(t *testing.T) {
 	// A server that accepts the lock headers but keeps no retention (it
 	// answers for the probe's retention as for an object without one) must
 	// be refused, loudly.
-	ep := proxy(t, o, nil, func(r *http.Response) {
+	ep := proxy(t, o, func(r *http.Response) {
 		if _, ok := r.Request.URL.Query()["retention"]; !ok || r.Request.Method != http.MethodGet {
 			return
 		}
@@ -394,7 +388,9 @@ func TestS3BadInput(t *testing.T) {
 	badCA := good
 	badCA.TLS = true
 	badCA.CAFile = filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(badCA.CAFile, []byte("not a certificate\n"), 0o600)
+	if err := os.WriteFile(badCA.CAFile, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := storage.NewS3(ctx, badCA); err == nil || !strings.Contains(err.Error(), badCA.CAFile) {
 		t.Errorf("CA file without certificates: %v", err)
 	}
