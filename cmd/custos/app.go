@@ -74,6 +74,7 @@ func newApp(g *globalOptions) *cli.App {
 		Commands: []*cli.Command{
 			newKeysCommand(g),
 			newLogCommand(g),
+			newStorageCommand(g),
 		},
 	}
 	app.Action = unknownCommand

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
 )
 
 // Config is custos's configuration (SPEC section 7), read from one YAML
@@ -50,7 +51,16 @@ type S3Config struct {
 	SecretKey     Secret `mapstructure:"secret_key"`
 	TLS           bool   `mapstructure:"tls"`
 	CAFile        string `mapstructure:"ca_file"`
+	PathStyle     bool   `mapstructure:"path_style"`
 	RetentionMode string `mapstructure:"retention_mode"`
+
+	SSE         string `mapstructure:"sse"` // "", sse-s3, sse-kms, sse-c
+	SSEKMSKeyID string `mapstructure:"sse_kms_key_id"`
+	SSECKeyFile string `mapstructure:"sse_c_key_file"` // 32 raw bytes
+
+	PartSize          int64         `mapstructure:"part_size"`
+	UploadConcurrency int           `mapstructure:"upload_concurrency"`
+	RetryFor          time.Duration `mapstructure:"retry_for"`
 }
 
 // LogConfig configures the custody log.
@@ -96,10 +106,11 @@ const (
 	kindBool
 	kindDuration
 	kindMap
+	kindInt
 )
 
 func (k valueKind) String() string {
-	return [...]string{"a string", "a boolean", "a duration", "a mapping"}[k]
+	return [...]string{"a string", "a boolean", "a duration", "a mapping", "an integer"}[k]
 }
 
 // configKey is one configuration key, with its default.
@@ -128,7 +139,14 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "store.s3.secret_key", def: "", secret: true},
 		{name: "store.s3.tls", def: true, kind: kindBool},
 		{name: "store.s3.ca_file", def: ""},
+		{name: "store.s3.path_style", def: false, kind: kindBool},
 		{name: "store.s3.retention_mode", def: "GOVERNANCE"},
+		{name: "store.s3.sse", def: ""},
+		{name: "store.s3.sse_kms_key_id", def: ""},
+		{name: "store.s3.sse_c_key_file", def: ""},
+		{name: "store.s3.part_size", def: int64(storage.DefaultPartSize), kind: kindInt},
+		{name: "store.s3.upload_concurrency", def: 1, kind: kindInt},
+		{name: "store.s3.retry_for", def: 2 * time.Minute, kind: kindDuration},
 		{name: "log.checkpoint_interval", def: chain.DefaultCheckpointInterval, kind: kindDuration},
 		{name: "server.listen", def: "127.0.0.1:8420"},
 		{name: "server.tls_cert", def: ""},
@@ -275,6 +293,8 @@ func checkType(k configKey, val any) error {
 		_, err = cast.ToBoolE(val)
 	case kindDuration:
 		_, err = cast.ToDurationE(val)
+	case kindInt:
+		_, err = cast.ToInt64E(val)
 	case kindMap:
 		if val != nil {
 			_, err = cast.ToStringMapE(val)
@@ -332,6 +352,17 @@ func (c *Config) resolve(lookupEnv func(string) (string, bool)) error {
 		c.Key.File = filepath.Clean(kf)
 	}
 	c.Store.S3.RetentionMode = strings.ToUpper(c.Store.S3.RetentionMode)
+	c.Store.S3.SSE = strings.ToLower(c.Store.S3.SSE)
+	if c.Store.S3.SSECKeyFile != "" {
+		f, err := expandHome(c.Store.S3.SSECKeyFile, lookupEnv)
+		if err != nil {
+			return fmt.Errorf("config: store.s3.sse_c_key_file: %w", err)
+		}
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(c.DataDir, f)
+		}
+		c.Store.S3.SSECKeyFile = filepath.Clean(f)
+	}
 	return nil
 }
 
@@ -372,7 +403,45 @@ func (c *Config) validate() error {
 	if (c.Store.S3.AccessKey == "") != (c.Store.S3.SecretKey == "") {
 		return errors.New("config: store.s3.access_key and store.s3.secret_key: set both or neither")
 	}
+	if err := c.Store.S3.validate(); err != nil {
+		return err
+	}
 	return c.Server.validate()
+}
+
+func (s *S3Config) validate() error {
+	if p := s.Prefix; p != "" && (!strings.HasSuffix(p, "/") || storage.CheckKey(strings.TrimSuffix(p, "/")) != nil) {
+		return fmt.Errorf("config: store.s3.prefix: %q is not a clean relative path ending in \"/\" (no \".\" or \"..\" segments, no leading \"/\")", p)
+	}
+	if strings.Contains(s.Endpoint, "://") || strings.ContainsAny(s.Endpoint, "/ ") {
+		return fmt.Errorf("config: store.s3.endpoint: %q: give host:port without a scheme or path (TLS is store.s3.tls)", s.Endpoint)
+	}
+	switch s.SSE {
+	case "", "sse-s3":
+	case "sse-kms":
+		if s.SSEKMSKeyID == "" {
+			return errors.New("config: store.s3.sse_kms_key_id: must be set when store.s3.sse is sse-kms")
+		}
+	case "sse-c":
+		if s.SSECKeyFile == "" {
+			return errors.New("config: store.s3.sse_c_key_file: must be set when store.s3.sse is sse-c")
+		}
+		if !s.TLS {
+			return errors.New("config: store.s3.sse: sse-c sends the key with every request and needs store.s3.tls: true")
+		}
+	default:
+		return fmt.Errorf("config: store.s3.sse: %q is not sse-s3, sse-kms or sse-c", s.SSE)
+	}
+	if s.PartSize < 5<<20 || s.PartSize > 5<<30 {
+		return fmt.Errorf("config: store.s3.part_size: %d is not between 5 MiB (5242880) and 5 GiB", s.PartSize)
+	}
+	if s.UploadConcurrency < 1 || s.UploadConcurrency > 64 {
+		return fmt.Errorf("config: store.s3.upload_concurrency: %d is not between 1 and 64", s.UploadConcurrency)
+	}
+	if s.RetryFor < time.Second {
+		return fmt.Errorf("config: store.s3.retry_for: %v is shorter than 1s", s.RetryFor)
+	}
+	return nil
 }
 
 func (s *ServerConfig) validate() error {

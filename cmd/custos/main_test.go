@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -34,7 +36,13 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CUSTOS_DATA_DIR", env.WorkDir+"/data")
 			env.Setenv("CUSTOS_LOG_CHECKPOINT_INTERVAL", "100ms")
 			env.Values[lockKey{}] = &heldLocks{}
-			return nil
+			return s3Env(env)
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "s3" {
+				return os.Getenv("CUSTOS_TEST_S3_ENDPOINT") != "", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":       cmdExits,
@@ -196,4 +204,28 @@ func cmdReleaseLock(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(l.Unlock())
 	}
 	h.locks = nil
+}
+
+// s3Env gives scripts the test S3 server (see scripts/with-minio.sh) as
+// S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY and a fresh bucket name
+// S3_BUCKET; scripts that need it start with [!s3] skip.
+// Under CI=true a missing server fails every script.
+func s3Env(env *testscript.Env) error {
+	ep := os.Getenv("CUSTOS_TEST_S3_ENDPOINT")
+	if ep == "" {
+		if os.Getenv("CI") == "true" {
+			return errors.New("CUSTOS_TEST_S3_ENDPOINT is not set: run the tests through scripts/with-minio.sh (make test does)")
+		}
+		return nil
+	}
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	env.Setenv("S3_ENDPOINT", ep)
+	env.Setenv("S3_ACCESS_KEY", os.Getenv("CUSTOS_TEST_S3_ACCESS_KEY"))
+	env.Setenv("S3_SECRET_KEY", os.Getenv("CUSTOS_TEST_S3_SECRET_KEY"))
+	env.Setenv("S3_TLS", strconv.FormatBool(os.Getenv("CUSTOS_TEST_S3_TLS") == "true"))
+	env.Setenv("S3_BUCKET", "custos-cli-"+hex.EncodeToString(b))
+	return nil
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -26,12 +28,47 @@ type evidenceStore interface {
 // storeDir is where the local store keeps its objects.
 func (c *Config) storeDir() string { return filepath.Join(c.DataDir, "store") }
 
-// openStore opens the configured evidence store.
-func openStore(_ context.Context, cfg *Config) (evidenceStore, error) {
+// openStore opens the configured evidence store. An S3 store is checked
+// on opening: the bucket exists and has Object Lock.
+func openStore(ctx context.Context, cfg *Config) (evidenceStore, error) {
 	switch cfg.Store.Type {
 	case "local":
 		return storage.NewLocal(cfg.storeDir(), time.Now)
+	case "s3":
+		o, err := cfg.s3Options()
+		if err != nil {
+			return nil, err
+		}
+		s, err := storage.NewS3(ctx, o)
+		if errors.Is(err, storage.ErrNoObjectLock) {
+			err = fmt.Errorf("%w (create a bucket with Object Lock: custos storage init)", err)
+		}
+		return s, err
 	default:
-		return nil, fmt.Errorf("store.type %q: not supported yet (use local)", cfg.Store.Type)
+		return nil, fmt.Errorf("store.type %q is not local or s3", cfg.Store.Type)
 	}
+}
+
+// s3Options maps the store.s3 keys onto the S3 store's options.
+func (c *Config) s3Options() (storage.S3Options, error) {
+	s := c.Store.S3
+	o := storage.S3Options{
+		Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey.Reveal(),
+		TLS: s.TLS, CAFile: s.CAFile, PathStyle: s.PathStyle,
+		RetentionMode: s.RetentionMode,
+		SSE:           s.SSE, SSEKMSKeyID: s.SSEKMSKeyID,
+		PartSize: s.PartSize, Concurrency: s.UploadConcurrency, RetryFor: s.RetryFor,
+	}
+	if s.SSECKeyFile != "" {
+		key, err := os.ReadFile(s.SSECKeyFile)
+		if err != nil {
+			return o, fmt.Errorf("store.s3.sse_c_key_file: %w", err)
+		}
+		if len(key) != 32 {
+			return o, fmt.Errorf("store.s3.sse_c_key_file: %s holds %d bytes, not the 32 of an SSE-C key", s.SSECKeyFile, len(key))
+		}
+		o.SSECKey = key
+	}
+	return o, nil
 }
