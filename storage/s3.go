@@ -34,6 +34,7 @@ const DefaultPartSize = 16 << 20
 
 const (
 	minPartSize = 5 << 20 // S3's smallest part but the last
+	smallObject = 64 << 10 // read before a part buffer is taken
 	maxPartSize = 5 << 30 // S3's largest part
 
 	metaSHA256   = "Custos-Sha256"    // x-amz-meta-custos-sha256: the custody digest
@@ -304,13 +305,23 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) 
 	if err := checkPut(key, opts, s.now()); err != nil {
 		return nil, err
 	}
+	// Small objects (most log tiles, metadata) never touch a part buffer.
+	small := make([]byte, smallObject)
+	n, err := io.ReadFull(ctxReader{ctx, r}, small)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return s.putSingle(ctx, key, small[:n], opts)
+	case err != nil:
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
 	bp := s.bufs.Get().(*[]byte)
 	buf := *bp
-	n, err := io.ReadFull(ctxReader{ctx, r}, buf)
+	copy(buf, small)
+	m, err := io.ReadFull(ctxReader{ctx, r}, buf[n:])
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		defer s.bufs.Put(bp)
-		return s.putSingle(ctx, key, buf[:n], opts)
+		return s.putSingle(ctx, key, buf[:n+m], opts)
 	case err != nil:
 		s.bufs.Put(bp)
 		return nil, fmt.Errorf("put %s: %w", key, err)

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"sync"
@@ -273,6 +274,27 @@ func Run(t *testing.T, b Backend) {
 			case digest(body) != info.SHA256 && !errors.Is(err, storage.ErrExist):
 				t.Errorf("put %d of the losing content: %v, want ErrExist", i, err)
 			}
+		}
+	})
+
+	t.Run("SizeBoundaries", func(t *testing.T) {
+		// Around the sizes where stores change strategy: empty, the S3
+		// store's small read (64 KiB) and its default part size (16 MiB).
+		s, _ := newStore(t)
+		for _, n := range []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 16 << 20, 16<<20 + 1} {
+			body := make([]byte, n)
+			for i := range body {
+				body[i] = byte(i*7 + n)
+			}
+			key := fmt.Sprintf("sizes/%d", n)
+			info, err := s.Put(ctx, key, bytes.NewReader(body), storage.PutOptions{SHA256: digest(body)})
+			if err != nil {
+				t.Fatalf("put of %d bytes: %v", n, err)
+			}
+			if info.Size != int64(n) {
+				t.Fatalf("put of %d bytes returned size %d", n, info.Size)
+			}
+			mustRead(t, s, key, body)
 		}
 	})
 
