@@ -3,12 +3,15 @@ package agent
 import (
 	"bufio"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"k8s.io/klog/v2"
 )
 
 // helperEnv makes the test binary, re-executed, hold a lock for the
@@ -20,6 +23,12 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(helperEnv); spec != "" {
 		os.Exit(holdLock(spec))
 	}
+	// tessera, under the mirror tests' logs, reports through klog.
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(io.Discard)
 	os.Exit(m.Run())
 }
 
