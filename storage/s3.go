@@ -280,10 +280,12 @@ func (s *S3) putOptions(opts PutOptions, partSize int64) minio.PutObjectOptions 
 	po := minio.PutObjectOptions{
 		ContentType: "application/octet-stream",
 		UserMetadata: map[string]string{
-			metaSHA256:   opts.SHA256,
 			metaPartSize: strconv.FormatInt(partSize, 10),
 		},
 		ServerSideEncryption: s.sse,
+	}
+	if opts.SHA256 != "" { // staging content has no custody digest yet
+		po.UserMetadata[metaSHA256] = opts.SHA256
 	}
 	if !opts.RetainUntil.IsZero() {
 		po.Mode = s.mode
@@ -305,6 +307,12 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) 
 	if err := checkPut(key, opts, s.now()); err != nil {
 		return nil, err
 	}
+	return s.upload(ctx, key, r, opts)
+}
+
+// upload streams r to key; opts.SHA256 empty means staging content, whose
+// digest is computed rather than checked.
+func (s *S3) upload(ctx context.Context, key string, r io.Reader, opts PutOptions) (*ObjectInfo, error) {
 	// Small objects (most log tiles, metadata) never touch a part buffer.
 	small := make([]byte, smallObject)
 	n, err := io.ReadFull(ctxReader{ctx, r}, small)
@@ -331,8 +339,8 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) 
 
 func (s *S3) putSingle(ctx context.Context, key string, data []byte, opts PutOptions) (*ObjectInfo, error) {
 	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != opts.SHA256 {
-		return nil, fmt.Errorf("put %s: received bytes hash to %s, not %s: %w", key, got, opts.SHA256, ErrPrecondition)
+	if err := checkDigest(key, hex.EncodeToString(sum[:]), &opts); err != nil {
+		return nil, err
 	}
 	crc := crc64nvme.New()
 	crc.Write(data)
@@ -350,6 +358,19 @@ func (s *S3) putSingle(ctx context.Context, key string, data []byte, opts PutOpt
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	return s.uploaded(key, up, opts, int64(len(data)), 0, crcB64), nil
+}
+
+// checkDigest compares what was received with the caller's digest; for
+// staging content (no digest given) it records the received one.
+func checkDigest(key, got string, opts *PutOptions) error {
+	if opts.SHA256 == "" {
+		opts.SHA256 = got
+		return nil
+	}
+	if got != opts.SHA256 {
+		return fmt.Errorf("put %s: received bytes hash to %s, not %s: %w", key, got, opts.SHA256, ErrPrecondition)
+	}
+	return nil
 }
 
 // existing decides a put that met an object under its key: the same digest
@@ -513,8 +534,8 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	case readErr != nil:
 		return nil, fmt.Errorf("put %s: %w", key, readErr)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != opts.SHA256 {
-		return nil, fmt.Errorf("put %s: received bytes hash to %s, not %s: %w", key, got, opts.SHA256, ErrPrecondition)
+	if err := checkDigest(key, hex.EncodeToString(h.Sum(nil)), &opts); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(parts, func(a, b minio.CompletePart) int { return a.PartNumber - b.PartNumber })
 	crcB64 := base64.StdEncoding.EncodeToString(full.Sum(nil))
@@ -557,11 +578,24 @@ func (s *S3) abort(ctx context.Context, key, uploadID string) {
 	})
 }
 
-// Sweep aborts every unfinished multipart upload under the store's prefix.
-// Only the one writer of the store calls it, before it writes: uploads left
-// then are leftovers of a put that was killed or lost its server.
+// Sweep aborts every unfinished multipart upload under the store's prefix
+// and removes staged content never committed. Only the one writer of the
+// store calls it, before it writes: what it finds then is left over from a
+// put that was killed or lost its server. It returns how many it removed.
 func (s *S3) Sweep(ctx context.Context) (int, error) {
 	var swept int
+	for oi := range s.core.Client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.key(stagingPrefix), Recursive: true, WithVersions: true}) {
+		if oi.Err != nil {
+			return swept, fmt.Errorf("sweep %s: %w", s, classify(oi.Err))
+		}
+		_, err := retry(ctx, s, "sweep "+oi.Key, func() (struct{}, error) {
+			return struct{}{}, s.core.RemoveObject(ctx, s.bucket, oi.Key, minio.RemoveObjectOptions{VersionID: oi.VersionID})
+		})
+		if err != nil {
+			return swept, fmt.Errorf("sweep %s: %w", s, err)
+		}
+		swept++
+	}
 	for up := range s.core.ListIncompleteUploads(ctx, s.bucket, s.prefix, true) {
 		if up.Err != nil {
 			return swept, fmt.Errorf("sweep %s: %w", s, up.Err)
