@@ -33,9 +33,9 @@ import (
 const DefaultPartSize = 16 << 20
 
 const (
-	minPartSize = 5 << 20 // S3's smallest part but the last
+	minPartSize = 5 << 20  // S3's smallest part but the last
 	smallObject = 64 << 10 // read before a part buffer is taken
-	maxPartSize = 5 << 30 // S3's largest part
+	maxPartSize = 5 << 30  // S3's largest part
 
 	metaSHA256   = "Custos-Sha256"    // x-amz-meta-custos-sha256: the custody digest
 	metaPartSize = "Custos-Part-Size" // x-amz-meta-custos-part-size: 0 for a single put
