@@ -3,9 +3,11 @@
 // reminders, fixity), the disclosure builder and the HTTP API.
 //
 // For now it holds what every process working on a data directory shares:
-// the data-directory lock. A process that writes (the daemon, or a CLI
-// command run in-process) holds it exclusively; readers hold it shared, so a
-// reader never sees a writer's half-done work and two writers never meet.
+// the data-directory lock, and the mirror of the custody log in the
+// evidence store (Mirror: Check before writing, Sync after, Restore a lost
+// log). A process that writes (the daemon, or a CLI command run in-process)
+// holds the lock exclusively; readers hold it shared, so a reader never sees
+// a writer's half-done work and two writers never meet.
 package agent
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -34,13 +35,16 @@ func newLogCommand(g *globalOptions) *cli.Command {
 			newLogVerifyCommand(g),
 			newLogCheckpointCommand(g),
 			newLogProveCommand(g),
+			newLogRestoreCommand(g),
 		},
 	}
 }
 
-// openLog locks the data directory exclusively and opens the log with the
+// openLog locks the data directory exclusively, checks the local log
+// against its mirror in the evidence store, and opens the log with the
 // configured signer. The returned func closes the log (publishing a final
-// checkpoint) and unlocks; it must be called.
+// checkpoint), copies what is new to the mirror, and unlocks; it must be
+// called.
 func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, func() error, error) {
 	// The key first: a bad key, passphrase or KMS URI writes nothing.
 	signer, err := loadSigner(ctx, g, cfg)
@@ -50,6 +54,15 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 	unlock, err := lockForWrite(cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
+	}
+	// Before anything is written: a log rolled back or swapped behind
+	// the mirror's back must not be extended.
+	mirror, err := openMirrorFor(ctx, g, cfg, signer)
+	if err == nil {
+		_, err = mirror.Check(ctx)
+	}
+	if err != nil {
+		return nil, nil, errors.Join(err, unlock())
 	}
 	host, _ := os.Hostname() // recorded in the log.opened event; empty if unknown
 	l, err := chain.Open(ctx, chain.Config{
@@ -67,9 +80,42 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 	closeFn := func() error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
-		return errors.Join(l.Close(cctx), unlock())
+		err := l.Close(cctx)
+		// The local log stays authoritative whatever happens here; a
+		// mirror left behind is reported, and the next sync catches up.
+		sctx, scancel := context.WithTimeout(ctx, mirrorTimeout)
+		defer scancel()
+		_, serr := mirror.Sync(sctx)
+		return errors.Join(err, serr, unlock())
 	}
 	return l, closeFn, nil
+}
+
+// mirrorTimeout bounds the copy of new log files to the store when a
+// command ends; a copy cut short is continued by the next one.
+const mirrorTimeout = 2 * time.Minute
+
+// openMirror returns the mirror of the log in the configured store,
+// checked against the verifier v.
+func openMirror(ctx context.Context, g *globalOptions, cfg *Config, v note.Verifier) (*agent.Mirror, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.logDir(), Store: store, Verifier: v, Logger: g.logger})
+}
+
+// openMirrorFor is openMirror with the verifier of the signing key.
+func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer) (*agent.Mirror, error) {
+	_, key, err := chain.NewNoteSigner(cfg.AgentID, signer)
+	if err != nil {
+		return nil, err
+	}
+	v, err := key.NoteVerifier()
+	if err != nil {
+		return nil, err
+	}
+	return openMirror(ctx, g, cfg, v)
 }
 
 // --- log note
@@ -378,37 +424,47 @@ func verifier(ctx context.Context, cfg *Config, key string) (note.Verifier, erro
 }
 
 func printReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport) error {
+	if g.json() {
+		return writeJSON(g.stdout, reportJSON(dir, v, r))
+	}
+	return writeReport(g, dir, v, r)
+}
+
+// reportJSON is the JSON form of a verification report.
+func reportJSON(dir string, v note.Verifier, r *chain.LogReport) map[string]any {
+	type problem struct {
+		File  string `json:"file,omitempty"`
+		Index *int64 `json:"index,omitempty"`
+		What  string `json:"what"`
+	}
+	probs := []problem{}
+	for _, p := range r.Problems {
+		pr := problem{File: p.File, What: p.What}
+		if p.Index >= 0 {
+			idx := p.Index
+			pr.Index = &idx
+		}
+		probs = append(probs, pr)
+	}
+	return map[string]any{
+		"log":                  dir,
+		"ok":                   len(r.Problems) == 0 && r.Unsealed == 0,
+		"key":                  fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash()),
+		"origin":               r.Origin,
+		"entries":              r.Entries,
+		"checkpoint_size":      r.CheckpointSize,
+		"unsealed":             r.Unsealed,
+		"checkpoints_verified": r.CheckpointsVerified,
+		"tiles_verified":       r.TilesVerified,
+		"orders":               r.Orders,
+		"problems":             probs,
+	}
+}
+
+// writeReport writes the text form of a verification report.
+func writeReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport) error {
 	ok := len(r.Problems) == 0 && r.Unsealed == 0
 	key := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
-	if g.json() {
-		type problem struct {
-			File  string `json:"file,omitempty"`
-			Index *int64 `json:"index,omitempty"`
-			What  string `json:"what"`
-		}
-		probs := []problem{}
-		for _, p := range r.Problems {
-			pr := problem{File: p.File, What: p.What}
-			if p.Index >= 0 {
-				idx := p.Index
-				pr.Index = &idx
-			}
-			probs = append(probs, pr)
-		}
-		return writeJSON(g.stdout, map[string]any{
-			"log":                  dir,
-			"ok":                   ok,
-			"key":                  key,
-			"origin":               r.Origin,
-			"entries":              r.Entries,
-			"checkpoint_size":      r.CheckpointSize,
-			"unsealed":             r.Unsealed,
-			"checkpoints_verified": r.CheckpointsVerified,
-			"tiles_verified":       r.TilesVerified,
-			"orders":               r.Orders,
-			"problems":             probs,
-		})
-	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "log:              %s\n", dir)
 	fmt.Fprintf(&b, "origin:           %s\n", r.Origin)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/storage"
 )
 
 func TestMain(m *testing.M) {
@@ -52,6 +54,7 @@ func TestScripts(t *testing.T) {
 			"truncate":    cmdTruncate,
 			"holdlock":    cmdHoldLock,
 			"releaselock": cmdReleaseLock,
+			"storeput":    cmdStorePut,
 		},
 	})
 }
@@ -161,6 +164,20 @@ func cmdFlipSig(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	ts.Fatalf("%s has no signature line", args[0])
+}
+
+// storeput DIR KEY FILE puts FILE under KEY in the local store in DIR,
+// write-once, as another writer of the store would.
+func cmdStorePut(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: storeput DIR KEY FILE")
+	}
+	s, err := storage.NewLocal(ts.MkAbs(args[0]), nil)
+	ts.Check(err)
+	data := ts.ReadFile(args[2])
+	sum := sha256.Sum256([]byte(data))
+	_, err = s.Put(context.Background(), args[1], strings.NewReader(data), storage.PutOptions{SHA256: hex.EncodeToString(sum[:])})
+	ts.Check(err)
 }
 
 // truncate FILE SIZE cuts FILE to SIZE bytes.
