@@ -10,6 +10,11 @@
 # that cannot be built or started fails the run; elsewhere the command runs
 # without one and the S3 tests say they were skipped.
 #
+# CUSTOS_TEST_MINIO_BIN names the built binary for the fault tests, which
+# start, kill and restart a private MinIO of their own. With an external
+# server the binary is exported if it is already built, and built first
+# under CI=true; without it the fault tests skip (under CI=true they fail).
+#
 #   scripts/with-minio.sh go test ./storage/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,21 +23,32 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 tools=$PWD/.tools/bin
 minio=$tools/minio
 
+stamp=$tools/minio.version
+built() { [ -x "$minio" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$MINIO_VERSION" ]; }
+build() {
+  echo "with-minio: building MinIO $MINIO_VERSION (about 3 minutes, once)" >&2
+  mkdir -p "$tools"
+  GOBIN=$tools go install "github.com/minio/minio@$MINIO_VERSION" >&2 && echo "$MINIO_VERSION" >"$stamp"
+}
+
 if [ -n "${CUSTOS_TEST_S3_ENDPOINT:-}" ] && [ -n "${CUSTOS_TEST_S3_ACCESS_KEY:-}" ] && [ -n "${CUSTOS_TEST_S3_SECRET_KEY:-}" ]; then
   echo "with-minio: using the S3 server at $CUSTOS_TEST_S3_ENDPOINT" >&2
+  if [ -z "${CUSTOS_TEST_MINIO_BIN:-}" ]; then
+    if built || { [ "${CI:-}" = true ] && build; }; then
+      export CUSTOS_TEST_MINIO_BIN=$minio
+    elif [ "${CI:-}" = true ]; then
+      echo "with-minio: cannot build MinIO for the fault tests" >&2; exit 1
+    else
+      echo "with-minio: no MinIO binary for the fault tests; they skip (under CI=true it is built)" >&2
+    fi
+  fi
   exec "$@"
 fi
 
 run_without() { echo "with-minio: $1" >&2; if [ "${CI:-}" = true ]; then exit 1; fi; echo "with-minio: running without an S3 server (under CI=true this fails)" >&2; shift; exec "$@"; }
 
-stamp=$tools/minio.version
-if ! [ -x "$minio" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$MINIO_VERSION" ]; then
-  echo "with-minio: building MinIO $MINIO_VERSION (about 3 minutes, once)" >&2
-  mkdir -p "$tools"
-  if ! GOBIN=$tools go install "github.com/minio/minio@$MINIO_VERSION" >&2; then
-    run_without "cannot build MinIO" "$@"
-  fi
-  echo "$MINIO_VERSION" >"$stamp"
+if ! built && ! build; then
+  run_without "cannot build MinIO" "$@"
 fi
 
 data=$(mktemp -d "${TMPDIR:-/tmp}/custos-minio.XXXXXX")
@@ -59,4 +75,5 @@ export CUSTOS_TEST_S3_ENDPOINT=127.0.0.1:$port
 export CUSTOS_TEST_S3_ACCESS_KEY=$MINIO_ROOT_USER
 export CUSTOS_TEST_S3_SECRET_KEY=$MINIO_ROOT_PASSWORD
 export CUSTOS_TEST_S3_DATA_DIR=$data/disk
+export CUSTOS_TEST_MINIO_BIN=${CUSTOS_TEST_MINIO_BIN:-$minio}
 "$@"
