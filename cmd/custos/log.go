@@ -55,8 +55,9 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 	if err != nil {
 		return nil, nil, err
 	}
-	// Before anything is written: a log rolled back or swapped behind
-	// the mirror's back must not be extended.
+	// Before anything is written: leftovers of a writer that died go, and
+	// a log rolled back or swapped behind the mirror's back must not be
+	// extended.
 	mirror, err := openMirrorFor(ctx, g, cfg, signer)
 	if err == nil {
 		_, err = mirror.Check(ctx)
@@ -105,7 +106,9 @@ func openMirror(ctx context.Context, g *globalOptions, cfg *Config, v note.Verif
 	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.logDir(), Store: store, Verifier: v, Logger: g.logger})
 }
 
-// openMirrorFor is openMirror with the verifier of the signing key.
+// openMirrorFor is openMirror with the verifier of the signing key, for
+// the one writer: it first sweeps what an earlier writer left unfinished
+// in the store (multipart uploads, staged content).
 func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer) (*agent.Mirror, error) {
 	_, key, err := chain.NewNoteSigner(cfg.AgentID, signer)
 	if err != nil {
@@ -115,7 +118,22 @@ func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer ch
 	if err != nil {
 		return nil, err
 	}
-	return openMirror(ctx, g, cfg, v)
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if sw, ok := store.(interface {
+		Sweep(context.Context) (int, error)
+	}); ok {
+		n, err := sw.Sweep(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			g.logger.Warn("removed unfinished uploads left by an earlier writer", "store", fmt.Sprint(store), "count", n)
+		}
+	}
+	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.logDir(), Store: store, Verifier: v, Logger: g.logger})
 }
 
 // --- log note
