@@ -323,7 +323,18 @@ func (v *verifyingReader) Close() error { return v.c.Close() }
 func (l *Local) List(ctx context.Context, prefix string) iter.Seq2[*ObjectInfo, error] {
 	return func(yield func(*ObjectInfo, error) bool) {
 		base := filepath.Join(l.root, "objects")
-		err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		// Walk only the directory the prefix names, not the whole store.
+		start := base
+		if i := strings.LastIndex(prefix, "/"); i > 0 {
+			if CheckKey(prefix[:i]) != nil {
+				return // no key lies under an invalid prefix
+			}
+			start = filepath.Join(base, filepath.FromSlash(prefix[:i]))
+		}
+		err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == start {
+				return fs.SkipAll
+			}
 			if err != nil {
 				return err
 			}

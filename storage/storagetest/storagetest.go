@@ -228,6 +228,18 @@ func Run(t *testing.T, b Backend) {
 		if len(got) != 2 || got[0] != "orders/a/items/1" || got[1] != "orders/a/items/2" {
 			t.Fatalf("list orders/a/ = %v", got)
 		}
+		for prefix, want := range map[string]int{"": 4, "orders/": 3, "orders/a": 2, "orders/b/items/1": 1, "log/": 1, "nothing/": 0, "orders/c/": 0} {
+			n := 0
+			for _, err := range s.List(ctx, prefix) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			if n != want {
+				t.Errorf("list %q: %d objects, want %d", prefix, n, want)
+			}
+		}
 	})
 
 	t.Run("ContextCancellation", func(t *testing.T) {
