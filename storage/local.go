@@ -78,11 +78,9 @@ func (l *Local) lock(key string) func() {
 	return m.Unlock
 }
 
-// Staged is content streamed once into the store, hashed, and not yet
-// visible under any key. Commit places it; Discard drops it. A capture
-// learns an item's digest, and so its content-addressed key, only after
-// streaming it: Stage then Commit is the single pass it needs.
-type Staged struct {
+// localStaged is the local store's staging copy: a read-only temporary
+// file, linked into place by commit.
+type localStaged struct {
 	l      *Local
 	tmp    string
 	Size   int64
@@ -95,23 +93,19 @@ func (l *Local) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
-	return &Staged{l: l, tmp: tmp, Size: size, SHA256: sum}, nil
+	s := &localStaged{l: l, tmp: tmp, Size: size, SHA256: sum}
+	return &Staged{Size: size, SHA256: sum, commit: s.commit, discard: s.discard}, nil
 }
 
-// Discard drops staged content that will not be committed.
-func (s *Staged) Discard() error {
+func (s *localStaged) discard(context.Context) error {
 	if err := os.Remove(s.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
 }
 
-// Commit places the staged content under key, write-once, and discards the
-// staging copy. opts.SHA256, if set, must equal the staged digest
-// (ErrPrecondition). An identical object already there is success; a
-// different one is ErrExist.
-func (s *Staged) Commit(ctx context.Context, key string, opts PutOptions) (*ObjectInfo, error) {
-	defer func() { _ = s.Discard() }() // the linked object keeps the bytes; the staging name goes
+func (s *localStaged) commit(ctx context.Context, key string, opts PutOptions) (*ObjectInfo, error) {
+	defer func() { _ = s.discard(ctx) }() // the linked object keeps the bytes; the staging name goes
 	l := s.l
 	if err := CheckKey(key); err != nil {
 		return nil, err

@@ -100,7 +100,7 @@ func TestLocalStageCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st3.Discard(); err != nil {
+	if err := st3.Discard(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {

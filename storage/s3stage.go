@@ -21,9 +21,9 @@ const stagingPrefix = ".custos-staging/"
 // maxCopy is the largest object one CopyObject request may copy.
 const maxCopy = 5 << 30
 
-// S3Staged is content streamed into the bucket's staging area, hashed on
-// the way, waiting to be committed under its key.
-type S3Staged struct {
+// s3Staged is content streamed into the bucket's staging area, hashed on
+// the way, waiting to be committed under its key by a server-side copy.
+type s3Staged struct {
 	s         *S3
 	key       string
 	versionID string
@@ -33,7 +33,7 @@ type S3Staged struct {
 
 // Stage streams r into the staging area (no retention), hashing it: one
 // pass over the source, for captures that learn their key from the digest.
-func (s *S3) Stage(ctx context.Context, r io.Reader) (*S3Staged, error) {
+func (s *S3) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
@@ -43,11 +43,11 @@ func (s *S3) Stage(ctx context.Context, r io.Reader) (*S3Staged, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
-	return &S3Staged{s: s, key: key, versionID: info.VersionID, Size: info.Size, SHA256: info.SHA256}, nil
+	st := &s3Staged{s: s, key: key, versionID: info.VersionID, Size: info.Size, SHA256: info.SHA256}
+	return &Staged{Size: st.Size, SHA256: st.SHA256, commit: st.commit, discard: st.discard}, nil
 }
 
-// Discard removes the staging copy.
-func (st *S3Staged) Discard(ctx context.Context) error {
+func (st *s3Staged) discard(ctx context.Context) error {
 	s := st.s
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -57,14 +57,11 @@ func (st *S3Staged) Discard(ctx context.Context) error {
 	return err
 }
 
-// Commit copies the staged content, server-side, to key with the custody
-// digest, retention and legal hold of opts, write-once (If-None-Match: *),
-// then discards the staging copy. opts.SHA256, if set, must equal the
-// staged digest (ErrPrecondition). An identical object already there is
-// success; a different one is ErrExist.
-func (st *S3Staged) Commit(ctx context.Context, key string, opts PutOptions) (*ObjectInfo, error) {
+// commit copies the staged content, server-side, to key with the custody
+// digest, retention and legal hold of opts, write-once (If-None-Match: *).
+func (st *s3Staged) commit(ctx context.Context, key string, opts PutOptions) (*ObjectInfo, error) {
 	s := st.s
-	defer func() { _ = st.Discard(ctx) }() // a leftover is swept on the next start
+	defer func() { _ = st.discard(ctx) }() // a leftover is swept on the next start
 	if opts.SHA256 != "" && opts.SHA256 != st.SHA256 {
 		return nil, fmt.Errorf("put %s: received bytes hash to %s, not %s: %w", key, st.SHA256, opts.SHA256, ErrPrecondition)
 	}

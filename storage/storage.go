@@ -10,6 +10,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path"
@@ -51,6 +52,29 @@ type ObjectInfo struct {
 	Checksum  string
 	PartSize  int64
 }
+
+// Staged is content streamed once into a store, hashed, and not yet
+// visible under any key. Commit places it; Discard drops it. A capture
+// learns an item's digest, and so its content-addressed key, only after
+// streaming it: Stage then Commit is the single pass it needs.
+type Staged struct {
+	Size   int64
+	SHA256 string
+
+	commit  func(ctx context.Context, key string, opts PutOptions) (*ObjectInfo, error)
+	discard func(ctx context.Context) error
+}
+
+// Commit places the staged content under key, write-once, with the
+// retention and legal hold of opts, and discards the staging copy.
+// opts.SHA256, if set, must equal the staged digest (ErrPrecondition). An
+// identical object already there is success; a different one is ErrExist.
+func (s *Staged) Commit(ctx context.Context, key string, opts PutOptions) (*ObjectInfo, error) {
+	return s.commit(ctx, key, opts)
+}
+
+// Discard drops staged content that will not be committed.
+func (s *Staged) Discard(ctx context.Context) error { return s.discard(ctx) }
 
 // CheckKey refuses keys that could name something outside the store:
 // empty, absolute, with "." or ".." segments, back slashes, or not clean.
