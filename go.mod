@@ -3,6 +3,8 @@ module github.com/custos-evidence/custos
 go 1.26.0
 
 require (
+	github.com/in-toto/attestation v1.2.0
+	github.com/oklog/ulid/v2 v2.1.2
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/sigstore/sigstore v1.10.11
 	github.com/sigstore/sigstore/pkg/signature/kms/aws v1.10.11

@@ -1,0 +1,428 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/custos-evidence/custos/agent/source"
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// CaptureStore is what a capture needs of the evidence store.
+type CaptureStore interface {
+	Stage(ctx context.Context, r io.Reader) (*storage.Staged, error)
+	Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (*storage.ObjectInfo, error)
+	Stat(ctx context.Context, key string) (*storage.ObjectInfo, error)
+}
+
+// EventLog is what a capture needs of the custody log.
+type EventLog interface {
+	Append(ctx context.Context, e chain.Event) (*chain.Record, error)
+}
+
+// Capturer preserves what an order's sources yield: each item is hashed
+// (SHA-256, SHA-512, and MD5/SHA-1 on request) in the one pass that
+// streams it into the store, committed write-once under
+// orders/<order>/items/<sha256> with the order's retention and hold,
+// described (…/items/<sha256>.meta.json), attested (a signed in-toto
+// statement, …/attestations/<sha256>.dsse.json) and logged
+// (item.preserved), between capture.started and capture.completed or
+// capture.failed.
+type Capturer struct {
+	Store  CaptureStore
+	Log    EventLog
+	Signer signature.Signer // signs the attestations
+
+	Agent, Actor, Host string
+	Now                func() time.Time // nil: time.Now
+	// Concurrency bounds the sources captured at once (items of one
+	// source come one after another); 0 means 2.
+	Concurrency int
+}
+
+// NamedSource is a connector with the name the configuration gives it.
+type NamedSource struct {
+	Name   string
+	Source source.Source
+}
+
+// CaptureSpec is one capture of one order.
+type CaptureSpec struct {
+	Order       string
+	RetainUntil time.Time // the order's expiry: the items' retention
+	LegalHold   bool      // the order is held: items get a legal hold
+	Legacy      bool      // MD5 and SHA-1 too
+	Authority   string    // the legal basis, recorded in every event
+	Request     source.Request
+	Sources     []NamedSource
+	// Preserved holds the SHA-256 of the items the order already holds,
+	// as its custody events say: they are neither stored nor logged again,
+	// which makes a re-run capture idempotent.
+	Preserved map[string]bool
+}
+
+// ItemResult is what became of one item a source yielded.
+type ItemResult struct {
+	Source    string
+	Name      string
+	Digests   Digests
+	Size      int64
+	Key       string
+	Duplicate bool  // already preserved for this order
+	Err       error // not preserved, and why
+}
+
+// CaptureReport is the outcome of a capture.
+type CaptureReport struct {
+	ID        string
+	CutOff    time.Time
+	Items     []ItemResult
+	Summaries map[string]source.Summary
+	// SourceErrs holds, by source name, a source that failed outside any
+	// one item (it could not be reached, or stopped between items).
+	SourceErrs map[string]error
+}
+
+// Preserved counts the items stored and logged by this capture.
+func (r *CaptureReport) Preserved() int {
+	n := 0
+	for _, it := range r.Items {
+		if it.Err == nil && !it.Duplicate {
+			n++
+		}
+	}
+	return n
+}
+
+// Failed reports whether anything was not preserved.
+func (r *CaptureReport) Failed() bool {
+	if len(r.SourceErrs) > 0 {
+		return true
+	}
+	for _, it := range r.Items {
+		if it.Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// itemMeta is the item metadata stored beside its content.
+type itemMeta struct {
+	Order      string         `json:"order"`
+	Capture    string         `json:"capture"`
+	Digests    Digests        `json:"digests"`
+	Size       int64          `json:"size"`
+	MediaType  string         `json:"media_type,omitempty"`
+	Name       string         `json:"name"`
+	Source     string         `json:"source"`
+	Kind       string         `json:"kind"`
+	Record     map[string]any `json:"record"`
+	Modified   *time.Time     `json:"modified,omitempty"`
+	CapturedAt time.Time      `json:"captured_at"`
+	CutOff     time.Time      `json:"cut_off"`
+	Agent      string         `json:"agent"`
+	Actor      string         `json:"actor"`
+	Store      storeRecord    `json:"store"`
+}
+
+// storeRecord is what the store said when it took the content.
+type storeRecord struct {
+	Key         string    `json:"key"`
+	VersionID   string    `json:"version_id,omitempty"`
+	ETag        string    `json:"etag,omitempty"`
+	Checksum    string    `json:"checksum,omitempty"`
+	PartSize    int64     `json:"part_size,omitempty"`
+	RetainUntil time.Time `json:"retain_until,omitzero"`
+	LegalHold   bool      `json:"legal_hold"`
+}
+
+// ItemKey is where an order's item lives in the store.
+func ItemKey(order, sha256 string) string { return "orders/" + order + "/items/" + sha256 }
+
+// AttestationKey is where an item's signed statement lives in the store.
+func AttestationKey(order, sha256 string) string {
+	return "orders/" + order + "/attestations/" + sha256 + ".dsse.json"
+}
+
+// Capture runs every source of spec and preserves what they yield. It
+// returns the report and an error only when the capture could not be
+// recorded at all (capture.started could not be logged); a source or item
+// that fails is in the report and in the capture.failed event.
+func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureReport, error) {
+	now := c.now()
+	if err := chain.ValidateOrderID(spec.Order); err != nil {
+		return nil, err
+	}
+	if len(spec.Sources) == 0 {
+		return nil, errors.New("capture: no sources")
+	}
+	if spec.Request.CutOff.IsZero() {
+		return nil, errors.New("capture: no cut-off time")
+	}
+	spec.Request.Order = spec.Order
+	rep := &CaptureReport{
+		ID:         ulid.MustNew(ulid.Timestamp(now), nil).String(),
+		CutOff:     spec.Request.CutOff.UTC(),
+		Summaries:  map[string]source.Summary{},
+		SourceErrs: map[string]error{},
+	}
+	names := make([]string, len(spec.Sources))
+	for i, s := range spec.Sources {
+		names[i] = s.Name + " (" + s.Source.Kind() + ")"
+	}
+	if _, err := c.Log.Append(ctx, c.event(chain.CaptureStarted, spec, "", map[string]string{
+		"capture": rep.ID, "sources": strings.Join(names, ", "), "cut_off": rep.CutOff.Format(time.RFC3339Nano),
+		"legacy_digests": strconv.FormatBool(spec.Legacy),
+	})); err != nil {
+		return nil, fmt.Errorf("capture: record its start: %w", err)
+	}
+
+	var (
+		mu        sync.Mutex
+		wg        sync.WaitGroup
+		preserved = map[string]bool{}
+		limit     = make(chan struct{}, c.concurrency())
+	)
+	for k, v := range spec.Preserved {
+		preserved[k] = v
+	}
+	for _, ns := range spec.Sources {
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-limit }()
+			emit := func(it *source.Item, content io.Reader) error {
+				res := c.preserve(ctx, spec, rep.ID, ns, it, content, &mu, preserved)
+				mu.Lock()
+				rep.Items = append(rep.Items, res)
+				mu.Unlock()
+				return res.Err
+			}
+			sum, err := ns.Source.Capture(ctx, spec.Request, emit)
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Summaries[ns.Name] = sum
+			if err != nil && !itemFailed(rep.Items, ns.Name, err) {
+				rep.SourceErrs[ns.Name] = err
+			}
+		}()
+	}
+	wg.Wait()
+	sort.SliceStable(rep.Items, func(i, j int) bool { return rep.Items[i].Source < rep.Items[j].Source })
+
+	details := map[string]string{"capture": rep.ID, "preserved": strconv.Itoa(rep.Preserved())}
+	dups := 0
+	for _, it := range rep.Items {
+		if it.Duplicate {
+			dups++
+		}
+	}
+	details["already_preserved"] = strconv.Itoa(dups)
+	if b, err := json.Marshal(rep.Summaries); err == nil {
+		details["summaries"] = string(b)
+	}
+	typ, reason := chain.CaptureCompleted, ""
+	if rep.Failed() {
+		typ = chain.CaptureFailed
+		var failures []string
+		for _, it := range rep.Items {
+			if it.Err != nil {
+				failures = append(failures, it.Source+"/"+it.Name+": "+it.Err.Error())
+			}
+		}
+		for name, err := range rep.SourceErrs {
+			failures = append(failures, name+": "+err.Error())
+		}
+		sort.Strings(failures)
+		details["failed"] = strconv.Itoa(len(failures))
+		reason = strings.Join(failures, "; ")
+	}
+	// Recorded even if the caller's context has ended: the log must say
+	// how the capture ended.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := c.Log.Append(lctx, c.event(typ, spec, reason, details)); err != nil {
+		return rep, fmt.Errorf("capture %s: record its end: %w", rep.ID, err)
+	}
+	return rep, nil
+}
+
+// itemFailed reports whether err is the error of an item of src already
+// in the report (the source stops at an item's failure and returns it).
+func itemFailed(items []ItemResult, src string, err error) bool {
+	for _, it := range items {
+		if it.Source == src && it.Err != nil && errors.Is(err, it.Err) {
+			return true
+		}
+	}
+	return false
+}
+
+// preserve stores, describes, attests and logs one item.
+func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture string, ns NamedSource, it *source.Item,
+	content io.Reader, mu *sync.Mutex, preserved map[string]bool,
+) ItemResult {
+	res := ItemResult{Source: ns.Name, Name: it.Name}
+	hr := newHashingReader(content, spec.Legacy)
+	st, err := c.Store.Stage(ctx, hr)
+	hr.close()
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.Digests.SHA256, res.Size = st.SHA256, st.Size
+	hr.sums(&res.Digests)
+	if hr.n != st.Size {
+		_ = st.Discard(ctx)
+		res.Err = fmt.Errorf("the store received %d bytes, the source gave %d", st.Size, hr.n)
+		return res
+	}
+	mu.Lock()
+	dup := preserved[st.SHA256]
+	preserved[st.SHA256] = true // claimed: a concurrent equal item is a duplicate
+	mu.Unlock()
+	if dup {
+		res.Duplicate = true
+		_ = st.Discard(ctx)
+		return res
+	}
+	release := func() { mu.Lock(); delete(preserved, st.SHA256); mu.Unlock() }
+
+	res.Key = ItemKey(spec.Order, st.SHA256)
+	opts := storage.PutOptions{SHA256: st.SHA256, RetainUntil: spec.RetainUntil, LegalHold: spec.LegalHold}
+	info, err := st.Commit(ctx, res.Key, opts)
+	if err != nil {
+		release()
+		res.Err = err
+		return res
+	}
+	now := c.now()
+	meta := itemMeta{
+		Order: spec.Order, Capture: capture, Digests: res.Digests, Size: res.Size, MediaType: it.MediaType,
+		Name: it.Name, Source: ns.Name, Kind: ns.Source.Kind(), Record: it.Record,
+		CapturedAt: now, CutOff: spec.Request.CutOff.UTC(), Agent: c.Agent, Actor: c.Actor,
+		Store: storeRecord{Key: res.Key, VersionID: info.VersionID, ETag: info.ETag, Checksum: info.Checksum,
+			PartSize: info.PartSize, RetainUntil: info.RetainUntil, LegalHold: info.LegalHold},
+	}
+	if !it.Modified.IsZero() {
+		m := it.Modified.UTC()
+		meta.Modified = &m
+	}
+	metaBytes, err := marshalJSON(meta)
+	if err != nil {
+		release()
+		res.Err = err
+		return res
+	}
+	metaSum, err := c.putBytes(ctx, res.Key+".meta.json", metaBytes, spec)
+	if err != nil {
+		release()
+		res.Err = fmt.Errorf("item metadata: %w", err)
+		return res
+	}
+	env, err := attest(c.Signer, res.Digests, preservation{
+		Order: spec.Order, Agent: c.Agent, Actor: c.Actor, Capture: capture, CapturedAt: now,
+		CutOff: spec.Request.CutOff.UTC(), Source: ns.Name, Kind: ns.Source.Kind(), Name: it.Name,
+		Size: res.Size, MediaType: it.MediaType, Record: it.Record,
+	})
+	if err != nil {
+		release()
+		res.Err = err
+		return res
+	}
+	envSum, err := c.putBytes(ctx, AttestationKey(spec.Order, st.SHA256), env, spec)
+	if err != nil {
+		release()
+		res.Err = fmt.Errorf("attestation: %w", err)
+		return res
+	}
+	details := map[string]string{
+		"capture": capture, "source": ns.Name, "kind": ns.Source.Kind(), "name": it.Name,
+		"size": strconv.FormatInt(res.Size, 10), "key": res.Key,
+		"meta_sha256": metaSum, "attestation_sha256": envSum,
+	}
+	if it.MediaType != "" {
+		details["media_type"] = it.MediaType
+	}
+	if res.Digests.MD5 != "" {
+		details["md5"], details["sha1"] = res.Digests.MD5, res.Digests.SHA1
+	}
+	if info.VersionID != "" {
+		details["version_id"] = info.VersionID
+	}
+	e := c.event(chain.ItemPreserved, spec, "", details)
+	e.Items = []chain.Digest{{SHA256: res.Digests.SHA256, SHA512: res.Digests.SHA512}}
+	if _, err := c.Log.Append(ctx, e); err != nil {
+		release()
+		res.Err = fmt.Errorf("stored, but not logged: %w", err)
+		return res
+	}
+	return res
+}
+
+// putBytes stores a small object write-once with the order's retention
+// and returns the SHA-256 of what is stored under key.
+func (c *Capturer) putBytes(ctx context.Context, key string, b []byte, spec CaptureSpec) (string, error) {
+	sum := sha256.Sum256(b)
+	hexSum := hex.EncodeToString(sum[:])
+	_, err := c.Store.Put(ctx, key, bytes.NewReader(b), storage.PutOptions{SHA256: hexSum, RetainUntil: spec.RetainUntil, LegalHold: spec.LegalHold})
+	if errors.Is(err, storage.ErrExist) {
+		// Written by an earlier run that stopped before logging the item:
+		// it describes the same bytes, and it is what the log will name.
+		info, serr := c.Store.Stat(ctx, key)
+		if serr != nil {
+			return "", errors.Join(err, serr)
+		}
+		return info.SHA256, nil
+	}
+	return hexSum, err
+}
+
+func (c *Capturer) event(t chain.EventType, spec CaptureSpec, reason string, details map[string]string) chain.Event {
+	return chain.Event{
+		Type: t, Time: c.now(), Order: spec.Order, Actor: c.Actor, Agent: c.Agent, Host: c.Host,
+		Reason: reason, Authority: spec.Authority, Details: details,
+	}
+}
+
+func (c *Capturer) now() time.Time {
+	if c.Now != nil {
+		return c.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (c *Capturer) concurrency() int {
+	if c.Concurrency > 0 {
+		return c.Concurrency
+	}
+	return 2
+}
+
+// marshalJSON encodes v as JSON without HTML escaping, with a final newline.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,317 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/md5" //nolint:gosec // checking the legacy digest
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-evidence/custos/agent/source"
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+const (
+	testOrder  = "01JD8Z3K4M5N6P7Q8R9S0T1V2W"
+	testOrigin = "custos.test/capture"
+)
+
+func testSigner(t *testing.T, seed byte) signature.SignerVerifier {
+	t.Helper()
+	sv, err := signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sv
+}
+
+func testVerifier(t *testing.T, s chain.Signer) note.Verifier {
+	t.Helper()
+	_, key, err := chain.NewNoteSigner(testOrigin, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := key.NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// fakeSource yields fixed items; failAfter > 0 makes the content of item
+// number failAfter fail midway, as a source that breaks would.
+type fakeSource struct {
+	items     map[string]string
+	order     []string
+	failAfter int
+}
+
+func (f *fakeSource) Kind() string { return "fake" }
+
+func (f *fakeSource) Capture(ctx context.Context, req source.Request, emit source.Emit) (source.Summary, error) {
+	for i, name := range f.order {
+		var r io.Reader = strings.NewReader(f.items[name])
+		if f.failAfter == i+1 {
+			r = io.MultiReader(strings.NewReader(f.items[name][:3]), &failingReader{})
+		}
+		it := &source.Item{Name: name, MediaType: "text/plain", Record: map[string]any{"path": "/export/" + name}}
+		if err := emit(it, r); err != nil {
+			return source.Summary{"emitted": i + 1}, err
+		}
+	}
+	return source.Summary{"emitted": len(f.order)}, nil
+}
+
+type failingReader struct{}
+
+func (*failingReader) Read([]byte) (int, error) {
+	return 0, errors.New("export server reset the connection")
+}
+
+type captureFixture struct {
+	dir    string
+	store  *storage.Local
+	log    *chain.Log
+	signer signature.SignerVerifier
+	c      *Capturer
+}
+
+func newCaptureFixture(t *testing.T) *captureFixture {
+	t.Helper()
+	f := &captureFixture{dir: t.TempDir(), signer: testSigner(t, 7)}
+	var err error
+	if f.store, err = storage.NewLocal(filepath.Join(f.dir, "store"), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t)
+	return f
+}
+
+func (f *captureFixture) open(t *testing.T) {
+	t.Helper()
+	var err error
+	f.log, err = chain.Open(context.Background(), chain.Config{Dir: filepath.Join(f.dir, "log"), Origin: testOrigin, Signer: f.signer,
+		CheckpointInterval: chain.MinCheckpointInterval, BatchMaxAge: time.Millisecond, Agent: "agent-1", Actor: "custodian"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c = &Capturer{Store: f.store, Log: f.log, Signer: f.signer, Agent: "agent-1", Actor: "custodian@example.net", Host: "host-1"}
+	t.Cleanup(func() { _ = f.log.Close(context.Background()) })
+}
+
+// events returns the order's custody events, after checking that the
+// whole log verifies.
+func (f *captureFixture) events(t *testing.T) []*chain.Event {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.log.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fsys := os.DirFS(filepath.Join(f.dir, "log"))
+	rep, err := chain.VerifyLog(ctx, fsys, testVerifier(t, f.signer))
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("log does not verify: %v %v", err, rep.Problems)
+	}
+	var out []*chain.Event
+	for rec, err := range chain.Entries(ctx, fsys, 0, rep.Entries) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Event.Order == testOrder {
+			out = append(out, rec.Event)
+		}
+	}
+	return out
+}
+
+func spec(src source.Source, preserved map[string]bool) CaptureSpec {
+	return CaptureSpec{
+		Order: testOrder, RetainUntil: time.Now().Add(90 * 24 * time.Hour), Legacy: true,
+		Authority: "18 U.S.C. 2703(f)", Request: source.Request{CutOff: time.Now()},
+		Sources: []NamedSource{{Name: "mail", Source: src}}, Preserved: preserved,
+	}
+}
+
+func hexSum(h interface{ Sum([]byte) []byte }) string { return hex.EncodeToString(h.Sum(nil)) }
+
+func TestCapturePreservesEachItemOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newCaptureFixture(t)
+	src := &fakeSource{items: map[string]string{"a.eml": "first message\n", "b.eml": "second message\n", "c.eml": "first message\n"}, order: []string{"a.eml", "b.eml", "c.eml"}}
+	rep, err := f.c.Capture(ctx, spec(src, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed() || rep.Preserved() != 2 || len(rep.Items) != 3 || !rep.Items[2].Duplicate {
+		t.Fatalf("report: %+v", rep)
+	}
+	a := rep.Items[0]
+	s256, s512, m5 := sha256.Sum256([]byte("first message\n")), sha512.Sum512([]byte("first message\n")), md5.Sum([]byte("first message\n")) //nolint:gosec // legacy
+	if a.Digests.SHA256 != hex.EncodeToString(s256[:]) || a.Digests.SHA512 != hex.EncodeToString(s512[:]) || a.Digests.MD5 != hex.EncodeToString(m5[:]) || a.Digests.SHA1 == "" {
+		t.Fatalf("digests %+v", a.Digests)
+	}
+
+	// The content, its metadata and its attestation are in the store,
+	// retained until the order's expiry.
+	info, err := f.store.Stat(ctx, ItemKey(testOrder, a.Digests.SHA256))
+	if err != nil || info.RetainUntil.IsZero() {
+		t.Fatalf("item in the store: %+v %v", info, err)
+	}
+	var meta itemMeta
+	readJSON(t, f.store, ItemKey(testOrder, a.Digests.SHA256)+".meta.json", &meta)
+	if meta.Name != "a.eml" || meta.Record["path"] != "/export/a.eml" || meta.Digests != a.Digests || meta.Store.Key != ItemKey(testOrder, a.Digests.SHA256) {
+		t.Fatalf("metadata %+v", meta)
+	}
+	envBytes := readAll(t, f.store, AttestationKey(testOrder, a.Digests.SHA256))
+	var payload []byte
+	v := dsse.WrapVerifier(f.signer, dsse.WithDecodedPayload(&payload))
+	if err := v.VerifySignature(bytes.NewReader(envBytes), nil); err != nil {
+		t.Fatalf("attestation signature: %v", err)
+	}
+	var stmt struct {
+		Type    string `json:"_type"`
+		Subject []struct {
+			Name   string            `json:"name"`
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+		PredicateType string         `json:"predicateType"`
+		Predicate     map[string]any `json:"predicate"`
+	}
+	if err := json.Unmarshal(payload, &stmt); err != nil {
+		t.Fatal(err)
+	}
+	if len(stmt.Subject) != 1 || stmt.Subject[0].Digest["sha256"] != a.Digests.SHA256 || stmt.Subject[0].Digest["sha512"] != a.Digests.SHA512 ||
+		stmt.PredicateType != PreservationPredicateType || stmt.Predicate["order"] != testOrder || stmt.Predicate["source"] != "mail" {
+		t.Fatalf("statement %s", payload)
+	}
+
+	// The log tells it: started, two items, completed.
+	evs := f.events(t)
+	types := eventTypes(evs)
+	if types != "capture.started item.preserved item.preserved capture.completed" {
+		t.Fatalf("events: %s", types)
+	}
+	p := evs[1]
+	if p.Items[0].SHA256 != a.Digests.SHA256 || p.Items[0].SHA512 != a.Digests.SHA512 || p.Details["name"] != "a.eml" || p.Details["md5"] != a.Digests.MD5 || p.Authority != "18 U.S.C. 2703(f)" {
+		t.Fatalf("item.preserved %+v", p)
+	}
+	metaBytes := readAll(t, f.store, ItemKey(testOrder, a.Digests.SHA256)+".meta.json")
+	if ms := sha256.Sum256(metaBytes); p.Details["meta_sha256"] != hex.EncodeToString(ms[:]) {
+		t.Fatalf("meta_sha256 %s does not bind the stored metadata", p.Details["meta_sha256"])
+	}
+	if evs[3].Details["preserved"] != "2" || evs[3].Details["already_preserved"] != "1" {
+		t.Fatalf("capture.completed %+v", evs[3].Details)
+	}
+
+	// Re-run with what the log says is preserved: nothing is stored or
+	// logged twice.
+	held := map[string]bool{}
+	for _, e := range evs {
+		if e.Type == chain.ItemPreserved {
+			held[e.Items[0].SHA256] = true
+		}
+	}
+	rep2, err := f.c.Capture(ctx, spec(src, held))
+	if err != nil || rep2.Preserved() != 0 || rep2.Failed() {
+		t.Fatalf("re-run: %+v %v", rep2, err)
+	}
+	if types := eventTypes(f.events(t)); types != "capture.started item.preserved item.preserved capture.completed capture.started capture.completed" {
+		t.Fatalf("events after the re-run: %s", types)
+	}
+}
+
+func TestCaptureFailingMidwayNamesWhatWasNotPreserved(t *testing.T) {
+	ctx := context.Background()
+	f := newCaptureFixture(t)
+	src := &fakeSource{items: map[string]string{"a.eml": "first\n", "b.eml": "second, broken\n", "c.eml": "third\n"}, order: []string{"a.eml", "b.eml", "c.eml"}, failAfter: 2}
+	rep, err := f.c.Capture(ctx, spec(src, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Failed() || rep.Preserved() != 1 || len(rep.Items) != 2 || rep.Items[1].Err == nil {
+		t.Fatalf("report: %+v", rep)
+	}
+	evs := f.events(t)
+	if types := eventTypes(evs); types != "capture.started item.preserved capture.failed" {
+		t.Fatalf("events: %s", types)
+	}
+	failed := evs[2]
+	if !strings.Contains(failed.Reason, "mail/b.eml: ") || !strings.Contains(failed.Reason, "reset the connection") || failed.Details["preserved"] != "1" {
+		t.Fatalf("capture.failed %+v", failed)
+	}
+	// Nothing of the broken item reached the store.
+	n := 0
+	for info, err := range f.store.List(ctx, "orders/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		_ = info
+	}
+	if n != 3 { // a.eml, its metadata, its attestation
+		t.Fatalf("%d objects in the store, want 3", n)
+	}
+}
+
+func TestHashingReaderMatchesPlainHashes(t *testing.T) {
+	body := bytes.Repeat([]byte("evidence "), 1<<17)
+	hr := newHashingReader(bytes.NewReader(body), true)
+	h := sha256.New()
+	buf := make([]byte, 7777)
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{hr}, buf); err != nil {
+		t.Fatal(err)
+	}
+	var d Digests
+	hr.sums(&d)
+	s512 := sha512.Sum512(body)
+	m5 := md5.Sum(body) //nolint:gosec // legacy
+	if d.SHA512 != hex.EncodeToString(s512[:]) || d.MD5 != hex.EncodeToString(m5[:]) || hexSum(h) != hex.EncodeToString(sha256Of(body)) {
+		t.Fatalf("digests differ: %+v", d)
+	}
+}
+
+func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
+func eventTypes(evs []*chain.Event) string {
+	var s []string
+	for _, e := range evs {
+		s = append(s, string(e.Type))
+	}
+	return strings.Join(s, " ")
+}
+
+func readAll(t *testing.T, s *storage.Local, key string) []byte {
+	t.Helper()
+	r, _, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readJSON(t *testing.T, s *storage.Local, key string, v any) {
+	t.Helper()
+	if err := json.Unmarshal(readAll(t, s, key), v); err != nil {
+		t.Fatal(err)
+	}
+}
