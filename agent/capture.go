@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -47,6 +48,11 @@ type Capturer struct {
 	Store  CaptureStore
 	Log    EventLog
 	Signer signature.Signer // signs the attestations
+	// Spool, when set, seals items locally while Store cannot be reached:
+	// they are hashed, stored in the spool and logged as preserved, and
+	// Flush moves them to Store later (item.stored). Without it a capture
+	// against an unreachable store fails.
+	Spool SpoolStore
 
 	Agent, Actor, Host string
 	Now                func() time.Time // nil: time.Now
@@ -84,6 +90,7 @@ type ItemResult struct {
 	Size      int64
 	Key       string
 	Duplicate bool  // already preserved for this order
+	Spooled   bool  // sealed in the local spool, to be flushed to the store
 	Err       error // not preserved, and why
 }
 
@@ -198,7 +205,11 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 		wg        sync.WaitGroup
 		preserved = map[string]bool{}
 		limit     = make(chan struct{}, c.concurrency())
+		down      atomic.Bool // the store stopped answering: spool from now on
 	)
+	if c.Spool != nil && !c.storeUp(ctx) {
+		down.Store(true)
+	}
 	for k, v := range spec.Preserved {
 		preserved[k] = v
 	}
@@ -209,7 +220,7 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 			defer wg.Done()
 			defer func() { <-limit }()
 			emit := func(it *source.Item, content io.Reader) error {
-				res := c.preserve(ctx, spec, rep.ID, ns, it, content, &mu, preserved)
+				res := c.preserve(ctx, spec, rep.ID, ns, it, content, &mu, preserved, &down)
 				mu.Lock()
 				rep.Items = append(rep.Items, res)
 				mu.Unlock()
@@ -277,13 +288,20 @@ func itemFailed(items []ItemResult, src string, err error) bool {
 
 // preserve stores, describes, attests and logs one item.
 func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture string, ns NamedSource, it *source.Item,
-	content io.Reader, mu *sync.Mutex, preserved map[string]bool,
+	content io.Reader, mu *sync.Mutex, preserved map[string]bool, down *atomic.Bool,
 ) ItemResult {
 	res := ItemResult{Source: ns.Name, Name: it.Name}
+	var target CaptureStore = c.Store
+	if down.Load() {
+		target, res.Spooled = c.Spool, true
+	}
 	hr := newHashingReader(content, spec.Legacy)
-	st, err := c.Store.Stage(ctx, hr)
+	st, err := target.Stage(ctx, hr)
 	hr.close()
 	if err != nil {
+		if errors.Is(err, storage.ErrUnavailable) && c.Spool != nil {
+			down.Store(true) // this item is lost to the outage; the next ones are spooled
+		}
 		res.Err = err
 		return res
 	}
@@ -307,6 +325,9 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 
 	res.Key = ItemKey(spec.Order, st.SHA256)
 	opts := storage.PutOptions{SHA256: st.SHA256, RetainUntil: spec.RetainUntil, LegalHold: spec.LegalHold}
+	if res.Spooled {
+		opts.RetainUntil, opts.LegalHold = time.Time{}, false // the store applies them when the item is flushed
+	}
 	info, err := st.Commit(ctx, res.Key, opts)
 	if err != nil {
 		release()
@@ -331,7 +352,7 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 		res.Err = err
 		return res
 	}
-	metaSum, err := c.putBytes(ctx, res.Key+".meta.json", metaBytes, spec)
+	metaSum, err := c.putBytes(ctx, target, res.Key+".meta.json", metaBytes, opts)
 	if err != nil {
 		release()
 		res.Err = fmt.Errorf("item metadata: %w", err)
@@ -347,7 +368,7 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 		res.Err = err
 		return res
 	}
-	envSum, err := c.putBytes(ctx, AttestationKey(spec.Order, st.SHA256), env, spec)
+	envSum, err := c.putBytes(ctx, target, AttestationKey(spec.Order, st.SHA256), env, opts)
 	if err != nil {
 		release()
 		res.Err = fmt.Errorf("attestation: %w", err)
@@ -367,6 +388,10 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 	if info.VersionID != "" {
 		details["version_id"] = info.VersionID
 	}
+	details["stored"] = "store"
+	if res.Spooled {
+		details["stored"] = "spool" // item.stored follows when the store has it
+	}
 	e := c.event(chain.ItemPreserved, spec, "", details)
 	e.Items = []chain.Digest{{SHA256: res.Digests.SHA256, SHA512: res.Digests.SHA512}}
 	if _, err := c.Log.Append(ctx, e); err != nil {
@@ -379,14 +404,15 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 
 // putBytes stores a small object write-once with the order's retention
 // and returns the SHA-256 of what is stored under key.
-func (c *Capturer) putBytes(ctx context.Context, key string, b []byte, spec CaptureSpec) (string, error) {
+func (c *Capturer) putBytes(ctx context.Context, target CaptureStore, key string, b []byte, opts storage.PutOptions) (string, error) {
 	sum := sha256.Sum256(b)
 	hexSum := hex.EncodeToString(sum[:])
-	_, err := c.Store.Put(ctx, key, bytes.NewReader(b), storage.PutOptions{SHA256: hexSum, RetainUntil: spec.RetainUntil, LegalHold: spec.LegalHold})
+	opts.SHA256 = hexSum
+	_, err := target.Put(ctx, key, bytes.NewReader(b), opts)
 	if errors.Is(err, storage.ErrExist) {
 		// Written by an earlier run that stopped before logging the item:
 		// it describes the same bytes, and it is what the log will name.
-		info, serr := c.Store.Stat(ctx, key)
+		info, serr := target.Stat(ctx, key)
 		if serr != nil {
 			return "", errors.Join(err, serr)
 		}

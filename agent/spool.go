@@ -1,0 +1,136 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// SpoolStore is the local spool: where items are sealed while the evidence
+// store cannot be reached (a local store under the data directory).
+type SpoolStore interface {
+	CaptureStore
+	Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error)
+	List(ctx context.Context, prefix string) iter.Seq2[*storage.ObjectInfo, error]
+	Delete(ctx context.Context, key string) error
+}
+
+// probeTimeout bounds the check, before a capture, that the store answers.
+const probeTimeout = 5 * time.Second
+
+// storeUp reports whether the evidence store answers now: a Stat of a key
+// that need not exist, with a short deadline.
+func (c *Capturer) storeUp(ctx context.Context) bool {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	_, err := c.Store.Stat(pctx, ".custos-probe/reachable")
+	return err == nil || errors.Is(err, storage.ErrNotExist)
+}
+
+// Retention gives the retention and legal hold an order's items carry now.
+type Retention func(ctx context.Context, order string) (until time.Time, hold bool, err error)
+
+// FlushReport says what Flush moved from the spool to the store.
+type FlushReport struct {
+	Stored []string // item keys now in the store, item.stored logged
+}
+
+// Flush uploads the items sealed in the spool to the evidence store, each
+// with its metadata and attestation, logs item.stored once the WORM copy
+// exists, and then removes the spooled copies. It stops at the first
+// failure; what is left is flushed next time.
+func (c *Capturer) Flush(ctx context.Context, retention Retention) (*FlushReport, error) {
+	rep := &FlushReport{}
+	if c.Spool == nil {
+		return rep, nil
+	}
+	var metas []string
+	for info, err := range c.Spool.List(ctx, "orders/") {
+		if err != nil {
+			return rep, fmt.Errorf("flush: %w", err)
+		}
+		if strings.HasSuffix(info.Key, ".meta.json") {
+			metas = append(metas, info.Key)
+		}
+	}
+	for _, mk := range metas {
+		var meta itemMeta
+		if err := c.readSpooled(ctx, mk, &meta); err != nil {
+			return rep, err
+		}
+		until, hold, err := retention(ctx, meta.Order)
+		if err != nil {
+			return rep, fmt.Errorf("flush %s: %w", meta.Store.Key, err)
+		}
+		opts := storage.PutOptions{RetainUntil: until, LegalHold: hold}
+		if !until.IsZero() && !until.After(c.now()) {
+			opts.RetainUntil = time.Time{} // the order has lapsed meanwhile; keep, unretained
+		}
+		keys := []string{meta.Store.Key, mk, AttestationKey(meta.Order, meta.Digests.SHA256)}
+		var item *storage.ObjectInfo
+		for i, k := range keys {
+			info, err := c.copyToStore(ctx, k, opts)
+			if err != nil {
+				return rep, fmt.Errorf("flush %s: %w", k, err)
+			}
+			if i == 0 {
+				item = info
+			}
+		}
+		details := map[string]string{"key": meta.Store.Key, "capture": meta.Capture, "from": "spool"}
+		if item.VersionID != "" {
+			details["version_id"] = item.VersionID
+		}
+		if item.Checksum != "" {
+			details["checksum"] = item.Checksum
+		}
+		e := chain.Event{Type: chain.ItemStored, Time: c.now(), Order: meta.Order, Actor: c.Actor, Agent: c.Agent, Host: c.Host,
+			Items: []chain.Digest{{SHA256: meta.Digests.SHA256, SHA512: meta.Digests.SHA512}}, Details: details}
+		if _, err := c.Log.Append(ctx, e); err != nil {
+			return rep, fmt.Errorf("flush %s: stored, not logged: %w", meta.Store.Key, err)
+		}
+		for _, k := range keys {
+			if err := c.Spool.Delete(ctx, k); err != nil && !errors.Is(err, storage.ErrNotExist) {
+				return rep, fmt.Errorf("flush %s: stored and logged, spooled copy not removed: %w", k, err)
+			}
+		}
+		rep.Stored = append(rep.Stored, meta.Store.Key)
+	}
+	return rep, nil
+}
+
+// copyToStore puts the spooled object key into the store; reading it back
+// from the spool re-hashes it.
+func (c *Capturer) copyToStore(ctx context.Context, key string, opts storage.PutOptions) (*storage.ObjectInfo, error) {
+	r, info, err := c.Spool.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	opts.SHA256 = info.SHA256
+	return c.Store.Put(ctx, key, r, opts)
+}
+
+func (c *Capturer) readSpooled(ctx context.Context, key string, v any) error {
+	r, _, err := c.Spool.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("flush %s: %w", key, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("flush %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("flush %s: %w", key, err)
+	}
+	return nil
+}
