@@ -291,7 +291,7 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 	content io.Reader, mu *sync.Mutex, preserved map[string]bool, down *atomic.Bool,
 ) ItemResult {
 	res := ItemResult{Source: ns.Name, Name: it.Name}
-	var target CaptureStore = c.Store
+	target := c.Store
 	if down.Load() {
 		target, res.Spooled = c.Spool, true
 	}
