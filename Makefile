@@ -33,11 +33,15 @@ fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
 # Benchmarks print each figure with its target and a baseline measured in
-# the same run. The 1M-entry log is built once into the user cache directory.
+# the same run. The 1M-entry log is built once into the user cache directory;
+# the storage benchmarks write a 1 GiB file into CUSTOS_BENCH_DIR (default:
+# the temporary directory, which must not be a small tmpfs).
 bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkAppendConcurrent' -benchtime 50000x -count 5 ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkVerifyLog1M' -benchtime 5x -count 1 -timeout 30m ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkProve1M|BenchmarkVerifyProof1M' -count 1 ./chain
+	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3Put1GiB|BenchmarkLocalPut1GiB' -benchtime 5x -count 1 -timeout 30m ./storage
+	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3PutSmall|BenchmarkLocalPutSmall|BenchmarkPeakRSS1GiB' -benchtime 3x -count 1 -timeout 30m ./storage
 
 $(GOLANGCI):
 	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)

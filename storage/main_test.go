@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// Tests re-execute the test binary as a child process (a writer to kill
-// mid-put). helperEnv names the child's mode and helperArgsEnv carries its
+// Tests and benchmarks re-execute the test binary as a child process: a
+// writer to kill mid-put, a put whose peak memory is measured alone. helperEnv names the child's mode and helperArgsEnv carries its
 // arguments as JSON.
 const (
 	helperEnv     = "CUSTOS_STORAGE_TEST_HELPER"
@@ -19,9 +19,13 @@ func TestMain(m *testing.M) {
 	args := []byte(os.Getenv(helperArgsEnv))
 	switch mode := os.Getenv(helperEnv); mode {
 	case "":
-		os.Exit(m.Run())
+		code := m.Run()
+		removeBenchFiles()
+		os.Exit(code)
 	case "fault-writer":
 		os.Exit(faultWriter(args))
+	case "bench-put":
+		os.Exit(benchPutChild(args))
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper mode %q\n", mode)
 		os.Exit(2)
