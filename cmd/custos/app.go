@@ -75,6 +75,7 @@ func newApp(g *globalOptions) *cli.App {
 			newKeysCommand(g),
 			newLogCommand(g),
 			newStorageCommand(g),
+			newFixityCommand(g),
 		},
 	}
 	app.Action = unknownCommand

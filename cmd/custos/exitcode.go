@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
 )
 
 // Exit codes of custos. They are part of its interface: scripts branch on
@@ -31,7 +32,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, chain.ErrTamper):
+	case errors.Is(err, chain.ErrTamper), errors.Is(err, storage.ErrTamper):
 		return exitTamper
 	case errors.As(err, &ue):
 		return exitUsage
