@@ -84,7 +84,10 @@ type Config struct {
 // constructors lists the connector types. Each decodes its parameters
 // with decodeParams, so that an unknown or mistyped parameter is refused,
 // named.
-var constructors = map[string]func(params map[string]any) (Source, error){}
+var constructors = map[string]func(params map[string]any) (Source, error){
+	"dir":  newDir,
+	"file": newFile,
+}
 
 // Kinds lists the connector types, sorted.
 func Kinds() []string {
