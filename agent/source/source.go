@@ -87,6 +87,7 @@ type Config struct {
 var constructors = map[string]func(params map[string]any) (Source, error){
 	"dir":  newDir,
 	"file": newFile,
+	"http": newHTTP,
 }
 
 // Kinds lists the connector types, sorted.
