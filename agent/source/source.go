@@ -85,9 +85,10 @@ type Config struct {
 // with decodeParams, so that an unknown or mistyped parameter is refused,
 // named.
 var constructors = map[string]func(params map[string]any) (Source, error){
-	"dir":  newDir,
-	"file": newFile,
-	"http": newHTTP,
+	"command": newCommand,
+	"dir":     newDir,
+	"file":    newFile,
+	"http":    newHTTP,
 }
 
 // Kinds lists the connector types, sorted.
