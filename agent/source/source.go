@@ -89,6 +89,8 @@ var constructors = map[string]func(params map[string]any) (Source, error){
 	"dir":     newDir,
 	"file":    newFile,
 	"http":    newHTTP,
+
+	"postgres": newPostgres,
 }
 
 // Kinds lists the connector types, sorted.
