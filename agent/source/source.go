@@ -91,6 +91,7 @@ var constructors = map[string]func(params map[string]any) (Source, error){
 	"http":    newHTTP,
 
 	"postgres": newPostgres,
+	"s3":       newS3,
 }
 
 // Kinds lists the connector types, sorted.
