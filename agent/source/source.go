@@ -90,8 +90,9 @@ var constructors = map[string]func(params map[string]any) (Source, error){
 	"file":    newFile,
 	"http":    newHTTP,
 
-	"postgres": newPostgres,
-	"s3":       newS3,
+	"logfilter": newLogfilter,
+	"postgres":  newPostgres,
+	"s3":        newS3,
 }
 
 // Kinds lists the connector types, sorted.
