@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -92,7 +93,6 @@ type S3 struct {
 	concurrency int
 	retryFor    time.Duration
 	now         func() time.Time
-	bufs        sync.Pool
 }
 
 // NewS3 connects to the bucket and checks that it exists and has Object
@@ -169,7 +169,6 @@ func newS3(o S3Options) (*S3, error) {
 	default:
 		return nil, fmt.Errorf("s3: server-side encryption %q: want sse-s3, sse-kms or sse-c", o.SSE)
 	}
-	s.bufs.New = func() any { b := make([]byte, s.partSize); return &b }
 
 	var creds *credentials.Credentials
 	switch {
@@ -322,16 +321,18 @@ func (s *S3) upload(ctx context.Context, key string, r io.Reader, opts PutOption
 	case err != nil:
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
-	bp := s.bufs.Get().(*[]byte)
+	// A part buffer per put, not a shared pool: a sync.Pool hands buffers
+	// to per-processor caches, and a put then allocates up to GOMAXPROCS
+	// more than the Concurrency+1 it needs.
+	b := make([]byte, s.partSize)
+	bp := &b
 	buf := *bp
 	copy(buf, small)
 	m, err := io.ReadFull(ctxReader{ctx, r}, buf[n:])
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		defer s.bufs.Put(bp)
 		return s.putSingle(ctx, key, buf[:n+m], opts)
 	case err != nil:
-		s.bufs.Put(bp)
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	return s.putMultipart(ctx, key, bp, r, opts)
@@ -415,21 +416,35 @@ type s3Part struct {
 // while up to Concurrency parts upload; the upload is aborted on any
 // failure, including a digest that does not match at the end.
 func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.Reader, opts PutOptions) (info *ObjectInfo, err error) {
+	bufs := newPartBufs(s.partSize, s.concurrency+1)
 	po := s.putOptions(opts, s.partSize)
 	po.UserMetadata[hdrChecksumAlgo] = "CRC64NVME"
 	po.UserMetadata[hdrChecksumType] = "FULL_OBJECT"
+	// A marker names the key before the upload starts: some servers
+	// (MinIO) list unfinished uploads only by exact key, so Sweep finds
+	// the leftovers of a killed writer through the markers.
+	marker, err := s.putUploadMarker(ctx, key)
+	if err != nil {
+		bufs.put(first)
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	defer func() {
+		if err == nil {
+			s.removeVersion(ctx, marker.key, marker.version)
+		}
+	}()
 	uploadID, err := retry(ctx, s, "put "+key, func() (string, error) {
 		return s.core.NewMultipartUpload(ctx, s.bucket, s.key(key), po)
 	})
 	if err != nil {
-		s.bufs.Put(first)
+		bufs.put(first)
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	uctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer func() {
-		if err != nil {
-			s.abort(ctx, key, uploadID)
+		if err != nil && s.abort(ctx, key, uploadID) {
+			s.removeVersion(ctx, marker.key, marker.version)
 		}
 	}()
 
@@ -458,7 +473,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 						DisableContentSha256: true,
 					})
 				})
-				s.bufs.Put(p.bp)
+				bufs.put(p.bp)
 				<-sem
 				mu.Lock()
 				if err != nil && upErr == nil {
@@ -481,7 +496,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 		bp, n := first, len(*first)
 		for num := 1; ; num++ {
 			if num > 10000 {
-				s.bufs.Put(bp)
+				bufs.put(bp)
 				<-sem
 				return fmt.Errorf("more than 10,000 parts of %d bytes: raise the part size", s.partSize)
 			}
@@ -494,7 +509,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 			select {
 			case jobs <- &s3Part{num: num, bp: bp, n: n, crc: base64.StdEncoding.EncodeToString(pc.Sum(nil))}:
 			case <-uctx.Done():
-				s.bufs.Put(bp)
+				bufs.put(bp)
 				<-sem
 				return context.Cause(uctx)
 			}
@@ -507,16 +522,16 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 			case <-uctx.Done():
 				return context.Cause(uctx)
 			}
-			bp = s.bufs.Get().(*[]byte)
+			bp = bufs.get()
 			var err error
 			n, err = io.ReadFull(ctxReader{uctx, r}, *bp)
 			if errors.Is(err, io.EOF) {
-				s.bufs.Put(bp)
+				bufs.put(bp)
 				<-sem
 				return nil
 			}
 			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-				s.bufs.Put(bp)
+				bufs.put(bp)
 				<-sem
 				return err
 			}
@@ -564,17 +579,78 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	return s.uploaded(key, up, opts, size, s.partSize, crcB64), nil
 }
 
-// abort removes an unfinished multipart upload; if the server cannot be
-// reached, Sweep removes it on a later start.
-func (s *S3) abort(ctx context.Context, key, uploadID string) {
+// partBufs is one put's part buffers; the put's semaphore keeps at most
+// Concurrency+1 in use, so at most that many are ever allocated.
+type partBufs struct {
+	size int64
+	free chan *[]byte
+}
+
+func newPartBufs(size int64, n int) *partBufs {
+	return &partBufs{size: size, free: make(chan *[]byte, n)}
+}
+
+func (p *partBufs) get() *[]byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		b := make([]byte, p.size)
+		return &b
+	}
+}
+
+func (p *partBufs) put(b *[]byte) {
+	select {
+	case p.free <- b:
+	default:
+	}
+}
+
+// abort removes an unfinished multipart upload and reports whether it is
+// gone; if the server cannot be reached, Sweep removes it on a later start.
+func (s *S3) abort(ctx context.Context, key, uploadID string) bool {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	_, _ = retry(actx, s, "abort "+key, func() (struct{}, error) {
+	_, err := retry(actx, s, "abort "+key, func() (struct{}, error) {
 		err := s.core.AbortMultipartUpload(actx, s.bucket, s.key(key), uploadID)
 		if s3Code(err) == "NoSuchUpload" {
 			err = nil
 		}
 		return struct{}{}, err
+	})
+	return err == nil
+}
+
+// uploadsPrefix holds one small marker per multipart upload in progress,
+// naming its key.
+const uploadsPrefix = ".custos-uploads/"
+
+type uploadMarker struct{ key, version string }
+
+func (s *S3) putUploadMarker(ctx context.Context, key string) (uploadMarker, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return uploadMarker{}, err
+	}
+	m := uploadMarker{key: uploadsPrefix + hex.EncodeToString(b)}
+	body := []byte(key)
+	sum := sha256.Sum256(body)
+	up, err := retry(ctx, s, "put "+m.key, func() (minio.UploadInfo, error) {
+		return s.core.PutObject(ctx, s.bucket, s.key(m.key), bytes.NewReader(body), int64(len(body)), "", hex.EncodeToString(sum[:]),
+			minio.PutObjectOptions{ContentType: "text/plain", ServerSideEncryption: s.sse})
+	})
+	m.version = up.VersionID
+	return m, err
+}
+
+// removeVersion deletes one version of a bookkeeping object (marker or
+// staging copy), best effort: Sweep removes what is left.
+func (s *S3) removeVersion(ctx context.Context, key, version string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	_, _ = retry(dctx, s, "remove "+key, func() (struct{}, error) {
+		return struct{}{}, s.core.RemoveObject(dctx, s.bucket, s.key(key), minio.RemoveObjectOptions{VersionID: version})
 	})
 }
 
@@ -596,7 +672,48 @@ func (s *S3) Sweep(ctx context.Context) (int, error) {
 		}
 		swept++
 	}
-	for up := range s.core.ListIncompleteUploads(ctx, s.bucket, s.prefix, true) {
+	// The markers first: each names a key whose uploads to abort (MinIO
+	// lists uploads only by exact key), then the marker's versions go.
+	type version struct{ key, id string }
+	var markers []version
+	for oi := range s.core.Client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.key(uploadsPrefix), Recursive: true, WithVersions: true}) {
+		if oi.Err != nil {
+			return swept, fmt.Errorf("sweep %s: %w", s, classify(oi.Err))
+		}
+		markers = append(markers, version{oi.Key, oi.VersionID})
+	}
+	for _, m := range markers {
+		obj, _, _, err := s.core.GetObject(ctx, s.bucket, m.key, minio.GetObjectOptions{VersionID: m.id, ServerSideEncryption: s.statOptions().ServerSideEncryption})
+		var key []byte
+		if err == nil {
+			key, err = io.ReadAll(io.LimitReader(obj, 4096))
+			obj.Close()
+		}
+		if err != nil && s3Code(err) != "NoSuchKey" && s3Code(err) != "NoSuchVersion" && s3Code(err) != "MethodNotAllowed" {
+			return swept, fmt.Errorf("sweep %s: read %s: %w", s, m.key, classify(err))
+		}
+		if len(key) > 0 {
+			n, err := s.abortAll(ctx, s.key(string(key)))
+			swept += n
+			if err != nil {
+				return swept, err
+			}
+		}
+		if _, err := retry(ctx, s, "sweep "+m.key, func() (struct{}, error) {
+			return struct{}{}, s.core.RemoveObject(ctx, s.bucket, m.key, minio.RemoveObjectOptions{VersionID: m.id})
+		}); err != nil {
+			return swept, fmt.Errorf("sweep %s: %w", s, err)
+		}
+	}
+	n, err := s.abortAll(ctx, s.prefix)
+	return swept + n, err
+}
+
+// abortAll aborts the unfinished uploads the server lists under prefix
+// (a full key, for servers that list by key only).
+func (s *S3) abortAll(ctx context.Context, prefix string) (int, error) {
+	swept := 0
+	for up := range s.core.ListIncompleteUploads(ctx, s.bucket, prefix, true) {
 		if up.Err != nil {
 			return swept, fmt.Errorf("sweep %s: %w", s, up.Err)
 		}

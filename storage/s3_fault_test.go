@@ -317,13 +317,6 @@ func checkSwept(t *testing.T, o storage.S3Options, key, id string) {
 		t.Fatalf("sweep: %v", err)
 	}
 	left := uploadsOf(t, o, key)
-	if sweepMissesMinIOUploads {
-		if len(left) == 0 {
-			t.Fatal("Sweep removed the leftover upload: the known bug is fixed; set sweepMissesMinIOUploads to false")
-		}
-		t.Logf("KNOWN BUG: Sweep removed %d uploads and left %v of %s", n, left, key)
-		return
-	}
 	if len(left) != 0 {
 		t.Fatalf("sweep removed %d uploads; %v of %s are left", n, left, key)
 	}
@@ -331,14 +324,6 @@ func checkSwept(t *testing.T, o storage.S3Options, key, id string) {
 		t.Fatalf("sweep reports %d uploads removed, want 1", n)
 	}
 }
-
-// sweepMissesMinIOUploads: (*S3).Sweep lists the uploads under the
-// store's prefix, but MinIO lists uploads only for an exact object name
-// (with an empty prefix, only those begun since it started), so Sweep
-// finds none and leftovers stay until MinIO's own expiry (24 h by
-// default). The tests pin this until Sweep is fixed; then set it to false
-// and they require the sweep.
-const sweepMissesMinIOUploads = true
 
 // The server dies during a 256 MiB put and stays down longer than the
 // retry budget: the put fails with ErrUnavailable, its abort cannot reach

@@ -206,6 +206,9 @@ func TestS3Multipart(t *testing.T) {
 			if err := s.SetLegalHold(ctx, "orders/x/items/big", false); err != nil {
 				t.Fatal(err)
 			}
+			if n := countKeys(t, s, ".custos-uploads/"); n != 0 {
+				t.Fatalf("%d upload markers left after finished puts", n)
+			}
 		})
 	}
 }
@@ -222,19 +225,21 @@ func TestS3MultipartDigestMismatchLeavesNothing(t *testing.T) {
 	if _, err := s.Stat(ctx, "k"); !errors.Is(err, storage.ErrNotExist) {
 		t.Fatalf("stat after the refused put: %v", err)
 	}
-	if n := incompleteUploads(t, o); n != 0 {
+	if n := incompleteUploads(t, o, "k"); n != 0 {
 		t.Fatalf("%d multipart uploads left behind", n)
 	}
 }
 
-func incompleteUploads(t *testing.T, o storage.S3Options) int {
+// incompleteUploads counts the unfinished uploads of key (MinIO lists them
+// only by exact key).
+func incompleteUploads(t *testing.T, o storage.S3Options, key string) int {
 	t.Helper()
 	c, err := minio.New(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""), Secure: o.TLS})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for up := range c.ListIncompleteUploads(context.Background(), o.Bucket, o.Prefix, true) {
+	for up := range c.ListIncompleteUploads(context.Background(), o.Bucket, o.Prefix+key, true) {
 		if up.Err != nil {
 			t.Fatal(up.Err)
 		}
