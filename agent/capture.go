@@ -184,7 +184,7 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 	}
 	spec.Request.Order = spec.Order
 	rep := &CaptureReport{
-		ID:         ulid.MustNew(ulid.Timestamp(now), nil).String(),
+		ID:         ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
 		CutOff:     spec.Request.CutOff.UTC(),
 		Summaries:  map[string]source.Summary{},
 		SourceErrs: map[string]error{},
