@@ -55,6 +55,9 @@ data=$(mktemp -d "${TMPDIR:-/tmp}/custos-minio.XXXXXX")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 19000)
 export MINIO_ROOT_USER=custos-test
 export MINIO_ROOT_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+# A static key for MinIO's built-in KMS, so the tests can use SSE-S3 and
+# SSE-KMS (key id custos-test-key).
+export MINIO_KMS_SECRET_KEY=custos-test-key:$(head -c 32 /dev/urandom | base64)
 "$minio" server --quiet --address "127.0.0.1:$port" --console-address "127.0.0.1:0" "$data/disk" >"$data/minio.log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$data"; }
@@ -75,5 +78,6 @@ export CUSTOS_TEST_S3_ENDPOINT=127.0.0.1:$port
 export CUSTOS_TEST_S3_ACCESS_KEY=$MINIO_ROOT_USER
 export CUSTOS_TEST_S3_SECRET_KEY=$MINIO_ROOT_PASSWORD
 export CUSTOS_TEST_S3_DATA_DIR=$data/disk
+export CUSTOS_TEST_S3_KMS_KEY=custos-test-key
 export CUSTOS_TEST_MINIO_BIN=${CUSTOS_TEST_MINIO_BIN:-$minio}
 "$@"
