@@ -488,7 +488,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	}
 
 	h := sha256.New()
-	full := crc64nvme.New()
+	var crcs []minio.ObjectPart // each part's CRC, combined into the object's at the end
 	var size int64
 	sem <- struct{}{} // the first buffer's slot
 	readErr := func() error {
@@ -502,12 +502,13 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 			}
 			data := (*bp)[:n]
 			h.Write(data)
-			full.Write(data)
 			size += int64(n)
 			pc := crc64nvme.New()
 			pc.Write(data)
+			partCRC := base64.StdEncoding.EncodeToString(pc.Sum(nil))
+			crcs = append(crcs, minio.ObjectPart{PartNumber: num, Size: int64(n), ChecksumCRC64NVME: partCRC})
 			select {
-			case jobs <- &s3Part{num: num, bp: bp, n: n, crc: base64.StdEncoding.EncodeToString(pc.Sum(nil))}:
+			case jobs <- &s3Part{num: num, bp: bp, n: n, crc: partCRC}:
 			case <-uctx.Done():
 				bufs.put(bp)
 				<-sem
@@ -553,7 +554,11 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 		return nil, err
 	}
 	slices.SortFunc(parts, func(a, b minio.CompletePart) int { return a.PartNumber - b.PartNumber })
-	crcB64 := base64.StdEncoding.EncodeToString(full.Sum(nil))
+	fullCRC, err := minio.ChecksumCRC64NVME.FullObjectChecksum(crcs)
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	crcB64 := fullCRC.Encoded()
 	co := minio.PutObjectOptions{
 		UserMetadata:         map[string]string{hdrCRC64NVME: crcB64, hdrChecksumType: "FULL_OBJECT"},
 		ServerSideEncryption: sseCopy,
