@@ -103,6 +103,10 @@ func openMirror(ctx context.Context, g *globalOptions, cfg *Config, v note.Verif
 	if err != nil {
 		return nil, err
 	}
+	return newMirror(g, cfg, store, v)
+}
+
+func newMirror(g *globalOptions, cfg *Config, store evidenceStore, v note.Verifier) (*agent.Mirror, error) {
 	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.logDir(), Store: store, Verifier: v, Logger: g.logger})
 }
 
@@ -133,7 +137,7 @@ func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer ch
 			g.logger.Warn("removed unfinished uploads left by an earlier writer", "store", fmt.Sprint(store), "count", n)
 		}
 	}
-	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.logDir(), Store: store, Verifier: v, Logger: g.logger})
+	return newMirror(g, cfg, store, v)
 }
 
 // --- log note
