@@ -116,6 +116,22 @@ func (r *CaptureReport) Preserved() int {
 	return n
 }
 
+// Failures names, sorted, each item and source not preserved and why:
+// "source/name: error" or "source: error".
+func (r *CaptureReport) Failures() []string {
+	var out []string
+	for _, it := range r.Items {
+		if it.Err != nil {
+			out = append(out, it.Source+"/"+it.Name+": "+it.Err.Error())
+		}
+	}
+	for name, err := range r.SourceErrs {
+		out = append(out, name+": "+err.Error())
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Failed reports whether anything was not preserved.
 func (r *CaptureReport) Failed() bool {
 	if len(r.SourceErrs) > 0 {
@@ -252,16 +268,7 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 	typ, reason := chain.CaptureCompleted, ""
 	if rep.Failed() {
 		typ = chain.CaptureFailed
-		var failures []string
-		for _, it := range rep.Items {
-			if it.Err != nil {
-				failures = append(failures, it.Source+"/"+it.Name+": "+it.Err.Error())
-			}
-		}
-		for name, err := range rep.SourceErrs {
-			failures = append(failures, name+": "+err.Error())
-		}
-		sort.Strings(failures)
+		failures := rep.Failures()
 		details["failed"] = strconv.Itoa(len(failures))
 		reason = strings.Join(failures, "; ")
 	}

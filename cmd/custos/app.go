@@ -75,6 +75,8 @@ func newApp(g *globalOptions) *cli.App {
 			newKeysCommand(g),
 			newLogCommand(g),
 			newStorageCommand(g),
+			newOrderCommand(g),
+			newCaptureCommand(g),
 			newFixityCommand(g),
 		},
 	}

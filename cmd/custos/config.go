@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cast"
 	"github.com/spf13/viper"
 
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -19,14 +21,22 @@ import (
 // Config is custos's configuration (SPEC section 7), read from one YAML
 // file, CUSTOS_* environment variables and the global flags.
 type Config struct {
-	DataDir string         `mapstructure:"data_dir"`
-	AgentID string         `mapstructure:"agent_id"`
-	Actor   string         `mapstructure:"actor"`
-	Key     KeyConfig      `mapstructure:"key"`
-	Store   StoreConfig    `mapstructure:"store"`
-	Log     LogConfig      `mapstructure:"log"`
-	Server  ServerConfig   `mapstructure:"server"`
-	Sources map[string]any `mapstructure:"sources"`
+	DataDir  string         `mapstructure:"data_dir"`
+	AgentID  string         `mapstructure:"agent_id"`
+	Actor    string         `mapstructure:"actor"`
+	Key      KeyConfig      `mapstructure:"key"`
+	Store    StoreConfig    `mapstructure:"store"`
+	Log      LogConfig      `mapstructure:"log"`
+	Server   ServerConfig   `mapstructure:"server"`
+	Sources  map[string]any `mapstructure:"sources"`
+	Profiles map[string]any `mapstructure:"profiles"`
+	Capture  CaptureConfig  `mapstructure:"capture"`
+}
+
+// CaptureConfig configures the capture pipeline.
+type CaptureConfig struct {
+	// Concurrency bounds the sources one capture runs at once.
+	Concurrency int `mapstructure:"concurrency"`
 }
 
 // KeyConfig names the checkpoint signing key: a file, or a KMS URI.
@@ -153,6 +163,8 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "server.tls_key", def: ""},
 		{name: "server.client_ca", def: ""},
 		{name: "sources", def: map[string]any{}, kind: kindMap},
+		{name: "profiles", def: map[string]any{}, kind: kindMap},
+		{name: "capture.concurrency", def: 2, kind: kindInt},
 	}
 }
 
@@ -406,6 +418,15 @@ func (c *Config) validate() error {
 	if err := c.Store.S3.validate(); err != nil {
 		return err
 	}
+	if c.Capture.Concurrency < 1 || c.Capture.Concurrency > 64 {
+		return fmt.Errorf("config: capture.concurrency: %d is not between 1 and 64", c.Capture.Concurrency)
+	}
+	if _, err := c.sourceConfigs(); err != nil {
+		return err
+	}
+	if _, err := agent.LoadProfiles(c.Profiles); err != nil {
+		return fmt.Errorf("config: profiles: %w", err)
+	}
 	return c.Server.validate()
 }
 
@@ -469,4 +490,63 @@ func validNoteName(name string) error {
 		}
 	}
 	return nil
+}
+
+// sourceConfigs reads the sources: key. Each source is a map with its
+// connector type, the data categories it serves and the connector's own
+// parameters beside them:
+//
+//	sources:
+//	  mailboxes: {type: dir, categories: [content], root: /srv/mail, include: ["**/*.eml"]}
+//
+// Errors name the source and the key; a parameter the connector does not
+// know is refused when the source is made.
+func (c *Config) sourceConfigs() ([]source.Config, error) {
+	names := make([]string, 0, len(c.Sources))
+	for name := range c.Sources {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]source.Config, 0, len(names))
+	for _, name := range names {
+		m, ok := c.Sources[name].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("config: sources.%s: not a map with type, categories and the connector's parameters", name)
+		}
+		sc := source.Config{Name: name, Params: map[string]any{}}
+		for k, v := range m {
+			switch k {
+			case "type":
+				t, ok := v.(string)
+				if !ok || !slices.Contains(source.Kinds(), t) {
+					return nil, fmt.Errorf("config: sources.%s.type: %v is not one of %s", name, v, strings.Join(source.Kinds(), ", "))
+				}
+				sc.Type = t
+			case "categories":
+				cats, err := cast.ToStringSliceE(v)
+				if err != nil {
+					return nil, fmt.Errorf("config: sources.%s.categories: %w", name, err)
+				}
+				if len(cats) == 1 && strings.Contains(cats[0], ",") {
+					cats = strings.Split(cats[0], ",")
+				}
+				for _, cat := range cats {
+					cat = strings.TrimSpace(cat)
+					switch agent.Category(cat) {
+					case agent.CategorySubscriber, agent.CategoryTraffic, agent.CategoryContent:
+					default:
+						return nil, fmt.Errorf("config: sources.%s.categories: %q is not subscriber, traffic or content", name, cat)
+					}
+					sc.Categories = append(sc.Categories, cat)
+				}
+			default:
+				sc.Params[k] = v
+			}
+		}
+		if sc.Type == "" {
+			return nil, fmt.Errorf("config: sources.%s.type: missing (one of %s)", name, strings.Join(source.Kinds(), ", "))
+		}
+		out = append(out, sc)
+	}
+	return out, nil
 }

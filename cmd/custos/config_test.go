@@ -1,6 +1,9 @@
 package main
 
 import (
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/source"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,15 +40,33 @@ func TestExampleConfig(t *testing.T) {
 			Endpoint: "127.0.0.1:9000", Bucket: "evidence", Region: "us-east-1",
 			TLS: true, RetentionMode: "GOVERNANCE", PartSize: 16 << 20, UploadConcurrency: 1, RetryFor: 2 * time.Minute,
 		}},
-		Log:    LogConfig{CheckpointInterval: 2 * time.Second},
-		Server: ServerConfig{Listen: "127.0.0.1:8420"},
+		Log:     LogConfig{CheckpointInterval: 2 * time.Second},
+		Server:  ServerConfig{Listen: "127.0.0.1:8420"},
+		Capture: CaptureConfig{Concurrency: 2},
 	}
 	got := *cfg
-	src, ok := got.Sources["exports"].(map[string]any)
-	if !ok || src["type"] != "directory" || src["path"] != "/srv/exports" {
-		t.Errorf("sources = %#v, want exports: {type: directory, path: /srv/exports}", got.Sources)
+	srcs, err := got.sourceConfigs()
+	if err != nil {
+		t.Fatal(err)
 	}
-	got.Sources = nil
+	// Every example source must make a connector, or the example lies.
+	for _, sc := range srcs {
+		if _, err := source.New(sc); err != nil {
+			t.Errorf("example source %s: %v", sc.Name, err)
+		}
+	}
+	if len(srcs) != 2 || srcs[1].Name != "mailboxes" || srcs[1].Type != "dir" || !reflect.DeepEqual(srcs[1].Categories, []string{"content"}) ||
+		srcs[1].Params["root"] != "/srv/mail" {
+		t.Errorf("sources = %+v, want access-logs and mailboxes as in the example", srcs)
+	}
+	ps, err := agent.LoadProfiles(got.Profiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ps.Lookup("us-2703f"); err != nil || len(p.Reminders) != 4 {
+		t.Errorf("profiles: us-2703f reminders = %v (%v), want the example's four", p, err)
+	}
+	got.Sources, got.Profiles = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("example config:\n got %+v\nwant %+v", got, want)
 	}

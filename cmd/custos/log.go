@@ -51,6 +51,11 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 	if err != nil {
 		return nil, nil, err
 	}
+	return openLogWith(ctx, g, cfg, signer)
+}
+
+// openLogWith is openLog with a signer already loaded.
+func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer) (*chain.Log, func() error, error) {
 	unlock, err := lockForWrite(cfg.DataDir)
 	if err != nil {
 		return nil, nil, err

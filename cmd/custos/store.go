@@ -23,6 +23,7 @@ type evidenceStore interface {
 	ExtendRetention(ctx context.Context, key string, until time.Time) error
 	SetLegalHold(ctx context.Context, key string, on bool) error
 	Delete(ctx context.Context, key string) error
+	Stage(ctx context.Context, r io.Reader) (*storage.Staged, error)
 }
 
 // storeDir is where the local store keeps its objects.

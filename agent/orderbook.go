@@ -1,0 +1,284 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// RecordKey is where one version of an order's record lives, in the store
+// and in the order book's directory: the record is named by its SHA-256,
+// so each version is written once and never replaced.
+func RecordKey(order, sha256 string) string {
+	return "orders/" + order + "/order-" + sha256 + ".json"
+}
+
+// RecordStore is what the order book needs of the evidence store.
+type RecordStore interface {
+	Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (*storage.ObjectInfo, error)
+	Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error)
+}
+
+// recordPutTimeout bounds the copy of a record to the store: a store that
+// does not answer must not hold up an order's receipt, which the log
+// records at once; the copy is retried by SyncPending.
+const recordPutTimeout = 15 * time.Second
+
+// OrderBook keeps every version of every order record: a working copy in
+// Dir (<data-dir>/orders, read by `order list` and `order show`), and a
+// write-once copy in the evidence store with the order's retention. The
+// custody log names the current version of each (order_sha256): a record
+// is only ever read back through that digest, so a working copy altered or
+// swapped on disk is reported as tampering, and a lost one is fetched again
+// from the store.
+type OrderBook struct {
+	Dir   string
+	Store RecordStore
+	// ReadOnly keeps Load from writing the working copy of a record it
+	// fetched from the store (a reader holds only a shared lock).
+	ReadOnly bool
+	Now      func() time.Time
+}
+
+// pendingDir holds one marker per record not yet copied to the store.
+func (b *OrderBook) pendingDir() string { return filepath.Join(b.Dir, ".pending") }
+
+func (b *OrderBook) path(order, sum string) string {
+	return filepath.Join(b.Dir, filepath.FromSlash(strings.TrimPrefix(RecordKey(order, sum), "orders/")))
+}
+
+func (b *OrderBook) now() time.Time {
+	if b.Now != nil {
+		return b.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Save writes o's canonical record: the working copy durably, then the
+// store's copy. It returns the record's SHA-256, which the order's event
+// must carry, and whether the store holds it yet: a store that cannot be
+// reached leaves a marker, and SyncPending copies the record later.
+func (b *OrderBook) Save(ctx context.Context, o *Order) (sum string, stored bool, err error) {
+	rec, err := FormatOrder(o)
+	if err != nil {
+		return "", false, err
+	}
+	h := sha256.Sum256(rec)
+	sum = hex.EncodeToString(h[:])
+	path := b.path(o.ID, sum)
+	if err := writeOnceFile(path, rec); err != nil {
+		return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
+	}
+	marker := filepath.Join(b.pendingDir(), o.ID+"-"+sum)
+	if err := writeOnceFile(marker, nil); err != nil {
+		return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
+	}
+	stored, err = b.copyToStore(ctx, o, sum, rec)
+	if err != nil {
+		return "", false, err
+	}
+	if stored {
+		if err := os.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
+		}
+	}
+	return sum, stored, nil
+}
+
+// SaveLocal writes o's record to the working copy only (the last record
+// of a purged order, which the store must not keep).
+func (b *OrderBook) SaveLocal(_ context.Context, o *Order) (sum string, stored bool, err error) {
+	rec, err := FormatOrder(o)
+	if err != nil {
+		return "", false, err
+	}
+	h := sha256.Sum256(rec)
+	sum = hex.EncodeToString(h[:])
+	if err := writeOnceFile(b.path(o.ID, sum), rec); err != nil {
+		return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
+	}
+	return sum, false, nil
+}
+
+// copyToStore puts one record into the store with the order's retention
+// and hold. It reports false, with no error, when the store does not
+// answer in time.
+func (b *OrderBook) copyToStore(ctx context.Context, o *Order, sum string, rec []byte) (bool, error) {
+	opts := storage.PutOptions{SHA256: sum, LegalHold: o.Status == StatusHeld}
+	if o.ExpiresAt.After(b.now()) && o.Status != StatusPurged {
+		opts.RetainUntil = o.ExpiresAt
+	}
+	pctx, cancel := context.WithTimeout(ctx, recordPutTimeout)
+	defer cancel()
+	_, err := b.Store.Put(pctx, RecordKey(o.ID, sum), bytes.NewReader(rec), opts)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, storage.ErrExist):
+		return false, &chain.TamperError{File: RecordKey(o.ID, sum), Index: -1,
+			What: "the store holds other bytes under this order record's digest"}
+	case ctx.Err() == nil && (errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)):
+		return false, nil
+	}
+	return false, fmt.Errorf("order %s: store the record: %w", o.ID, err)
+}
+
+// SyncPending copies to the store the records saved while it could not be
+// reached, each with the retention and hold its order has now (current).
+// It returns how many it copied; a store still unreachable is not an error.
+func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) (*Order, error)) (int, error) {
+	entries, err := os.ReadDir(b.pendingDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, ent := range entries {
+		id, sum, ok := strings.Cut(ent.Name(), "-")
+		if !ok || chain.ValidateOrderID(id) != nil || !isHexSHA256(sum) {
+			return n, fmt.Errorf("order book: %s: not a pending record marker", filepath.Join(b.pendingDir(), ent.Name()))
+		}
+		o, err := current(id)
+		if err != nil {
+			return n, err
+		}
+		rec, err := b.readLocal(id, sum)
+		if err != nil {
+			return n, err
+		}
+		stored, err := b.copyToStore(ctx, o, sum, rec)
+		if err != nil || !stored {
+			return n, err
+		}
+		if err := os.Remove(filepath.Join(b.pendingDir(), ent.Name())); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Load returns the version sum of order id's record: the working copy,
+// or, when that is gone, the store's, which then becomes the working copy.
+// Bytes that do not hash to sum are tampering.
+func (b *OrderBook) Load(ctx context.Context, id, sum string) (*Order, error) {
+	rec, err := b.readLocal(id, sum)
+	if errors.Is(err, os.ErrNotExist) {
+		rec, err = b.fetch(ctx, id, sum)
+	}
+	if err != nil {
+		return nil, err
+	}
+	o, err := ReadOrder(rec)
+	if err != nil {
+		return nil, &chain.TamperError{File: RecordKey(id, sum), Index: -1, What: "order record: " + err.Error()}
+	}
+	if o.ID != id {
+		return nil, &chain.TamperError{File: RecordKey(id, sum), Index: -1, What: fmt.Sprintf("order record of %s filed under %s", o.ID, id)}
+	}
+	return o, nil
+}
+
+// readLocal reads the working copy and checks its digest.
+func (b *OrderBook) readLocal(id, sum string) ([]byte, error) {
+	path := b.path(id, sum)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rec, err := io.ReadAll(io.LimitReader(f, MaxOrderSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256.Sum256(rec); hex.EncodeToString(got[:]) != sum {
+		return nil, &chain.TamperError{File: path, Index: -1, What: "order record does not match the digest the custody log holds for it"}
+	}
+	return rec, nil
+}
+
+// fetch reads a record from the store (which re-hashes it) and keeps it as
+// the working copy.
+func (b *OrderBook) fetch(ctx context.Context, id, sum string) ([]byte, error) {
+	key := RecordKey(id, sum)
+	r, info, err := b.Store.Get(ctx, key)
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, &chain.TamperError{File: key, Index: -1,
+			What: "the order record the custody log names is neither in the data directory nor in the store"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("order %s: fetch the record: %w", id, err)
+	}
+	defer r.Close()
+	rec, err := io.ReadAll(io.LimitReader(r, MaxOrderSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("order %s: fetch the record: %w", id, err)
+	}
+	if got := sha256.Sum256(rec); hex.EncodeToString(got[:]) != sum || info.SHA256 != sum {
+		return nil, &chain.TamperError{File: key, Index: -1, What: "order record does not match the digest the custody log holds for it"}
+	}
+	if !b.ReadOnly {
+		if err := writeOnceFile(b.path(id, sum), rec); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+// writeOnceFile writes data to path durably (temporary file, fsync,
+// rename, fsync of the directory), read-only. A file already there with the
+// same bytes is success; other bytes are tampering.
+func writeOnceFile(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil {
+		if bytes.Equal(old, data) {
+			return nil
+		}
+		return &chain.TamperError{File: path, Index: -1, What: "a different file is in the way of a write-once record"}
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o400); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

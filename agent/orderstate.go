@@ -1,0 +1,155 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+// OrderState is what the custody log says of one order: which version of
+// its record is current, which items it holds, and which of its captures
+// never ended. The log is the authority; the records and items it names
+// live in the order book and the store.
+type OrderState struct {
+	ID string
+	// Record is the SHA-256 of the order's current canonical record (the
+	// order_sha256 of its newest order event); Records lists every version
+	// the log names, oldest first.
+	Record  string
+	Records []string
+	// Items are the items preserved and not purged, by SHA-256, in log
+	// order (ItemOrder).
+	Items     map[string]chain.Digest
+	ItemOrder []string
+	// Spooled are items sealed in the local spool and not yet stored
+	// (item.preserved with stored=spool, no item.stored yet).
+	Spooled map[string]bool
+	// Purged are the items purged, by SHA-256: their digests stay in the
+	// log as proof of what existed.
+	Purged map[string]chain.Digest
+	// OpenCaptures are the ids of captures started and never ended
+	// (capture.started with no capture.completed or capture.failed): the
+	// process running them died.
+	OpenCaptures []string
+	Events       int
+	LastIndex    uint64
+}
+
+// ReadOrderStates reads the first size entries of the log in fsys and
+// returns the state of every order, by id, and the ids in the order the log
+// received them. An entry that cannot be read or fails its checks stops it
+// with that error (a *chain.TamperError for tampering).
+func ReadOrderStates(ctx context.Context, fsys fs.FS, size uint64) (map[string]*OrderState, []string, error) {
+	states := map[string]*OrderState{}
+	var ids []string
+	for rec, err := range chain.Entries(ctx, fsys, 0, size) {
+		if err != nil {
+			return nil, nil, err
+		}
+		e := rec.Event
+		if e.Order == "" {
+			continue
+		}
+		st := states[e.Order]
+		if st == nil {
+			st = &OrderState{ID: e.Order, Items: map[string]chain.Digest{}, Spooled: map[string]bool{}, Purged: map[string]chain.Digest{}}
+			states[e.Order] = st
+			ids = append(ids, e.Order)
+		}
+		st.Events++
+		st.LastIndex = rec.Index
+		if sum := e.Details["order_sha256"]; sum != "" {
+			if !isHexSHA256(sum) {
+				return nil, nil, &chain.TamperError{Index: int64(rec.Index), What: fmt.Sprintf("%s event: order_sha256 %q is not a SHA-256", e.Type, sum)}
+			}
+			st.Record = sum
+			st.Records = appendNew(st.Records, sum)
+		}
+		switch e.Type {
+		case chain.CaptureStarted:
+			st.OpenCaptures = appendNew(st.OpenCaptures, e.Details["capture"])
+		case chain.CaptureCompleted, chain.CaptureFailed:
+			st.OpenCaptures = remove(st.OpenCaptures, e.Details["capture"])
+		case chain.ItemPreserved:
+			for _, d := range e.Items {
+				if _, ok := st.Items[d.SHA256]; !ok {
+					st.Items[d.SHA256] = d
+					st.ItemOrder = append(st.ItemOrder, d.SHA256)
+				}
+				delete(st.Purged, d.SHA256)
+				if e.Details["stored"] == "spool" {
+					st.Spooled[d.SHA256] = true
+				}
+			}
+		case chain.ItemStored:
+			for _, d := range e.Items {
+				delete(st.Spooled, d.SHA256)
+			}
+		case chain.ItemPurged:
+			for _, d := range e.Items {
+				if _, ok := st.Items[d.SHA256]; ok {
+					st.Purged[d.SHA256] = st.Items[d.SHA256]
+					delete(st.Items, d.SHA256)
+					delete(st.Spooled, d.SHA256)
+					st.ItemOrder = remove(st.ItemOrder, d.SHA256)
+				}
+			}
+		}
+	}
+	for _, st := range states {
+		if st.Record == "" {
+			// Events of an order the log never received (a note naming an
+			// id before the order was added): not an order of this agent.
+			delete(states, st.ID)
+		}
+	}
+	kept := ids[:0]
+	for _, id := range ids {
+		if states[id] != nil {
+			kept = append(kept, id)
+		}
+	}
+	return states, kept, nil
+}
+
+// Preserved returns the SHA-256 set a re-run capture must not store again.
+func (st *OrderState) Preserved() map[string]bool {
+	m := make(map[string]bool, len(st.Items))
+	for sum := range st.Items {
+		m[sum] = true
+	}
+	return m
+}
+
+func appendNew(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func remove(list []string, s string) []string {
+	out := list[:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,667 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/custos-evidence/custos/agent/source"
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// ErrNoOrder is returned for an order id the custody log does not hold.
+var ErrNoOrder = errors.New("no such order")
+
+// OrderLog is what the registry needs of the custody log: appending, and
+// reading back what it holds.
+type OrderLog interface {
+	EventLog
+	FS() fs.FS
+	Size(ctx context.Context) (uint64, error)
+}
+
+// RegistryStore is what the registry needs of the evidence store: captures,
+// records, and the order-wide steps on retention, legal hold and deletion.
+type RegistryStore interface {
+	CaptureStore
+	Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error)
+	ExtendRetention(ctx context.Context, key string, until time.Time) error
+	SetLegalHold(ctx context.Context, key string, on bool) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Registry runs the order lifecycle. Each step is checked against the
+// order's profile and status, applied to every object of the order in the
+// store (retention, legal hold, deletion), written as a new version of the
+// order's record, and then recorded in the custody log, whose event names
+// that version. A step that fails before its event is appended has changed
+// nothing the log relies on: retention only ever grows, and a record no
+// event names is never read.
+type Registry struct {
+	Log      OrderLog
+	Store    RegistryStore
+	Book     *OrderBook
+	Profiles *Profiles
+	// Capturer preserves captures and order documents; its Store, Log and
+	// Signer must be the registry's. Its Actor is set per step.
+	Capturer *Capturer
+	Agent    string
+	Host     string
+	Now      func() time.Time // nil: time.Now
+	Entropy  io.Reader        // order ids; nil: crypto/rand
+}
+
+// OrderView is an order as it stands now, with what the log says of it.
+type OrderView struct {
+	Order *Order
+	State *OrderState
+}
+
+func (r *Registry) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (r *Registry) change(actor, reason string) Change {
+	return Change{Actor: actor, Agent: r.Agent, Host: r.Host, At: r.now(), Reason: reason}
+}
+
+// states reads the state of every order from the log.
+func (r *Registry) states(ctx context.Context) (map[string]*OrderState, []string, error) {
+	size, err := r.Log.Size(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ReadOrderStates(ctx, r.Log.FS(), size)
+}
+
+// Get returns order id as it stands now.
+func (r *Registry) Get(ctx context.Context, id string) (*OrderView, error) {
+	if err := chain.ValidateOrderID(id); err != nil {
+		return nil, err
+	}
+	states, _, err := r.states(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := states[id]
+	if st == nil {
+		return nil, fmt.Errorf("order %s: %w", id, ErrNoOrder)
+	}
+	o, err := r.Book.Load(ctx, id, st.Record)
+	if err != nil {
+		return nil, err
+	}
+	return &OrderView{Order: o, State: st}, nil
+}
+
+// List returns every order, in the order the log received them.
+func (r *Registry) List(ctx context.Context) ([]*OrderView, error) {
+	states, ids, err := r.states(ctx)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]*OrderView, 0, len(ids))
+	for _, id := range ids {
+		o, err := r.Book.Load(ctx, id, states[id].Record)
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, &OrderView{Order: o, State: states[id]})
+	}
+	return views, nil
+}
+
+// SyncRecords copies to the store the order records saved while it could
+// not be reached.
+func (r *Registry) SyncRecords(ctx context.Context) (int, error) {
+	return r.Book.SyncPending(ctx, func(id string) (*Order, error) {
+		v, err := r.Get(ctx, id)
+		if errors.Is(err, ErrNoOrder) {
+			// Saved, and the log never took its event: the record is an
+			// orphan no one reads. Copy it unretained.
+			return &Order{ID: id, Status: StatusReceived}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return v.Order, nil
+	})
+}
+
+// record saves n's record and appends its event.
+func (r *Registry) record(ctx context.Context, n *Order, e *chain.Event) (*chain.Record, error) {
+	save := r.Book.Save
+	if n.Status == StatusPurged {
+		// The store keeps nothing of a purged order: its last record
+		// stays in the data directory only.
+		save = r.Book.SaveLocal
+	}
+	sum, _, err := save(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if e.Details["order_sha256"] != sum {
+		return nil, fmt.Errorf("order %s: the event names record %s, the book saved %s", n.ID, e.Details["order_sha256"], sum)
+	}
+	rec, err := r.Log.Append(ctx, *e)
+	if err != nil {
+		return nil, fmt.Errorf("order %s: record %s: %w", n.ID, e.Type, err)
+	}
+	return rec, nil
+}
+
+// Document is an order document to preserve with a new order: the PDF,
+// email or scan that carried it.
+type Document struct {
+	Path string // a regular file
+}
+
+// AddResult is what Add did.
+type AddResult struct {
+	Order *Order
+	// Document is the capture that preserved the order document, if any.
+	Document *CaptureReport
+}
+
+// Add receives an order: it makes the order from draft (NewOrder), with
+// doc as its document item, saves its record and logs order.received;
+// then it preserves the document as an item of the order. An order whose
+// document could not be preserved is received all the same (the deadline
+// runs from receipt); the error says so, and capture.failed names why.
+func (r *Registry) Add(ctx context.Context, draft *Order, doc *Document, actor string) (*AddResult, error) {
+	now := r.now()
+	entropy := r.Entropy
+	if entropy == nil {
+		entropy = rand.Reader
+	}
+	var docSrc source.Source
+	var ref *DocumentRef
+	if doc != nil {
+		var err error
+		ref, docSrc, err = documentSource(doc.Path)
+		if err != nil {
+			return nil, err
+		}
+	}
+	o, err := NewOrder(draft, r.Profiles, now, entropy)
+	if err != nil {
+		return nil, err
+	}
+	if ref != nil {
+		o.Document = ref
+		if err := o.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	e, err := o.ReceivedEvent(r.change(actor, ""))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.record(ctx, o, e); err != nil {
+		return nil, err
+	}
+	res := &AddResult{Order: o}
+	if ref == nil {
+		return res, nil
+	}
+	rep, err := r.capture(ctx, o, []NamedSource{{Name: "order-document", Source: docSrc}}, now, nil, actor)
+	res.Document = rep
+	if err != nil {
+		return res, fmt.Errorf("order %s received, its document not preserved: %w", o.ID, err)
+	}
+	if rep.Failed() {
+		return res, fmt.Errorf("order %s received, its document not preserved: %s", o.ID, strings.Join(rep.Failures(), "; "))
+	}
+	for _, it := range rep.Items {
+		if it.Digests.SHA256 != ref.SHA256 {
+			return res, fmt.Errorf("order %s received: the document %s changed while it was read (%s at receipt, %s preserved)",
+				o.ID, doc.Path, ref.SHA256, it.Digests.SHA256)
+		}
+	}
+	return res, nil
+}
+
+// CaptureOptions are the choices of one capture.
+type CaptureOptions struct {
+	Sources []NamedSource
+	// CutOff is the newest data preserved; zero means the order's receipt
+	// (by default only data that existed when the order was received).
+	CutOff time.Time
+	Actor  string
+}
+
+// Capture preserves what the sources yield for order id. It first records
+// as failed any earlier capture of the order that never ended (its process
+// died), flushes the spool when the store answers, and moves a received
+// order to preserving; a capture that preserves everything then makes it
+// preserved. Items the order already holds are not stored or logged again.
+func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) (*CaptureReport, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	o := v.Order
+	if !o.Status.CanCapture() {
+		return nil, fmt.Errorf("order %s is %s: no capture can run for it: %w", id, o.Status, ErrIllegalTransition)
+	}
+	if len(opts.Sources) == 0 {
+		return nil, fmt.Errorf("order %s: no sources to capture", id)
+	}
+	cutOff := opts.CutOff
+	if cutOff.IsZero() {
+		cutOff = o.ReceivedAt
+	}
+	if o.Status == StatusReceived {
+		n, e, err := o.Transition(StatusPreserving, r.change(opts.Actor, ""))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.record(ctx, n, e); err != nil {
+			return nil, err
+		}
+		o = n
+	}
+	rep, err := r.capture(ctx, o, opts.Sources, cutOff, v.State, opts.Actor)
+	if err != nil {
+		return rep, err
+	}
+	if !rep.Failed() && o.Status == StatusPreserving {
+		n, e, err := o.Transition(StatusPreserved, r.change(opts.Actor, ""))
+		if err != nil {
+			return rep, err
+		}
+		if _, err := r.record(ctx, n, e); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// capture runs the capturer for o. st, when given, is the order's state:
+// its open captures are closed as interrupted and its items not preserved
+// again.
+func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cutOff time.Time, st *OrderState, actor string) (*CaptureReport, error) {
+	c := *r.Capturer
+	c.Actor = actor
+	spec := CaptureSpec{
+		Order: o.ID, RetainUntil: o.ExpiresAt, LegalHold: o.Status == StatusHeld, Legacy: o.LegacyDigests,
+		Authority: o.LegalBasis, Sources: srcs,
+		Request: source.Request{
+			Order: o.ID, Selectors: sourceSelectors(o.Selectors), Categories: categoryNames(o.Categories),
+			From: o.Window.From, To: o.Window.To, CutOff: cutOff,
+		},
+	}
+	if st != nil {
+		spec.Preserved = st.Preserved()
+		for _, cid := range st.OpenCaptures {
+			e := chain.Event{
+				Type: chain.CaptureFailed, Time: r.now(), Order: o.ID, Actor: actor, Agent: r.Agent, Host: r.Host,
+				Authority: o.LegalBasis,
+				Reason:    "interrupted: the process running the capture stopped before it ended; items it preserved are in the log, the rest are captured again",
+				Details:   map[string]string{"capture": cid, "interrupted": "true"},
+			}
+			if _, err := r.Log.Append(ctx, e); err != nil {
+				return nil, fmt.Errorf("order %s: record interrupted capture %s: %w", o.ID, cid, err)
+			}
+		}
+	}
+	if c.Spool != nil && c.storeUp(ctx) {
+		if _, err := c.Flush(ctx, r.retention); err != nil {
+			// The spool keeps what it holds; the capture goes on.
+			_ = err
+		}
+	}
+	return c.Capture(ctx, spec)
+}
+
+// retention is the Retention of Flush: an order's expiry and hold now.
+func (r *Registry) retention(ctx context.Context, id string) (time.Time, bool, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return v.Order.ExpiresAt, v.Order.Status == StatusHeld, nil
+}
+
+// FlushSpool uploads what the spool holds (see Capturer.Flush).
+func (r *Registry) FlushSpool(ctx context.Context, actor string) (*FlushReport, error) {
+	c := *r.Capturer
+	c.Actor = actor
+	return c.Flush(ctx, r.retention)
+}
+
+func sourceSelectors(sels []Selector) []source.Selector {
+	out := make([]source.Selector, len(sels))
+	for i, s := range sels {
+		out[i] = s.SourceSelector()
+	}
+	return out
+}
+
+func categoryNames(cats []Category) []string {
+	out := make([]string, len(cats))
+	for i, c := range cats {
+		out[i] = string(c)
+	}
+	return out
+}
+
+// StoreReport says what an order-wide step did to the order's objects.
+type StoreReport struct {
+	Objects int // objects changed
+	// Pending are objects not in the store yet (sealed in the spool, or a
+	// record saved while the store was down): they get the order's
+	// retention and hold when they are copied there.
+	Pending int
+	// Missing are objects the log says the store holds and it does not:
+	// evidence lost. The step is recorded all the same (a deadline must
+	// not pass because something is already gone), and the caller reports
+	// them as tampering.
+	Missing []string
+}
+
+// objectKeys lists every object of an order in the store: each item, its
+// metadata and statement, and every version of the record. pending says
+// whether a key may legitimately be absent from the store yet.
+func (r *Registry) objectKeys(st *OrderState) (keys []string, pending map[string]bool) {
+	pending = map[string]bool{}
+	for _, sum := range st.ItemOrder {
+		ks := []string{ItemKey(st.ID, sum), ItemKey(st.ID, sum) + ".meta.json", AttestationKey(st.ID, sum)}
+		keys = append(keys, ks...)
+		if st.Spooled[sum] {
+			for _, k := range ks {
+				pending[k] = true
+			}
+		}
+	}
+	for _, sum := range st.Records {
+		k := RecordKey(st.ID, sum)
+		keys = append(keys, k)
+		pending[k] = true // a record may wait in the book for the store
+	}
+	return keys, pending
+}
+
+// eachObject applies fn to every object of the order.
+func (r *Registry) eachObject(ctx context.Context, st *OrderState, fn func(key string) error) (*StoreReport, error) {
+	rep := &StoreReport{}
+	keys, pending := r.objectKeys(st)
+	for _, k := range keys {
+		err := fn(k)
+		switch {
+		case err == nil:
+			rep.Objects++
+		case errors.Is(err, storage.ErrNotExist) && pending[k]:
+			rep.Pending++
+		case errors.Is(err, storage.ErrNotExist):
+			rep.Missing = append(rep.Missing, k)
+		default:
+			return rep, fmt.Errorf("order %s: %s: %w", st.ID, k, err)
+		}
+	}
+	return rep, nil
+}
+
+// Extend extends order id's expiry (to expires, or when that is zero by
+// its profile's extension period) on legal basis basis: first the
+// retention of every object of the order, then its record and the
+// order.extended event.
+func (r *Registry) Extend(ctx context.Context, id string, expires time.Time, basis, actor string) (*Order, *StoreReport, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := r.Profiles.Lookup(v.Order.Profile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("order %s: %w", id, err)
+	}
+	n, e, err := v.Order.Extend(p, expires, r.change(actor, basis))
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := r.eachObject(ctx, v.State, func(key string) error {
+		err := r.Store.ExtendRetention(ctx, key, n.ExpiresAt)
+		if errors.Is(err, storage.ErrRetention) {
+			// Already retained longer (an extension that stopped before
+			// its event): nothing to do.
+			if info, serr := r.Store.Stat(ctx, key); serr == nil && !info.RetainUntil.Before(n.ExpiresAt) {
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, rep, err
+	}
+	if _, err := r.record(ctx, n, e); err != nil {
+		return nil, rep, err
+	}
+	return n, rep, nil
+}
+
+// Hold keeps order id with no fixed end while its profile's condition
+// holds, on basis: a legal hold on every object, then the order.held event.
+func (r *Registry) Hold(ctx context.Context, id, basis, actor string) (*Order, *StoreReport, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := r.Profiles.Lookup(v.Order.Profile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("order %s: %w", id, err)
+	}
+	n, e, err := v.Order.Hold(p, r.change(actor, basis))
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.applyHold(ctx, v.State, n, e, true)
+}
+
+// LiftHold ends the hold of order id, for reason: the legal holds are
+// cleared and its expiry runs again.
+func (r *Registry) LiftHold(ctx context.Context, id, reason, actor string) (*Order, *StoreReport, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, e, err := v.Order.LiftHold(r.change(actor, reason))
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.applyHold(ctx, v.State, n, e, false)
+}
+
+func (r *Registry) applyHold(ctx context.Context, st *OrderState, n *Order, e *chain.Event, on bool) (*Order, *StoreReport, error) {
+	rep, err := r.eachObject(ctx, st, func(key string) error { return r.Store.SetLegalHold(ctx, key, on) })
+	if err != nil {
+		return nil, rep, err
+	}
+	if _, err := r.record(ctx, n, e); err != nil {
+		return nil, rep, err
+	}
+	return n, rep, nil
+}
+
+// Release ends order id's preservation, for reason. Its objects keep their
+// retention until the expiry (retention never shortens); purge deletes them
+// once it has passed.
+func (r *Registry) Release(ctx context.Context, id, reason, actor string) (*Order, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n, e, err := v.Order.Release(r.change(actor, reason))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.record(ctx, n, e); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// PurgeReport says what Purge did.
+type PurgeReport struct {
+	Purged []chain.Digest // items deleted, item.purged logged
+	// Kept are items the store still protects (retention not yet passed,
+	// or a legal hold), with the date their retention ends.
+	Kept  []KeptItem
+	Order *Order // the order as it stands after the purge
+}
+
+// KeptItem is an item Purge could not delete yet.
+type KeptItem struct {
+	Digest      chain.Digest
+	RetainUntil time.Time
+}
+
+// Purge deletes the objects of a released order that their retention
+// allows: each item with its metadata and statement, logging item.purged
+// (the digests stay in the log as proof of what existed). When every item
+// is gone, the order's records in the store go too and the order becomes
+// purged; otherwise it stays released and Purge can run again later.
+func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeReport, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	o, st := v.Order, v.State
+	if o.Status != StatusReleased {
+		return nil, fmt.Errorf("order %s is %s: only a released order can be purged: %w", id, o.Status, ErrIllegalTransition)
+	}
+	c := r.change(actor, reason)
+	if err := c.check(true, "reason for the purge"); err != nil {
+		return nil, fmt.Errorf("order %s: %w", id, err)
+	}
+	rep := &PurgeReport{Order: o}
+	for _, sum := range st.ItemOrder {
+		d := st.Items[sum]
+		keys := []string{ItemKey(id, sum), ItemKey(id, sum) + ".meta.json", AttestationKey(id, sum)}
+		kept, err := r.deleteAll(ctx, keys)
+		if err != nil {
+			return rep, fmt.Errorf("order %s: purge item %s: %w", id, sum, err)
+		}
+		if kept != nil {
+			rep.Kept = append(rep.Kept, KeptItem{Digest: d, RetainUntil: kept.RetainUntil})
+			continue
+		}
+		e := chain.Event{
+			Type: chain.ItemPurged, Time: r.now(), Order: id, Items: []chain.Digest{d},
+			Actor: actor, Agent: r.Agent, Host: r.Host, Reason: reason, Authority: o.LegalBasis,
+			Details: map[string]string{"key": ItemKey(id, sum)},
+		}
+		if _, err := r.Log.Append(ctx, e); err != nil {
+			return rep, fmt.Errorf("order %s: item %s deleted, not logged: %w", id, sum, err)
+		}
+		rep.Purged = append(rep.Purged, d)
+	}
+	if len(rep.Kept) > 0 {
+		return rep, nil
+	}
+	var records []string
+	for _, sum := range st.Records {
+		records = append(records, RecordKey(id, sum))
+	}
+	if kept, err := r.deleteAll(ctx, records); err != nil || kept != nil {
+		if err == nil {
+			err = fmt.Errorf("%s is retained until %s", kept.Key, kept.RetainUntil.UTC().Format(time.RFC3339))
+		}
+		return rep, fmt.Errorf("order %s: items purged, records not deleted: %w", id, err)
+	}
+	n, e, err := o.Transition(StatusPurged, c)
+	if err != nil {
+		return rep, err
+	}
+	if _, err := r.record(ctx, n, e); err != nil {
+		return rep, err
+	}
+	rep.Order = n
+	return rep, nil
+}
+
+// deleteAll deletes keys from the store and from the spool. It stops at
+// the first object the store protects and returns what it says of it.
+func (r *Registry) deleteAll(ctx context.Context, keys []string) (*storage.ObjectInfo, error) {
+	for _, k := range keys {
+		err := r.Store.Delete(ctx, k)
+		if errors.Is(err, storage.ErrRetention) {
+			info, serr := r.Store.Stat(ctx, k)
+			if serr != nil {
+				return nil, errors.Join(err, serr)
+			}
+			return info, nil
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotExist) {
+			return nil, err
+		}
+		if sp := r.Capturer.Spool; sp != nil {
+			if err := sp.Delete(ctx, k); err != nil && !errors.Is(err, storage.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	return nil, nil
+}
+
+// documentSource reads the order document at path once to name it (its
+// SHA-256, size and media type, which the order's record binds) and returns
+// the file source that preserves it.
+func documentSource(path string) (*DocumentRef, source.Source, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("order document: %w", err)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("order document: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("order document: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("order document %s: not a regular file", path)
+	}
+	head := make([]byte, 512)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("order document: %w", err)
+	}
+	h := sha256.New()
+	h.Write(head[:n])
+	rest, err := io.Copy(h, f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("order document: %w", err)
+	}
+	mt := mime.TypeByExtension(strings.ToLower(filepath.Ext(abs)))
+	if mt == "" {
+		mt = http.DetectContentType(head[:n])
+	}
+	if base, _, err := mime.ParseMediaType(mt); err == nil {
+		mt = base
+	}
+	ref := &DocumentRef{SHA256: hex.EncodeToString(h.Sum(nil)), Name: filepath.Base(abs), MediaType: mt, Size: int64(n) + rest}
+	// The document is what the order is; it is preserved whatever its
+	// modification time.
+	src, err := source.New(source.Config{Name: "order-document", Type: "file", Params: map[string]any{"path": abs, "include_newer": true}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return ref, src, nil
+}

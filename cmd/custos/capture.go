@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/source"
+)
+
+type captureOptions struct {
+	sources cli.StringSlice
+	cutOff  string
+}
+
+func newCaptureCommand(g *globalOptions) *cli.Command {
+	var opts captureOptions
+	return &cli.Command{
+		Name:      "capture",
+		Usage:     "preserve what an order names: run its sources, hash, store, attest and log every item",
+		ArgsUsage: "ORDER",
+		Description: "Without --source, every configured source (sources: in the config) that serves one of\n" +
+			"the order's data categories runs. --source names a configured source or gives an ad-hoc\n" +
+			"URI: file:///path (a file or a whole directory tree), https://host/path (an export\n" +
+			"endpoint), s3://bucket/prefix (objects of a bucket on the evidence store's S3 server).\n" +
+			"Only data that existed when the order was received is preserved unless --cut-off says\n" +
+			"otherwise. Re-running a capture preserves only what is not preserved yet. When the\n" +
+			"evidence store cannot be reached, items are sealed into the local spool and stored\n" +
+			"when it returns.",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "source", Usage: "a configured source `NAME` or an ad-hoc URI; repeatable", Destination: &opts.sources},
+			&cli.StringFlag{Name: "cut-off", Usage: "newest data to preserve: an RFC 3339 `TIME`, or now (default: the order's receipt)", Destination: &opts.cutOff},
+		},
+		Action: func(c *cli.Context) error {
+			return runCapture(c.Context, g, opts, c.Args().Slice())
+		},
+	}
+}
+
+func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args []string) (err error) {
+	var cutOff time.Time
+	switch opts.cutOff {
+	case "":
+	case "now":
+		cutOff = time.Now().UTC()
+	default:
+		if cutOff, err = time.Parse(time.RFC3339Nano, opts.cutOff); err != nil {
+			return usageErrorf("capture: --cut-off %q: not an RFC 3339 time or now", opts.cutOff)
+		}
+	}
+	id, cfg, reg, closeReg, err := openForOrder(ctx, g, "capture", args, true)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeReg()) }()
+	v, err := reg.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	srcs, err := captureSources(cfg, v.Order, opts.sources.Value())
+	if err != nil {
+		return err
+	}
+	rep, err := reg.Capture(ctx, id, agent.CaptureOptions{Sources: srcs, CutOff: cutOff, Actor: cfg.Actor})
+	if rep == nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	if perr := printCapture(g, id, rep); perr != nil {
+		return errors.Join(err, perr)
+	}
+	if err != nil {
+		return fmt.Errorf("capture %s: %w", rep.ID, err)
+	}
+	if rep.Failed() {
+		return fmt.Errorf("capture %s: %d items or sources not preserved (the log's capture.failed event names them)", rep.ID, len(rep.Failures()))
+	}
+	return nil
+}
+
+// captureSources makes the connectors of a capture: those named (configured
+// names or ad-hoc URIs), or every configured source serving one of the
+// order's categories. Errors are usage errors naming the source.
+func captureSources(cfg *Config, o *agent.Order, names []string) ([]agent.NamedSource, error) {
+	configured, err := cfg.sourceConfigs()
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]source.Config{}
+	for _, sc := range configured {
+		byName[sc.Name] = sc
+	}
+	var chosen []source.Config
+	if len(names) == 0 {
+		for _, sc := range configured {
+			if servesOrder(sc, o) {
+				chosen = append(chosen, sc)
+			}
+		}
+		if len(chosen) == 0 {
+			cats := make([]string, len(o.Categories))
+			for i, c := range o.Categories {
+				cats[i] = string(c)
+			}
+			return nil, usageErrorf("capture: no configured source serves the order's categories (%s); configure sources: or give --source NAME|URI",
+				strings.Join(cats, ","))
+		}
+	}
+	for _, name := range names {
+		if sc, ok := byName[name]; ok {
+			chosen = append(chosen, sc)
+			continue
+		}
+		if !strings.Contains(name, "://") {
+			known := make([]string, 0, len(byName))
+			for n := range byName {
+				known = append(known, n)
+			}
+			sort.Strings(known)
+			return nil, usageErrorf("capture: --source %q: no such configured source (configured: %s) and not a URI", name, strings.Join(known, ", "))
+		}
+		sc, err := source.ConfigFromURI(name, func(p string) bool {
+			fi, err := os.Stat(p)
+			return err == nil && fi.IsDir()
+		})
+		if err != nil {
+			return nil, usageErrorf("capture: --source: %v", err)
+		}
+		if sc.Type == "s3" {
+			if err := s3SourceDefaults(cfg, sc.Params); err != nil {
+				return nil, err
+			}
+		}
+		chosen = append(chosen, sc)
+	}
+	out := make([]agent.NamedSource, 0, len(chosen))
+	for _, sc := range chosen {
+		s, err := source.New(sc)
+		if err != nil {
+			return nil, usageErrorf("capture: %v", err)
+		}
+		out = append(out, agent.NamedSource{Name: sc.Name, Source: s})
+	}
+	return out, nil
+}
+
+// servesOrder reports whether a configured source serves one of the
+// order's categories; a source that names none serves all.
+func servesOrder(sc source.Config, o *agent.Order) bool {
+	if len(sc.Categories) == 0 {
+		return true
+	}
+	for _, c := range o.Categories {
+		if slices.Contains(sc.Categories, string(c)) {
+			return true
+		}
+	}
+	return false
+}
+
+// s3SourceDefaults fills an ad-hoc s3:// source with the evidence store's
+// S3 server and credentials: the source bucket lives beside it.
+func s3SourceDefaults(cfg *Config, params map[string]any) error {
+	s := cfg.Store.S3
+	if s.Endpoint == "" {
+		return usageErrorf("capture: an s3:// source needs an S3 server: set store.s3.endpoint (and its credentials), or configure the source under sources:")
+	}
+	params["endpoint"] = s.Endpoint
+	params["region"] = s.Region
+	params["tls"] = s.TLS
+	params["path_style"] = s.PathStyle
+	if s.CAFile != "" {
+		params["ca_file"] = s.CAFile
+	}
+	if s.AccessKey != "" {
+		params["access_key"] = s.AccessKey
+		params["secret_key"] = s.SecretKey.Reveal()
+	}
+	return nil
+}
+
+// printCapture shows what a capture did: one line per item, then a summary.
+func printCapture(g *globalOptions, order string, rep *agent.CaptureReport) error {
+	if g.json() {
+		type jsonItem struct {
+			Source    string        `json:"source"`
+			Name      string        `json:"name"`
+			Digests   agent.Digests `json:"digests"`
+			Size      int64         `json:"size"`
+			Key       string        `json:"key,omitempty"`
+			Duplicate bool          `json:"duplicate,omitempty"`
+			Spooled   bool          `json:"spooled,omitempty"`
+			Error     string        `json:"error,omitempty"`
+		}
+		items := make([]jsonItem, 0, len(rep.Items))
+		for _, it := range rep.Items {
+			ji := jsonItem{Source: it.Source, Name: it.Name, Digests: it.Digests, Size: it.Size, Key: it.Key, Duplicate: it.Duplicate, Spooled: it.Spooled}
+			if it.Err != nil {
+				ji.Error = it.Err.Error()
+			}
+			items = append(items, ji)
+		}
+		srcErrs := map[string]string{}
+		for name, err := range rep.SourceErrs {
+			srcErrs[name] = err.Error()
+		}
+		return writeJSON(g.stdout, map[string]any{
+			"order": order, "capture": rep.ID, "cut_off": rep.CutOff, "items": items, "summaries": rep.Summaries,
+			"source_errors": srcErrs, "preserved": rep.Preserved(), "failed": rep.Failed(),
+		})
+	}
+	w := &errWriter{w: g.stdout}
+	dups, spooled := 0, 0
+	for _, it := range rep.Items {
+		switch {
+		case it.Err != nil:
+			w.printf("FAIL      %s/%s: %v\n", it.Source, it.Name, it.Err)
+		case it.Duplicate:
+			dups++
+			w.printf("already   %s/%s %s\n", it.Source, it.Name, it.Digests.SHA256)
+		case it.Spooled:
+			spooled++
+			w.printf("spooled   %s/%s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
+		default:
+			w.printf("preserved %s/%s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
+		}
+	}
+	names := make([]string, 0, len(rep.SourceErrs))
+	for name := range rep.SourceErrs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		w.printf("FAIL      %s: %v\n", name, rep.SourceErrs[name])
+	}
+	w.printf("capture %s of order %s: %d preserved, %d already preserved", rep.ID, order, rep.Preserved(), dups)
+	if spooled > 0 {
+		w.printf(", %d of them sealed in the local spool (stored when the store returns)", spooled)
+	}
+	w.printf("\n")
+	return w.err
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// ordersDir holds the working copies of the order records.
+func (c *Config) ordersDir() string { return filepath.Join(c.DataDir, "orders") }
+
+// spoolDir is the local spool: items sealed while the store is down.
+func (c *Config) spoolDir() string { return filepath.Join(c.DataDir, "spool") }
+
+// openRegistry opens everything a command that changes custody state
+// needs, as the one writer: the log (locked, checked against its mirror),
+// the store, the spool, the order book and the capturer. Records saved
+// while the store was down are copied first. The returned func closes the
+// log and unlocks; it must be called.
+func openRegistry(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Registry, func() error, error) {
+	if cfg.Actor == "" {
+		return nil, nil, usageErrorf("no actor: set --actor, actor in the config or CUSTOS_ACTOR")
+	}
+	profiles, err := agent.LoadProfiles(cfg.Profiles)
+	if err != nil {
+		return nil, nil, usageErrorf("config: profiles: %v", err)
+	}
+	signer, err := loadSigner(ctx, g, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, closeLog, err := openLogWith(ctx, g, cfg, signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*agent.Registry, func() error, error) {
+		return nil, nil, errors.Join(err, closeLog())
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	spool, err := storage.NewLocal(cfg.spoolDir(), time.Now)
+	if err != nil {
+		return fail(fmt.Errorf("spool: %w", err))
+	}
+	host, _ := os.Hostname()
+	reg := &agent.Registry{
+		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host,
+		Book: &agent.OrderBook{Dir: cfg.ordersDir(), Store: store},
+		Capturer: &agent.Capturer{
+			Store: store, Log: l, Signer: signer, Spool: spool,
+			Agent: cfg.AgentID, Host: host, Concurrency: cfg.Capture.Concurrency,
+		},
+	}
+	n, err := reg.SyncRecords(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if n > 0 {
+		g.logger.Info("copied order records saved while the store was down", "count", n)
+	}
+	return reg, closeLog, nil
+}
+
+// openRegistryReader opens the registry for reading only (order list and
+// show): the log under a shared lock, read as it stands on disk. The store
+// is needed only for a record whose working copy is gone; when it cannot
+// be opened, reading goes on without it.
+func openRegistryReader(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Registry, func() error, error) {
+	profiles, err := agent.LoadProfiles(cfg.Profiles)
+	if err != nil {
+		return nil, nil, usageErrorf("config: profiles: %v", err)
+	}
+	unlock, err := lockForRead(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var records agent.RecordStore
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		g.logger.Warn("evidence store not available; order records are read from the data directory only", "error", err)
+		records = absentStore{err: err}
+	} else {
+		records = store
+	}
+	reg := &agent.Registry{
+		Log:      &logReader{fsys: os.DirFS(cfg.logDir()), dir: cfg.logDir()},
+		Profiles: profiles, Agent: cfg.AgentID,
+		Book: &agent.OrderBook{Dir: cfg.ordersDir(), Store: records, ReadOnly: true},
+	}
+	return reg, unlock, nil
+}
+
+// logReader is the custody log on disk, read without its writer.
+type logReader struct {
+	fsys fs.FS
+	dir  string
+}
+
+func (r *logReader) FS() fs.FS { return r.fsys }
+
+func (r *logReader) Size(context.Context) (uint64, error) {
+	size, err := logSize(r.fsys)
+	if err != nil {
+		return 0, fmt.Errorf("log %s: %w", r.dir, err)
+	}
+	return size, nil
+}
+
+func (r *logReader) Append(context.Context, chain.Event) (*chain.Record, error) {
+	return nil, errors.New("the log is open for reading only")
+}
+
+// absentStore stands for a store that could not be opened.
+type absentStore struct{ err error }
+
+func (s absentStore) Put(context.Context, string, io.Reader, storage.PutOptions) (*storage.ObjectInfo, error) {
+	return nil, s.err
+}
+
+func (s absentStore) Get(context.Context, string) (io.ReadCloser, *storage.ObjectInfo, error) {
+	return nil, nil, s.err
+}
