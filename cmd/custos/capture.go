@@ -221,15 +221,15 @@ func printCapture(g *globalOptions, order string, rep *agent.CaptureReport) erro
 	for _, it := range rep.Items {
 		switch {
 		case it.Err != nil:
-			w.printf("FAIL      %s/%s: %v\n", it.Source, it.Name, it.Err)
+			w.printf("FAIL      %s: %s: %v\n", it.Source, it.Name, it.Err)
 		case it.Duplicate:
 			dups++
-			w.printf("already   %s/%s %s\n", it.Source, it.Name, it.Digests.SHA256)
+			w.printf("already   %s: %s %s\n", it.Source, it.Name, it.Digests.SHA256)
 		case it.Spooled:
 			spooled++
-			w.printf("spooled   %s/%s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
+			w.printf("spooled   %s: %s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
 		default:
-			w.printf("preserved %s/%s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
+			w.printf("preserved %s: %s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
 		}
 	}
 	names := make([]string, 0, len(rep.SourceErrs))

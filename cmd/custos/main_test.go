@@ -55,6 +55,7 @@ func TestScripts(t *testing.T) {
 			"holdlock":    cmdHoldLock,
 			"releaselock": cmdReleaseLock,
 			"storeput":    cmdStorePut,
+			"stdoutvar":   cmdStdoutVar,
 		},
 	})
 }
@@ -79,6 +80,19 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 	}
+}
+
+// stdoutvar NAME sets the environment variable NAME to the last command's
+// standard output, trimmed: the id `order add` printed.
+func cmdStdoutVar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: stdoutvar NAME")
+	}
+	v := strings.TrimSpace(ts.ReadFile("stdout"))
+	if v == "" || strings.Contains(v, "\n") {
+		ts.Fatalf("stdout is not one value: %q", v)
+	}
+	ts.Setenv(args[0], v)
 }
 
 // flipbyte FILE OFFSET flips the low bit of the byte at OFFSET (negative:
