@@ -1,0 +1,257 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// registryFixture is a Registry on a local store and a real log, as the
+// CLI wires it.
+type registryFixture struct {
+	*captureFixture
+	spool *storage.Local
+	reg   *Registry
+}
+
+func newRegistryFixture(t *testing.T) *registryFixture {
+	t.Helper()
+	f := &registryFixture{captureFixture: newCaptureFixture(t)}
+	var err error
+	if f.spool, err = storage.NewLocal(filepath.Join(f.dir, "spool"), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.reg = f.registry(filepath.Join(f.dir, "orders"))
+	return f
+}
+
+// registry returns a registry over the fixture's log and store, keeping
+// its records in ordersDir.
+func (f *registryFixture) registry(ordersDir string) *Registry {
+	c := *f.c
+	c.Spool = f.spool
+	return &Registry{
+		Log: f.log, Store: f.store, Profiles: mustLoadProfiles(), Capturer: &c, Agent: "agent-1", Host: "host-1",
+		Book: &OrderBook{Dir: ordersDir, Store: f.store},
+	}
+}
+
+func mustLoadProfiles() *Profiles {
+	ps, err := LoadProfiles(nil)
+	if err != nil {
+		panic(err)
+	}
+	return ps
+}
+
+// addOrder receives a us-2703f order now.
+func (f *registryFixture) addOrder(t *testing.T) *Order {
+	t.Helper()
+	draft, err := (&OrderFlags{
+		Reference: "LE-1", Authority: "FBI", RequestingState: "US", Profile: "us-2703f", LegalBasis: "18 U.S.C. 2703(f)",
+		Selectors: []string{"email:alice@example.net"}, Categories: "content",
+	}).Draft(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.reg.Add(context.Background(), draft, nil, "intake@example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Order
+}
+
+func (f *registryFixture) orderEvents(t *testing.T, id string) []string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.log.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fsys := os.DirFS(filepath.Join(f.dir, "log"))
+	rep, err := chain.VerifyLog(ctx, fsys, testVerifier(t, f.signer))
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("log does not verify: %v %v", err, rep.Problems)
+	}
+	var types []string
+	for rec, err := range chain.Entries(ctx, fsys, 0, rep.Entries) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Event.Order == id {
+			types = append(types, string(rec.Event.Type))
+		}
+	}
+	return types
+}
+
+func TestOrderBookRecordIsCheckedAgainstTheLog(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := f.addOrder(t)
+	v, err := f.reg.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Order.Reference != "LE-1" || v.Order.Status != StatusReceived {
+		t.Fatalf("order read back = %+v", v.Order)
+	}
+	local := f.reg.Book.path(o.ID, v.State.Record)
+
+	// The working copy lost (a restored data directory): fetched back
+	// from the store, re-hashed, and kept again.
+	if err := os.Remove(local); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Get(ctx, o.ID); err != nil {
+		t.Fatalf("record not fetched back from the store: %v", err)
+	}
+	if _, err := os.Stat(local); err != nil {
+		t.Fatalf("working copy not restored: %v", err)
+	}
+
+	// The working copy altered: tampering, named.
+	b, err := os.ReadFile(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(local, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(local, []byte(strings.Replace(string(b), "LE-1", "LE-2", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.reg.Get(ctx, o.ID)
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "does not match the digest") {
+		t.Fatalf("altered record: err = %v, want tampering", err)
+	}
+
+	// Gone from both: tampering too, not a generic error.
+	if err := os.Remove(local); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(f.dir, "store", "objects", "orders", o.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = f.reg.Get(ctx, o.ID); !errors.Is(err, chain.ErrTamper) {
+		t.Fatalf("record gone everywhere: err = %v, want tampering", err)
+	}
+	if _, err := f.reg.Get(ctx, "01JD8Z3K4M5N6P7Q8R9S0T1V2W"); !errors.Is(err, ErrNoOrder) {
+		t.Fatalf("unknown order: err = %v, want ErrNoOrder", err)
+	}
+}
+
+// downStore is a store that does not answer.
+type downStore struct{}
+
+func (downStore) Put(context.Context, string, io.Reader, storage.PutOptions) (*storage.ObjectInfo, error) {
+	return nil, storage.ErrUnavailable
+}
+
+func (downStore) Get(context.Context, string) (io.ReadCloser, *storage.ObjectInfo, error) {
+	return nil, nil, storage.ErrUnavailable
+}
+
+func TestOrderBookKeepsRecordsForAStoreThatIsDown(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := newTestOrder(t, testFlags())
+	book := &OrderBook{Dir: filepath.Join(f.dir, "orders"), Store: downStore{}}
+	sum, stored, err := book.Save(ctx, o)
+	if err != nil || stored {
+		t.Fatalf("Save with the store down = %v, %v; want kept locally, no error", stored, err)
+	}
+	if _, err := book.Load(ctx, o.ID, sum); err != nil {
+		t.Fatalf("working copy: %v", err)
+	}
+	if n, err := book.SyncPending(ctx, func(string) (*Order, error) { return o, nil }); n != 0 || err != nil {
+		t.Fatalf("sync with the store still down = %d, %v; want 0, nil", n, err)
+	}
+	book.Store = f.store
+	if n, err := book.SyncPending(ctx, func(string) (*Order, error) { return o, nil }); n != 1 || err != nil {
+		t.Fatalf("sync = %d, %v; want 1 record copied", n, err)
+	}
+	info, err := f.store.Stat(ctx, RecordKey(o.ID, sum))
+	if err != nil || info.SHA256 != sum {
+		t.Fatalf("record in the store: %+v, %v", info, err)
+	}
+	if !info.RetainUntil.Equal(o.ExpiresAt) {
+		t.Errorf("record retained until %v, want the order's expiry %v", info.RetainUntil, o.ExpiresAt)
+	}
+	if n, err := book.SyncPending(ctx, func(string) (*Order, error) { return o, nil }); n != 0 || err != nil {
+		t.Fatalf("second sync = %d, %v; want nothing left", n, err)
+	}
+}
+
+func TestRegistryRecordsInterruptedCapturesAndRebuildsFromTheLog(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := f.addOrder(t)
+	src := &fakeSource{items: map[string]string{"a": "alpha", "b": "bravo"}, order: []string{"a", "b"}}
+	// A capture whose process died: started, one item, never ended.
+	if _, err := f.log.Append(ctx, chain.Event{Type: chain.CaptureStarted, Time: time.Now(), Order: o.ID, Actor: "x", Agent: "agent-1",
+		Details: map[string]string{"capture": "01JD8Z3K4M5N6P7Q8R9S0T1V2X"}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Sources: []NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
+	if err != nil || rep.Failed() || rep.Preserved() != 2 {
+		t.Fatalf("capture: %v, %+v", err, rep)
+	}
+	got := strings.Join(f.orderEvents(t, o.ID), " ")
+	want := "order.received capture.started order.amended capture.failed capture.started item.preserved item.preserved capture.completed order.amended"
+	if got != want {
+		t.Fatalf("events:\n got %s\nwant %s", got, want)
+	}
+
+	// A fresh data directory (its order records lost) rebuilds the
+	// order from the log and the store.
+	reg := f.registry(filepath.Join(f.dir, "orders-restored"))
+	v, err := reg.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Order.Status != StatusPreserved || len(v.State.Items) != 2 || len(v.State.OpenCaptures) != 0 {
+		t.Fatalf("rebuilt: status %s, %d items, open captures %v", v.Order.Status, len(v.State.Items), v.State.OpenCaptures)
+	}
+	// And re-running the capture stores nothing twice.
+	rep, err = reg.Capture(ctx, o.ID, CaptureOptions{Sources: []NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
+	if err != nil || rep.Preserved() != 0 || len(rep.Items) != 2 || !rep.Items[0].Duplicate {
+		t.Fatalf("re-run: %v, %+v", err, rep)
+	}
+}
+
+func TestRegistryExtendReportsMissingObjectsAndStillExtends(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := f.addOrder(t)
+	src := &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Sources: []NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
+	if err != nil || rep.Preserved() != 1 {
+		t.Fatalf("capture: %v %+v", err, rep)
+	}
+	lost := ItemKey(o.ID, rep.Items[0].Digests.SHA256)
+	if err := os.Remove(filepath.Join(f.dir, "store", "objects", filepath.FromSlash(lost))); err != nil {
+		t.Fatal(err)
+	}
+	n, srep, err := f.reg.Extend(ctx, o.ID, time.Time{}, "second request", "custodian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srep.Missing) != 1 || srep.Missing[0] != lost {
+		t.Fatalf("missing = %v, want [%s]", srep.Missing, lost)
+	}
+	info, err := f.store.Stat(ctx, lost+".meta.json")
+	if err != nil || !info.RetainUntil.Equal(n.ExpiresAt) {
+		t.Fatalf("metadata retained until %v (%v), want %v", info.RetainUntil, err, n.ExpiresAt)
+	}
+	if got := f.orderEvents(t, o.ID); got[len(got)-1] != "order.extended" {
+		t.Fatalf("last event %s, want order.extended", got[len(got)-1])
+	}
+}
