@@ -59,6 +59,23 @@ type Capturer struct {
 	// Concurrency bounds the sources captured at once (items of one
 	// source come one after another); 0 means 2.
 	Concurrency int
+	// Progress, when set, is told of every n bytes read from the
+	// sources, from several goroutines at once (a progress bar).
+	Progress func(n int)
+}
+
+// progressReader tells progress of the bytes read through it.
+type progressReader struct {
+	r        io.Reader
+	progress func(n int)
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress(n)
+	}
+	return n, err
 }
 
 // NamedSource is a connector with the name the configuration gives it.
@@ -301,6 +318,9 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 	target := c.Store
 	if down.Load() {
 		target, res.Spooled = c.Spool, true
+	}
+	if c.Progress != nil {
+		content = progressReader{r: content, progress: c.Progress}
 	}
 	hr := newHashingReader(content, spec.Legacy)
 	st, err := target.Stage(ctx, hr)

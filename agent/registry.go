@@ -219,7 +219,7 @@ func (r *Registry) Add(ctx context.Context, draft *Order, doc *Document, actor s
 	if ref == nil {
 		return res, nil
 	}
-	rep, err := r.capture(ctx, o, []NamedSource{{Name: "order-document", Source: docSrc}}, now, nil, actor)
+	rep, err := r.capture(ctx, o, []NamedSource{{Name: "order-document", Source: docSrc}}, now, nil, actor, nil)
 	res.Document = rep
 	if err != nil {
 		return res, fmt.Errorf("order %s received, its document not preserved: %w", o.ID, err)
@@ -243,6 +243,8 @@ type CaptureOptions struct {
 	// (by default only data that existed when the order was received).
 	CutOff time.Time
 	Actor  string
+	// Progress is told of the bytes read (see Capturer.Progress).
+	Progress func(n int)
 }
 
 // Capture preserves what the sources yield for order id. It first records
@@ -276,7 +278,7 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 		}
 		o = n
 	}
-	rep, err := r.capture(ctx, o, opts.Sources, cutOff, v.State, opts.Actor)
+	rep, err := r.capture(ctx, o, opts.Sources, cutOff, v.State, opts.Actor, opts.Progress)
 	if err != nil {
 		return rep, err
 	}
@@ -295,9 +297,9 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 // capture runs the capturer for o. st, when given, is the order's state:
 // its open captures are closed as interrupted and its items not preserved
 // again.
-func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cutOff time.Time, st *OrderState, actor string) (*CaptureReport, error) {
+func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cutOff time.Time, st *OrderState, actor string, progress func(int)) (*CaptureReport, error) {
 	c := *r.Capturer
-	c.Actor = actor
+	c.Actor, c.Progress = actor, progress
 	spec := CaptureSpec{
 		Order: o.ID, RetainUntil: o.ExpiresAt, LegalHold: o.Status == StatusHeld, Legacy: o.LegacyDigests,
 		Authority: o.LegalBasis, Sources: srcs,
