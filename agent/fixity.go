@@ -22,6 +22,7 @@ type LoggedItem struct {
 	Key    string
 	Digest chain.Digest
 	Index  uint64 // of its item.preserved event
+	Size   int64  // as its item.preserved event gives it; -1 if it does not
 }
 
 // LoggedItems reads the log (the first size entries of fsys) and returns
@@ -44,7 +45,11 @@ func LoggedItems(ctx context.Context, fsys fs.FS, size uint64, order string) ([]
 			case chain.ItemPreserved:
 				if _, ok := at[id]; !ok {
 					at[id] = len(items)
-					items = append(items, LoggedItem{Order: e.Order, Key: ItemKey(e.Order, d.SHA256), Digest: d, Index: rec.Index})
+					size, err := strconv.ParseInt(e.Details["size"], 10, 64)
+					if err != nil || len(e.Items) != 1 {
+						size = -1
+					}
+					items = append(items, LoggedItem{Order: e.Order, Key: ItemKey(e.Order, d.SHA256), Digest: d, Index: rec.Index, Size: size})
 				}
 			case chain.ItemPurged:
 				if i, ok := at[id]; ok {
@@ -75,6 +80,8 @@ type Fixity struct {
 	Log                EventLog
 	Agent, Actor, Host string
 	Now                func() time.Time
+	// Progress, when set, is told of every n bytes read back.
+	Progress func(n int)
 }
 
 // FixityResult is the outcome for one item.
@@ -128,7 +135,11 @@ func (f *Fixity) check(ctx context.Context, it LoggedItem) (int64, error) {
 		return 0, fmt.Errorf("%s: stored with sha256 %s, logged as %s: %w", it.Key, info.SHA256, it.Digest.SHA256, storage.ErrTamper)
 	}
 	h := sha512.New()
-	n, err := io.Copy(h, r)
+	var src io.Reader = r
+	if f.Progress != nil {
+		src = progressReader{r: r, progress: f.Progress}
+	}
+	n, err := io.Copy(h, src)
 	if err != nil {
 		return n, err
 	}

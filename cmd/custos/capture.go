@@ -69,7 +69,9 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 	if err != nil {
 		return err
 	}
-	rep, err := reg.Capture(ctx, id, agent.CaptureOptions{Sources: srcs, CutOff: cutOff, Actor: cfg.Actor})
+	bar := newProgress(g, estimate(ctx, srcs, v.Order), "capturing")
+	rep, err := reg.Capture(ctx, id, agent.CaptureOptions{Sources: srcs, CutOff: cutOff, Actor: cfg.Actor, Progress: bar.add})
+	bar.done()
 	if rep == nil {
 		return fmt.Errorf("capture: %w", err)
 	}
@@ -246,4 +248,22 @@ func printCapture(g *globalOptions, order string, rep *agent.CaptureReport) erro
 	}
 	w.printf("\n")
 	return w.err
+}
+
+// estimate is the bytes the sources will read, for the progress bar's
+// total, or -1 when a source cannot tell.
+func estimate(ctx context.Context, srcs []agent.NamedSource, o *agent.Order) int64 {
+	var total int64
+	for _, ns := range srcs {
+		e, ok := ns.Source.(source.Estimator)
+		if !ok {
+			return -1
+		}
+		n, err := e.Estimate(ctx, source.Request{Order: o.ID, From: o.Window.From, To: o.Window.To})
+		if err != nil {
+			return -1
+		}
+		total += n
+	}
+	return total
 }

@@ -60,7 +60,17 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 		return err
 	}
 	host, _ := os.Hostname()
-	fx := &agent.Fixity{Store: store, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host}
+	var total int64
+	for _, it := range items {
+		if it.Size < 0 {
+			total = -1
+			break
+		}
+		total += it.Size
+	}
+	bar := newProgress(g, total, "checking")
+	defer bar.done()
+	fx := &agent.Fixity{Store: store, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
 	type jsonResult struct {
 		Order  string `json:"order"`
 		Key    string `json:"key"`
