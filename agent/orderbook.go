@@ -48,7 +48,10 @@ type OrderBook struct {
 	// ReadOnly keeps Load from writing the working copy of a record it
 	// fetched from the store (a reader holds only a shared lock).
 	ReadOnly bool
-	Now      func() time.Time
+	// Offline says the store is known not to answer now: Save keeps
+	// records for SyncPending without trying it.
+	Offline bool
+	Now     func() time.Time
 }
 
 // pendingDir holds one marker per record not yet copied to the store.
@@ -118,6 +121,9 @@ func (b *OrderBook) copyToStore(ctx context.Context, o *Order, sum string, rec [
 	opts := storage.PutOptions{SHA256: sum, LegalHold: o.Status == StatusHeld}
 	if o.ExpiresAt.After(b.now()) && o.Status != StatusPurged {
 		opts.RetainUntil = o.ExpiresAt
+	}
+	if b.Offline {
+		return false, nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, recordPutTimeout)
 	defer cancel()

@@ -108,6 +108,14 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	return s, nil
 }
 
+// NewS3Unchecked is NewS3 without the bucket check, for a writer that must
+// go on while the server cannot be reached (preservation seals items in a
+// local spool meanwhile): its operations fail with ErrUnavailable until the
+// server answers. Options are still checked.
+func NewS3Unchecked(o S3Options) (*S3, error) {
+	return newS3(o)
+}
+
 func newS3(o S3Options) (*S3, error) {
 	if o.Endpoint == "" {
 		return nil, errors.New("s3: no endpoint")

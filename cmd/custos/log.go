@@ -51,24 +51,35 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 	if err != nil {
 		return nil, nil, err
 	}
-	return openLogWith(ctx, g, cfg, signer)
-}
-
-// openLogWith is openLog with a signer already loaded.
-func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer) (*chain.Log, func() error, error) {
 	unlock, err := lockForWrite(cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
 	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, errors.Join(err, unlock())
+	}
+	return openLogWith(ctx, g, cfg, signer, store, false, unlock)
+}
+
+// openLogWith is openLog with the signer loaded, the data directory locked
+// (unlock releases it) and the store opened. storeDown says the store did
+// not answer: the log is opened all the same, without the mirror check,
+// so that preservation never waits for the store (items go to the spool),
+// and the mirror catches up on a later command.
+func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer, store evidenceStore, storeDown bool, unlock func() error) (*chain.Log, func() error, error) {
 	// Before anything is written: leftovers of a writer that died go, and
 	// a log rolled back or swapped behind the mirror's back must not be
 	// extended.
-	mirror, err := openMirrorFor(ctx, g, cfg, signer)
-	if err == nil {
+	mirror, err := openMirrorFor(ctx, g, cfg, signer, store, storeDown)
+	if err == nil && !storeDown {
 		_, err = mirror.Check(ctx)
 	}
 	if err != nil {
 		return nil, nil, errors.Join(err, unlock())
+	}
+	if storeDown {
+		g.logger.Warn("evidence store unreachable: the log is not checked against its mirror now; items are sealed in the local spool", "store", fmt.Sprint(store))
 	}
 	host, _ := os.Hostname() // recorded in the log.opened event; empty if unknown
 	l, err := chain.Open(ctx, chain.Config{
@@ -89,6 +100,9 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		err := l.Close(cctx)
 		// The local log stays authoritative whatever happens here; a
 		// mirror left behind is reported, and the next sync catches up.
+		if storeDown {
+			return errors.Join(err, unlock())
+		}
 		sctx, scancel := context.WithTimeout(ctx, mirrorTimeout)
 		defer scancel()
 		_, serr := mirror.Sync(sctx)
@@ -115,10 +129,11 @@ func newMirror(g *globalOptions, cfg *Config, store evidenceStore, v note.Verifi
 	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.logDir(), Store: store, Verifier: v, Logger: g.logger})
 }
 
-// openMirrorFor is openMirror with the verifier of the signing key, for
-// the one writer: it first sweeps what an earlier writer left unfinished
-// in the store (multipart uploads, staged content).
-func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer) (*agent.Mirror, error) {
+// openMirrorFor is the mirror in store with the verifier of the signing
+// key, for the one writer: it first sweeps what an earlier writer left
+// unfinished in the store (multipart uploads, staged content), unless the
+// store is down.
+func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer, store evidenceStore, storeDown bool) (*agent.Mirror, error) {
 	_, key, err := chain.NewNoteSigner(cfg.AgentID, signer)
 	if err != nil {
 		return nil, err
@@ -127,13 +142,9 @@ func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer ch
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
 	if sw, ok := store.(interface {
 		Sweep(context.Context) (int, error)
-	}); ok {
+	}); ok && !storeDown {
 		n, err := sw.Sweep(ctx)
 		if err != nil {
 			return nil, err

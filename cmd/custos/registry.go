@@ -38,16 +38,20 @@ func openRegistry(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Re
 	if err != nil {
 		return nil, nil, err
 	}
-	l, closeLog, err := openLogWith(ctx, g, cfg, signer)
+	unlock, err := lockForWrite(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, storeDown, err := openWriterStore(ctx, g, cfg)
+	if err != nil {
+		return nil, nil, errors.Join(err, unlock())
+	}
+	l, closeLog, err := openLogWith(ctx, g, cfg, signer, store, storeDown, unlock)
 	if err != nil {
 		return nil, nil, err
 	}
 	fail := func(err error) (*agent.Registry, func() error, error) {
 		return nil, nil, errors.Join(err, closeLog())
-	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return fail(err)
 	}
 	spool, err := storage.NewLocal(cfg.spoolDir(), time.Now)
 	if err != nil {
@@ -56,11 +60,14 @@ func openRegistry(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Re
 	host, _ := os.Hostname()
 	reg := &agent.Registry{
 		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host,
-		Book: &agent.OrderBook{Dir: cfg.ordersDir(), Store: store},
+		Book: &agent.OrderBook{Dir: cfg.ordersDir(), Store: store, Offline: storeDown},
 		Capturer: &agent.Capturer{
 			Store: store, Log: l, Signer: signer, Spool: spool,
 			Agent: cfg.AgentID, Host: host, Concurrency: cfg.Capture.Concurrency,
 		},
+	}
+	if storeDown {
+		return reg, closeLog, nil
 	}
 	n, err := reg.SyncRecords(ctx)
 	if err != nil {
@@ -70,6 +77,41 @@ func openRegistry(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Re
 		g.logger.Info("copied order records saved while the store was down", "count", n)
 	}
 	return reg, closeLog, nil
+}
+
+// storeProbeTimeout bounds how long a writer waits for the store to answer
+// before it goes on without it.
+const storeProbeTimeout = 10 * time.Second
+
+// openWriterStore opens the store for a command that preserves: an S3
+// store that does not answer within storeProbeTimeout is opened unchecked
+// and reported down, so that the command seals what it must into the
+// spool instead of failing. Any other problem (wrong credentials, no
+// Object Lock) is an error.
+func openWriterStore(ctx context.Context, g *globalOptions, cfg *Config) (evidenceStore, bool, error) {
+	if cfg.Store.Type != "s3" {
+		s, err := openStore(ctx, cfg)
+		return s, false, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
+	defer cancel()
+	s, err := openStore(pctx, cfg)
+	if err == nil {
+		return s, false, nil
+	}
+	if ctx.Err() != nil || !(errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) {
+		return nil, false, err
+	}
+	o, oerr := cfg.s3Options()
+	if oerr != nil {
+		return nil, false, oerr
+	}
+	u, uerr := storage.NewS3Unchecked(o)
+	if uerr != nil {
+		return nil, false, uerr
+	}
+	g.logger.Warn("evidence store unreachable; going on without it", "error", err)
+	return u, true, nil
 }
 
 // openRegistryReader opens the registry for reading only (order list and
