@@ -57,7 +57,16 @@ func runStorageCheck(ctx context.Context, g *globalOptions, args []string) error
 			results, checkErr = s.Check(ctx)
 		}
 	default:
-		_, err := openStore(ctx, cfg)
+		// Opening the local store removes what interrupted writes left in
+		// its tmp/: never while a writer runs (the lock keeps them apart).
+		unlock, err := lockForRead(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		_, err = openStore(ctx, cfg)
+		if uerr := unlock(); err == nil {
+			err = uerr
+		}
 		detail := cfg.storeDir()
 		if err != nil {
 			detail, checkErr = err.Error(), err
