@@ -114,9 +114,16 @@ func (f *captureFixture) open(t *testing.T) {
 	t.Cleanup(func() { _ = f.log.Close(context.Background()) })
 }
 
-// events returns the order's custody events, after checking that the
+// events returns testOrder's custody events, after checking that the
 // whole log verifies.
 func (f *captureFixture) events(t *testing.T) []*chain.Event {
+	t.Helper()
+	return f.verifiedEvents(t, testOrder)
+}
+
+// verifiedEvents seals the log with a checkpoint, checks that the whole
+// log verifies, and returns the custody events of order, in log order.
+func (f *captureFixture) verifiedEvents(t *testing.T, order string) []*chain.Event {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := f.log.Checkpoint(ctx); err != nil {
@@ -132,7 +139,7 @@ func (f *captureFixture) events(t *testing.T) []*chain.Event {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.Event.Order == testOrder {
+		if rec.Event.Order == order {
 			out = append(out, rec.Event)
 		}
 	}

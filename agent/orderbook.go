@@ -141,8 +141,9 @@ func (b *OrderBook) copyToStore(ctx context.Context, o *Order, sum string, rec [
 }
 
 // SyncPending copies to the store the records saved while it could not be
-// reached, each with the retention and hold its order has now (current).
-// It returns how many it copied; a store still unreachable is not an error.
+// reached, each with the retention and hold its order has now (current);
+// those of an order purged meanwhile are not copied. It returns how many it
+// copied; a store still unreachable is not an error.
 func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) (*Order, error)) (int, error) {
 	entries, err := os.ReadDir(b.pendingDir())
 	if errors.Is(err, os.ErrNotExist) {
@@ -160,6 +161,14 @@ func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) 
 		o, err := current(id)
 		if err != nil {
 			return n, err
+		}
+		if o.Status == StatusPurged {
+			// The store keeps nothing of a purged order: a record that
+			// never reached it stays in the data directory only.
+			if err := os.Remove(filepath.Join(b.pendingDir(), ent.Name())); err != nil {
+				return n, err
+			}
+			continue
 		}
 		rec, err := b.readLocal(id, sum)
 		if err != nil {

@@ -71,23 +71,9 @@ func (f *registryFixture) addOrder(t *testing.T) *Order {
 
 func (f *registryFixture) orderEvents(t *testing.T, id string) []string {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := f.log.Checkpoint(ctx); err != nil {
-		t.Fatal(err)
-	}
-	fsys := os.DirFS(filepath.Join(f.dir, "log"))
-	rep, err := chain.VerifyLog(ctx, fsys, testVerifier(t, f.signer))
-	if err != nil || len(rep.Problems) > 0 {
-		t.Fatalf("log does not verify: %v %v", err, rep.Problems)
-	}
 	var types []string
-	for rec, err := range chain.Entries(ctx, fsys, 0, rep.Entries) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Event.Order == id {
-			types = append(types, string(rec.Event.Type))
-		}
+	for _, e := range f.verifiedEvents(t, id) {
+		types = append(types, string(e.Type))
 	}
 	return types
 }
@@ -253,5 +239,35 @@ func TestRegistryExtendReportsMissingObjectsAndStillExtends(t *testing.T) {
 	}
 	if got := f.orderEvents(t, o.ID); got[len(got)-1] != "order.extended" {
 		t.Fatalf("last event %s, want order.extended", got[len(got)-1])
+	}
+}
+
+// A record saved while the store was down, of an order purged before the
+// store came back, is not copied there afterwards: the store keeps
+// nothing of a purged order.
+func TestRegistrySyncCopiesNothingOfAPurgedOrder(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	// Records of an order whose expiry the book thinks has passed are
+	// stored unretained, so the purge can delete them at once.
+	f.reg.Book.Now = func() time.Time { return time.Now().Add(1000 * 24 * time.Hour) }
+	o := f.addOrder(t)
+	f.reg.Book.Store = downStore{}
+	if _, err := f.reg.Release(ctx, o.ID, "withdrawn", "custodian"); err != nil {
+		t.Fatal(err)
+	}
+	f.reg.Book.Store = f.store
+	rep, err := f.reg.Purge(ctx, o.ID, "withdrawn", "custodian")
+	if err != nil || rep.Order.Status != StatusPurged {
+		t.Fatalf("purge: %v, %+v", err, rep)
+	}
+	if n, err := f.reg.SyncRecords(ctx); n != 0 || err != nil {
+		t.Fatalf("sync after the purge = %d, %v; want nothing copied", n, err)
+	}
+	for info, err := range f.store.List(ctx, "orders/"+o.ID+"/") {
+		t.Errorf("the store holds %+v (%v) of the purged order", info, err)
+	}
+	if n, err := f.reg.SyncRecords(ctx); n != 0 || err != nil {
+		t.Fatalf("second sync = %d, %v; want no record left pending", n, err)
 	}
 }
