@@ -24,6 +24,11 @@ func RecordKey(order, sha256 string) string {
 	return "orders/" + order + "/order-" + sha256 + ".json"
 }
 
+// ErrRecordGone reports a record that is neither in the data directory nor
+// in the store. For any order but a purged one that is tampering (it comes
+// with a *chain.TamperError).
+var ErrRecordGone = errors.New("order record gone")
+
 // RecordStore is what the order book needs of the evidence store.
 type RecordStore interface {
 	Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (*storage.ObjectInfo, error)
@@ -231,8 +236,8 @@ func (b *OrderBook) fetch(ctx context.Context, id, sum string) ([]byte, error) {
 	key := RecordKey(id, sum)
 	r, info, err := b.Store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotExist) {
-		return nil, &chain.TamperError{File: key, Index: -1,
-			What: "the order record the custody log names is neither in the data directory nor in the store"}
+		return nil, errors.Join(ErrRecordGone, &chain.TamperError{File: key, Index: -1,
+			What: "the order record the custody log names is neither in the data directory nor in the store"})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("order %s: fetch the record: %w", id, err)

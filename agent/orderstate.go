@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"strings"
+	"time"
 
 	"github.com/custos-evidence/custos/chain"
 )
@@ -35,6 +37,14 @@ type OrderState struct {
 	OpenCaptures []string
 	Events       int
 	LastIndex    uint64
+	// Status is the order's status after its newest order event.
+	Status Status
+	// Received holds the details of its order.received event (reference,
+	// authority, requesting state, profile, receipt, expiry, ...), and
+	// ExpiresAt the newest expiry its events name: what the log alone says
+	// of an order whose record is gone (a purged one).
+	Received  map[string]string
+	ExpiresAt string
 }
 
 // ReadOrderStates reads the first size entries of the log in fsys and
@@ -66,6 +76,13 @@ func ReadOrderStates(ctx context.Context, fsys fs.FS, size uint64) (map[string]*
 			}
 			st.Record = sum
 			st.Records = appendNew(st.Records, sum)
+			st.Status = Status(e.Details["status"])
+			if x := e.Details["expires_at"]; x != "" {
+				st.ExpiresAt = x
+			}
+			if e.Type == chain.OrderReceived {
+				st.Received = e.Details
+			}
 		}
 		switch e.Type {
 		case chain.CaptureStarted:
@@ -152,4 +169,24 @@ func isHexSHA256(s string) bool {
 		}
 	}
 	return true
+}
+
+// PurgedOrder is what the log alone says of a purged order whose record is
+// no longer anywhere: the store keeps nothing of a purged order, and the
+// data directory's copy may be lost with the directory. It carries the
+// fields the order.received event names (not the selectors, which the log
+// never holds) and the final status.
+func (st *OrderState) PurgedOrder() *Order {
+	o := &Order{Version: OrderVersion, ID: st.ID, Status: st.Status}
+	if d := st.Received; d != nil {
+		o.Reference, o.Authority, o.RequestingState, o.Profile = d["reference"], d["authority"], d["requesting_state"], d["profile"]
+		o.ReceivedAt, _ = time.Parse(time.RFC3339Nano, d["received_at"])
+		for _, c := range strings.Split(d["categories"], ",") {
+			if c != "" {
+				o.Categories = append(o.Categories, Category(c))
+			}
+		}
+	}
+	o.ExpiresAt, _ = time.Parse(time.RFC3339Nano, st.ExpiresAt)
+	return o
 }

@@ -102,7 +102,17 @@ func (r *Registry) Get(ctx context.Context, id string) (*OrderView, error) {
 	if st == nil {
 		return nil, fmt.Errorf("order %s: %w", id, ErrNoOrder)
 	}
-	o, err := r.Book.Load(ctx, id, st.Record)
+	return r.view(ctx, st)
+}
+
+// view loads the current record of the order st describes. A purged
+// order whose record is gone everywhere is shown as the log describes it
+// (PurgedOrder): nothing is kept of it by design.
+func (r *Registry) view(ctx context.Context, st *OrderState) (*OrderView, error) {
+	o, err := r.Book.Load(ctx, st.ID, st.Record)
+	if err != nil && st.Status == StatusPurged && errors.Is(err, ErrRecordGone) {
+		return &OrderView{Order: st.PurgedOrder(), State: st}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +127,11 @@ func (r *Registry) List(ctx context.Context) ([]*OrderView, error) {
 	}
 	views := make([]*OrderView, 0, len(ids))
 	for _, id := range ids {
-		o, err := r.Book.Load(ctx, id, states[id].Record)
+		v, err := r.view(ctx, states[id])
 		if err != nil {
 			return nil, err
 		}
-		views = append(views, &OrderView{Order: o, State: states[id]})
+		views = append(views, v)
 	}
 	return views, nil
 }

@@ -271,3 +271,48 @@ func TestRegistrySyncCopiesNothingOfAPurgedOrder(t *testing.T) {
 		t.Fatalf("second sync = %d, %v; want no record left pending", n, err)
 	}
 }
+
+// A purged order whose last record went with a lost data directory is
+// still listed, as the log describes it: the store keeps nothing of it by
+// design, so its absence there is not tampering.
+func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	draft, err := (&OrderFlags{
+		Reference: "GONE-1", Authority: "Court", RequestingState: "FR", Profile: "custom", LegalBasis: "art. 60-1",
+		Selectors: []string{"account:CUST-7"}, Categories: "content", Expires: "1s",
+	}).Draft(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.reg.Add(ctx, draft, nil, "intake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Order.ID
+	src := &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}
+	if _, err := f.reg.Capture(ctx, id, CaptureOptions{Sources: []NamedSource{{Name: "mail", Source: src}}, Actor: "c", CutOff: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Release(ctx, id, "expired", "c"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(res.Order.ExpiresAt.Add(1100 * time.Millisecond)))
+	rep, err := f.reg.Purge(ctx, id, "retention ended", "c")
+	if err != nil || rep.Order.Status != StatusPurged {
+		t.Fatalf("purge: %v, %+v", err, rep)
+	}
+
+	views, err := f.registry(filepath.Join(f.dir, "orders-lost")).List(ctx)
+	if err != nil {
+		t.Fatalf("list after the data directory's records were lost: %v", err)
+	}
+	if len(views) != 1 {
+		t.Fatalf("%d orders listed, want 1", len(views))
+	}
+	o := views[0].Order
+	if o.ID != id || o.Status != StatusPurged || o.Reference != "GONE-1" || o.Profile != "custom" || len(o.Selectors) != 0 ||
+		!o.ExpiresAt.Equal(res.Order.ExpiresAt.Truncate(time.Second)) {
+		t.Fatalf("purged order from the log = %+v", o)
+	}
+}
