@@ -99,7 +99,8 @@ func openWriterStore(ctx context.Context, g *globalOptions, cfg *Config) (eviden
 	if err == nil {
 		return s, false, nil
 	}
-	if ctx.Err() != nil || !(errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) {
+	down := errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+	if ctx.Err() != nil || !down {
 		return nil, false, err
 	}
 	o, oerr := cfg.s3Options()
