@@ -82,6 +82,10 @@ func (p progressReader) Read(b []byte) (int, error) {
 type NamedSource struct {
 	Name   string
 	Source source.Source
+	// Categories are the data categories the source serves (subscriber,
+	// traffic, content), recorded with each of its items so that a
+	// disclosure can be limited to some of them.
+	Categories []string
 }
 
 // CaptureSpec is one capture of one order.
@@ -172,6 +176,7 @@ type itemMeta struct {
 	Name       string         `json:"name"`
 	Source     string         `json:"source"`
 	Kind       string         `json:"kind"`
+	Categories []string       `json:"categories,omitempty"`
 	Record     map[string]any `json:"record"`
 	Modified   *time.Time     `json:"modified,omitempty"`
 	CapturedAt time.Time      `json:"captured_at"`
@@ -364,7 +369,7 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 	now := c.now()
 	meta := itemMeta{
 		Order: spec.Order, Capture: capture, Digests: res.Digests, Size: res.Size, MediaType: it.MediaType,
-		Name: it.Name, Source: ns.Name, Kind: ns.Source.Kind(), Record: it.Record,
+		Name: it.Name, Source: ns.Name, Kind: ns.Source.Kind(), Categories: ns.Categories, Record: it.Record,
 		CapturedAt: now, CutOff: spec.Request.CutOff.UTC(), Agent: c.Agent, Actor: c.Actor,
 		Store: storeRecord{Key: res.Key, VersionID: info.VersionID, ETag: info.ETag, Checksum: info.Checksum,
 			PartSize: info.PartSize, RetainUntil: info.RetainUntil, LegalHold: info.LegalHold},
@@ -408,6 +413,9 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 	}
 	if it.MediaType != "" {
 		details["media_type"] = it.MediaType
+	}
+	if len(ns.Categories) > 0 {
+		details["categories"] = strings.Join(ns.Categories, ",")
 	}
 	if res.Digests.MD5 != "" {
 		details["md5"], details["sha1"] = res.Digests.MD5, res.Digests.SHA1

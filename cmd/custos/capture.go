@@ -148,7 +148,15 @@ func captureSources(cfg *Config, o *agent.Order, names []string) ([]agent.NamedS
 		if err != nil {
 			return nil, usageErrorf("capture: %v", err)
 		}
-		out = append(out, agent.NamedSource{Name: sc.Name, Source: s})
+		cats := sc.Categories
+		if len(cats) == 0 {
+			// A source that names none (an ad-hoc URI) serves what the
+			// order asks for.
+			for _, c := range o.Categories {
+				cats = append(cats, string(c))
+			}
+		}
+		out = append(out, agent.NamedSource{Name: sc.Name, Source: s, Categories: cats})
 	}
 	return out, nil
 }
