@@ -229,7 +229,7 @@ func (r *Registry) Add(ctx context.Context, draft *Order, doc *Document, actor s
 	if ref == nil {
 		return res, nil
 	}
-	rep, err := r.capture(ctx, o, []NamedSource{{Name: "order-document", Source: docSrc}}, now, nil, actor, nil)
+	rep, err := r.capture(ctx, o, []NamedSource{{Name: documentSourceName, Source: docSrc}}, now, nil, actor, nil)
 	res.Document = rep
 	if err != nil {
 		return res, fmt.Errorf("order %s received, its document not preserved: %w", o.ID, err)
@@ -671,7 +671,7 @@ func documentSource(path string) (*DocumentRef, source.Source, error) {
 	ref := &DocumentRef{SHA256: hex.EncodeToString(h.Sum(nil)), Name: filepath.Base(abs), MediaType: mt, Size: int64(n) + rest}
 	// The document is what the order is; it is preserved whatever its
 	// modification time.
-	src, err := source.New(source.Config{Name: "order-document", Type: "file", Params: map[string]any{"path": abs, "include_newer": true}})
+	src, err := source.New(source.Config{Name: documentSourceName, Type: "file", Params: map[string]any{"path": abs, "include_newer": true}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -77,6 +77,7 @@ func newApp(g *globalOptions) *cli.App {
 			newStorageCommand(g),
 			newOrderCommand(g),
 			newCaptureCommand(g),
+			newDiscloseCommand(g),
 			newFixityCommand(g),
 		},
 	}

@@ -21,16 +21,24 @@ import (
 // Config is custos's configuration (SPEC section 7), read from one YAML
 // file, CUSTOS_* environment variables and the global flags.
 type Config struct {
-	DataDir  string         `mapstructure:"data_dir"`
-	AgentID  string         `mapstructure:"agent_id"`
-	Actor    string         `mapstructure:"actor"`
-	Key      KeyConfig      `mapstructure:"key"`
-	Store    StoreConfig    `mapstructure:"store"`
-	Log      LogConfig      `mapstructure:"log"`
-	Server   ServerConfig   `mapstructure:"server"`
-	Sources  map[string]any `mapstructure:"sources"`
-	Profiles map[string]any `mapstructure:"profiles"`
-	Capture  CaptureConfig  `mapstructure:"capture"`
+	DataDir    string           `mapstructure:"data_dir"`
+	AgentID    string           `mapstructure:"agent_id"`
+	Actor      string           `mapstructure:"actor"`
+	Key        KeyConfig        `mapstructure:"key"`
+	Store      StoreConfig      `mapstructure:"store"`
+	Log        LogConfig        `mapstructure:"log"`
+	Server     ServerConfig     `mapstructure:"server"`
+	Sources    map[string]any   `mapstructure:"sources"`
+	Profiles   map[string]any   `mapstructure:"profiles"`
+	Capture    CaptureConfig    `mapstructure:"capture"`
+	Disclosure DisclosureConfig `mapstructure:"disclosure"`
+}
+
+// DisclosureConfig configures disclosure packages.
+type DisclosureConfig struct {
+	// Organization is the provider as packages name it (bag-info's
+	// Source-Organization); empty: agent_id.
+	Organization string `mapstructure:"organization"`
 }
 
 // CaptureConfig configures the capture pipeline.
@@ -165,6 +173,7 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "sources", def: map[string]any{}, kind: kindMap},
 		{name: "profiles", def: map[string]any{}, kind: kindMap},
 		{name: "capture.concurrency", def: 2, kind: kindInt},
+		{name: "disclosure.organization", def: ""},
 	}
 }
 

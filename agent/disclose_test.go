@@ -1,0 +1,309 @@
+package agent
+
+import (
+	"archive/zip"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+// disclosedOrder is an order with three items, two of them content and
+// one traffic, captured through the registry.
+func disclosedOrder(t *testing.T, f *registryFixture) *Order {
+	t.Helper()
+	ctx := context.Background()
+	o := f.addOrder(t)
+	mail := &fakeSource{items: map[string]string{"inbox/1.eml": "hello", "../../etc/passwd": "sneaky name"}, order: []string{"inbox/1.eml", "../../etc/passwd"}}
+	logs := &fakeSource{items: map[string]string{"access.log": "10.0.0.1 GET /"}, order: []string{"access.log"}}
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Actor: "custodian", CutOff: time.Now(), Sources: []NamedSource{
+		{Name: "mail", Source: mail, Categories: []string{"content"}},
+		{Name: "proxy logs", Source: logs, Categories: []string{"traffic"}},
+	}})
+	if err != nil || rep.Failed() || rep.Preserved() != 3 {
+		t.Fatalf("capture: %v %+v", err, rep)
+	}
+	return o
+}
+
+func TestDiscloseBuildsAVerifiablePackage(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := disclosedOrder(t, f)
+	out := filepath.Join(t.TempDir(), "pkg")
+	rep, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Organization: "Example Mail GmbH", Actor: "discloser"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Partial || len(rep.Items) != 3 || rep.Order.Status != StatusDisclosed || rep.SHA256 == "" {
+		t.Fatalf("report: %+v", rep)
+	}
+	root := os.DirFS(out)
+
+	// Exactly the files of the format.
+	var files []string
+	if err := fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sha512.txt", "tagmanifest-sha256.txt",
+		"custody/order.json", "custody/events.jsonl", "custody/checkpoint", "custody/keys/custos.vkey", "custody/keys/custos.pub",
+		"custody/attestation.dsse.json", "case.jsonld", "SHA256SUMS", "README.txt",
+		"data/mail/inbox/1.eml", "data/mail/etc/passwd", "data/proxy_logs/access.log"} {
+		if !slices.Contains(files, want) {
+			t.Errorf("package lacks %s (has %v)", want, files)
+		}
+	}
+
+	// SHA256SUMS holds every file but itself, with its true digest.
+	sums := readLines(t, root, "SHA256SUMS")
+	if len(sums) != len(files)-1 {
+		t.Errorf("SHA256SUMS has %d lines for %d other files", len(sums), len(files)-1)
+	}
+	for _, l := range sums {
+		sum, name, ok := strings.Cut(l, "  ")
+		if !ok {
+			t.Fatalf("SHA256SUMS line %q", l)
+		}
+		b, err := fs.ReadFile(root, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != sum {
+			t.Errorf("SHA256SUMS: %s does not match", name)
+		}
+	}
+	info := string(mustRead(t, root, "bag-info.txt"))
+	for _, want := range []string{"Source-Organization: Example Mail GmbH\n", "Payload-Oxum: 30.3\n", "External-Identifier: LE-1\n",
+		"Custos-Order-Id: " + o.ID + "\n", "Custos-Partial: false\n", "Custos-Recipient: none\n"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("bag-info.txt lacks %q:\n%s", want, info)
+		}
+	}
+
+	// Every event line proves against the checkpoint with the log's key;
+	// the record is the one the newest order event names.
+	v := testVerifier(t, f.signer)
+	lines := readLines(t, root, "custody/events.jsonl")
+	if len(lines) != rep.Events {
+		t.Fatalf("%d event lines, report says %d", len(lines), rep.Events)
+	}
+	newestRecord := ""
+	for _, l := range lines {
+		var line struct {
+			Index uint64          `json:"index"`
+			Event json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatal(err)
+		}
+		proof := mustRead(t, root, "custody/proofs/"+strconv.FormatUint(line.Index, 10)+".tlog-proof")
+		e, _, cp, err := chain.VerifyEventProof(line.Event, proof, v)
+		if err != nil {
+			t.Fatalf("event %d: %v", line.Index, err)
+		}
+		if e.Order != o.ID || cp.Size != rep.Checkpoint.Size {
+			t.Fatalf("event %d: order %s, checkpoint %d", line.Index, e.Order, cp.Size)
+		}
+		if x := e.Details["order_sha256"]; x != "" {
+			newestRecord = x
+		}
+	}
+	rec := mustRead(t, root, "custody/order.json")
+	if sum := sha256.Sum256(rec); hex.EncodeToString(sum[:]) != newestRecord {
+		t.Errorf("custody/order.json is not the record the newest event names")
+	}
+
+	// The statement is signed by the log's key and names every data file.
+	env := mustRead(t, root, "custody/attestation.dsse.json")
+	pub, err := f.signer.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := signature.LoadVerifier(pub, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dsse.WrapVerifier(sv).VerifySignature(strings.NewReader(string(env)), nil); err != nil {
+		t.Fatalf("statement signature: %v", err)
+	}
+	var envelope struct {
+		Payload []byte `json:"payload"`
+	}
+	if err := json.Unmarshal(env, &envelope); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Subject []struct {
+			Name   string            `json:"name"`
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+		PredicateType string `json:"predicateType"`
+	}
+	if err := json.Unmarshal(envelope.Payload, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.PredicateType != DisclosurePredicateType || len(st.Subject) != 3 {
+		t.Fatalf("statement: %+v", st)
+	}
+	for _, s := range st.Subject {
+		b := mustRead(t, root, s.Name)
+		if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != s.Digest["sha256"] || len(s.Digest["sha512"]) != 128 {
+			t.Errorf("subject %s digests do not match the file", s.Name)
+		}
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(mustRead(t, root, "case.jsonld"), &doc); err != nil || doc["@graph"] == nil {
+		t.Fatalf("case.jsonld: %v", err)
+	}
+
+	// The log says so, and the order is disclosed.
+	events := f.orderEvents(t, o.ID)
+	if events[len(events)-2] != "disclosure.created" || events[len(events)-1] != "order.amended" {
+		t.Errorf("events end with %v", events[len(events)-2:])
+	}
+}
+
+func TestDisclosePartialAndEncrypted(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := disclosedOrder(t, f)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "traffic.zip")
+	rep, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Categories: []string{"traffic"}, Actor: "discloser",
+		Recipients: []age.Recipient{id.Recipient()}, RecipientText: id.Recipient().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Partial || len(rep.Items) != 1 || rep.Items[0].Path != "data/proxy_logs/access.log" || rep.Path != out+".age" {
+		t.Fatalf("report: %+v", rep)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an unencrypted %s was left: %v", out, err)
+	}
+	enc, err := os.Open(rep.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	h := sha256.New()
+	dec, err := age.Decrypt(io.TeeReader(enc, h), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != rep.SHA256 {
+		t.Errorf("logged package digest %s is not the file's", rep.SHA256)
+	}
+	zr, err := zip.NewReader(strings.NewReader(string(plain)), int64(len(plain)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, zf := range zr.File {
+		names = append(names, zf.Name)
+	}
+	if !slices.Contains(names, "data/proxy_logs/access.log") || slices.Contains(names, "data/mail/inbox/1.eml") || !slices.Contains(names, "SHA256SUMS") {
+		t.Fatalf("zip holds %v", names)
+	}
+}
+
+func TestDiscloseRefusals(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := f.addOrder(t) // received: nothing captured yet
+	dir := t.TempDir()
+	if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(dir, "p"), Actor: "d"}); !errors.Is(err, ErrIllegalTransition) {
+		t.Errorf("disclosing a received order: %v, want ErrIllegalTransition", err)
+	}
+	o = disclosedOrder(t, f)
+	before := f.orderEvents(t, o.ID)
+	exists := filepath.Join(dir, "exists")
+	if err := os.Mkdir(exists, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, opts := range map[string]DiscloseOptions{
+		"existing output":  {Out: exists},
+		"unknown item":     {Out: filepath.Join(dir, "a"), Items: []string{"deadbeefdeadbeef"}},
+		"short prefix":     {Out: filepath.Join(dir, "b"), Items: []string{"abc"}},
+		"unknown category": {Out: filepath.Join(dir, "c"), Categories: []string{"metadata"}},
+		"empty selection":  {Out: filepath.Join(dir, "d"), Categories: []string{"subscriber"}},
+		"encrypted dir":    {Out: filepath.Join(dir, "e"), Recipients: []age.Recipient{mustRecipient(t)}},
+	} {
+		opts.Actor = "d"
+		if _, err := f.reg.Disclose(ctx, o.ID, opts); err == nil {
+			t.Errorf("%s: disclosed", name)
+		}
+	}
+	if after := f.orderEvents(t, o.ID); len(after) != len(before) {
+		t.Errorf("refused disclosures logged %v", after[len(before):])
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Errorf("refused disclosures left %v", entries)
+	}
+}
+
+func mustRecipient(t *testing.T) age.Recipient {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.Recipient()
+}
+
+func mustRead(t *testing.T, root fs.FS, name string) []byte {
+	t.Helper()
+	b, err := fs.ReadFile(root, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readLines(t *testing.T, root fs.FS, name string) []string {
+	t.Helper()
+	f, err := root.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
