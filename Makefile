@@ -20,14 +20,17 @@ run: build
 	CUSTOS_BIN=$(BIN)/custos ./scripts/run.sh
 
 # Every test: vet, formatting, unit, CLI, crash and tamper tests (the S3
-# ones against a MinIO that scripts/with-minio.sh builds, starts and stops),
-# then a short run of every fuzz target.
+# ones against a MinIO that scripts/with-minio.sh builds, starts and stops,
+# the PostgreSQL ones against a throwaway server of scripts/with-postgres.sh,
+# the disclosure package read by outside tools that
+# scripts/with-verify-tools.sh finds or installs), then a short run of
+# every fuzz target.
 test: unit fuzz
 
 unit:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
-	./scripts/with-minio.sh ./scripts/with-postgres.sh $(GO) test -count=1 -timeout 30m ./...
+	./scripts/with-minio.sh ./scripts/with-postgres.sh ./scripts/with-verify-tools.sh $(GO) test -count=1 -timeout 30m ./...
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
