@@ -597,8 +597,10 @@ func newPayloadNamer() *payloadNamer { return &payloadNamer{taken: map[string]bo
 
 func (n *payloadNamer) name(src, name string) string {
 	if _, rest, ok := strings.Cut(src, "://"); ok {
-		// A source named by its URI (file:///srv/export): its place.
-		src = strings.ReplaceAll(strings.Trim(rest, "/"), "/", "_")
+		// A source named by its URI (file:///srv/export): the last
+		// segment of its place, export.
+		rest = strings.Trim(rest, "/")
+		src = rest[strings.LastIndex(rest, "/")+1:]
 	}
 	segs := []string{safeSegment(src)}
 	for _, s := range strings.Split(name, "/") {
