@@ -99,13 +99,9 @@ func (k *Key) NoteVerifier() (note.Verifier, error) {
 // NewNoteVerifier parses a note verifier key line, Ed25519 or ECDSA P-256.
 func NewNoteVerifier(line string) (note.Verifier, error) {
 	line = strings.TrimSpace(line)
-	parts := strings.SplitN(line, "+", 3)
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("verifier key %q is not name+hash+key", line)
-	}
-	raw, err := base64.StdEncoding.DecodeString(parts[2])
-	if err != nil || len(raw) < 2 {
-		return nil, fmt.Errorf("verifier key %q: key is not base64", line)
+	raw, err := verifierLineKeyBytes(line)
+	if err != nil {
+		return nil, err
 	}
 	var v note.Verifier
 	switch raw[0] {
@@ -120,6 +116,20 @@ func NewNoteVerifier(line string) (note.Verifier, error) {
 		return nil, fmt.Errorf("verifier key %q: %w", line, err)
 	}
 	return v, nil
+}
+
+// verifierLineKeyBytes returns the key of a note verifier line
+// (name+hash+base64 key): its algorithm byte and the key bytes.
+func verifierLineKeyBytes(line string) ([]byte, error) {
+	parts := strings.SplitN(line, "+", 3)
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("verifier key %q is not name+hash+key", line)
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) < 2 {
+		return nil, fmt.Errorf("verifier key %q: key is not base64", line)
+	}
+	return raw, nil
 }
 
 // ParseVerifierKey reads a public key as PEM or a note verifier key line.

@@ -1,0 +1,247 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// The files of a disclosure package, version 1 (docs/package.md).
+const (
+	PackageVersion = 1
+
+	pkgBagIt            = "bagit.txt"
+	pkgBagInfo          = "bag-info.txt"
+	pkgManifest256      = "manifest-sha256.txt"
+	pkgManifest512      = "manifest-sha512.txt"
+	pkgTagManifest      = "tagmanifest-sha256.txt"
+	pkgOrder            = "custody/order.json"
+	pkgEvents           = "custody/events.jsonl"
+	pkgProofsDir        = "custody/proofs"
+	pkgCheckpoint       = "custody/checkpoint"
+	pkgVKey             = "custody/keys/custos.vkey"
+	pkgPubKey           = "custody/keys/custos.pub"
+	pkgAttestation      = "custody/attestation.dsse.json"
+	pkgCase             = "case.jsonld"
+	pkgSHA256SUMS       = "SHA256SUMS"
+	pkgReadme           = "README.txt"
+	pkgProofSuffix      = ".tlog-proof"
+	pkgDataDir          = "data"
+	bagItDeclared       = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+	inTotoPayload       = "application/vnd.in-toto+json"
+	inTotoStatementType = "https://in-toto.io/Statement/v1"
+	// DisclosurePredicateType is the predicate type of the statement a
+	// package carries about its payload.
+	DisclosurePredicateType = "https://custos-evidence.org/attestation/disclosure/v1"
+)
+
+// pkgFixedFiles are the files every package holds besides data/ and the
+// proofs.
+var pkgFixedFiles = []string{
+	pkgBagIt, pkgBagInfo, pkgManifest256, pkgManifest512, pkgTagManifest,
+	pkgOrder, pkgEvents, pkgCheckpoint, pkgVKey, pkgPubKey, pkgAttestation,
+	pkgCase, pkgSHA256SUMS, pkgReadme,
+}
+
+// The checks of VerifyPackage, in the order the report lists them. Their
+// names are part of the report's stable form.
+const (
+	CheckFiles                = "files"                 // exactly the format's files, each a regular file
+	CheckBagIt                = "bagit"                 // bagit.txt is the BagIt 1.0 declaration
+	CheckBagInfo              = "bag-info"              // bag-info.txt's labels, and values that agree with the signed evidence
+	CheckPayloadOxum          = "payload-oxum"          // Payload-Oxum is the payload's bytes and files
+	CheckManifestSHA256       = "manifest-sha256"       // every payload file listed, with its SHA-256
+	CheckManifestSHA512       = "manifest-sha512"       // every payload file listed, with its SHA-512
+	CheckTagManifest          = "tagmanifest-sha256"    // every tag file listed, with its SHA-256
+	CheckSHA256SUMS           = "sha256sums"            // every file but SHA256SUMS listed, with its SHA-256
+	CheckKeys                 = "keys"                  // custody/keys names the trusted key
+	CheckCheckpoint           = "checkpoint"            // the checkpoint is signed by the trusted key
+	CheckEvents               = "events"                // events.jsonl: canonical events of the order, in log order
+	CheckProofs               = "proofs"                // one tlog-proof per event, each leading to the checkpoint
+	CheckChain                = "chain"                 // each event links to the one before it
+	CheckOrderRecord          = "order-record"          // order.json is the record the newest order event names
+	CheckAttestationSignature = "attestation-signature" // the DSSE envelope is signed by the trusted key
+	CheckAttestationStatement = "attestation-statement" // the statement is about this order, checkpoint and items
+	CheckAttestationSubjects  = "attestation-subjects"  // its subjects are exactly the payload files and digests
+	CheckItemsPreserved       = "items-preserved"       // every payload file is a preserved, unpurged item
+	CheckCaptureWindow        = "capture-window"        // items preserved inside captures begun before expiry
+	CheckEventTimes           = "event-times"           // times never go back, and none is after the disclosure
+	CheckOrderStatus          = "order-status"          // the order's status allows disclosure
+)
+
+var checkOrder = []string{
+	CheckFiles, CheckBagIt, CheckBagInfo, CheckPayloadOxum, CheckManifestSHA256, CheckManifestSHA512,
+	CheckTagManifest, CheckSHA256SUMS, CheckKeys, CheckCheckpoint, CheckEvents, CheckProofs, CheckChain,
+	CheckOrderRecord, CheckAttestationSignature, CheckAttestationStatement, CheckAttestationSubjects,
+	CheckItemsPreserved, CheckCaptureWindow, CheckEventTimes, CheckOrderStatus,
+}
+
+// PackageReportVersion is the version of the JSON form of PackageReport.
+const PackageReportVersion = 1
+
+// Result is the outcome of a check or of a whole verification.
+type Result string
+
+// The results.
+const (
+	ResultOK     Result = "ok"
+	ResultFailed Result = "failed"
+)
+
+// maxCheckProblems bounds the problems one check lists; the rest are
+// counted in MoreProblems.
+const maxCheckProblems = 100
+
+// PackageReport is what VerifyPackage checked and found. Its JSON form is
+// stable (PackageReportVersion): `custos verify --json` prints it.
+type PackageReport struct {
+	ReportVersion int    `json:"report_version"`
+	Result        Result `json:"result"` // ok only if every check is ok
+	// Order is the order the package discloses; Key the trusted key as a
+	// note verifier line; Origin, CheckpointSize and CheckpointHash
+	// (base64) the signed checkpoint, when it verified.
+	Order          string `json:"order,omitempty"`
+	Key            string `json:"key,omitempty"`
+	Origin         string `json:"origin,omitempty"`
+	CheckpointSize uint64 `json:"checkpoint_size,omitempty"`
+	CheckpointHash []byte `json:"checkpoint_hash,omitempty"`
+	// BagInfo holds bag-info.txt's fields as read.
+	BagInfo map[string]string `json:"bag_info,omitempty"`
+	// Files counts the package's files; PayloadBytes the bytes of data/,
+	// every one read and hashed with SHA-256 and SHA-512.
+	Files        int            `json:"files"`
+	PayloadBytes int64          `json:"payload_bytes"`
+	Items        []PackageItem  `json:"items"`
+	Events       []PackageEvent `json:"events"`
+	Checks       []*Check       `json:"checks"`
+}
+
+// PackageItem is one payload file as hashed.
+type PackageItem struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	SHA512 string `json:"sha512"`
+	// PreservedIndex is the log index of the item.preserved event that
+	// covers the file, if one does.
+	PreservedIndex *uint64 `json:"preserved_index,omitempty"`
+}
+
+// PackageEvent is one line of custody/events.jsonl that parsed; Proven
+// says that its tlog-proof led to the trusted checkpoint.
+type PackageEvent struct {
+	Index  uint64 `json:"index"`
+	Event  *Event `json:"event"`
+	Proven bool   `json:"proven"`
+}
+
+// Check is the outcome of one check.
+type Check struct {
+	Name         string    `json:"name"`
+	Result       Result    `json:"result"`
+	Summary      string    `json:"summary"` // what was checked, or why it failed
+	Problems     []Problem `json:"problems,omitempty"`
+	MoreProblems int       `json:"more_problems,omitempty"` // problems found beyond those listed
+}
+
+// Problem is one finding of a check: what does not hold, and where.
+type Problem struct {
+	File  string  `json:"file,omitempty"`  // path in the package
+	Index *uint64 `json:"index,omitempty"` // log index of the event concerned
+	What  string  `json:"what"`
+}
+
+func (c *Check) fail(file string, index int64, format string, args ...any) {
+	c.Result = ResultFailed
+	if len(c.Problems) >= maxCheckProblems {
+		c.MoreProblems++
+		return
+	}
+	p := Problem{File: file, What: fmt.Sprintf(format, args...)}
+	if index >= 0 {
+		i := uint64(index)
+		p.Index = &i
+	}
+	c.Problems = append(c.Problems, p)
+}
+
+// failed reports whether the check found a problem.
+func (c *Check) failed() bool { return c.Result == ResultFailed }
+
+// Check returns the named check, or nil.
+func (r *PackageReport) Check(name string) *Check {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Failed lists the names of the checks that failed.
+func (r *PackageReport) Failed() []string {
+	var out []string
+	for _, c := range r.Checks {
+		if c.failed() {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// Err returns every problem found as a *TamperError (joined), naming its
+// check, or nil when the package verified.
+func (r *PackageReport) Err() error {
+	var errs []error
+	for _, c := range r.Checks {
+		for _, p := range c.Problems {
+			idx := int64(NoIndex)
+			if p.Index != nil {
+				idx = int64(*p.Index)
+			}
+			errs = append(errs, &TamperError{File: p.File, Index: idx, What: c.Name + ": " + p.What})
+		}
+		if c.failed() && len(c.Problems) == 0 {
+			errs = append(errs, &TamperError{Index: NoIndex, What: c.Name + ": " + c.Summary})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// WriteText writes the report for people: one line per check (its result,
+// name and summary), each problem indented below a failed check, and a
+// last line with the verdict.
+func (r *PackageReport) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for _, c := range r.Checks {
+		res := "ok    "
+		if c.failed() {
+			res = "FAILED"
+		}
+		fmt.Fprintf(&b, "%s  %-21s  %s\n", res, c.Name, c.Summary)
+		for _, p := range c.Problems {
+			b.WriteString("        ")
+			if p.File != "" {
+				b.WriteString(p.File)
+				b.WriteString(": ")
+			}
+			if p.Index != nil {
+				fmt.Fprintf(&b, "event %d: ", *p.Index)
+			}
+			b.WriteString(p.What)
+			b.WriteByte('\n')
+		}
+		if c.MoreProblems > 0 {
+			fmt.Fprintf(&b, "        ... and %d more problems\n", c.MoreProblems)
+		}
+	}
+	if r.Result == ResultOK {
+		fmt.Fprintf(&b, "verified: order %s, %d files (%d payload bytes hashed with SHA-256 and SHA-512), %d events proven against checkpoint %d of %s\n",
+			r.Order, r.Files, r.PayloadBytes, len(r.Events), r.CheckpointSize, r.Origin)
+	} else {
+		fmt.Fprintf(&b, "NOT VERIFIED: %d of %d checks failed: %s\n", len(r.Failed()), len(r.Checks), strings.Join(r.Failed(), ", "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

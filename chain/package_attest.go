@@ -1,0 +1,319 @@
+package chain
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// dsseEnvelope is a DSSE envelope in its JSON form.
+type dsseEnvelope struct {
+	PayloadType string `json:"payloadType"`
+	Payload     string `json:"payload"`
+	Signatures  []struct {
+		KeyID string `json:"keyid"`
+		Sig   string `json:"sig"`
+	} `json:"signatures"`
+}
+
+// inTotoStatement is an in-toto v1 statement as JSON.
+type inTotoStatement struct {
+	Type          string          `json:"_type"`
+	Subject       []inTotoSubject `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+type inTotoSubject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+// disclosurePredicate is what the verifier reads of the statement's
+// predicate (docs/package.md).
+type disclosurePredicate struct {
+	Order       string    `json:"order"`
+	Reference   string    `json:"reference"`
+	Recipient   string    `json:"recipient"`
+	DisclosedAt time.Time `json:"disclosed_at"`
+	Partial     bool      `json:"partial"`
+	Checkpoint  struct {
+		Size uint64 `json:"size"`
+		Hash []byte `json:"hash"`
+	} `json:"checkpoint"`
+	Items []struct {
+		Path           string `json:"path"`
+		SHA256         string `json:"sha256"`
+		SHA512         string `json:"sha512"`
+		Size           int64  `json:"size"`
+		PreservedIndex uint64 `json:"preserved_index"`
+	} `json:"items"`
+}
+
+// checkAttestation checks the DSSE envelope's signature with the trusted
+// key, then the statement it carries and its subjects.
+func (v *pkgVerifier) checkAttestation() {
+	sigC, stC, subC := v.c[CheckAttestationSignature], v.c[CheckAttestationStatement], v.c[CheckAttestationSubjects]
+	defer func() {
+		if v.stmt == nil {
+			subC.fail(pkgAttestation, NoIndex, "not checked: the statement cannot be read")
+		}
+	}()
+	b, ok := v.content(sigC, pkgAttestation)
+	if !ok {
+		stC.fail(pkgAttestation, NoIndex, "not checked: no envelope")
+		return
+	}
+	var env dsseEnvelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		sigC.fail(pkgAttestation, NoIndex, "not a DSSE envelope: %v", err)
+		stC.fail(pkgAttestation, NoIndex, "not checked: no envelope")
+		return
+	}
+	if env.PayloadType != inTotoPayload {
+		sigC.fail(pkgAttestation, NoIndex, "payload type %q, not %q", env.PayloadType, inTotoPayload)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		sigC.fail(pkgAttestation, NoIndex, "the payload is not base64: %v", err)
+		stC.fail(pkgAttestation, NoIndex, "not checked: the payload is not base64")
+		return
+	}
+	if err := verifyDSSE(&env, payload, v.trust.Public); err != nil {
+		sigC.fail(pkgAttestation, NoIndex, "%v", err)
+	}
+	v.checkStatement(stC, payload)
+	if v.stmt != nil {
+		v.checkSubjects(subC)
+	}
+}
+
+// verifyDSSE checks that one of the envelope's signatures is the trusted
+// key's over the DSSE pre-authentication encoding of its payload: a
+// signature as sigstore's DSSE signer (dsse.WrapSigner) makes it, checked
+// with sigstore's verifier for the key (Ed25519, or ECDSA P-256 over
+// SHA-256).
+func verifyDSSE(env *dsseEnvelope, payload []byte, pub crypto.PublicKey) error {
+	if len(env.Signatures) == 0 {
+		return errors.New("the envelope carries no signature")
+	}
+	sv, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return fmt.Errorf("the trusted key cannot verify: %w", err)
+	}
+	pae := dssePAE(env.PayloadType, payload)
+	for _, s := range env.Signatures {
+		sig, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err == nil && sv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(pae)) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("none of the envelope's %s verifies with the trusted key", plural(len(env.Signatures), "signature"))
+}
+
+// dssePAE is DSSE's pre-authentication encoding, what is signed:
+// "DSSEv1" SP len(type) SP type SP len(body) SP body.
+func dssePAE(payloadType string, body []byte) []byte {
+	return fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(body), body)
+}
+
+// checkStatement checks that the statement is an in-toto v1 disclosure
+// statement about this order, this checkpoint and these items.
+func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
+	var st inTotoStatement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		c.fail(pkgAttestation, NoIndex, "the payload is not an in-toto statement: %v", err)
+		return
+	}
+	v.stmt = &st
+	if st.Type != inTotoStatementType {
+		c.fail(pkgAttestation, NoIndex, "statement type %q, not %q", st.Type, inTotoStatementType)
+	}
+	if st.PredicateType != DisclosurePredicateType {
+		c.fail(pkgAttestation, NoIndex, "predicate type %q, not %q", st.PredicateType, DisclosurePredicateType)
+	}
+	var p disclosurePredicate
+	if err := json.Unmarshal(st.Predicate, &p); err != nil {
+		c.fail(pkgAttestation, NoIndex, "the predicate is not a disclosure predicate: %v", err)
+		return
+	}
+	v.pred = &p
+	if p.Order != v.order {
+		c.fail(pkgAttestation, NoIndex, "the statement is about order %q, the package's is %s", p.Order, v.order)
+	}
+	if v.cp != nil && (p.Checkpoint.Size != v.cp.Size || !bytes.Equal(p.Checkpoint.Hash, v.cp.Hash)) {
+		c.fail(pkgAttestation, NoIndex, "the statement names the checkpoint of size %d, root %.12s…; the package's is size %d, root %.12s…",
+			p.Checkpoint.Size, base64.StdEncoding.EncodeToString(p.Checkpoint.Hash), v.cp.Size, base64.StdEncoding.EncodeToString(v.cp.Hash))
+	}
+	preserved := map[uint64]string{}
+	for _, l := range v.lines {
+		if l.ev != nil && l.ev.Type == ItemPreserved && len(l.ev.Items) > 0 {
+			preserved[l.index] = l.ev.Items[0].SHA256
+		}
+	}
+	seen := map[string]bool{}
+	for _, it := range p.Items {
+		f, ok := v.payload[it.Path]
+		switch {
+		case seen[it.Path]:
+			c.fail(it.Path, NoIndex, "the statement's items list the file twice")
+		case !ok:
+			c.fail(it.Path, NoIndex, "an item of the statement but not a payload file")
+		case it.SHA256 != f.sha256 || it.SHA512 != f.sha512 || it.Size != f.size:
+			c.fail(it.Path, NoIndex, "the statement's item has %d bytes, SHA-256 %.16s…, SHA-512 %.16s…; the file %d bytes, %.16s…, %.16s…",
+				it.Size, it.SHA256, it.SHA512, f.size, f.sha256, f.sha512)
+		case preserved[it.PreservedIndex] != it.SHA256:
+			c.fail(it.Path, int64(it.PreservedIndex), "the statement says event %d preserved the item; no item.preserved of the package with its digest is there", it.PreservedIndex)
+		}
+		seen[it.Path] = true
+	}
+	for _, path := range v.payloadPaths {
+		if !seen[path] {
+			c.fail(path, NoIndex, "a payload file the statement's items do not list")
+		}
+	}
+	if !c.failed() {
+		c.Summary = fmt.Sprintf("in-toto v1 disclosure statement about order %s, checkpoint %d and its %d items", p.Order, p.Checkpoint.Size, len(p.Items))
+	}
+}
+
+// checkSubjects checks that the statement's subjects are exactly the
+// payload files: names, and digests of exactly SHA-256 and SHA-512.
+func (v *pkgVerifier) checkSubjects(c *Check) {
+	seen := map[string]bool{}
+	for _, s := range v.stmt.Subject {
+		f, ok := v.payload[s.Name]
+		algs := slices.Sorted(maps.Keys(s.Digest))
+		switch {
+		case seen[s.Name]:
+			c.fail(s.Name, NoIndex, "a subject twice")
+		case !ok:
+			c.fail(s.Name, NoIndex, "a subject of the signed statement but not a payload file")
+		case !slices.Equal(algs, []string{"sha256", "sha512"}):
+			c.fail(s.Name, NoIndex, "the subject's digests are %v, not exactly sha256 and sha512", algs)
+		case s.Digest["sha256"] != f.sha256:
+			c.fail(s.Name, NoIndex, "the signed statement says SHA-256 %.16s…, the file's is %.16s…", s.Digest["sha256"], f.sha256)
+		case s.Digest["sha512"] != f.sha512:
+			c.fail(s.Name, NoIndex, "the signed statement says SHA-512 %.16s…, the file's is %.16s…", s.Digest["sha512"], f.sha512)
+		}
+		seen[s.Name] = true
+	}
+	for _, p := range v.payloadPaths {
+		if !seen[p] {
+			c.fail(p, NoIndex, "a payload file that is not a subject of the signed statement")
+		}
+	}
+	if !c.failed() {
+		c.Summary = fmt.Sprintf("the %d subjects are exactly the payload files with their SHA-256 and SHA-512", len(v.stmt.Subject))
+	}
+}
+
+// bagInfoLabels are bag-info.txt's labels, in their order.
+var bagInfoLabels = []string{
+	"Source-Organization", "Bagging-Date", "Payload-Oxum", "External-Identifier", "Internal-Sender-Identifier",
+	"Custos-Package-Version", "Custos-Order-Id", "Custos-Issuing-Authority", "Custos-Requesting-State",
+	"Custos-Profile", "Custos-Legal-Basis", "Custos-Disclosed-At", "Custos-Recipient", "Custos-Partial",
+}
+
+// parseBagInfo reads bag-info.txt: "Label: value" lines, exactly the
+// format's labels in its order.
+func (v *pkgVerifier) parseBagInfo() {
+	c := v.c[CheckBagInfo]
+	b, ok := v.content(c, pkgBagInfo)
+	if !ok {
+		return
+	}
+	v.bagInfo = map[string]string{}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		c.fail(pkgBagInfo, NoIndex, "the last line does not end with a line feed")
+	}
+	var labels []string
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		label, value, ok := strings.Cut(line, ": ")
+		if !ok {
+			c.fail(pkgBagInfo, NoIndex, "line %d is not \"Label: value\": %.80q", i+1, line)
+			continue
+		}
+		if _, dup := v.bagInfo[label]; dup {
+			c.fail(pkgBagInfo, NoIndex, "line %d: %s repeated", i+1, label)
+		}
+		v.bagInfo[label] = value
+		labels = append(labels, label)
+	}
+	if !slices.Equal(labels, bagInfoLabels) {
+		c.fail(pkgBagInfo, NoIndex, "labels %s, not the format's %s in that order", strings.Join(labels, ", "), strings.Join(bagInfoLabels, ", "))
+	}
+	v.rep.BagInfo = v.bagInfo
+}
+
+// oneLine is a value as bag-info holds it: on one line, white space runs
+// made single spaces.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// checkBagInfo checks Payload-Oxum and that bag-info's values agree with
+// the evidence that is signed: the order (its id, and order.json, whose
+// digest an event names) and the signed statement.
+func (v *pkgVerifier) checkBagInfo() {
+	c, oxum := v.c[CheckBagInfo], v.c[CheckPayloadOxum]
+	if v.bagInfo == nil {
+		oxum.fail(pkgBagInfo, NoIndex, "not checked: bag-info.txt cannot be read")
+		return
+	}
+	info := v.bagInfo
+	want := fmt.Sprintf("%d.%d", v.rep.PayloadBytes, len(v.payloadPaths))
+	if info["Payload-Oxum"] != want {
+		oxum.fail(pkgBagInfo, NoIndex, "Payload-Oxum is %q; the payload is %d bytes in %d files (%s)", info["Payload-Oxum"], v.rep.PayloadBytes, len(v.payloadPaths), want)
+	} else {
+		oxum.Summary = fmt.Sprintf("%s: %d bytes in %d files", want, v.rep.PayloadBytes, len(v.payloadPaths))
+	}
+	expect := func(label, value, source string) {
+		if info[label] != value {
+			c.fail(pkgBagInfo, NoIndex, "%s is %q, %s says %q", label, info[label], source, value)
+		}
+	}
+	if info["Custos-Package-Version"] != strconv.Itoa(PackageVersion) {
+		c.fail(pkgBagInfo, NoIndex, "Custos-Package-Version is %q: this verifier reads version %d", info["Custos-Package-Version"], PackageVersion)
+	}
+	expect("Custos-Order-Id", v.order, "the events")
+	expect("Internal-Sender-Identifier", v.order, "the events")
+	date, errDate := time.Parse(time.DateOnly, info["Bagging-Date"])
+	at, errAt := time.Parse(time.RFC3339, info["Custos-Disclosed-At"])
+	switch {
+	case errDate != nil:
+		c.fail(pkgBagInfo, NoIndex, "Bagging-Date %q is not YYYY-MM-DD", info["Bagging-Date"])
+	case errAt != nil || !strings.HasSuffix(info["Custos-Disclosed-At"], "Z"):
+		c.fail(pkgBagInfo, NoIndex, "Custos-Disclosed-At %q is not an RFC 3339 UTC time", info["Custos-Disclosed-At"])
+	case !date.Equal(at.Truncate(24 * time.Hour)):
+		c.fail(pkgBagInfo, NoIndex, "Bagging-Date %s is not the day of Custos-Disclosed-At %s", info["Bagging-Date"], info["Custos-Disclosed-At"])
+	}
+	if p := info["Custos-Partial"]; p != "true" && p != "false" {
+		c.fail(pkgBagInfo, NoIndex, "Custos-Partial is %q, not true or false", p)
+	}
+	if r := v.record; r != nil {
+		expect("External-Identifier", oneLine(r.Reference), "order.json")
+		expect("Custos-Issuing-Authority", oneLine(r.Authority), "order.json")
+		expect("Custos-Requesting-State", oneLine(r.RequestingState), "order.json")
+		expect("Custos-Profile", oneLine(r.Profile), "order.json")
+		expect("Custos-Legal-Basis", oneLine(r.LegalBasis), "order.json")
+	}
+	if p := v.pred; p != nil {
+		expect("External-Identifier", oneLine(p.Reference), "the signed statement")
+		expect("Custos-Recipient", oneLine(p.Recipient), "the signed statement")
+		expect("Custos-Partial", strconv.FormatBool(p.Partial), "the signed statement")
+		expect("Custos-Disclosed-At", p.DisclosedAt.UTC().Truncate(time.Second).Format(time.RFC3339), "the signed statement")
+	}
+	if !c.failed() {
+		c.Summary = fmt.Sprintf("the format's fields; order %s, reference %q, disclosed %s, partial %s: as the signed evidence says",
+			v.order, info["External-Identifier"], info["Custos-Disclosed-At"], info["Custos-Partial"])
+	}
+}

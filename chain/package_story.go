@@ -1,0 +1,202 @@
+package chain
+
+import (
+	"fmt"
+	"time"
+)
+
+// MaxEventClockStep is how far an event's time may lie before the time of
+// the event logged before it without the package failing the event-times
+// check. Events of one capture are timed before they wait for the order's
+// turn to append, so concurrent sources may log them a little out of time
+// order; a minute is far above that and far below anything that matters to
+// an order's deadlines.
+const MaxEventClockStep = time.Minute
+
+// Order statuses, as the agent writes them in the status detail of an
+// order event (agent.Status).
+const (
+	statusHeld = "held"
+)
+
+// disclosable are the statuses an order may be disclosed from.
+var disclosable = map[string]bool{"preserved": true, "extended": true, statusHeld: true, "disclosed": true}
+
+// preservedItem is what the events say of one item, by SHA-256.
+type preservedItem struct {
+	sha512   string
+	index    uint64 // its item.preserved event
+	purgedAt int64  // its item.purged event after that, or NoIndex
+}
+
+// checkItems checks that every payload file is an item of the order: an
+// item.preserved event whose items[0] has the file's SHA-256 and SHA-512,
+// with no item.purged of that digest after it.
+func (v *pkgVerifier) checkItems() {
+	c := v.c[CheckItemsPreserved]
+	items := map[string]*preservedItem{}
+	for _, l := range v.lines {
+		if l.ev == nil || len(l.ev.Items) == 0 {
+			continue
+		}
+		switch l.ev.Type {
+		case ItemPreserved:
+			d := l.ev.Items[0]
+			if it := items[d.SHA256]; it == nil || it.purgedAt != NoIndex {
+				items[d.SHA256] = &preservedItem{sha512: d.SHA512, index: l.index, purgedAt: NoIndex}
+			}
+		case ItemPurged:
+			for _, d := range l.ev.Items {
+				if it := items[d.SHA256]; it != nil {
+					it.purgedAt = int64(l.index)
+				}
+			}
+		}
+	}
+	for i, f := range v.rep.Items {
+		it := items[f.SHA256]
+		switch {
+		case it == nil:
+			c.fail(f.Path, NoIndex, "no item.preserved event of the order has the file's SHA-256 %.16s…", f.SHA256)
+		case it.purgedAt != NoIndex:
+			c.fail(f.Path, it.purgedAt, "the item preserved at event %d was purged", it.index)
+		case it.sha512 != f.SHA512:
+			c.fail(f.Path, int64(it.index), "item.preserved records SHA-512 %.16s…, the file's is %.16s…", it.sha512, f.SHA512)
+		default:
+			idx := it.index
+			v.rep.Items[i].PreservedIndex = &idx
+		}
+	}
+}
+
+// checkCaptures checks that every item.preserved lies inside a capture
+// (after its capture.started, same capture detail, before its end) and
+// after order.received, and that every capture started before the order's
+// expiry as it stood then: the newest expires_at of order.received or
+// order.extended before it. A capture of a held order may start after
+// that expiry: a hold has no fixed end.
+func (v *pkgVerifier) checkCaptures() {
+	c := v.c[CheckCaptureWindow]
+	received := false
+	var expiry time.Time
+	status := ""
+	open, ended := map[string]bool{}, map[string]uint64{}
+	captures, items := 0, 0
+	for _, l := range v.lines {
+		e := l.ev
+		if e == nil {
+			continue
+		}
+		idx := int64(l.index)
+		if e.Type == OrderReceived || e.Type == OrderExtended {
+			if t, err := time.Parse(time.RFC3339Nano, e.Details["expires_at"]); err == nil {
+				expiry = t
+			} else {
+				c.fail(pkgEvents, idx, "%s names no valid expires_at (%q)", e.Type, e.Details["expires_at"])
+			}
+		}
+		id := e.Details["capture"]
+		switch e.Type {
+		case OrderReceived:
+			received = true
+		case CaptureStarted:
+			captures++
+			switch {
+			case id == "":
+				c.fail(pkgEvents, idx, "capture.started names no capture")
+			case !received:
+				c.fail(pkgEvents, idx, "capture %s started before the order was received", id)
+			case status != statusHeld && !e.Time.Before(expiry):
+				c.fail(pkgEvents, idx, "capture %s started at %s, when the order had expired (at %s)", id, stamp(e.Time), stamp(expiry))
+			}
+			open[id] = true
+			delete(ended, id)
+		case CaptureCompleted, CaptureFailed:
+			if open[id] {
+				delete(open, id)
+				ended[id] = l.index
+			}
+		case ItemPreserved:
+			items++
+			end, wasEnded := ended[id]
+			switch {
+			case !received:
+				c.fail(pkgEvents, idx, "item preserved before the order was received")
+			case open[id]:
+			case wasEnded:
+				c.fail(pkgEvents, idx, "item preserved by capture %s after the capture ended at event %d", id, end)
+			default:
+				c.fail(pkgEvents, idx, "item preserved by capture %q, which no earlier capture.started began", id)
+			}
+		}
+		if s := e.Details["status"]; s != "" && e.Details["order_sha256"] != "" {
+			status = s
+		}
+	}
+	if !c.failed() {
+		c.Summary = fmt.Sprintf("%d items preserved inside %s, each begun after receipt and before expiry", items, plural(captures, "capture"))
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// disclosedAt is when the package was made: the signed statement's
+// disclosed_at, else bag-info's Custos-Disclosed-At (whole seconds, so
+// with a second's slack).
+func (v *pkgVerifier) disclosedAt() (t time.Time, slack time.Duration, ok bool) {
+	if v.pred != nil && !v.pred.DisclosedAt.IsZero() {
+		return v.pred.DisclosedAt, 0, true
+	}
+	t, err := time.Parse(time.RFC3339, v.bagInfo["Custos-Disclosed-At"])
+	return t, time.Second, err == nil
+}
+
+// checkTimes checks that times never go back along the order's chain (by
+// more than MaxEventClockStep) and that no event is later than the
+// disclosure, which was made after the checkpoint covering them all.
+func (v *pkgVerifier) checkTimes() {
+	c := v.c[CheckEventTimes]
+	disclosed, slack, ok := v.disclosedAt()
+	if !ok {
+		c.fail(pkgBagInfo, NoIndex, "no disclosure time to compare the events with (Custos-Disclosed-At)")
+	}
+	var prev *eventLine
+	for i := range v.lines {
+		l := &v.lines[i]
+		if l.ev == nil {
+			continue
+		}
+		if prev != nil && l.ev.Time.Before(prev.ev.Time.Add(-MaxEventClockStep)) {
+			c.fail(pkgEvents, int64(l.index), "time %s is before the previous event's (%d, %s) by more than %v: times go backwards",
+				l.ev.Time.UTC().Format(time.RFC3339Nano), prev.index, prev.ev.Time.UTC().Format(time.RFC3339Nano), MaxEventClockStep)
+		}
+		if ok && l.ev.Time.After(disclosed.Add(slack)) {
+			c.fail(pkgEvents, int64(l.index), "time %s is after the disclosure (%s)", l.ev.Time.UTC().Format(time.RFC3339Nano), disclosed.UTC().Format(time.RFC3339Nano))
+		}
+		prev = l
+	}
+	if !c.failed() {
+		c.Summary = fmt.Sprintf("times never go back along the chain; none after the disclosure at %s", stamp(disclosed))
+	}
+}
+
+// checkStatus checks the order's status after its newest order event.
+func (v *pkgVerifier) checkStatus() {
+	c := v.c[CheckOrderStatus]
+	l := v.newestOrderEvent()
+	switch {
+	case l == nil:
+		c.fail(pkgEvents, NoIndex, "no event names the order's status")
+	case !disclosable[l.ev.Details["status"]]:
+		c.fail(pkgEvents, int64(l.index), "the order is %q after its newest order event: it may be disclosed only when preserved, extended, held or disclosed", l.ev.Details["status"])
+	default:
+		c.Summary = fmt.Sprintf("the order is %s after event %d, which allows disclosure", l.ev.Details["status"], l.index)
+	}
+}

@@ -1,0 +1,179 @@
+package chain_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+// The events must tell a lawful story: each case is a package built from
+// a log that tells another, every signature and proof genuine.
+func TestVerifyPackageStory(t *testing.T) {
+	cases := []struct {
+		name string
+		o    pkgOptions
+		fail map[string]string // as in tamperCase; none: the package verifies
+	}{
+		{name: "a capture begun after the order expired", o: pkgOptions{expiresIn: 30 * time.Second},
+			fail: map[string]string{chain.CheckCaptureWindow: "when the order had expired"}},
+		{name: "a held order captured after its former expiry", o: pkgOptions{held: true, expiresIn: 59500 * time.Millisecond}},
+		{name: "an item preserved outside its capture", o: pkgOptions{itemCapture: "01J9Z3K4M5N6P7Q8R9S0T1V2X9"},
+			fail: map[string]string{chain.CheckCaptureWindow: "which no earlier capture.started began"}},
+		{name: "a purged item disclosed", o: pkgOptions{purgeFirst: true},
+			fail: map[string]string{chain.CheckItemsPreserved: "was purged"}},
+		{name: "a released order disclosed", o: pkgOptions{finalStatus: "released"},
+			fail: map[string]string{chain.CheckOrderStatus: `"released"`}},
+		{name: "times going backwards", o: pkgOptions{lastBack: 2 * time.Hour},
+			fail: map[string]string{chain.CheckEventTimes: "times go backwards"}},
+		{name: "concurrent appends a little out of time order", o: pkgOptions{lastBack: 2*time.Second + 30*time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newSmallPackage(t, tc.o)
+			rep := verifyPackage(t, fx.dir, fx.trust)
+			if len(tc.fail) == 0 {
+				if rep.Result != chain.ResultOK {
+					t.Fatalf("a lawful package fails:\n%s", reportText(rep))
+				}
+				return
+			}
+			if rep.Result == chain.ResultOK {
+				t.Fatalf("verifies:\n%s", reportText(rep))
+			}
+			var want []string
+			for name, where := range tc.fail {
+				want = append(want, name)
+				if !hasProblem(rep.Check(name), where) {
+					t.Errorf("check %s does not fail naming %q:\n%s", name, where, reportText(rep))
+				}
+			}
+			if got := rep.Failed(); !slices.Equal(got, want) {
+				t.Errorf("failed checks %v, want only %v:\n%s", got, want, reportText(rep))
+			}
+		})
+	}
+}
+
+// A package signed with an ECDSA P-256 key verifies with the key given as
+// a note verifier line or as PEM; an Ed25519 one with its PEM key.
+func TestVerifyPackageKeys(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writePayload(t, dir, smallPayload)
+	ecfx := buildPackage(t, dir, ec, pkgOptions{})
+	edfx := newSmallPackage(t, pkgOptions{})
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		fx   *pkgFixture
+		key  []byte // what --key names
+		ok   bool
+	}{
+		{"ECDSA, verifier line", ecfx, []byte(ecfx.key.Verifier + "\n"), true},
+		{"ECDSA, PEM", ecfx, pemOf(t, ecfx.key.Public), true},
+		{"Ed25519, verifier line", edfx, []byte(edfx.key.Verifier), true},
+		{"Ed25519, PEM", edfx, pemOf(t, edfx.key.Public), true},
+		{"ECDSA, another PEM key", ecfx, pemOf(t, other.Public()), false},
+		{"ECDSA package, the Ed25519 key", ecfx, []byte(edfx.key.Verifier), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			trust, err := chain.ParseTrust(tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := verifyPackage(t, tc.fx.dir, trust)
+			if (rep.Result == chain.ResultOK) != tc.ok {
+				t.Fatalf("result %s, want ok=%v:\n%s", rep.Result, tc.ok, reportText(rep))
+			}
+			if !tc.ok && (!hasProblem(rep.Check(chain.CheckCheckpoint), "custody/checkpoint") || !hasProblem(rep.Check(chain.CheckAttestationSignature), "trusted key")) {
+				t.Errorf("the wrong key is not named as such:\n%s", reportText(rep))
+			}
+			if tc.ok && rep.Key != tc.fx.key.Verifier {
+				t.Errorf("report names key %q, want %q", rep.Key, tc.fx.key.Verifier)
+			}
+		})
+	}
+}
+
+func pemOf(t *testing.T, pub crypto.PublicKey) []byte {
+	t.Helper()
+	b, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseTrustRefusals(t *testing.T) {
+	ed := mustKey(t, testSigner(t, 1)).Verifier
+	rsaPEM := []byte("-----BEGIN PUBLIC KEY-----\nMFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAMdjXb6TnP8l8cSkNRkITxgBpxTQ+Ld0\n6h8K2Ux0OBEwqXSi7qGNBPkDJkTN6J+ie6Ry3hJ7n0IZx6dNTBNFm5ECAwEAAQ==\n-----END PUBLIC KEY-----\n")
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		want string
+	}{
+		{"empty", nil, "not name+hash+key"},
+		{"two lines", []byte(ed + "\n" + ed + "\n"), "more than one line"},
+		{"wrong key hash", []byte(strings.Replace(ed, "+9ac983f7+", "+00000000+", 1)), "verifier key"},
+		{"not base64", []byte("custos.test+9ac983f7+%%%"), "not base64"},
+		{"RSA key", rsaPEM, "Ed25519 or ECDSA P-256"},
+		{"broken PEM", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), "public key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := chain.ParseTrust(tc.key)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The report's JSON and text forms are stable: golden files pin them.
+func TestPackageReportForms(t *testing.T) {
+	fx := newSmallPackage(t, pkgOptions{})
+	rep := verifyPackage(t, fx.dir, fx.trust)
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "package-report.json", append(js, '\n'))
+	golden(t, "package-report.txt", []byte(reportText(rep)))
+
+	bad := fx.copy(t)
+	bad.editLines(t, "custody/events.jsonl", func(l []string) []string { l[3], l[4] = l[4], l[3]; return l })
+	rep = verifyPackage(t, bad.dir, bad.trust)
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(rep); err != nil {
+		t.Fatal(err)
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(b.Bytes(), &generic); err != nil {
+		t.Fatal(err)
+	}
+	if generic["result"] != "failed" {
+		t.Fatalf("result %v", generic["result"])
+	}
+	golden(t, "package-report-failed.txt", []byte(reportText(rep)))
+}
