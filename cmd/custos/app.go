@@ -78,6 +78,7 @@ func newApp(g *globalOptions) *cli.App {
 			newOrderCommand(g),
 			newCaptureCommand(g),
 			newDiscloseCommand(g),
+			newVerifyCommand(g),
 			newFixityCommand(g),
 		},
 	}

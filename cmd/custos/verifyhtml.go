@@ -1,0 +1,112 @@
+package main
+
+import (
+	_ "embed"
+	"encoding/base64"
+	"html/template"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+//go:embed verify.html.tmpl
+var verifyHTML string
+
+// verifyPage is what the HTML report shows.
+type verifyPage struct {
+	OK          bool
+	Package     string
+	PackageSHA  string
+	GeneratedAt string
+	Report      *chain.PackageReport
+	Order       []labelValue // from bag-info.txt
+	Checkpoint  string
+	Failed      int
+	Events      []pageEvent
+}
+
+type labelValue struct{ Label, Value string }
+
+type pageEvent struct {
+	Index  uint64
+	Time   string
+	Type   string
+	Actor  string
+	Detail string
+	Proven bool
+}
+
+var verifyTemplate = template.Must(template.New("verify").Funcs(template.FuncMap{
+	"short": func(s string) string {
+		if len(s) > 16 {
+			return s[:16] + "…"
+		}
+		return s
+	},
+}).Parse(verifyHTML))
+
+// writeVerifyHTML writes the report as one self-contained page: no script,
+// no style sheet, image or font fetched from anywhere, so it opens the same
+// on an air-gapped machine and can be filed with the case.
+func writeVerifyHTML(w io.Writer, pkg, pkgSHA string, r *chain.PackageReport, now time.Time) error {
+	p := verifyPage{
+		OK: r.Result == chain.ResultOK, Package: pkg, PackageSHA: pkgSHA, Report: r,
+		GeneratedAt: now.UTC().Format(time.RFC3339),
+	}
+	for _, c := range r.Checks {
+		if c.Result != chain.ResultOK {
+			p.Failed++
+		}
+	}
+	for _, k := range []struct{ label, key string }{
+		{"Order", "Custos-Order-Id"}, {"Reference", "External-Identifier"}, {"Issuing authority", "Custos-Issuing-Authority"},
+		{"Requesting state", "Custos-Requesting-State"}, {"Profile", "Custos-Profile"}, {"Legal basis", "Custos-Legal-Basis"},
+		{"Provider", "Source-Organization"}, {"Disclosed at", "Custos-Disclosed-At"}, {"Recipient", "Custos-Recipient"},
+		{"Partial disclosure", "Custos-Partial"}, {"Payload", "Payload-Oxum"},
+	} {
+		if v, ok := r.BagInfo[k.key]; ok {
+			p.Order = append(p.Order, labelValue{k.label, v})
+		}
+	}
+	if r.CheckpointSize > 0 {
+		p.Checkpoint = r.Origin + ", size " + strconv.FormatUint(r.CheckpointSize, 10) + ", root " + base64.StdEncoding.EncodeToString(r.CheckpointHash)
+	}
+	for _, e := range r.Events {
+		pe := pageEvent{Index: e.Index, Proven: e.Proven}
+		if e.Event != nil {
+			pe.Time = e.Event.Time.UTC().Format(time.RFC3339)
+			pe.Type = string(e.Event.Type)
+			pe.Actor = e.Event.Actor
+			pe.Detail = eventDetail(e.Event)
+		}
+		p.Events = append(p.Events, pe)
+	}
+	return verifyTemplate.Execute(w, p)
+}
+
+// eventDetail is a one-line summary of an event for the timeline.
+func eventDetail(e *chain.Event) string {
+	var parts []string
+	if e.Reason != "" {
+		parts = append(parts, e.Reason)
+	}
+	keys := make([]string, 0, len(e.Details))
+	for k := range e.Details {
+		switch k {
+		case "status", "name", "source", "size", "expires_at", "recipient", "package_sha256", "capture":
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, k+"="+e.Details[k])
+	}
+	for _, d := range e.Items {
+		parts = append(parts, "sha256:"+d.SHA256)
+	}
+	return strings.Join(parts, "; ")
+}

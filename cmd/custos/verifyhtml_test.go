@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+func TestVerifyHTMLIsSelfContainedAndEscaped(t *testing.T) {
+	idx := uint64(3)
+	r := &chain.PackageReport{
+		Result: chain.ResultFailed, Order: "01JD8Z3K4M5N6P7Q8R9S0T1V2W", Key: "custos-agent+1234abcd+AQ==", Files: 20, PayloadBytes: 30,
+		BagInfo: map[string]string{"External-Identifier": "<script>alert(1)</script>", "Custos-Order-Id": "01JD8Z3K4M5N6P7Q8R9S0T1V2W"},
+		Items:   []chain.PackageItem{{Path: "data/mail/1.eml", Size: 5, SHA256: strings.Repeat("a", 64), SHA512: strings.Repeat("b", 128), PreservedIndex: &idx}},
+		Events: []chain.PackageEvent{{Index: 3, Proven: true, Event: &chain.Event{Type: chain.ItemPreserved, Time: time.Unix(0, 0), Actor: "custodian",
+			Details: map[string]string{"name": "1.eml"}}}},
+		Checks: []*chain.Check{
+			{Name: "bag manifests", Result: chain.ResultOK, Summary: "1 file"},
+			{Name: "dsse statement", Result: chain.ResultFailed, Summary: "signature", Problems: []chain.Problem{{File: "custody/attestation.dsse.json", What: "bad signature"}}},
+		},
+	}
+	var buf bytes.Buffer
+	if err := writeVerifyHTML(&buf, "pkg.zip", strings.Repeat("c", 64), r, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{`id="verdict" class="verdict failed"`, "FAILED: 1 of 2 checks do not hold", "data/mail/1.eml", "bad signature",
+		"item.preserved", "&lt;script&gt;alert(1)&lt;/script&gt;", "default-src 'none'"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script") || regexp.MustCompile(`(src|href)=`).MatchString(page) {
+		t.Errorf("page loads or runs something:\n%s", page)
+	}
+	r.Result = chain.ResultOK
+	r.Checks = r.Checks[:1]
+	buf.Reset()
+	if err := writeVerifyHTML(&buf, "pkg.zip", "", r, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "VERIFIED: every check holds") {
+		t.Errorf("verified page lacks its verdict")
+	}
+}
