@@ -307,3 +307,53 @@ func readLines(t *testing.T, root fs.FS, name string) []string {
 	}
 	return out
 }
+
+// A package of one order among several carries nothing of the others:
+// no event, item, digest, reference or id; their entries appear only as
+// tree hashes inside the proofs.
+func TestDisclosureRevealsNothingOfOtherOrders(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	mine := disclosedOrder(t, f)
+	draft, err := (&OrderFlags{
+		Reference: "OTHER-REF-99", Authority: "Other Court", RequestingState: "NL", Profile: "us-2703f", LegalBasis: "2703(f)",
+		Selectors: []string{"email:bob@example.org"}, Categories: "content",
+	}).Draft(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.reg.Add(ctx, draft, nil, "intake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := res.Order
+	secret := "bob's private mail, never to leave"
+	src := &fakeSource{items: map[string]string{"bob.eml": secret}, order: []string{"bob.eml"}}
+	crep, err := f.reg.Capture(ctx, other.ID, CaptureOptions{Actor: "c", CutOff: time.Now(), Sources: []NamedSource{{Name: "mail", Source: src}}})
+	if err != nil || crep.Preserved() != 1 {
+		t.Fatalf("capture: %v %+v", err, crep)
+	}
+	// Interleave: more events of mine after the other order's.
+	more := &fakeSource{items: map[string]string{"late.eml": "late"}, order: []string{"late.eml"}}
+	if _, err := f.reg.Capture(ctx, mine.ID, CaptureOptions{Actor: "c", CutOff: time.Now(), Sources: []NamedSource{{Name: "mail2", Source: more}}}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "pkg.tar")
+	if _, err := f.reg.Disclose(ctx, mine.ID, DiscloseOptions{Out: out, Categories: []string{"content"}, Actor: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	for _, leak := range []string{other.ID, "OTHER-REF-99", "Other Court", "bob@example.org", secret, hex.EncodeToString(sum[:]),
+		crep.Items[0].Digests.SHA512, crep.ID} {
+		if strings.Contains(string(pkg), leak) {
+			t.Errorf("the package holds %q of the other order", leak)
+		}
+	}
+	if !strings.Contains(string(pkg), mine.ID) {
+		t.Fatal("the package does not even name its own order")
+	}
+}
