@@ -152,7 +152,7 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 		c.fail(pkgAttestation, NoIndex, "the statement is about order %q, the package's is %s", p.Order, v.order)
 	}
 	if v.cp != nil && (p.Checkpoint.Size != v.cp.Size || !bytes.Equal(p.Checkpoint.Hash, v.cp.Hash)) {
-		c.fail(pkgAttestation, NoIndex, "the statement names the checkpoint of size %d, root %.12s…; the package's is size %d, root %.12s…",
+		c.fail(pkgAttestation, NoIndex, "the statement names the checkpoint of size %d, root %s; the package's is size %d, root %s",
 			p.Checkpoint.Size, base64.StdEncoding.EncodeToString(p.Checkpoint.Hash), v.cp.Size, base64.StdEncoding.EncodeToString(v.cp.Hash))
 	}
 	preserved := map[uint64]string{}
@@ -170,7 +170,7 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 		case !ok:
 			c.fail(it.Path, NoIndex, "an item of the statement but not a payload file")
 		case it.SHA256 != f.sha256 || it.SHA512 != f.sha512 || it.Size != f.size:
-			c.fail(it.Path, NoIndex, "the statement's item has %d bytes, SHA-256 %.16s…, SHA-512 %.16s…; the file %d bytes, %.16s…, %.16s…",
+			c.fail(it.Path, NoIndex, "the statement's item has %d bytes, SHA-256 %s, SHA-512 %s; the file %d bytes, %s, %s",
 				it.Size, it.SHA256, it.SHA512, f.size, f.sha256, f.sha512)
 		case preserved[it.PreservedIndex] != it.SHA256:
 			c.fail(it.Path, int64(it.PreservedIndex), "the statement says event %d preserved the item; no item.preserved of the package with its digest is there", it.PreservedIndex)
@@ -202,9 +202,9 @@ func (v *pkgVerifier) checkSubjects(c *Check) {
 		case !slices.Equal(algs, []string{"sha256", "sha512"}):
 			c.fail(s.Name, NoIndex, "the subject's digests are %v, not exactly sha256 and sha512", algs)
 		case s.Digest["sha256"] != f.sha256:
-			c.fail(s.Name, NoIndex, "the signed statement says SHA-256 %.16s…, the file's is %.16s…", s.Digest["sha256"], f.sha256)
+			c.fail(s.Name, NoIndex, "the signed statement says SHA-256 %s, the file's is %s", s.Digest["sha256"], f.sha256)
 		case s.Digest["sha512"] != f.sha512:
-			c.fail(s.Name, NoIndex, "the signed statement says SHA-512 %.16s…, the file's is %.16s…", s.Digest["sha512"], f.sha512)
+			c.fail(s.Name, NoIndex, "the signed statement says SHA-512 %s, the file's is %s", s.Digest["sha512"], f.sha512)
 		}
 		seen[s.Name] = true
 	}

@@ -286,7 +286,7 @@ func (v *pkgVerifier) checkChain() {
 		case l.ev.Prev == "":
 			c.fail(pkgEvents, int64(l.index), "does not link to the event before it (%d)", prev.index)
 		case l.ev.Prev != want:
-			c.fail(pkgEvents, int64(l.index), "links to event %d (%.12s…), but the line before is event %d (%.12s…): events were removed, altered or reordered",
+			c.fail(pkgEvents, int64(l.index), "links to event %d (%s), but the line before is event %d (%s): events were removed, altered or reordered",
 				*l.ev.PrevIndex, l.ev.Prev, prev.index, want)
 		case *l.ev.PrevIndex != prev.index:
 			c.fail(pkgEvents, int64(l.index), "links to index %d, but the line before is event %d", *l.ev.PrevIndex, prev.index)
@@ -317,7 +317,7 @@ func (v *pkgVerifier) checkOrderRecord() {
 	if newest == nil {
 		c.fail(pkgEvents, NoIndex, "no event names the order's record (order_sha256)")
 	} else if sum := newest.ev.Details["order_sha256"]; EventHash(b) != sum {
-		c.fail(pkgOrder, int64(newest.index), "SHA-256 of order.json is %.16s…, the order's newest order event names %.16s…", EventHash(b), sum)
+		c.fail(pkgOrder, int64(newest.index), "SHA-256 of order.json is %s, the order's newest order event names %s", EventHash(b), sum)
 	}
 	switch {
 	case v.record == nil:

@@ -57,11 +57,11 @@ func (v *pkgVerifier) checkItems() {
 		it := items[f.SHA256]
 		switch {
 		case it == nil:
-			c.fail(f.Path, NoIndex, "no item.preserved event of the order has the file's SHA-256 %.16s…", f.SHA256)
+			c.fail(f.Path, NoIndex, "no item.preserved event of the order has the file's SHA-256 %s", f.SHA256)
 		case it.purgedAt != NoIndex:
 			c.fail(f.Path, it.purgedAt, "the item preserved at event %d was purged", it.index)
 		case it.sha512 != f.SHA512:
-			c.fail(f.Path, int64(it.index), "item.preserved records SHA-512 %.16s…, the file's is %.16s…", it.sha512, f.SHA512)
+			c.fail(f.Path, int64(it.index), "item.preserved records SHA-512 %s, the file's is %s", it.sha512, f.SHA512)
 		default:
 			idx := it.index
 			v.rep.Items[i].PreservedIndex = &idx

@@ -283,7 +283,7 @@ func (v *pkgVerifier) checkListing(l listing) {
 		}
 		seen[line.path] = true
 		if got := l.sum(line.path); got != line.sum {
-			c.fail(line.path, NoIndex, "%s of the file is %.16s…, %s says %.16s…", l.alg, got, l.file, line.sum)
+			c.fail(line.path, NoIndex, "%s of the file is %s, %s says %s", l.alg, got, l.file, line.sum)
 		}
 	}
 	for _, p := range l.expected {

@@ -88,6 +88,13 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		return &usageError{err: fmt.Errorf("verify: %w", err)}
 	}
 	if err != nil {
+		if (opts.json || g.json()) && errors.Is(err, chain.ErrTamper) {
+			// A script reading the report learns why there is none.
+			_ = writeJSON(g.stdout, map[string]any{
+				"report_version": chain.PackageReportVersion, "result": chain.ResultFailed, "package": args[0],
+				"checks": []chain.Check{{Name: "open", Result: chain.ResultFailed, Summary: err.Error()}},
+			})
+		}
 		return fmt.Errorf("verify: %w", err)
 	}
 	defer func() { err = errors.Join(err, pkg.Close()) }()
