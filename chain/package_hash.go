@@ -89,8 +89,7 @@ func (d *dualHasher) hashFile(ctx context.Context, fsys fs.FS, name string) (fil
 // goroutine finishes its SHA-256 of a chunk before it reads the next.
 func (d *dualHasher) pipeline(ctx context.Context, r io.Reader, first []byte, h256, h512 hash.Hash) (int64, error) {
 	work := make(chan []byte, chunksPerFile)
-	free := make(chan []byte, chunksPerFile)
-	free <- first
+	free := make(chan []byte, chunksPerFile) // first, and these:
 	for range chunksPerFile - 1 {
 		free <- d.get()
 	}
@@ -175,6 +174,7 @@ type tagFile struct {
 	data     []byte // nil when not kept or larger than its limit
 	tooLarge bool   // larger than the limit for keeping it
 	sha256   string
+	sha512   string
 	size     int64
 }
 
@@ -186,15 +186,16 @@ func readTag(fsys fs.FS, name string, keep int64) (*tagFile, error) {
 		return nil, err
 	}
 	defer f.Close()
-	h := sha256.New()
+	h, h512 := sha256.New(), sha512.New()
+	both := io.MultiWriter(h, h512)
 	t := &tagFile{}
-	data, err := io.ReadAll(io.LimitReader(io.TeeReader(f, h), keep+1))
+	data, err := io.ReadAll(io.LimitReader(io.TeeReader(f, both), keep+1))
 	if err != nil {
 		return nil, err
 	}
 	t.size = int64(len(data))
 	if t.size > keep {
-		rest, err := io.Copy(h, f)
+		rest, err := io.Copy(both, f)
 		if err != nil {
 			return nil, err
 		}
@@ -204,6 +205,7 @@ func readTag(fsys fs.FS, name string, keep int64) (*tagFile, error) {
 	}
 	t.data = data
 	t.sha256 = hex.EncodeToString(h.Sum(nil))
+	t.sha512 = hex.EncodeToString(h512.Sum(nil))
 	return t, nil
 }
 
