@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -331,7 +332,7 @@ type bagBuilder struct {
 }
 
 type fileSum struct {
-	path, sha256 string
+	path, sha256, sha512 string
 }
 
 // put writes a small tag file.
@@ -347,8 +348,8 @@ func (b *bagBuilder) put(name string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	sum := sha256.Sum256(data)
-	b.tags = append(b.tags, fileSum{path: name, sha256: hex.EncodeToString(sum[:])})
+	sum, sum512 := sha256.Sum256(data), sha512.Sum512(data)
+	b.tags = append(b.tags, fileSum{path: name, sha256: hex.EncodeToString(sum[:]), sha512: hex.EncodeToString(sum512[:])})
 	return nil
 }
 
@@ -428,14 +429,19 @@ func (r *Registry) writePackage(ctx context.Context, b *bagBuilder, pl ProvingLo
 	}
 	tags := append([]fileSum(nil), b.tags...)
 	sort.Slice(tags, func(i, j int) bool { return tags[i].path < tags[j].path })
-	var tm bytes.Buffer
+	var tm, tm512 bytes.Buffer
 	for _, t := range tags {
 		fmt.Fprintf(&tm, "%s  %s\n", t.sha256, t.path)
+		fmt.Fprintf(&tm512, "%s  %s\n", t.sha512, t.path)
 	}
+	// RFC 8493 2.2.1: tag manifests use the payload manifests' algorithms.
 	if err := b.put("tagmanifest-sha256.txt", tm.Bytes()); err != nil {
 		return err
 	}
 	b.tagManifestSHA256 = b.tags[len(b.tags)-1].sha256
+	if err := b.put("tagmanifest-sha512.txt", tm512.Bytes()); err != nil {
+		return err
+	}
 	all := append([]fileSum(nil), b.tags...)
 	for _, it := range sorted {
 		all = append(all, fileSum{path: it.Path, sha256: it.SHA256})

@@ -16,6 +16,7 @@ const (
 	pkgManifest256      = "manifest-sha256.txt"
 	pkgManifest512      = "manifest-sha512.txt"
 	pkgTagManifest      = "tagmanifest-sha256.txt"
+	pkgTagManifest512   = "tagmanifest-sha512.txt"
 	pkgOrder            = "custody/order.json"
 	pkgEvents           = "custody/events.jsonl"
 	pkgProofsDir        = "custody/proofs"
@@ -39,7 +40,7 @@ const (
 // pkgFixedFiles are the files every package holds besides data/ and the
 // proofs.
 var pkgFixedFiles = []string{
-	pkgBagIt, pkgBagInfo, pkgManifest256, pkgManifest512, pkgTagManifest,
+	pkgBagIt, pkgBagInfo, pkgManifest256, pkgManifest512, pkgTagManifest, pkgTagManifest512,
 	pkgOrder, pkgEvents, pkgCheckpoint, pkgVKey, pkgPubKey, pkgAttestation,
 	pkgCase, pkgSHA256SUMS, pkgReadme,
 }
@@ -54,6 +55,7 @@ const (
 	CheckManifestSHA256       = "manifest-sha256"       // every payload file listed, with its SHA-256
 	CheckManifestSHA512       = "manifest-sha512"       // every payload file listed, with its SHA-512
 	CheckTagManifest          = "tagmanifest-sha256"    // every tag file listed, with its SHA-256
+	CheckTagManifest512       = "tagmanifest-sha512"    // every tag file listed, with its SHA-512
 	CheckSHA256SUMS           = "sha256sums"            // every file but SHA256SUMS listed, with its SHA-256
 	CheckKeys                 = "keys"                  // custody/keys names the trusted key
 	CheckCheckpoint           = "checkpoint"            // the checkpoint is signed by the trusted key
@@ -72,7 +74,7 @@ const (
 
 var checkOrder = []string{
 	CheckFiles, CheckBagIt, CheckBagInfo, CheckPayloadOxum, CheckManifestSHA256, CheckManifestSHA512,
-	CheckTagManifest, CheckSHA256SUMS, CheckKeys, CheckCheckpoint, CheckEvents, CheckProofs, CheckChain,
+	CheckTagManifest, CheckTagManifest512, CheckSHA256SUMS, CheckKeys, CheckCheckpoint, CheckEvents, CheckProofs, CheckChain,
 	CheckOrderRecord, CheckAttestationSignature, CheckAttestationStatement, CheckAttestationSubjects,
 	CheckItemsPreserved, CheckCaptureWindow, CheckEventTimes, CheckOrderStatus,
 }

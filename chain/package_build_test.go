@@ -385,13 +385,16 @@ func (fx *pkgFixture) sealPayload(t testing.TB) {
 func (fx *pkgFixture) sealTags(t testing.TB) {
 	t.Helper()
 	all := fileSums(t, fx.dir)
-	var tm, sums bytes.Buffer
+	var tm, tm512, sums bytes.Buffer
 	for _, f := range all {
-		if !strings.HasPrefix(f[1], "data/") && f[1] != "tagmanifest-sha256.txt" && f[1] != "SHA256SUMS" {
+		if !strings.HasPrefix(f[1], "data/") && !strings.HasPrefix(f[1], "tagmanifest-") && f[1] != "SHA256SUMS" {
 			fmt.Fprintf(&tm, "%s  %s\n", f[0], f[1])
+			sum := sha512.Sum512(fx.read(t, f[1]))
+			fmt.Fprintf(&tm512, "%x  %s\n", sum, f[1])
 		}
 	}
 	fx.write(t, "tagmanifest-sha256.txt", tm.Bytes())
+	fx.write(t, "tagmanifest-sha512.txt", tm512.Bytes())
 	for _, f := range fileSums(t, fx.dir) {
 		if f[1] != "SHA256SUMS" {
 			fmt.Fprintf(&sums, "%s  %s\n", f[0], f[1])

@@ -46,8 +46,8 @@ func verifyPackage(t *testing.T, dir string, trust *chain.Trust) *chain.PackageR
 			t.Fatalf("error %v holds no *TamperError", err)
 		}
 	}
-	if len(rep.Checks) != 21 {
-		t.Fatalf("%d checks reported, want every one of the 21", len(rep.Checks))
+	if len(rep.Checks) != 22 {
+		t.Fatalf("%d checks reported, want every one of the 22", len(rep.Checks))
 	}
 	return rep
 }
@@ -78,7 +78,7 @@ func TestVerifyPackageUntampered(t *testing.T) {
 		}
 	}
 	text := reportText(rep)
-	if n := strings.Count(text, "\n"); n != 22 || !strings.Contains(text, "verified: order "+pkgOrderID) {
+	if n := strings.Count(text, "\n"); n != 23 || !strings.Contains(text, "verified: order "+pkgOrderID) {
 		t.Errorf("text form: %d lines:\n%s", n, text)
 	}
 }

@@ -306,7 +306,7 @@ func (v *pkgVerifier) checkListings() {
 	for _, p := range v.tagPaths {
 		if p != pkgSHA256SUMS {
 			all = append(all, p)
-			if p != pkgTagManifest {
+			if p != pkgTagManifest && p != pkgTagManifest512 {
 				tags = append(tags, p)
 			}
 		}
@@ -317,6 +317,12 @@ func (v *pkgVerifier) checkListings() {
 		{CheckManifestSHA256, pkgManifest256, 64, "SHA-256", v.payloadPaths, payload256, "payload files"},
 		{CheckManifestSHA512, pkgManifest512, 128, "SHA-512", v.payloadPaths, func(p string) string { return v.payload[p].sha512 }, "payload files"},
 		{CheckTagManifest, pkgTagManifest, 64, "SHA-256", tags, any256, "tag files"},
+		{CheckTagManifest512, pkgTagManifest512, 128, "SHA-512", tags, func(p string) string {
+			if t := v.tags[p]; t != nil {
+				return t.sha512
+			}
+			return v.payload[p].sha512
+		}, "tag files"},
 		{CheckSHA256SUMS, pkgSHA256SUMS, 64, "SHA-256", all, any256, "files"},
 	} {
 		v.checkListing(l)
