@@ -14,6 +14,16 @@
 # says why, and the test reports the BagIt check as not done; a run
 # without this script fails that check under CI=true.
 #
+# It also provides a real browser for cmd/custos/verifyhtml_chromium_test.go,
+# which renders the HTML report of `custos verify --html`: Debian's
+# chromium, with fonts-dejavu-core so that text has glyphs to render
+# (chromium only recommends a font package). CUSTOS_TEST_CHROMIUM, when
+# set, names the browser to use; else chromium on the PATH; else, as root
+# with apt-get, both packages are installed when missing (apt-get update
+# first when the lists are over a day old or the install fails on stale
+# ones). The browser found is exported as CUSTOS_TEST_CHROMIUM. Without
+# one the test is skipped, and fails under CI=true.
+#
 # Chains with the other scripts:
 #
 #   scripts/with-minio.sh scripts/with-postgres.sh scripts/with-verify-tools.sh go test ./...
@@ -33,8 +43,11 @@ find_bagit() {
 
 offered() { apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]'; }
 
+# The lists keep the mirror's modification times, so an update that found
+# nothing new shows only in lists/partial, which every update touches.
 lists_fresh() {
-  [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]
+  [ -n "$(find /var/lib/apt/lists/partial -maxdepth 0 -mmin -1440 2>/dev/null)" ] ||
+    [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]
 }
 
 why=
@@ -68,4 +81,45 @@ if [ -z "${CUSTOS_TEST_BAGIT:-}" ]; then
   fi
 fi
 [ -z "${CUSTOS_TEST_BAGIT:-}" ] || say "BagIt validator: $CUSTOS_TEST_BAGIT"
+
+installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# apt_install PKG... installs what is not yet installed, quietly; the
+# package lists are refreshed first when stale, or when an install from
+# them fails (a superseded security update is no longer on the mirror).
+# dpkg's progress goes to a log shown only when the install fails.
+apt_install() {
+  local want=() p log rc=0
+  for p in "$@"; do installed "$p" || want+=("$p"); done
+  [ ${#want[@]} -gt 0 ] || return 0
+  say "installing ${want[*]} from Debian's packages (once)"
+  log=$(mktemp "${TMPDIR:-/tmp}/custos-apt.XXXXXX")
+  {
+    if ! lists_fresh; then apt-get update -qq || true; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}"; }
+  } >"$log" 2>&1 || { rc=$?; tail -n 30 "$log" >&2; }
+  rm -f "$log"
+  return "$rc"
+}
+
+if [ -n "${CUSTOS_TEST_CHROMIUM:-}" ]; then
+  : # given
+elif command -v chromium >/dev/null && installed fonts-dejavu-core; then
+  CUSTOS_TEST_CHROMIUM=$(command -v chromium)
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  if apt_install chromium fonts-dejavu-core && command -v chromium >/dev/null; then
+    CUSTOS_TEST_CHROMIUM=$(command -v chromium)
+  else
+    say "apt-get install chromium fonts-dejavu-core failed"
+  fi
+elif command -v chromium >/dev/null; then
+  CUSTOS_TEST_CHROMIUM=$(command -v chromium) # fonts are up to this machine
+fi
+if [ -n "${CUSTOS_TEST_CHROMIUM:-}" ]; then
+  export CUSTOS_TEST_CHROMIUM
+  say "browser: $CUSTOS_TEST_CHROMIUM ($("$CUSTOS_TEST_CHROMIUM" --version 2>/dev/null || echo 'version unknown'))"
+else
+  say "no chromium (install Debian's chromium, or run as root to have it installed): the HTML rendering test is skipped, and fails under CI=true"
+fi
 exec "$@"
