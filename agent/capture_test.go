@@ -276,7 +276,14 @@ func TestCaptureFailingMidwayNamesWhatWasNotPreserved(t *testing.T) {
 }
 
 func TestHashingReaderMatchesPlainHashes(t *testing.T) {
-	body := bytes.Repeat([]byte("evidence "), 1<<17)
+	for _, size := range []int{0, 1, hashChunk - 1, hashChunk, hashChunk + 1, 3*hashChunk + 12345} {
+		body := bytes.Repeat([]byte("evidence "), size/9+1)[:size]
+		checkHashingReader(t, body)
+	}
+}
+
+func checkHashingReader(t *testing.T, body []byte) {
+	t.Helper()
 	hr := newHashingReader(bytes.NewReader(body), true)
 	h := sha256.New()
 	buf := make([]byte, 7777)
@@ -288,7 +295,10 @@ func TestHashingReaderMatchesPlainHashes(t *testing.T) {
 	s512 := sha512.Sum512(body)
 	m5 := md5.Sum(body) //nolint:gosec // legacy
 	if d.SHA512 != hex.EncodeToString(s512[:]) || d.MD5 != hex.EncodeToString(m5[:]) || hexSum(h) != hex.EncodeToString(sha256Of(body)) {
-		t.Fatalf("digests differ: %+v", d)
+		t.Fatalf("%d bytes: digests differ: %+v", len(body), d)
+	}
+	if hr.n != int64(len(body)) {
+		t.Fatalf("%d bytes counted, want %d", hr.n, len(body))
 	}
 }
 
