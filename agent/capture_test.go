@@ -31,7 +31,7 @@ const (
 	testOrigin = "custos.test/capture"
 )
 
-func testSigner(t *testing.T, seed byte) signature.SignerVerifier {
+func testSigner(t testing.TB, seed byte) signature.SignerVerifier {
 	t.Helper()
 	sv, err := signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
 	if err != nil {
@@ -102,7 +102,7 @@ func newCaptureFixture(t *testing.T) *captureFixture {
 	return f
 }
 
-func (f *captureFixture) open(t *testing.T) {
+func (f *captureFixture) open(t testing.TB) {
 	t.Helper()
 	var err error
 	f.log, err = chain.Open(context.Background(), chain.Config{Dir: filepath.Join(f.dir, "log"), Origin: testOrigin, Signer: f.signer,

@@ -53,7 +53,7 @@ func mustLoadProfiles() *Profiles {
 }
 
 // addOrder receives a us-2703f order now.
-func (f *registryFixture) addOrder(t *testing.T) *Order {
+func (f *registryFixture) addOrder(t testing.TB) *Order {
 	t.Helper()
 	draft, err := (&OrderFlags{
 		Reference: "LE-1", Authority: "FBI", RequestingState: "US", Profile: "us-2703f", LegalBasis: "18 U.S.C. 2703(f)",
