@@ -37,14 +37,15 @@ fuzz:
 
 # Benchmarks print each figure with its target and a baseline measured in
 # the same run. The 1M-entry log is built once into the user cache directory;
-# the storage and capture benchmarks write a 1 GiB file (the capture ones
-# also 10,000 small files) into CUSTOS_BENCH_DIR (default: the temporary
-# directory, which must not be a small tmpfs). scripts/with-rclone.sh
+# the storage, capture and package benchmarks write a 1 GiB file (the
+# capture ones also 10,000 small files) into CUSTOS_BENCH_DIR (default: the
+# temporary directory, which must not be a small tmpfs). scripts/with-rclone.sh
 # installs Debian's rclone, the capture benchmark's second S3 baseline.
 bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkAppendConcurrent' -benchtime 50000x -count 5 ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkVerifyLog1M' -benchtime 5x -count 1 -timeout 30m ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkProve1M|BenchmarkVerifyProof1M' -count 1 ./chain
+	$(GO) test -run '^$$' -bench 'BenchmarkVerifyPackage1GiB' -benchtime 5x -count 1 -timeout 30m ./chain
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3Put1GiB|BenchmarkLocalPut1GiB' -benchtime 5x -count 1 -timeout 30m ./storage
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3PutSmall|BenchmarkLocalPutSmall|BenchmarkPeakRSS1GiB' -benchtime 3x -count 1 -timeout 30m ./storage
 	./scripts/with-minio.sh ./scripts/with-rclone.sh $(GO) test -run '^$$' -bench 'BenchmarkCaptureLocal1GiB|BenchmarkCaptureS31GiB' -benchtime 3x -count 3 -timeout 60m ./agent
