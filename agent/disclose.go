@@ -384,11 +384,19 @@ func (r *Registry) writePackage(ctx context.Context, b *bagBuilder, pl ProvingLo
 	for _, e := range events {
 		fmt.Fprintf(&evs, "{\"index\":%d,\"event\":%s}\n", e.index, e.encoded)
 	}
-	statement, err := r.packageStatement(sorted, o, rep, opts, now)
+	caseDoc, err := caseJSONLD(o, events, sorted, opts, rep, now)
 	if err != nil {
 		return err
 	}
-	caseDoc, err := caseJSONLD(o, events, sorted, opts, rep, now)
+	readme := readmeText(o, rep, key)
+	last := events[len(events)-1]
+	signed := map[string]string{}
+	for name, data := range map[string][]byte{"case.jsonld": caseDoc, "README.txt": readme, "custody/events.jsonl": evs.Bytes(), "custody/order.json": rec} {
+		sum := sha256.Sum256(data)
+		signed[name] = hex.EncodeToString(sum[:])
+	}
+	statement, err := r.packageStatement(sorted, o, rep, opts, now,
+		eventsRef{Count: len(events), LastIndex: last.index, LastHash: chain.EventHash(last.encoded)}, signed)
 	if err != nil {
 		return err
 	}
@@ -407,7 +415,7 @@ func (r *Registry) writePackage(ctx context.Context, b *bagBuilder, pl ProvingLo
 		{"custody/keys/custos.pub", pubPEM},
 		{"custody/attestation.dsse.json", statement},
 		{"case.jsonld", caseDoc},
-		{"README.txt", readmeText(o, rep, key)},
+		{"README.txt", readme},
 	}
 	for _, f := range files {
 		if err := b.put(f.name, f.data); err != nil {
@@ -495,15 +503,25 @@ func (r *Registry) copyItem(ctx context.Context, w packageWriter, it *DisclosedI
 
 // disclosurePredicate is the predicate of the package's statement.
 type disclosurePredicate struct {
-	Order       string          `json:"order"`
-	Reference   string          `json:"reference"`
-	Recipient   string          `json:"recipient"`
-	DisclosedAt time.Time       `json:"disclosed_at"`
-	Agent       string          `json:"agent"`
-	Actor       string          `json:"actor"`
-	Partial     bool            `json:"partial"`
-	Checkpoint  checkpointRef   `json:"checkpoint"`
-	Items       []DisclosedItem `json:"items"`
+	Order       string            `json:"order"`
+	Reference   string            `json:"reference"`
+	Recipient   string            `json:"recipient"`
+	DisclosedAt time.Time         `json:"disclosed_at"`
+	Agent       string            `json:"agent"`
+	Actor       string            `json:"actor"`
+	Partial     bool              `json:"partial"`
+	Checkpoint  checkpointRef     `json:"checkpoint"`
+	Events      eventsRef         `json:"events"`
+	Files       map[string]string `json:"files"`
+	Items       []DisclosedItem   `json:"items"`
+}
+
+// eventsRef binds the events a package carries: dropping any, even the
+// newest, breaks the signed statement.
+type eventsRef struct {
+	Count     int    `json:"count"`
+	LastIndex uint64 `json:"last_index"`
+	LastHash  string `json:"last_sha256"`
 }
 
 type checkpointRef struct {
@@ -513,7 +531,9 @@ type checkpointRef struct {
 }
 
 // packageStatement signs the statement whose subjects are the payload.
-func (r *Registry) packageStatement(items []DisclosedItem, o *Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time) ([]byte, error) {
+func (r *Registry) packageStatement(items []DisclosedItem, o *Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time,
+	events eventsRef, files map[string]string,
+) ([]byte, error) {
 	subjects := make([]*intoto.ResourceDescriptor, len(items))
 	for i, it := range items {
 		subjects[i] = &intoto.ResourceDescriptor{Name: it.Path, Digest: map[string]string{"sha256": it.SHA256, "sha512": it.SHA512}}
@@ -525,7 +545,7 @@ func (r *Registry) packageStatement(items []DisclosedItem, o *Order, rep *Disclo
 	return signStatement(r.Capturer.Signer, subjects, DisclosurePredicateType, disclosurePredicate{
 		Order: o.ID, Reference: o.Reference, Recipient: recipient, DisclosedAt: now, Agent: r.Agent, Actor: opts.Actor,
 		Partial: rep.Partial, Checkpoint: checkpointRef{Origin: rep.Checkpoint.Origin, Size: rep.Checkpoint.Size, Hash: rep.Checkpoint.Hash},
-		Items: items,
+		Events: events, Files: files, Items: items,
 	})
 }
 

@@ -51,6 +51,17 @@ type disclosurePredicate struct {
 		Size uint64 `json:"size"`
 		Hash []byte `json:"hash"`
 	} `json:"checkpoint"`
+	// Events binds the custody events the package carries: how many, and
+	// the newest's index and EventHash, so that events dropped from the
+	// end are noticed. Files binds the SHA-256 of tag files nothing else
+	// signs (case.jsonld, README.txt, custody/events.jsonl,
+	// custody/order.json).
+	Events struct {
+		Count     int    `json:"count"`
+		LastIndex uint64 `json:"last_index"`
+		LastHash  string `json:"last_sha256"`
+	} `json:"events"`
+	Files map[string]string `json:"files"`
 	Items []struct {
 		Path           string `json:"path"`
 		SHA256         string `json:"sha256"`
@@ -182,6 +193,7 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 			c.fail(path, NoIndex, "a payload file the statement's items do not list")
 		}
 	}
+	v.checkStatementBinds(c, &p)
 	if !c.failed() {
 		c.Summary = fmt.Sprintf("in-toto v1 disclosure statement about order %s, checkpoint %d and its %d items", p.Order, p.Checkpoint.Size, len(p.Items))
 	}
@@ -315,5 +327,34 @@ func (v *pkgVerifier) checkBagInfo() {
 	if !c.failed() {
 		c.Summary = fmt.Sprintf("the format's fields; order %s, reference %q, disclosed %s, partial %s: as the signed evidence says",
 			v.order, info["External-Identifier"], info["Custos-Disclosed-At"], info["Custos-Partial"])
+	}
+}
+
+// signedTagFiles are the tag files whose SHA-256 the statement carries:
+// nothing else signs them.
+var signedTagFiles = []string{pkgCase, pkgReadme, pkgEvents, pkgOrder}
+
+// checkStatementBinds checks what the statement says of the events (their
+// count and the newest one) and of the tag files it signs.
+func (v *pkgVerifier) checkStatementBinds(c *Check, p *disclosurePredicate) {
+	if n := len(v.lines); p.Events.Count != n {
+		c.fail(pkgEvents, NoIndex, "the statement signs %d events, events.jsonl has %d: events were added or removed", p.Events.Count, n)
+	} else if n > 0 {
+		last := v.lines[n-1]
+		if last.index != p.Events.LastIndex || EventHash(last.encoded) != p.Events.LastHash {
+			c.fail(pkgEvents, int64(last.index), "the statement signs event %d (%s) as the newest, events.jsonl ends with event %d (%s)",
+				p.Events.LastIndex, p.Events.LastHash, last.index, EventHash(last.encoded))
+		}
+	}
+	for _, name := range signedTagFiles {
+		t := v.tags[name]
+		switch {
+		case p.Files[name] == "":
+			c.fail(pkgAttestation, NoIndex, "the statement carries no SHA-256 of %s", name)
+		case t == nil:
+			// missing: the files check names it
+		case t.sha256 != p.Files[name]:
+			c.fail(name, NoIndex, "SHA-256 is %s, the signed statement says %s", t.sha256, p.Files[name])
+		}
 	}
 }

@@ -330,6 +330,17 @@ func statement(items []pkgItem, cp *chain.Checkpoint, disclosed time.Time, lines
 // DSSE signer, as the agent signs.
 func (fx *pkgFixture) sign(t testing.TB, st *testStatement) {
 	t.Helper()
+	if _, ok := st.predicate["events"]; !ok {
+		st.predicate["events"] = fx.eventsRef(t)
+	}
+	if _, ok := st.predicate["files"]; !ok {
+		files := map[string]any{}
+		for _, name := range []string{"case.jsonld", "README.txt", "custody/events.jsonl", "custody/order.json"} {
+			sum := sha256.Sum256(fx.read(t, name))
+			files[name] = hex.EncodeToString(sum[:])
+		}
+		st.predicate["files"] = files
+	}
 	raw, err := json.Marshal(st.predicate)
 	if err != nil {
 		t.Fatal(err)
@@ -429,4 +440,25 @@ func fileSums(t testing.TB, dir string) [][2]string {
 	}
 	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
 	return out
+}
+
+// eventsRef is what the statement says of events.jsonl as it is: how many
+// events, and the newest one's index and hash.
+func (fx *pkgFixture) eventsRef(t testing.TB) map[string]any {
+	t.Helper()
+	var count int
+	var last struct {
+		Index uint64          `json:"index"`
+		Event json.RawMessage `json:"event"`
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(string(fx.read(t, "custody/events.jsonl")), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		count++
+		if err := json.Unmarshal([]byte(l), &last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return map[string]any{"count": count, "last_index": last.Index, "last_sha256": chain.EventHash(last.Event)}
 }

@@ -7,7 +7,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +180,43 @@ func TestPackageReportForms(t *testing.T) {
 		t.Fatalf("result %v", generic["result"])
 	}
 	golden(t, "package-report-failed.txt", []byte(reportText(rep)))
+}
+
+// Events dropped from the end of events.jsonl leave every other check
+// whole (the chain still links, every remaining proof holds); only the
+// signed statement, which names the count and the newest event, says so.
+// So do a case.jsonld or README.txt rewritten after signing.
+func TestVerifyPackageStatementBindsEventsAndTagFiles(t *testing.T) {
+	fx := newSmallPackage(t, pkgOptions{})
+
+	dropped := fx.copy(t)
+	var lastIndex uint64
+	dropped.editLines(t, "custody/events.jsonl", func(l []string) []string {
+		var line struct {
+			Index uint64 `json:"index"`
+		}
+		if err := json.Unmarshal([]byte(l[len(l)-1]), &line); err != nil {
+			t.Fatal(err)
+		}
+		lastIndex = line.Index
+		return l[:len(l)-1]
+	})
+	if err := os.Remove(filepath.Join(dropped.dir, "custody", "proofs", strconv.FormatUint(lastIndex, 10)+".tlog-proof")); err != nil {
+		t.Fatal(err)
+	}
+	dropped.sealTags(t)
+	rep := verifyPackage(t, dropped.dir, dropped.trust)
+	if c := rep.Check(chain.CheckAttestationStatement); c.Result != chain.ResultFailed || !strings.Contains(fmt.Sprint(c.Problems), "events were added or removed") {
+		t.Errorf("dropped newest event: attestation-statement %+v", c)
+	}
+
+	for _, name := range []string{"case.jsonld", "README.txt"} {
+		edited := fx.copy(t)
+		edited.write(t, name, append(edited.read(t, name), "edited\n"...))
+		edited.sealTags(t)
+		rep := verifyPackage(t, edited.dir, edited.trust)
+		if c := rep.Check(chain.CheckAttestationStatement); c.Result != chain.ResultFailed || !strings.Contains(fmt.Sprint(c.Problems), name) {
+			t.Errorf("%s edited: attestation-statement %+v", name, c)
+		}
+	}
 }
