@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -61,6 +62,9 @@ type Registry struct {
 	Host     string
 	Now      func() time.Time // nil: time.Now
 	Entropy  io.Reader        // order ids; nil: crypto/rand
+	// Logger reports what does not stop a step (a spool that could not be
+	// flushed yet); nil discards.
+	Logger *slog.Logger
 }
 
 // OrderView is an order as it stands now, with what the log says of it.
@@ -333,9 +337,10 @@ func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cu
 		}
 	}
 	if c.Spool != nil && c.storeUp(ctx) {
-		if _, err := c.Flush(ctx, r.retention); err != nil {
-			// The spool keeps what it holds; the capture goes on.
-			_ = err
+		if _, err := c.Flush(ctx, r.retention); err != nil && r.Logger != nil {
+			// The spool keeps what it holds and the next capture tries
+			// again; this one goes on.
+			r.Logger.Warn("spooled items not flushed to the store yet", "order", o.ID, "error", err)
 		}
 	}
 	return c.Capture(ctx, spec)

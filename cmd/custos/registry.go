@@ -59,7 +59,7 @@ func openRegistry(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Re
 	}
 	host, _ := os.Hostname()
 	reg := &agent.Registry{
-		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host,
+		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger,
 		Book: &agent.OrderBook{Dir: cfg.ordersDir(), Store: store, Offline: storeDown},
 		Capturer: &agent.Capturer{
 			Store: store, Log: l, Signer: signer, Spool: spool,
