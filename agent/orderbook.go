@@ -78,15 +78,9 @@ func (b *OrderBook) now() time.Time {
 // must carry, and whether the store holds it yet: a store that cannot be
 // reached leaves a marker, and SyncPending copies the record later.
 func (b *OrderBook) Save(ctx context.Context, o *Order) (sum string, stored bool, err error) {
-	rec, err := FormatOrder(o)
+	sum, rec, err := b.writeLocal(o)
 	if err != nil {
 		return "", false, err
-	}
-	h := sha256.Sum256(rec)
-	sum = hex.EncodeToString(h[:])
-	path := b.path(o.ID, sum)
-	if err := writeOnceFile(path, rec); err != nil {
-		return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
 	}
 	marker := filepath.Join(b.pendingDir(), o.ID+"-"+sum)
 	if err := writeOnceFile(marker, nil); err != nil {
@@ -107,16 +101,23 @@ func (b *OrderBook) Save(ctx context.Context, o *Order) (sum string, stored bool
 // SaveLocal writes o's record to the working copy only (the last record
 // of a purged order, which the store must not keep).
 func (b *OrderBook) SaveLocal(_ context.Context, o *Order) (sum string, stored bool, err error) {
+	sum, _, err = b.writeLocal(o)
+	return sum, false, err
+}
+
+// writeLocal writes o's canonical record to the working copy and returns
+// its SHA-256 and bytes.
+func (b *OrderBook) writeLocal(o *Order) (string, []byte, error) {
 	rec, err := FormatOrder(o)
 	if err != nil {
-		return "", false, err
+		return "", nil, err
 	}
 	h := sha256.Sum256(rec)
-	sum = hex.EncodeToString(h[:])
+	sum := hex.EncodeToString(h[:])
 	if err := writeOnceFile(b.path(o.ID, sum), rec); err != nil {
-		return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
+		return "", nil, fmt.Errorf("order %s: record: %w", o.ID, err)
 	}
-	return sum, false, nil
+	return sum, rec, nil
 }
 
 // copyToStore puts one record into the store with the order's retention

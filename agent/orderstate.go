@@ -159,17 +159,7 @@ func remove(list []string, s string) []string {
 	return out
 }
 
-func isHexSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+func isHexSHA256(s string) bool { return len(s) == 64 && isHex(s) }
 
 // PurgedOrder is what the log alone says of a purged order whose record is
 // no longer anywhere: the store keeps nothing of a purged order, and the

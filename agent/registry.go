@@ -337,7 +337,7 @@ func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cu
 		}
 	}
 	if c.Spool != nil && c.storeUp(ctx) {
-		if _, err := c.Flush(ctx, r.retention); err != nil && r.Logger != nil {
+		if _, err := c.Flush(ctx, r.retention()); err != nil && r.Logger != nil {
 			// The spool keeps what it holds and the next capture tries
 			// again; this one goes on.
 			r.Logger.Warn("spooled items not flushed to the store yet", "order", o.ID, "error", err)
@@ -346,20 +346,34 @@ func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cu
 	return c.Capture(ctx, spec)
 }
 
-// retention is the Retention of Flush: an order's expiry and hold now.
-func (r *Registry) retention(ctx context.Context, id string) (time.Time, bool, error) {
-	v, err := r.Get(ctx, id)
-	if err != nil {
-		return time.Time{}, false, err
+// retention returns the Retention of one Flush: an order's expiry and
+// hold now. It reads the log once, on first use, not once per spooled item.
+func (r *Registry) retention() Retention {
+	var states map[string]*OrderState
+	return func(ctx context.Context, id string) (time.Time, bool, error) {
+		if states == nil {
+			var err error
+			if states, _, err = r.states(ctx); err != nil {
+				return time.Time{}, false, err
+			}
+		}
+		st := states[id]
+		if st == nil {
+			return time.Time{}, false, fmt.Errorf("order %s: %w", id, ErrNoOrder)
+		}
+		v, err := r.view(ctx, st)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		return v.Order.ExpiresAt, v.Order.Status == StatusHeld, nil
 	}
-	return v.Order.ExpiresAt, v.Order.Status == StatusHeld, nil
 }
 
 // FlushSpool uploads what the spool holds (see Capturer.Flush).
 func (r *Registry) FlushSpool(ctx context.Context, actor string) (*FlushReport, error) {
 	c := *r.Capturer
 	c.Actor = actor
-	return c.Flush(ctx, r.retention)
+	return c.Flush(ctx, r.retention())
 }
 
 func sourceSelectors(sels []Selector) []source.Selector {

@@ -40,14 +40,7 @@ type pageEvent struct {
 	Proven bool
 }
 
-var verifyTemplate = template.Must(template.New("verify").Funcs(template.FuncMap{
-	"short": func(s string) string {
-		if len(s) > 16 {
-			return s[:16] + "…"
-		}
-		return s
-	},
-}).Parse(verifyHTML))
+var verifyTemplate = template.Must(template.New("verify").Parse(verifyHTML))
 
 // writeVerifyHTML writes the report as one self-contained page: no script,
 // no style sheet, image or font fetched from anywhere, so it opens the same
