@@ -62,6 +62,10 @@ type Capturer struct {
 	// Progress, when set, is told of every n bytes read from the
 	// sources, from several goroutines at once (a progress bar).
 	Progress func(n int)
+	// Turn, when set, is taken by Flush around each spooled item: it waits
+	// for the item's order to be free of other steps and returns the func
+	// that frees it again.
+	Turn func(ctx context.Context, order string) (func(), error)
 }
 
 // progressReader tells progress of the bytes read through it.

@@ -109,10 +109,11 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 	if r.Capturer == nil || r.Capturer.Signer == nil {
 		return nil, errors.New("disclose: no signer for the package's statement")
 	}
-	v, err := r.Get(ctx, id)
+	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	o, st := v.Order, v.State
 	if !o.Status.CanDisclose() {
 		return nil, fmt.Errorf("order %s is %s: it cannot be disclosed: %w", id, o.Status, ErrIllegalTransition)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custos-evidence/custos/chain"
@@ -52,83 +55,153 @@ type OrderState struct {
 // received them. An entry that cannot be read or fails its checks stops it
 // with that error (a *chain.TamperError for tampering).
 func ReadOrderStates(ctx context.Context, fsys fs.FS, size uint64) (map[string]*OrderState, []string, error) {
-	states := map[string]*OrderState{}
-	var ids []string
-	for rec, err := range chain.Entries(ctx, fsys, 0, size) {
+	var x StateIndex
+	if err := x.Update(ctx, fsys, size); err != nil {
+		return nil, nil, err
+	}
+	states, ids := x.All()
+	return states, ids, nil
+}
+
+// StateIndex keeps the state of every order as the log says it, read
+// incrementally: Update applies only the entries it has not seen yet, so a
+// long-running agent reads each entry once. It is safe for concurrent use;
+// what it returns are copies.
+type StateIndex struct {
+	mu     sync.Mutex
+	next   uint64
+	states map[string]*OrderState
+	ids    []string
+}
+
+// Update applies the entries [next, size) of the log in fsys. An entry that
+// cannot be read or fails its checks stops it with that error, and the
+// index stays where it was before that entry.
+func (x *StateIndex) Update(ctx context.Context, fsys fs.FS, size uint64) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.states == nil {
+		x.states = map[string]*OrderState{}
+	}
+	if size <= x.next {
+		return nil
+	}
+	for rec, err := range chain.Entries(ctx, fsys, x.next, size) {
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		e := rec.Event
-		if e.Order == "" {
-			continue
+		if err := x.apply(rec); err != nil {
+			return err
 		}
-		st := states[e.Order]
-		if st == nil {
-			st = &OrderState{ID: e.Order, Items: map[string]chain.Digest{}, Spooled: map[string]bool{}, Purged: map[string]chain.Digest{}}
-			states[e.Order] = st
-			ids = append(ids, e.Order)
+		x.next = rec.Index + 1
+	}
+	return nil
+}
+
+func (x *StateIndex) apply(rec *chain.Record) error {
+	e := rec.Event
+	if e.Order == "" {
+		return nil
+	}
+	st := x.states[e.Order]
+	if st == nil {
+		st = &OrderState{ID: e.Order, Items: map[string]chain.Digest{}, Spooled: map[string]bool{}, Purged: map[string]chain.Digest{}}
+		x.states[e.Order] = st
+		x.ids = append(x.ids, e.Order)
+	}
+	st.Events++
+	st.LastIndex = rec.Index
+	if sum := e.Details["order_sha256"]; sum != "" {
+		if !isHexSHA256(sum) {
+			return &chain.TamperError{Index: int64(rec.Index), What: fmt.Sprintf("%s event: order_sha256 %q is not a SHA-256", e.Type, sum)}
 		}
-		st.Events++
-		st.LastIndex = rec.Index
-		if sum := e.Details["order_sha256"]; sum != "" {
-			if !isHexSHA256(sum) {
-				return nil, nil, &chain.TamperError{Index: int64(rec.Index), What: fmt.Sprintf("%s event: order_sha256 %q is not a SHA-256", e.Type, sum)}
+		st.Record = sum
+		st.Records = appendNew(st.Records, sum)
+		st.Status = Status(e.Details["status"])
+		if exp := e.Details["expires_at"]; exp != "" {
+			st.ExpiresAt = exp
+		}
+		if e.Type == chain.OrderReceived {
+			st.Received = e.Details
+		}
+	}
+	st.applyItems(e)
+	return nil
+}
+
+// applyItems follows the captures and items an event of the order names.
+func (st *OrderState) applyItems(e *chain.Event) {
+	switch e.Type {
+	case chain.CaptureStarted:
+		st.OpenCaptures = appendNew(st.OpenCaptures, e.Details["capture"])
+	case chain.CaptureCompleted, chain.CaptureFailed:
+		st.OpenCaptures = remove(st.OpenCaptures, e.Details["capture"])
+	case chain.ItemPreserved:
+		for _, d := range e.Items {
+			if _, ok := st.Items[d.SHA256]; !ok {
+				st.Items[d.SHA256] = d
+				st.ItemOrder = append(st.ItemOrder, d.SHA256)
 			}
-			st.Record = sum
-			st.Records = appendNew(st.Records, sum)
-			st.Status = Status(e.Details["status"])
-			if x := e.Details["expires_at"]; x != "" {
-				st.ExpiresAt = x
-			}
-			if e.Type == chain.OrderReceived {
-				st.Received = e.Details
+			delete(st.Purged, d.SHA256)
+			if e.Details["stored"] == "spool" {
+				st.Spooled[d.SHA256] = true
 			}
 		}
-		switch e.Type {
-		case chain.CaptureStarted:
-			st.OpenCaptures = appendNew(st.OpenCaptures, e.Details["capture"])
-		case chain.CaptureCompleted, chain.CaptureFailed:
-			st.OpenCaptures = remove(st.OpenCaptures, e.Details["capture"])
-		case chain.ItemPreserved:
-			for _, d := range e.Items {
-				if _, ok := st.Items[d.SHA256]; !ok {
-					st.Items[d.SHA256] = d
-					st.ItemOrder = append(st.ItemOrder, d.SHA256)
-				}
-				delete(st.Purged, d.SHA256)
-				if e.Details["stored"] == "spool" {
-					st.Spooled[d.SHA256] = true
-				}
-			}
-		case chain.ItemStored:
-			for _, d := range e.Items {
+	case chain.ItemStored:
+		for _, d := range e.Items {
+			delete(st.Spooled, d.SHA256)
+		}
+	case chain.ItemPurged:
+		for _, d := range e.Items {
+			if _, ok := st.Items[d.SHA256]; ok {
+				st.Purged[d.SHA256] = st.Items[d.SHA256]
+				delete(st.Items, d.SHA256)
 				delete(st.Spooled, d.SHA256)
-			}
-		case chain.ItemPurged:
-			for _, d := range e.Items {
-				if _, ok := st.Items[d.SHA256]; ok {
-					st.Purged[d.SHA256] = st.Items[d.SHA256]
-					delete(st.Items, d.SHA256)
-					delete(st.Spooled, d.SHA256)
-					st.ItemOrder = remove(st.ItemOrder, d.SHA256)
-				}
+				st.ItemOrder = remove(st.ItemOrder, d.SHA256)
 			}
 		}
 	}
-	for _, st := range states {
-		if st.Record == "" {
-			// Events of an order the log never received (a note naming an
-			// id before the order was added): not an order of this agent.
-			delete(states, st.ID)
+}
+
+// Get returns a copy of the state of order id, or nil when the log never
+// received it. Events naming an id the log never received as an order (a
+// note naming it beforehand) do not make it an order of this agent.
+func (x *StateIndex) Get(id string) *OrderState {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	st := x.states[id]
+	if st == nil || st.Record == "" {
+		return nil
+	}
+	return st.clone()
+}
+
+// All returns a copy of every order's state, by id, and the ids in the
+// order the log received them.
+func (x *StateIndex) All() (map[string]*OrderState, []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	states := make(map[string]*OrderState, len(x.states))
+	ids := make([]string, 0, len(x.ids))
+	for _, id := range x.ids {
+		if st := x.states[id]; st.Record != "" {
+			states[id] = st.clone()
+			ids = append(ids, id)
 		}
 	}
-	kept := ids[:0]
-	for _, id := range ids {
-		if states[id] != nil {
-			kept = append(kept, id)
-		}
-	}
-	return states, kept, nil
+	return states, ids
+}
+
+func (st *OrderState) clone() *OrderState {
+	c := *st
+	c.Records = slices.Clone(st.Records)
+	c.Items = maps.Clone(st.Items)
+	c.ItemOrder = slices.Clone(st.ItemOrder)
+	c.Spooled = maps.Clone(st.Spooled)
+	c.Purged = maps.Clone(st.Purged)
+	c.OpenCaptures = slices.Clone(st.OpenCaptures)
+	c.Received = maps.Clone(st.Received)
+	return &c
 }
 
 // Preserved returns the SHA-256 set a re-run capture must not store again.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custos-evidence/custos/agent/source"
@@ -65,6 +66,49 @@ type Registry struct {
 	// Logger reports what does not stop a step (a spool that could not be
 	// flushed yet); nil discards.
 	Logger *slog.Logger
+
+	// A registry is safe for concurrent use (the daemon runs many steps at
+	// once): steps on one order take turns, and the order states are read
+	// from the log incrementally.
+	index   StateIndex
+	mu      sync.Mutex
+	locks   map[string]*orderLock
+	flushMu sync.Mutex
+}
+
+type orderLock struct {
+	mu    sync.Mutex
+	users int
+}
+
+// lock makes the steps on order id take turns: a step reads the order's
+// state, changes the store and appends events, and another step on the same
+// order must see all of it. The returned func unlocks.
+func (r *Registry) lock(ctx context.Context, id string) (func(), error) {
+	r.mu.Lock()
+	if r.locks == nil {
+		r.locks = map[string]*orderLock{}
+	}
+	l := r.locks[id]
+	if l == nil {
+		l = &orderLock{}
+		r.locks[id] = l
+	}
+	l.users++
+	r.mu.Unlock()
+	release := func() {
+		r.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(r.locks, id)
+		}
+		r.mu.Unlock()
+	}
+	if err := ctx.Err(); err != nil {
+		release()
+		return nil, err
+	}
+	l.mu.Lock()
+	return func() { l.mu.Unlock(); release() }, nil
 }
 
 // OrderView is an order as it stands now, with what the log says of it.
@@ -86,11 +130,50 @@ func (r *Registry) change(actor, reason string) Change {
 
 // states reads the state of every order from the log.
 func (r *Registry) states(ctx context.Context) (map[string]*OrderState, []string, error) {
+	if err := r.updateIndex(ctx); err != nil {
+		return nil, nil, err
+	}
+	states, ids := r.index.All()
+	return states, ids, nil
+}
+
+// updateIndex brings the order states up to the log's durable size.
+func (r *Registry) updateIndex(ctx context.Context) error {
 	size, err := r.Log.Size(ctx)
+	if err != nil {
+		return err
+	}
+	return r.index.Update(ctx, r.Log.FS(), size)
+}
+
+// begin starts a step on order id: it waits for the order's turn and
+// returns the order as it stands then, and the func that ends the turn.
+func (r *Registry) begin(ctx context.Context, id string) (*OrderView, func(), error) {
+	if err := chain.ValidateOrderID(id); err != nil {
+		return nil, nil, err
+	}
+	unlock, err := r.lock(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	return ReadOrderStates(ctx, r.Log.FS(), size)
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return v, unlock, nil
+}
+
+// state returns the state of order id as the log says it now.
+func (r *Registry) state(ctx context.Context, id string) (*OrderState, error) {
+	if err := r.updateIndex(ctx); err != nil {
+		return nil, err
+	}
+	st := r.index.Get(id)
+	if st == nil {
+		return nil, fmt.Errorf("order %s: %w", id, ErrNoOrder)
+	}
+	return st, nil
 }
 
 // Get returns order id as it stands now.
@@ -98,13 +181,9 @@ func (r *Registry) Get(ctx context.Context, id string) (*OrderView, error) {
 	if err := chain.ValidateOrderID(id); err != nil {
 		return nil, err
 	}
-	states, _, err := r.states(ctx)
+	st, err := r.state(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	st := states[id]
-	if st == nil {
-		return nil, fmt.Errorf("order %s: %w", id, ErrNoOrder)
 	}
 	return r.view(ctx, st)
 }
@@ -267,10 +346,11 @@ type CaptureOptions struct {
 // order to preserving; a capture that preserves everything then makes it
 // preserved. Items the order already holds are not stored or logged again.
 func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) (*CaptureReport, error) {
-	v, err := r.Get(ctx, id)
+	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	o := v.Order
 	if !o.Status.CanCapture() {
 		return nil, fmt.Errorf("order %s is %s: no capture can run for it: %w", id, o.Status, ErrIllegalTransition)
@@ -336,44 +416,51 @@ func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cu
 			}
 		}
 	}
-	if c.Spool != nil && c.storeUp(ctx) {
-		if _, err := c.Flush(ctx, r.retention()); err != nil && r.Logger != nil {
+	if c.Spool != nil && c.storeUp(ctx) && r.flushMu.TryLock() {
+		// Another step flushing now is flushing for this one too.
+		c.Turn = r.turn(o.ID)
+		_, err := c.Flush(ctx, r.retention)
+		r.flushMu.Unlock()
+		if err != nil && r.Logger != nil {
 			// The spool keeps what it holds and the next capture tries
 			// again; this one goes on.
 			r.Logger.Warn("spooled items not flushed to the store yet", "order", o.ID, "error", err)
 		}
+		c.Turn = nil
 	}
 	return c.Capture(ctx, spec)
 }
 
-// retention returns the Retention of one Flush: an order's expiry and
-// hold now. It reads the log once, on first use, not once per spooled item.
-func (r *Registry) retention() Retention {
-	var states map[string]*OrderState
-	return func(ctx context.Context, id string) (time.Time, bool, error) {
-		if states == nil {
-			var err error
-			if states, _, err = r.states(ctx); err != nil {
-				return time.Time{}, false, err
-			}
+// turn is the Capturer's Turn for a step that holds order own already.
+func (r *Registry) turn(own string) func(context.Context, string) (func(), error) {
+	return func(ctx context.Context, id string) (func(), error) {
+		if id == own {
+			return func() {}, nil
 		}
-		st := states[id]
-		if st == nil {
-			return time.Time{}, false, fmt.Errorf("order %s: %w", id, ErrNoOrder)
-		}
-		v, err := r.view(ctx, st)
-		if err != nil {
-			return time.Time{}, false, err
-		}
-		return v.Order.ExpiresAt, v.Order.Status == StatusHeld, nil
+		return r.lock(ctx, id)
 	}
+}
+
+// retention is the Retention of a Flush: an order's expiry and hold now.
+func (r *Registry) retention(ctx context.Context, id string) (time.Time, bool, error) {
+	st, err := r.state(ctx, id)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	v, err := r.view(ctx, st)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return v.Order.ExpiresAt, v.Order.Status == StatusHeld, nil
 }
 
 // FlushSpool uploads what the spool holds (see Capturer.Flush).
 func (r *Registry) FlushSpool(ctx context.Context, actor string) (*FlushReport, error) {
 	c := *r.Capturer
-	c.Actor = actor
-	return c.Flush(ctx, r.retention())
+	c.Actor, c.Turn = actor, r.turn("")
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	return c.Flush(ctx, r.retention)
 }
 
 func sourceSelectors(sels []Selector) []source.Selector {
@@ -453,10 +540,11 @@ func (r *Registry) eachObject(ctx context.Context, st *OrderState, fn func(key s
 // retention of every object of the order, then its record and the
 // order.extended event.
 func (r *Registry) Extend(ctx context.Context, id string, expires time.Time, basis, actor string) (*Order, *StoreReport, error) {
-	v, err := r.Get(ctx, id)
+	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer unlock()
 	p, err := r.Profiles.Lookup(v.Order.Profile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("order %s: %w", id, err)
@@ -488,10 +576,11 @@ func (r *Registry) Extend(ctx context.Context, id string, expires time.Time, bas
 // Hold keeps order id with no fixed end while its profile's condition
 // holds, on basis: a legal hold on every object, then the order.held event.
 func (r *Registry) Hold(ctx context.Context, id, basis, actor string) (*Order, *StoreReport, error) {
-	v, err := r.Get(ctx, id)
+	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer unlock()
 	p, err := r.Profiles.Lookup(v.Order.Profile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("order %s: %w", id, err)
@@ -506,10 +595,11 @@ func (r *Registry) Hold(ctx context.Context, id, basis, actor string) (*Order, *
 // LiftHold ends the hold of order id, for reason: the legal holds are
 // cleared and its expiry runs again.
 func (r *Registry) LiftHold(ctx context.Context, id, reason, actor string) (*Order, *StoreReport, error) {
-	v, err := r.Get(ctx, id)
+	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer unlock()
 	n, e, err := v.Order.LiftHold(r.change(actor, reason))
 	if err != nil {
 		return nil, nil, err
@@ -532,10 +622,11 @@ func (r *Registry) applyHold(ctx context.Context, st *OrderState, n *Order, e *c
 // retention until the expiry (retention never shortens); purge deletes them
 // once it has passed.
 func (r *Registry) Release(ctx context.Context, id, reason, actor string) (*Order, error) {
-	v, err := r.Get(ctx, id)
+	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	n, e, err := v.Order.Release(r.change(actor, reason))
 	if err != nil {
 		return nil, err
@@ -567,10 +658,11 @@ type KeptItem struct {
 // is gone, the order's records in the store go too and the order becomes
 // purged; otherwise it stays released and Purge can run again later.
 func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeReport, error) {
-	v, err := r.Get(ctx, id)
+	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	o, st := v.Order, v.State
 	if o.Status != StatusReleased {
 		return nil, fmt.Errorf("order %s is %s: only a released order can be purged: %w", id, o.Status, ErrIllegalTransition)

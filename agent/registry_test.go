@@ -316,3 +316,52 @@ func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
 		t.Fatalf("purged order from the log = %+v", o)
 	}
 }
+
+// TestRegistryStepsOnOneOrderTakeTurns runs captures of one order and of
+// other orders at once, as the daemon does: the order moves to preserving
+// once, each item is preserved once, and every capture ends.
+func TestRegistryStepsOnOneOrderTakeTurns(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	shared := f.addOrder(t)
+	others := []*Order{f.addOrder(t), f.addOrder(t)}
+	src := func() []NamedSource {
+		return []NamedSource{{Name: "mail", Source: &fakeSource{items: map[string]string{"a": "alpha", "b": "bravo"}, order: []string{"a", "b"}}}}
+	}
+	const n = 6
+	errs := make(chan error, n+len(others))
+	for range n {
+		go func() {
+			_, err := f.reg.Capture(ctx, shared.ID, CaptureOptions{Sources: src(), Actor: "custodian", CutOff: time.Now()})
+			errs <- err
+		}()
+	}
+	for _, o := range others {
+		go func() {
+			_, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Sources: src(), Actor: "custodian", CutOff: time.Now()})
+			errs <- err
+		}()
+	}
+	for range n + len(others) {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := map[string]int{}
+	for _, typ := range f.orderEvents(t, shared.ID) {
+		count[typ]++
+	}
+	// received -> preserving -> preserved: two amendments, whoever ran first.
+	want := map[string]int{"order.received": 1, "order.amended": 2, "capture.started": n, "capture.completed": n, "item.preserved": 2}
+	for typ, c := range want {
+		if count[typ] != c {
+			t.Errorf("%s: %d events, want %d (all: %v)", typ, count[typ], c, count)
+		}
+	}
+	for _, o := range others {
+		v, err := f.reg.Get(ctx, o.ID)
+		if err != nil || v.Order.Status != StatusPreserved || len(v.State.Items) != 2 {
+			t.Fatalf("order %s: %v, %+v", o.ID, err, v)
+		}
+	}
+}

@@ -62,49 +62,66 @@ func (c *Capturer) Flush(ctx context.Context, retention Retention) (*FlushReport
 		}
 	}
 	for _, mk := range metas {
-		var meta itemMeta
-		if err := c.readSpooled(ctx, mk, &meta); err != nil {
+		key, err := c.flushOne(ctx, mk, retention)
+		if err != nil {
 			return rep, err
 		}
-		until, hold, err := retention(ctx, meta.Order)
-		if err != nil {
-			return rep, fmt.Errorf("flush %s: %w", meta.Store.Key, err)
-		}
-		opts := storage.PutOptions{RetainUntil: until, LegalHold: hold}
-		if !until.IsZero() && !until.After(c.now()) {
-			opts.RetainUntil = time.Time{} // the order has lapsed meanwhile; keep, unretained
-		}
-		keys := []string{meta.Store.Key, mk, AttestationKey(meta.Order, meta.Digests.SHA256)}
-		var item *storage.ObjectInfo
-		for i, k := range keys {
-			info, err := c.copyToStore(ctx, k, opts)
-			if err != nil {
-				return rep, fmt.Errorf("flush %s: %w", k, err)
-			}
-			if i == 0 {
-				item = info
-			}
-		}
-		details := map[string]string{"key": meta.Store.Key, "capture": meta.Capture, "from": "spool"}
-		if item.VersionID != "" {
-			details["version_id"] = item.VersionID
-		}
-		if item.Checksum != "" {
-			details["checksum"] = item.Checksum
-		}
-		e := chain.Event{Type: chain.ItemStored, Time: c.now(), Order: meta.Order, Actor: c.Actor, Agent: c.Agent, Host: c.Host,
-			Items: []chain.Digest{{SHA256: meta.Digests.SHA256, SHA512: meta.Digests.SHA512}}, Details: details}
-		if _, err := c.Log.Append(ctx, e); err != nil {
-			return rep, fmt.Errorf("flush %s: stored, not logged: %w", meta.Store.Key, err)
-		}
-		for _, k := range keys {
-			if err := c.Spool.Delete(ctx, k); err != nil && !errors.Is(err, storage.ErrNotExist) {
-				return rep, fmt.Errorf("flush %s: stored and logged, spooled copy not removed: %w", k, err)
-			}
-		}
-		rep.Stored = append(rep.Stored, meta.Store.Key)
+		rep.Stored = append(rep.Stored, key)
 	}
 	return rep, nil
+}
+
+// flushOne moves the spooled item whose metadata is mk to the store, in
+// its order's turn, and returns its key.
+func (c *Capturer) flushOne(ctx context.Context, mk string, retention Retention) (string, error) {
+	var meta itemMeta
+	if err := c.readSpooled(ctx, mk, &meta); err != nil {
+		return "", err
+	}
+	if c.Turn != nil {
+		done, err := c.Turn(ctx, meta.Order)
+		if err != nil {
+			return "", fmt.Errorf("flush %s: %w", meta.Store.Key, err)
+		}
+		defer done()
+	}
+	until, hold, err := retention(ctx, meta.Order)
+	if err != nil {
+		return "", fmt.Errorf("flush %s: %w", meta.Store.Key, err)
+	}
+	opts := storage.PutOptions{RetainUntil: until, LegalHold: hold}
+	if !until.IsZero() && !until.After(c.now()) {
+		opts.RetainUntil = time.Time{} // the order has lapsed meanwhile; keep, unretained
+	}
+	keys := []string{meta.Store.Key, mk, AttestationKey(meta.Order, meta.Digests.SHA256)}
+	var item *storage.ObjectInfo
+	for i, k := range keys {
+		info, err := c.copyToStore(ctx, k, opts)
+		if err != nil {
+			return "", fmt.Errorf("flush %s: %w", k, err)
+		}
+		if i == 0 {
+			item = info
+		}
+	}
+	details := map[string]string{"key": meta.Store.Key, "capture": meta.Capture, "from": "spool"}
+	if item.VersionID != "" {
+		details["version_id"] = item.VersionID
+	}
+	if item.Checksum != "" {
+		details["checksum"] = item.Checksum
+	}
+	e := chain.Event{Type: chain.ItemStored, Time: c.now(), Order: meta.Order, Actor: c.Actor, Agent: c.Agent, Host: c.Host,
+		Items: []chain.Digest{{SHA256: meta.Digests.SHA256, SHA512: meta.Digests.SHA512}}, Details: details}
+	if _, err := c.Log.Append(ctx, e); err != nil {
+		return "", fmt.Errorf("flush %s: stored, not logged: %w", meta.Store.Key, err)
+	}
+	for _, k := range keys {
+		if err := c.Spool.Delete(ctx, k); err != nil && !errors.Is(err, storage.ErrNotExist) {
+			return "", fmt.Errorf("flush %s: stored and logged, spooled copy not removed: %w", k, err)
+		}
+	}
+	return meta.Store.Key, nil
 }
 
 // copyToStore puts the spooled object key into the store; reading it back
