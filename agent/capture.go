@@ -130,6 +130,49 @@ type CaptureReport struct {
 	SourceErrs map[string]error
 }
 
+// CaptureSummary is a capture's outcome as the CLI's --output json and
+// the API give it.
+type CaptureSummary struct {
+	Order        string                    `json:"order"`
+	Capture      string                    `json:"capture"`
+	CutOff       time.Time                 `json:"cut_off"`
+	Items        []ItemSummary             `json:"items"`
+	Summaries    map[string]source.Summary `json:"summaries"`
+	SourceErrors map[string]string         `json:"source_errors"`
+	Preserved    int                       `json:"preserved"`
+	Failed       bool                      `json:"failed"`
+}
+
+// ItemSummary is one item of a CaptureSummary.
+type ItemSummary struct {
+	Source    string  `json:"source"`
+	Name      string  `json:"name"`
+	Digests   Digests `json:"digests"`
+	Size      int64   `json:"size"`
+	Key       string  `json:"key,omitempty"`
+	Duplicate bool    `json:"duplicate,omitempty"`
+	Spooled   bool    `json:"spooled,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// Summary gives the report of a capture of order as a CaptureSummary.
+func (r *CaptureReport) Summary(order string) CaptureSummary {
+	items := make([]ItemSummary, 0, len(r.Items))
+	for _, it := range r.Items {
+		is := ItemSummary{Source: it.Source, Name: it.Name, Digests: it.Digests, Size: it.Size, Key: it.Key, Duplicate: it.Duplicate, Spooled: it.Spooled}
+		if it.Err != nil {
+			is.Error = it.Err.Error()
+		}
+		items = append(items, is)
+	}
+	srcErrs := map[string]string{}
+	for name, err := range r.SourceErrs {
+		srcErrs[name] = err.Error()
+	}
+	return CaptureSummary{Order: order, Capture: r.ID, CutOff: r.CutOff, Items: items, Summaries: r.Summaries,
+		SourceErrors: srcErrs, Preserved: r.Preserved(), Failed: r.Failed()}
+}
+
 // Preserved counts the items stored and logged by this capture.
 func (r *CaptureReport) Preserved() int {
 	n := 0

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/agessh"
 	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
@@ -39,6 +40,29 @@ type ProvingLog interface {
 	OrderLog
 	Checkpoint(ctx context.Context) (*chain.Checkpoint, error)
 	Key() *chain.Key
+}
+
+// ParseRecipients reads the recipients of an encrypted package: age X25519
+// public keys (age1...) and SSH public keys (ssh-ed25519, ssh-rsa).
+func ParseRecipients(keys []string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, k := range keys {
+		k = strings.TrimSpace(k)
+		var (
+			r   age.Recipient
+			err error
+		)
+		if strings.HasPrefix(k, "ssh-") {
+			r, err = agessh.ParseRecipient(k)
+		} else {
+			r, err = age.ParseX25519Recipient(k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("recipient %q: not an age (age1...) or SSH public key: %v", k, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // DiscloseOptions are the choices of one disclosure.

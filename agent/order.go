@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -59,6 +60,19 @@ type Window struct {
 type Confidentiality struct {
 	Confidential        bool      `json:"confidential"`
 	NoNotificationUntil time.Time `json:"no_notification_until,omitzero"`
+	// Assigned are who may see a confidential order through the API:
+	// identity names, or role:ROLE for every identity of a role.
+	Assigned []string `json:"assigned,omitempty"`
+}
+
+// Visible reports whether an identity of this name and role may see o
+// through the API: every order that is not confidential, and a
+// confidential one only when it is assigned to the name or the role.
+func (o *Order) Visible(name, role string) bool {
+	if !o.Confidentiality.Confidential {
+		return true
+	}
+	return slices.Contains(o.Confidentiality.Assigned, name) || slices.Contains(o.Confidentiality.Assigned, "role:"+role)
 }
 
 // Extension is one extension of an order's expiry.
@@ -192,6 +206,7 @@ func (o *Order) clone() *Order {
 	c.Selectors = append([]Selector(nil), o.Selectors...)
 	c.Categories = append([]Category(nil), o.Categories...)
 	c.Extensions = append([]Extension(nil), o.Extensions...)
+	c.Confidentiality.Assigned = slices.Clone(o.Confidentiality.Assigned)
 	if o.CurrentHold != nil {
 		h := *o.CurrentHold
 		c.CurrentHold = &h
@@ -257,6 +272,9 @@ func (o *Order) validateFields(ps *problems) {
 	}
 	if n := o.Confidentiality.NoNotificationUntil; !n.IsZero() && !o.ReceivedAt.IsZero() && n.Before(o.ReceivedAt) {
 		ps.add("confidentiality.no_notification_until", "%s is before the order's receipt (%s)", utcStamp(n), utcStamp(o.ReceivedAt))
+	}
+	for i, a := range o.Confidentiality.Assigned {
+		ps.checkText(fmt.Sprintf("confidentiality.assigned[%d]", i), a, true, maxShortText, false)
 	}
 	if d := o.Document; d != nil {
 		if !isLowerHex(d.SHA256, 64) {

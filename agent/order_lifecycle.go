@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -332,7 +333,7 @@ func (o *Order) Hold(p *Profile, c Change) (*Order, *chain.Event, error) {
 		return nil, nil, err
 	}
 	if p.Extensions.While == "" {
-		return nil, nil, fmt.Errorf("order %s: profile %s (%s) provides no preservation without a fixed end: extend, disclose or release the order",
+		return nil, nil, ruleErrorf("order %s: profile %s (%s) provides no preservation without a fixed end: extend, disclose or release the order",
 			o.ID, p.Name, p.Instrument)
 	}
 	if err := o.checkProlong(StatusHeld, c, "basis of the hold"); err != nil {
@@ -468,6 +469,20 @@ type Deadline struct {
 	// NextReminder is the next of the profile's reminders still to come,
 	// zero when none is.
 	NextReminder time.Time
+}
+
+// MarshalJSON gives the deadline as the CLI's --output json and the API
+// show it: the remaining time in whole seconds.
+func (d Deadline) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ExpiresAt    time.Time `json:"expires_at"`
+		DaysLeft     int       `json:"days_left"`
+		SecondsLeft  int64     `json:"seconds_left"`
+		Expired      bool      `json:"expired"`
+		Held         bool      `json:"held"`
+		Ended        bool      `json:"ended"`
+		NextReminder time.Time `json:"next_reminder,omitzero"`
+	}{d.ExpiresAt, d.DaysLeft, int64(d.Remaining / time.Second), d.Expired, d.Held, d.Ended, d.NextReminder})
 }
 
 // Deadline says how long the order has left at now. p, the order's

@@ -194,6 +194,19 @@ func (p *Profile) DefaultExpiry(received time.Time) (time.Time, error) {
 	return periodEnd(received, p.DefaultPeriod), nil
 }
 
+// ErrProfileRule matches, through errors.Is, a step the order's profile
+// does not allow (an expiry too soon or too late, one extension too many).
+var ErrProfileRule = errors.New("not allowed by the order's profile")
+
+type ruleError struct{ msg string }
+
+func (e *ruleError) Error() string        { return e.msg }
+func (e *ruleError) Is(target error) bool { return target == ErrProfileRule }
+
+func ruleErrorf(format string, args ...any) error {
+	return &ruleError{msg: fmt.Sprintf(format, args...)}
+}
+
 // CheckExpiry reports whether an order received at received may expire at
 // expires under the profile without any extension: not before receipt, no
 // sooner than the minimum period, no later than the maximum initial
@@ -201,12 +214,12 @@ func (p *Profile) DefaultExpiry(received time.Time) (time.Time, error) {
 func (p *Profile) CheckExpiry(received, expires time.Time) error {
 	switch {
 	case !expires.After(received):
-		return fmt.Errorf("%s is not after the order's receipt (%s)", utcStamp(expires), utcStamp(received))
+		return ruleErrorf("%s is not after the order's receipt (%s)", utcStamp(expires), utcStamp(received))
 	case p.MinPeriod != 0 && expires.Before(received.Add(time.Duration(p.MinPeriod)*24*time.Hour)):
-		return fmt.Errorf("%s is sooner than profile %s allows: at least %d days (%s), until %s or later",
+		return ruleErrorf("%s is sooner than profile %s allows: at least %d days (%s), until %s or later",
 			utcStamp(expires), p.Name, p.MinPeriod, p.Instrument, utcStamp(received.Add(time.Duration(p.MinPeriod)*24*time.Hour)))
 	case p.MaxInitialPeriod != 0 && expires.After(periodEnd(received, p.MaxInitialPeriod)):
-		return fmt.Errorf("%s is later than profile %s allows without an extension: at most %d days (%s), until %s",
+		return ruleErrorf("%s is later than profile %s allows without an extension: at most %d days (%s), until %s",
 			utcStamp(expires), p.Name, p.MaxInitialPeriod, p.Instrument, utcStamp(periodEnd(received, p.MaxInitialPeriod)))
 	}
 	return nil
@@ -220,20 +233,20 @@ func (p *Profile) CheckExpiry(received, expires time.Time) error {
 func (p *Profile) ExtensionExpiry(current time.Time, done int, requested time.Time) (time.Time, error) {
 	rule := p.Extensions
 	if rule.Count != Unlimited && done >= int(rule.Count) {
-		return time.Time{}, fmt.Errorf("profile %s allows %s (%s); the order has %d already",
+		return time.Time{}, ruleErrorf("profile %s allows %s (%s); the order has %d already",
 			p.Name, plural(int(rule.Count), "extension"), p.Instrument, done)
 	}
 	if requested.IsZero() {
 		if rule.Period == 0 {
-			return time.Time{}, fmt.Errorf("profile %s sets no extension period: give the new expiry", p.Name)
+			return time.Time{}, ruleErrorf("profile %s sets no extension period: give the new expiry", p.Name)
 		}
 		return periodEnd(current, rule.Period), nil
 	}
 	if !requested.After(current) {
-		return time.Time{}, fmt.Errorf("new expiry %s is not after the current expiry %s", utcStamp(requested), utcStamp(current))
+		return time.Time{}, ruleErrorf("new expiry %s is not after the current expiry %s", utcStamp(requested), utcStamp(current))
 	}
 	if rule.Period != 0 && requested.After(periodEnd(current, rule.Period)) {
-		return time.Time{}, fmt.Errorf("new expiry %s is later than profile %s allows: %d days per extension (%s), until %s",
+		return time.Time{}, ruleErrorf("new expiry %s is later than profile %s allows: %d days per extension (%s), until %s",
 			utcStamp(requested), p.Name, rule.Period, p.Instrument, utcStamp(periodEnd(current, rule.Period)))
 	}
 	return requested, nil

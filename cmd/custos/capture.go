@@ -199,32 +199,7 @@ func s3SourceDefaults(cfg *Config, params map[string]any) error {
 // printCapture shows what a capture did: one line per item, then a summary.
 func printCapture(g *globalOptions, order string, rep *agent.CaptureReport) error {
 	if g.json() {
-		type jsonItem struct {
-			Source    string        `json:"source"`
-			Name      string        `json:"name"`
-			Digests   agent.Digests `json:"digests"`
-			Size      int64         `json:"size"`
-			Key       string        `json:"key,omitempty"`
-			Duplicate bool          `json:"duplicate,omitempty"`
-			Spooled   bool          `json:"spooled,omitempty"`
-			Error     string        `json:"error,omitempty"`
-		}
-		items := make([]jsonItem, 0, len(rep.Items))
-		for _, it := range rep.Items {
-			ji := jsonItem{Source: it.Source, Name: it.Name, Digests: it.Digests, Size: it.Size, Key: it.Key, Duplicate: it.Duplicate, Spooled: it.Spooled}
-			if it.Err != nil {
-				ji.Error = it.Err.Error()
-			}
-			items = append(items, ji)
-		}
-		srcErrs := map[string]string{}
-		for name, err := range rep.SourceErrs {
-			srcErrs[name] = err.Error()
-		}
-		return writeJSON(g.stdout, map[string]any{
-			"order": order, "capture": rep.ID, "cut_off": rep.CutOff, "items": items, "summaries": rep.Summaries,
-			"source_errors": srcErrs, "preserved": rep.Preserved(), "failed": rep.Failed(),
-		})
+		return writeJSON(g.stdout, rep.Summary(order))
 	}
 	w := &errWriter{w: g.stdout}
 	dups, spooled := 0, 0

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"filippo.io/age"
-	"filippo.io/age/agessh"
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
@@ -43,28 +41,6 @@ func newDiscloseCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-// parseRecipients reads age X25519 and SSH public keys.
-func parseRecipients(keys []string) ([]age.Recipient, error) {
-	var out []age.Recipient
-	for _, k := range keys {
-		k = strings.TrimSpace(k)
-		var (
-			r   age.Recipient
-			err error
-		)
-		if strings.HasPrefix(k, "ssh-") {
-			r, err = agessh.ParseRecipient(k)
-		} else {
-			r, err = age.ParseX25519Recipient(k)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("--recipient %q: not an age (age1...) or SSH public key: %v", k, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -79,7 +55,7 @@ func runDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, ar
 	if opts.out == "" {
 		return usageErrorf("disclose: --out PATH is required")
 	}
-	recipients, err := parseRecipients(opts.recipients.Value())
+	recipients, err := agent.ParseRecipients(opts.recipients.Value())
 	if err != nil {
 		return usageErrorf("disclose: %v", err)
 	}

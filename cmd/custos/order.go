@@ -172,24 +172,6 @@ func newOrderListCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-// jsonDeadline is a deadline in the JSON output.
-type jsonDeadline struct {
-	ExpiresAt    time.Time `json:"expires_at"`
-	DaysLeft     int       `json:"days_left"`
-	SecondsLeft  int64     `json:"seconds_left"`
-	Expired      bool      `json:"expired"`
-	Held         bool      `json:"held"`
-	Ended        bool      `json:"ended"`
-	NextReminder time.Time `json:"next_reminder,omitzero"`
-}
-
-func deadlineJSON(d agent.Deadline) jsonDeadline {
-	return jsonDeadline{
-		ExpiresAt: d.ExpiresAt, DaysLeft: d.DaysLeft, SecondsLeft: int64(d.Remaining / time.Second),
-		Expired: d.Expired, Held: d.Held, Ended: d.Ended, NextReminder: d.NextReminder,
-	}
-}
-
 // daysLeft is the deadline as `order list` shows it.
 func daysLeft(d agent.Deadline) string {
 	switch {
@@ -231,13 +213,13 @@ func runOrderList(ctx context.Context, g *globalOptions, args []string) (err err
 	now := time.Now()
 	if g.json() {
 		type jsonEntry struct {
-			Order    *agent.Order `json:"order"`
-			Deadline jsonDeadline `json:"deadline"`
-			Items    int          `json:"items"`
+			Order    *agent.Order   `json:"order"`
+			Deadline agent.Deadline `json:"deadline"`
+			Items    int            `json:"items"`
 		}
 		out := make([]jsonEntry, 0, len(views))
 		for _, v := range views {
-			out = append(out, jsonEntry{Order: v.Order, Deadline: deadlineJSON(deadline(reg, v.Order, now)), Items: len(v.State.Items)})
+			out = append(out, jsonEntry{Order: v.Order, Deadline: deadline(reg, v.Order, now), Items: len(v.State.Items)})
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -330,7 +312,7 @@ func runOrderShow(ctx context.Context, g *globalOptions, args []string) (err err
 	}
 	if g.json() {
 		return writeJSON(g.stdout, map[string]any{
-			"order": o, "deadline": deadlineJSON(d), "items": items, "purged": purged,
+			"order": o, "deadline": d, "items": items, "purged": purged,
 			"events": st.Events, "record_sha256": st.Record,
 		})
 	}
