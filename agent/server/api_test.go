@@ -1,0 +1,363 @@
+package server
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/chain"
+)
+
+// TestOrderLifeThroughTheAPI runs an order's life as its users would:
+// received, captured, read, extended, held, disclosed and downloaded, and
+// the package verifies offline with the agent's key alone.
+func TestOrderLifeThroughTheAPI(t *testing.T) {
+	orderLife(newFixture(t))(t)
+}
+
+func orderLife(f *fixture) func(t *testing.T) {
+	return func(t *testing.T) { runOrderLife(t, f) }
+}
+
+func runOrderLife(t *testing.T, f *fixture) {
+	id := f.createOrder(t, "intake", "LE-2026-1", false)
+	j := f.capture(t, id)
+	var sum agent.CaptureSummary
+	if err := json.Unmarshal(j.Result, &sum); err != nil || sum.Preserved != 2 || sum.Failed {
+		t.Fatalf("capture result: %v %s", err, j.Result)
+	}
+	if !strings.HasPrefix(j.Identity, "custodian (custodian, token ") {
+		t.Fatalf("job identity %q", j.Identity)
+	}
+	// Capturing again stores nothing twice.
+	j = f.capture(t, id)
+	if err := json.Unmarshal(j.Result, &sum); err != nil || sum.Preserved != 0 || len(sum.Items) != 2 {
+		t.Fatalf("second capture result: %v %s", err, j.Result)
+	}
+
+	var d orderDetail
+	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+id, nil).json(t, &d)
+	if d.Order.Status != agent.StatusPreserved || len(d.Items) != 2 {
+		t.Fatalf("order after capture: %s, %d items", d.Order.Status, len(d.Items))
+	}
+	var list []orderSummary
+	f.must(t, http.StatusOK, "custodian", "GET", "/v1/orders", nil).json(t, &list)
+	if len(list) != 1 || list[0].Order.ID != id || list[0].Items != 2 {
+		t.Fatalf("order list: %+v", list)
+	}
+
+	// A read of content is a custody event naming the reader.
+	r := f.must(t, http.StatusOK, "custodian", "GET", "/v1/orders/"+id+"/items/"+d.Items[0].SHA256, nil)
+	if got := sha256Hex(r.body); got != d.Items[0].SHA256 {
+		t.Fatalf("item read back hashes to %s", got)
+	}
+	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/extend", map[string]string{"expires": "90d", "legal_basis": "art. 16(2) renewal"})
+	// What the profile does not allow is refused, naming the rule.
+	if code := f.must(t, http.StatusUnprocessableEntity, "custodian", "POST", "/v1/orders/"+id+"/extend",
+		map[string]string{"expires": "400d", "legal_basis": "x"}).errorCode(t); code != "profile_rule" {
+		t.Fatalf("too long an extension: %s", code)
+	}
+	f.must(t, http.StatusUnprocessableEntity, "custodian", "POST", "/v1/orders/"+id+"/hold", map[string]string{"legal_basis": "MLA request pending"})
+
+	var dis disclosure
+	f.must(t, http.StatusCreated, "discloser", "POST", "/v1/orders/"+id+"/disclosures", map[string]any{}).json(t, &dis)
+	var got disclosure
+	f.must(t, http.StatusOK, "discloser", "GET", "/v1/disclosures/"+dis.ID, nil).json(t, &got)
+	if got.SHA256 != dis.SHA256 || len(got.Items) != 2 {
+		t.Fatalf("disclosure: %+v", got)
+	}
+	pkg := f.must(t, http.StatusOK, "discloser", "GET", dis.Download, nil)
+	if sha256Hex(pkg.body) != dis.SHA256 {
+		t.Fatal("the downloaded package is not the one logged")
+	}
+	verifyPackage(t, f, pkg.body)
+
+	// The events tell who did what.
+	events := f.events(t, "auditor", id)
+	var types []string
+	for _, e := range events {
+		types = append(types, string(e.Type))
+	}
+	for _, want := range []chain.EventType{chain.OrderReceived, chain.CaptureCompleted, chain.ItemAccessed, chain.OrderExtended, chain.DisclosureCreated} {
+		if !slices.Contains(types, string(want)) {
+			t.Errorf("no %s event among %v", want, types)
+		}
+	}
+	accessed := 0
+	for _, e := range events {
+		if e.Type == chain.ItemAccessed {
+			accessed++
+			if !strings.HasPrefix(e.Actor, "custodian (custodian") && !strings.HasPrefix(e.Actor, "discloser (discloser") {
+				t.Errorf("item.accessed by %q", e.Actor)
+			}
+		}
+		if e.Type == chain.OrderReceived && !strings.HasPrefix(e.Actor, "intake (intake, token ") {
+			t.Errorf("order.received by %q", e.Actor)
+		}
+	}
+	if accessed != 2 { // the item read and the download
+		t.Errorf("%d item.accessed events, want 2", accessed)
+	}
+
+	// The log and its proofs are served.
+	cp := f.must(t, http.StatusOK, "auditor", "GET", "/v1/checkpoint", nil)
+	if _, err := chain.ParseCheckpoint(cp.body, f.log.Verifier()); err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	proof := f.must(t, http.StatusOK, "auditor", "GET", "/v1/proofs/inclusion/1", nil)
+	if _, err := chain.ParseProof(proof.body); err != nil {
+		t.Fatalf("proof: %v\n%s", err, proof.body)
+	}
+	f.must(t, http.StatusNotFound, "auditor", "GET", "/v1/proofs/inclusion/999999", nil)
+	f.must(t, http.StatusOK, "auditor", "GET", "/metrics", nil)
+	f.must(t, http.StatusOK, "", "GET", "/healthz", nil)
+	f.must(t, http.StatusOK, "", "GET", "/readyz", nil)
+}
+
+// events pages through every event of order as token sees them.
+func (f *fixture) events(t *testing.T, token, order string) []*chain.Event {
+	t.Helper()
+	var out []*chain.Event
+	from := uint64(0)
+	for {
+		var page eventPage
+		f.must(t, http.StatusOK, token, "GET", "/v1/events?limit=7&order="+order+"&from="+itoa(from), nil).json(t, &page)
+		for _, ev := range page.Events {
+			e, err := chain.ParseEvent(ev.Event)
+			if err != nil {
+				t.Fatalf("event %d: %v", ev.Index, err)
+			}
+			out = append(out, e)
+		}
+		if page.Next >= page.Size {
+			return out
+		}
+		from = page.Next
+	}
+}
+
+// verifyPackage checks a downloaded zip package with the verifier the
+// investigator runs, trusting only the agent's key.
+func verifyPackage(t *testing.T, f *fixture, pkg []byte) {
+	t.Helper()
+	if _, err := zip.NewReader(bytes.NewReader(pkg), int64(len(pkg))); err != nil {
+		t.Fatalf("the package is not a zip: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "package.zip")
+	if err := os.WriteFile(path, pkg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := chain.OpenPackage(ctx, path, chain.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	trust, err := chain.ParseTrustLine(f.log.Key().Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := chain.VerifyPackage(ctx, p.FS, trust)
+	if err != nil || rep.Result != chain.ResultOK {
+		t.Fatalf("the package does not verify: %v", err)
+	}
+}
+
+// TestEveryRouteRefusesTheWrongCaller sends each authenticated route a
+// request without credentials, with a bad token, and with each role it
+// does not allow: each is a JSON 401 or 403, and the log does not change.
+func TestEveryRouteRefusesTheWrongCaller(t *testing.T) {
+	f := newFixture(t)
+	id := f.createOrder(t, "intake", "LE-1", false)
+	before := f.logSize(t)
+	sample := map[string]string{"{id}": id, "{sha256}": strings.Repeat("a", 64), "{index}": "0"}
+	for _, rt := range f.srv.routes {
+		if rt.roles == nil {
+			continue
+		}
+		path := rt.pattern
+		for k, v := range sample {
+			path = strings.ReplaceAll(path, k, v)
+		}
+		t.Run(rt.method+" "+rt.pattern, func(t *testing.T) {
+			for _, token := range []string{"", "custos_01KB0000000000000000000000_" + strings.Repeat("a", 52), "not-a-token"} {
+				r := f.do(t, token, rt.method, path, map[string]any{})
+				if r.status != http.StatusUnauthorized || r.errorCode(t) != "unauthenticated" || r.header.Get("WWW-Authenticate") == "" {
+					t.Errorf("token %q: %d %s", token, r.status, r.body)
+				}
+			}
+			for _, role := range auth.Roles() {
+				if slices.Contains(rt.roles, role) {
+					continue
+				}
+				r := f.do(t, string(role), rt.method, path, map[string]any{})
+				if r.status != http.StatusForbidden || r.errorCode(t) != "forbidden" {
+					t.Errorf("as %s: %d %s", role, r.status, r.body)
+				}
+			}
+		})
+	}
+	if after := f.logSize(t); after != before {
+		t.Fatalf("refused requests changed the log: %d entries, then %d", before, after)
+	}
+}
+
+// TestConfidentialOrdersAreInvisibleToOthers: a confidential order is
+// seen by whom it is assigned to, and by no one else, not even in the
+// events or jobs.
+func TestConfidentialOrdersAreInvisibleToOthers(t *testing.T) {
+	f := newFixture(t)
+	secret := f.createOrder(t, "intake", "LE-SECRET", true)
+	open := f.createOrder(t, "bob", "LE-OPEN", false)
+	f.must(t, http.StatusOK, "intake", "GET", "/v1/orders/"+secret, nil)
+	for _, who := range []string{"bob", "custodian", "auditor", "discloser"} {
+		r := f.must(t, http.StatusNotFound, who, "GET", "/v1/orders/"+secret, nil)
+		if strings.Contains(string(r.body), "LE-SECRET") {
+			t.Errorf("%s: the answer names the order: %s", who, r.body)
+		}
+		var list []orderSummary
+		f.must(t, http.StatusOK, who, "GET", "/v1/orders", nil).json(t, &list)
+		if len(list) != 1 || list[0].Order.ID != open {
+			t.Errorf("%s lists %+v", who, list)
+		}
+		var page eventPage
+		f.must(t, http.StatusOK, who, "GET", "/v1/events?limit=1000", nil).json(t, &page)
+		if strings.Contains(string(f.do(t, who, "GET", "/v1/events?limit=1000", nil).body), secret) {
+			t.Errorf("%s sees events of the confidential order", who)
+		}
+	}
+	f.must(t, http.StatusNotFound, "custodian", "POST", "/v1/orders/"+secret+"/captures", map[string]any{})
+	f.must(t, http.StatusNotFound, "custodian", "POST", "/v1/orders/"+secret+"/hold", map[string]string{"legal_basis": "x"})
+
+	// Assigned to a role, the order is seen by that role.
+	o := anOrder("LE-CUST", true)
+	o["confidentiality"] = map[string]any{"confidential": true, "assigned": []string{"role:custodian", "intake"}}
+	var created agent.Order
+	f.must(t, http.StatusCreated, "intake", "POST", "/v1/orders", o).json(t, &created)
+	f.must(t, http.StatusOK, "custodian", "GET", "/v1/orders/"+created.ID, nil)
+	f.must(t, http.StatusNotFound, "bob", "GET", "/v1/orders/"+created.ID, nil)
+	j := f.capture(t, created.ID)
+	f.must(t, http.StatusOK, "custodian", "GET", "/v1/jobs/"+j.ID, nil)
+	f.must(t, http.StatusNotFound, "auditor", "GET", "/v1/jobs/"+j.ID, nil)
+	var js []*jobs.Job
+	f.must(t, http.StatusOK, "auditor", "GET", "/v1/jobs", nil).json(t, &js)
+	if len(js) != 0 {
+		t.Errorf("the auditor lists jobs of an order it may not see: %d", len(js))
+	}
+}
+
+// TestBadRequestsChangeNothing: malformed JSON, unknown fields, oversized
+// bodies, path traversal in ids, unknown routes and methods are each a
+// clear JSON error, and the log does not change.
+func TestBadRequestsChangeNothing(t *testing.T) {
+	f := newFixture(t)
+	id := f.createOrder(t, "intake", "LE-1", false)
+	before := f.logSize(t)
+	big := `{"reference":"` + strings.Repeat("x", DefaultMaxBody) + `"}`
+	cases := []struct {
+		name, token, method, path string
+		body                      any
+		status                    int
+		code                      string
+	}{
+		{"malformed order", "intake", "POST", "/v1/orders", `{"reference":`, 400, "malformed_json"},
+		{"order as YAML", "intake", "POST", "/v1/orders", "reference: x\n", 400, "malformed_json"},
+		{"unknown order field", "intake", "POST", "/v1/orders", withField(anOrder("LE-2", false), "colour", "red"), 400, "invalid_order"},
+		{"invalid order", "intake", "POST", "/v1/orders", withField(anOrder("LE-2", false), "requesting_state", "XX"), 400, "invalid_order"},
+		{"oversized order", "intake", "POST", "/v1/orders", big, 413, "too_large"},
+		{"oversized step", "custodian", "POST", "/v1/orders/" + id + "/hold", big, 413, "too_large"},
+		{"malformed step", "custodian", "POST", "/v1/orders/" + id + "/hold", `{"legal_basis": 7}`, 400, "malformed_json"},
+		{"unknown step field", "custodian", "POST", "/v1/orders/" + id + "/hold", `{"legal_basis":"x","until":"never"}`, 400, "malformed_json"},
+		{"two values", "custodian", "POST", "/v1/orders/" + id + "/hold", `{"legal_basis":"x"}{}`, 400, "malformed_json"},
+		{"missing basis", "custodian", "POST", "/v1/orders/" + id + "/hold", `{}`, 400, "bad_request"},
+		{"bad expiry", "custodian", "POST", "/v1/orders/" + id + "/extend", `{"expires":"soon","legal_basis":"x"}`, 400, "bad_request"},
+		{"unknown capture field", "custodian", "POST", "/v1/orders/" + id + "/captures", `{"source":"mail"}`, 400, "malformed_json"},
+		{"ad-hoc source", "custodian", "POST", "/v1/orders/" + id + "/captures", `{"sources":["file:///etc/passwd"]}`, 400, "bad_request"},
+		{"unknown source", "custodian", "POST", "/v1/orders/" + id + "/captures", `{"sources":["nope"]}`, 400, "bad_request"},
+		{"bad cut-off", "custodian", "POST", "/v1/orders/" + id + "/captures", `{"cut_off":"yesterday"}`, 400, "bad_request"},
+		{"traversal in an order id", "auditor", "GET", "/v1/orders/..%2F..%2Fetc%2Fpasswd", nil, 400, "bad_path"},
+		{"dot segments", "auditor", "GET", "/v1/orders/../tokens", nil, 400, "bad_path"},
+		{"encoded dot segments", "auditor", "GET", "/v1/orders/%2E%2E/tokens", nil, 400, "bad_path"},
+		{"doubled slash", "auditor", "GET", "/v1//orders", nil, 400, "bad_path"},
+		{"traversal in a job id", "auditor", "GET", "/v1/jobs/..%2F" + id, nil, 400, "bad_path"},
+		{"traversal in a disclosure id", "discloser", "GET", "/v1/disclosures/..%2Fx", nil, 400, "bad_path"},
+		{"traversal in an item digest", "custodian", "GET", "/v1/orders/" + id + "/items/..%2F..%2Forder.json", nil, 400, "bad_path"},
+		{"invalid order id", "auditor", "GET", "/v1/orders/..evil", nil, 400, "bad_request"},
+		{"invalid job id", "auditor", "GET", "/v1/jobs/x%00y", nil, 404, "not_found"},
+		{"invalid disclosure id", "discloser", "GET", "/v1/disclosures/abc", nil, 400, "bad_request"},
+		{"unknown item", "custodian", "GET", "/v1/orders/" + id + "/items/order.json", nil, 404, "not_found"},
+		{"unknown order", "auditor", "GET", "/v1/orders/01KB00000000000000000000ZZ", nil, 404, "not_found"},
+		{"unknown token", "admin", "DELETE", "/v1/tokens/01KB00000000000000000000ZZ", nil, 404, "not_found"},
+		{"bad role", "admin", "POST", "/v1/tokens", `{"name":"x","role":"root"}`, 400, "bad_request"},
+		{"unknown route", "auditor", "GET", "/v1/nothing", nil, 404, "not_found"},
+		{"wrong method", "auditor", "PUT", "/v1/orders", nil, 405, "method_not_allowed"},
+		{"text body", "custodian", "POST", "/v1/orders/" + id + "/release", nil, 415, "unsupported_media_type"},
+		{"release a preserving order twice", "custodian", "POST", "/v1/orders/" + id + "/purge", `{}`, 409, "conflict"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var r *response
+			if c.code == "unsupported_media_type" {
+				r = f.doType(t, c.token, c.method, c.path, "text/plain", "reason")
+			} else {
+				r = f.do(t, c.token, c.method, c.path, c.body)
+			}
+			if r.status != c.status {
+				t.Fatalf("%d, want %d: %s", r.status, c.status, r.body)
+			}
+			if code := r.errorCode(t); code != c.code {
+				t.Fatalf("code %q, want %q: %s", code, c.code, r.body)
+			}
+		})
+	}
+	if after := f.logSize(t); after != before {
+		t.Fatalf("bad requests changed the log: %d entries, then %d", before, after)
+	}
+	js, err := os.ReadDir(filepath.Join(f.dir, "jobs"))
+	if err == nil && len(js) > 0 {
+		t.Fatalf("bad requests queued %d jobs", len(js))
+	}
+}
+
+func withField(m map[string]any, k string, v any) map[string]any {
+	m[k] = v
+	return m
+}
+
+func (f *fixture) doType(t *testing.T, token, method, path, ct, body string) *response {
+	t.Helper()
+	req, err := http.NewRequest(method, f.http.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+f.tokens[token])
+	req.Header.Set("Content-Type", ct)
+	res, err := f.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(res.Body)
+	return &response{status: res.StatusCode, header: res.Header, body: b.Bytes()}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/chain"
+)
+
+// disclosure is a package built through the API, kept in DisclosureDir as
+// <id>.zip or <id>.tar (with .age when encrypted) beside <id>.json.
+type disclosure struct {
+	ID         string                `json:"id"`
+	Order      string                `json:"order"`
+	File       string                `json:"file"`
+	SHA256     string                `json:"sha256"`
+	Size       int64                 `json:"size"`
+	Items      []agent.DisclosedItem `json:"items"`
+	Partial    bool                  `json:"partial"`
+	Events     int                   `json:"events"`
+	Checkpoint uint64                `json:"checkpoint_size"`
+	Index      uint64                `json:"index"`
+	Encrypted  bool                  `json:"encrypted"`
+	Created    time.Time             `json:"created"`
+	Identity   string                `json:"identity"`
+	Download   string                `json:"download"`
+}
+
+// disclosureRequest is the body of POST /v1/orders/{id}/disclosures.
+type disclosureRequest struct {
+	Items      []string `json:"items,omitempty"`
+	Categories []string `json:"categories,omitempty"`
+	Recipients []string `json:"recipients,omitempty"`
+	Format     string   `json:"format,omitempty"` // zip (default) or tar
+}
+
+var disclosureID = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}$`)
+
+// createDisclosure builds the order's disclosure package (see
+// agent.Registry.Disclose), which logs disclosure.created naming the
+// identity, and keeps it for download.
+func (s *Server) createDisclosure(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	if s.cfg.DisclosureDir == "" {
+		return newError(http.StatusNotImplemented, "not_configured", "this agent keeps no disclosure directory")
+	}
+	var req disclosureRequest
+	if err := decode(r, &req, true); err != nil {
+		return err
+	}
+	ext := ".zip"
+	switch req.Format {
+	case "", "zip":
+	case "tar":
+		ext = ".tar"
+	default:
+		return badRequest("format %q: zip or tar", req.Format)
+	}
+	recipients, err := agent.ParseRecipients(req.Recipients)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	v, err := s.order(r.Context(), r, id)
+	if err != nil {
+		return err
+	}
+	did := ulid.MustNew(ulid.Timestamp(s.cfg.Now()), rand.Reader).String()
+	if err := os.MkdirAll(s.cfg.DisclosureDir, 0o700); err != nil {
+		return err
+	}
+	out := filepath.Join(s.cfg.DisclosureDir, did+ext)
+	rep, err := s.cfg.Registry.Disclose(r.Context(), v.Order.ID, agent.DiscloseOptions{
+		Out: out, Items: req.Items, Categories: req.Categories,
+		Recipients: recipients, RecipientText: strings.Join(req.Recipients, ", "),
+		Organization: s.cfg.Organization, Actor: id.String(),
+	})
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(rep.Path)
+	if err != nil {
+		return err
+	}
+	d := &disclosure{
+		ID: did, Order: v.Order.ID, File: filepath.Base(rep.Path), SHA256: rep.SHA256, Size: fi.Size(),
+		Items: rep.Items, Partial: rep.Partial, Events: rep.Events, Checkpoint: rep.Checkpoint.Size, Index: rep.Index,
+		Encrypted: len(recipients) > 0, Created: s.cfg.Now().UTC(), Identity: id.String(),
+		Download: "/v1/disclosures/" + did + "/package",
+	}
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(s.cfg.DisclosureDir, did+".json"), b, 0o600); err != nil {
+		return err
+	}
+	s.metrics.disclosures.Inc()
+	w.Header().Set("Location", "/v1/disclosures/"+did)
+	return writeJSON(w, http.StatusCreated, d)
+}
+
+// disclosure reads disclosure {id} as id may see it.
+func (s *Server) disclosure(r *http.Request, id *auth.Identity) (*disclosure, error) {
+	did := r.PathValue("id")
+	if !disclosureID.MatchString(did) {
+		return nil, badRequest("disclosure id %q: not a ULID", did)
+	}
+	b, err := os.ReadFile(filepath.Join(s.cfg.DisclosureDir, did+".json"))
+	if errors.Is(err, fs.ErrNotExist) || s.cfg.DisclosureDir == "" {
+		return nil, notFound("no disclosure %s", did)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var d disclosure
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("disclosure %s: %w", did, err)
+	}
+	v, err := s.cfg.Registry.Get(r.Context(), d.Order)
+	if err != nil || !visible(v.Order, id) {
+		return nil, notFound("no disclosure %s", did)
+	}
+	return &d, nil
+}
+
+func (s *Server) getDisclosure(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	d, err := s.disclosure(r, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// downloadDisclosure sends the package after logging item.accessed for
+// its items, naming who downloaded it. A package whose bytes no longer
+// hash to what was logged is not sent.
+func (s *Server) downloadDisclosure(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	d, err := s.disclosure(r, id)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.cfg.DisclosureDir, d.File)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sum, err := fileSHA256(f)
+	if err != nil {
+		return err
+	}
+	if sum != d.SHA256 {
+		return fmt.Errorf("disclosure %s: package %s hashes to %s, logged as %s: %w", d.ID, d.File, sum, d.SHA256, chain.ErrTamper)
+	}
+	items := make([]chain.Digest, len(d.Items))
+	for i, it := range d.Items {
+		items[i] = chain.Digest{SHA256: it.SHA256, SHA512: it.SHA512}
+	}
+	e := chain.Event{Type: chain.ItemAccessed, Time: s.cfg.Now().UTC(), Order: d.Order, Actor: id.String(),
+		Agent: s.cfg.Registry.Agent, Host: s.cfg.Registry.Host, Items: items,
+		Details: map[string]string{"disclosure": d.ID, "package_sha256": d.SHA256, "via": "api download"}}
+	if _, err := s.cfg.Log.Append(r.Context(), e); err != nil {
+		return fmt.Errorf("disclosure %s: log the download: %w", d.ID, err)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", d.File))
+	w.Header().Set("Digest", "sha-256="+d.SHA256)
+	http.ServeContent(w, r, d.File, d.Created, f)
+	return nil
+}
+
+// fileSHA256 hashes f from its start, as hex.
+func fileSHA256(f *os.File) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

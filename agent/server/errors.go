@@ -1,0 +1,157 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// apiError is an error with the status and code the API answers with.
+type apiError struct {
+	status  int
+	code    string
+	message string
+	fields  []fieldError
+}
+
+type fieldError struct {
+	Field   string `json:"field"`
+	Problem string `json:"problem"`
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func newError(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) *apiError {
+	return newError(http.StatusBadRequest, "bad_request", format, args...)
+}
+
+func notFound(format string, args ...any) *apiError {
+	return newError(http.StatusNotFound, "not_found", format, args...)
+}
+
+func unauthenticated(msg string) *apiError {
+	return newError(http.StatusUnauthorized, "unauthenticated", "%s", msg)
+}
+
+func forbidden(id *auth.Identity, roles []auth.Role) *apiError {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	return newError(http.StatusForbidden, "forbidden", "%s may not do this: it needs the role %s", id.Name, strings.Join(names, " or "))
+}
+
+// classify maps an error of the layers below to the API's answer. What
+// the caller cannot act on is a 500 whose message says only that; the
+// log line keeps the detail.
+func classify(err error) (*apiError, bool) {
+	var ae *apiError
+	var ve *agent.ValidationError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae, true
+	case errors.As(err, &mbe):
+		return newError(http.StatusRequestEntityTooLarge, "too_large", "the request body is larger than %d bytes", mbe.Limit), true
+	case errors.As(err, &ve):
+		e := newError(http.StatusBadRequest, "invalid_order", "%s", ve.Error())
+		for _, p := range ve.Problems {
+			e.fields = append(e.fields, fieldError{Field: p.Field, Problem: p.Msg})
+		}
+		return e, true
+	case errors.Is(err, agent.ErrNoOrder):
+		return notFound("%s", err), true
+	case errors.Is(err, jobs.ErrNoJob):
+		return notFound("%s", err), true
+	case errors.Is(err, auth.ErrNoToken):
+		return notFound("%s", err), true
+	case errors.Is(err, agent.ErrProfileRule):
+		return newError(http.StatusUnprocessableEntity, "profile_rule", "%s", err), true
+	case errors.Is(err, agent.ErrIllegalTransition), errors.Is(err, jobs.ErrFinished):
+		return newError(http.StatusConflict, "conflict", "%s", err), true
+	case errors.Is(err, chain.ErrTamper), errors.Is(err, storage.ErrTamper):
+		return newError(http.StatusInternalServerError, "tamper", "TAMPERING DETECTED: %s", err), true
+	case errors.Is(err, storage.ErrUnavailable):
+		return newError(http.StatusServiceUnavailable, "unavailable", "the evidence store cannot be reached now; try again"), false
+	}
+	return newError(http.StatusInternalServerError, "internal", "internal error; the agent's log has the detail"), false
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae, known := classify(err)
+	switch {
+	case ae.code == "tamper":
+		s.log.Error("tampering detected", "method", r.Method, "route", r.Pattern, "error", err)
+	case !known || ae.status >= 500:
+		s.log.Error("request failed", "method", r.Method, "route", r.Pattern, "error", err)
+	}
+	if ae.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="custos"`)
+	}
+	writeJSONError(w, ae.status, ae.code, ae.message, ae.fields)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, msg string, fields []fieldError) {
+	body := map[string]any{"code": code, "message": msg}
+	if len(fields) > 0 {
+		body["fields"] = fields
+	}
+	_ = writeJSON(w, status, map[string]any{"error": body})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	// Neither indented nor HTML-escaped: an event's canonical bytes
+	// (json.RawMessage) must go out exactly as they are, and either would
+	// rewrite them.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// decode reads one JSON value of the body into v: unknown fields, trailing
+// data and a body over the limit are errors. An empty body is allowed when
+// optional is true (v keeps its zero value).
+func decode(r *http.Request, v any, optional bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json, not %s", ct)
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return err
+		case errors.Is(err, io.EOF) && optional:
+			return nil
+		case errors.Is(err, io.EOF):
+			return badRequest("the request needs a JSON body")
+		}
+		return newError(http.StatusBadRequest, "malformed_json", "the body is not the JSON this operation takes: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return newError(http.StatusBadRequest, "malformed_json", "the body holds more than one JSON value")
+	}
+	return nil
+}

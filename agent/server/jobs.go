@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/storage"
+)
+
+const kindCapture = "capture"
+
+// maxWait bounds how long a request may wait for its job (?wait=).
+const maxWait = 5 * time.Minute
+
+// captureParams are a capture job's parameters, as the API takes them.
+type captureParams struct {
+	// Sources are configured source names; none means every configured
+	// source serving the order's categories.
+	Sources []string `json:"sources,omitempty"`
+	// CutOff is an RFC 3339 time or "now"; empty means the order's receipt.
+	CutOff string `json:"cut_off,omitempty"`
+}
+
+// cutOff reads p.CutOff at now.
+func (p captureParams) cutOff(now time.Time) (time.Time, error) {
+	switch p.CutOff {
+	case "":
+		return time.Time{}, nil
+	case "now":
+		return now.UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, p.CutOff)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cut_off %q: not an RFC 3339 time or now", p.CutOff)
+	}
+	return t.UTC(), nil
+}
+
+// createCapture queues a capture of the request's order. What can be
+// checked now is checked now (the order may be captured, the sources
+// exist, the cut-off reads), so a bad request queues nothing. With
+// ?wait=DURATION the answer waits for the job to end, at most that long.
+func (s *Server) createCapture(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	var p captureParams
+	if err := decode(r, &p, true); err != nil {
+		return err
+	}
+	wait, err := waitParam(r)
+	if err != nil {
+		return err
+	}
+	cut, err := p.cutOff(s.cfg.Now())
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	if p.CutOff == "now" {
+		p.CutOff = cut.Format(time.RFC3339Nano) // the time of the request, not of the run
+	}
+	v, err := s.order(r.Context(), r, id)
+	if err != nil {
+		return err
+	}
+	if !v.Order.Status.CanCapture() {
+		return fmt.Errorf("order %s is %s: no capture can run for it: %w", v.Order.ID, v.Order.Status, agent.ErrIllegalTransition)
+	}
+	if _, err := s.sources(r.Context(), v.Order, p.Sources); err != nil {
+		return badRequest("%v", err)
+	}
+	j, err := s.jobs.Submit(r.Context(), kindCapture, v.Order.ID, p, id.String())
+	if err != nil {
+		return err
+	}
+	s.metrics.jobsSubmitted.WithLabelValues(kindCapture).Inc()
+	w.Header().Set("Location", "/v1/jobs/"+j.ID)
+	if wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		if done, err := s.jobs.Wait(ctx, j.ID); err == nil {
+			return writeJSON(w, http.StatusOK, done)
+		} else if r.Context().Err() != nil {
+			return err
+		}
+		if j, err = s.jobs.Get(j.ID); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusAccepted, j)
+}
+
+// waitParam reads ?wait=DURATION (or seconds), at most maxWait.
+func waitParam(r *http.Request) (time.Duration, error) {
+	q := r.URL.Query().Get("wait")
+	if q == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(q)
+	if err != nil {
+		n, nerr := strconv.Atoi(q)
+		if nerr != nil {
+			return 0, badRequest("wait %q: a duration such as 30s", q)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 || d > maxWait {
+		return 0, badRequest("wait %q: between 0 and %s", q, maxWait)
+	}
+	return d, nil
+}
+
+func (s *Server) sources(ctx context.Context, o *agent.Order, names []string) ([]agent.NamedSource, error) {
+	if s.cfg.Sources == nil {
+		return nil, errors.New("no sources are configured")
+	}
+	for _, n := range names {
+		if strings.Contains(n, "://") {
+			return nil, fmt.Errorf("source %q: the API captures configured sources only, by name", n)
+		}
+	}
+	return s.cfg.Sources(ctx, o, names)
+}
+
+// runCapture is the runner of capture jobs. A capture that left items or
+// sources not preserved is an error worth retrying: the next attempt
+// stores nothing twice and tries what failed again.
+func (s *Server) runCapture(ctx context.Context, j *jobs.Job, progress func(done, total int64)) (any, error) {
+	var p captureParams
+	if err := json.Unmarshal(j.Params, &p); err != nil {
+		return nil, jobs.Permanent(fmt.Errorf("job %s: parameters: %w", j.ID, err))
+	}
+	cut, err := p.cutOff(s.cfg.Now())
+	if err != nil {
+		return nil, jobs.Permanent(err)
+	}
+	v, err := s.cfg.Registry.Get(ctx, j.Order)
+	if err != nil {
+		return nil, permanentUnless(err)
+	}
+	srcs, err := s.sources(ctx, v.Order, p.Sources)
+	if err != nil {
+		return nil, jobs.Permanent(err)
+	}
+	var done atomic.Int64
+	start := time.Now()
+	rep, err := s.cfg.Registry.Capture(ctx, j.Order, agent.CaptureOptions{
+		Sources: srcs, CutOff: cut, Actor: j.Identity,
+		Progress: func(n int) { progress(done.Add(int64(n)), 0) },
+	})
+	s.metrics.captured(rep, err, time.Since(start))
+	if rep == nil {
+		return nil, permanentUnless(err)
+	}
+	sum := rep.Summary(j.Order)
+	if err != nil {
+		return sum, permanentUnless(err)
+	}
+	if rep.Failed() {
+		return sum, fmt.Errorf("capture %s: not preserved: %s", rep.ID, strings.Join(rep.Failures(), "; "))
+	}
+	return sum, nil
+}
+
+// permanentUnless marks err permanent unless it is worth retrying.
+func permanentUnless(err error) error {
+	if retryable(err) {
+		return err
+	}
+	return jobs.Permanent(err)
+}
+
+// retryable says which failures of a job a later attempt may not meet:
+// the store or a source unavailable, a deadline. Bad parameters, illegal
+// steps and tampering are not.
+func retryable(err error) bool {
+	var ve *agent.ValidationError
+	switch {
+	case err == nil, errors.As(err, &ve), errors.Is(err, agent.ErrNoOrder), errors.Is(err, agent.ErrIllegalTransition),
+		errors.Is(err, storage.ErrTamper), errors.Is(err, context.Canceled):
+		return false
+	}
+	return true
+}
+
+func (s *Server) job(r *http.Request, id *auth.Identity) (*jobs.Job, error) {
+	j, err := s.jobs.Get(r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if j.Order != "" {
+		v, err := s.cfg.Registry.Get(r.Context(), j.Order)
+		if err != nil || !visible(v.Order, id) {
+			return nil, notFound("job %s: %v", j.ID, jobs.ErrNoJob)
+		}
+	}
+	return j, nil
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	j, err := s.job(r, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, j)
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	order := r.URL.Query().Get("order")
+	out := []*jobs.Job{}
+	seen := map[string]bool{}
+	for _, j := range s.jobs.List(order) {
+		if j.Order != "" {
+			ok, known := seen[j.Order]
+			if !known {
+				v, err := s.cfg.Registry.Get(r.Context(), j.Order)
+				ok = err == nil && visible(v.Order, id)
+				seen[j.Order] = ok
+			}
+			if !ok {
+				continue
+			}
+		}
+		out = append(out, j)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	j, err := s.job(r, id)
+	if err != nil {
+		return err
+	}
+	if j, err = s.jobs.Cancel(r.Context(), j.ID); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, j)
+}

@@ -1,0 +1,287 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/chain"
+)
+
+// maxOrderBody bounds an order's JSON (the order file limit).
+const maxOrderBody = agent.MaxOrderSize
+
+// orderSummary is an order in a list, as `custos order list --output json`
+// gives it.
+type orderSummary struct {
+	Order    *agent.Order   `json:"order"`
+	Deadline agent.Deadline `json:"deadline"`
+	Items    int            `json:"items"`
+}
+
+// orderDetail is one order, as `custos order show --output json` gives it.
+type orderDetail struct {
+	Order        *agent.Order   `json:"order"`
+	Deadline     agent.Deadline `json:"deadline"`
+	Items        []itemView     `json:"items"`
+	Purged       []chain.Digest `json:"purged"`
+	Events       int            `json:"events"`
+	RecordSHA256 string         `json:"record_sha256"`
+}
+
+type itemView struct {
+	SHA256  string `json:"sha256"`
+	SHA512  string `json:"sha512"`
+	Key     string `json:"key"`
+	Spooled bool   `json:"spooled,omitempty"`
+}
+
+func (s *Server) deadline(o *agent.Order) agent.Deadline {
+	p, err := s.cfg.Registry.Profiles.Lookup(o.Profile)
+	if err != nil {
+		p = nil // a profile since removed from the config: no reminders
+	}
+	return o.Deadline(s.cfg.Now(), p)
+}
+
+func detail(s *Server, v *agent.OrderView) orderDetail {
+	st := v.State
+	d := orderDetail{Order: v.Order, Deadline: s.deadline(v.Order), Items: []itemView{}, Purged: []chain.Digest{},
+		Events: st.Events, RecordSHA256: st.Record}
+	for _, sum := range st.ItemOrder {
+		d.Items = append(d.Items, itemView{SHA256: sum, SHA512: st.Items[sum].SHA512, Key: agent.ItemKey(v.Order.ID, sum), Spooled: st.Spooled[sum]})
+	}
+	for _, dg := range st.Purged {
+		d.Purged = append(d.Purged, dg)
+	}
+	slices.SortFunc(d.Purged, func(a, b chain.Digest) int { return compareStrings(a.SHA256, b.SHA256) })
+	return d
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// visible reports whether id may see order o (see agent.Order.Visible).
+func visible(o *agent.Order, id *auth.Identity) bool {
+	return o.Visible(id.Name, string(id.Role))
+}
+
+// order returns order {id} of the request as id may see it: an invalid id
+// is a 400, and an order id may not see is as absent as one that does not
+// exist.
+func (s *Server) order(ctx context.Context, r *http.Request, id *auth.Identity) (*agent.OrderView, error) {
+	oid := r.PathValue("id")
+	if err := chain.ValidateOrderID(oid); err != nil {
+		return nil, badRequest("order id: %v", err)
+	}
+	v, err := s.cfg.Registry.Get(ctx, oid)
+	if err != nil {
+		return nil, err
+	}
+	if !visible(v.Order, id) {
+		return nil, notFound("order %s: %v", oid, agent.ErrNoOrder)
+	}
+	return v, nil
+}
+
+// createOrder receives an order: the body is an order file in JSON (the
+// fields of `custos order add --file`). A confidential order with no one
+// assigned is assigned to the identity that created it.
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxOrderBody+1))
+	if err != nil {
+		return err
+	}
+	if len(body) > maxOrderBody {
+		return newError(http.StatusRequestEntityTooLarge, "too_large", "the order is more than %d bytes", maxOrderBody)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the order as application/json, not %s", ct)
+	}
+	if err := checkJSON(body); err != nil {
+		return err
+	}
+	draft, err := agent.ParseOrderFile(body, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if draft.Confidentiality.Confidential && len(draft.Confidentiality.Assigned) == 0 {
+		draft.Confidentiality.Assigned = []string{id.Name}
+	}
+	res, err := s.cfg.Registry.Add(r.Context(), draft, nil, id.String())
+	if err != nil {
+		return err
+	}
+	s.metrics.orders.Inc()
+	w.Header().Set("Location", "/v1/orders/"+res.Order.ID)
+	return writeJSON(w, http.StatusCreated, res.Order)
+}
+
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	views, err := s.cfg.Registry.List(r.Context())
+	if err != nil {
+		return err
+	}
+	status := r.URL.Query().Get("status")
+	out := []orderSummary{}
+	for _, v := range views {
+		if !visible(v.Order, id) || (status != "" && string(v.Order.Status) != status) {
+			continue
+		}
+		out = append(out, orderSummary{Order: v.Order, Deadline: s.deadline(v.Order), Items: len(v.State.Items)})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	v, err := s.order(r.Context(), r, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, detail(s, v))
+}
+
+// stepBody is the body of a lifecycle step: the legal basis (extend,
+// hold) or the reason (lift, release, purge) recorded in its event.
+type stepBody struct {
+	Expires    string `json:"expires,omitempty"`
+	LegalBasis string `json:"legal_basis,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// step runs a lifecycle step on the request's order and answers with the
+// order as it then stands.
+func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity, needBasis bool,
+	run func(ctx context.Context, o *agent.Order, b stepBody) (any, error)) error {
+	var b stepBody
+	if err := decode(r, &b, !needBasis); err != nil {
+		return err
+	}
+	if needBasis && b.LegalBasis == "" {
+		return badRequest("legal_basis is required")
+	}
+	v, err := s.order(r.Context(), r, id)
+	if err != nil {
+		return err
+	}
+	extra, err := run(r.Context(), v.Order, b)
+	if err != nil {
+		return err
+	}
+	nv, err := s.cfg.Registry.Get(r.Context(), v.Order.ID)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"order": detail(s, nv)}
+	if extra != nil {
+		out["report"] = extra
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) extendOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	return s.step(w, r, id, true, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
+		if b.Expires == "" {
+			return nil, badRequest("expires is required: a date, an RFC 3339 time or a duration such as 90d")
+		}
+		until, err := agent.ParseExpiry(b.Expires, o.ExpiresAt)
+		if err != nil {
+			return nil, badRequest("expires: %v", err)
+		}
+		_, rep, err := s.cfg.Registry.Extend(ctx, o.ID, until, b.LegalBasis, id.String())
+		return rep, err
+	})
+}
+
+func (s *Server) holdOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	return s.step(w, r, id, true, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
+		_, rep, err := s.cfg.Registry.Hold(ctx, o.ID, b.LegalBasis, id.String())
+		return rep, err
+	})
+}
+
+func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
+		_, rep, err := s.cfg.Registry.LiftHold(ctx, o.ID, b.Reason, id.String())
+		return rep, err
+	})
+}
+
+func (s *Server) releaseOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
+		_, err := s.cfg.Registry.Release(ctx, o.ID, b.Reason, id.String())
+		return nil, err
+	})
+}
+
+func (s *Server) purgeOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
+		return s.cfg.Registry.Purge(ctx, o.ID, b.Reason, id.String())
+	})
+}
+
+// readItem streams an item's content, read back through the store (which
+// re-hashes it), after logging item.accessed naming who asked: a read of
+// evidence is a custody event, and one that cannot be logged does not
+// happen.
+func (s *Server) readItem(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	v, err := s.order(r.Context(), r, id)
+	if err != nil {
+		return err
+	}
+	sum := r.PathValue("sha256")
+	dg, ok := v.State.Items[sum]
+	if !ok {
+		return notFound("order %s holds no item %q", v.Order.ID, sum)
+	}
+	key := agent.ItemKey(v.Order.ID, sum)
+	rc, info, err := s.cfg.Registry.Store.Get(r.Context(), key)
+	if err != nil {
+		return fmt.Errorf("read item %s: %w", key, err)
+	}
+	defer rc.Close()
+	e := chain.Event{Type: chain.ItemAccessed, Time: s.cfg.Now().UTC(), Order: v.Order.ID, Actor: id.String(),
+		Agent: s.cfg.Registry.Agent, Host: s.cfg.Registry.Host, Authority: v.Order.LegalBasis,
+		Items: []chain.Digest{dg}, Details: map[string]string{"key": key, "via": "api"}}
+	if _, err := s.cfg.Log.Append(r.Context(), e); err != nil {
+		return fmt.Errorf("read item %s: log the access: %w", key, err)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", fmt.Sprint(info.Size))
+	w.Header().Set("Digest", "sha-256="+sum)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rc); err != nil {
+		// The status is sent: a short or altered read can only be cut off,
+		// so the client sees a truncated body, and the log line says why.
+		s.log.Error("item read failed mid-stream", "order", v.Order.ID, "key", key, "error", err)
+	}
+	return nil
+}
+
+// isJSON reports whether a Content-Type is JSON.
+func isJSON(ct string) bool {
+	return len(ct) >= len("application/json") && ct[:len("application/json")] == "application/json"
+}
+
+// checkJSON refuses a body that is not one JSON object: ParseOrderFile
+// reads YAML too, and the API takes JSON only.
+func checkJSON(body []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return newError(http.StatusBadRequest, "malformed_json", "the order is not a JSON object: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,281 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/source"
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+const testOrigin = "custos.test/agent-1"
+
+// fixture is a Server on a local store and a real log, served on a real
+// listener, with a token for each role.
+type fixture struct {
+	dir    string
+	log    *chain.Log
+	reg    *agent.Registry
+	srv    *Server
+	http   *httptest.Server
+	tokens map[string]string // by name: admin, intake, custodian, discloser, auditor, bob (intake)
+	signer signature.SignerVerifier
+	logs   *bytes.Buffer // the server's log lines
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fixture{dir: t.TempDir(), tokens: map[string]string{}, logs: &bytes.Buffer{}}
+	var err error
+	if f.signer, err = signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))); err != nil {
+		t.Fatal(err)
+	}
+	store, err := storage.NewLocal(filepath.Join(f.dir, "store"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool, err := storage.NewLocal(filepath.Join(f.dir, "spool"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.log, err = chain.Open(ctx, chain.Config{Dir: filepath.Join(f.dir, "log"), Origin: testOrigin, Signer: f.signer,
+		CheckpointInterval: chain.MinCheckpointInterval, BatchMaxAge: time.Millisecond, Agent: "agent-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := agent.LoadProfiles(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.reg = &agent.Registry{
+		Log: f.log, Store: store, Profiles: profiles, Agent: "agent-1", Host: "host-1",
+		Book:     &agent.OrderBook{Dir: filepath.Join(f.dir, "orders"), Store: store},
+		Capturer: &agent.Capturer{Store: store, Log: f.log, Signer: f.signer, Spool: spool, Agent: "agent-1", Host: "host-1"},
+	}
+	tokens, err := auth.OpenStore(filepath.Join(f.dir, "tokens.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range auth.Roles() {
+		if f.tokens[string(r)], _, err = tokens.Create(string(r), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.tokens["bob"], _, err = tokens.Create("bob", auth.Intake); err != nil {
+		t.Fatal(err)
+	}
+	export := filepath.Join(f.dir, "export")
+	writeFiles(t, export, map[string]string{"inbox/1.eml": "Subject: one\n\nhello", "inbox/2.eml": "Subject: two\n\nworld"})
+	f.srv, err = New(ctx, Config{
+		Registry: f.reg, Log: f.log, Tokens: tokens,
+		Sources:       testSources(export),
+		Jobs:          jobs.Config{Dir: filepath.Join(f.dir, "jobs"), Workers: 4, BaseBackoff: 10 * time.Millisecond},
+		DisclosureDir: filepath.Join(f.dir, "disclosures"), Organization: "Example Mail Ltd",
+		Logger: newTestLogger(f.logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- f.srv.Run(ctx) }()
+	f.http = httptest.NewServer(f.srv.Handler())
+	t.Cleanup(func() {
+		f.http.Close()
+		if err := f.srv.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+		cancel()
+		if err := <-runDone; err != nil {
+			t.Error(err)
+		}
+		if err := f.log.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		for name, secret := range f.tokens {
+			if strings.Contains(f.logs.String(), secret) {
+				t.Errorf("the server's log holds the secret of token %s", name)
+			}
+		}
+	})
+	return f
+}
+
+// testSources serves one configured source, "mail", a directory tree.
+func testSources(root string) func(context.Context, *agent.Order, []string) ([]agent.NamedSource, error) {
+	return func(_ context.Context, o *agent.Order, names []string) ([]agent.NamedSource, error) {
+		for _, n := range names {
+			if n != "mail" {
+				return nil, fmt.Errorf("source %q: no such configured source (configured: mail)", n)
+			}
+		}
+		s, err := source.New(source.Config{Name: "mail", Type: "dir", Params: map[string]any{"root": root}})
+		if err != nil {
+			return nil, err
+		}
+		return []agent.NamedSource{{Name: "mail", Source: s, Categories: []string{"content"}}}, nil
+	}
+}
+
+func writeFiles(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// response is an answer, read whole.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("answer %d is not JSON: %v\n%s", r.status, err, r.body)
+	}
+}
+
+// errorCode is the code of a JSON error answer, failing the test if the
+// answer is not one.
+func (r *response) errorCode(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	r.json(t, &e)
+	if e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("answer %d is not a JSON error: %s", r.status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("error answer has Content-Type %q", ct)
+	}
+	return e.Error.Code
+}
+
+// do sends a request as token (the name of one of the fixture's tokens,
+// or "" for none); body is JSON-encoded unless it is a string or []byte.
+func (f *fixture) do(t *testing.T, token, method, path string, body any) *response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		enc, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(enc)
+	}
+	req, err := http.NewRequest(method, f.http.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		secret, ok := f.tokens[token]
+		if !ok {
+			secret = token
+		}
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := f.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// must sends a request and fails the test unless it is answered with want.
+func (f *fixture) must(t *testing.T, want int, token, method, path string, body any) *response {
+	t.Helper()
+	r := f.do(t, token, method, path, body)
+	if r.status != want {
+		t.Fatalf("%s %s as %s: %d, want %d: %s\nserver log:\n%s", method, path, token, r.status, want, r.body, f.logs)
+	}
+	return r
+}
+
+func (f *fixture) logSize(t *testing.T) uint64 {
+	t.Helper()
+	n, err := f.log.Size(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// anOrder is an order file in JSON.
+func anOrder(ref string, confidential bool) map[string]any {
+	o := map[string]any{
+		"reference": ref, "authority": "Staatsanwaltschaft Berlin", "requesting_state": "DE",
+		"profile": "budapest-16", "legal_basis": "Budapest Convention art. 16 & 29 <MLA>",
+		"selectors":  []map[string]string{{"type": "email", "value": "alice@example.net"}},
+		"categories": []string{"content"},
+	}
+	if confidential {
+		o["confidentiality"] = map[string]any{"confidential": true}
+	}
+	return o
+}
+
+// createOrder receives an order as intake (or as), returning its id.
+func (f *fixture) createOrder(t *testing.T, as, ref string, confidential bool) string {
+	t.Helper()
+	var o agent.Order
+	f.must(t, http.StatusCreated, as, "POST", "/v1/orders", anOrder(ref, confidential)).json(t, &o)
+	if o.ID == "" || o.Status != agent.StatusReceived {
+		t.Fatalf("created order: %+v", o)
+	}
+	return o.ID
+}
+
+// capture runs a capture job of order id to its end.
+func (f *fixture) capture(t *testing.T, id string) *jobs.Job {
+	t.Helper()
+	var j jobs.Job
+	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/captures?wait=60s", map[string]any{"sources": []string{"mail"}}).json(t, &j)
+	if j.State != jobs.Succeeded {
+		t.Fatalf("capture job: %+v", j)
+	}
+	return &j
+}
