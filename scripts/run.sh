@@ -5,7 +5,9 @@
 # generated there on first use. It receives a demonstration order
 # (docs/demo/order.yaml, once), captures its mailbox (docs/demo/export;
 # a re-run preserves nothing twice), re-hashes what is stored, verifies the
-# custody log and lists the orders.
+# custody log and lists the orders; then, from a terminal, it starts the
+# daemon (custos serve), which prints its URL and where its first admin
+# token is.
 #
 # The key is encrypted with CUSTOS_KEY_PASSPHRASE, or a passphrase asked on
 # the terminal. Without either (a non-interactive first run) the key is
@@ -46,3 +48,16 @@ echo "--- newest custody events"
 "$custos" "${args[@]}" log show | tail -n 20
 echo "--- orders"
 "$custos" "${args[@]}" order list
+
+# Then the daemon, as a provider runs it (custos serve on 127.0.0.1:8420;
+# Ctrl-C stops it): when run from a terminal, or with CUSTOS_RUN_SERVE=1.
+# CUSTOS_RUN_SERVE=0, or no terminal, ends here.
+serve=${CUSTOS_RUN_SERVE:-}
+if [ -z "$serve" ]; then
+  if [ -t 0 ] && [ -t 1 ]; then serve=1; else serve=0; fi
+fi
+if [ "$serve" = 1 ]; then
+  echo "--- starting the daemon (Ctrl-C stops it)"
+  exec "$custos" "${args[@]}" serve
+fi
+echo "--- done; start the daemon with: $custos serve"

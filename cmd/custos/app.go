@@ -80,6 +80,8 @@ func newApp(g *globalOptions) *cli.App {
 			newDiscloseCommand(g),
 			newVerifyCommand(g),
 			newFixityCommand(g),
+			newServeCommand(g),
+			newTokenCommand(g),
 		},
 	}
 	app.Action = unknownCommand

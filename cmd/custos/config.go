@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -92,6 +93,11 @@ type ServerConfig struct {
 	TLSCert  string `mapstructure:"tls_cert"`
 	TLSKey   string `mapstructure:"tls_key"`
 	ClientCA string `mapstructure:"client_ca"`
+	// ClientRoles maps a client certificate's subject common name to its
+	// role (intake, custodian, discloser, auditor, admin).
+	ClientRoles map[string]string `mapstructure:"client_roles"`
+	// Workers bounds the jobs (captures, fixity runs) run at once.
+	Workers int `mapstructure:"workers"`
 }
 
 // Secret is a configuration value that is never printed: every formatting
@@ -170,6 +176,8 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "server.tls_cert", def: ""},
 		{name: "server.tls_key", def: ""},
 		{name: "server.client_ca", def: ""},
+		{name: "server.client_roles", def: map[string]any{}, kind: kindMap},
+		{name: "server.workers", def: 4, kind: kindInt},
 		{name: "sources", def: map[string]any{}, kind: kindMap},
 		{name: "profiles", def: map[string]any{}, kind: kindMap},
 		{name: "capture.concurrency", def: 2, kind: kindInt},
@@ -483,6 +491,17 @@ func (s *ServerConfig) validate() error {
 	}
 	if s.ClientCA != "" && s.TLSCert == "" {
 		return errors.New("config: server.client_ca: needs server.tls_cert and server.tls_key")
+	}
+	if len(s.ClientRoles) > 0 && s.ClientCA == "" {
+		return errors.New("config: server.client_roles: needs server.client_ca, which verifies the certificates")
+	}
+	for cn, role := range s.ClientRoles {
+		if _, err := auth.ParseRole(role); err != nil {
+			return fmt.Errorf("config: server.client_roles.%s: %v", cn, err)
+		}
+	}
+	if s.Workers < 1 || s.Workers > 64 {
+		return fmt.Errorf("config: server.workers: %d is not between 1 and 64", s.Workers)
 	}
 	return nil
 }

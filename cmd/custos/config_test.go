@@ -4,11 +4,13 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/source"
 
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +43,7 @@ func TestExampleConfig(t *testing.T) {
 			TLS: true, RetentionMode: "GOVERNANCE", PartSize: 16 << 20, UploadConcurrency: 1, RetryFor: 2 * time.Minute,
 		}},
 		Log:     LogConfig{CheckpointInterval: 2 * time.Second},
-		Server:  ServerConfig{Listen: "127.0.0.1:8420"},
+		Server:  ServerConfig{Listen: "127.0.0.1:8420", Workers: 4},
 		Capture: CaptureConfig{Concurrency: 2},
 	}
 	got := *cfg
@@ -172,4 +174,49 @@ func readFile(t *testing.T, name string) string {
 func fmtAll(v any) string {
 	j, _ := json.Marshal(v)
 	return fmt.Sprintf("%v %+v %#v %s", v, v, v, j)
+}
+
+// TestSystemdUnit keeps configs/custos.service true to the binary: its
+// command line parses, the environment it sets is what custos reads, and
+// the hardening options stay.
+func TestSystemdUnit(t *testing.T) {
+	b, err := os.ReadFile("../../configs/custos.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := map[string][]string{}
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == '[' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("not KEY=VALUE: %q", line)
+		}
+		unit[k] = append(unit[k], v)
+	}
+	exec := strings.Fields(unit["ExecStart"][0])
+	if exec[0] != "/usr/local/bin/custos" || exec[len(exec)-1] != "serve" {
+		t.Fatalf("ExecStart %v", exec)
+	}
+	var out, errOut strings.Builder
+	args := append([]string{"custos"}, exec[1:]...)
+	if code := run(context.Background(), append(args, "--help"), &out, &errOut); code != 0 || !strings.Contains(out.String(), "custos serve") {
+		t.Fatalf("%v --help: exit %d\n%s%s", args, code, out.String(), errOut.String())
+	}
+	for _, env := range unit["Environment"] {
+		name, _, _ := strings.Cut(env, "=")
+		if name != "CUSTOS_DATA_DIR" && name != passphraseFileEnv {
+			t.Errorf("Environment=%s: custos reads no such variable", env)
+		}
+	}
+	for _, want := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "PrivateDevices=yes",
+		"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "CapabilityBoundingSet=", "MemoryDenyWriteExecute=yes",
+		"SystemCallFilter=@system-service", "UMask=0077", "KillSignal=SIGTERM", "StateDirectory=custos"} {
+		k, v, _ := strings.Cut(want, "=")
+		if !slices.Contains(unit[k], v) {
+			t.Errorf("the unit lacks %s", want)
+		}
+	}
 }

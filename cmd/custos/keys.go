@@ -62,52 +62,63 @@ func runKeysGenerate(_ context.Context, g *globalOptions, opts keysGenerateOptio
 	if err != nil {
 		return err
 	}
-	if cfg.Key.KMS != "" {
-		return usageErrorf("keys generate: key.kms is set (%s): create the key in the KMS", cfg.Key.KMS)
-	}
-	priv, err := newPrivateKey(opts.Type)
+	key, pubPEM, err := generateKey(g, cfg, opts.Type, opts.NoPassphrase, opts.Force)
 	if err != nil {
 		return err
+	}
+	return printKey(g, cfg.Key.File, key, pubPEM)
+}
+
+// generateKey makes a new signing key of type typ in cfg.Key.File, with
+// its public key (.pub) and note verifier (.vkey) beside it, encrypted
+// unless noPass. It refuses to replace a key unless force.
+func generateKey(g *globalOptions, cfg *Config, typ string, noPass, force bool) (_ *chain.Key, _ []byte, err error) {
+	if cfg.Key.KMS != "" {
+		return nil, nil, usageErrorf("keys generate: key.kms is set (%s): create the key in the KMS", cfg.Key.KMS)
+	}
+	priv, err := newPrivateKey(typ)
+	if err != nil {
+		return nil, nil, err
 	}
 	path := cfg.Key.File
-	if err := refuseOverwrite(path, opts.Force); err != nil {
-		return err
+	if err := refuseOverwrite(path, force); err != nil {
+		return nil, nil, err
 	}
 	// The passphrase before the lock: a missing one leaves nothing behind.
-	privPEM, err := encodePrivateKey(g, priv, opts.NoPassphrase)
+	privPEM, err := encodePrivateKey(g, priv, noPass)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	unlock, err := lockForWrite(cfg.DataDir)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
-	if err := refuseOverwrite(path, opts.Force); err != nil {
-		return err // created meanwhile by another process
+	if err := refuseOverwrite(path, force); err != nil {
+		return nil, nil, err // created meanwhile by another process
 	}
 	pub := priv.(crypto.Signer).Public()
 	key, err := chain.NewKey(cfg.AgentID, pub)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(pub)
 	if err != nil {
-		return fmt.Errorf("encode public key: %w", err)
+		return nil, nil, fmt.Errorf("encode public key: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("key file: %w", err)
+		return nil, nil, fmt.Errorf("key file: %w", err)
 	}
 	if err := writeFileAtomic(path, privPEM, 0o600); err != nil {
-		return fmt.Errorf("write key file: %w", err)
+		return nil, nil, fmt.Errorf("write key file: %w", err)
 	}
 	if err := writeFileAtomic(path+".pub", pubPEM, 0o644); err != nil {
-		return fmt.Errorf("write public key: %w", err)
+		return nil, nil, fmt.Errorf("write public key: %w", err)
 	}
 	if err := writeFileAtomic(path+".vkey", []byte(key.Verifier+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write verifier key: %w", err)
+		return nil, nil, fmt.Errorf("write verifier key: %w", err)
 	}
-	return printKey(g, path, key, pubPEM)
+	return key, pubPEM, nil
 }
 
 // refuseOverwrite refuses to replace an existing key file unless forced.

@@ -13,20 +13,13 @@ import (
 // command a newcomer types first keeps working: the second run preserves
 // nothing twice.
 func TestMakeRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	bin := custosBinary(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "custos")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	run := func() string {
 		t.Helper()
 		cmd := exec.Command("../../scripts/run.sh")
 		cmd.Env = append(os.Environ(), "CUSTOS_BIN="+bin, "CUSTOS_DATA_DIR="+filepath.Join(dir, "data"),
-			"CUSTOS_KEY_PASSPHRASE=make run test", "CUSTOS_ACTOR=tester@example.net")
+			"CUSTOS_KEY_PASSPHRASE=make run test", "CUSTOS_ACTOR=tester@example.net", "CUSTOS_RUN_SERVE=0")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("run.sh: %v\n%s", err, out)

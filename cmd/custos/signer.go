@@ -76,11 +76,27 @@ func isEncryptedPEM(t string) bool {
 	return t == string(cryptoutils.EncryptedSigstorePrivateKeyPEMType) || t == "ENCRYPTED COSIGN PRIVATE KEY"
 }
 
+// passphraseFileEnv names a file holding the passphrase (a systemd
+// credential), for services that should not carry it in the environment.
+const passphraseFileEnv = "CUSTOS_KEY_PASSPHRASE_FILE"
+
 // readPassphrase returns the passphrase from CUSTOS_KEY_PASSPHRASE, else
+// from the file CUSTOS_KEY_PASSPHRASE_FILE names (its first line), else
 // asks on the terminal (twice if confirm). It never prints it.
 func readPassphrase(prompt io.Writer, confirm bool) ([]byte, error) {
 	if p := os.Getenv(passphraseEnv); p != "" {
 		return []byte(p), nil
+	}
+	if f := os.Getenv(passphraseFileEnv); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", passphraseFileEnv, err)
+		}
+		p, _, _ := bytes.Cut(b, []byte("\n"))
+		if p = bytes.TrimSuffix(p, []byte("\r")); len(p) == 0 {
+			return nil, fmt.Errorf("%s: %s holds an empty passphrase", passphraseFileEnv, f)
+		}
+		return p, nil
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+	"k8s.io/klog/v2"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/server"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// Shutdown: how long running jobs get to finish on SIGTERM before they are
+// stopped (they resume on the next start), and how long open requests get.
+const (
+	drainTimeout   = 30 * time.Second
+	requestTimeout = 10 * time.Second
+)
+
+type serveOptions struct {
+	listen string
+}
+
+func newServeCommand(g *globalOptions) *cli.Command {
+	var opts serveOptions
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the custody daemon: the HTTP API, the job workers and the log's single writer",
+		Description: "Holds the data directory's lock while it runs, so in-process commands refuse to\n" +
+			"run beside it. On first start it generates a signing key (as `make run` does) and\n" +
+			"an admin token, written to DATA_DIR/admin-token. SIGTERM or SIGINT stop it\n" +
+			"cleanly: no new requests, running jobs get 30 s to finish (or resume on the next\n" +
+			"start), and a final checkpoint is published. Logs are JSON lines on stderr.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Usage: "`HOST:PORT` to listen on (default: server.listen)", Destination: &opts.listen},
+		},
+		Action: func(c *cli.Context) error { return runServe(c.Context, g, opts, c.Args().Slice()) },
+	}
+}
+
+func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []string) (err error) {
+	if len(args) != 0 {
+		return argCountError("serve", "", args)
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	if opts.listen != "" {
+		cfg.Server.Listen = opts.listen
+		if err := cfg.Server.validate(); err != nil {
+			return usageErrorf("serve: --listen: %v", err)
+		}
+	}
+	if cfg.Actor == "" {
+		cfg.Actor = cfg.AgentID // the daemon's own events; API steps name their caller
+	}
+	logger := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	g.logger = logger
+	klog.SetSlogLogger(logger)
+
+	if err := ensureKey(g, cfg); err != nil {
+		return err
+	}
+	tokens, adminFile, err := openTokens(cfg)
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := serverTLS(cfg)
+	if err != nil {
+		return err
+	}
+	// The registry outlives ctx: on SIGTERM it must still publish the
+	// final checkpoint and sync the mirror.
+	base := context.WithoutCancel(ctx)
+	reg, closeReg, err := openRegistry(base, g, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeReg()) }()
+	srv, err := newServer(base, g, cfg, reg, tokens, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	hs := &http.Server{
+		Handler: srv.Handler(), TLSConfig: tlsConfig, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	url := scheme + "://" + ln.Addr().String()
+	w := &errWriter{w: g.stdout}
+	w.printf("custos: serving %s on %s (data directory %s)\n", cfg.AgentID, url, cfg.DataDir)
+	if adminFile != "" {
+		w.printf("custos: the first admin token is in %s (shown once; read it, then remove the file)\n", adminFile)
+	}
+	logger.Info("serving", "url", url, "data_dir", cfg.DataDir, "store", cfg.Store.Type)
+	return serveUntilDone(ctx, hs, ln, srv, logger)
+}
+
+// serveUntilDone serves until ctx ends, then shuts down in order: stop
+// taking requests, let open ones finish, drain the jobs. The caller then
+// closes the log, which publishes the final checkpoint.
+func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *server.Server, logger *slog.Logger) error {
+	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- srv.Run(runCtx) }()
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping: no new requests; draining jobs", "drain_timeout", drainTimeout.String())
+	case err = <-served:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		err = errors.Join(err, fmt.Errorf("serve: close open requests: %w", serr))
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer dcancel()
+	if derr := srv.Shutdown(dctx); derr != nil {
+		logger.Warn("jobs still running were stopped; they resume on the next start", "error", derr)
+	}
+	stopJobs()
+	if rerr := <-jobsDone; rerr != nil && !errors.Is(rerr, context.Canceled) {
+		err = errors.Join(err, rerr)
+	}
+	logger.Info("stopped; publishing the final checkpoint")
+	return err
+}
+
+func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Registry, tokens *auth.Store, logger *slog.Logger) (*server.Server, error) {
+	roles := map[string]auth.Role{}
+	for cn, r := range cfg.Server.ClientRoles {
+		roles[cn] = auth.Role(r)
+	}
+	org := cfg.Disclosure.Organization
+	if org == "" {
+		org = cfg.AgentID
+	}
+	l, ok := reg.Log.(server.Log)
+	if !ok {
+		return nil, errors.New("serve: the log is not open for writing")
+	}
+	return server.New(ctx, server.Config{
+		Registry: reg, Log: l, Tokens: tokens, ClientRoles: roles,
+		Sources: func(_ context.Context, o *agent.Order, names []string) ([]agent.NamedSource, error) {
+			return captureSources(cfg, o, names)
+		},
+		Jobs:          jobs.Config{Dir: filepath.Join(cfg.DataDir, "jobs"), Workers: cfg.Server.Workers},
+		DisclosureDir: filepath.Join(cfg.DataDir, "disclosures"),
+		Organization:  org,
+		Ready: func(ctx context.Context) error {
+			_, err := reg.Store.Stat(ctx, ".custos-probe/ready")
+			if err != nil && !errors.Is(err, storage.ErrNotExist) {
+				return fmt.Errorf("store: %w", err)
+			}
+			_, err = reg.Capturer.Signer.SignMessage(strings.NewReader("custos readiness probe"))
+			return err
+		},
+		Logger: logger,
+	})
+}
+
+// ensureKey generates the signing key on first start, as `make run` does:
+// encrypted with CUSTOS_KEY_PASSPHRASE or a passphrase asked on the
+// terminal; with neither, an unencrypted key and a warning.
+func ensureKey(g *globalOptions, cfg *Config) error {
+	if cfg.Key.KMS != "" {
+		return nil
+	}
+	if _, err := os.Stat(cfg.Key.File); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return nil // there, or a problem loadSigner reports
+	}
+	hasPass := os.Getenv(passphraseEnv) != "" || os.Getenv(passphraseFileEnv) != ""
+	noPass := !hasPass && !term.IsTerminal(int(os.Stdin.Fd()))
+	if noPass {
+		fmt.Fprintln(g.stderr, "serve: no CUSTOS_KEY_PASSPHRASE(_FILE) and no terminal: generating an unencrypted key")
+	}
+	_, _, err := generateKey(g, cfg, "ed25519", noPass, false)
+	return err
+}
+
+// openTokens opens the token store and, when it holds no token, makes the
+// first admin token and writes it to DATA_DIR/admin-token (0600), whose
+// path it returns.
+func openTokens(cfg *Config) (*auth.Store, string, error) {
+	tokens, err := auth.OpenStore(filepath.Join(cfg.DataDir, "tokens.json"), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	ts, err := tokens.List()
+	if err != nil || len(ts) > 0 {
+		return tokens, "", err
+	}
+	secret, _, err := tokens.Create("admin", auth.Admin)
+	if err != nil {
+		return nil, "", err
+	}
+	path := filepath.Join(cfg.DataDir, "admin-token")
+	if err := auth.WriteSecretFile(path, secret); err != nil {
+		return nil, "", fmt.Errorf("write the first admin token: %w", err)
+	}
+	return tokens, path, nil
+}
+
+// serverTLS is the listener's TLS configuration, or nil for plain HTTP.
+func serverTLS(cfg *Config) (*tls.Config, error) {
+	s := cfg.Server
+	if s.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("serve: server.tls_cert and tls_key: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if s.ClientCA != "" {
+		pem, err := os.ReadFile(s.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("serve: server.client_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("serve: server.client_ca %s: no PEM certificate", s.ClientCA)
+		}
+		// Certificates are verified when given; a client without one may
+		// still present a bearer token.
+		c.ClientCAs, c.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return c, nil
+}
