@@ -128,6 +128,9 @@ type CaptureReport struct {
 	// SourceErrs holds, by source name, a source that failed outside any
 	// one item (it could not be reached, or stopped between items).
 	SourceErrs map[string]error
+	// Index is the log index of the capture.completed or capture.failed
+	// event, durable when Capture returns.
+	Index uint64
 }
 
 // CaptureSummary is a capture's outcome as the CLI's --output json and
@@ -141,6 +144,8 @@ type CaptureSummary struct {
 	SourceErrors map[string]string         `json:"source_errors"`
 	Preserved    int                       `json:"preserved"`
 	Failed       bool                      `json:"failed"`
+	// Index is the log index of the event that ended the capture.
+	Index uint64 `json:"index"`
 }
 
 // ItemSummary is one item of a CaptureSummary.
@@ -170,7 +175,7 @@ func (r *CaptureReport) Summary(order string) CaptureSummary {
 		srcErrs[name] = err.Error()
 	}
 	return CaptureSummary{Order: order, Capture: r.ID, CutOff: r.CutOff, Items: items, Summaries: r.Summaries,
-		SourceErrors: srcErrs, Preserved: r.Preserved(), Failed: r.Failed()}
+		SourceErrors: srcErrs, Preserved: r.Preserved(), Failed: r.Failed(), Index: r.Index}
 }
 
 // Preserved counts the items stored and logged by this capture.
@@ -345,9 +350,11 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 	// how the capture ended.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if _, err := c.Log.Append(lctx, c.event(typ, spec, reason, details)); err != nil {
+	end, err := c.Log.Append(lctx, c.event(typ, spec, reason, details))
+	if err != nil {
 		return rep, fmt.Errorf("capture %s: record its end: %w", rep.ID, err)
 	}
+	rep.Index = end.Index
 	return rep, nil
 }
 

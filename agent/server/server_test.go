@@ -40,7 +40,22 @@ type fixture struct {
 	logs   *bytes.Buffer // the server's log lines
 }
 
-func newFixture(t *testing.T) *fixture {
+// fixtureStore is the evidence store a fixture runs on.
+type fixtureStore interface {
+	agent.RegistryStore
+	agent.CaptureStore
+}
+
+// fixtureOptions change a fixture: its store (default: a local store in
+// its directory) and job workers (default 4).
+type fixtureOptions struct {
+	store   fixtureStore
+	workers int
+}
+
+func newFixture(t testing.TB) *fixture { return newFixtureWith(t, fixtureOptions{}) }
+
+func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fixture{dir: t.TempDir(), tokens: map[string]string{}, logs: &bytes.Buffer{}}
@@ -48,16 +63,21 @@ func newFixture(t *testing.T) *fixture {
 	if f.signer, err = signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))); err != nil {
 		t.Fatal(err)
 	}
-	store, err := storage.NewLocal(filepath.Join(f.dir, "store"), nil)
-	if err != nil {
-		t.Fatal(err)
+	store := opts.store
+	if store == nil {
+		if store, err = storage.NewLocal(filepath.Join(f.dir, "store"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opts.workers == 0 {
+		opts.workers = 4
 	}
 	spool, err := storage.NewLocal(filepath.Join(f.dir, "spool"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.log, err = chain.Open(ctx, chain.Config{Dir: filepath.Join(f.dir, "log"), Origin: testOrigin, Signer: f.signer,
-		CheckpointInterval: chain.MinCheckpointInterval, BatchMaxAge: time.Millisecond, Agent: "agent-1"})
+		CheckpointInterval: chain.MinCheckpointInterval, Agent: "agent-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +107,7 @@ func newFixture(t *testing.T) *fixture {
 	f.srv, err = New(ctx, Config{
 		Registry: f.reg, Log: f.log, Tokens: tokens,
 		Sources:       testSources(export),
-		Jobs:          jobs.Config{Dir: filepath.Join(f.dir, "jobs"), Workers: 4, BaseBackoff: 10 * time.Millisecond},
+		Jobs:          jobs.Config{Dir: filepath.Join(f.dir, "jobs"), Workers: opts.workers, BaseBackoff: 10 * time.Millisecond},
 		DisclosureDir: filepath.Join(f.dir, "disclosures"), Organization: "Example Mail Ltd",
 		Logger: newTestLogger(f.logs),
 	})
@@ -134,7 +154,7 @@ func testSources(root string) func(context.Context, *agent.Order, []string) ([]a
 	}
 }
 
-func writeFiles(t *testing.T, root string, files map[string]string) {
+func writeFiles(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for name, body := range files {
 		p := filepath.Join(root, name)
@@ -154,7 +174,7 @@ type response struct {
 	body   []byte
 }
 
-func (r *response) json(t *testing.T, v any) {
+func (r *response) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("answer %d is not JSON: %v\n%s", r.status, err, r.body)
@@ -183,7 +203,7 @@ func (r *response) errorCode(t *testing.T) string {
 
 // do sends a request as token (the name of one of the fixture's tokens,
 // or "" for none); body is JSON-encoded unless it is a string or []byte.
-func (f *fixture) do(t *testing.T, token, method, path string, body any) *response {
+func (f *fixture) do(t testing.TB, token, method, path string, body any) *response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -226,7 +246,7 @@ func (f *fixture) do(t *testing.T, token, method, path string, body any) *respon
 }
 
 // must sends a request and fails the test unless it is answered with want.
-func (f *fixture) must(t *testing.T, want int, token, method, path string, body any) *response {
+func (f *fixture) must(t testing.TB, want int, token, method, path string, body any) *response {
 	t.Helper()
 	r := f.do(t, token, method, path, body)
 	if r.status != want {
@@ -235,7 +255,7 @@ func (f *fixture) must(t *testing.T, want int, token, method, path string, body 
 	return r
 }
 
-func (f *fixture) logSize(t *testing.T) uint64 {
+func (f *fixture) logSize(t testing.TB) uint64 {
 	t.Helper()
 	n, err := f.log.Size(context.Background())
 	if err != nil {
@@ -259,7 +279,7 @@ func anOrder(ref string, confidential bool) map[string]any {
 }
 
 // createOrder receives an order as intake (or as), returning its id.
-func (f *fixture) createOrder(t *testing.T, as, ref string, confidential bool) string {
+func (f *fixture) createOrder(t testing.TB, as, ref string, confidential bool) string {
 	t.Helper()
 	var o agent.Order
 	f.must(t, http.StatusCreated, as, "POST", "/v1/orders", anOrder(ref, confidential)).json(t, &o)
@@ -270,7 +290,7 @@ func (f *fixture) createOrder(t *testing.T, as, ref string, confidential bool) s
 }
 
 // capture runs a capture job of order id to its end.
-func (f *fixture) capture(t *testing.T, id string) *jobs.Job {
+func (f *fixture) capture(t testing.TB, id string) *jobs.Job {
 	t.Helper()
 	var j jobs.Job
 	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/captures?wait=60s", map[string]any{"sources": []string{"mail"}}).json(t, &j)

@@ -1,0 +1,249 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// The load of the issue: 50 clients, each receiving orders and capturing
+// small items, for 30 s (CUSTOS_BENCH_SECONDS changes it).
+const (
+	loadClients = 50
+	loadWorkers = 64
+)
+
+func loadDuration() time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("CUSTOS_BENCH_SECONDS")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// loadResult is what one load run measured.
+type loadResult struct {
+	captures  int             // captures sealed: capture.completed durable, index returned
+	requests  int             // API requests answered
+	latencies []time.Duration // of each capture request (submit and wait)
+	errs      []error
+	elapsed   time.Duration
+}
+
+func (r *loadResult) perSecond(n int) float64 { return float64(n) / r.elapsed.Seconds() }
+
+func (r *loadResult) quantile(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.latencies)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// BenchmarkAPISmallCaptures drives the API as the issue's load does: each
+// of 50 clients receives an order (intake) and captures it (custodian,
+// ?wait: the answer comes when the capture's end is durable in the log
+// and carries its index), again and again. The baseline, in the same run,
+// is the same work called on the registry directly by 50 goroutines:
+// the ratio is what the API, the job queue and HTTP cost. Target: at
+// least 300 captures/s with p99 under 500 ms.
+func BenchmarkAPISmallCaptures(b *testing.B) {
+	for _, store := range []string{"local", "s3"} {
+		b.Run(store, func(b *testing.B) {
+			for b.Loop() {
+				benchLoad(b, store)
+			}
+		})
+	}
+}
+
+func benchLoad(b *testing.B, store string) {
+	d := loadDuration()
+	opts := fixtureOptions{workers: loadWorkers}
+	if store == "s3" {
+		opts.store = benchS3Store(b)
+	}
+	direct := directLoad(b, newFixtureWith(b, opts), d)
+	f := newFixtureWith(b, opts)
+	api := apiLoad(b, f, d)
+	for _, r := range []*loadResult{direct, api} {
+		if len(r.errs) > 0 {
+			b.Fatalf("%d errors, the first: %v", len(r.errs), r.errs[0])
+		}
+	}
+	rate, base := api.perSecond(api.captures), direct.perSecond(direct.captures)
+	b.ReportMetric(rate, "captures/s")
+	b.ReportMetric(api.perSecond(api.requests), "requests/s")
+	b.ReportMetric(float64(api.quantile(0.5).Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(api.quantile(0.99).Milliseconds()), "p99-ms")
+	b.ReportMetric(base, "direct-captures/s")
+	b.ReportMetric(rate/base, "x-direct")
+	verdict := "met"
+	if rate < 300 || api.quantile(0.99) > 500*time.Millisecond {
+		verdict = "NOT met"
+	}
+	b.Logf("%s store, %d clients, %s: API %.0f captures/s (%.0f requests/s), capture request p50 %s p99 %s; "+
+		"direct %.0f captures/s (p50 %s p99 %s); API/direct %.2f; target >= 300/s with p99 < 500ms: %s",
+		store, loadClients, d, rate, api.perSecond(api.requests), api.quantile(0.5), api.quantile(0.99),
+		base, direct.quantile(0.5), direct.quantile(0.99), rate/base, verdict)
+}
+
+// benchS3Store is an S3 store on a bucket of its own on the test server.
+func benchS3Store(b *testing.B) *storage.S3 {
+	b.Helper()
+	ep := os.Getenv("CUSTOS_TEST_S3_ENDPOINT")
+	if ep == "" {
+		if os.Getenv("CI") == "true" {
+			b.Fatal("CUSTOS_TEST_S3_ENDPOINT is not set: run the benchmarks through scripts/with-minio.sh (make bench does)")
+		}
+		b.Skip("no S3 server: run through scripts/with-minio.sh (make bench does)")
+	}
+	rnd := make([]byte, 6)
+	if _, err := rand.Read(rnd); err != nil {
+		b.Fatal(err)
+	}
+	o := storage.S3Options{
+		Endpoint: ep, AccessKey: os.Getenv("CUSTOS_TEST_S3_ACCESS_KEY"), SecretKey: os.Getenv("CUSTOS_TEST_S3_SECRET_KEY"),
+		Region: "us-east-1", TLS: os.Getenv("CUSTOS_TEST_S3_TLS") == "true", PathStyle: true,
+		Bucket: "custos-api-bench-" + hex.EncodeToString(rnd),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := storage.InitBucket(ctx, o); err != nil {
+		b.Fatal(err)
+	}
+	s, err := storage.NewS3(ctx, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// run runs client(i) in loadClients goroutines until d has passed and
+// gathers what they measured.
+func run(d time.Duration, client func(i int, until time.Time, r *loadResult)) *loadResult {
+	start := time.Now()
+	until := start.Add(d)
+	results := make([]loadResult, loadClients)
+	var wg sync.WaitGroup
+	for i := range loadClients {
+		wg.Go(func() { client(i, until, &results[i]) })
+	}
+	wg.Wait()
+	total := &loadResult{elapsed: time.Since(start)}
+	for _, r := range results {
+		total.captures += r.captures
+		total.requests += r.requests
+		total.latencies = append(total.latencies, r.latencies...)
+		total.errs = append(total.errs, r.errs...)
+	}
+	return total
+}
+
+// apiLoad is the load through the API, on a real listener.
+func apiLoad(b *testing.B, f *fixture, d time.Duration) *loadResult {
+	b.Helper()
+	order, err := json.Marshal(anOrder("LOAD", false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadClients}}
+	call := func(token, method, path string, body []byte, want int, out any) error {
+		req, err := http.NewRequest(method, f.http.URL+path, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+f.tokens[token])
+		req.Header.Set("Content-Type", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			return err
+		}
+		if res.StatusCode != want {
+			return fmt.Errorf("%s %s: %d: %s", method, path, res.StatusCode, b)
+		}
+		return json.Unmarshal(b, out)
+	}
+	capture := []byte(`{"sources":["mail"]}`)
+	return run(d, func(_ int, until time.Time, r *loadResult) {
+		for time.Now().Before(until) {
+			var o agent.Order
+			if err := call("intake", "POST", "/v1/orders", order, http.StatusCreated, &o); err != nil {
+				r.errs = append(r.errs, err)
+				return
+			}
+			r.requests++
+			start := time.Now()
+			var j jobs.Job
+			if err := call("custodian", "POST", "/v1/orders/"+o.ID+"/captures?wait=60s", capture, http.StatusOK, &j); err != nil {
+				r.errs = append(r.errs, err)
+				return
+			}
+			r.requests++
+			var sum agent.CaptureSummary
+			if j.State != jobs.Succeeded || json.Unmarshal(j.Result, &sum) != nil || sum.Index == 0 || sum.Preserved != 2 {
+				r.errs = append(r.errs, fmt.Errorf("capture job %s: %s %s: %s", j.ID, j.State, j.Error, j.Result))
+				return
+			}
+			r.latencies = append(r.latencies, time.Since(start))
+			r.captures++
+		}
+	})
+}
+
+// directLoad is the same work on the registry, without the API.
+func directLoad(b *testing.B, f *fixture, d time.Duration) *loadResult {
+	b.Helper()
+	ctx := context.Background()
+	raw, err := json.Marshal(anOrder("LOAD", false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return run(d, func(_ int, until time.Time, r *loadResult) {
+		for time.Now().Before(until) {
+			draft, err := agent.ParseOrderFile(raw, time.Now())
+			if err != nil {
+				r.errs = append(r.errs, err)
+				return
+			}
+			res, err := f.reg.Add(ctx, draft, nil, "intake")
+			if err != nil {
+				r.errs = append(r.errs, err)
+				return
+			}
+			start := time.Now()
+			srcs, err := f.srv.cfg.Sources(ctx, res.Order, []string{"mail"})
+			if err != nil {
+				r.errs = append(r.errs, err)
+				return
+			}
+			rep, err := f.reg.Capture(ctx, res.Order.ID, agent.CaptureOptions{Sources: srcs, Actor: "custodian"})
+			if err != nil || rep.Failed() || rep.Index == 0 {
+				r.errs = append(r.errs, fmt.Errorf("capture: %v %v", err, rep))
+				return
+			}
+			r.latencies = append(r.latencies, time.Since(start))
+			r.captures++
+		}
+	})
+}
