@@ -454,6 +454,18 @@ func (r *Registry) retention(ctx context.Context, id string) (time.Time, bool, e
 	return v.Order.ExpiresAt, v.Order.Status == StatusHeld, nil
 }
 
+// FlushWhenReachable flushes the spool if it holds anything and the store
+// answers now; otherwise it does nothing and returns an empty report. The
+// daemon calls it periodically, so that items sealed during an outage
+// reach the store soon after it returns, whether or not a capture runs.
+func (r *Registry) FlushWhenReachable(ctx context.Context, actor string) (*FlushReport, error) {
+	pending, err := r.Capturer.Spooled(ctx)
+	if err != nil || !pending || !r.Capturer.storeUp(ctx) {
+		return &FlushReport{}, err
+	}
+	return r.FlushSpool(ctx, actor)
+}
+
 // FlushSpool uploads what the spool holds (see Capturer.Flush).
 func (r *Registry) FlushSpool(ctx context.Context, actor string) (*FlushReport, error) {
 	c := *r.Capturer

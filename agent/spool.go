@@ -35,6 +35,17 @@ func (c *Capturer) storeUp(ctx context.Context) bool {
 	return err == nil || errors.Is(err, storage.ErrNotExist)
 }
 
+// Spooled reports whether the spool holds anything to flush.
+func (c *Capturer) Spooled(ctx context.Context) (bool, error) {
+	if c.Spool == nil {
+		return false, nil
+	}
+	for _, err := range c.Spool.List(ctx, "orders/") {
+		return err == nil, err
+	}
+	return false, nil
+}
+
 // Retention gives the retention and legal hold an order's items carry now.
 type Retention func(ctx context.Context, order string) (until time.Time, hold bool, err error)
 

@@ -204,10 +204,27 @@ func (s *Server) job(r *http.Request, id *auth.Identity) (*jobs.Job, error) {
 	return j, nil
 }
 
+// getJob answers with a job; with ?wait=DURATION, once it has ended or
+// that long has passed, whichever comes first.
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	wait, err := waitParam(r)
+	if err != nil {
+		return err
+	}
 	j, err := s.job(r, id)
 	if err != nil {
 		return err
+	}
+	if wait > 0 && !j.State.Terminal() {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		if done, err := s.jobs.Wait(ctx, j.ID); err == nil {
+			j = done
+		} else if r.Context().Err() != nil {
+			return err
+		} else if j, err = s.jobs.Get(j.ID); err != nil {
+			return err
+		}
 	}
 	return writeJSON(w, http.StatusOK, j)
 }

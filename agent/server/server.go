@@ -29,8 +29,11 @@ import (
 	"github.com/custos-evidence/custos/chain"
 )
 
-// DefaultMaxBody bounds a request body.
-const DefaultMaxBody = 1 << 20
+// Defaults of Config.
+const (
+	DefaultMaxBody    = 1 << 20
+	DefaultFlushEvery = 10 * time.Second
+)
 
 // Log is what the API needs of the custody log.
 type Log interface {
@@ -61,8 +64,11 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// FlushEvery is how often the spool is flushed to the store when it
+	// holds items sealed during an outage; 0 means DefaultFlushEvery.
+	FlushEvery time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// Metrics registers the server's metrics; nil makes a new registry.
 	Metrics *prometheus.Registry
 }
@@ -96,6 +102,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.FlushEvery == 0 {
+		cfg.FlushEvery = DefaultFlushEvery
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -125,8 +134,42 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Run runs the job workers until ctx is done or Shutdown is called.
-func (s *Server) Run(ctx context.Context) error { return s.jobs.Run(ctx) }
+// Run runs the job workers, and flushes the spool every FlushEvery, until
+// ctx is done or Shutdown is called.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		s.flushLoop(ctx)
+	}()
+	err := s.jobs.Run(ctx)
+	cancel()
+	<-flushed
+	return err
+}
+
+// flushLoop moves items sealed in the spool during an outage to the store
+// once it answers again.
+func (s *Server) flushLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := s.cfg.Registry.FlushWhenReachable(ctx, s.cfg.Registry.Agent)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("spooled items not flushed to the store yet", "error", err)
+		case err == nil && len(rep.Stored) > 0:
+			s.log.Info("spooled items flushed to the store", "count", len(rep.Stored))
+		}
+	}
+}
 
 // Shutdown stops starting jobs and waits for the running ones until ctx is
 // done; those still running then are stopped and resume on the next start.

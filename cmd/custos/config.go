@@ -98,6 +98,9 @@ type ServerConfig struct {
 	ClientRoles map[string]string `mapstructure:"client_roles"`
 	// Workers bounds the jobs (captures, fixity runs) run at once.
 	Workers int `mapstructure:"workers"`
+	// DrainTimeout is how long running jobs get to finish on SIGTERM;
+	// those still running then resume on the next start.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 }
 
 // Secret is a configuration value that is never printed: every formatting
@@ -178,6 +181,7 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "server.client_ca", def: ""},
 		{name: "server.client_roles", def: map[string]any{}, kind: kindMap},
 		{name: "server.workers", def: 4, kind: kindInt},
+		{name: "server.drain_timeout", def: 30 * time.Second, kind: kindDuration},
 		{name: "sources", def: map[string]any{}, kind: kindMap},
 		{name: "profiles", def: map[string]any{}, kind: kindMap},
 		{name: "capture.concurrency", def: 2, kind: kindInt},
@@ -499,6 +503,9 @@ func (s *ServerConfig) validate() error {
 		if _, err := auth.ParseRole(role); err != nil {
 			return fmt.Errorf("config: server.client_roles.%s: %v", cn, err)
 		}
+	}
+	if s.DrainTimeout < 0 {
+		return fmt.Errorf("config: server.drain_timeout: %v is negative", s.DrainTimeout)
 	}
 	if s.Workers < 1 || s.Workers > 64 {
 		return fmt.Errorf("config: server.workers: %d is not between 1 and 64", s.Workers)

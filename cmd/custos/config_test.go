@@ -43,7 +43,7 @@ func TestExampleConfig(t *testing.T) {
 			TLS: true, RetentionMode: "GOVERNANCE", PartSize: 16 << 20, UploadConcurrency: 1, RetryFor: 2 * time.Minute,
 		}},
 		Log:     LogConfig{CheckpointInterval: 2 * time.Second},
-		Server:  ServerConfig{Listen: "127.0.0.1:8420", Workers: 4},
+		Server:  ServerConfig{Listen: "127.0.0.1:8420", Workers: 4, DrainTimeout: 30 * time.Second},
 		Capture: CaptureConfig{Concurrency: 2},
 	}
 	got := *cfg

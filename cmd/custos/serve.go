@@ -25,12 +25,8 @@ import (
 	"github.com/custos-evidence/custos/storage"
 )
 
-// Shutdown: how long running jobs get to finish on SIGTERM before they are
-// stopped (they resume on the next start), and how long open requests get.
-const (
-	drainTimeout   = 30 * time.Second
-	requestTimeout = 10 * time.Second
-)
+// requestTimeout is how long open requests get to finish on SIGTERM.
+const requestTimeout = 10 * time.Second
 
 type serveOptions struct {
 	listen string
@@ -44,8 +40,9 @@ func newServeCommand(g *globalOptions) *cli.Command {
 		Description: "Holds the data directory's lock while it runs, so in-process commands refuse to\n" +
 			"run beside it. On first start it generates a signing key (as `make run` does) and\n" +
 			"an admin token, written to DATA_DIR/admin-token. SIGTERM or SIGINT stop it\n" +
-			"cleanly: no new requests, running jobs get 30 s to finish (or resume on the next\n" +
-			"start), and a final checkpoint is published. Logs are JSON lines on stderr.",
+			"cleanly: no new requests, running jobs get server.drain_timeout (30 s) to finish\n" +
+			"(or resume on the next start), and a final checkpoint is published. Logs are\n" +
+			"JSON lines on stderr.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "`HOST:PORT` to listen on (default: server.listen)", Destination: &opts.listen},
 		},
@@ -117,13 +114,13 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 		w.printf("custos: the first admin token is in %s (shown once; read it, then remove the file)\n", adminFile)
 	}
 	logger.Info("serving", "url", url, "data_dir", cfg.DataDir, "store", cfg.Store.Type)
-	return serveUntilDone(ctx, hs, ln, srv, logger)
+	return serveUntilDone(ctx, hs, ln, srv, cfg.Server.DrainTimeout, logger)
 }
 
 // serveUntilDone serves until ctx ends, then shuts down in order: stop
 // taking requests, let open ones finish, drain the jobs. The caller then
 // closes the log, which publishes the final checkpoint.
-func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *server.Server, logger *slog.Logger) error {
+func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *server.Server, drainTimeout time.Duration, logger *slog.Logger) error {
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	jobsDone := make(chan error, 1)
