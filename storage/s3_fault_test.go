@@ -10,11 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,6 +21,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/custos-evidence/custos/storage"
+	"github.com/custos-evidence/custos/storage/storagetest"
 )
 
 // Faults against a real MinIO (issue 3): the server killed during a large
@@ -33,129 +31,6 @@ import (
 // kill it and start it again on the same port and data directory.
 
 const faultSize = 256 << 20
-
-// minioServer is a private MinIO server process.
-type minioServer struct {
-	bin, dir, addr string
-	user, pass     string
-	logPath        string
-	cmd            *exec.Cmd
-	exited         chan struct{}
-}
-
-func minioBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("CUSTOS_TEST_MINIO_BIN")
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CUSTOS_TEST_MINIO_BIN is not set: run the tests through scripts/with-minio.sh, which builds MinIO (make test does)")
-		}
-		t.Skip("no MinIO binary to start and kill (CUSTOS_TEST_MINIO_BIN): run through scripts/with-minio.sh")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("CUSTOS_TEST_MINIO_BIN: %v", err)
-	}
-	return bin
-}
-
-// startMinIO starts a private MinIO on a free port and a new data
-// directory; it is killed when the test ends.
-func startMinIO(t *testing.T) *minioServer {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	tmp := t.TempDir()
-	m := &minioServer{
-		bin: minioBinary(t), dir: filepath.Join(tmp, "disk"), addr: addr,
-		user: "custos-fault", pass: randomName("pw-"), logPath: filepath.Join(tmp, "minio.log"),
-	}
-	m.start(t)
-	t.Cleanup(func() { m.stop(t, syscall.SIGKILL) })
-	return m
-}
-
-// start runs the server and returns once it reports ready.
-func (m *minioServer) start(t *testing.T) {
-	t.Helper()
-	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(m.bin, "server", "--quiet", "--address", m.addr, "--console-address", "127.0.0.1:0", m.dir)
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.user, "MINIO_ROOT_PASSWORD="+m.pass)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	m.cmd, m.exited = cmd, make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(m.exited)
-
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := hc.Get("http://" + m.addr + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-m.exited:
-			t.Fatalf("MinIO on %s exited before it was ready:\n%s", m.addr, m.logTail())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("MinIO on %s not ready after 30 s:\n%s", m.addr, m.logTail())
-		}
-	}
-}
-
-// stop sends sig and waits for the process to end (SIGKILL after 30 s).
-func (m *minioServer) stop(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Signal(sig)
-	select {
-	case <-m.exited:
-	case <-time.After(30 * time.Second):
-		t.Errorf("MinIO did not end on %v; killing it", sig)
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	}
-	m.cmd = nil
-}
-
-func (m *minioServer) logTail() string {
-	b, _ := os.ReadFile(m.logPath)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-// bucket creates a bucket with Object Lock through InitBucket and returns
-// the options of a store under a prefix in it.
-func (m *minioServer) bucket(t *testing.T) storage.S3Options {
-	t.Helper()
-	o := storage.S3Options{
-		Endpoint: m.addr, AccessKey: m.user, SecretKey: m.pass, Region: "us-east-1", PathStyle: true,
-		Bucket: "custos-fault", Prefix: "evidence/", RetryFor: 20 * time.Second,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := storage.InitBucket(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
 
 func observer(t testing.TB, o storage.S3Options) minio.Core {
 	t.Helper()
@@ -329,8 +204,8 @@ func checkSwept(t *testing.T, o storage.S3Options, key, id string) {
 // retry budget: the put fails with ErrUnavailable, its abort cannot reach
 // the server either, and the next start's Sweep removes the upload.
 func TestS3FaultServerGoneDuringPut(t *testing.T) {
-	m := startMinIO(t)
-	o := m.bucket(t)
+	m := storagetest.StartMinIO(t)
+	o := faultBucket(t, m)
 	o.PartSize, o.Concurrency, o.RetryFor = 16<<20, 2, 2*time.Second
 	s, err := storage.NewS3(context.Background(), o)
 	if err != nil {
@@ -339,7 +214,7 @@ func TestS3FaultServerGoneDuringPut(t *testing.T) {
 	const key = "orders/01J9Z3/items/big"
 	r, done := startPut(s, key, 1)
 	id := waitForParts(t, o, key, r.reached, done)
-	m.stop(t, syscall.SIGKILL)
+	m.Stop(t, syscall.SIGKILL)
 	close(r.release)
 	start := time.Now()
 	select {
@@ -351,7 +226,7 @@ func TestS3FaultServerGoneDuringPut(t *testing.T) {
 		t.Fatalf("put to a dead server: %v, want ErrUnavailable", err)
 	}
 	t.Logf("put gave up %v after the server died: %v", time.Since(start).Round(100*time.Millisecond), err)
-	m.start(t)
+	m.Start(t)
 	checkSwept(t, o, key, id)
 }
 
@@ -359,8 +234,8 @@ func TestS3FaultServerGoneDuringPut(t *testing.T) {
 // through retries, and the object reads back with its digest.
 func TestS3FaultServerBackWithinBudget(t *testing.T) {
 	ctx := context.Background()
-	m := startMinIO(t)
-	o := m.bucket(t)
+	m := storagetest.StartMinIO(t)
+	o := faultBucket(t, m)
 	o.PartSize, o.Concurrency, o.RetryFor = 16<<20, 2, 30*time.Second
 	s, err := storage.NewS3(ctx, o)
 	if err != nil {
@@ -370,13 +245,13 @@ func TestS3FaultServerBackWithinBudget(t *testing.T) {
 	r, done := startPut(s, key, 2)
 	waitForParts(t, o, key, r.reached, done)
 	close(r.release) // parts in flight when the server dies
-	m.stop(t, syscall.SIGKILL)
+	m.Stop(t, syscall.SIGKILL)
 	select {
 	case err := <-done:
 		t.Fatalf("put ended while its server was down: %v", err)
 	case <-time.After(3 * time.Second): // the outage
 	}
-	m.start(t)
+	m.Start(t)
 	if err := <-done; err != nil {
 		t.Fatalf("put across a 3 s outage: %v", err)
 	}
@@ -458,8 +333,8 @@ func faultWriter(raw []byte) int {
 // The writer is killed with SIGKILL mid-put: nothing is visible under the
 // key, the upload is left on the server, and the next start sweeps it.
 func TestS3FaultWriterKilled(t *testing.T) {
-	m := startMinIO(t)
-	o := m.bucket(t)
+	m := storagetest.StartMinIO(t)
+	o := faultBucket(t, m)
 	o.PartSize, o.Concurrency = 16<<20, 2
 	const key = "orders/01J9Z3/items/big"
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -496,4 +371,18 @@ func TestS3FaultWriterKilled(t *testing.T) {
 		t.Fatalf("writer ended with %v, want killed by SIGKILL", err)
 	}
 	checkSwept(t, o, key, id)
+}
+
+// faultBucket creates a bucket with Object Lock through InitBucket and
+// returns the options of a store under a prefix in it.
+func faultBucket(t *testing.T, m *storagetest.MinIO) storage.S3Options {
+	t.Helper()
+	o := m.Options("custos-fault", "evidence/")
+	o.RetryFor = 20 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := storage.InitBucket(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
