@@ -471,18 +471,33 @@ type Deadline struct {
 	NextReminder time.Time
 }
 
+// deadlineJSON is a Deadline as JSON: the remaining time in whole seconds.
+type deadlineJSON struct {
+	ExpiresAt    time.Time `json:"expires_at"`
+	DaysLeft     int       `json:"days_left"`
+	SecondsLeft  int64     `json:"seconds_left"`
+	Expired      bool      `json:"expired"`
+	Held         bool      `json:"held"`
+	Ended        bool      `json:"ended"`
+	NextReminder time.Time `json:"next_reminder,omitzero"`
+}
+
 // MarshalJSON gives the deadline as the CLI's --output json and the API
-// show it: the remaining time in whole seconds.
+// show it.
 func (d Deadline) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		ExpiresAt    time.Time `json:"expires_at"`
-		DaysLeft     int       `json:"days_left"`
-		SecondsLeft  int64     `json:"seconds_left"`
-		Expired      bool      `json:"expired"`
-		Held         bool      `json:"held"`
-		Ended        bool      `json:"ended"`
-		NextReminder time.Time `json:"next_reminder,omitzero"`
-	}{d.ExpiresAt, d.DaysLeft, int64(d.Remaining / time.Second), d.Expired, d.Held, d.Ended, d.NextReminder})
+	return json.Marshal(deadlineJSON{d.ExpiresAt, d.DaysLeft, int64(d.Remaining / time.Second), d.Expired, d.Held, d.Ended, d.NextReminder})
+}
+
+// UnmarshalJSON reads a deadline as MarshalJSON writes it (a client of
+// the daemon reads it so).
+func (d *Deadline) UnmarshalJSON(b []byte) error {
+	var v deadlineJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*d = Deadline{ExpiresAt: v.ExpiresAt, DaysLeft: v.DaysLeft, Remaining: time.Duration(v.SecondsLeft) * time.Second,
+		Expired: v.Expired, Held: v.Held, Ended: v.Ended, NextReminder: v.NextReminder}
+	return nil
 }
 
 // Deadline says how long the order has left at now. p, the order's

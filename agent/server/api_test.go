@@ -48,12 +48,12 @@ func runOrderLife(t *testing.T, f *fixture) {
 		t.Fatalf("second capture result: %v %s", err, j.Result)
 	}
 
-	var d orderDetail
+	var d agent.OrderDetail
 	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+id, nil).json(t, &d)
 	if d.Order.Status != agent.StatusPreserved || len(d.Items) != 2 {
 		t.Fatalf("order after capture: %s, %d items", d.Order.Status, len(d.Items))
 	}
-	var list []orderSummary
+	var list []agent.OrderSummary
 	f.must(t, http.StatusOK, "custodian", "GET", "/v1/orders", nil).json(t, &list)
 	if len(list) != 1 || list[0].Order.ID != id || list[0].Items != 2 {
 		t.Fatalf("order list: %+v", list)
@@ -228,7 +228,7 @@ func TestConfidentialOrdersAreInvisibleToOthers(t *testing.T) {
 		if strings.Contains(string(r.body), "LE-SECRET") {
 			t.Errorf("%s: the answer names the order: %s", who, r.body)
 		}
-		var list []orderSummary
+		var list []agent.OrderSummary
 		f.must(t, http.StatusOK, who, "GET", "/v1/orders", nil).json(t, &list)
 		if len(list) != 1 || list[0].Order.ID != open {
 			t.Errorf("%s lists %+v", who, list)
@@ -305,7 +305,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"unknown route", "auditor", "GET", "/v1/nothing", nil, 404, "not_found"},
 		{"wrong method", "auditor", "PUT", "/v1/orders", nil, 405, "method_not_allowed"},
 		{"text body", "custodian", "POST", "/v1/orders/" + id + "/release", nil, 415, "unsupported_media_type"},
-		{"release a preserving order twice", "custodian", "POST", "/v1/orders/" + id + "/purge", `{}`, 409, "conflict"},
+		{"purge without a reason", "custodian", "POST", "/v1/orders/" + id + "/purge", `{}`, 400, "bad_request"},
+		{"purge a received order", "custodian", "POST", "/v1/orders/" + id + "/purge", `{"reason":"x"}`, 409, "conflict"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

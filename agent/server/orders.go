@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
+	"time"
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
@@ -16,31 +16,6 @@ import (
 // maxOrderBody bounds an order's JSON (the order file limit).
 const maxOrderBody = agent.MaxOrderSize
 
-// orderSummary is an order in a list, as `custos order list --output json`
-// gives it.
-type orderSummary struct {
-	Order    *agent.Order   `json:"order"`
-	Deadline agent.Deadline `json:"deadline"`
-	Items    int            `json:"items"`
-}
-
-// orderDetail is one order, as `custos order show --output json` gives it.
-type orderDetail struct {
-	Order        *agent.Order   `json:"order"`
-	Deadline     agent.Deadline `json:"deadline"`
-	Items        []itemView     `json:"items"`
-	Purged       []chain.Digest `json:"purged"`
-	Events       int            `json:"events"`
-	RecordSHA256 string         `json:"record_sha256"`
-}
-
-type itemView struct {
-	SHA256  string `json:"sha256"`
-	SHA512  string `json:"sha512"`
-	Key     string `json:"key"`
-	Spooled bool   `json:"spooled,omitempty"`
-}
-
 func (s *Server) deadline(o *agent.Order) agent.Deadline {
 	p, err := s.cfg.Registry.Profiles.Lookup(o.Profile)
 	if err != nil {
@@ -49,28 +24,8 @@ func (s *Server) deadline(o *agent.Order) agent.Deadline {
 	return o.Deadline(s.cfg.Now(), p)
 }
 
-func detail(s *Server, v *agent.OrderView) orderDetail {
-	st := v.State
-	d := orderDetail{Order: v.Order, Deadline: s.deadline(v.Order), Items: []itemView{}, Purged: []chain.Digest{},
-		Events: st.Events, RecordSHA256: st.Record}
-	for _, sum := range st.ItemOrder {
-		d.Items = append(d.Items, itemView{SHA256: sum, SHA512: st.Items[sum].SHA512, Key: agent.ItemKey(v.Order.ID, sum), Spooled: st.Spooled[sum]})
-	}
-	for _, dg := range st.Purged {
-		d.Purged = append(d.Purged, dg)
-	}
-	slices.SortFunc(d.Purged, func(a, b chain.Digest) int { return compareStrings(a.SHA256, b.SHA256) })
-	return d
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+func detail(s *Server, v *agent.OrderView) *agent.OrderDetail {
+	return agent.NewOrderDetail(v, s.deadline(v.Order))
 }
 
 // visible reports whether id may see order o (see agent.Order.Visible).
@@ -135,12 +90,12 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Ide
 		return err
 	}
 	status := r.URL.Query().Get("status")
-	out := []orderSummary{}
+	out := []agent.OrderSummary{}
 	for _, v := range views {
 		if !visible(v.Order, id) || (status != "" && string(v.Order.Status) != status) {
 			continue
 		}
-		out = append(out, orderSummary{Order: v.Order, Deadline: s.deadline(v.Order), Items: len(v.State.Items)})
+		out = append(out, agent.OrderSummary{Order: v.Order, Deadline: s.deadline(v.Order), Items: len(v.State.Items)})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -161,10 +116,10 @@ type stepBody struct {
 	Reason     string `json:"reason,omitempty"`
 }
 
-// step runs a lifecycle step on the request's order and answers with the
-// order as it then stands.
+// step runs a lifecycle step on the request's order and answers with its
+// agent.StepResult, as `custos order ... --output json` prints it.
 func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity, needBasis bool,
-	run func(ctx context.Context, o *agent.Order, b stepBody) (any, error)) error {
+	run func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error)) error {
 	var b stepBody
 	if err := decode(r, &b, !needBasis); err != nil {
 		return err
@@ -176,59 +131,69 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity,
 	if err != nil {
 		return err
 	}
-	extra, err := run(r.Context(), v.Order, b)
+	res, err := run(r.Context(), v.Order, b)
 	if err != nil {
 		return err
 	}
-	nv, err := s.cfg.Registry.Get(r.Context(), v.Order.ID)
-	if err != nil {
-		return err
+	if res.Store != nil && len(res.Store.Missing) > 0 {
+		s.log.Error("tampering detected: objects the custody log names are missing from the store",
+			"order", v.Order.ID, "missing", res.Store.Missing)
 	}
-	out := map[string]any{"order": detail(s, nv)}
-	if extra != nil {
-		out["report"] = extra
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) extendOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, true, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
-		if b.Expires == "" {
-			return nil, badRequest("expires is required: a date, an RFC 3339 time or a duration such as 90d")
+	return s.step(w, r, id, true, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+		var until time.Time
+		if b.Expires != "" {
+			t, err := agent.ParseExpiry(b.Expires, o.ExpiresAt)
+			if err != nil {
+				return nil, badRequest("expires: %v", err)
+			}
+			until = t
 		}
-		until, err := agent.ParseExpiry(b.Expires, o.ExpiresAt)
-		if err != nil {
-			return nil, badRequest("expires: %v", err)
-		}
-		_, rep, err := s.cfg.Registry.Extend(ctx, o.ID, until, b.LegalBasis, id.String())
-		return rep, err
+		n, rep, err := s.cfg.Registry.Extend(ctx, o.ID, until, b.LegalBasis, id.String())
+		return agent.NewStepResult(n, rep), err
 	})
 }
 
 func (s *Server) holdOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, true, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
-		_, rep, err := s.cfg.Registry.Hold(ctx, o.ID, b.LegalBasis, id.String())
-		return rep, err
+	return s.step(w, r, id, true, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+		n, rep, err := s.cfg.Registry.Hold(ctx, o.ID, b.LegalBasis, id.String())
+		return agent.NewStepResult(n, rep), err
 	})
 }
 
 func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
-		_, rep, err := s.cfg.Registry.LiftHold(ctx, o.ID, b.Reason, id.String())
-		return rep, err
+	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+		if b.Reason == "" {
+			return nil, badRequest("reason is required")
+		}
+		n, rep, err := s.cfg.Registry.LiftHold(ctx, o.ID, b.Reason, id.String())
+		return agent.NewStepResult(n, rep), err
 	})
 }
 
 func (s *Server) releaseOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
-		_, err := s.cfg.Registry.Release(ctx, o.ID, b.Reason, id.String())
-		return nil, err
+	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+		if b.Reason == "" {
+			return nil, badRequest("reason is required")
+		}
+		n, err := s.cfg.Registry.Release(ctx, o.ID, b.Reason, id.String())
+		return agent.NewStepResult(n, nil), err
 	})
 }
 
 func (s *Server) purgeOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (any, error) {
-		return s.cfg.Registry.Purge(ctx, o.ID, b.Reason, id.String())
+	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+		if b.Reason == "" {
+			return nil, badRequest("reason is required")
+		}
+		rep, err := s.cfg.Registry.Purge(ctx, o.ID, b.Reason, id.String())
+		if err != nil {
+			return nil, err
+		}
+		return rep.Result(), nil
 	})
 }
 

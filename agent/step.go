@@ -1,0 +1,94 @@
+package agent
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+// StepResult is the outcome of a lifecycle step (extend, hold, lift,
+// release, purge) as the CLI's --output json and the daemon's API give
+// it. Absent parts are left out; the fields are in the order their JSON
+// names sort.
+type StepResult struct {
+	Kept   *[]KeptJSON     `json:"kept,omitempty"`
+	Order  *Order          `json:"order"`
+	Purged *[]chain.Digest `json:"purged,omitempty"`
+	Store  *StoreJSON      `json:"store,omitempty"`
+}
+
+// StoreJSON is a StoreReport in a StepResult.
+type StoreJSON struct {
+	Objects int      `json:"objects"`
+	Pending int      `json:"pending"`
+	Missing []string `json:"missing"`
+}
+
+// KeptJSON is a KeptItem in a StepResult.
+type KeptJSON struct {
+	SHA256      string    `json:"sha256"`
+	RetainUntil time.Time `json:"retain_until"`
+}
+
+// NewStepResult is the result of a step that changed the order's objects
+// in the store (rep, which may be nil for a step that touches none).
+func NewStepResult(o *Order, rep *StoreReport) *StepResult {
+	r := &StepResult{Order: o}
+	if rep != nil {
+		r.Store = &StoreJSON{Objects: rep.Objects, Pending: rep.Pending, Missing: append([]string{}, rep.Missing...)}
+	}
+	return r
+}
+
+// Result is the purge's StepResult.
+func (p *PurgeReport) Result() *StepResult {
+	kept := make([]KeptJSON, 0, len(p.Kept))
+	for _, k := range p.Kept {
+		kept = append(kept, KeptJSON{SHA256: k.Digest.SHA256, RetainUntil: k.RetainUntil})
+	}
+	purged := append([]chain.Digest{}, p.Purged...)
+	return &StepResult{Order: p.Order, Purged: &purged, Kept: &kept}
+}
+
+// OrderSummary is an order in a list, as `custos order list --output json`
+// and the API give it.
+type OrderSummary struct {
+	Order    *Order   `json:"order"`
+	Deadline Deadline `json:"deadline"`
+	Items    int      `json:"items"`
+}
+
+// OrderDetail is one order, as `custos order show --output json` and the
+// API give it; the fields are in the order their JSON names sort.
+type OrderDetail struct {
+	Deadline     Deadline       `json:"deadline"`
+	Events       int            `json:"events"`
+	Items        []ItemView     `json:"items"`
+	Order        *Order         `json:"order"`
+	Purged       []chain.Digest `json:"purged"`
+	RecordSHA256 string         `json:"record_sha256"`
+}
+
+// ItemView is an item the order holds, in an OrderDetail.
+type ItemView struct {
+	SHA256  string `json:"sha256"`
+	SHA512  string `json:"sha512"`
+	Key     string `json:"key"`
+	Spooled bool   `json:"spooled,omitempty"`
+}
+
+// NewOrderDetail describes v with its deadline d.
+func NewOrderDetail(v *OrderView, d Deadline) *OrderDetail {
+	st := v.State
+	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record}
+	for _, sum := range st.ItemOrder {
+		out.Items = append(out.Items, ItemView{SHA256: sum, SHA512: st.Items[sum].SHA512, Key: ItemKey(v.Order.ID, sum), Spooled: st.Spooled[sum]})
+	}
+	for _, dg := range st.Purged {
+		out.Purged = append(out.Purged, dg)
+	}
+	slices.SortFunc(out.Purged, func(a, b chain.Digest) int { return strings.Compare(a.SHA256, b.SHA256) })
+	return out
+}
