@@ -20,6 +20,10 @@ type globalOptions struct {
 	output     string
 	actor      string
 
+	// client mode: the daemon to send commands to, and how to prove who
+	// is asking
+	server, token, tokenFile, caFile, certFile, keyFile string
+
 	// which global flags were given, so that they win over file and env
 	dataDirSet, actorSet bool
 
@@ -62,6 +66,12 @@ func newApp(g *globalOptions) *cli.App {
 			&cli.StringFlag{Name: "data-dir", Usage: "data `DIR` (default: $XDG_DATA_HOME/custos or ~/.local/share/custos)", Destination: &g.dataDir},
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: text or json", Destination: &g.output},
 			&cli.StringFlag{Name: "actor", Usage: "`NAME` of the person or service acting, recorded in custody events", Destination: &g.actor},
+			&cli.StringFlag{Name: "server", Usage: "run the command through the daemon at `URL` (client mode; CUSTOS_SERVER_URL, as CUSTOS_SERVER_* configures the daemon)", EnvVars: []string{"CUSTOS_SERVER_URL"}, Destination: &g.server},
+			&cli.StringFlag{Name: "token", Usage: "bearer `TOKEN` for --server (prefer CUSTOS_TOKEN or --token-file: arguments are visible to other users)", EnvVars: []string{"CUSTOS_TOKEN"}, Destination: &g.token},
+			&cli.StringFlag{Name: "token-file", Usage: "read the bearer token for --server from `FILE`", Destination: &g.tokenFile},
+			&cli.StringFlag{Name: "ca", Usage: "CA certificate `FILE` (PEM) that signed the daemon's certificate", Destination: &g.caFile},
+			&cli.StringFlag{Name: "cert", Usage: "client certificate `FILE` (PEM) for --server (mTLS)", Destination: &g.certFile},
+			&cli.StringFlag{Name: "key", Usage: "private key `FILE` (PEM) of --cert", Destination: &g.keyFile},
 		},
 		Before: func(c *cli.Context) error {
 			g.dataDirSet = c.IsSet("data-dir")

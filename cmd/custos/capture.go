@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -56,6 +57,9 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 			return usageErrorf("capture: --cut-off %q: not an RFC 3339 time or now", opts.cutOff)
 		}
 	}
+	if g.server != "" {
+		return remoteCapture(ctx, g, opts, args)
+	}
 	id, cfg, reg, closeReg, err := openForOrder(ctx, g, "capture", args, true)
 	if err != nil {
 		return err
@@ -75,7 +79,7 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 	if rep == nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	if perr := printCapture(g, id, rep); perr != nil {
+	if perr := printCapture(g, rep.Summary(id)); perr != nil {
 		return errors.Join(err, perr)
 	}
 	if err != nil {
@@ -196,17 +200,68 @@ func s3SourceDefaults(cfg *Config, params map[string]any) error {
 	return nil
 }
 
+// remoteCapture queues the capture as a job of the daemon and waits for it
+// to end, then prints it as an in-process capture is printed. The daemon
+// captures its configured sources only, by name.
+func remoteCapture(ctx context.Context, g *globalOptions, opts captureOptions, args []string) error {
+	id, err := orderArg("capture", args)
+	if err != nil {
+		return err
+	}
+	c, err := newAPIClient(g)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{}
+	if names := opts.sources.Value(); len(names) > 0 {
+		body["sources"] = names
+	}
+	if opts.cutOff != "" {
+		body["cut_off"] = opts.cutOff
+	}
+	var j struct {
+		ID     string          `json:"id"`
+		State  string          `json:"state"`
+		Error  string          `json:"error"`
+		Result json.RawMessage `json:"result"`
+	}
+	if err := c.call(ctx, "POST", "/v1/orders/"+id+"/captures?wait=5m", body, &j); err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	for j.State == "queued" || j.State == "running" {
+		if err := c.call(ctx, "GET", "/v1/jobs/"+j.ID+"?wait=5m", nil, &j); err != nil {
+			return fmt.Errorf("capture: job %s: %w", j.ID, err)
+		}
+	}
+	var sum agent.CaptureSummary
+	if len(j.Result) > 0 && string(j.Result) != "null" {
+		if err := json.Unmarshal(j.Result, &sum); err != nil {
+			return fmt.Errorf("capture: job %s: result: %w", j.ID, err)
+		}
+		if err := printCapture(g, sum); err != nil {
+			return err
+		}
+	}
+	switch {
+	case j.State != "succeeded":
+		return fmt.Errorf("capture: job %s %s: %s", j.ID, j.State, j.Error)
+	case sum.Failed:
+		return fmt.Errorf("capture %s: items or sources not preserved (the log's capture.failed event names them)", sum.Capture)
+	}
+	return nil
+}
+
 // printCapture shows what a capture did: one line per item, then a summary.
-func printCapture(g *globalOptions, order string, rep *agent.CaptureReport) error {
+func printCapture(g *globalOptions, sum agent.CaptureSummary) error {
 	if g.json() {
-		return writeJSON(g.stdout, rep.Summary(order))
+		return writeJSON(g.stdout, sum)
 	}
 	w := &errWriter{w: g.stdout}
 	dups, spooled := 0, 0
-	for _, it := range rep.Items {
+	for _, it := range sum.Items {
 		switch {
-		case it.Err != nil:
-			w.printf("FAIL      %s: %s: %v\n", it.Source, it.Name, it.Err)
+		case it.Error != "":
+			w.printf("FAIL      %s: %s: %s\n", it.Source, it.Name, it.Error)
 		case it.Duplicate:
 			dups++
 			w.printf("already   %s: %s %s\n", it.Source, it.Name, it.Digests.SHA256)
@@ -217,15 +272,15 @@ func printCapture(g *globalOptions, order string, rep *agent.CaptureReport) erro
 			w.printf("preserved %s: %s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
 		}
 	}
-	names := make([]string, 0, len(rep.SourceErrs))
-	for name := range rep.SourceErrs {
+	names := make([]string, 0, len(sum.SourceErrors))
+	for name := range sum.SourceErrors {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		w.printf("FAIL      %s: %v\n", name, rep.SourceErrs[name])
+		w.printf("FAIL      %s: %s\n", name, sum.SourceErrors[name])
 	}
-	w.printf("capture %s of order %s: %d preserved, %d already preserved", rep.ID, order, rep.Preserved(), dups)
+	w.printf("capture %s of order %s: %d preserved, %d already preserved", sum.Capture, sum.Order, sum.Preserved, dups)
 	if spooled > 0 {
 		w.printf(", %d of them sealed in the local spool (stored when the store returns)", spooled)
 	}

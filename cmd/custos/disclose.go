@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -62,6 +63,9 @@ func runDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, ar
 	if len(recipients) > 0 && agent.FormatFor(opts.out) == agent.FormatDir {
 		return usageErrorf("disclose: an encrypted package is a .zip or a .tar: give --out PATH.zip or PATH.tar")
 	}
+	if g.server != "" {
+		return remoteDisclose(ctx, g, opts, args)
+	}
 	id, cfg, reg, closeReg, err := openForOrder(ctx, g, "disclose", args, true)
 	if err != nil {
 		return err
@@ -79,18 +83,89 @@ func runDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, ar
 	if err != nil {
 		return fmt.Errorf("disclose: %w", err)
 	}
+	return printDisclosure(g, disclosureOutput{
+		Order: rep.Order.ID, Status: rep.Order.Status, Package: rep.Path, SHA256: rep.SHA256, Items: rep.Items,
+		Partial: rep.Partial, Events: rep.Events, CheckpointSize: rep.Checkpoint.Size, Index: rep.Index,
+	})
+}
+
+// disclosureOutput is what `custos disclose` prints; the fields are in the
+// order their JSON names sort.
+type disclosureOutput struct {
+	CheckpointSize uint64                `json:"checkpoint_size"`
+	Events         int                   `json:"events"`
+	Index          uint64                `json:"index"`
+	Items          []agent.DisclosedItem `json:"items"`
+	Order          string                `json:"order"`
+	Package        string                `json:"package"`
+	Partial        bool                  `json:"partial"`
+	SHA256         string                `json:"sha256"`
+	Status         agent.Status          `json:"status"`
+}
+
+func printDisclosure(g *globalOptions, d disclosureOutput) error {
 	if g.json() {
-		return writeJSON(g.stdout, map[string]any{
-			"order": rep.Order.ID, "status": rep.Order.Status, "package": rep.Path, "sha256": rep.SHA256,
-			"items": rep.Items, "partial": rep.Partial, "events": rep.Events,
-			"checkpoint_size": rep.Checkpoint.Size, "index": rep.Index,
-		})
+		return writeJSON(g.stdout, d)
 	}
 	w := &errWriter{w: g.stdout}
-	for _, it := range rep.Items {
+	for _, it := range d.Items {
 		w.printf("%s  %s\n", it.SHA256, it.Path)
 	}
 	w.printf("package %s (sha256 %s): %d items, %d custody events proved against checkpoint %d; logged as entry %d\n",
-		rep.Path, rep.SHA256, len(rep.Items), rep.Events, rep.Checkpoint.Size, rep.Index)
+		d.Package, d.SHA256, len(d.Items), d.Events, d.CheckpointSize, d.Index)
 	return w.err
+}
+
+// remoteDisclose has the daemon build the package and downloads it to
+// --out (a .zip or .tar; with recipients, the .age file beside it).
+func remoteDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, args []string) error {
+	id, err := orderArg("disclose", args)
+	if err != nil {
+		return err
+	}
+	format := ""
+	switch agent.FormatFor(opts.out) {
+	case agent.FormatZip:
+		format = "zip"
+	case agent.FormatTar:
+		format = "tar"
+	default:
+		return usageErrorf("disclose: with --server the package is a .zip or a .tar: give --out PATH.zip or PATH.tar")
+	}
+	out := opts.out
+	if len(opts.recipients.Value()) > 0 {
+		out += ".age"
+	}
+	if _, err := os.Lstat(out); err == nil {
+		return usageErrorf("disclose: %s exists", out)
+	}
+	c, err := newAPIClient(g)
+	if err != nil {
+		return err
+	}
+	var d struct {
+		SHA256         string                `json:"sha256"`
+		Items          []agent.DisclosedItem `json:"items"`
+		Partial        bool                  `json:"partial"`
+		Events         int                   `json:"events"`
+		CheckpointSize uint64                `json:"checkpoint_size"`
+		Index          uint64                `json:"index"`
+		Download       string                `json:"download"`
+	}
+	body := map[string]any{"items": splitList(opts.items), "categories": splitList(opts.categories),
+		"recipients": opts.recipients.Value(), "format": format}
+	if err := c.call(ctx, "POST", "/v1/orders/"+id+"/disclosures", body, &d); err != nil {
+		return fmt.Errorf("disclose: %w", err)
+	}
+	if err := c.download(ctx, d.Download, out, d.SHA256); err != nil {
+		return fmt.Errorf("disclose: %w", err)
+	}
+	var o agent.OrderDetail
+	if err := c.call(ctx, "GET", "/v1/orders/"+id, nil, &o); err != nil {
+		return fmt.Errorf("disclose: %w", err)
+	}
+	return printDisclosure(g, disclosureOutput{
+		Order: id, Status: o.Order.Status, Package: out, SHA256: d.SHA256, Items: d.Items,
+		Partial: d.Partial, Events: d.Events, CheckpointSize: d.CheckpointSize, Index: d.Index,
+	})
 }

@@ -258,7 +258,7 @@ func lockForWrite(dataDir string) (func() error, error) {
 	}
 	l, err := agent.LockDataDir(dataDir, true)
 	if err != nil {
-		return nil, err
+		return nil, daemonHint(dataDir, err)
 	}
 	return l.Unlock, nil
 }
@@ -267,7 +267,7 @@ func lockForWrite(dataDir string) (func() error, error) {
 func lockForRead(dataDir string) (func() error, error) {
 	l, err := agent.LockDataDir(dataDir, false)
 	if err != nil {
-		return nil, err
+		return nil, daemonHint(dataDir, err)
 	}
 	return l.Unlock, nil
 }

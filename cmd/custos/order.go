@@ -105,6 +105,9 @@ func runOrderAdd(ctx context.Context, g *globalOptions, opts orderAddOptions, fl
 			return usageErrorf("order add: %v", err)
 		}
 	}
+	if g.server != "" {
+		return remoteOrderAdd(ctx, g, draft, opts.document)
+	}
 	var doc *agent.Document
 	if opts.document != "" {
 		fi, err := os.Stat(opts.document)
@@ -141,6 +144,26 @@ func runOrderAdd(ctx context.Context, g *globalOptions, opts orderAddOptions, fl
 		_, out = fmt.Fprintln(g.stdout, res.Order.ID)
 	}
 	return errors.Join(err, out)
+}
+
+// remoteOrderAdd sends the order to the daemon (client mode).
+func remoteOrderAdd(ctx context.Context, g *globalOptions, draft *agent.Order, document string) error {
+	if document != "" {
+		return usageErrorf("order add: --document is not taken through --server yet: add the order in-process, or send the document as a capture")
+	}
+	c, err := newAPIClient(g)
+	if err != nil {
+		return err
+	}
+	var o agent.Order
+	if err := c.call(ctx, "POST", "/v1/orders", draft, &o); err != nil {
+		return fmt.Errorf("order add: %w", err)
+	}
+	if g.json() {
+		return writeJSON(g.stdout, &o)
+	}
+	_, err = fmt.Fprintln(g.stdout, o.ID)
+	return err
 }
 
 // readLimited reads a file of at most limit bytes.
@@ -201,37 +224,49 @@ func runOrderList(ctx context.Context, g *globalOptions, args []string) (err err
 	if err != nil {
 		return err
 	}
-	reg, closeReg, err := openRegistryReader(ctx, g, cfg)
+	list, err := listOrders(ctx, g, cfg)
 	if err != nil {
 		return err
+	}
+	if g.json() {
+		return writeJSON(g.stdout, list)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tPROFILE\tEXPIRES\tLEFT\tITEMS\tREFERENCE")
+	for _, e := range list {
+		o := e.Order
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.ID, o.Status, o.Profile, o.ExpiresAt.UTC().Format(time.RFC3339),
+			daysLeft(e.Deadline), e.Items, oneLine(o.Reference))
+	}
+	return tw.Flush()
+}
+
+// listOrders lists the orders, from the data directory or, with
+// --server, from the daemon.
+func listOrders(ctx context.Context, g *globalOptions, cfg *Config) (_ []agent.OrderSummary, err error) {
+	if g.server != "" {
+		c, err := newAPIClient(g)
+		if err != nil {
+			return nil, err
+		}
+		var list []agent.OrderSummary
+		return list, c.call(ctx, "GET", "/v1/orders", nil, &list)
+	}
+	reg, closeReg, err := openRegistryReader(ctx, g, cfg)
+	if err != nil {
+		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeReg()) }()
 	views, err := reg.List(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := time.Now()
-	if g.json() {
-		type jsonEntry struct {
-			Order    *agent.Order   `json:"order"`
-			Deadline agent.Deadline `json:"deadline"`
-			Items    int            `json:"items"`
-		}
-		out := make([]jsonEntry, 0, len(views))
-		for _, v := range views {
-			out = append(out, jsonEntry{Order: v.Order, Deadline: deadline(reg, v.Order, now), Items: len(v.State.Items)})
-		}
-		return writeJSON(g.stdout, out)
-	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tPROFILE\tEXPIRES\tLEFT\tITEMS\tREFERENCE")
+	list := make([]agent.OrderSummary, 0, len(views))
 	for _, v := range views {
-		o := v.Order
-		d := deadline(reg, o, now)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.ID, o.Status, o.Profile, o.ExpiresAt.UTC().Format(time.RFC3339),
-			daysLeft(d), len(v.State.Items), oneLine(o.Reference))
+		list = append(list, agent.OrderSummary{Order: v.Order, Deadline: deadline(reg, v.Order, now), Items: len(v.State.Items)})
 	}
-	return tw.Flush()
+	return list, nil
 }
 
 // oneLine keeps a free-text field on one line of a table.
@@ -285,37 +320,40 @@ func openForOrder(ctx context.Context, g *globalOptions, cmd string, args []stri
 }
 
 func runOrderShow(ctx context.Context, g *globalOptions, args []string) (err error) {
-	id, _, reg, closeReg, err := openForOrder(ctx, g, "order show", args, false)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, closeReg()) }()
-	v, err := reg.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	o, st := v.Order, v.State
-	d := deadline(reg, o, time.Now())
-	type jsonItem struct {
-		SHA256  string `json:"sha256"`
-		SHA512  string `json:"sha512"`
-		Key     string `json:"key"`
-		Spooled bool   `json:"spooled,omitempty"`
-	}
-	items := make([]jsonItem, 0, len(st.ItemOrder))
-	for _, sum := range st.ItemOrder {
-		items = append(items, jsonItem{SHA256: sum, SHA512: st.Items[sum].SHA512, Key: agent.ItemKey(id, sum), Spooled: st.Spooled[sum]})
-	}
-	purged := make([]chain.Digest, 0, len(st.Purged))
-	for _, dg := range st.Purged {
-		purged = append(purged, dg)
+	var d *agent.OrderDetail
+	if g.server != "" {
+		id, err := orderArg("order show", args)
+		if err != nil {
+			return err
+		}
+		c, err := newAPIClient(g)
+		if err != nil {
+			return err
+		}
+		if err := c.call(ctx, "GET", "/v1/orders/"+id, nil, &d); err != nil {
+			return err
+		}
+	} else {
+		id, _, reg, closeReg, err := openForOrder(ctx, g, "order show", args, false)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, closeReg()) }()
+		v, err := reg.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		d = agent.NewOrderDetail(v, deadline(reg, v.Order, time.Now()))
 	}
 	if g.json() {
-		return writeJSON(g.stdout, map[string]any{
-			"order": o, "deadline": d, "items": items, "purged": purged,
-			"events": st.Events, "record_sha256": st.Record,
-		})
+		return writeJSON(g.stdout, d)
 	}
+	return printOrderDetail(g, d)
+}
+
+// printOrderDetail shows one order as `custos order show` does.
+func printOrderDetail(g *globalOptions, od *agent.OrderDetail) error {
+	o, d, items, purged := od.Order, od.Deadline, od.Items, od.Purged
 	w := &errWriter{w: g.stdout}
 	w.printf("order:            %s\n", o.ID)
 	w.printf("status:           %s\n", o.Status)
@@ -348,7 +386,7 @@ func runOrderShow(ctx context.Context, g *globalOptions, args []string) (err err
 	if o.Document != nil {
 		w.printf("document:         %s %s (%d bytes) sha256 %s\n", o.Document.Name, o.Document.MediaType, o.Document.Size, o.Document.SHA256)
 	}
-	w.printf("events:           %d\n", st.Events)
+	w.printf("events:           %d\n", od.Events)
 	w.printf("items:            %d\n", len(items))
 	for _, it := range items {
 		spooled := ""
@@ -384,6 +422,23 @@ func (w *errWriter) printf(format string, args ...any) {
 
 // --- order extend, hold, release, purge
 
+// stepRequest is a lifecycle step as the API takes it: POST (or DELETE)
+// /v1/orders/{id}/PATH with body.
+type stepRequest struct {
+	method, path string
+	body         map[string]string
+}
+
+// orderStep is one lifecycle step: run in-process on the registry, or
+// sent to the daemon; printed the same either way.
+type orderStep struct {
+	cmd    string
+	check  func() error // flag checks, before anything is opened
+	local  func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error)
+	remote stepRequest
+	print  func(w *errWriter, r *agent.StepResult)
+}
+
 func newOrderExtendCommand(g *globalOptions) *cli.Command {
 	var basis, expires string
 	return &cli.Command{
@@ -397,27 +452,31 @@ func newOrderExtendCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "expires", Usage: "the new expiry", Destination: &expires},
 		},
 		Action: func(c *cli.Context) error {
-			return withOrder(c, g, "order extend", func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (any, *agent.StoreReport, error) {
-				if strings.TrimSpace(basis) == "" {
-					return nil, nil, usageErrorf("order extend: --basis: missing (the legal basis of the extension)")
-				}
-				var at time.Time
-				if expires != "" {
-					t, err := agent.ParseExpiry(expires, v.Order.ExpiresAt)
-					if err != nil {
-						return nil, nil, usageErrorf("order extend: --expires: %v", err)
+			return runOrderStep(c, g, orderStep{
+				cmd: "order extend",
+				check: func() error {
+					if strings.TrimSpace(basis) == "" {
+						return usageErrorf("order extend: --basis: missing (the legal basis of the extension)")
 					}
-					at = t
-				}
-				o, rep, err := reg.Extend(ctx, v.Order.ID, at, basis, actor)
-				if err != nil {
-					return nil, rep, err
-				}
-				if !g.json() {
-					fmt.Fprintf(g.stdout, "order %s extended to %s (extension %d); retention of %d objects extended\n",
-						o.ID, o.ExpiresAt.Format(time.RFC3339), len(o.Extensions), rep.Objects)
-				}
-				return o, rep, nil
+					return nil
+				},
+				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error) {
+					var at time.Time
+					if expires != "" {
+						t, err := agent.ParseExpiry(expires, v.Order.ExpiresAt)
+						if err != nil {
+							return nil, usageErrorf("order extend: --expires: %v", err)
+						}
+						at = t
+					}
+					o, rep, err := reg.Extend(ctx, v.Order.ID, at, basis, actor)
+					return agent.NewStepResult(o, rep), err
+				},
+				remote: stepRequest{"POST", "extend", map[string]string{"legal_basis": basis, "expires": expires}},
+				print: func(w *errWriter, r *agent.StepResult) {
+					w.printf("order %s extended to %s (extension %d); retention of %d objects extended\n",
+						r.Order.ID, r.Order.ExpiresAt.Format(time.RFC3339), len(r.Order.Extensions), r.Store.Objects)
+				},
 			})
 		},
 	}
@@ -436,39 +495,41 @@ func newOrderHoldCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "reason", Usage: "why the hold is lifted", Destination: &reason},
 		},
 		Action: func(c *cli.Context) error {
-			return withOrder(c, g, "order hold", func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (any, *agent.StoreReport, error) {
-				var (
-					o   *agent.Order
-					rep *agent.StoreReport
-					err error
-				)
-				switch {
-				case lift && basis != "":
-					return nil, nil, usageErrorf("order hold: --lift takes --reason, not --basis")
-				case lift:
-					if strings.TrimSpace(reason) == "" {
-						return nil, nil, usageErrorf("order hold: --lift: --reason missing")
+			step := orderStep{
+				cmd: "order hold",
+				check: func() error {
+					switch {
+					case lift && basis != "":
+						return usageErrorf("order hold: --lift takes --reason, not --basis")
+					case lift && strings.TrimSpace(reason) == "":
+						return usageErrorf("order hold: --lift: --reason missing")
+					case !lift && strings.TrimSpace(basis) == "":
+						return usageErrorf("order hold: --basis: missing (the production order or mutual assistance request)")
 					}
-					o, rep, err = reg.LiftHold(ctx, v.Order.ID, reason, actor)
-				default:
-					if strings.TrimSpace(basis) == "" {
-						return nil, nil, usageErrorf("order hold: --basis: missing (the production order or mutual assistance request)")
-					}
-					o, rep, err = reg.Hold(ctx, v.Order.ID, basis, actor)
-				}
-				if err != nil {
-					return nil, rep, err
-				}
-				if !g.json() {
+					return nil
+				},
+				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error) {
 					if lift {
-						fmt.Fprintf(g.stdout, "order %s: hold lifted, %s again, expires %s; legal hold cleared on %d objects\n",
-							o.ID, o.Status, o.ExpiresAt.Format(time.RFC3339), rep.Objects)
-					} else {
-						fmt.Fprintf(g.stdout, "order %s held; legal hold set on %d objects\n", o.ID, rep.Objects)
+						o, rep, err := reg.LiftHold(ctx, v.Order.ID, reason, actor)
+						return agent.NewStepResult(o, rep), err
 					}
-				}
-				return o, rep, nil
-			})
+					o, rep, err := reg.Hold(ctx, v.Order.ID, basis, actor)
+					return agent.NewStepResult(o, rep), err
+				},
+				remote: stepRequest{"POST", "hold", map[string]string{"legal_basis": basis}},
+				print: func(w *errWriter, r *agent.StepResult) {
+					if lift {
+						w.printf("order %s: hold lifted, %s again, expires %s; legal hold cleared on %d objects\n",
+							r.Order.ID, r.Order.Status, r.Order.ExpiresAt.Format(time.RFC3339), r.Store.Objects)
+					} else {
+						w.printf("order %s held; legal hold set on %d objects\n", r.Order.ID, r.Store.Objects)
+					}
+				},
+			}
+			if lift {
+				step.remote = stepRequest{"DELETE", "hold", map[string]string{"reason": reason}}
+			}
+			return runOrderStep(c, g, step)
 		},
 	}
 }
@@ -483,20 +544,28 @@ func newOrderReleaseCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "reason", Usage: "why: expired, withdrawn, disclosed and no longer needed (required)", Destination: &reason},
 		},
 		Action: func(c *cli.Context) error {
-			return withOrder(c, g, "order release", func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (any, *agent.StoreReport, error) {
-				if strings.TrimSpace(reason) == "" {
-					return nil, nil, usageErrorf("order release: --reason: missing")
-				}
-				o, err := reg.Release(ctx, v.Order.ID, reason, actor)
-				if err != nil {
-					return nil, nil, err
-				}
-				if !g.json() {
-					fmt.Fprintf(g.stdout, "order %s released; its objects are retained until %s\n", o.ID, o.ExpiresAt.Format(time.RFC3339))
-				}
-				return o, nil, nil
+			return runOrderStep(c, g, orderStep{
+				cmd:   "order release",
+				check: requireReason("order release", &reason),
+				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error) {
+					o, err := reg.Release(ctx, v.Order.ID, reason, actor)
+					return agent.NewStepResult(o, nil), err
+				},
+				remote: stepRequest{"POST", "release", map[string]string{"reason": reason}},
+				print: func(w *errWriter, r *agent.StepResult) {
+					w.printf("order %s released; its objects are retained until %s\n", r.Order.ID, r.Order.ExpiresAt.Format(time.RFC3339))
+				},
 			})
 		},
+	}
+}
+
+func requireReason(cmd string, reason *string) func() error {
+	return func() error {
+		if strings.TrimSpace(*reason) == "" {
+			return usageErrorf("%s: --reason: missing", cmd)
+		}
+		return nil
 	}
 }
 
@@ -513,83 +582,108 @@ func newOrderPurgeCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "reason", Usage: "why the data is deleted (required)", Destination: &reason},
 		},
 		Action: func(c *cli.Context) error {
-			return withOrder(c, g, "order purge", func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (any, *agent.StoreReport, error) {
-				if strings.TrimSpace(reason) == "" {
-					return nil, nil, usageErrorf("order purge: --reason: missing")
-				}
-				rep, err := reg.Purge(ctx, v.Order.ID, reason, actor)
-				if err != nil {
-					return nil, nil, err
-				}
-				type kept struct {
-					SHA256      string    `json:"sha256"`
-					RetainUntil time.Time `json:"retain_until"`
-				}
-				ks := make([]kept, 0, len(rep.Kept))
-				for _, k := range rep.Kept {
-					ks = append(ks, kept{SHA256: k.Digest.SHA256, RetainUntil: k.RetainUntil})
-				}
-				if !g.json() {
-					for _, d := range rep.Purged {
-						fmt.Fprintf(g.stdout, "purged %s\n", d.SHA256)
+			return runOrderStep(c, g, orderStep{
+				cmd:   "order purge",
+				check: requireReason("order purge", &reason),
+				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error) {
+					rep, err := reg.Purge(ctx, v.Order.ID, reason, actor)
+					if err != nil {
+						return nil, err
 					}
-					for _, k := range ks {
-						fmt.Fprintf(g.stdout, "kept   %s retained until %s\n", k.SHA256, k.RetainUntil.UTC().Format(time.RFC3339))
+					return rep.Result(), nil
+				},
+				remote: stepRequest{"POST", "purge", map[string]string{"reason": reason}},
+				print: func(w *errWriter, r *agent.StepResult) {
+					for _, d := range *r.Purged {
+						w.printf("purged %s\n", d.SHA256)
 					}
-					fmt.Fprintf(g.stdout, "order %s is %s: %d items purged, %d kept\n", rep.Order.ID, rep.Order.Status, len(rep.Purged), len(ks))
-				}
-				purged := make([]chain.Digest, 0, len(rep.Purged))
-				purged = append(purged, rep.Purged...)
-				return map[string]any{"order": rep.Order, "purged": purged, "kept": ks}, nil, nil
+					for _, k := range *r.Kept {
+						w.printf("kept   %s retained until %s\n", k.SHA256, k.RetainUntil.UTC().Format(time.RFC3339))
+					}
+					w.printf("order %s is %s: %d items purged, %d kept\n", r.Order.ID, r.Order.Status, len(*r.Purged), len(*r.Kept))
+				},
 			})
 		},
 	}
 }
 
-// withOrder runs one lifecycle step on the order named by the command's
-// argument, as the data directory's writer, and prints its result as JSON
-// when asked. Objects the log names and the store lacks are reported as
-// tampering once the step is recorded.
-func withOrder(c *cli.Context, g *globalOptions, cmd string,
-	step func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (any, *agent.StoreReport, error),
-) (err error) {
+// runOrderStep runs one lifecycle step on the order named by the
+// command's argument: in-process as the data directory's writer, or with
+// --server through the daemon; and prints its result, as JSON when asked.
+// Objects the log names and the store lacks are reported as tampering once
+// the step is recorded.
+func runOrderStep(c *cli.Context, g *globalOptions, step orderStep) (err error) {
 	ctx := c.Context
-	id, cfg, reg, closeReg, err := openForOrder(ctx, g, cmd, c.Args().Slice(), true)
+	id, err := orderArg(step.cmd, c.Args().Slice())
 	if err != nil {
 		return err
+	}
+	if err := step.check(); err != nil {
+		return err
+	}
+	var res *agent.StepResult
+	if g.server != "" {
+		res, err = remoteStep(ctx, g, id, step)
+	} else {
+		res, err = localStep(ctx, g, id, step)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", step.cmd, err)
+	}
+	if g.json() {
+		if err := writeJSON(g.stdout, res); err != nil {
+			return err
+		}
+	} else {
+		w := &errWriter{w: g.stdout}
+		step.print(w, res)
+		if w.err != nil {
+			return w.err
+		}
+	}
+	if res.Store != nil && len(res.Store.Missing) > 0 {
+		for _, k := range res.Store.Missing {
+			fmt.Fprintf(g.stderr, "custos: %s: missing from the store: %s\n", step.cmd, k)
+		}
+		return fmt.Errorf("%s: recorded, but %d objects the custody log names are missing from the store: %w", step.cmd, len(res.Store.Missing), chain.ErrTamper)
+	}
+	return nil
+}
+
+func localStep(ctx context.Context, g *globalOptions, id string, step orderStep) (_ *agent.StepResult, err error) {
+	cfg, err := g.config()
+	if err != nil {
+		return nil, err
+	}
+	reg, closeReg, err := openRegistry(ctx, g, cfg)
+	if err != nil {
+		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeReg()) }()
 	v, err := reg.Get(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res, rep, err := step(ctx, reg, v, cfg.Actor)
+	return step.local(ctx, reg, v, cfg.Actor)
+}
+
+func remoteStep(ctx context.Context, g *globalOptions, id string, step orderStep) (*agent.StepResult, error) {
+	c, err := newAPIClient(g)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return nil, err
 	}
-	if g.json() {
-		out := map[string]any{}
-		switch r := res.(type) {
-		case *agent.Order:
-			out["order"] = r
-		case map[string]any:
-			for k, v := range r {
-				out[k] = v
-			}
-		}
-		if rep != nil {
-			missing := append([]string{}, rep.Missing...)
-			out["store"] = map[string]any{"objects": rep.Objects, "pending": rep.Pending, "missing": missing}
-		}
-		if err := writeJSON(g.stdout, out); err != nil {
-			return err
+	body := map[string]string{}
+	for k, v := range step.remote.body {
+		if v != "" {
+			body[k] = v
 		}
 	}
-	if rep != nil && len(rep.Missing) > 0 {
-		for _, k := range rep.Missing {
-			fmt.Fprintf(g.stderr, "custos: %s: missing from the store: %s\n", cmd, k)
-		}
-		return fmt.Errorf("%s: recorded, but %d objects the custody log names are missing from the store: %w", cmd, len(rep.Missing), chain.ErrTamper)
+	var res agent.StepResult
+	if err := c.call(ctx, step.remote.method, "/v1/orders/"+id+"/"+step.remote.path, body, &res); err != nil {
+		return nil, err
 	}
-	return nil
+	if res.Order == nil {
+		return nil, errors.New("the daemon's answer holds no order")
+	}
+	return &res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -94,6 +96,10 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	if err != nil {
 		return err
 	}
+	// Decrypting the key (scrypt) and opening the log took tens of MiB
+	// that the daemon will not need again: give them back now rather than
+	// whenever the scavenger gets to them.
+	debug.FreeOSMemory()
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -113,6 +119,11 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	if adminFile != "" {
 		w.printf("custos: the first admin token is in %s (shown once; read it, then remove the file)\n", adminFile)
 	}
+	removeInfo, err := writeServeInfo(cfg.DataDir, url)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer removeInfo()
 	logger.Info("serving", "url", url, "data_dir", cfg.DataDir, "store", cfg.Store.Type)
 	return serveUntilDone(ctx, hs, ln, srv, cfg.Server.DrainTimeout, logger)
 }
@@ -201,6 +212,7 @@ func ensureKey(g *globalOptions, cfg *Config) error {
 		fmt.Fprintln(g.stderr, "serve: no CUSTOS_KEY_PASSPHRASE(_FILE) and no terminal: generating an unencrypted key")
 	}
 	_, _, err := generateKey(g, cfg, "ed25519", noPass, false)
+	debug.FreeOSMemory() // the passphrase's scrypt; loading the key needs as much again
 	return err
 }
 
@@ -252,4 +264,41 @@ func serverTLS(cfg *Config) (*tls.Config, error) {
 		c.ClientCAs, c.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	}
 	return c, nil
+}
+
+// serveFile is where a running daemon says where it listens, so that a
+// command refused the data directory's lock can point at --server.
+const serveFile = "serve.json"
+
+type serveInfo struct {
+	PID int    `json:"pid"`
+	URL string `json:"url"`
+}
+
+// writeServeInfo records the daemon's address; the returned func removes it.
+func writeServeInfo(dataDir, url string) (func(), error) {
+	b, err := json.Marshal(serveInfo{PID: os.Getpid(), URL: url})
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dataDir, serveFile)
+	if err := writeFileAtomic(path, b, 0o644); err != nil {
+		return nil, err
+	}
+	return func() { os.Remove(path) }, nil
+}
+
+// daemonHint adds to a lock refused because a daemon holds the data
+// directory where it listens, so the user can run the command through it.
+func daemonHint(dataDir string, err error) error {
+	var le *agent.LockedError
+	if !errors.As(err, &le) || le.PID == 0 {
+		return err
+	}
+	b, rerr := os.ReadFile(filepath.Join(dataDir, serveFile))
+	var info serveInfo
+	if rerr != nil || json.Unmarshal(b, &info) != nil || info.PID != le.PID {
+		return err
+	}
+	return fmt.Errorf("%w: the daemon (custos serve, pid %d) holds it; run the command through it with --server %s", err, info.PID, info.URL)
 }

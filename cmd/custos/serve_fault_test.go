@@ -25,7 +25,7 @@ type faultSetup struct {
 	env       []string
 }
 
-func newFaultSetup(t *testing.T, size int64, extraEnv ...string) *faultSetup {
+func newFaultSetup(t testing.TB, size int64, extraEnv ...string) *faultSetup {
 	t.Helper()
 	dir := t.TempDir()
 	big := filepath.Join(dir, "export", "big.bin")
@@ -59,7 +59,7 @@ func newFaultSetup(t *testing.T, size int64, extraEnv ...string) *faultSetup {
 }
 
 // tokens makes one token per role through the first admin token.
-func (s *faultSetup) tokens(t *testing.T, d *daemon, roles ...string) map[string]string {
+func (s *faultSetup) tokens(t testing.TB, d *daemon, roles ...string) map[string]string {
 	t.Helper()
 	admin, err := os.ReadFile(filepath.Join(s.data, "admin-token"))
 	if err != nil {

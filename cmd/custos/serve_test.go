@@ -28,7 +28,7 @@ var (
 
 // custosBinary builds the custos binary once for the tests that run it as
 // a user does.
-func custosBinary(t *testing.T) string {
+func custosBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -79,7 +79,7 @@ var servingLine = regexp.MustCompile(`serving \S+ on (https?://\S+) `)
 
 // startDaemon starts `custos serve` on a free port with env and waits for
 // the line that says where it listens.
-func startDaemon(t *testing.T, bin string, env []string) *daemon {
+func startDaemon(t testing.TB, bin string, env []string) *daemon {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
@@ -130,7 +130,7 @@ func startDaemon(t *testing.T, bin string, env []string) *daemon {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (d *daemon) stop(t *testing.T) {
+func (d *daemon) stop(t testing.TB) {
 	t.Helper()
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ func (d *daemon) stop(t *testing.T) {
 
 // call sends a JSON request with a bearer token and decodes the answer
 // into out (when not nil), failing unless the status is want.
-func (d *daemon) call(t *testing.T, token, method, path string, body any, want int, out any) []byte {
+func (d *daemon) call(t testing.TB, token, method, path string, body any, want int, out any) []byte {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
