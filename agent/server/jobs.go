@@ -17,7 +17,11 @@ import (
 	"github.com/custos-evidence/custos/storage"
 )
 
-const kindCapture = "capture"
+// The kinds of job.
+const (
+	kindCapture = "capture"
+	kindFixity  = "fixity"
+)
 
 // maxWait bounds how long a request may wait for its job (?wait=).
 const maxWait = 5 * time.Minute
@@ -81,20 +85,7 @@ func (s *Server) createCapture(w http.ResponseWriter, r *http.Request, id *auth.
 		return err
 	}
 	s.metrics.jobsSubmitted.WithLabelValues(kindCapture).Inc()
-	w.Header().Set("Location", "/v1/jobs/"+j.ID)
-	if wait > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		defer cancel()
-		if done, err := s.jobs.Wait(ctx, j.ID); err == nil {
-			return writeJSON(w, http.StatusOK, done)
-		} else if r.Context().Err() != nil {
-			return err
-		}
-		if j, err = s.jobs.Get(j.ID); err != nil {
-			return err
-		}
-	}
-	return writeJSON(w, http.StatusAccepted, j)
+	return s.answerJob(w, r, j, wait)
 }
 
 // waitParam reads ?wait=DURATION (or seconds), at most maxWait.
@@ -259,4 +250,101 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, id *auth.Iden
 		return err
 	}
 	return writeJSON(w, http.StatusOK, j)
+}
+
+// FixityItem is one item's fixity check in a fixity job's result, as
+// `custos fixity --output json` gives it.
+type FixityItem struct {
+	Order  string `json:"order"`
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+}
+
+// FixityReport is a fixity job's result, as `custos fixity --output json`
+// gives it; the fields are in the order their JSON names sort.
+type FixityReport struct {
+	Checked int          `json:"checked"`
+	Failed  int          `json:"failed"`
+	Items   []FixityItem `json:"items"`
+}
+
+// createFixity queues a fixity run over the items of the request's order:
+// each is read back through the store, re-hashed and compared with the
+// log, and fixity.verified or fixity.failed is logged for it.
+func (s *Server) createFixity(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	if err := decode(r, &struct{}{}, true); err != nil {
+		return err
+	}
+	wait, err := waitParam(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.order(r.Context(), r, id)
+	if err != nil {
+		return err
+	}
+	j, err := s.jobs.Submit(r.Context(), kindFixity, v.Order.ID, struct{}{}, id.String())
+	if err != nil {
+		return err
+	}
+	s.metrics.jobsSubmitted.WithLabelValues(kindFixity).Inc()
+	return s.answerJob(w, r, j, wait)
+}
+
+// runFixity is the runner of fixity jobs. Items found missing or altered
+// do not fail the job (the run did its work); they are its result, a
+// metric, and an error line in the agent's log.
+func (s *Server) runFixity(ctx context.Context, j *jobs.Job, progress func(done, total int64)) (any, error) {
+	size, err := s.cfg.Log.Size(ctx)
+	if err != nil {
+		return nil, err
+	}
+	items, err := agent.LoggedItems(ctx, s.cfg.Log.FS(), size, j.Order)
+	if err != nil {
+		return nil, permanentUnless(err)
+	}
+	var total, done int64
+	for _, it := range items {
+		total += max(it.Size, 0)
+	}
+	fx := &agent.Fixity{Store: s.cfg.Registry.Store, Log: s.cfg.Log, Agent: s.cfg.Registry.Agent, Actor: j.Identity,
+		Host: s.cfg.Registry.Host, Progress: func(n int) { done += int64(n); progress(done, total) }}
+	rep := &FixityReport{Items: []FixityItem{}, Checked: len(items)}
+	for res, err := range fx.Run(ctx, items) {
+		if err != nil {
+			return rep, err
+		}
+		fi := FixityItem{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes, OK: res.Err == nil}
+		if res.Err != nil {
+			rep.Failed++
+			fi.Error = res.Err.Error()
+			s.metrics.fixityFailed.Inc()
+			s.log.Error("fixity failed: an item is missing or altered", "order", res.Item.Order, "key", res.Item.Key, "error", res.Err)
+		}
+		rep.Items = append(rep.Items, fi)
+	}
+	return rep, nil
+}
+
+// answerJob answers with a submitted job: at once (202), or with wait,
+// once it has ended (200) or wait has passed (202).
+func (s *Server) answerJob(w http.ResponseWriter, r *http.Request, j *jobs.Job, wait time.Duration) error {
+	w.Header().Set("Location", "/v1/jobs/"+j.ID)
+	if wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		if done, err := s.jobs.Wait(ctx, j.ID); err == nil {
+			return writeJSON(w, http.StatusOK, done)
+		} else if r.Context().Err() != nil {
+			return err
+		}
+		var err error
+		if j, err = s.jobs.Get(j.ID); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusAccepted, j)
 }

@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
 	s.metrics = newMetrics(cfg.Metrics, s)
 	jc := cfg.Jobs
-	jc.Runners = map[string]jobs.Runner{kindCapture: s.runCapture}
+	jc.Runners = map[string]jobs.Runner{kindCapture: s.runCapture, kindFixity: s.runFixity}
 	jc.Retryable = retryable
 	if jc.Logger == nil {
 		jc.Logger = cfg.Logger
@@ -207,6 +207,7 @@ func (s *Server) register() {
 	s.handle("GET /v1/orders/{id}/items/{sha256}", []auth.Role{auth.Custodian, auth.Discloser}, s.readItem)
 
 	s.handle("POST /v1/orders/{id}/captures", []auth.Role{auth.Custodian}, s.createCapture)
+	s.handle("POST /v1/orders/{id}/fixity", []auth.Role{auth.Custodian}, s.createFixity)
 	s.handle("GET /v1/jobs", []auth.Role{auth.Custodian, auth.Auditor}, s.listJobs)
 	s.handle("GET /v1/jobs/{id}", []auth.Role{auth.Custodian, auth.Auditor}, s.getJob)
 	s.handle("POST /v1/jobs/{id}/cancel", []auth.Role{auth.Custodian}, s.cancelJob)

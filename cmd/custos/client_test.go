@@ -76,6 +76,10 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 	runCLI(t, bin, as("custodian"), 2, "order", "extend", "--basis", "x", "--expires", "soon", id)
 	runCLI(t, bin, as("auditor-none"), 2, "order", "show", "not-an-id")
 
+	fix := runCLI(t, bin, as("custodian"), 0, "fixity")
+	if !regexp.MustCompile(`(?m)^ok   orders/\S+/items/[0-9a-f]{64} 65536 bytes$`).MatchString(fix) || !strings.HasSuffix(fix, "1 items checked, 0 failed\n") {
+		t.Fatalf("fixity through the daemon printed:\n%s", fix)
+	}
 	pkg := filepath.Join(s.dir, "package.zip")
 	dis := runCLI(t, bin, as("discloser"), 0, "disclose", "--out", pkg, id)
 	if !strings.Contains(dis, "package "+pkg+" (sha256 ") {

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/server"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -34,6 +35,9 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 			return usageErrorf("fixity: %v", err)
 		}
 		order = args[0]
+	}
+	if g.server != "" {
+		return remoteFixity(ctx, g, order)
 	}
 	cfg, err := g.config()
 	if err != nil {
@@ -71,44 +75,95 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 	bar := newProgress(g, total, "checking")
 	defer bar.done()
 	fx := &agent.Fixity{Store: store, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
-	type jsonResult struct {
-		Order  string `json:"order"`
-		Key    string `json:"key"`
-		SHA256 string `json:"sha256"`
-		Bytes  int64  `json:"bytes"`
-		OK     bool   `json:"ok"`
-		Error  string `json:"error,omitempty"`
-	}
-	results := []jsonResult{}
-	failed := 0
+	rep := &server.FixityReport{Items: []server.FixityItem{}, Checked: len(items)}
 	for res, err := range fx.Run(ctx, items) {
 		if err != nil {
 			return err
 		}
-		jr := jsonResult{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes, OK: res.Err == nil}
+		fi := server.FixityItem{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes, OK: res.Err == nil}
 		if res.Err != nil {
-			failed++
-			jr.Error = res.Err.Error()
+			rep.Failed++
+			fi.Error = res.Err.Error()
 		}
-		if g.json() {
-			results = append(results, jr)
-			continue
-		}
-		if res.Err != nil {
-			fmt.Fprintf(g.stdout, "FAIL %s: %v\n", res.Item.Key, res.Err)
-		} else {
-			fmt.Fprintf(g.stdout, "ok   %s %d bytes\n", res.Item.Key, res.Bytes)
+		rep.Items = append(rep.Items, fi)
+		if !g.json() {
+			printFixityItem(g, fi)
 		}
 	}
+	return fixityOutcome(g, rep)
+}
+
+func printFixityItem(g *globalOptions, fi server.FixityItem) {
+	if !fi.OK {
+		fmt.Fprintf(g.stdout, "FAIL %s: %s\n", fi.Key, fi.Error)
+	} else {
+		fmt.Fprintf(g.stdout, "ok   %s %d bytes\n", fi.Key, fi.Bytes)
+	}
+}
+
+// fixityOutcome prints the summary (or, with --output json, the whole
+// report) and fails as tampering if any item failed.
+func fixityOutcome(g *globalOptions, rep *server.FixityReport) error {
 	if g.json() {
-		if err := writeJSON(g.stdout, map[string]any{"items": results, "checked": len(items), "failed": failed}); err != nil {
+		if err := writeJSON(g.stdout, rep); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(g.stdout, "%d items checked, %d failed\n", len(items), failed)
+		fmt.Fprintf(g.stdout, "%d items checked, %d failed\n", rep.Checked, rep.Failed)
 	}
-	if failed > 0 {
-		return fmt.Errorf("fixity: %d of %d items missing or altered: %w", failed, len(items), chain.ErrTamper)
+	if rep.Failed > 0 {
+		return fmt.Errorf("fixity: %d of %d items missing or altered: %w", rep.Failed, rep.Checked, chain.ErrTamper)
 	}
 	return nil
+}
+
+// remoteFixity has the daemon check the order given, or every order it
+// shows this identity that still holds items, one fixity job per order.
+func remoteFixity(ctx context.Context, g *globalOptions, order string) error {
+	c, err := newAPIClient(g)
+	if err != nil {
+		return err
+	}
+	orders := []string{order}
+	if order == "" {
+		var list []agent.OrderSummary
+		if err := c.call(ctx, "GET", "/v1/orders", nil, &list); err != nil {
+			return fmt.Errorf("fixity: %w", err)
+		}
+		orders = orders[:0]
+		for _, e := range list {
+			if e.Items > 0 {
+				orders = append(orders, e.Order.ID)
+			}
+		}
+	}
+	total := &server.FixityReport{Items: []server.FixityItem{}}
+	for _, id := range orders {
+		var j struct {
+			ID     string               `json:"id"`
+			State  string               `json:"state"`
+			Error  string               `json:"error"`
+			Result *server.FixityReport `json:"result"`
+		}
+		if err := c.call(ctx, "POST", "/v1/orders/"+id+"/fixity?wait=5m", nil, &j); err != nil {
+			return fmt.Errorf("fixity: %w", err)
+		}
+		for j.State == "queued" || j.State == "running" {
+			if err := c.call(ctx, "GET", "/v1/jobs/"+j.ID+"?wait=5m", nil, &j); err != nil {
+				return fmt.Errorf("fixity: job %s: %w", j.ID, err)
+			}
+		}
+		if j.State != "succeeded" || j.Result == nil {
+			return fmt.Errorf("fixity: job %s of order %s %s: %s", j.ID, id, j.State, j.Error)
+		}
+		for _, fi := range j.Result.Items {
+			if !g.json() {
+				printFixityItem(g, fi)
+			}
+		}
+		total.Items = append(total.Items, j.Result.Items...)
+		total.Checked += j.Result.Checked
+		total.Failed += j.Result.Failed
+	}
+	return fixityOutcome(g, total)
 }
