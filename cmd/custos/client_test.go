@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
 // runCLI runs the custos binary with env and returns its stdout, failing the
@@ -91,12 +93,21 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 		"show": runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "show", id),
 		"list": runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "list"),
 		"text": runCLI(t, bin, as("custodian"), 0, "order", "list"),
+		"log":  runCLI(t, bin, as("custodian"), 0, "log", "show", "--order", id),
+	}
+	proof := runCLI(t, bin, as("custodian"), 0, "log", "prove", "1")
+	if _, err := chain.ParseProof([]byte(proof)); err != nil {
+		t.Fatalf("log prove through the daemon: %v\n%s", err, proof)
+	}
+	if cp := runCLI(t, bin, as("custodian"), 0, "log", "checkpoint"); !strings.HasPrefix(cp, "custos-agent\n") {
+		t.Fatalf("log checkpoint through the daemon:\n%s", cp)
 	}
 	d.stop(t)
 	local := map[string]string{
 		"show": runCLI(t, bin, s.env, 0, "--output", "json", "order", "show", id),
 		"list": runCLI(t, bin, s.env, 0, "--output", "json", "order", "list"),
 		"text": runCLI(t, bin, s.env, 0, "order", "list"),
+		"log":  runCLI(t, bin, s.env, 0, "log", "show", "--order", id),
 	}
 	for k := range remote {
 		r, l := secondsLeft.ReplaceAllString(remote[k], ""), secondsLeft.ReplaceAllString(local[k], "")

@@ -263,6 +263,9 @@ func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args
 			return &usageError{err: fmt.Errorf("log show: --order: %w", err)}
 		}
 	}
+	if g.server != "" {
+		return remoteLogShow(ctx, g, opts)
+	}
 	cfg, err := g.config()
 	if err != nil {
 		return err
@@ -548,6 +551,9 @@ func runLogCheckpoint(ctx context.Context, g *globalOptions, _ logCheckpointOpti
 	if len(args) != 0 {
 		return argCountError("log checkpoint", "", args)
 	}
+	if g.server != "" {
+		return remoteLogCheckpoint(ctx, g)
+	}
 	cfg, err := g.config()
 	if err != nil {
 		return err
@@ -600,6 +606,9 @@ func newLogProveCommand(g *globalOptions) *cli.Command {
 }
 
 func runLogProve(ctx context.Context, g *globalOptions, opts logProveOptions, args []string) (err error) {
+	if g.server != "" {
+		return remoteLogProve(ctx, g, opts, args)
+	}
 	if opts.Consistency {
 		return runLogProveConsistency(ctx, g, opts, args)
 	}
