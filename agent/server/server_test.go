@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,6 +53,11 @@ type fixtureStore interface {
 type fixtureOptions struct {
 	store   fixtureStore
 	workers int
+	// clientRoles, when set, serves HTTPS asking for client certificates
+	// signed by clientCA, with these roles by common name.
+	clientRoles map[string]auth.Role
+	serverCert  *tls.Certificate
+	clientCA    *x509.CertPool
 }
 
 func newFixture(t testing.TB) *fixture { return newFixtureWith(t, fixtureOptions{}) }
@@ -109,14 +116,21 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 		Sources:       testSources(export),
 		Jobs:          jobs.Config{Dir: filepath.Join(f.dir, "jobs"), Workers: opts.workers, BaseBackoff: 10 * time.Millisecond},
 		DisclosureDir: filepath.Join(f.dir, "disclosures"), Organization: "Example Mail Ltd",
-		Logger: newTestLogger(f.logs),
+		Logger: newTestLogger(f.logs), ClientRoles: opts.clientRoles,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runDone := make(chan error, 1)
 	go func() { runDone <- f.srv.Run(ctx) }()
-	f.http = httptest.NewServer(f.srv.Handler())
+	if opts.serverCert != nil {
+		f.http = httptest.NewUnstartedServer(f.srv.Handler())
+		f.http.TLS = &tls.Config{Certificates: []tls.Certificate{*opts.serverCert}, ClientCAs: opts.clientCA,
+			ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
+		f.http.StartTLS()
+	} else {
+		f.http = httptest.NewServer(f.srv.Handler())
+	}
 	t.Cleanup(func() {
 		f.http.Close()
 		if err := f.srv.Shutdown(context.Background()); err != nil {
