@@ -59,7 +59,8 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 	if err != nil {
 		return nil, nil, errors.Join(err, unlock())
 	}
-	return openLogWith(ctx, g, cfg, signer, store, false, unlock)
+	l, closeLog, _, err := openLogWith(ctx, g, cfg, signer, store, false, unlock)
+	return l, closeLog, err
 }
 
 // openLogWith is openLog with the signer loaded, the data directory locked
@@ -67,7 +68,10 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 // not answer: the log is opened all the same, without the mirror check,
 // so that preservation never waits for the store (items go to the spool),
 // and the mirror catches up on a later command.
-func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer, store evidenceStore, storeDown bool, unlock func() error) (*chain.Log, func() error, error) {
+//
+// The third func copies what is new in the log to its mirror now (the
+// daemon calls it periodically); it does nothing while the store is down.
+func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer, store evidenceStore, storeDown bool, unlock func() error) (*chain.Log, func() error, func(context.Context) error, error) {
 	// Before anything is written: leftovers of a writer that died go, and
 	// a log rolled back or swapped behind the mirror's back must not be
 	// extended.
@@ -76,7 +80,7 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		_, err = mirror.Check(ctx)
 	}
 	if err != nil {
-		return nil, nil, errors.Join(err, unlock())
+		return nil, nil, nil, errors.Join(err, unlock())
 	}
 	if storeDown {
 		g.logger.Warn("evidence store unreachable: the log is not checked against its mirror now; items are sealed in the local spool", "store", fmt.Sprint(store))
@@ -92,7 +96,7 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		Host:               host,
 	})
 	if err != nil {
-		return nil, nil, errors.Join(err, unlock())
+		return nil, nil, nil, errors.Join(err, unlock())
 	}
 	closeFn := func() error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
@@ -108,7 +112,14 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		_, serr := mirror.Sync(sctx)
 		return errors.Join(err, serr, unlock())
 	}
-	return l, closeFn, nil
+	syncFn := func(ctx context.Context) error {
+		if storeDown {
+			return nil
+		}
+		_, err := mirror.Sync(ctx)
+		return err
+	}
+	return l, closeFn, syncFn, nil
 }
 
 // mirrorTimeout bounds the copy of new log files to the store when a

@@ -27,31 +27,38 @@ func (c *Config) spoolDir() string { return filepath.Join(c.DataDir, "spool") }
 // while the store was down are copied first. The returned func closes the
 // log and unlocks; it must be called.
 func openRegistry(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Registry, func() error, error) {
+	reg, closeFn, _, err := openRegistrySync(ctx, g, cfg)
+	return reg, closeFn, err
+}
+
+// openRegistrySync is openRegistry that also returns the func copying the
+// log's new files to its mirror in the store (see openLogWith).
+func openRegistrySync(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Registry, func() error, func(context.Context) error, error) {
 	if cfg.Actor == "" {
-		return nil, nil, usageErrorf("no actor: set --actor, actor in the config or CUSTOS_ACTOR")
+		return nil, nil, nil, usageErrorf("no actor: set --actor, actor in the config or CUSTOS_ACTOR")
 	}
 	profiles, err := agent.LoadProfiles(cfg.Profiles)
 	if err != nil {
-		return nil, nil, usageErrorf("config: profiles: %v", err)
+		return nil, nil, nil, usageErrorf("config: profiles: %v", err)
 	}
 	signer, err := loadSigner(ctx, g, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	unlock, err := lockForWrite(cfg.DataDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store, storeDown, err := openWriterStore(ctx, g, cfg)
 	if err != nil {
-		return nil, nil, errors.Join(err, unlock())
+		return nil, nil, nil, errors.Join(err, unlock())
 	}
-	l, closeLog, err := openLogWith(ctx, g, cfg, signer, store, storeDown, unlock)
+	l, closeLog, syncMirror, err := openLogWith(ctx, g, cfg, signer, store, storeDown, unlock)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	fail := func(err error) (*agent.Registry, func() error, error) {
-		return nil, nil, errors.Join(err, closeLog())
+	fail := func(err error) (*agent.Registry, func() error, func(context.Context) error, error) {
+		return nil, nil, nil, errors.Join(err, closeLog())
 	}
 	spool, err := storage.NewLocal(cfg.spoolDir(), time.Now)
 	if err != nil {
@@ -67,7 +74,7 @@ func openRegistry(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Re
 		},
 	}
 	if storeDown {
-		return reg, closeLog, nil
+		return reg, closeLog, syncMirror, nil
 	}
 	n, err := reg.SyncRecords(ctx)
 	if err != nil {
@@ -76,7 +83,7 @@ func openRegistry(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Re
 	if n > 0 {
 		g.logger.Info("copied order records saved while the store was down", "count", n)
 	}
-	return reg, closeLog, nil
+	return reg, closeLog, syncMirror, nil
 }
 
 // storeProbeTimeout bounds how long a writer waits for the store to answer

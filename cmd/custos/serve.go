@@ -87,12 +87,12 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	// The registry outlives ctx: on SIGTERM it must still publish the
 	// final checkpoint and sync the mirror.
 	base := context.WithoutCancel(ctx)
-	reg, closeReg, err := openRegistry(base, g, cfg)
+	reg, closeReg, syncMirror, err := openRegistrySync(base, g, cfg)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, closeReg()) }()
-	srv, err := newServer(base, g, cfg, reg, tokens, logger)
+	srv, err := newServer(base, g, cfg, reg, tokens, logger, syncMirror)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,8 @@ func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *
 	return err
 }
 
-func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Registry, tokens *auth.Store, logger *slog.Logger) (*server.Server, error) {
+func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Registry, tokens *auth.Store, logger *slog.Logger,
+	syncMirror func(context.Context) error) (*server.Server, error) {
 	roles := map[string]auth.Role{}
 	for cn, r := range cfg.Server.ClientRoles {
 		roles[cn] = auth.Role(r)
