@@ -1,0 +1,157 @@
+package scheduler_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/scheduler"
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// threeItems are 3 items of 3000 bytes each.
+var threeItems = map[string]string{
+	"a.eml": strings.Repeat("a", 3000), "b.eml": strings.Repeat("b", 3000), "c.eml": strings.Repeat("c", 3000),
+}
+
+// fixityConfig is f's configuration with a fixity round a day reading at
+// most rate bytes per second, whose waits move the fake clock.
+func (f *fixture) fixityScheduler(t *testing.T, rate int64, tick time.Duration, fx *agent.Fixity) (*scheduler.Scheduler, *time.Duration) {
+	cfg := f.config()
+	cfg.FixityEvery, cfg.FixityRate, cfg.Tick, cfg.Fixity = day, rate, tick, fx
+	s := f.scheduler(t, cfg)
+	slept := new(time.Duration)
+	scheduler.SetSleep(s, func(_ context.Context, d time.Duration) error {
+		*slept += d
+		f.clk.Add(d)
+		return nil
+	})
+	return s, slept
+}
+
+// fixityEvents returns the fixity events of order id by item key.
+func (f *fixture) fixityEvents(t *testing.T, id string) map[string][]*chain.Event {
+	out := map[string][]*chain.Event{}
+	for _, e := range f.events(t, id) {
+		if e.Type == chain.FixityVerified || e.Type == chain.FixityFailed {
+			out[e.Details["key"]] = append(out[e.Details["key"]], e)
+		}
+	}
+	return out
+}
+
+func TestFixityFindsAFlippedByteWithinTheRateLimit(t *testing.T) {
+	f := newFixture(t, 0)
+	o := f.addOrder(t, "us-2703f")
+	rep := f.capture(t, o.ID, threeItems)
+	bad := agent.ItemKey(o.ID, rep.Items[1].Digests.SHA256)
+	f.flipByte(t, bad)
+	const rate = 1000
+	s, slept := f.fixityScheduler(t, rate, 0, nil)
+
+	start := f.clk.Now()
+	r := step(t, s)
+	if r.FixityChecked != 3 || r.FixityFailed != 1 || r.FixityRemaining != 0 {
+		t.Fatalf("fixity step: %+v", r)
+	}
+	// 9000 bytes at 1000 bytes/s, the first second's worth at once: at
+	// least 8 s on the clock, and not much more.
+	elapsed := f.clk.Now().Sub(start)
+	if elapsed < 8*time.Second || elapsed > 9*time.Second || *slept != elapsed {
+		t.Fatalf("9000 bytes read in %v (slept %v) at %d bytes/s", elapsed, *slept, rate)
+	}
+	for key, evs := range f.fixityEvents(t, o.ID) {
+		want := chain.FixityVerified
+		if key == bad {
+			want = chain.FixityFailed
+		}
+		if len(evs) != 1 || evs[0].Type != want || evs[0].Actor != "custos scheduler (agent-1)" {
+			t.Fatalf("fixity events of %s: %+v", key, evs)
+		}
+	}
+	lines := f.logs.lines(t, "fixity failed")
+	if len(lines) != 1 || lines[0]["level"] != "ERROR" || lines[0]["key"] != bad || lines[0]["order"] != o.ID {
+		t.Fatalf("fixity failure log lines: %v", lines)
+	}
+
+	f.clk.Add(time.Hour)
+	if r := step(t, s); r.FixityChecked != 0 {
+		t.Fatalf("a round before the next was due: %+v", r)
+	}
+	f.clk.Set(start.Add(day))
+	if r := step(t, s); r.FixityChecked != 3 || r.FixityFailed != 1 {
+		t.Fatalf("the next day's round: %+v", r)
+	}
+}
+
+func TestFixityRoundIsSlicedAcrossSteps(t *testing.T) {
+	f := newFixture(t, 0)
+	o := f.addOrder(t, "us-2703f")
+	f.capture(t, o.ID, threeItems)
+	// Each item takes 2-3 s at 1000 bytes/s; a Step spends about a Tick.
+	s, _ := f.fixityScheduler(t, 1000, 2*time.Second, nil)
+	var checked []int
+	for range 5 {
+		r := step(t, s)
+		checked = append(checked, r.FixityChecked)
+		if r.FixityRemaining == 0 {
+			break
+		}
+	}
+	if len(checked) != 3 || checked[0] != 1 || checked[1] != 1 || checked[2] != 1 {
+		t.Fatalf("items checked per step: %v, want 1 1 1", checked)
+	}
+	if evs := f.fixityEvents(t, o.ID); len(evs) != 3 {
+		t.Fatalf("fixity events: %v", evs)
+	}
+}
+
+// flakyStore does not answer while down.
+type flakyStore struct {
+	agent.FixityStore
+	down bool
+}
+
+func (s *flakyStore) Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error) {
+	if s.down {
+		return nil, nil, storage.ErrUnavailable
+	}
+	return s.FixityStore.Get(ctx, key)
+}
+
+func TestFixityWaitsForAStoreThatDoesNotAnswer(t *testing.T) {
+	f := newFixture(t, 0)
+	o := f.addOrder(t, "us-2703f")
+	f.capture(t, o.ID, threeItems)
+	store := &flakyStore{FixityStore: f.store, down: true}
+	s, _ := f.fixityScheduler(t, 0, 0, &agent.Fixity{Store: store, Log: f.log, Agent: "agent-1", Host: "host-1"})
+	r := step(t, s)
+	if r.FixityChecked != 0 || r.FixityRemaining != 3 || len(r.Errors) != 1 {
+		t.Fatalf("step with the store down: %+v", r)
+	}
+	if evs := f.fixityEvents(t, o.ID); len(evs) != 0 {
+		t.Fatalf("an outage recorded as fixity results: %v", evs)
+	}
+	store.down = false
+	f.clk.Add(time.Minute)
+	if r := step(t, s); r.FixityChecked != 3 || r.FixityFailed != 0 || r.FixityRemaining != 0 {
+		t.Fatalf("step with the store back: %+v", r)
+	}
+}
+
+func TestFixityLeavesReleasedOrdersAlone(t *testing.T) {
+	f := newFixture(t, 0)
+	o := f.addOrder(t, "us-2703f")
+	f.capture(t, o.ID, map[string]string{"a.eml": "first\n"})
+	if _, err := f.reg.Release(context.Background(), o.ID, "withdrawn by the authority", "custodian@example.net"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := f.fixityScheduler(t, 0, 0, nil)
+	if r := step(t, s); r.FixityChecked != 0 || len(r.Errors) != 0 {
+		t.Fatalf("fixity of a released order: %+v", r)
+	}
+}

@@ -1,0 +1,23 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// runHooks runs the hooks due at now, one after another. A hook's error
+// is logged (Warn) and reported; the others run all the same.
+func (s *Scheduler) runHooks(ctx context.Context, now time.Time, rep *Report) {
+	for i, h := range s.cfg.Hooks {
+		if ctx.Err() != nil || now.Before(s.hookAt[i]) {
+			continue
+		}
+		s.hookAt[i] = now.Add(h.Every)
+		rep.Hooks = append(rep.Hooks, h.Name)
+		if err := h.Run(ctx); err != nil {
+			s.log.Warn("scheduled duty failed; it runs again at its next time", "hook", h.Name, "error", err)
+			rep.Errors = append(rep.Errors, fmt.Errorf("hook %s: %w", h.Name, err))
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package scheduler
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/custos-evidence/custos/agent"
+)
+
+// stateVersion is the version of the state file's format.
+const stateVersion = 1
+
+// state is what the scheduler remembers across restarts: the reminders
+// done and the last complete fixity round.
+type state struct {
+	path      string // "": memory only
+	reminders map[string]reminderRecord
+	// FixityRound is when the last complete fixity round started.
+	FixityRound time.Time
+	dirty       bool
+}
+
+// stateFile is the state file's format.
+type stateFile struct {
+	Version     int              `json:"version"`
+	Reminders   []reminderRecord `json:"reminders"`
+	FixityRound time.Time        `json:"fixity_round,omitzero"`
+}
+
+// reminderRecord is a reminder done: sent, or superseded by a later one
+// of the same order sent at the same time.
+type reminderRecord struct {
+	Order      string     `json:"order"`
+	At         time.Time  `json:"at"` // the expiry less the lead
+	Lead       agent.Days `json:"lead"`
+	Done       time.Time  `json:"done"` // when it was sent or superseded
+	Superseded bool       `json:"superseded,omitempty"`
+}
+
+// loadState reads the state file at path; a missing file is an empty
+// state.
+func loadState(path string) (*state, error) {
+	st := &state{path: path, reminders: map[string]reminderRecord{}}
+	if path == "" {
+		return st, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state file: %w", err)
+	}
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	if f.Version != stateVersion {
+		return nil, fmt.Errorf("state file %s: version %d, want %d", path, f.Version, stateVersion)
+	}
+	for _, r := range f.Reminders {
+		st.reminders[deliveryID(r.Order, r.At)] = r
+	}
+	st.FixityRound = f.FixityRound
+	return st, nil
+}
+
+func (st *state) done(order string, at time.Time) bool {
+	_, ok := st.reminders[deliveryID(order, at)]
+	return ok
+}
+
+// markDone records the reminder of order at at as sent (or superseded)
+// at now, unless it is recorded already.
+func (st *state) markDone(order string, at time.Time, lead agent.Days, now time.Time, sent bool) {
+	id := deliveryID(order, at)
+	if _, ok := st.reminders[id]; ok {
+		return
+	}
+	st.reminders[id] = reminderRecord{Order: order, At: at.UTC(), Lead: lead, Done: now.UTC(), Superseded: !sent}
+	st.dirty = true
+}
+
+// forgetEnded drops the reminders of orders that ended or are gone: views
+// holds every order.
+func (st *state) forgetEnded(views []*agent.OrderView) {
+	live := map[string]bool{}
+	for _, v := range views {
+		if s := v.Order.Status; s != agent.StatusReleased && s != agent.StatusPurged {
+			live[v.Order.ID] = true
+		}
+	}
+	for id, r := range st.reminders {
+		if !live[r.Order] {
+			delete(st.reminders, id)
+			st.dirty = true
+		}
+	}
+}
+
+func (st *state) setFixityRound(t time.Time) {
+	st.FixityRound, st.dirty = t.UTC(), true
+}
+
+// save writes the state file if the state changed: a temporary file,
+// synced, renamed over the old one, and the directory synced.
+func (st *state) save() error {
+	if !st.dirty || st.path == "" {
+		st.dirty = false
+		return nil
+	}
+	f := stateFile{Version: stateVersion, Reminders: make([]reminderRecord, 0, len(st.reminders)), FixityRound: st.FixityRound}
+	for _, r := range st.reminders {
+		f.Reminders = append(f.Reminders, r)
+	}
+	slices.SortFunc(f.Reminders, func(a, b reminderRecord) int {
+		if c := strings.Compare(a.Order, b.Order); c != 0 {
+			return c
+		}
+		return a.At.Compare(b.At)
+	})
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(st.path, append(b, '\n')); err != nil {
+		return fmt.Errorf("state file: %w", err)
+	}
+	st.dirty = false
+	return nil
+}
+
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// saveState writes the state file after a Step; a failure is reported,
+// and the write is tried again after the next Step.
+func (s *Scheduler) saveState(rep *Report) {
+	if err := s.state.save(); err != nil {
+		s.fail(rep, "scheduler state not saved: a restart may repeat reminders", err, "file", s.cfg.StateFile)
+	}
+}
