@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,6 +34,26 @@ type Config struct {
 	Profiles   map[string]any   `mapstructure:"profiles"`
 	Capture    CaptureConfig    `mapstructure:"capture"`
 	Disclosure DisclosureConfig `mapstructure:"disclosure"`
+	Scheduler  SchedulerConfig  `mapstructure:"scheduler"`
+}
+
+// SchedulerConfig configures the daemon's timed duties (agent/scheduler).
+type SchedulerConfig struct {
+	// Tick is how often the orders are looked at.
+	Tick time.Duration `mapstructure:"tick"`
+	// Webhook receives a signed POST per expiry reminder; WebhookSecret
+	// (required with it) is the HMAC-SHA256 key.
+	Webhook       string `mapstructure:"webhook"`
+	WebhookSecret Secret `mapstructure:"webhook_secret"`
+	// AutoRelease releases and then purges orders past their expiry that
+	// are not held.
+	AutoRelease bool `mapstructure:"auto_release"`
+	// FixityEvery starts a fixity round over every preserved item (0: never);
+	// FixityRate bounds its reads in bytes per second (0: unlimited).
+	FixityEvery time.Duration `mapstructure:"fixity_every"`
+	FixityRate  int64         `mapstructure:"fixity_rate"`
+	// MirrorEvery copies the log's new files to its mirror in the store.
+	MirrorEvery time.Duration `mapstructure:"mirror_every"`
 }
 
 // DisclosureConfig configures disclosure packages.
@@ -186,6 +207,13 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "profiles", def: map[string]any{}, kind: kindMap},
 		{name: "capture.concurrency", def: 2, kind: kindInt},
 		{name: "disclosure.organization", def: ""},
+		{name: "scheduler.tick", def: time.Minute, kind: kindDuration},
+		{name: "scheduler.webhook", def: ""},
+		{name: "scheduler.webhook_secret", def: "", secret: true},
+		{name: "scheduler.auto_release", def: true, kind: kindBool},
+		{name: "scheduler.fixity_every", def: 24 * time.Hour, kind: kindDuration},
+		{name: "scheduler.fixity_rate", def: int64(64 << 20), kind: kindInt},
+		{name: "scheduler.mirror_every", def: time.Minute, kind: kindDuration},
 	}
 }
 
@@ -448,7 +476,30 @@ func (c *Config) validate() error {
 	if _, err := agent.LoadProfiles(c.Profiles); err != nil {
 		return fmt.Errorf("config: profiles: %w", err)
 	}
+	if err := c.Scheduler.validate(); err != nil {
+		return err
+	}
 	return c.Server.validate()
+}
+
+func (s *SchedulerConfig) validate() error {
+	switch {
+	case s.Tick < time.Second:
+		return fmt.Errorf("config: scheduler.tick: %v is shorter than 1s", s.Tick)
+	case s.Webhook != "" && s.WebhookSecret == "":
+		return errors.New("config: scheduler.webhook: needs scheduler.webhook_secret, the key its requests are signed with")
+	case s.FixityEvery < 0 || s.FixityRate < 0:
+		return errors.New("config: scheduler.fixity_every and fixity_rate: must not be negative")
+	case s.MirrorEvery < time.Second:
+		return fmt.Errorf("config: scheduler.mirror_every: %v is shorter than 1s", s.MirrorEvery)
+	}
+	if s.Webhook != "" {
+		u, err := url.Parse(s.Webhook)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("config: scheduler.webhook: not an http(s) URL")
+		}
+	}
+	return nil
 }
 
 func (s *S3Config) validate() error {

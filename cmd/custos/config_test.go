@@ -45,6 +45,8 @@ func TestExampleConfig(t *testing.T) {
 		Log:     LogConfig{CheckpointInterval: 2 * time.Second},
 		Server:  ServerConfig{Listen: "127.0.0.1:8420", Workers: 4, DrainTimeout: 30 * time.Second},
 		Capture: CaptureConfig{Concurrency: 2},
+		Scheduler: SchedulerConfig{Tick: time.Minute, AutoRelease: true, FixityEvery: 24 * time.Hour, FixityRate: 64 << 20,
+			MirrorEvery: time.Minute},
 	}
 	got := *cfg
 	srcs, err := got.sourceConfigs()

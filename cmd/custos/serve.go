@@ -23,6 +23,7 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/server"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -92,7 +93,11 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 		return err
 	}
 	defer func() { err = errors.Join(err, closeReg()) }()
-	srv, err := newServer(base, g, cfg, reg, tokens, logger, syncMirror)
+	srv, err := newServer(base, g, cfg, reg, tokens, logger)
+	if err != nil {
+		return err
+	}
+	sched, err := newScheduler(cfg, reg, logger, syncMirror)
 	if err != nil {
 		return err
 	}
@@ -125,17 +130,22 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	}
 	defer removeInfo()
 	logger.Info("serving", "url", url, "data_dir", cfg.DataDir, "store", cfg.Store.Type)
-	return serveUntilDone(ctx, hs, ln, srv, cfg.Server.DrainTimeout, logger)
+	return serveUntilDone(ctx, hs, ln, srv, sched, cfg.Server.DrainTimeout, logger)
 }
 
 // serveUntilDone serves until ctx ends, then shuts down in order: stop
 // taking requests, let open ones finish, drain the jobs. The caller then
 // closes the log, which publishes the final checkpoint.
-func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *server.Server, drainTimeout time.Duration, logger *slog.Logger) error {
+func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *server.Server, sched *scheduler.Scheduler,
+	drainTimeout time.Duration, logger *slog.Logger) error {
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	jobsDone := make(chan error, 1)
 	go func() { jobsDone <- srv.Run(runCtx) }()
+	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSched()
+	schedDone := make(chan error, 1)
+	go func() { schedDone <- sched.Run(schedCtx) }()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	var err error
@@ -144,6 +154,12 @@ func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *
 		logger.Info("stopping: no new requests; draining jobs", "drain_timeout", drainTimeout.String())
 	case err = <-served:
 		err = fmt.Errorf("serve: %w", err)
+	}
+	// The scheduler first: a release or purge it is making ends with its
+	// step (the registry records each before it returns).
+	stopSched()
+	if serr := <-schedDone; serr != nil {
+		err = errors.Join(err, fmt.Errorf("serve: scheduler: %w", serr))
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
@@ -163,8 +179,7 @@ func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *
 	return err
 }
 
-func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Registry, tokens *auth.Store, logger *slog.Logger,
-	syncMirror func(context.Context) error) (*server.Server, error) {
+func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Registry, tokens *auth.Store, logger *slog.Logger) (*server.Server, error) {
 	roles := map[string]auth.Role{}
 	for cn, r := range cfg.Server.ClientRoles {
 		roles[cn] = auth.Role(r)
@@ -195,6 +210,24 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 		},
 		Logger: logger,
 	})
+}
+
+// newScheduler makes the daemon's timed duties: expiry reminders (a log
+// line, and a signed webhook when configured), automatic release and purge
+// at expiry, periodic fixity, and the mirror sync of the log.
+func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMirror func(context.Context) error) (*scheduler.Scheduler, error) {
+	sc := cfg.Scheduler
+	s, err := scheduler.New(scheduler.Config{
+		Registry: reg, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
+		Webhook: sc.Webhook, WebhookSecret: []byte(sc.WebhookSecret.Reveal()),
+		StateFile:   filepath.Join(cfg.DataDir, "scheduler.json"),
+		AutoRelease: sc.AutoRelease, FixityEvery: sc.FixityEvery, FixityRate: sc.FixityRate, Tick: sc.Tick,
+		Hooks: []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	return s, nil
 }
 
 // ensureKey generates the signing key on first start, as `make run` does:
