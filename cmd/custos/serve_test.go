@@ -236,7 +236,7 @@ func TestServeScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"CUSTOS_DATA_DIR=" + filepath.Join(dir, "data"), "CUSTOS_CONFIG=" + config,
-		"CUSTOS_KEY_PASSPHRASE=" + passphrase, "CUSTOS_LOG_CHECKPOINT_INTERVAL=200ms"}
+		"CUSTOS_KEY_PASSPHRASE=" + passphrase, "CUSTOS_LOG_CHECKPOINT_INTERVAL=200ms", "CUSTOS_SCHEDULER_MIRROR_EVERY=1s", "CUSTOS_SCHEDULER_TICK=1s"}
 	env = s3ServeEnv(t, bin, env)
 	d := startDaemon(t, bin, env)
 
@@ -280,6 +280,7 @@ func TestServeScenario(t *testing.T) {
 	}
 	d.call(t, discloser, "POST", "/v1/orders/"+order.ID+"/disclosures", map[string]any{"format": "tar"}, http.StatusCreated, &dis)
 	pkg := d.call(t, discloser, "GET", dis.Download, nil, http.StatusOK, nil)
+	mirrored := strings.Count(d.stderr.String(), `"msg":"log mirrored"`)
 	pkgPath := filepath.Join(dir, "package.tar")
 	if err := os.WriteFile(pkgPath, pkg, 0o600); err != nil {
 		t.Fatal(err)
@@ -289,6 +290,15 @@ func TestServeScenario(t *testing.T) {
 	verify.Env = []string{"HOME=" + dir}
 	if out, err := verify.CombinedOutput(); err != nil {
 		t.Fatalf("custos verify: %v\n%s", err, out)
+	}
+	// The scheduler mirrors the log to the store while the daemon runs:
+	// what the disclosure added is copied without waiting for a stop.
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(d.stderr.String(), `"msg":"log mirrored"`) == mirrored {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log was not mirrored within 30 s while the daemon ran:\n%s", d.stderr)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the daemon's log for a condition
 	}
 	d.stop(t)
 	for what, s := range secrets {
