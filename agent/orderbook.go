@@ -73,25 +73,33 @@ func (b *OrderBook) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Save writes o's canonical record: the working copy durably, then the
-// store's copy. It returns the record's SHA-256, which the order's event
+// Save writes o's canonical record: the store's copy, then the working
+// copy durably. It returns the record's SHA-256, which the order's event
 // must carry, and whether the store holds it yet: a store that cannot be
 // reached leaves a marker, and SyncPending copies the record later.
+//
+// The store's copy goes first so that a record the store took needs no
+// marker: a crash between the two leaves a record no event names yet (the
+// caller appends the event after Save), which nothing reads; and a record
+// lost from the working copy is fetched back from the store (Load).
 func (b *OrderBook) Save(ctx context.Context, o *Order) (sum string, stored bool, err error) {
-	sum, rec, err := b.writeLocal(o)
+	rec, err := FormatOrder(o)
 	if err != nil {
 		return "", false, err
 	}
-	marker := filepath.Join(b.pendingDir(), o.ID+"-"+sum)
-	if err := writeOnceFile(marker, nil); err != nil {
-		return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
-	}
+	h := sha256.Sum256(rec)
+	sum = hex.EncodeToString(h[:])
 	stored, err = b.copyToStore(ctx, o, sum, rec)
 	if err != nil {
 		return "", false, err
 	}
-	if stored {
-		if err := os.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := writeOnceFile(b.path(o.ID, sum), rec); err != nil {
+		return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
+	}
+	if !stored {
+		// After the working copy, which SyncPending reads.
+		marker := filepath.Join(b.pendingDir(), o.ID+"-"+sum)
+		if err := writeOnceFile(marker, nil); err != nil {
 			return "", false, fmt.Errorf("order %s: record: %w", o.ID, err)
 		}
 	}
