@@ -327,14 +327,15 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ *auth.Identit
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz reports whether the agent can do its job: the log answers and
-// has a checkpoint its key signed, the store answers, the key signs.
+// readyz reports whether the agent can do its job: the log answers with a
+// checkpoint covering every entry that verifies with its key, the store
+// answers, the key signs.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Identity) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
-	if _, err := s.cfg.Log.Size(ctx); err != nil {
+	if _, err := s.cfg.Log.Checkpoint(ctx); err != nil {
 		checks["log"], ok = "failing", false
 		s.log.Warn("readiness: log", "error", err)
 	} else {
