@@ -409,3 +409,85 @@ func TestFixityJobFindsTampering(t *testing.T) {
 		t.Fatal("the metric does not count the failure")
 	}
 }
+
+// TestTheOtherRoutesHappyPath covers what the order's life does not: a
+// hold and its lift, release and purge, a consistency proof, cancelling a
+// job, and tokens made, listed and revoked through the API.
+func TestTheOtherRoutesHappyPath(t *testing.T) {
+	f := newFixture(t)
+	o := anOrder("LE-29", false)
+	o["profile"] = "budapest-29"
+	var created agent.Order
+	f.must(t, http.StatusCreated, "intake", "POST", "/v1/orders", o).json(t, &created)
+	id := created.ID
+	f.capture(t, id)
+
+	var res agent.StepResult
+	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/hold", map[string]string{"legal_basis": "MLA request 2026/77 pending"}).json(t, &res)
+	if res.Order.Status != agent.StatusHeld || res.Store == nil || res.Store.Objects == 0 {
+		t.Fatalf("hold: %+v", res)
+	}
+	f.must(t, http.StatusOK, "custodian", "DELETE", "/v1/orders/"+id+"/hold", map[string]string{"reason": "MLA decided"}).json(t, &res)
+	if res.Order.Status == agent.StatusHeld {
+		t.Fatalf("lift: still held")
+	}
+	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/release", map[string]string{"reason": "withdrawn"}).json(t, &res)
+	if res.Order.Status != agent.StatusReleased {
+		t.Fatalf("release: %s", res.Order.Status)
+	}
+	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/purge", map[string]string{"reason": "withdrawn"}).json(t, &res)
+	if res.Purged == nil || res.Kept == nil || len(*res.Kept) != 2 {
+		t.Fatalf("purge under retention should keep both items: %+v", res)
+	}
+
+	// A custody note about the order, by whoever sends it.
+	var note eventView
+	f.must(t, http.StatusCreated, "custodian", "POST", "/v1/notes", map[string]string{"order": id, "note": "paper copy received by courier"}).json(t, &note)
+	if e, err := chain.ParseEvent(note.Event); err != nil || e.Type != chain.CustodyNote || e.Order != id || !strings.HasPrefix(e.Actor, "custodian (custodian") {
+		t.Fatalf("note: %v %s", err, note.Event)
+	}
+	f.must(t, http.StatusBadRequest, "custodian", "POST", "/v1/notes", map[string]string{"note": " "})
+
+	// Consistency between two kept checkpoints.
+	sizes, err := chain.KeptCheckpointSizes(f.log.FS())
+	if err != nil || len(sizes) < 2 {
+		t.Fatalf("kept checkpoints: %v %v", sizes, err)
+	}
+	older, newer := sizes[0], sizes[len(sizes)-1]
+	f.must(t, http.StatusOK, "auditor", "GET", "/v1/proofs/consistency?old="+itoa(older)+"&new="+itoa(newer), nil)
+	f.must(t, http.StatusNotFound, "auditor", "GET", "/v1/proofs/consistency?old="+itoa(older)+"&new="+itoa(newer+1000), nil)
+
+	// A job queued behind a busy queue can be cancelled.
+	id2 := f.createOrder(t, "intake", "LE-CANCEL", false)
+	var j jobs.Job
+	f.must(t, http.StatusAccepted, "custodian", "POST", "/v1/orders/"+id2+"/captures", map[string]any{}).json(t, &j)
+	r := f.do(t, "custodian", "POST", "/v1/jobs/"+j.ID+"/cancel", nil)
+	switch r.status {
+	case http.StatusOK:
+		r.json(t, &j)
+		f.must(t, http.StatusOK, "custodian", "GET", "/v1/jobs/"+j.ID+"?wait=30s", nil).json(t, &j)
+		if j.State != jobs.Cancelled && j.State != jobs.Succeeded {
+			t.Fatalf("cancelled job: %+v", j)
+		}
+	case http.StatusConflict: // it had already ended
+	default:
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+
+	// Tokens: made (the secret shown once), listed without secrets,
+	// revoked, and refused from then on.
+	var nt struct {
+		Token  auth.Token `json:"token"`
+		Secret string     `json:"secret"`
+	}
+	f.must(t, http.StatusCreated, "admin", "POST", "/v1/tokens", map[string]string{"name": "robot", "role": "auditor"}).json(t, &nt)
+	f.tokens["robot"] = nt.Secret
+	f.must(t, http.StatusOK, "robot", "GET", "/v1/checkpoint", nil)
+	list := f.must(t, http.StatusOK, "admin", "GET", "/v1/tokens", nil)
+	if strings.Contains(string(list.body), nt.Secret) || !strings.Contains(string(list.body), nt.Token.ID) {
+		t.Fatal("the token list shows a secret, or not the new token")
+	}
+	f.must(t, http.StatusOK, "admin", "DELETE", "/v1/tokens/"+nt.Token.ID, nil)
+	f.must(t, http.StatusUnauthorized, "robot", "GET", "/v1/checkpoint", nil)
+	f.must(t, http.StatusBadRequest, "admin", "POST", "/v1/tokens", map[string]string{"name": "bad\nname", "role": "auditor"})
+}

@@ -152,7 +152,8 @@ func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request, _ *aut
 	if err != nil {
 		return err
 	}
-	if older == 0 || newer == 0 || older > newer {
+	q := r.URL.Query()
+	if !q.Has("old") || !q.Has("new") || older > newer {
 		return badRequest("give ?old=SIZE&new=SIZE, two kept checkpoint sizes with old <= new")
 	}
 	kept, err := chain.KeptCheckpointSizes(s.cfg.Log.FS())

@@ -217,6 +217,7 @@ func (s *Server) register() {
 	s.handle("GET /v1/disclosures/{id}/package", []auth.Role{auth.Discloser}, s.downloadDisclosure)
 
 	s.handle("GET /v1/events", readers, s.listEvents)
+	s.handle("POST /v1/notes", []auth.Role{auth.Intake, auth.Custodian, auth.Discloser}, s.createNote)
 	s.handle("GET /v1/checkpoint", readers, s.checkpoint)
 	s.handle("GET /v1/proofs/inclusion/{index}", readers, s.inclusionProof)
 	s.handle("GET /v1/proofs/consistency", readers, s.consistencyProof)

@@ -78,6 +78,19 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 	runCLI(t, bin, as("custodian"), 2, "order", "extend", "--basis", "x", "--expires", "soon", id)
 	runCLI(t, bin, as("auditor-none"), 2, "order", "show", "not-an-id")
 
+	if idx := runCLI(t, bin, as("custodian"), 0, "log", "note", "--order", id, "called the authority"); !regexp.MustCompile(`^\d+\n$`).MatchString(idx) {
+		t.Fatalf("log note through the daemon printed %q", idx)
+	}
+	// Tokens through the daemon, with the first admin token.
+	admin, err := os.ReadFile(filepath.Join(s.data, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asAdmin := append(slices.Clone(s.env), "CUSTOS_SERVER_URL="+d.url, "CUSTOS_TOKEN="+strings.TrimSpace(string(admin)))
+	tok["auditor"] = strings.TrimSpace(runCLI(t, bin, asAdmin, 0, "token", "create", "--role", "auditor", "--name", "client-auditor"))
+	if list := runCLI(t, bin, asAdmin, 0, "token", "list"); !strings.Contains(list, "client-auditor") || strings.Contains(list, tok["auditor"]) {
+		t.Fatalf("token list through the daemon:\n%s", list)
+	}
 	fix := runCLI(t, bin, as("custodian"), 0, "fixity")
 	if !regexp.MustCompile(`(?m)^ok   orders/\S+/items/[0-9a-f]{64} 65536 bytes$`).MatchString(fix) || !strings.HasSuffix(fix, "1 items checked, 0 failed\n") {
 		t.Fatalf("fixity through the daemon printed:\n%s", fix)
@@ -93,7 +106,7 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 		"show": runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "show", id),
 		"list": runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "list"),
 		"text": runCLI(t, bin, as("custodian"), 0, "order", "list"),
-		"log":  runCLI(t, bin, as("custodian"), 0, "log", "show", "--order", id),
+		"log":  runCLI(t, bin, as("auditor"), 0, "log", "show", "--order", id),
 	}
 	proof := runCLI(t, bin, as("custodian"), 0, "log", "prove", "1")
 	if _, err := chain.ParseProof([]byte(proof)); err != nil {

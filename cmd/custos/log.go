@@ -197,6 +197,9 @@ func runLogNote(ctx context.Context, g *globalOptions, opts logNoteOptions, args
 			return &usageError{err: fmt.Errorf("log note: --order: %w", err)}
 		}
 	}
+	if g.server != "" {
+		return remoteLogNote(ctx, g, opts.Order, args[0])
+	}
 	cfg, err := g.config()
 	if err != nil {
 		return err

@@ -123,3 +123,28 @@ func remoteLogProve(ctx context.Context, g *globalOptions, opts logProveOptions,
 	}
 	return writeOutput(g, opts.Out, text)
 }
+
+// remoteLogNote records the note through the daemon, by the token's
+// identity, and prints what the in-process command prints.
+func remoteLogNote(ctx context.Context, g *globalOptions, order, note string) error {
+	c, err := newAPIClient(g)
+	if err != nil {
+		return err
+	}
+	var ev struct {
+		Index uint64          `json:"index"`
+		Event json.RawMessage `json:"event"`
+	}
+	if err := c.call(ctx, "POST", "/v1/notes", map[string]string{"order": order, "note": note}, &ev); err != nil {
+		return fmt.Errorf("log note: %w", err)
+	}
+	if g.json() {
+		e, err := chain.ParseEvent(ev.Event)
+		if err != nil {
+			return fmt.Errorf("log note: the daemon's event: %w", err)
+		}
+		return writeJSON(g.stdout, recordJSON(&chain.Record{Index: ev.Index, Event: e, Encoded: ev.Event}))
+	}
+	_, err = fmt.Fprintln(g.stdout, ev.Index)
+	return err
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -52,7 +53,7 @@ func newTokenCreateCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-func runTokenCreate(_ context.Context, g *globalOptions, opts tokenCreateOptions, args []string) error {
+func runTokenCreate(ctx context.Context, g *globalOptions, opts tokenCreateOptions, args []string) error {
 	if len(args) != 0 {
 		return argCountError("token create", "--role ROLE --name NAME", args)
 	}
@@ -63,13 +64,27 @@ func runTokenCreate(_ context.Context, g *globalOptions, opts tokenCreateOptions
 	if err := auth.ValidateName(opts.name); err != nil {
 		return usageErrorf("token create: --name: %v", err)
 	}
-	tokens, err := openTokenStore(g)
-	if err != nil {
-		return err
-	}
-	secret, t, err := tokens.Create(opts.name, role)
-	if err != nil {
-		return err
+	var (
+		secret string
+		t      *auth.Token
+	)
+	if g.server != "" {
+		var nt struct {
+			Token  auth.Token `json:"token"`
+			Secret string     `json:"secret"`
+		}
+		if err := remoteToken(ctx, g, "POST", "/v1/tokens", map[string]string{"name": opts.name, "role": string(role)}, &nt); err != nil {
+			return err
+		}
+		secret, t = nt.Secret, &nt.Token
+	} else {
+		tokens, err := openTokenStore(g)
+		if err != nil {
+			return err
+		}
+		if secret, t, err = tokens.Create(opts.name, role); err != nil {
+			return err
+		}
 	}
 	if g.json() {
 		return writeJSON(g.stdout, map[string]any{"token": t, "secret": secret})
@@ -88,11 +103,7 @@ func newTokenListCommand(g *globalOptions) *cli.Command {
 			if c.Args().Present() {
 				return argCountError("token list", "", c.Args().Slice())
 			}
-			tokens, err := openTokenStore(g)
-			if err != nil {
-				return err
-			}
-			ts, err := tokens.List()
+			ts, err := listTokens(c.Context, g)
 			if err != nil {
 				return err
 			}
@@ -125,11 +136,7 @@ func newTokenRevokeCommand(g *globalOptions) *cli.Command {
 			if c.Args().Len() != 1 {
 				return argCountError("token revoke", "ID", c.Args().Slice())
 			}
-			tokens, err := openTokenStore(g)
-			if err != nil {
-				return err
-			}
-			t, err := tokens.Revoke(c.Args().First())
+			t, err := revokeToken(c.Context, g, c.Args().First())
 			if err != nil {
 				return err
 			}
@@ -141,4 +148,37 @@ func newTokenRevokeCommand(g *globalOptions) *cli.Command {
 			return w.err
 		},
 	}
+}
+
+// remoteToken calls the daemon's token API (client mode; an admin token).
+func remoteToken(ctx context.Context, g *globalOptions, method, path string, body, out any) error {
+	c, err := newAPIClient(g)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, method, path, body, out)
+}
+
+func listTokens(ctx context.Context, g *globalOptions) ([]auth.Token, error) {
+	if g.server != "" {
+		var ts []auth.Token
+		return ts, remoteToken(ctx, g, "GET", "/v1/tokens", nil, &ts)
+	}
+	tokens, err := openTokenStore(g)
+	if err != nil {
+		return nil, err
+	}
+	return tokens.List()
+}
+
+func revokeToken(ctx context.Context, g *globalOptions, id string) (*auth.Token, error) {
+	if g.server != "" {
+		var t auth.Token
+		return &t, remoteToken(ctx, g, "DELETE", "/v1/tokens/"+url.PathEscape(id), nil, &t)
+	}
+	tokens, err := openTokenStore(g)
+	if err != nil {
+		return nil, err
+	}
+	return tokens.Revoke(id)
 }
