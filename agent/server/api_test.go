@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -490,4 +492,70 @@ func TestTheOtherRoutesHappyPath(t *testing.T) {
 	f.must(t, http.StatusOK, "admin", "DELETE", "/v1/tokens/"+nt.Token.ID, nil)
 	f.must(t, http.StatusUnauthorized, "robot", "GET", "/v1/checkpoint", nil)
 	f.must(t, http.StatusBadRequest, "admin", "POST", "/v1/tokens", map[string]string{"name": "bad\nname", "role": "auditor"})
+}
+
+// TestOrderWithDocument receives an order with its document in one
+// multipart request: the document is preserved as the order's first item,
+// under its own (made safe) name, and the upload is not kept.
+func TestOrderWithDocument(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{})
+	order, err := json.Marshal(anOrder("LE-DOC", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf := []byte("%PDF-1.7\n% the order of the Staatsanwaltschaft\n")
+	send := func(parts map[string][]byte, name string) *response {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		for _, k := range []string{"order", "document"} {
+			v, ok := parts[k]
+			if !ok {
+				continue
+			}
+			var w io.Writer
+			if k == "document" {
+				w, err = mw.CreateFormFile("document", name)
+			} else {
+				w, err = mw.CreateFormField(k)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mw.Close()
+		return f.doType(t, "intake", "POST", "/v1/orders", mw.FormDataContentType(), body.String())
+	}
+	r := send(map[string][]byte{"order": order, "document": pdf}, "../../etc/Order 2026-11.pdf")
+	if r.status != http.StatusCreated || r.header.Get(DocumentErrorHeader) != "" {
+		t.Fatalf("order with document: %d %s %s", r.status, r.header.Get(DocumentErrorHeader), r.body)
+	}
+	var o agent.Order
+	r.json(t, &o)
+	if o.Document == nil || o.Document.Name != "Order_2026-11.pdf" || o.Document.SHA256 != sha256Hex(pdf) || o.Document.MediaType != "application/pdf" {
+		t.Fatalf("document: %+v", o.Document)
+	}
+	var d agent.OrderDetail
+	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+o.ID, nil).json(t, &d)
+	if len(d.Items) != 1 || d.Items[0].SHA256 != sha256Hex(pdf) {
+		t.Fatalf("the document is not the order's item: %+v", d.Items)
+	}
+	if left, _ := os.ReadDir(filepath.Join(f.dir, "uploads")); len(left) != 0 {
+		t.Fatalf("uploads left behind: %v", left)
+	}
+	before := f.logSize(t)
+	for name, parts := range map[string]map[string][]byte{
+		"no order":   {"document": pdf},
+		"empty file": {"order": order, "document": {}},
+		"bad order":  {"order": []byte(`{"reference":`), "document": pdf},
+	} {
+		if r := send(parts, "x.pdf"); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	if f.logSize(t) != before {
+		t.Fatal("refused uploads changed the log")
+	}
 }

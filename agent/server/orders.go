@@ -3,9 +3,15 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
@@ -52,20 +58,30 @@ func (s *Server) order(ctx context.Context, r *http.Request, id *auth.Identity) 
 }
 
 // createOrder receives an order: the body is an order file in JSON (the
-// fields of `custos order add --file`). A confidential order with no one
-// assigned is assigned to the identity that created it.
+// fields of `custos order add --file`), or multipart/form-data with that
+// JSON as the part "order" and the order document (PDF, email, scan) as
+// the part "document", preserved as an item of the order. A confidential
+// order with no one assigned is assigned to the identity that created it.
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxOrderBody+1))
+	var (
+		body []byte
+		doc  *agent.Document
+		err  error
+	)
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "multipart/form-data") {
+		var cleanup func()
+		body, doc, cleanup, err = s.readUpload(r)
+		if cleanup != nil {
+			defer cleanup()
+		}
+	} else {
+		if ct != "" && !isJSON(ct) {
+			return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the order as application/json (or multipart/form-data with a document), not %s", ct)
+		}
+		body, err = readOrderJSON(r.Body)
+	}
 	if err != nil {
-		return err
-	}
-	if len(body) > maxOrderBody {
-		return newError(http.StatusRequestEntityTooLarge, "too_large", "the order is more than %d bytes", maxOrderBody)
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the order as application/json, not %s", ct)
-	}
-	if err := checkJSON(body); err != nil {
 		return err
 	}
 	draft, err := agent.ParseOrderFile(body, s.cfg.Now())
@@ -75,13 +91,119 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, id *auth.Id
 	if draft.Confidentiality.Confidential && len(draft.Confidentiality.Assigned) == 0 {
 		draft.Confidentiality.Assigned = []string{id.Name}
 	}
-	res, err := s.cfg.Registry.Add(r.Context(), draft, nil, id.String())
-	if err != nil {
+	res, err := s.cfg.Registry.Add(r.Context(), draft, doc, id.String())
+	if res == nil {
 		return err
 	}
 	s.metrics.orders.Inc()
 	w.Header().Set("Location", "/v1/orders/"+res.Order.ID)
+	if err != nil {
+		// Received all the same (its deadline runs from receipt); the
+		// document's failure is the log's capture.failed and this header.
+		s.log.Error("order received, its document not preserved", "order", res.Order.ID, "error", err)
+		w.Header().Set(DocumentErrorHeader, oneLine(err.Error()))
+	}
 	return writeJSON(w, http.StatusCreated, res.Order)
+}
+
+// DocumentErrorHeader says, on an order received with a document, why the
+// document could not be preserved; the order is received all the same.
+const DocumentErrorHeader = "Custos-Document-Error"
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// readOrderJSON reads an order's JSON, at most maxOrderBody bytes.
+func readOrderJSON(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, maxOrderBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxOrderBody {
+		return nil, newError(http.StatusRequestEntityTooLarge, "too_large", "the order is more than %d bytes", maxOrderBody)
+	}
+	return body, checkJSON(body)
+}
+
+// readUpload reads a multipart order: its JSON, and its document into a
+// private directory under UploadDir, named as the client named it (its
+// base name, made safe). cleanup removes the directory.
+func (s *Server) readUpload(r *http.Request) (order []byte, doc *agent.Document, cleanup func(), err error) {
+	if s.cfg.UploadDir == "" {
+		return nil, nil, nil, newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "this agent takes no document uploads")
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, nil, nil, badRequest("multipart body: %v", err)
+	}
+	if err := os.MkdirAll(s.cfg.UploadDir, 0o700); err != nil {
+		return nil, nil, nil, err
+	}
+	dir, err := os.MkdirTemp(s.cfg.UploadDir, "upload-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, cleanup, badRequest("multipart body: %v", err)
+		}
+		switch p.FormName() {
+		case "order":
+			if order != nil {
+				return nil, nil, cleanup, badRequest("two order parts")
+			}
+			if order, err = readOrderJSON(p); err != nil {
+				return nil, nil, cleanup, err
+			}
+		case "document":
+			if doc != nil {
+				return nil, nil, cleanup, badRequest("two document parts")
+			}
+			if doc, err = s.saveUpload(dir, p); err != nil {
+				return nil, nil, cleanup, err
+			}
+		default:
+			return nil, nil, cleanup, badRequest("unknown part %q: want order and document", p.FormName())
+		}
+	}
+	if order == nil {
+		return nil, nil, cleanup, badRequest("the multipart body has no order part")
+	}
+	return order, doc, cleanup, nil
+}
+
+// uploadName keeps a client's file name readable and harmless.
+var uploadName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func (s *Server) saveUpload(dir string, p *multipart.Part) (*agent.Document, error) {
+	name := uploadName.ReplaceAllString(filepath.Base(p.FileName()), "_")
+	if name == "" || name == "." || name == ".." || strings.HasPrefix(name, ".") {
+		name = "document" + name
+	}
+	path := filepath.Join(dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := io.Copy(f, io.LimitReader(p, s.cfg.MaxDocument+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > s.cfg.MaxDocument {
+		return nil, newError(http.StatusRequestEntityTooLarge, "too_large", "the document is more than %d bytes", s.cfg.MaxDocument)
+	}
+	if n == 0 {
+		return nil, badRequest("the document is empty")
+	}
+	if err := f.Sync(); err != nil {
+		return nil, err
+	}
+	return &agent.Document{Path: path}, nil
 }
 
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {

@@ -31,8 +31,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxBody    = 1 << 20
-	DefaultFlushEvery = 10 * time.Second
+	DefaultMaxBody     = 1 << 20
+	DefaultMaxDocument = 256 << 20
+	DefaultFlushEvery  = 10 * time.Second
 )
 
 // Log is what the API needs of the custody log.
@@ -64,6 +65,12 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
+	// MaxDocument bounds an order document uploaded with its order
+	// (multipart POST /v1/orders); 0 means DefaultMaxDocument.
+	MaxDocument int64
+	// UploadDir holds uploaded order documents while they are preserved;
+	// "" refuses uploads.
+	UploadDir string
 	// FlushEvery is how often the spool is flushed to the store when it
 	// holds items sealed during an outage; 0 means DefaultFlushEvery.
 	FlushEvery time.Duration
@@ -101,6 +108,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxDocument == 0 {
+		cfg.MaxDocument = DefaultMaxDocument
 	}
 	if cfg.FlushEvery == 0 {
 		cfg.FlushEvery = DefaultFlushEvery
@@ -196,7 +206,7 @@ func (s *Server) register() {
 	s.handle("GET /openapi.json", nil, s.openapi)
 	s.handle("GET /metrics", []auth.Role{auth.Auditor, auth.Admin}, s.metricsHandler)
 
-	s.handle("POST /v1/orders", []auth.Role{auth.Intake}, s.createOrder)
+	s.handleLimit("POST /v1/orders", []auth.Role{auth.Intake}, s.cfg.MaxDocument+maxOrderBody+64<<10, s.createOrder)
 	s.handle("GET /v1/orders", readers, s.listOrders)
 	s.handle("GET /v1/orders/{id}", readers, s.getOrder)
 	s.handle("POST /v1/orders/{id}/extend", []auth.Role{auth.Custodian}, s.extendOrder)
@@ -251,6 +261,11 @@ func (s *Server) register() {
 // handle registers h for pattern ("METHOD /path"), authenticated and
 // limited to roles unless roles is nil.
 func (s *Server) handle(pattern string, roles []auth.Role, h handlerFunc) {
+	s.handleLimit(pattern, roles, s.cfg.MaxBody, h)
+}
+
+// handleLimit is handle with a body limit of its own.
+func (s *Server) handleLimit(pattern string, roles []auth.Role, limit int64, h handlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.routes = append(s.routes, route{method: method, pattern: path, roles: roles})
 	s.mux.Handle(pattern, s.metrics.route(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -267,7 +282,7 @@ func (s *Server) handle(pattern string, roles []auth.Role, h handlerFunc) {
 			}
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		if err := h(w, r, id); err != nil {
 			s.writeError(w, r, err)

@@ -115,7 +115,7 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 		Registry: f.reg, Log: f.log, Tokens: tokens,
 		Sources:       testSources(export),
 		Jobs:          jobs.Config{Dir: filepath.Join(f.dir, "jobs"), Workers: opts.workers, BaseBackoff: 10 * time.Millisecond},
-		DisclosureDir: filepath.Join(f.dir, "disclosures"), Organization: "Example Mail Ltd",
+		DisclosureDir: filepath.Join(f.dir, "disclosures"), Organization: "Example Mail Ltd", UploadDir: filepath.Join(f.dir, "uploads"),
 		Logger: newTestLogger(f.logs), ClientRoles: opts.clientRoles,
 	})
 	if err != nil {

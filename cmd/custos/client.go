@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -126,6 +128,14 @@ func (c *apiClient) send(ctx context.Context, method, path string, body any) (*h
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.do(req)
+}
+
+// do sends req with the client's credentials; an error answer is returned
+// as the error the command reports: bad input is a usage error (exit 2) as
+// it is in-process, tampering exits 3.
+func (c *apiClient) do(req *http.Request) (*http.Response, error) {
+	method, path := req.Method, req.URL.Path
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -179,4 +189,53 @@ func (c *apiClient) download(ctx context.Context, path, out, sum string) (err er
 		return fmt.Errorf("download %s: the package hashes to %s, the daemon logged %s: %w", path, got, sum, chain.ErrTamper)
 	}
 	return f.Sync()
+}
+
+// postOrderWithDocument sends an order with its document (multipart),
+// streaming the file. It returns the daemon's word on a document it could
+// not preserve (the order is received all the same).
+func (c *apiClient) postOrderWithDocument(ctx context.Context, draft any, document string, out any) (string, error) {
+	order, err := json.Marshal(draft)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(document)
+	if err != nil {
+		return "", usageErrorf("--document: %v", err)
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(func() error {
+			w, err := mw.CreateFormField("order")
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(order); err != nil {
+				return err
+			}
+			if w, err = mw.CreateFormFile("document", filepath.Base(document)); err != nil {
+				return err
+			}
+			if _, err := io.Copy(w, f); err != nil {
+				return err
+			}
+			return mw.Close()
+		}())
+	}()
+	req, err := http.NewRequestWithContext(ctx, "POST", c.base+"/v1/orders", pr)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := c.do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		return "", fmt.Errorf("the daemon's answer: %w", err)
+	}
+	return res.Header.Get("Custos-Document-Error"), nil
 }

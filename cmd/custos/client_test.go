@@ -65,6 +65,17 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9A-Z]{26}$`).MatchString(id) {
 		t.Fatalf("order add printed %q", id)
 	}
+	// An order with its document, through the daemon.
+	doc := filepath.Join(s.dir, "order.pdf")
+	if err := os.WriteFile(doc, []byte("%PDF-1.7\nthe order\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withDoc := runCLI(t, bin, as("intake"), 0, "--output", "json", "order", "add", "--reference", "CLIENT-2", "--authority", "Court",
+		"--requesting-state", "FR", "--profile", "budapest-16", "--legal-basis", "art. 16", "--selector", "email:bob@example.net",
+		"--categories", "content", "--document", doc)
+	if !strings.Contains(withDoc, `"name":"order.pdf"`) {
+		t.Fatalf("order add --document through the daemon printed:\n%s", withDoc)
+	}
 	capture := runCLI(t, bin, as("custodian"), 0, "capture", "--source", "big", id)
 	if !regexp.MustCompile(`(?m)^preserved big: big\.bin [0-9a-f]{64} 65536 bytes$`).MatchString(capture) ||
 		!strings.Contains(capture, ": 1 preserved, 0 already preserved") {
@@ -92,7 +103,7 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 		t.Fatalf("token list through the daemon:\n%s", list)
 	}
 	fix := runCLI(t, bin, as("custodian"), 0, "fixity")
-	if !regexp.MustCompile(`(?m)^ok   orders/\S+/items/[0-9a-f]{64} 65536 bytes$`).MatchString(fix) || !strings.HasSuffix(fix, "1 items checked, 0 failed\n") {
+	if !regexp.MustCompile(`(?m)^ok   orders/\S+/items/[0-9a-f]{64} 65536 bytes$`).MatchString(fix) || !strings.HasSuffix(fix, "2 items checked, 0 failed\n") {
 		t.Fatalf("fixity through the daemon printed:\n%s", fix)
 	}
 	pkg := filepath.Join(s.dir, "package.zip")

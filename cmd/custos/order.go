@@ -148,22 +148,33 @@ func runOrderAdd(ctx context.Context, g *globalOptions, opts orderAddOptions, fl
 
 // remoteOrderAdd sends the order to the daemon (client mode).
 func remoteOrderAdd(ctx context.Context, g *globalOptions, draft *agent.Order, document string) error {
-	if document != "" {
-		return usageErrorf("order add: --document is not taken through --server yet: add the order in-process, or send the document as a capture")
-	}
 	c, err := newAPIClient(g)
 	if err != nil {
 		return err
 	}
-	var o agent.Order
-	if err := c.call(ctx, "POST", "/v1/orders", draft, &o); err != nil {
+	var (
+		o      agent.Order
+		docErr string
+	)
+	if document == "" {
+		err = c.call(ctx, "POST", "/v1/orders", draft, &o)
+	} else {
+		docErr, err = c.postOrderWithDocument(ctx, draft, document, &o)
+	}
+	if err != nil {
 		return fmt.Errorf("order add: %w", err)
 	}
+	// The order is received from here on, whatever befell its document.
+	var out error
 	if g.json() {
-		return writeJSON(g.stdout, &o)
+		out = writeJSON(g.stdout, &o)
+	} else {
+		_, out = fmt.Fprintln(g.stdout, o.ID)
 	}
-	_, err = fmt.Fprintln(g.stdout, o.ID)
-	return err
+	if docErr != "" {
+		return errors.Join(fmt.Errorf("order add: %s", docErr), out)
+	}
+	return out
 }
 
 // readLimited reads a file of at most limit bytes.

@@ -199,6 +199,7 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 		},
 		Jobs:          jobs.Config{Dir: filepath.Join(cfg.DataDir, "jobs"), Workers: cfg.Server.Workers},
 		DisclosureDir: filepath.Join(cfg.DataDir, "disclosures"),
+		UploadDir:     filepath.Join(cfg.DataDir, "uploads"),
 		Organization:  org,
 		Ready: func(ctx context.Context) error {
 			_, err := reg.Store.Stat(ctx, ".custos-probe/ready")
