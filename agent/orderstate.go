@@ -244,6 +244,9 @@ func (st *OrderState) PurgedOrder() *Order {
 	if d := st.Received; d != nil {
 		o.Reference, o.Authority, o.RequestingState, o.Profile = d["reference"], d["authority"], d["requesting_state"], d["profile"]
 		o.ReceivedAt, _ = time.Parse(time.RFC3339Nano, d["received_at"])
+		// Confidential as received, assigned to no one: with the record
+		// gone, it stays hidden from every identity (fails closed).
+		o.Confidentiality.Confidential = d["confidential"] == "true"
 		for _, c := range strings.Split(d["categories"], ",") {
 			if c != "" {
 				o.Categories = append(o.Categories, Category(c))

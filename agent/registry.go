@@ -76,8 +76,10 @@ type Registry struct {
 	flushMu sync.Mutex
 }
 
+// orderLock is a turn on one order: a one-slot channel, so that waiting
+// for it ends with the waiter's context.
 type orderLock struct {
-	mu    sync.Mutex
+	turn  chan struct{}
 	users int
 }
 
@@ -91,7 +93,7 @@ func (r *Registry) lock(ctx context.Context, id string) (func(), error) {
 	}
 	l := r.locks[id]
 	if l == nil {
-		l = &orderLock{}
+		l = &orderLock{turn: make(chan struct{}, 1)}
 		r.locks[id] = l
 	}
 	l.users++
@@ -103,12 +105,13 @@ func (r *Registry) lock(ctx context.Context, id string) (func(), error) {
 		}
 		r.mu.Unlock()
 	}
-	if err := ctx.Err(); err != nil {
+	select {
+	case l.turn <- struct{}{}:
+		return func() { <-l.turn; release() }, nil
+	case <-ctx.Done():
 		release()
-		return nil, err
+		return nil, fmt.Errorf("order %s: waiting for its turn: %w", id, ctx.Err())
 	}
-	l.mu.Lock()
-	return func() { l.mu.Unlock(); release() }, nil
 }
 
 // OrderView is an order as it stands now, with what the log says of it.
@@ -202,7 +205,8 @@ func (r *Registry) view(ctx context.Context, st *OrderState) (*OrderView, error)
 	return &OrderView{Order: o, State: st}, nil
 }
 
-// List returns every order, in the order the log received them.
+// List returns every order, in the order the log received them. An order
+// whose record cannot be read stops it with that error.
 func (r *Registry) List(ctx context.Context) ([]*OrderView, error) {
 	states, ids, err := r.states(ctx)
 	if err != nil {
@@ -217,6 +221,35 @@ func (r *Registry) List(ctx context.Context) ([]*OrderView, error) {
 		views = append(views, v)
 	}
 	return views, nil
+}
+
+// ListReadable returns every order whose record can be read, in the order
+// the log received them, and by id the error of each that cannot (a
+// tampered or lost record): one bad record does not hide the others.
+func (r *Registry) ListReadable(ctx context.Context) ([]*OrderView, map[string]error, error) {
+	states, ids, err := r.states(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	views := make([]*OrderView, 0, len(ids))
+	problems := map[string]error{}
+	for _, id := range ids {
+		v, err := r.view(ctx, states[id])
+		if err != nil {
+			problems[id] = err
+			continue
+		}
+		views = append(views, v)
+	}
+	return views, problems, nil
+}
+
+// ReceivedConfidential reports whether order id was received confidential,
+// as its order.received event says: what hides it when its record cannot
+// be read.
+func (r *Registry) ReceivedConfidential(ctx context.Context, id string) bool {
+	st, err := r.state(ctx, id)
+	return err != nil || st.Received["confidential"] != "false"
 }
 
 // SyncRecords copies to the store the order records saved while it could
@@ -305,6 +338,13 @@ func (r *Registry) Add(ctx context.Context, draft *Order, doc *Document, actor s
 	if err != nil {
 		return nil, err
 	}
+	// The order's turn from its first event to its document's capture, so
+	// that no other step sees the document's capture half-done.
+	unlock, err := r.lock(ctx, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if _, err := r.record(ctx, o, e); err != nil {
 		return nil, err
 	}
@@ -417,16 +457,18 @@ func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cu
 		}
 	}
 	if c.Spool != nil && c.storeUp(ctx) && r.flushMu.TryLock() {
-		// Another step flushing now is flushing for this one too.
-		c.Turn = r.turn(o.ID)
-		_, err := c.Flush(ctx, r.retention)
+		// Another step flushing now is flushing for this one too. The
+		// agent, not this capture's actor, stores what it flushes: the
+		// spool may hold items of orders the actor never acted on.
+		fc := c
+		fc.Turn, fc.Actor = r.turn(o.ID), r.Agent
+		_, err := fc.Flush(ctx, r.retention)
 		r.flushMu.Unlock()
 		if err != nil && r.Logger != nil {
 			// The spool keeps what it holds and the next capture tries
 			// again; this one goes on.
 			r.Logger.Warn("spooled items not flushed to the store yet", "order", o.ID, "error", err)
 		}
-		c.Turn = nil
 	}
 	return c.Capture(ctx, spec)
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -97,9 +99,18 @@ func (s *Server) mayReadEvent(r *http.Request, id *auth.Identity, e *chain.Event
 	ok, known := seen[e.Order]
 	if !known {
 		v, err := s.cfg.Registry.Get(r.Context(), e.Order)
-		// An id the log names and no order record backs (a note written
-		// before the order arrived) is shown to auditors only.
-		ok = (err == nil && visible(v.Order, id)) || (err != nil && id.Role == auth.Auditor)
+		switch {
+		case err == nil:
+			ok = visible(v.Order, id)
+		case errors.Is(err, agent.ErrNoOrder):
+			// An id no order backs (a note written before the order
+			// arrived): shown to auditors only.
+			ok = id.Role == auth.Auditor
+		default:
+			// A record that cannot be read: only an order received as
+			// not confidential shows its events.
+			ok = !s.cfg.Registry.ReceivedConfidential(r.Context(), e.Order)
+		}
 		seen[e.Order] = ok
 	}
 	return ok

@@ -41,7 +41,7 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request, id *auth.Ide
 		}
 		v, err := s.cfg.Registry.Get(r.Context(), req.Order)
 		if err != nil {
-			return err
+			return s.hidden(r.Context(), req.Order, err)
 		}
 		if !visible(v.Order, id) {
 			return notFound("order %s: no such order", req.Order)

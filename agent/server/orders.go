@@ -17,6 +17,7 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
 )
 
 // maxOrderBody bounds an order's JSON (the order file limit).
@@ -49,12 +50,25 @@ func (s *Server) order(ctx context.Context, r *http.Request, id *auth.Identity) 
 	}
 	v, err := s.cfg.Registry.Get(ctx, oid)
 	if err != nil {
-		return nil, err
+		return nil, s.hidden(ctx, oid, err)
 	}
 	if !visible(v.Order, id) {
 		return nil, notFound("order %s: %v", oid, agent.ErrNoOrder)
 	}
 	return v, nil
+}
+
+// hidden is the error a caller gets for an order whose record cannot be
+// read: the error itself (tampering, a store that does not answer) for an
+// order received as not confidential; for one received confidential, the
+// same 404 as for an order the caller may not see, since who may see it is
+// in the record that cannot be read. The agent's log has the error.
+func (s *Server) hidden(ctx context.Context, oid string, err error) error {
+	if errors.Is(err, agent.ErrNoOrder) || !s.cfg.Registry.ReceivedConfidential(ctx, oid) {
+		return err
+	}
+	s.log.Error("the record of a confidential order cannot be read", "order", oid, "error", err)
+	return notFound("order %s: %v", oid, agent.ErrNoOrder)
 }
 
 // createOrder receives an order: the body is an order file in JSON (the
@@ -176,6 +190,9 @@ func (s *Server) readUpload(r *http.Request) (order []byte, doc *agent.Document,
 	return order, doc, cleanup, nil
 }
 
+// maxUploadName bounds an uploaded document's name (a file system's is 255).
+const maxUploadName = 100
+
 // uploadName keeps a client's file name readable and harmless.
 var uploadName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
@@ -183,6 +200,10 @@ func (s *Server) saveUpload(dir string, p *multipart.Part) (*agent.Document, err
 	name := uploadName.ReplaceAllString(filepath.Base(p.FileName()), "_")
 	if name == "" || name == "." || name == ".." || strings.HasPrefix(name, ".") {
 		name = "document" + name
+	}
+	if len(name) > maxUploadName {
+		// Keep the end: it holds the extension the media type comes from.
+		name = name[len(name)-maxUploadName:]
 	}
 	path := filepath.Join(dir, name)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -207,9 +228,14 @@ func (s *Server) saveUpload(dir string, p *multipart.Part) (*agent.Document, err
 }
 
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	views, err := s.cfg.Registry.List(r.Context())
+	views, problems, err := s.cfg.Registry.ListReadable(r.Context())
 	if err != nil {
 		return err
+	}
+	for oid, perr := range problems {
+		// Left out of the list, loudly: one bad record must not hide the
+		// others, nor show a confidential order's id.
+		s.log.Error("order record cannot be read; left out of the order list", "order", oid, "error", perr)
 	}
 	status := r.URL.Query().Get("status")
 	out := []agent.OrderSummary{}
@@ -334,7 +360,13 @@ func (s *Server) readItem(w http.ResponseWriter, r *http.Request, id *auth.Ident
 		return notFound("order %s holds no item %q", v.Order.ID, sum)
 	}
 	key := agent.ItemKey(v.Order.ID, sum)
+	if v.State.Spooled[sum] {
+		return newError(http.StatusServiceUnavailable, "unavailable", "item %s is sealed in the local spool and reaches the store when it answers; try again then", sum)
+	}
 	rc, info, err := s.cfg.Registry.Store.Get(r.Context(), key)
+	if errors.Is(err, storage.ErrNotExist) {
+		err = fmt.Errorf("item %s: the custody log holds it and the store does not: %w", key, storage.ErrTamper)
+	}
 	if err != nil {
 		return fmt.Errorf("read item %s: %w", key, err)
 	}
@@ -350,12 +382,54 @@ func (s *Server) readItem(w http.ResponseWriter, r *http.Request, id *auth.Ident
 	w.Header().Set("Digest", "sha-256="+sum)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, rc); err != nil {
-		// The status is sent: a short or altered read can only be cut off,
-		// so the client sees a truncated body, and the log line says why.
-		s.log.Error("item read failed mid-stream", "order", v.Order.ID, "key", key, "error", err)
+	if err := copyVerified(w, rc); err != nil {
+		// The status is sent: the answer is cut off (the client sees fewer
+		// bytes than Content-Length), and the log says why.
+		s.log.Error("item read failed mid-stream; answer cut off", "order", v.Order.ID, "key", key, "error", err)
+		if errors.Is(err, storage.ErrTamper) {
+			s.recordTamper(r.Context(), v.Order.ID, dg, key, err)
+		}
+		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// copyVerified copies the store's reader to w, holding back the last
+// chunk until the reader ends cleanly: the store checks the digest only at
+// the end, and an altered item must not reach the client whole.
+func copyVerified(w io.Writer, r io.Reader) error {
+	cur, next := make([]byte, 256<<10), make([]byte, 256<<10)
+	n, err := io.ReadFull(r, cur)
+	for {
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			// cur[:n] is the end, and the reader ended cleanly.
+			_, werr := w.Write(cur[:n])
+			return werr
+		case err != nil:
+			return err
+		}
+		m, nerr := io.ReadFull(r, next)
+		if nerr != nil && !errors.Is(nerr, io.EOF) && !errors.Is(nerr, io.ErrUnexpectedEOF) {
+			return nerr
+		}
+		if _, werr := w.Write(cur[:n]); werr != nil {
+			return werr
+		}
+		cur, next, n, err = next, cur, m, nerr
+	}
+}
+
+// recordTamper logs fixity.failed for an item found altered or missing
+// while it was read.
+func (s *Server) recordTamper(ctx context.Context, order string, dg chain.Digest, key string, cause error) {
+	e := chain.Event{Type: chain.FixityFailed, Time: s.cfg.Now().UTC(), Order: order, Actor: s.cfg.Registry.Agent,
+		Agent: s.cfg.Registry.Agent, Host: s.cfg.Registry.Host, Items: []chain.Digest{dg},
+		Reason: cause.Error(), Details: map[string]string{"key": key, "via": "api read"}}
+	if _, err := s.cfg.Log.Append(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("fixity.failed not logged", "order", order, "key", key, "error", err)
+	}
+	s.metrics.fixityFailed.Inc()
 }
 
 // isJSON reports whether a Content-Type is JSON.
