@@ -14,6 +14,7 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -175,7 +176,7 @@ func retryable(err error) bool {
 	var ve *agent.ValidationError
 	switch {
 	case err == nil, errors.As(err, &ve), errors.Is(err, agent.ErrNoOrder), errors.Is(err, agent.ErrIllegalTransition),
-		errors.Is(err, storage.ErrTamper), errors.Is(err, context.Canceled):
+		errors.Is(err, storage.ErrTamper), errors.Is(err, chain.ErrTamper), errors.Is(err, context.Canceled):
 		return false
 	}
 	return true

@@ -140,8 +140,8 @@ func (m *metrics) route(pattern string, next http.Handler) http.Handler {
 		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		m.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(sw.status)).Inc()
-		m.latency.WithLabelValues(pattern, r.Method).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(pattern, knownMethod(r.Method), strconv.Itoa(sw.status)).Inc()
+		m.latency.WithLabelValues(pattern, knownMethod(r.Method)).Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -152,7 +152,7 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		if !sw.routed {
-			m.requests.WithLabelValues("other", r.Method, strconv.Itoa(sw.status)).Inc()
+			m.requests.WithLabelValues("other", knownMethod(r.Method), strconv.Itoa(sw.status)).Inc()
 		}
 	})
 }
@@ -160,6 +160,17 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *auth.Identity) error {
 	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	return nil
+}
+
+// knownMethod keeps a label's values bounded: a method a client made up
+// is counted as "other".
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // statusWriter remembers the status written.
