@@ -86,6 +86,10 @@ func ValidateName(name string) error {
 		return fmt.Errorf("name is %d characters long; the limit is %d", utf8.RuneCountInString(name), MaxNameLen)
 	case strings.TrimSpace(name) != name:
 		return fmt.Errorf("name %q begins or ends with a space", name)
+	case strings.HasPrefix(strings.ToLower(name), "role:"):
+		// Orders assign confidential access to role:ROLE; a name that
+		// looks like one would be given what the role was.
+		return fmt.Errorf("name %q begins with role:, which assignments to a role use", name)
 	}
 	for _, r := range name {
 		if !unicode.IsPrint(r) {

@@ -63,6 +63,9 @@ func TestValidateName(t *testing.T) {
 		ok   bool
 	}{
 		{"alice", true},
+		{"role:custodian", false},
+		{"Role:auditor", false},
+		{"my role: custodian", true},
 		{"a", true},
 		{"Jean-Luc Picard", true},
 		{"ops@example.org (night shift)", true},
