@@ -131,8 +131,7 @@ func (s *Server) disclosure(r *http.Request, id *auth.Identity) (*disclosure, er
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("disclosure %s: %w", did, err)
 	}
-	v, err := s.cfg.Registry.Get(r.Context(), d.Order)
-	if err != nil || !visible(v.Order, id) {
+	if !s.maySee(r.Context(), d.Order, id) {
 		return nil, notFound("no disclosure %s", did)
 	}
 	return &d, nil

@@ -187,11 +187,8 @@ func (s *Server) job(r *http.Request, id *auth.Identity) (*jobs.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.Order != "" {
-		v, err := s.cfg.Registry.Get(r.Context(), j.Order)
-		if err != nil || !visible(v.Order, id) {
-			return nil, notFound("job %s: %v", j.ID, jobs.ErrNoJob)
-		}
+	if j.Order != "" && !s.maySee(r.Context(), j.Order, id) {
+		return nil, notFound("job %s: %v", j.ID, jobs.ErrNoJob)
 	}
 	return j, nil
 }
@@ -207,18 +204,26 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, id *auth.Identit
 	if err != nil {
 		return err
 	}
-	if wait > 0 && !j.State.Terminal() {
-		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		defer cancel()
-		if done, err := s.jobs.Wait(ctx, j.ID); err == nil {
-			j = done
-		} else if r.Context().Err() != nil {
-			return err
-		} else if j, err = s.jobs.Get(j.ID); err != nil {
-			return err
-		}
+	if j, err = s.waitJob(r, j, wait); err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, j)
+}
+
+// waitJob waits up to wait for job j to end and returns it as it then
+// stands, ended or not.
+func (s *Server) waitJob(r *http.Request, j *jobs.Job, wait time.Duration) (*jobs.Job, error) {
+	if wait <= 0 || j.State.Terminal() {
+		return j, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	if done, err := s.jobs.Wait(ctx, j.ID); err == nil {
+		return done, nil
+	} else if r.Context().Err() != nil {
+		return nil, err
+	}
+	return s.jobs.Get(j.ID)
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
@@ -229,8 +234,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, id *auth.Ident
 		if j.Order != "" {
 			ok, known := seen[j.Order]
 			if !known {
-				v, err := s.cfg.Registry.Get(r.Context(), j.Order)
-				ok = err == nil && visible(v.Order, id)
+				ok = s.maySee(r.Context(), j.Order, id)
 				seen[j.Order] = ok
 			}
 			if !ok {
@@ -334,18 +338,16 @@ func (s *Server) runFixity(ctx context.Context, j *jobs.Job, progress func(done,
 // once it has ended (200) or wait has passed (202).
 func (s *Server) answerJob(w http.ResponseWriter, r *http.Request, j *jobs.Job, wait time.Duration) error {
 	w.Header().Set("Location", "/v1/jobs/"+j.ID)
-	if wait > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		defer cancel()
-		if done, err := s.jobs.Wait(ctx, j.ID); err == nil {
-			return writeJSON(w, http.StatusOK, done)
-		} else if r.Context().Err() != nil {
-			return err
-		}
-		var err error
-		if j, err = s.jobs.Get(j.ID); err != nil {
-			return err
-		}
+	if wait <= 0 {
+		return writeJSON(w, http.StatusAccepted, j)
 	}
-	return writeJSON(w, http.StatusAccepted, j)
+	j, err := s.waitJob(r, j, wait)
+	if err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if j.State.Terminal() {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, j)
 }

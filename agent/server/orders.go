@@ -40,6 +40,14 @@ func visible(o *agent.Order, id *auth.Identity) bool {
 	return o.Visible(id.Name, string(id.Role))
 }
 
+// maySee reports whether id may see order oid: it exists, its record can
+// be read, and it is visible to id. What hangs off an order (jobs,
+// disclosures) is shown only to those who may see the order.
+func (s *Server) maySee(ctx context.Context, oid string, id *auth.Identity) bool {
+	v, err := s.cfg.Registry.Get(ctx, oid)
+	return err == nil && visible(v.Order, id)
+}
+
 // order returns order {id} of the request as id may see it: an invalid id
 // is a 400, and an order id may not see is as absent as one that does not
 // exist.
@@ -433,9 +441,7 @@ func (s *Server) recordTamper(ctx context.Context, order string, dg chain.Digest
 }
 
 // isJSON reports whether a Content-Type is JSON.
-func isJSON(ct string) bool {
-	return len(ct) >= len("application/json") && ct[:len("application/json")] == "application/json"
-}
+func isJSON(ct string) bool { return strings.HasPrefix(ct, "application/json") }
 
 // checkJSON refuses a body that is not one JSON object: ParseOrderFile
 // reads YAML too, and the API takes JSON only.

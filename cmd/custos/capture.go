@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/source"
 )
 
@@ -219,19 +220,9 @@ func remoteCapture(ctx context.Context, g *globalOptions, opts captureOptions, a
 	if opts.cutOff != "" {
 		body["cut_off"] = opts.cutOff
 	}
-	var j struct {
-		ID     string          `json:"id"`
-		State  string          `json:"state"`
-		Error  string          `json:"error"`
-		Result json.RawMessage `json:"result"`
-	}
-	if err := c.call(ctx, "POST", "/v1/orders/"+id+"/captures?wait=5m", body, &j); err != nil {
+	j, err := c.runJob(ctx, "/v1/orders/"+id+"/captures", body)
+	if err != nil {
 		return fmt.Errorf("capture: %w", err)
-	}
-	for j.State == "queued" || j.State == "running" {
-		if err := c.call(ctx, "GET", "/v1/jobs/"+j.ID+"?wait=5m", nil, &j); err != nil {
-			return fmt.Errorf("capture: job %s: %w", j.ID, err)
-		}
 	}
 	var sum agent.CaptureSummary
 	if len(j.Result) > 0 && string(j.Result) != "null" {
@@ -243,7 +234,7 @@ func remoteCapture(ctx context.Context, g *globalOptions, opts captureOptions, a
 		}
 	}
 	switch {
-	case j.State != "succeeded":
+	case j.State != jobs.Succeeded:
 		return fmt.Errorf("capture: job %s %s: %s", j.ID, j.State, j.Error)
 	case sum.Failed:
 		return fmt.Errorf("capture %s: items or sources not preserved (the log's capture.failed event names them)", sum.Capture)

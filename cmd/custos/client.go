@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -238,4 +239,19 @@ func (c *apiClient) postOrderWithDocument(ctx context.Context, draft any, docume
 		return "", fmt.Errorf("the daemon's answer: %w", err)
 	}
 	return res.Header.Get("Custos-Document-Error"), nil
+}
+
+// runJob submits a job (POST path) and waits, as long as it takes, for it
+// to end; the daemon answers each wait after at most five minutes.
+func (c *apiClient) runJob(ctx context.Context, path string, body any) (*jobs.Job, error) {
+	var j jobs.Job
+	if err := c.call(ctx, "POST", path+"?wait=5m", body, &j); err != nil {
+		return nil, err
+	}
+	for !j.State.Terminal() {
+		if err := c.call(ctx, "GET", "/v1/jobs/"+j.ID+"?wait=5m", nil, &j); err != nil {
+			return nil, fmt.Errorf("job %s: %w", j.ID, err)
+		}
+	}
+	return &j, nil
 }

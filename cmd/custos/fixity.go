@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/server"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -139,31 +141,22 @@ func remoteFixity(ctx context.Context, g *globalOptions, order string) error {
 	}
 	total := &server.FixityReport{Items: []server.FixityItem{}}
 	for _, id := range orders {
-		var j struct {
-			ID     string               `json:"id"`
-			State  string               `json:"state"`
-			Error  string               `json:"error"`
-			Result *server.FixityReport `json:"result"`
-		}
-		if err := c.call(ctx, "POST", "/v1/orders/"+id+"/fixity?wait=5m", nil, &j); err != nil {
+		j, err := c.runJob(ctx, "/v1/orders/"+id+"/fixity", nil)
+		if err != nil {
 			return fmt.Errorf("fixity: %w", err)
 		}
-		for j.State == "queued" || j.State == "running" {
-			if err := c.call(ctx, "GET", "/v1/jobs/"+j.ID+"?wait=5m", nil, &j); err != nil {
-				return fmt.Errorf("fixity: job %s: %w", j.ID, err)
-			}
-		}
-		if j.State != "succeeded" || j.Result == nil {
+		var rep server.FixityReport
+		if j.State != jobs.Succeeded || json.Unmarshal(j.Result, &rep) != nil {
 			return fmt.Errorf("fixity: job %s of order %s %s: %s", j.ID, id, j.State, j.Error)
 		}
-		for _, fi := range j.Result.Items {
+		for _, fi := range rep.Items {
 			if !g.json() {
 				printFixityItem(g, fi)
 			}
 		}
-		total.Items = append(total.Items, j.Result.Items...)
-		total.Checked += j.Result.Checked
-		total.Failed += j.Result.Failed
+		total.Items = append(total.Items, rep.Items...)
+		total.Checked += rep.Checked
+		total.Failed += rep.Failed
 	}
 	return fixityOutcome(g, total)
 }
