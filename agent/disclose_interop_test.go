@@ -523,8 +523,13 @@ func firstDataFile(t *testing.T, root string) string {
 	return ""
 }
 
+// flipByte flips a bit of the byte in the middle of the file at path,
+// read-only (as stored objects are) or not.
 func flipByte(t *testing.T, path string) {
 	t.Helper()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) == 0 {
 		t.Fatalf("%s: %d bytes, %v", path, len(b), err)

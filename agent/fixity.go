@@ -23,6 +23,9 @@ type LoggedItem struct {
 	Digest chain.Digest
 	Index  uint64 // of its item.preserved event
 	Size   int64  // as its item.preserved event gives it; -1 if it does not
+	// Spooled: the log says the item was sealed into the local spool
+	// and not yet that it reached the store (item.stored).
+	Spooled bool
 }
 
 // LoggedItems reads the log (the first size entries of fsys) and returns
@@ -49,7 +52,12 @@ func LoggedItems(ctx context.Context, fsys fs.FS, size uint64, order string) ([]
 					if err != nil || len(e.Items) != 1 {
 						size = -1
 					}
-					items = append(items, LoggedItem{Order: e.Order, Key: ItemKey(e.Order, d.SHA256), Digest: d, Index: rec.Index, Size: size})
+					items = append(items, LoggedItem{Order: e.Order, Key: ItemKey(e.Order, d.SHA256), Digest: d, Index: rec.Index, Size: size,
+						Spooled: e.Details["stored"] == "spool"})
+				}
+			case chain.ItemStored:
+				if i, ok := at[id]; ok {
+					items[i].Spooled = false
 				}
 			case chain.ItemPurged:
 				if i, ok := at[id]; ok {
@@ -76,7 +84,11 @@ type FixityStore interface {
 // Fixity re-reads stored items and checks them against the digests the
 // custody log holds for them.
 type Fixity struct {
-	Store              FixityStore
+	Store FixityStore
+	// Spool, when set, is where an item the log gives as spooled is read
+	// from if the store does not hold it yet. Without it such an item is
+	// not checked: Run stops with an error rather than call it missing.
+	Spool              FixityStore
 	Log                EventLog
 	Agent, Actor, Host string
 	Now                func() time.Time
@@ -88,22 +100,37 @@ type Fixity struct {
 type FixityResult struct {
 	Item  LoggedItem
 	Bytes int64
-	Err   error // nil: verified
+	// Err is nil when the item verified; otherwise it is a tamper error
+	// (storage.ErrTamper): the item is missing or its bytes differ.
+	Err error
+	// FromSpool: the item was read from the local spool, not the store.
+	FromSpool bool
 }
 
 // Run checks every item, logging fixity.verified or fixity.failed for
-// each, and yields the results as it goes. A failure to log stops it.
+// each, and yields the results as it goes. fixity.failed means missing or
+// altered, and nothing else: an item that could not be read for any other
+// reason (a store that does not answer, a permission refused) is not
+// judged; Run stops there with an error naming it, as it does when the
+// result cannot be logged.
 func (f *Fixity) Run(ctx context.Context, items []LoggedItem) iter.Seq2[FixityResult, error] {
 	return func(yield func(FixityResult, error) bool) {
 		for _, it := range items {
 			res := FixityResult{Item: it}
-			res.Bytes, res.Err = f.check(ctx, it)
+			res.Bytes, res.FromSpool, res.Err = f.check(ctx, it)
 			if ctx.Err() != nil {
 				yield(res, ctx.Err())
 				return
 			}
+			if res.Err != nil && !IsTamper(res.Err) {
+				yield(res, fmt.Errorf("fixity of %s: not checked: %w", it.Key, res.Err))
+				return
+			}
 			e := chain.Event{Time: f.now(), Order: it.Order, Actor: f.Actor, Agent: f.Agent, Host: f.Host,
 				Items: []chain.Digest{it.Digest}, Details: map[string]string{"key": it.Key, "bytes": strconv.FormatInt(res.Bytes, 10)}}
+			if res.FromSpool {
+				e.Details["read_from"] = "spool"
+			}
 			e.Type = chain.FixityVerified
 			if res.Err != nil {
 				e.Type, e.Reason = chain.FixityFailed, res.Err.Error()
@@ -119,23 +146,46 @@ func (f *Fixity) Run(ctx context.Context, items []LoggedItem) iter.Seq2[FixityRe
 	}
 }
 
+// IsTamper reports whether err says stored content is missing or differs
+// from its digest, as opposed to failing to read it.
+func IsTamper(err error) bool {
+	return errors.Is(err, storage.ErrTamper) || errors.Is(err, chain.ErrTamper)
+}
+
 // check reads the item through the store (which re-hashes SHA-256 against
 // its custody digest) and hashes SHA-512 beside it, comparing both with
-// the log.
-func (f *Fixity) check(ctx context.Context, it LoggedItem) (int64, error) {
+// the log. An item the log gives as spooled, and the store does not hold
+// yet, is read from the spool.
+func (f *Fixity) check(ctx context.Context, it LoggedItem) (n int64, fromSpool bool, err error) {
 	r, info, err := f.Store.Get(ctx, it.Key)
+	if errors.Is(err, storage.ErrNotExist) && it.Spooled {
+		if f.Spool == nil {
+			return 0, false, fmt.Errorf("%s: spooled, not yet in the store, and no spool to read it from", it.Key)
+		}
+		fromSpool = true
+		r, info, err = f.Spool.Get(ctx, it.Key)
+	}
 	if err != nil {
 		if errors.Is(err, storage.ErrNotExist) {
-			return 0, fmt.Errorf("%s: missing from the store: %w", it.Key, storage.ErrTamper)
+			where := "the store"
+			if fromSpool {
+				where = "the store and from the spool"
+			}
+			return 0, fromSpool, fmt.Errorf("%s: missing from %s: %w", it.Key, where, storage.ErrTamper)
 		}
-		return 0, err
+		return 0, fromSpool, err
 	}
 	defer r.Close()
+	n, err = f.hash(r, info, it)
+	return n, fromSpool, err
+}
+
+func (f *Fixity) hash(r io.Reader, info *storage.ObjectInfo, it LoggedItem) (int64, error) {
 	if info.SHA256 != it.Digest.SHA256 {
 		return 0, fmt.Errorf("%s: stored with sha256 %s, logged as %s: %w", it.Key, info.SHA256, it.Digest.SHA256, storage.ErrTamper)
 	}
 	h := sha512.New()
-	var src io.Reader = r
+	src := r
 	if f.Progress != nil {
 		src = progressReader{r: r, progress: f.Progress}
 	}

@@ -66,16 +66,24 @@ func countObjects(t *testing.T, list func(context.Context, string) iter.Seq2[*st
 	return n
 }
 
-func TestCaptureSpoolsWhileTheStoreIsDownAndFlushesAfter(t *testing.T) {
-	ctx := context.Background()
-	f := newCaptureFixture(t)
-	flaky := &flakyStore{Local: f.store}
+// storeDown gives f's capturer a spool and a store that does not answer
+// until flaky.down is cleared.
+func (f *captureFixture) storeDown(t *testing.T) (flaky *flakyStore, spool *storage.Local) {
+	t.Helper()
+	flaky = &flakyStore{Local: f.store}
 	flaky.down.Store(true)
 	spool, err := storage.NewLocal(filepath.Join(f.dir, "spool"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.c.Store, f.c.Spool = flaky, spool
+	return flaky, spool
+}
+
+func TestCaptureSpoolsWhileTheStoreIsDownAndFlushesAfter(t *testing.T) {
+	ctx := context.Background()
+	f := newCaptureFixture(t)
+	flaky, spool := f.storeDown(t)
 	src := &fakeSource{items: map[string]string{"a.eml": "first\n", "b.eml": "second\n"}, order: []string{"a.eml", "b.eml"}}
 	s := spec(src, nil)
 	rep, err := f.c.Capture(ctx, s)

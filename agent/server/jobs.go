@@ -315,12 +315,12 @@ func (s *Server) runFixity(ctx context.Context, j *jobs.Job, progress func(done,
 	for _, it := range items {
 		total += max(it.Size, 0)
 	}
-	fx := &agent.Fixity{Store: s.cfg.Registry.Store, Log: s.cfg.Log, Agent: s.cfg.Registry.Agent, Actor: j.Identity,
+	fx := &agent.Fixity{Store: s.cfg.Registry.Store, Spool: s.spool(), Log: s.cfg.Log, Agent: s.cfg.Registry.Agent, Actor: j.Identity,
 		Host: s.cfg.Registry.Host, Progress: func(n int) { done += int64(n); progress(done, total) }}
 	rep := &FixityReport{Items: []FixityItem{}, Checked: len(items)}
 	for res, err := range fx.Run(ctx, items) {
 		if err != nil {
-			return rep, err
+			return rep, err // not judged: the job tries again (a store that does not answer) or fails
 		}
 		fi := FixityItem{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes, OK: res.Err == nil}
 		if res.Err != nil {
@@ -350,4 +350,13 @@ func (s *Server) answerJob(w http.ResponseWriter, r *http.Request, j *jobs.Job, 
 		status = http.StatusOK
 	}
 	return writeJSON(w, status, j)
+}
+
+// spool is the registry's spool, where items sealed while the store was
+// unreachable wait; nil when it has none.
+func (s *Server) spool() agent.FixityStore {
+	if c := s.cfg.Registry.Capturer; c != nil && c.Spool != nil {
+		return c.Spool
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/server"
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
 )
 
 func newFixityCommand(g *globalOptions) *cli.Command {
@@ -22,7 +24,8 @@ func newFixityCommand(g *globalOptions) *cli.Command {
 		ArgsUsage: "[ORDER]",
 		Description: "Each item the custody log holds (preserved, not purged) is read back from the\n" +
 			"store, re-hashed with SHA-256 and SHA-512 and compared with the log; fixity.verified or\n" +
-			"fixity.failed is logged for it. Exits 3 if any item is missing or altered.",
+			"fixity.failed is logged for it. Exits 3 if any item is missing or altered. An item\n" +
+			"that cannot be read (the store does not answer) is not judged: the run stops there.",
 		Action: func(c *cli.Context) error { return runFixity(c.Context, g, c.Args().Slice()) },
 	}
 }
@@ -76,7 +79,11 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 	}
 	bar := newProgress(g, total, "checking")
 	defer bar.done()
-	fx := &agent.Fixity{Store: store, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
+	spool, err := storage.NewLocal(cfg.spoolDir(), time.Now)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	fx := &agent.Fixity{Store: store, Spool: spool, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
 	rep := &server.FixityReport{Items: []server.FixityItem{}, Checked: len(items)}
 	for res, err := range fx.Run(ctx, items) {
 		if err != nil {
