@@ -205,24 +205,6 @@ func (r *Registry) view(ctx context.Context, st *OrderState) (*OrderView, error)
 	return &OrderView{Order: o, State: st}, nil
 }
 
-// List returns every order, in the order the log received them. An order
-// whose record cannot be read stops it with that error.
-func (r *Registry) List(ctx context.Context) ([]*OrderView, error) {
-	states, ids, err := r.states(ctx)
-	if err != nil {
-		return nil, err
-	}
-	views := make([]*OrderView, 0, len(ids))
-	for _, id := range ids {
-		v, err := r.view(ctx, states[id])
-		if err != nil {
-			return nil, err
-		}
-		views = append(views, v)
-	}
-	return views, nil
-}
-
 // ListReadable returns every order whose record can be read, in the order
 // the log received them, and by id the error of each that cannot (a
 // tampered or lost record): one bad record does not hide the others.

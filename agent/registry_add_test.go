@@ -30,7 +30,7 @@ func TestAddHoldsTheOrderThroughItsDocument(t *testing.T) {
 	go func() { _, err := f.reg.Add(ctx, draft, &Document{Path: doc}, "intake"); addDone <- err }()
 	var id string
 	for id == "" {
-		vs, _ := f.reg.List(ctx)
+		vs, _, _ := f.reg.ListReadable(ctx)
 		for _, v := range vs {
 			if len(v.State.OpenCaptures) > 0 {
 				id = v.Order.ID

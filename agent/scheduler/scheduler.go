@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -229,33 +231,18 @@ func (s *Scheduler) Step(ctx context.Context) (*Report, error) {
 	return rep, err
 }
 
-// orders returns every order, and whether the list is complete. List
-// fails as a whole when one order's record cannot be read; the orders are
-// then read one by one, so that one damaged record does not stop the
-// others' deadlines, and each failure is reported.
+// orders returns every order whose record can be read, and whether that
+// is all of them: one damaged record does not stop the others'
+// deadlines, and each such record is reported.
 func (s *Scheduler) orders(ctx context.Context, rep *Report) ([]*agent.OrderView, bool, error) {
-	views, err := s.reg.List(ctx)
-	if err == nil || ctx.Err() != nil {
-		return views, err == nil, err
+	views, problems, err := s.reg.ListReadable(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("list orders: %w", err)
 	}
-	size, serr := s.reg.Log.Size(ctx)
-	if serr != nil {
-		return nil, false, fmt.Errorf("list orders: %w", errors.Join(err, serr))
+	for _, id := range slices.Sorted(maps.Keys(problems)) {
+		s.fail(rep, "order unreadable: its deadlines are not kept", fmt.Errorf("read order %s: %w", id, problems[id]), "order", id)
 	}
-	_, ids, rerr := agent.ReadOrderStates(ctx, s.reg.Log.FS(), size)
-	if rerr != nil {
-		return nil, false, fmt.Errorf("list orders: %w", errors.Join(err, rerr))
-	}
-	views = views[:0]
-	for _, id := range ids {
-		v, err := s.reg.Get(ctx, id)
-		if err != nil {
-			s.fail(rep, "order unreadable: its deadlines are not kept", fmt.Errorf("read order %s: %w", id, err), "order", id)
-			continue
-		}
-		views = append(views, v)
-	}
-	return views, false, nil
+	return views, len(problems) == 0, nil
 }
 
 // fail logs err at Error level with msg and attrs, and reports it.

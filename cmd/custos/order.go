@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -235,12 +237,12 @@ func runOrderList(ctx context.Context, g *globalOptions, args []string) (err err
 	if err != nil {
 		return err
 	}
-	list, err := listOrders(ctx, g, cfg)
+	list, unreadable, err := listOrders(ctx, g, cfg)
 	if err != nil {
 		return err
 	}
 	if g.json() {
-		return writeJSON(g.stdout, list)
+		return errors.Join(writeJSON(g.stdout, list), unreadable)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tPROFILE\tEXPIRES\tLEFT\tITEMS\tREFERENCE")
@@ -249,35 +251,42 @@ func runOrderList(ctx context.Context, g *globalOptions, args []string) (err err
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.ID, o.Status, o.Profile, o.ExpiresAt.UTC().Format(time.RFC3339),
 			daysLeft(e.Deadline), e.Items, oneLine(o.Reference))
 	}
-	return tw.Flush()
+	return errors.Join(tw.Flush(), unreadable)
 }
 
 // listOrders lists the orders, from the data directory or, with
-// --server, from the daemon.
-func listOrders(ctx context.Context, g *globalOptions, cfg *Config) (_ []agent.OrderSummary, err error) {
+// --server, from the daemon. An order whose record cannot be read in
+// the data directory is left out of the list and named in unreadable
+// (a tamper error if any record was altered), so that one bad record
+// does not hide the others; the daemon leaves it out and logs it.
+func listOrders(ctx context.Context, g *globalOptions, cfg *Config) (_ []agent.OrderSummary, unreadable, err error) {
 	if g.server != "" {
 		c, err := newAPIClient(g)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var list []agent.OrderSummary
-		return list, c.call(ctx, "GET", "/v1/orders", nil, &list)
+		return list, nil, c.call(ctx, "GET", "/v1/orders", nil, &list)
 	}
 	reg, closeReg, err := openRegistryReader(ctx, g, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { err = errors.Join(err, closeReg()) }()
-	views, err := reg.List(ctx)
+	views, problems, err := reg.ListReadable(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := time.Now()
 	list := make([]agent.OrderSummary, 0, len(views))
 	for _, v := range views {
 		list = append(list, agent.OrderSummary{Order: v.Order, Deadline: deadline(reg, v.Order, now), Items: len(v.State.Items)})
 	}
-	return list, nil
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(problems)) {
+		errs = append(errs, fmt.Errorf("order %s left out of the list: its record cannot be read: %w", id, problems[id]))
+	}
+	return list, errors.Join(errs...), nil
 }
 
 // oneLine keeps a free-text field on one line of a table.
