@@ -6,18 +6,23 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -74,7 +79,10 @@ func BenchmarkAPISmallCaptures(b *testing.B) {
 
 func benchLoad(b *testing.B, store string) {
 	d := loadDuration()
-	opts := fixtureOptions{workers: loadWorkers}
+	// The daemon's default checkpoint interval: every checkpoint is a
+	// signed file written and archived, so the fixture's shortest
+	// interval would load the disk as no deployment does.
+	opts := fixtureOptions{workers: loadWorkers, checkpoints: chain.DefaultCheckpointInterval}
 	if store == "s3" {
 		opts.store = benchS3Store(b)
 	}
@@ -101,6 +109,91 @@ func benchLoad(b *testing.B, store string) {
 		"direct %.0f captures/s (p50 %s p99 %s); API/direct %.2f; target >= 300/s with p99 < 500ms: %s",
 		store, loadClients, d, rate, api.perSecond(api.requests), api.quantile(0.5), api.quantile(0.99),
 		base, direct.quantile(0.5), direct.quantile(0.99), rate/base, verdict)
+	if store == "local" {
+		diskBound(b, f.dir, api.captures, rate)
+	}
+}
+
+// diskBound measures, in the same run, how many small files this disk
+// makes durable per second (create, write 2 KiB, fsync the file and its
+// directory: what the local store does for each object, and its sidecar
+// metadata, at the least), with as many writers as the load has clients.
+// Divided by the files one order-and-capture left in the data directory
+// (the log's tiles not counted), that is the most captures/s the disk
+// allows whatever the code does.
+func diskBound(b *testing.B, dataDir string, captures int, rate float64) {
+	b.Helper()
+	files := 0
+	for _, sub := range []string{"store", "orders", "jobs"} {
+		err := filepath.WalkDir(filepath.Join(dataDir, sub), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files++
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	perCapture := float64(files) / float64(max(captures, 1))
+	writes := durableWrites(b, b.TempDir(), loadClients, 3*time.Second)
+	bound := writes / perCapture
+	b.ReportMetric(writes, "disk-files/s")
+	b.ReportMetric(perCapture, "files/capture")
+	b.ReportMetric(bound, "disk-bound-captures/s")
+	b.Logf("disk: %.0f durable 2 KiB files/s with %d writers; an order and its capture leave %.1f files in the data "+
+		"directory (log not counted): at most %.0f captures/s on this disk; measured %.2f of that",
+		writes, loadClients, perCapture, bound, rate/bound)
+}
+
+// durableWrites is how many files of 2 KiB n writers make durable per
+// second in dir, each in a directory of its own.
+func durableWrites(b *testing.B, dir string, n int, d time.Duration) float64 {
+	b.Helper()
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := time.Now()
+	until := start.Add(d)
+	data := make([]byte, 2048)
+	for w := range n {
+		wg.Go(func() {
+			sub := filepath.Join(dir, strconv.Itoa(w))
+			if err := os.Mkdir(sub, 0o700); err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; time.Now().Before(until); i++ {
+				if err := writeDurable(filepath.Join(sub, strconv.Itoa(i)), data); err != nil {
+					errs <- err
+					return
+				}
+				total.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	return float64(total.Load()) / time.Since(start).Seconds()
+}
+
+func writeDurable(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // benchS3Store is an S3 store on a bucket of its own on the test server.

@@ -58,6 +58,16 @@ type fixtureOptions struct {
 	clientRoles map[string]auth.Role
 	serverCert  *tls.Certificate
 	clientCA    *x509.CertPool
+	// checkpoints is the log's checkpoint interval; zero means the
+	// shortest, so that tests waiting for a checkpoint wait little.
+	checkpoints time.Duration
+}
+
+func (o fixtureOptions) checkpointInterval() time.Duration {
+	if o.checkpoints == 0 {
+		return chain.MinCheckpointInterval
+	}
+	return o.checkpoints
 }
 
 func newFixture(t testing.TB) *fixture { return newFixtureWith(t, fixtureOptions{}) }
@@ -84,7 +94,7 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	f.log, err = chain.Open(ctx, chain.Config{Dir: filepath.Join(f.dir, "log"), Origin: testOrigin, Signer: f.signer,
-		CheckpointInterval: chain.MinCheckpointInterval, Agent: "agent-1"})
+		CheckpointInterval: opts.checkpointInterval(), Agent: "agent-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
