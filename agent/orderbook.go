@@ -267,9 +267,9 @@ func (b *OrderBook) fetch(ctx context.Context, id, sum string) ([]byte, error) {
 	return rec, nil
 }
 
-// writeOnceFile writes data to path durably (temporary file, fsync,
-// rename, fsync of the directory), read-only. A file already there with the
-// same bytes is success; other bytes are tampering.
+// writeOnceFile writes data to path durably (WriteFileAtomic), read-only.
+// A file already there with the same bytes is success; other bytes are
+// tampering.
 func writeOnceFile(path string, data []byte) error {
 	if old, err := os.ReadFile(path); err == nil {
 		if bytes.Equal(old, data) {
@@ -277,25 +277,34 @@ func writeOnceFile(path string, data []byte) error {
 		}
 		return &chain.TamperError{File: path, Index: -1, What: "a different file is in the way of a write-once record"}
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
+	return WriteFileAtomic(path, data, 0o400)
+}
+
+// WriteFileAtomic replaces path with data, durably: a temporary file in the
+// same directory with mode perm, synced, renamed over path, and the
+// directory synced. A reader sees the old file or the new one, never part.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing to remove
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
 		return err
 	}
-	if err := tmp.Chmod(0o400); err != nil {
-		tmp.Close()
+	if err := tmp.Chmod(perm); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {
