@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -32,6 +33,10 @@ type Config struct {
 	// Retryable says whether an error is worth retrying; nil => every error
 	// not wrapped with Permanent is. Permanent errors are never retried.
 	Retryable func(error) bool
+	// Retention is how long a finished job (succeeded, failed, cancelled)
+	// is kept after it ended: Open and Sweep forget older ones, removing
+	// their files. 0 => kept for ever.
+	Retention time.Duration
 }
 
 // withDefaults checks c and fills in its defaults.
@@ -43,6 +48,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("jobs config: negative workers %d or max attempts %d", c.Workers, c.MaxAttempts)
 	case c.BaseBackoff < 0 || c.MaxBackoff < 0:
 		return c, fmt.Errorf("jobs config: negative backoff %v or %v", c.BaseBackoff, c.MaxBackoff)
+	case c.Retention < 0:
+		return c, fmt.Errorf("jobs config: negative retention %v", c.Retention)
 	}
 	c.Workers = cmp.Or(c.Workers, 2)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 5)
@@ -118,7 +125,48 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		}
 	}
 	slices.Sort(q.ids)
+	if _, err := q.Sweep(); err != nil {
+		return nil, err
+	}
 	return q, nil
+}
+
+// Sweep forgets the jobs that ended longer than Config.Retention ago,
+// removing their files, and returns how many it forgot. A file it cannot
+// remove is an error; the job is gone from the queue all the same, and
+// the next Open tries again.
+func (q *Queue) Sweep() (int, error) {
+	if q.cfg.Retention == 0 {
+		return 0, nil
+	}
+	q.mu.Lock()
+	cutoff := q.cfg.Now().Add(-q.cfg.Retention)
+	var gone []string
+	q.ids = slices.DeleteFunc(q.ids, func(id string) bool {
+		j := q.jobs[id]
+		if !j.State.Terminal() || !j.Updated.Before(cutoff) {
+			return false
+		}
+		delete(q.jobs, id)
+		gone = append(gone, id)
+		return true
+	})
+	q.mu.Unlock()
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	var errs []error
+	for _, id := range gone { // finished jobs are never written again
+		if err := os.Remove(jobPath(q.cfg.Dir, id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, syncDir(q.cfg.Dir))
+	q.log.Info("finished jobs forgotten", "count", len(gone), "retention", q.cfg.Retention.String())
+	if err := errors.Join(errs...); err != nil {
+		return len(gone), fmt.Errorf("forget finished jobs: %w", err)
+	}
+	return len(gone), nil
 }
 
 // restore adds a job loaded by Open, settling one that a stopped process

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -354,5 +355,59 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := Open(context.Background(), tt.cfg); err == nil {
 			t.Errorf("%s: Open succeeded", tt.name)
 		}
+	}
+}
+
+func TestSweepForgetsFinishedJobsPastRetention(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	opts := func(c *Config) { c.Now, c.Retention = clock, 7*24*time.Hour }
+	noop := func(context.Context, *Job, func(int64, int64)) (any, error) { return "done", nil }
+	q := openQueue(t, dir, map[string]Runner{"capture": noop}, opts)
+	old := submit(t, q, "capture", "", nil)
+	runQueue(t, q)
+	waitJob(t, q, old.ID)
+	if err := q.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A job that is not finished is kept however old; a finished one is
+	// kept until the retention has passed since it ended.
+	q = openQueue(t, dir, map[string]Runner{"capture": noop}, opts)
+	queued := submit(t, q, "capture", "", nil)
+	advance(7*24*time.Hour - time.Minute)
+	if n, err := q.Sweep(); n != 0 || err != nil {
+		t.Fatalf("sweep within the retention: %d, %v", n, err)
+	}
+	advance(2 * time.Minute)
+	if n, err := q.Sweep(); n != 1 || err != nil {
+		t.Fatalf("sweep past the retention: %d, %v", n, err)
+	}
+	if _, err := q.Get(old.ID); !errors.Is(err, ErrNoJob) {
+		t.Fatalf("forgotten job: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, old.ID+".json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("forgotten job's file: %v", err)
+	}
+	if j, err := q.Get(queued.ID); err != nil || j.State != Queued {
+		t.Fatalf("queued job: %+v %v", j, err)
+	}
+
+	// Open forgets what ended too long ago while the agent was down.
+	runQueue(t, q)
+	waitJob(t, q, queued.ID)
+	if err := q.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	advance(8 * 24 * time.Hour)
+	q = openQueue(t, dir, map[string]Runner{"capture": noop}, opts)
+	if jobs := q.List(""); len(jobs) != 0 {
+		t.Fatalf("jobs after reopening: %+v", jobs)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("job directory after reopening: %v %v", entries, err)
 	}
 }

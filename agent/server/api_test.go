@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -16,7 +18,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
@@ -579,4 +583,58 @@ func TestOrderWithDocument(t *testing.T) {
 	if f.logSize(t) != before {
 		t.Fatal("refused uploads changed the log")
 	}
+}
+
+func TestDisclosurePackagesAreRemovedAfterTheirRetention(t *testing.T) {
+	var skew atomic.Int64
+	f := newFixtureWith(t, fixtureOptions{now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	f.srv.cfg.DisclosureRetention = 7 * 24 * time.Hour // before any sweep: New checked it, Run has not read it
+	validateAnswers(t, f)                              // the 410 and the record's removal time are described
+	id := f.createOrder(t, "intake", "LE-2026-9", false)
+	f.capture(t, id)
+	var dis disclosure
+	f.must(t, http.StatusCreated, "discloser", "POST", "/v1/orders/"+id+"/disclosures", map[string]any{}).json(t, &dis)
+	pkg := filepath.Join(f.dir, "disclosures", dis.File)
+
+	// Within its retention the package is kept and served.
+	skew.Store(int64(7*24*time.Hour - time.Minute))
+	if n, err := f.srv.sweepDisclosures(); n != 0 || err != nil {
+		t.Fatalf("sweep within the retention: %d, %v", n, err)
+	}
+	f.must(t, http.StatusOK, "discloser", "GET", dis.Download, nil)
+
+	// After it, the package goes; its record stays, saying when.
+	skew.Store(int64(7*24*time.Hour + time.Minute))
+	if n, err := f.srv.sweepDisclosures(); n != 1 || err != nil {
+		t.Fatalf("sweep past the retention: %d, %v", n, err)
+	}
+	if _, err := os.Stat(pkg); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("package after the sweep: %v", err)
+	}
+	var got disclosure
+	f.must(t, http.StatusOK, "discloser", "GET", "/v1/disclosures/"+dis.ID, nil).json(t, &got)
+	if got.Removed.IsZero() || got.SHA256 != dis.SHA256 || len(got.Items) != 2 {
+		t.Fatalf("record after the sweep: %+v", got)
+	}
+	if code := f.must(t, http.StatusGone, "discloser", "GET", dis.Download, nil).errorCode(t); code != "removed" {
+		t.Fatalf("download of a removed package: %s", code)
+	}
+	if n, err := f.srv.sweepDisclosures(); n != 0 || err != nil {
+		t.Fatalf("second sweep: %d, %v", n, err)
+	}
+
+	// Only the download that sent the package is logged as an access; the
+	// evidence itself is still in the store.
+	accessed := 0
+	for _, e := range f.events(t, "auditor", id) {
+		if e.Type == chain.ItemAccessed {
+			accessed++
+		}
+	}
+	if accessed != 1 {
+		t.Fatalf("%d item.accessed events, want 1", accessed)
+	}
+	var d agent.OrderDetail
+	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+id, nil).json(t, &d)
+	f.must(t, http.StatusOK, "custodian", "GET", "/v1/orders/"+id+"/items/"+d.Items[0].SHA256, nil)
 }

@@ -24,7 +24,9 @@ import (
 )
 
 // disclosure is a package built through the API, kept in DisclosureDir as
-// <id>.zip or <id>.tar (with .age when encrypted) beside <id>.json.
+// <id>.zip or <id>.tar (with .age when encrypted) beside <id>.json. After
+// Config.DisclosureRetention the package is removed and the record stays,
+// with the time of removal.
 type disclosure struct {
 	ID         string                `json:"id"`
 	Order      string                `json:"order"`
@@ -40,6 +42,7 @@ type disclosure struct {
 	Created    time.Time             `json:"created"`
 	Identity   string                `json:"identity"`
 	Download   string                `json:"download"`
+	Removed    time.Time             `json:"removed,omitzero"`
 }
 
 // disclosureRequest is the body of POST /v1/orders/{id}/disclosures.
@@ -102,11 +105,7 @@ func (s *Server) createDisclosure(w http.ResponseWriter, r *http.Request, id *au
 		Encrypted: len(recipients) > 0, Created: s.cfg.Now().UTC(), Identity: id.String(),
 		Download: "/v1/disclosures/" + did + "/package",
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(s.cfg.DisclosureDir, did+".json"), b, 0o600); err != nil {
+	if err := s.saveDisclosure(d); err != nil {
 		return err
 	}
 	s.metrics.disclosures.Inc()
@@ -114,12 +113,17 @@ func (s *Server) createDisclosure(w http.ResponseWriter, r *http.Request, id *au
 	return writeJSON(w, http.StatusCreated, d)
 }
 
-// disclosure reads disclosure {id} as id may see it.
-func (s *Server) disclosure(r *http.Request, id *auth.Identity) (*disclosure, error) {
-	did := r.PathValue("id")
-	if !disclosureID.MatchString(did) {
-		return nil, badRequest("disclosure id %q: not a ULID", did)
+// saveDisclosure writes d's record.
+func (s *Server) saveDisclosure(d *disclosure) error {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
 	}
+	return agent.WriteFileAtomic(filepath.Join(s.cfg.DisclosureDir, d.ID+".json"), append(b, '\n'), 0o600)
+}
+
+// loadDisclosure reads the record of disclosure did, a valid id.
+func (s *Server) loadDisclosure(did string) (*disclosure, error) {
 	b, err := os.ReadFile(filepath.Join(s.cfg.DisclosureDir, did+".json"))
 	if errors.Is(err, fs.ErrNotExist) || s.cfg.DisclosureDir == "" {
 		return nil, notFound("no disclosure %s", did)
@@ -131,10 +135,77 @@ func (s *Server) disclosure(r *http.Request, id *auth.Identity) (*disclosure, er
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("disclosure %s: %w", did, err)
 	}
+	return &d, nil
+}
+
+// disclosure reads disclosure {id} as id may see it.
+func (s *Server) disclosure(r *http.Request, id *auth.Identity) (*disclosure, error) {
+	did := r.PathValue("id")
+	if !disclosureID.MatchString(did) {
+		return nil, badRequest("disclosure id %q: not a ULID", did)
+	}
+	d, err := s.loadDisclosure(did)
+	if err != nil {
+		return nil, err
+	}
 	if !s.maySee(r.Context(), d.Order, id) {
 		return nil, notFound("no disclosure %s", did)
 	}
-	return &d, nil
+	return d, nil
+}
+
+// sweepDisclosures removes the packages built longer than
+// DisclosureRetention ago, marking their records removed, and returns how
+// many it removed. Disclosed evidence is kept in the store, under the
+// order's retention; a package is a copy made for one recipient, which
+// should not outlive its use in the data directory.
+func (s *Server) sweepDisclosures() (int, error) {
+	if s.cfg.DisclosureDir == "" || s.cfg.DisclosureRetention == 0 {
+		return 0, nil
+	}
+	entries, err := os.ReadDir(s.cfg.DisclosureDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	now := s.cfg.Now().UTC()
+	cutoff := now.Add(-s.cfg.DisclosureRetention)
+	n := 0
+	var errs []error
+	for _, e := range entries {
+		did, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !disclosureID.MatchString(did) {
+			continue
+		}
+		d, err := s.loadDisclosure(did)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !d.Removed.IsZero() || !d.Created.Before(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.cfg.DisclosureDir, d.File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("disclosure %s: %w", did, err))
+			continue
+		}
+		d.Removed = now
+		if err := s.saveDisclosure(d); err != nil {
+			errs = append(errs, fmt.Errorf("disclosure %s: package removed, record not updated: %w", did, err))
+			continue
+		}
+		n++
+		s.log.Info("disclosure package removed after its retention", "disclosure", did, "order", d.Order,
+			"created", d.Created, "retention", s.cfg.DisclosureRetention.String())
+	}
+	return n, errors.Join(errs...)
+}
+
+// errPackageRemoved answers a download of a package no longer kept.
+func errPackageRemoved(d *disclosure, why string) error {
+	return newError(http.StatusGone, "removed", "disclosure %s: the package is no longer kept: %s; build the disclosure again", d.ID, why)
 }
 
 func (s *Server) getDisclosure(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
@@ -153,8 +224,14 @@ func (s *Server) downloadDisclosure(w http.ResponseWriter, r *http.Request, id *
 	if err != nil {
 		return err
 	}
+	if !d.Removed.IsZero() {
+		return errPackageRemoved(d, "removed at "+d.Removed.Format(time.RFC3339)+", the end of its retention (server.disclosure_retention)")
+	}
 	path := filepath.Join(s.cfg.DisclosureDir, d.File)
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errPackageRemoved(d, "its file is gone from the disclosure directory")
+	}
 	if err != nil {
 		return err
 	}

@@ -78,14 +78,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // TestOpenAPIDescribesTheAnswers runs an order's life through a client
 // that checks every request and answer against openapi.json.
 func TestOpenAPIDescribesTheAnswers(t *testing.T) {
-	doc := loadOpenAPI(t)
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := newFixture(t)
-	v := &validatingTransport{t: t, router: router, next: f.http.Client().Transport}
-	f.http.Client().Transport = v
+	v := validateAnswers(t, f)
 	t.Run("life", orderLife(f))
 	if v.checked < 20 {
 		t.Fatalf("only %d answers checked", v.checked)
@@ -94,6 +88,19 @@ func TestOpenAPIDescribesTheAnswers(t *testing.T) {
 	f.must(t, http.StatusUnauthorized, "", "GET", "/v1/orders", nil)
 	f.must(t, http.StatusForbidden, "auditor", "POST", "/v1/orders", anOrder("x", false))
 	f.must(t, http.StatusBadRequest, "intake", "POST", "/v1/orders", `{"reference":`)
+}
+
+// validateAnswers makes f's client check every request and answer
+// against openapi.json.
+func validateAnswers(t *testing.T, f *fixture) *validatingTransport {
+	t.Helper()
+	router, err := legacy.NewRouter(loadOpenAPI(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &validatingTransport{t: t, router: router, next: f.http.Client().Transport}
+	f.http.Client().Transport = v
+	return v
 }
 
 // validatingTransport checks each request and its answer against the

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,9 +32,10 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxBody     = 1 << 20
-	DefaultMaxDocument = 256 << 20
-	DefaultFlushEvery  = 10 * time.Second
+	DefaultMaxBody        = 1 << 20
+	DefaultMaxDocument    = 256 << 20
+	DefaultFlushEvery     = 10 * time.Second
+	DefaultHousekeepEvery = 10 * time.Minute
 )
 
 // Log is what the API needs of the custody log.
@@ -74,8 +76,16 @@ type Config struct {
 	// FlushEvery is how often the spool is flushed to the store when it
 	// holds items sealed during an outage; 0 means DefaultFlushEvery.
 	FlushEvery time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// DisclosureRetention is how long a package built through the API is
+	// kept for download after it was built; then the package is removed
+	// and its record, marked removed, stays. 0 keeps packages for ever.
+	// (Jobs.Retention does the same for finished jobs.)
+	DisclosureRetention time.Duration
+	// HousekeepEvery is how often finished jobs and packages past their
+	// retention are removed; 0 means DefaultHousekeepEvery.
+	HousekeepEvery time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
 	// Metrics registers the server's metrics; nil makes a new registry.
 	Metrics *prometheus.Registry
 }
@@ -115,6 +125,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.FlushEvery == 0 {
 		cfg.FlushEvery = DefaultFlushEvery
 	}
+	if cfg.HousekeepEvery == 0 {
+		cfg.HousekeepEvery = DefaultHousekeepEvery
+	}
+	if cfg.DisclosureRetention < 0 {
+		return nil, fmt.Errorf("server: negative disclosure retention %v", cfg.DisclosureRetention)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -144,26 +160,24 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Run runs the job workers, and flushes the spool every FlushEvery, until
-// ctx is done or Shutdown is called.
+// Run runs the job workers, flushes the spool every FlushEvery and
+// removes what is past its retention every HousekeepEvery, until ctx is
+// done or Shutdown is called.
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	flushed := make(chan struct{})
-	go func() {
-		defer close(flushed)
-		s.flushLoop(ctx)
-	}()
+	var loops sync.WaitGroup
+	loops.Go(func() { s.every(ctx, s.cfg.FlushEvery, s.flush) })
+	loops.Go(func() { s.every(ctx, s.cfg.HousekeepEvery, s.housekeep) })
 	err := s.jobs.Run(ctx)
 	cancel()
-	<-flushed
+	loops.Wait()
 	return err
 }
 
-// flushLoop moves items sealed in the spool during an outage to the store
-// once it answers again.
-func (s *Server) flushLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.FlushEvery)
+// every calls fn every d until ctx is done.
+func (s *Server) every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -171,13 +185,30 @@ func (s *Server) flushLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		rep, err := s.cfg.Registry.FlushWhenReachable(ctx, s.cfg.Registry.Agent)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.Warn("spooled items not flushed to the store yet", "error", err)
-		case err == nil && len(rep.Stored) > 0:
-			s.log.Info("spooled items flushed to the store", "count", len(rep.Stored))
-		}
+		fn(ctx)
+	}
+}
+
+// housekeep forgets finished jobs and removes disclosure packages past
+// their retention.
+func (s *Server) housekeep(ctx context.Context) {
+	if _, err := s.jobs.Sweep(); err != nil {
+		s.log.Warn("finished jobs not all removed", "error", err)
+	}
+	if _, err := s.sweepDisclosures(); err != nil && ctx.Err() == nil {
+		s.log.Warn("disclosure packages past their retention not all removed", "error", err)
+	}
+}
+
+// flush moves items sealed in the spool during an outage to the store
+// once it answers again.
+func (s *Server) flush(ctx context.Context) {
+	rep, err := s.cfg.Registry.FlushWhenReachable(ctx, s.cfg.Registry.Agent)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("spooled items not flushed to the store yet", "error", err)
+	case err == nil && len(rep.Stored) > 0:
+		s.log.Info("spooled items flushed to the store", "count", len(rep.Stored))
 	}
 }
 

@@ -61,6 +61,8 @@ type fixtureOptions struct {
 	// checkpoints is the log's checkpoint interval; zero means the
 	// shortest, so that tests waiting for a checkpoint wait little.
 	checkpoints time.Duration
+	// now is the server's clock; nil means time.Now.
+	now func() time.Time
 }
 
 func (o fixtureOptions) checkpointInterval() time.Duration {
@@ -126,7 +128,7 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 		Sources:       testSources(export),
 		Jobs:          jobs.Config{Dir: filepath.Join(f.dir, "jobs"), Workers: opts.workers, BaseBackoff: 10 * time.Millisecond},
 		DisclosureDir: filepath.Join(f.dir, "disclosures"), Organization: "Example Mail Ltd", UploadDir: filepath.Join(f.dir, "uploads"),
-		Logger: newTestLogger(f.logs), ClientRoles: opts.clientRoles,
+		Logger: newTestLogger(f.logs), ClientRoles: opts.clientRoles, Now: opts.now,
 	})
 	if err != nil {
 		t.Fatal(err)

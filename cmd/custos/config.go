@@ -122,6 +122,11 @@ type ServerConfig struct {
 	// DrainTimeout is how long running jobs get to finish on SIGTERM;
 	// those still running then resume on the next start.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// JobRetention is how long a finished job is kept (0: for ever);
+	// DisclosureRetention how long a package built through the API is
+	// kept for download (0: for ever; its record stays).
+	JobRetention        time.Duration `mapstructure:"job_retention"`
+	DisclosureRetention time.Duration `mapstructure:"disclosure_retention"`
 }
 
 // Secret is a configuration value that is never printed: every formatting
@@ -203,6 +208,8 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "server.client_roles", def: map[string]any{}, kind: kindMap},
 		{name: "server.workers", def: 4, kind: kindInt},
 		{name: "server.drain_timeout", def: 30 * time.Second, kind: kindDuration},
+		{name: "server.job_retention", def: 7 * 24 * time.Hour, kind: kindDuration},
+		{name: "server.disclosure_retention", def: 7 * 24 * time.Hour, kind: kindDuration},
 		{name: "sources", def: map[string]any{}, kind: kindMap},
 		{name: "profiles", def: map[string]any{}, kind: kindMap},
 		{name: "capture.concurrency", def: 2, kind: kindInt},
@@ -555,8 +562,13 @@ func (s *ServerConfig) validate() error {
 			return fmt.Errorf("config: server.client_roles.%s: %v", cn, err)
 		}
 	}
-	if s.DrainTimeout < 0 {
-		return fmt.Errorf("config: server.drain_timeout: %v is negative", s.DrainTimeout)
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"drain_timeout", s.DrainTimeout}, {"job_retention", s.JobRetention}, {"disclosure_retention", s.DisclosureRetention}} {
+		if d.v < 0 {
+			return fmt.Errorf("config: server.%s: %v is negative", d.key, d.v)
+		}
 	}
 	if s.Workers < 1 || s.Workers > 64 {
 		return fmt.Errorf("config: server.workers: %d is not between 1 and 64", s.Workers)

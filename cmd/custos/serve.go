@@ -197,10 +197,12 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 		Sources: func(_ context.Context, o *agent.Order, names []string) ([]agent.NamedSource, error) {
 			return captureSources(cfg, o, names)
 		},
-		Jobs:          jobs.Config{Dir: filepath.Join(cfg.DataDir, "jobs"), Workers: cfg.Server.Workers},
-		DisclosureDir: filepath.Join(cfg.DataDir, "disclosures"),
-		UploadDir:     filepath.Join(cfg.DataDir, "uploads"),
-		Organization:  org,
+		Jobs: jobs.Config{Dir: filepath.Join(cfg.DataDir, "jobs"), Workers: cfg.Server.Workers,
+			Retention: cfg.Server.JobRetention},
+		DisclosureDir:       filepath.Join(cfg.DataDir, "disclosures"),
+		DisclosureRetention: cfg.Server.DisclosureRetention,
+		UploadDir:           filepath.Join(cfg.DataDir, "uploads"),
+		Organization:        org,
 		Ready: func(ctx context.Context) error {
 			_, err := reg.Store.Stat(ctx, ".custos-probe/ready")
 			if err != nil && !errors.Is(err, storage.ErrNotExist) {
