@@ -40,6 +40,10 @@ const (
 
 	metaSHA256   = "Custos-Sha256"    // x-amz-meta-custos-sha256: the custody digest
 	metaPartSize = "Custos-Part-Size" // x-amz-meta-custos-part-size: 0 for a single put
+	// x-amz-meta-custos-staged-crc64nvme: on an object copied from staged
+	// content in parts, which has no server checksum of its own, the
+	// full-object CRC64NVME its bytes were checked against when staged.
+	metaStagedCRC = "Custos-Staged-Crc64nvme"
 
 	hdrChecksumAlgo = "X-Amz-Checksum-Algorithm"
 	hdrChecksumType = "X-Amz-Checksum-Type"
@@ -775,6 +779,8 @@ func (s *S3) info(key string, oi minio.ObjectInfo) *ObjectInfo {
 	}
 	if oi.ChecksumCRC64NVME != "" {
 		info.Checksum = "CRC64NVME:" + oi.ChecksumCRC64NVME
+	} else if c := oi.UserMetadata[metaStagedCRC]; c != "" {
+		info.Checksum = "CRC64NVME:" + c + " (when staged)"
 	}
 	info.PartSize, _ = strconv.ParseInt(oi.UserMetadata[metaPartSize], 10, 64)
 	if t, err := time.Parse(time.RFC3339, oi.Metadata.Get(hdrRetainUntil)); err == nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -18,8 +19,14 @@ import (
 // known until it has been streamed.
 const stagingPrefix = ".custos-staging/"
 
-// maxCopy is the largest object one CopyObject request may copy.
-const maxCopy = 5 << 30
+// maxCopy is the largest object one CopyObject request may copy; larger
+// staged content is copied part by part (UploadPartCopy), copyPartSize
+// bytes each (S3 allows 5 MiB to 5 GiB, and 10,000 parts). Variables so
+// that a test can exercise the part-by-part copy with small objects.
+var (
+	maxCopy      int64 = 5 << 30
+	copyPartSize int64 = 1 << 30
+)
 
 // s3Staged is content streamed into the bucket's staging area, hashed on
 // the way, waiting to be committed under its key by a server-side copy.
@@ -29,6 +36,7 @@ type s3Staged struct {
 	versionID string
 	Size      int64
 	SHA256    string
+	crc       string // the staged object's full-object CRC64NVME, base64
 }
 
 // Stage streams r into the staging area (no retention), hashing it: one
@@ -43,7 +51,8 @@ func (s *S3) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
-	st := &s3Staged{s: s, key: key, versionID: info.VersionID, Size: info.Size, SHA256: info.SHA256}
+	st := &s3Staged{s: s, key: key, versionID: info.VersionID, Size: info.Size, SHA256: info.SHA256,
+		crc: strings.TrimPrefix(info.Checksum, "CRC64NVME:")}
 	return &Staged{Size: st.Size, SHA256: st.SHA256, commit: st.commit, discard: st.discard}, nil
 }
 
@@ -75,7 +84,7 @@ func (st *s3Staged) commit(ctx context.Context, key string, opts PutOptions) (*O
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	if st.Size > maxCopy {
-		return nil, fmt.Errorf("put %s: %d bytes staged; server-side copies above 5 GiB (multipart copy) are not supported yet", key, st.Size)
+		return st.commitParts(ctx, key, opts)
 	}
 	h := http.Header{}
 	po := s.putOptions(opts, 0)
@@ -102,7 +111,13 @@ func (st *s3Staged) commit(ctx context.Context, key string, opts PutOptions) (*O
 		}
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
-	info, err := s.Stat(ctx, key)
+	return st.readBack(ctx, key)
+}
+
+// readBack stats the copy of the staged content under key and checks that
+// it is what was staged.
+func (st *s3Staged) readBack(ctx context.Context, key string) (*ObjectInfo, error) {
+	info, err := st.s.Stat(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("put %s: copied, but cannot read it back: %w", key, err)
 	}
@@ -111,4 +126,73 @@ func (st *s3Staged) commit(ctx context.Context, key string, opts PutOptions) (*O
 			key, info.Size, info.SHA256, st.Size, st.SHA256, ErrTamper)
 	}
 	return info, nil
+}
+
+// commitParts copies staged content too large for one CopyObject to key as
+// a multipart upload whose parts are server-side copies of ranges of it,
+// completed write-once (If-None-Match: *). The upload has a marker and is
+// aborted on failure, as a put's. It names no checksum algorithm: MinIO
+// refuses copied parts into an upload that has one (they carry none), and
+// the bytes never leave the server; they were checked against their
+// full-object CRC64NVME when staged, and reads re-hash them against the
+// custody digest. The object records that staged checksum in its
+// metadata (x-amz-meta-custos-staged-crc64nvme).
+func (st *s3Staged) commitParts(ctx context.Context, key string, opts PutOptions) (info *ObjectInfo, err error) {
+	s := st.s
+	partSize := max(copyPartSize, (st.Size+9999)/10000)
+	po := s.putOptions(opts, partSize)
+	po.UserMetadata[metaStagedCRC] = st.crc
+	marker, err := s.putUploadMarker(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	uploadID, err := retry(ctx, s, "put "+key, func() (string, error) {
+		return s.core.NewMultipartUpload(ctx, s.bucket, s.key(key), po)
+	})
+	if err != nil {
+		s.removeVersion(ctx, marker.key, marker.version)
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	defer func() {
+		if err == nil || s.abort(ctx, key, uploadID) {
+			s.removeVersion(ctx, marker.key, marker.version)
+		}
+	}()
+	hdr := map[string]string{}
+	if s.sse != nil && s.sse.Type() == encrypt.SSEC {
+		h := http.Header{}
+		encrypt.SSECopy(s.sse).Marshal(h) // to read the source
+		s.sse.Marshal(h)                  // to write the part
+		for k := range h {
+			hdr[k] = h.Get(k)
+		}
+	}
+	var parts []minio.CompletePart
+	for num, off := 1, int64(0); off < st.Size; num, off = num+1, off+partSize {
+		n := min(partSize, st.Size-off)
+		p, err := retry(ctx, s, fmt.Sprintf("put %s part %d", key, num), func() (minio.CompletePart, error) {
+			return s.core.CopyObjectPart(ctx, s.bucket, s.key(st.key), s.bucket, s.key(key), uploadID, num, off, n, hdr)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("put %s: copy part %d: %w", key, num, err)
+		}
+		parts = append(parts, p)
+	}
+	co := minio.PutObjectOptions{}
+	if s.sse != nil && s.sse.Type() == encrypt.SSEC {
+		co.ServerSideEncryption = s.sse
+	}
+	co.SetMatchETagExcept("*")
+	tries := 0
+	_, err = retry(ctx, s, "put "+key, func() (minio.UploadInfo, error) {
+		tries++
+		return s.core.CompleteMultipartUpload(ctx, s.bucket, s.key(key), uploadID, parts, co)
+	})
+	if err != nil {
+		if isPrecondition(err) || (tries > 1 && s3Code(err) == "NoSuchUpload") {
+			return s.existing(ctx, key, st.SHA256, st.Size)
+		}
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	return st.readBack(ctx, key)
 }

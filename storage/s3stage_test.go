@@ -115,3 +115,59 @@ func mustGet(t *testing.T, s *storage.S3, key string, want []byte) {
 		t.Fatalf("get %s: %d bytes differ from the %d put", key, got.Len(), len(want))
 	}
 }
+
+// TestS3StageCommitInParts commits staged content too large for one
+// CopyObject (over 5 GiB; here the limit is lowered to 5 MiB) as a
+// multipart upload of server-side copied parts.
+func TestS3StageCommitInParts(t *testing.T) {
+	ctx := context.Background()
+	storage.SetCopyLimits(t, 5<<20, 5<<20)
+	s, o := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20 })
+	body, sum := stream(11<<20+7, 3) // three parts: 5 MiB, 5 MiB and the rest
+	st, err := s.Stage(ctx, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "orders/o/items/" + sum
+	until := time.Now().Add(time.Hour).Truncate(time.Second)
+	info, err := st.Commit(ctx, key, storage.PutOptions{RetainUntil: until, LegalHold: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.SHA256 != sum || info.Size != int64(len(body)) || !info.RetainUntil.Equal(until) || !info.LegalHold ||
+		info.VersionID == "" || !strings.HasPrefix(info.Checksum, "CRC64NVME:") || info.PartSize != 5<<20 {
+		t.Fatalf("committed %+v", info)
+	}
+	mustGet(t, s, key, body)
+	if err := s.Delete(ctx, key); !errors.Is(err, storage.ErrRetention) {
+		t.Fatalf("delete under retention: %v", err)
+	}
+	if n := countKeys(t, s, ".custos-staging/") + countKeys(t, s, ".custos-uploads/"); n != 0 {
+		t.Fatalf("%d staging objects or upload markers left", n)
+	}
+	if left := uploadsOf(t, o, key); len(left) != 0 {
+		t.Fatalf("unfinished uploads left: %v", left)
+	}
+
+	// The same content again is success; other content under the key is
+	// refused, and its upload aborted.
+	st, err = s.Stage(ctx, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := st.Commit(ctx, key, storage.PutOptions{}); err != nil || again.VersionID != info.VersionID {
+		t.Fatalf("identical commit: %+v %v, want version %s", again, err, info.VersionID)
+	}
+	other, _ := stream(11<<20, 4)
+	st, err = s.Stage(ctx, bytes.NewReader(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(ctx, key, storage.PutOptions{}); !errors.Is(err, storage.ErrExist) {
+		t.Fatalf("commit over different content: %v, want ErrExist", err)
+	}
+	if left := uploadsOf(t, o, key); len(left) != 0 {
+		t.Fatalf("unfinished uploads left after a refused commit: %v", left)
+	}
+	mustGet(t, s, key, body)
+}
