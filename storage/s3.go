@@ -432,33 +432,15 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	po := s.putOptions(opts, s.partSize)
 	po.UserMetadata[hdrChecksumAlgo] = "CRC64NVME"
 	po.UserMetadata[hdrChecksumType] = "FULL_OBJECT"
-	// A marker names the key before the upload starts: some servers
-	// (MinIO) list unfinished uploads only by exact key, so Sweep finds
-	// the leftovers of a killed writer through the markers.
-	marker, err := s.putUploadMarker(ctx, key)
+	up, err := s.startUpload(ctx, key, po)
 	if err != nil {
 		bufs.put(first)
-		return nil, fmt.Errorf("put %s: %w", key, err)
+		return nil, err
 	}
-	defer func() {
-		if err == nil {
-			s.removeVersion(ctx, marker.key, marker.version)
-		}
-	}()
-	uploadID, err := retry(ctx, s, "put "+key, func() (string, error) {
-		return s.core.NewMultipartUpload(ctx, s.bucket, s.key(key), po)
-	})
-	if err != nil {
-		bufs.put(first)
-		return nil, fmt.Errorf("put %s: %w", key, err)
-	}
+	defer up.end(ctx)
+	uploadID := up.id
 	uctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	defer func() {
-		if err != nil && s.abort(ctx, key, uploadID) {
-			s.removeVersion(ctx, marker.key, marker.version)
-		}
-	}()
 
 	jobs := make(chan *s3Part)
 	var (
@@ -575,25 +557,11 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 		UserMetadata:         map[string]string{hdrCRC64NVME: crcB64, hdrChecksumType: "FULL_OBJECT"},
 		ServerSideEncryption: sseCopy,
 	}
-	co.SetMatchETagExcept("*")
-	tries := 0
-	up, err := retry(ctx, s, "put "+key, func() (minio.UploadInfo, error) {
-		tries++
-		return s.core.CompleteMultipartUpload(ctx, s.bucket, s.key(key), uploadID, parts, co)
-	})
-	if err != nil {
-		// 412: an object was there first. NoSuchUpload after a retry: an
-		// earlier attempt may have completed before its answer was lost.
-		if isPrecondition(err) || (tries > 1 && s3Code(err) == "NoSuchUpload") {
-			info, xerr := s.existing(ctx, key, opts.SHA256, size)
-			if xerr == nil {
-				return info, nil
-			}
-			return nil, xerr
-		}
-		return nil, fmt.Errorf("put %s: %w", key, err)
+	done, found, err := up.complete(ctx, parts, co, opts.SHA256, size)
+	if err != nil || found != nil {
+		return found, err
 	}
-	return s.uploaded(key, up, opts, size, s.partSize, crcB64), nil
+	return s.uploaded(key, done, opts, size, s.partSize, crcB64), nil
 }
 
 // partBufs is one put's part buffers; the put's semaphore keeps at most
@@ -637,6 +605,67 @@ func (s *S3) abort(ctx context.Context, key, uploadID string) bool {
 		return struct{}{}, err
 	})
 	return err == nil
+}
+
+// upload is a multipart upload in progress, with its marker.
+type upload struct {
+	s         *S3
+	key, id   string
+	marker    uploadMarker
+	completed bool
+}
+
+// startUpload writes the marker of a multipart upload to key, then
+// starts the upload. A marker names the key before the upload starts:
+// some servers (MinIO) list unfinished uploads only by exact key, so
+// Sweep finds the leftovers of a killed writer through the markers.
+func (s *S3) startUpload(ctx context.Context, key string, po minio.PutObjectOptions) (*upload, error) {
+	marker, err := s.putUploadMarker(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	id, err := retry(ctx, s, "put "+key, func() (string, error) {
+		return s.core.NewMultipartUpload(ctx, s.bucket, s.key(key), po)
+	})
+	if err != nil {
+		s.removeVersion(ctx, marker.key, marker.version)
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	return &upload{s: s, key: key, id: id, marker: marker}, nil
+}
+
+// complete completes the upload with parts, write-once (If-None-Match:
+// *). When an object was there first (412), or an
+// earlier attempt completed before its answer was lost (NoSuchUpload on
+// a retry), the object under the key decides: found is it if it has
+// the digest sha and size, and err is ErrExist otherwise.
+func (u *upload) complete(ctx context.Context, parts []minio.CompletePart, co minio.PutObjectOptions, sha string, size int64,
+) (done minio.UploadInfo, found *ObjectInfo, err error) {
+	s := u.s
+	co.SetMatchETagExcept("*")
+	tries := 0
+	done, err = retry(ctx, s, "put "+u.key, func() (minio.UploadInfo, error) {
+		tries++
+		return s.core.CompleteMultipartUpload(ctx, s.bucket, s.key(u.key), u.id, parts, co)
+	})
+	if err == nil {
+		u.completed = true
+		return done, nil, nil
+	}
+	if isPrecondition(err) || (tries > 1 && s3Code(err) == "NoSuchUpload") {
+		found, err = s.existing(ctx, u.key, sha, size)
+		return done, found, err
+	}
+	return done, nil, fmt.Errorf("put %s: %w", u.key, err)
+}
+
+// end aborts the upload unless it completed (a refused completion leaves
+// its parts on the server), then removes the marker; if the abort fails,
+// the marker stays for the next Sweep.
+func (u *upload) end(ctx context.Context) {
+	if u.completed || u.s.abort(ctx, u.key, u.id) {
+		u.s.removeVersion(ctx, u.marker.key, u.marker.version)
+	}
 }
 
 // uploadsPrefix holds one small marker per multipart upload in progress,

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
 // stagingPrefix holds content whose digest, and so whose key, is not
@@ -42,6 +44,14 @@ type s3Staged struct {
 // Stage streams r into the staging area (no retention), hashing it: one
 // pass over the source, for captures that learn their key from the digest.
 func (s *S3) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
+	st, err := s.stage(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return &Staged{Size: st.Size, SHA256: st.SHA256, commit: st.commit, discard: st.discard}, nil
+}
+
+func (s *S3) stage(ctx context.Context, r io.Reader) (*s3Staged, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
@@ -51,9 +61,8 @@ func (s *S3) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
-	st := &s3Staged{s: s, key: key, versionID: info.VersionID, Size: info.Size, SHA256: info.SHA256,
-		crc: strings.TrimPrefix(info.Checksum, "CRC64NVME:")}
-	return &Staged{Size: st.Size, SHA256: st.SHA256, commit: st.commit, discard: st.discard}, nil
+	return &s3Staged{s: s, key: key, versionID: info.VersionID, Size: info.Size, SHA256: info.SHA256,
+		crc: strings.TrimPrefix(info.Checksum, "CRC64NVME:")}, nil
 }
 
 func (st *s3Staged) discard(ctx context.Context) error {
@@ -142,23 +151,18 @@ func (st *s3Staged) commitParts(ctx context.Context, key string, opts PutOptions
 	partSize := max(copyPartSize, (st.Size+9999)/10000)
 	po := s.putOptions(opts, partSize)
 	po.UserMetadata[metaStagedCRC] = st.crc
-	marker, err := s.putUploadMarker(ctx, key)
+	up, err := s.startUpload(ctx, key, po)
 	if err != nil {
-		return nil, fmt.Errorf("put %s: %w", key, err)
+		return nil, err
 	}
-	uploadID, err := retry(ctx, s, "put "+key, func() (string, error) {
-		return s.core.NewMultipartUpload(ctx, s.bucket, s.key(key), po)
-	})
-	if err != nil {
-		s.removeVersion(ctx, marker.key, marker.version)
-		return nil, fmt.Errorf("put %s: %w", key, err)
-	}
-	defer func() {
-		if err == nil || s.abort(ctx, key, uploadID) {
-			s.removeVersion(ctx, marker.key, marker.version)
-		}
-	}()
+	defer up.end(ctx)
+	// The source is the staged version, by id: nothing put under the
+	// staging key since is copied. (minio-go sets this header without a
+	// version; ours is applied after it.)
 	hdr := map[string]string{}
+	if st.versionID != "" {
+		hdr["x-amz-copy-source"] = s3utils.EncodePath(s.bucket+"/"+s.key(st.key)) + "?versionId=" + url.QueryEscape(st.versionID)
+	}
 	if s.sse != nil && s.sse.Type() == encrypt.SSEC {
 		h := http.Header{}
 		encrypt.SSECopy(s.sse).Marshal(h) // to read the source
@@ -171,7 +175,11 @@ func (st *s3Staged) commitParts(ctx context.Context, key string, opts PutOptions
 	for num, off := 1, int64(0); off < st.Size; num, off = num+1, off+partSize {
 		n := min(partSize, st.Size-off)
 		p, err := retry(ctx, s, fmt.Sprintf("put %s part %d", key, num), func() (minio.CompletePart, error) {
-			return s.core.CopyObjectPart(ctx, s.bucket, s.key(st.key), s.bucket, s.key(key), uploadID, num, off, n, hdr)
+			p, err := s.core.CopyObjectPart(ctx, s.bucket, s.key(st.key), s.bucket, s.key(key), up.id, num, off, n, hdr)
+			if err == nil && p.ETag == "" { // S3 may answer 200 with an error in the body
+				err = fmt.Errorf("copy of part %d answered without an ETag", num)
+			}
+			return p, err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("put %s: copy part %d: %w", key, num, err)
@@ -182,17 +190,8 @@ func (st *s3Staged) commitParts(ctx context.Context, key string, opts PutOptions
 	if s.sse != nil && s.sse.Type() == encrypt.SSEC {
 		co.ServerSideEncryption = s.sse
 	}
-	co.SetMatchETagExcept("*")
-	tries := 0
-	_, err = retry(ctx, s, "put "+key, func() (minio.UploadInfo, error) {
-		tries++
-		return s.core.CompleteMultipartUpload(ctx, s.bucket, s.key(key), uploadID, parts, co)
-	})
-	if err != nil {
-		if isPrecondition(err) || (tries > 1 && s3Code(err) == "NoSuchUpload") {
-			return s.existing(ctx, key, st.SHA256, st.Size)
-		}
-		return nil, fmt.Errorf("put %s: %w", key, err)
+	if _, found, err := up.complete(ctx, parts, co, st.SHA256, st.Size); err != nil || found != nil {
+		return found, err
 	}
 	return st.readBack(ctx, key)
 }

@@ -149,25 +149,22 @@ func TestS3StageCommitInParts(t *testing.T) {
 		t.Fatalf("unfinished uploads left: %v", left)
 	}
 
-	// The same content again is success; other content under the key is
-	// refused, and its upload aborted.
-	st, err = s.Stage(ctx, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again, err := st.Commit(ctx, key, storage.PutOptions{}); err != nil || again.VersionID != info.VersionID {
-		t.Fatalf("identical commit: %+v %v, want version %s", again, err, info.VersionID)
+	// Another writer put the key after the commit looked (412 on
+	// completion): the same content is success, other content is
+	// refused; either way the upload is aborted and its marker removed.
+	again, err := storage.CommitInParts(ctx, s, bytes.NewReader(body), key, storage.PutOptions{})
+	if err != nil || again.VersionID != info.VersionID {
+		t.Fatalf("identical commit meeting the object: %+v %v, want version %s", again, err, info.VersionID)
 	}
 	other, _ := stream(11<<20, 4)
-	st, err = s.Stage(ctx, bytes.NewReader(other))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Commit(ctx, key, storage.PutOptions{}); !errors.Is(err, storage.ErrExist) {
-		t.Fatalf("commit over different content: %v, want ErrExist", err)
+	if _, err := storage.CommitInParts(ctx, s, bytes.NewReader(other), key, storage.PutOptions{}); !errors.Is(err, storage.ErrExist) {
+		t.Fatalf("commit of other content meeting the object: %v, want ErrExist", err)
 	}
 	if left := uploadsOf(t, o, key); len(left) != 0 {
-		t.Fatalf("unfinished uploads left after a refused commit: %v", left)
+		t.Fatalf("unfinished uploads left after commits met the object: %v", left)
+	}
+	if n := countKeys(t, s, ".custos-staging/") + countKeys(t, s, ".custos-uploads/"); n != 0 {
+		t.Fatalf("%d staging objects or upload markers left after commits met the object", n)
 	}
 	mustGet(t, s, key, body)
 }
