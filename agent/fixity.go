@@ -103,16 +103,20 @@ type FixityResult struct {
 	// Err is nil when the item verified; otherwise it is a tamper error
 	// (storage.ErrTamper): the item is missing or its bytes differ.
 	Err error
+	// Unchecked, when set, is why the item could not be read (a permission
+	// refused, an error of the store other than its being down): it was
+	// not judged, and nothing was logged for it.
+	Unchecked error
 	// FromSpool: the item was read from the local spool, not the store.
 	FromSpool bool
 }
 
 // Run checks every item, logging fixity.verified or fixity.failed for
 // each, and yields the results as it goes. fixity.failed means missing or
-// altered, and nothing else: an item that could not be read for any other
-// reason (a store that does not answer, a permission refused) is not
-// judged; Run stops there with an error naming it, as it does when the
-// result cannot be logged.
+// altered, and nothing else: an item that cannot be read for another
+// reason is yielded Unchecked, with nothing logged, and the run goes on.
+// A store that does not answer (storage.ErrUnavailable) stops the run
+// with an error naming the item, as does a result that cannot be logged.
 func (f *Fixity) Run(ctx context.Context, items []LoggedItem) iter.Seq2[FixityResult, error] {
 	return func(yield func(FixityResult, error) bool) {
 		for _, it := range items {
@@ -123,8 +127,15 @@ func (f *Fixity) Run(ctx context.Context, items []LoggedItem) iter.Seq2[FixityRe
 				return
 			}
 			if res.Err != nil && !IsTamper(res.Err) {
-				yield(res, fmt.Errorf("fixity of %s: not checked: %w", it.Key, res.Err))
-				return
+				if errors.Is(res.Err, storage.ErrUnavailable) {
+					yield(res, fmt.Errorf("fixity of %s: not checked: %w", it.Key, res.Err))
+					return
+				}
+				res.Unchecked, res.Err = res.Err, nil
+				if !yield(res, nil) {
+					return
+				}
+				continue
 			}
 			e := chain.Event{Time: f.now(), Order: it.Order, Actor: f.Actor, Agent: f.Agent, Host: f.Host,
 				Items: []chain.Digest{it.Digest}, Details: map[string]string{"key": it.Key, "bytes": strconv.FormatInt(res.Bytes, 10)}}
@@ -164,6 +175,13 @@ func (f *Fixity) check(ctx context.Context, it LoggedItem) (n int64, fromSpool b
 		}
 		fromSpool = true
 		r, info, err = f.Spool.Get(ctx, it.Key)
+		if err != nil {
+			// A flush may have moved it meanwhile: stored, then logged,
+			// then removed from the spool. The store has the last word.
+			if sr, sinfo, serr := f.Store.Get(ctx, it.Key); serr == nil {
+				r, info, err, fromSpool = sr, sinfo, nil, false
+			}
+		}
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrNotExist) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,16 +62,16 @@ func TestFixityVerifiesAndNamesTampering(t *testing.T) {
 	}
 }
 
-// unreadableStore is a store whose reads of one key fail as a store that
-// does not answer fails: not a judgement on the item.
+// unreadableStore is a store whose reads of one key fail with err.
 type unreadableStore struct {
 	FixityStore
 	key string
+	err error
 }
 
 func (u unreadableStore) Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error) {
 	if key == u.key {
-		return nil, nil, fmt.Errorf("get %s: gave up after 2m0s: %w", key, storage.ErrUnavailable)
+		return nil, nil, fmt.Errorf("get %s: %w", key, u.err)
 	}
 	return u.FixityStore.Get(ctx, key)
 }
@@ -82,44 +83,98 @@ func TestFixityDoesNotCallAnUnreadableItemAltered(t *testing.T) {
 	if rep, err := f.c.Capture(ctx, spec(src, nil)); err != nil || rep.Failed() {
 		t.Fatalf("capture: %+v %v", rep, err)
 	}
-	size, err := f.log.Size(ctx)
-	if err != nil {
-		t.Fatal(err)
+	items := loggedItems(t, f)
+	if len(items) != 2 {
+		t.Fatalf("logged items: %+v", items)
 	}
-	items, err := LoggedItems(ctx, f.log.FS(), size, testOrder)
-	if err != nil || len(items) != 2 {
-		t.Fatalf("logged items: %+v %v", items, err)
-	}
-	fx := &Fixity{Store: unreadableStore{FixityStore: f.store, key: items[1].Key}, Log: f.log, Agent: "agent-1", Actor: "auditor"}
-	var got []FixityResult
-	var runErr error
-	for res, err := range fx.Run(ctx, items) {
-		if err != nil {
-			runErr = err
-			break
+	run := func(fx *Fixity) ([]FixityResult, error) {
+		var got []FixityResult
+		for res, err := range fx.Run(ctx, items) {
+			if err != nil {
+				return got, err
+			}
+			got = append(got, res)
 		}
-		got = append(got, res)
+		return got, nil
 	}
-	if len(got) != 1 || got[0].Err != nil {
-		t.Fatalf("results before the unreadable item: %+v", got)
+
+	// An item refused to the reader is passed over, unjudged; the run
+	// goes on.
+	fx := &Fixity{Store: unreadableStore{FixityStore: f.store, key: items[0].Key, err: fs.ErrPermission}, Log: f.log, Agent: "agent-1", Actor: "auditor"}
+	got, err := run(fx)
+	if err != nil || len(got) != 2 || !errors.Is(got[0].Unchecked, fs.ErrPermission) || got[0].Err != nil ||
+		got[1].Unchecked != nil || got[1].Err != nil {
+		t.Fatalf("results: %+v %v", got, err)
 	}
-	if runErr == nil || !errors.Is(runErr, storage.ErrUnavailable) || IsTamper(runErr) || !strings.Contains(runErr.Error(), items[1].Key) {
-		t.Fatalf("error for the unreadable item: %v", runErr)
-	}
-	if types := eventTypes(f.events(t)); strings.Contains(types, "fixity.failed") || !strings.HasSuffix(types, "fixity.verified") {
+	if types := eventTypes(f.events(t)); strings.Contains(types, "fixity.failed") || strings.Count(types, "fixity.verified") != 1 {
 		t.Fatalf("events: %s", types)
+	}
+
+	// A store that does not answer stops the run, naming the item.
+	fx.Store = unreadableStore{FixityStore: f.store, key: items[1].Key, err: storage.ErrUnavailable}
+	got, err = run(fx)
+	if len(got) != 1 || !errors.Is(err, storage.ErrUnavailable) || IsTamper(err) || !strings.Contains(err.Error(), items[1].Key) {
+		t.Fatalf("results with the store down: %+v %v", got, err)
+	}
+	if types := eventTypes(f.events(t)); strings.Contains(types, "fixity.failed") || strings.Count(types, "fixity.verified") != 2 {
+		t.Fatalf("events: %s", types)
+	}
+}
+
+// flushingStore is a store that, asked for key, lets the spool be
+// flushed and answers as it was before: the item is not there yet.
+type flushingStore struct {
+	FixityStore
+	key   string
+	flush func()
+	done  bool
+}
+
+func (s *flushingStore) Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error) {
+	if key == s.key && !s.done {
+		s.done = true
+		s.flush()
+		return nil, nil, fmt.Errorf("%s: %w", key, storage.ErrNotExist)
+	}
+	return s.FixityStore.Get(ctx, key)
+}
+
+// spooledItem captures one item while the store is down, and returns it
+// as the log gives it, with the store (down) and the spool.
+func spooledItem(t *testing.T) (*captureFixture, *flakyStore, *storage.Local, []LoggedItem) {
+	t.Helper()
+	f := newCaptureFixture(t)
+	flaky, spool := f.storeDown(t)
+	src := &fakeSource{items: map[string]string{"a.eml": "first\n"}, order: []string{"a.eml"}}
+	if rep, err := f.c.Capture(context.Background(), spec(src, nil)); err != nil || rep.Failed() {
+		t.Fatalf("capture: %+v %v", rep, err)
+	}
+	return f, flaky, spool, loggedItems(t, f)
+}
+
+func TestFixityOfAnItemFlushedWhileItIsChecked(t *testing.T) {
+	ctx := context.Background()
+	f, flaky, spool, items := spooledItem(t)
+	flaky.down.Store(false)
+	store := &flushingStore{FixityStore: f.store, key: items[0].Key, flush: func() {
+		if _, err := f.c.Flush(ctx, func(context.Context, string) (time.Time, bool, error) { return time.Time{}, false, nil }); err != nil {
+			t.Error(err)
+		}
+	}}
+	fx := &Fixity{Store: store, Spool: spool, Log: f.log, Agent: "agent-1", Actor: "auditor"}
+	for res, err := range fx.Run(ctx, items) {
+		if err != nil || res.Err != nil || res.Unchecked != nil || res.FromSpool {
+			t.Fatalf("fixity of an item flushed meanwhile: %+v %v", res, err)
+		}
+	}
+	if evs := f.events(t); evs[len(evs)-1].Type != chain.FixityVerified {
+		t.Fatalf("last event: %+v", evs[len(evs)-1])
 	}
 }
 
 func TestFixityReadsSpooledItemsFromTheSpool(t *testing.T) {
 	ctx := context.Background()
-	f := newCaptureFixture(t)
-	flaky, spool := f.storeDown(t)
-	src := &fakeSource{items: map[string]string{"a.eml": "first\n"}, order: []string{"a.eml"}}
-	if rep, err := f.c.Capture(ctx, spec(src, nil)); err != nil || rep.Failed() {
-		t.Fatalf("capture: %+v %v", rep, err)
-	}
-	items := loggedItems(t, f)
+	f, flaky, spool, items := spooledItem(t)
 	if len(items) != 1 || !items[0].Spooled {
 		t.Fatalf("logged items: %+v", items)
 	}
@@ -136,8 +191,8 @@ func TestFixityReadsSpooledItemsFromTheSpool(t *testing.T) {
 	}
 
 	// Without the spool the item is not judged; with it, it verifies.
-	if _, err := run(&Fixity{Store: f.store, Log: f.log, Agent: "agent-1", Actor: "auditor"}); err == nil || IsTamper(err) {
-		t.Fatalf("fixity of a spooled item with no spool: %v", err)
+	if res, err := run(&Fixity{Store: f.store, Log: f.log, Agent: "agent-1", Actor: "auditor"}); err != nil || res.Unchecked == nil || res.Err != nil {
+		t.Fatalf("fixity of a spooled item with no spool: %+v %v", res, err)
 	}
 	fx := &Fixity{Store: f.store, Spool: spool, Log: f.log, Agent: "agent-1", Actor: "auditor"}
 	if res, err := run(fx); err != nil || res.Err != nil || !res.FromSpool {
@@ -162,7 +217,7 @@ func TestFixityReadsSpooledItemsFromTheSpool(t *testing.T) {
 
 	// A byte flipped in a spooled copy is tampering.
 	flaky.down.Store(true)
-	src = &fakeSource{items: map[string]string{"b.eml": "second\n"}, order: []string{"b.eml"}}
+	src := &fakeSource{items: map[string]string{"b.eml": "second\n"}, order: []string{"b.eml"}}
 	if rep, err := f.c.Capture(ctx, spec(src, nil)); err != nil || rep.Failed() {
 		t.Fatalf("capture: %+v %v", rep, err)
 	}

@@ -12,10 +12,10 @@ import (
 // fixityRound is a fixity audit of every item preserved when it started,
 // checked a slice per Step.
 type fixityRound struct {
-	started         time.Time
-	items           []agent.LoggedItem
-	next            int
-	checked, failed int
+	started                    time.Time
+	items                      []agent.LoggedItem
+	next                       int
+	checked, failed, unchecked int
 }
 
 // setupFixity makes the scheduler's copy of the fixity checker: its
@@ -63,7 +63,7 @@ func (s *Scheduler) runFixity(ctx context.Context, now time.Time, views []*agent
 	s.fixitySlice(ctx, now.Add(s.tick), live, rep)
 	r := s.round
 	if rep.FixityRemaining = len(r.items) - r.next; rep.FixityRemaining == 0 {
-		s.log.Info("fixity round complete", "checked", r.checked, "failed", r.failed, "started", r.started)
+		s.log.Info("fixity round complete", "checked", r.checked, "failed", r.failed, "unchecked", r.unchecked, "started", r.started)
 		s.state.setFixityRound(r.started)
 		s.round = nil
 	}
@@ -89,8 +89,10 @@ func (s *Scheduler) fixitySlice(ctx context.Context, end time.Time, live map[str
 }
 
 // checkItem checks one item; agent.Fixity logs fixity.verified or
-// fixity.failed. Its error (a store that does not answer, a log that did
-// not take the result, ctx done) leaves the item to check again.
+// fixity.failed. An item that cannot be read is reported and passed over,
+// so that one unreadable item does not hold up the round. Its error (a
+// store that does not answer, a log that did not take the result, ctx
+// done) leaves the item to check again.
 func (s *Scheduler) checkItem(ctx context.Context, it agent.LoggedItem, rep *Report) error {
 	if err := s.audit.open(ctx, it.Key); err != nil {
 		return fmt.Errorf("fixity of %s: %w", it.Key, err)
@@ -99,6 +101,12 @@ func (s *Scheduler) checkItem(ctx context.Context, it agent.LoggedItem, rep *Rep
 	for res, err := range s.fixity.Run(ctx, []agent.LoggedItem{it}) {
 		if err != nil {
 			return err
+		}
+		if res.Unchecked != nil {
+			rep.FixityUnchecked++
+			s.round.unchecked++
+			s.fail(rep, "fixity: an item could not be read and was not checked", res.Unchecked, "order", it.Order, "key", it.Key)
+			continue
 		}
 		rep.FixityChecked++
 		s.round.checked++

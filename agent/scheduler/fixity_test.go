@@ -2,7 +2,9 @@ package scheduler_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +155,45 @@ func TestFixityLeavesReleasedOrdersAlone(t *testing.T) {
 	s, _ := f.fixityScheduler(t, 0, 0, nil)
 	if r := step(t, s); r.FixityChecked != 0 || len(r.Errors) != 0 {
 		t.Fatalf("fixity of a released order: %+v", r)
+	}
+}
+
+// refusingStore refuses to read one key, as a store refuses a reader
+// the permission: not a judgement on the item.
+type refusingStore struct {
+	agent.FixityStore
+	key string
+}
+
+func (r refusingStore) Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error) {
+	if key == r.key {
+		return nil, nil, fmt.Errorf("get %s: %w", key, fs.ErrPermission)
+	}
+	return r.FixityStore.Get(ctx, key)
+}
+
+func TestFixityRoundPassesOverAnUnreadableItem(t *testing.T) {
+	f := newFixture(t, 0)
+	o := f.addOrder(t, "us-2703f")
+	rep := f.capture(t, o.ID, threeItems)
+	refused := agent.ItemKey(o.ID, rep.Items[0].Digests.SHA256)
+	fx := &agent.Fixity{Store: refusingStore{FixityStore: f.reg.Store, key: refused}, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
+	s, _ := f.fixityScheduler(t, 0, 0, fx)
+
+	r := step(t, s)
+	if r.FixityChecked != 2 || r.FixityUnchecked != 1 || r.FixityFailed != 0 || r.FixityRemaining != 0 || len(r.Errors) != 1 {
+		t.Fatalf("fixity step: %+v", r)
+	}
+	evs := f.fixityEvents(t, o.ID)
+	if len(evs) != 2 || len(evs[refused]) != 0 {
+		t.Fatalf("fixity events: %+v", evs)
+	}
+	for _, e := range evs {
+		if len(e) != 1 || e[0].Type != chain.FixityVerified {
+			t.Fatalf("fixity events: %+v", evs)
+		}
+	}
+	if lines := f.logs.lines(t, "fixity: an item could not be read and was not checked"); len(lines) != 1 || lines[0]["key"] != refused {
+		t.Fatalf("log lines: %v", lines)
 	}
 }

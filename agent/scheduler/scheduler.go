@@ -85,8 +85,9 @@ type Report struct {
 	// FixityChecked and FixityFailed count the items this Step checked and
 	// those that failed; FixityRemaining is what the running round has
 	// left (0 when no round is running).
-	FixityChecked, FixityFailed, FixityRemaining int
-	Hooks                                        []string // hooks run
+	// FixityUnchecked counts those that could not be read.
+	FixityChecked, FixityFailed, FixityUnchecked, FixityRemaining int
+	Hooks                                                         []string // hooks run
 	// Errors are the failures of this Step, each naming its order, item
 	// or hook; each is also logged. Their duties are tried again later.
 	Errors []error

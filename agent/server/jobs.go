@@ -266,14 +266,46 @@ type FixityItem struct {
 	Bytes  int64  `json:"bytes"`
 	OK     bool   `json:"ok"`
 	Error  string `json:"error,omitempty"`
+	// Unchecked: the item could not be read, and was not judged.
+	Unchecked bool `json:"unchecked,omitempty"`
 }
 
 // FixityReport is a fixity job's result, as `custos fixity --output json`
-// gives it; the fields are in the order their JSON names sort.
+// gives it; the fields are in the order their JSON names sort. Checked
+// counts the items judged (verified or failed), Failed those missing or
+// altered, Unchecked those that could not be read.
 type FixityReport struct {
-	Checked int          `json:"checked"`
-	Failed  int          `json:"failed"`
-	Items   []FixityItem `json:"items"`
+	Checked   int          `json:"checked"`
+	Failed    int          `json:"failed"`
+	Items     []FixityItem `json:"items"`
+	Unchecked int          `json:"unchecked"`
+}
+
+// Add records the result of one item, and returns its line.
+func (r *FixityReport) Add(res agent.FixityResult) FixityItem {
+	fi := FixityItem{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes,
+		OK: res.Err == nil && res.Unchecked == nil}
+	switch {
+	case res.Err != nil:
+		r.Checked++
+		r.Failed++
+		fi.Error = res.Err.Error()
+	case res.Unchecked != nil:
+		r.Unchecked++
+		fi.Unchecked, fi.Error = true, "not checked: "+res.Unchecked.Error()
+	default:
+		r.Checked++
+	}
+	r.Items = append(r.Items, fi)
+	return fi
+}
+
+// Merge adds the results of o to r.
+func (r *FixityReport) Merge(o *FixityReport) {
+	r.Items = append(r.Items, o.Items...)
+	r.Checked += o.Checked
+	r.Failed += o.Failed
+	r.Unchecked += o.Unchecked
 }
 
 // createFixity queues a fixity run over the items of the request's order:
@@ -317,19 +349,19 @@ func (s *Server) runFixity(ctx context.Context, j *jobs.Job, progress func(done,
 	}
 	fx := &agent.Fixity{Store: s.cfg.Registry.Store, Spool: s.spool(), Log: s.cfg.Log, Agent: s.cfg.Registry.Agent, Actor: j.Identity,
 		Host: s.cfg.Registry.Host, Progress: func(n int) { done += int64(n); progress(done, total) }}
-	rep := &FixityReport{Items: []FixityItem{}, Checked: len(items)}
+	rep := &FixityReport{Items: []FixityItem{}}
 	for res, err := range fx.Run(ctx, items) {
 		if err != nil {
-			return rep, err // not judged: the job tries again (a store that does not answer) or fails
+			return rep, err // the store does not answer: the job tries again later
 		}
-		fi := FixityItem{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes, OK: res.Err == nil}
-		if res.Err != nil {
-			rep.Failed++
-			fi.Error = res.Err.Error()
+		rep.Add(res)
+		switch {
+		case res.Err != nil:
 			s.metrics.fixityFailed.Inc()
 			s.log.Error("fixity failed: an item is missing or altered", "order", res.Item.Order, "key", res.Item.Key, "error", res.Err)
+		case res.Unchecked != nil:
+			s.log.Warn("fixity: an item could not be read and was not checked", "order", res.Item.Order, "key", res.Item.Key, "error", res.Unchecked)
 		}
-		rep.Items = append(rep.Items, fi)
 	}
 	return rep, nil
 }

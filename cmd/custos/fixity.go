@@ -25,7 +25,8 @@ func newFixityCommand(g *globalOptions) *cli.Command {
 		Description: "Each item the custody log holds (preserved, not purged) is read back from the\n" +
 			"store, re-hashed with SHA-256 and SHA-512 and compared with the log; fixity.verified or\n" +
 			"fixity.failed is logged for it. Exits 3 if any item is missing or altered. An item\n" +
-			"that cannot be read (the store does not answer) is not judged: the run stops there.",
+			"that cannot be read otherwise is not judged (SKIP, exit 1); a store that does not\n" +
+			"answer stops the run.",
 		Action: func(c *cli.Context) error { return runFixity(c.Context, g, c.Args().Slice()) },
 	}
 }
@@ -84,17 +85,12 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 		return fmt.Errorf("spool: %w", err)
 	}
 	fx := &agent.Fixity{Store: store, Spool: spool, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
-	rep := &server.FixityReport{Items: []server.FixityItem{}, Checked: len(items)}
+	rep := &server.FixityReport{Items: []server.FixityItem{}}
 	for res, err := range fx.Run(ctx, items) {
 		if err != nil {
 			return err
 		}
-		fi := server.FixityItem{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes, OK: res.Err == nil}
-		if res.Err != nil {
-			rep.Failed++
-			fi.Error = res.Err.Error()
-		}
-		rep.Items = append(rep.Items, fi)
+		fi := rep.Add(res)
 		if !g.json() {
 			printFixityItem(g, fi)
 		}
@@ -103,25 +99,36 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 }
 
 func printFixityItem(g *globalOptions, fi server.FixityItem) {
-	if !fi.OK {
+	switch {
+	case fi.Unchecked:
+		fmt.Fprintf(g.stdout, "SKIP %s: %s\n", fi.Key, fi.Error)
+	case !fi.OK:
 		fmt.Fprintf(g.stdout, "FAIL %s: %s\n", fi.Key, fi.Error)
-	} else {
+	default:
 		fmt.Fprintf(g.stdout, "ok   %s %d bytes\n", fi.Key, fi.Bytes)
 	}
 }
 
 // fixityOutcome prints the summary (or, with --output json, the whole
-// report) and fails as tampering if any item failed.
+// report) and fails as tampering if any item failed, and otherwise with
+// an error if any could not be read.
 func fixityOutcome(g *globalOptions, rep *server.FixityReport) error {
 	if g.json() {
 		if err := writeJSON(g.stdout, rep); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(g.stdout, "%d items checked, %d failed\n", rep.Checked, rep.Failed)
+		fmt.Fprintf(g.stdout, "%d items checked, %d failed", rep.Checked, rep.Failed)
+		if rep.Unchecked > 0 {
+			fmt.Fprintf(g.stdout, ", %d could not be read", rep.Unchecked)
+		}
+		fmt.Fprintln(g.stdout)
 	}
-	if rep.Failed > 0 {
+	switch {
+	case rep.Failed > 0:
 		return fmt.Errorf("fixity: %d of %d items missing or altered: %w", rep.Failed, rep.Checked, chain.ErrTamper)
+	case rep.Unchecked > 0:
+		return fmt.Errorf("fixity: %d items could not be read and were not checked", rep.Unchecked)
 	}
 	return nil
 }
@@ -161,9 +168,7 @@ func remoteFixity(ctx context.Context, g *globalOptions, order string) error {
 				printFixityItem(g, fi)
 			}
 		}
-		total.Items = append(total.Items, rep.Items...)
-		total.Checked += rep.Checked
-		total.Failed += rep.Failed
+		total.Merge(&rep)
 	}
 	return fixityOutcome(g, total)
 }
