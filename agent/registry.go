@@ -217,6 +217,9 @@ func (r *Registry) ListReadable(ctx context.Context) ([]*OrderView, map[string]e
 	problems := map[string]error{}
 	for _, id := range ids {
 		v, err := r.view(ctx, states[id])
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err // not a problem of the record
+		}
 		if err != nil {
 			problems[id] = err
 			continue

@@ -126,7 +126,8 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	slices.Sort(q.ids)
 	if _, err := q.Sweep(); err != nil {
-		return nil, err
+		// The jobs are forgotten; their files are tried again next time.
+		q.log.Warn("finished jobs past their retention not all removed", "error", err)
 	}
 	return q, nil
 }

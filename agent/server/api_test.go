@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
@@ -603,13 +605,21 @@ func TestDisclosurePackagesAreRemovedAfterTheirRetention(t *testing.T) {
 	}
 	f.must(t, http.StatusOK, "discloser", "GET", dis.Download, nil)
 
-	// After it, the package goes; its record stays, saying when.
+	// After it, the package goes; its record stays, saying when. A
+	// package left without a record (the agent stopped before writing
+	// it) goes too.
+	orphan := filepath.Join(f.dir, "disclosures", ulid.Make().String()+".zip")
+	if err := os.WriteFile(orphan, []byte("PK"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	skew.Store(int64(7*24*time.Hour + time.Minute))
-	if n, err := f.srv.sweepDisclosures(); n != 1 || err != nil {
+	if n, err := f.srv.sweepDisclosures(); n != 2 || err != nil {
 		t.Fatalf("sweep past the retention: %d, %v", n, err)
 	}
-	if _, err := os.Stat(pkg); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("package after the sweep: %v", err)
+	for _, p := range []string{pkg, orphan} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s after the sweep: %v", p, err)
+		}
 	}
 	var got disclosure
 	f.must(t, http.StatusOK, "discloser", "GET", "/v1/disclosures/"+dis.ID, nil).json(t, &got)

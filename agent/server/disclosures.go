@@ -174,9 +174,31 @@ func (s *Server) sweepDisclosures() (int, error) {
 	cutoff := now.Add(-s.cfg.DisclosureRetention)
 	n := 0
 	var errs []error
+	records := map[string]bool{}
+	for _, e := range entries {
+		if did, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			records[did] = true
+		}
+	}
 	for _, e := range entries {
 		did, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !disclosureID.MatchString(did) {
+		if !ok {
+			// A package whose record was never written (the agent
+			// stopped, or the write failed, after the build) goes too,
+			// by the time in its id.
+			id, _, _ := strings.Cut(e.Name(), ".")
+			u, err := ulid.ParseStrict(id)
+			if err == nil && !records[id] && e.Type().IsRegular() && ulid.Time(u.Time()).Before(cutoff) {
+				if err := os.Remove(filepath.Join(s.cfg.DisclosureDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					errs = append(errs, err)
+					continue
+				}
+				n++
+				s.log.Info("disclosure package without a record removed after its retention", "file", e.Name())
+			}
+			continue
+		}
+		if !disclosureID.MatchString(did) {
 			continue
 		}
 		d, err := s.loadDisclosure(did)

@@ -128,8 +128,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.HousekeepEvery == 0 {
 		cfg.HousekeepEvery = DefaultHousekeepEvery
 	}
-	if cfg.DisclosureRetention < 0 {
-		return nil, fmt.Errorf("server: negative disclosure retention %v", cfg.DisclosureRetention)
+	if cfg.DisclosureRetention < 0 || cfg.HousekeepEvery < 0 || cfg.FlushEvery < 0 {
+		return nil, fmt.Errorf("server: negative disclosure retention %v, housekeeping or flush interval (%v, %v)",
+			cfg.DisclosureRetention, cfg.HousekeepEvery, cfg.FlushEvery)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
