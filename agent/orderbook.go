@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custos-evidence/custos/chain"
@@ -57,7 +58,17 @@ type OrderBook struct {
 	// records for SyncPending without trying it.
 	Offline bool
 	Now     func() time.Time
+
+	// verified keeps the records Load has checked against their digest,
+	// by digest (a version never changes), up to maxVerified bytes: a
+	// daemon that lists its orders every minute reads each version once.
+	mu       sync.Mutex
+	verified map[string][]byte
+	size     int
 }
+
+// maxVerified bounds the records OrderBook keeps in memory.
+const maxVerified = 16 << 20
 
 // pendingDir holds one marker per record not yet copied to the store.
 func (b *OrderBook) pendingDir() string { return filepath.Join(b.Dir, ".pending") }
@@ -204,12 +215,17 @@ func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) 
 // or, when that is gone, the store's, which then becomes the working copy.
 // Bytes that do not hash to sum are tampering.
 func (b *OrderBook) Load(ctx context.Context, id, sum string) (*Order, error) {
-	rec, err := b.readLocal(id, sum)
-	if errors.Is(err, os.ErrNotExist) {
-		rec, err = b.fetch(ctx, id, sum)
-	}
-	if err != nil {
-		return nil, err
+	rec, ok := b.known(sum)
+	var err error
+	if !ok {
+		rec, err = b.readLocal(id, sum)
+		if errors.Is(err, os.ErrNotExist) {
+			rec, err = b.fetch(ctx, id, sum)
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.remember(sum, rec)
 	}
 	o, err := ReadOrder(rec)
 	if err != nil {
@@ -219,6 +235,28 @@ func (b *OrderBook) Load(ctx context.Context, id, sum string) (*Order, error) {
 		return nil, &chain.TamperError{File: RecordKey(id, sum), Index: -1, What: fmt.Sprintf("order record of %s filed under %s", o.ID, id)}
 	}
 	return o, nil
+}
+
+// known returns the record with digest sum if Load has checked it.
+func (b *OrderBook) known(sum string) ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rec, ok := b.verified[sum]
+	return rec, ok
+}
+
+// remember keeps rec, checked against its digest sum, while there is room.
+func (b *OrderBook) remember(sum string, rec []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.verified[sum]; ok || b.size+len(rec) > maxVerified {
+		return
+	}
+	if b.verified == nil {
+		b.verified = map[string][]byte{}
+	}
+	b.verified[sum] = rec
+	b.size += len(rec)
 }
 
 // readLocal reads the working copy and checks its digest.
