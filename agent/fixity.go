@@ -177,9 +177,10 @@ func (f *Fixity) check(ctx context.Context, it LoggedItem) (n int64, fromSpool b
 		r, info, err = f.Spool.Get(ctx, it.Key)
 		if err != nil {
 			// A flush may have moved it meanwhile: stored, then logged,
-			// then removed from the spool. The store has the last word.
-			if sr, sinfo, serr := f.Store.Get(ctx, it.Key); serr == nil {
-				r, info, err, fromSpool = sr, sinfo, nil, false
+			// then removed from the spool. The store has the last word,
+			// unless it holds nothing: then the spool's answer stands.
+			if sr, sinfo, serr := f.Store.Get(ctx, it.Key); !errors.Is(serr, storage.ErrNotExist) {
+				r, info, err, fromSpool = sr, sinfo, serr, false
 			}
 		}
 	}

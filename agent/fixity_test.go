@@ -170,6 +170,25 @@ func TestFixityOfAnItemFlushedWhileItIsChecked(t *testing.T) {
 	if evs := f.events(t); evs[len(evs)-1].Type != chain.FixityVerified {
 		t.Fatalf("last event: %+v", evs[len(evs)-1])
 	}
+
+	// Flushed meanwhile, and then the store stops answering: not judged.
+	f2, flaky2, spool2, items2 := spooledItem(t)
+	flaky2.down.Store(false)
+	down := &flushingStore{FixityStore: unreadableStore{FixityStore: f2.store, key: items2[0].Key, err: storage.ErrUnavailable},
+		key: items2[0].Key, flush: func() {
+			if _, err := f2.c.Flush(ctx, func(context.Context, string) (time.Time, bool, error) { return time.Time{}, false, nil }); err != nil {
+				t.Error(err)
+			}
+		}}
+	fx = &Fixity{Store: down, Spool: spool2, Log: f2.log, Agent: "agent-1", Actor: "auditor"}
+	for _, err := range fx.Run(ctx, items2) {
+		if !errors.Is(err, storage.ErrUnavailable) || IsTamper(err) {
+			t.Fatalf("fixity with the store gone after the flush: %v", err)
+		}
+	}
+	if types := eventTypes(f2.events(t)); strings.Contains(types, "fixity") {
+		t.Fatalf("events: %s", types)
+	}
 }
 
 func TestFixityReadsSpooledItemsFromTheSpool(t *testing.T) {

@@ -59,12 +59,18 @@ type OrderBook struct {
 	Offline bool
 	Now     func() time.Time
 
-	// verified keeps the records Load has checked against their digest,
-	// by digest (a version never changes), up to maxVerified bytes: a
-	// daemon that lists its orders every minute reads each version once.
+	// verified keeps, by order, the newest version Load has checked
+	// against its digest (a version never changes), up to maxVerified
+	// bytes: a daemon that lists its orders every minute reads each
+	// version once.
 	mu       sync.Mutex
-	verified map[string][]byte
+	verified map[string]checkedRecord
 	size     int
+}
+
+type checkedRecord struct {
+	sum string
+	rec []byte
 }
 
 // maxVerified bounds the records OrderBook keeps in memory.
@@ -215,7 +221,7 @@ func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) 
 // or, when that is gone, the store's, which then becomes the working copy.
 // Bytes that do not hash to sum are tampering.
 func (b *OrderBook) Load(ctx context.Context, id, sum string) (*Order, error) {
-	rec, ok := b.known(sum)
+	rec, ok := b.known(id, sum)
 	var err error
 	if !ok {
 		rec, err = b.readLocal(id, sum)
@@ -225,7 +231,7 @@ func (b *OrderBook) Load(ctx context.Context, id, sum string) (*Order, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.remember(sum, rec)
+		b.remember(id, sum, rec)
 	}
 	o, err := ReadOrder(rec)
 	if err != nil {
@@ -237,26 +243,28 @@ func (b *OrderBook) Load(ctx context.Context, id, sum string) (*Order, error) {
 	return o, nil
 }
 
-// known returns the record with digest sum if Load has checked it.
-func (b *OrderBook) known(sum string) ([]byte, bool) {
+// known returns version sum of order id's record if Load has checked it.
+func (b *OrderBook) known(id, sum string) ([]byte, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	rec, ok := b.verified[sum]
-	return rec, ok
+	c, ok := b.verified[id]
+	return c.rec, ok && c.sum == sum
 }
 
-// remember keeps rec, checked against its digest sum, while there is room.
-func (b *OrderBook) remember(sum string, rec []byte) {
+// remember keeps rec, version sum of order id's record, checked against
+// its digest, in place of the version kept before, while there is room.
+func (b *OrderBook) remember(id, sum string, rec []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.verified[sum]; ok || b.size+len(rec) > maxVerified {
+	old := b.verified[id]
+	if b.size-len(old.rec)+len(rec) > maxVerified {
 		return
 	}
 	if b.verified == nil {
-		b.verified = map[string][]byte{}
+		b.verified = map[string]checkedRecord{}
 	}
-	b.verified[sum] = rec
-	b.size += len(rec)
+	b.verified[id] = checkedRecord{sum: sum, rec: rec}
+	b.size += len(rec) - len(old.rec)
 }
 
 // readLocal reads the working copy and checks its digest.

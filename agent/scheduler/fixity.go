@@ -10,13 +10,29 @@ import (
 )
 
 // fixityRound is a fixity audit of every item preserved when it started,
-// checked a slice per Step.
+// checked a slice per Step; or, when retry is set, of the items a round
+// could not read, from notBefore.
 type fixityRound struct {
 	started                    time.Time
 	items                      []agent.LoggedItem
 	next                       int
 	checked, failed, unchecked int
+	unreadable                 []agent.LoggedItem // passed over, to try again
+	streak                     int                // unreadable in a row
+	retry                      bool
+	notBefore                  time.Time
+	wait                       time.Duration // of this retry round; doubled for the next
 }
+
+const (
+	// unreadableStreak items in a row that cannot be read pause the round,
+	// as a store that does not answer does: a store refusing every read
+	// (credentials revoked) must not end the round with nothing checked.
+	unreadableStreak = 3
+	// firstRetry is how long after a round the items it could not read
+	// are tried again, doubling up to FixityEvery.
+	firstRetry = time.Hour
+)
 
 // setupFixity makes the scheduler's copy of the fixity checker: its
 // Actor, its clock, and the store read through auditStore.
@@ -48,6 +64,9 @@ func (s *Scheduler) runFixity(ctx context.Context, now time.Time, views []*agent
 		return
 	}
 	current := auditItems(views, rep.Released)
+	if s.round != nil && s.round.retry && !now.Before(s.nextFixity) {
+		s.round = nil // a full round is due: it reads those items too
+	}
 	if s.round == nil {
 		if now.Before(s.nextFixity) {
 			return
@@ -56,6 +75,9 @@ func (s *Scheduler) runFixity(ctx context.Context, now time.Time, views []*agent
 		s.nextFixity = now.Add(s.cfg.FixityEvery)
 		s.log.Info("fixity round started", "items", len(current))
 	}
+	if now.Before(s.round.notBefore) {
+		return
+	}
 	live := make(map[string]bool, len(current))
 	for _, it := range current {
 		live[it.Key] = true
@@ -63,9 +85,21 @@ func (s *Scheduler) runFixity(ctx context.Context, now time.Time, views []*agent
 	s.fixitySlice(ctx, now.Add(s.tick), live, rep)
 	r := s.round
 	if rep.FixityRemaining = len(r.items) - r.next; rep.FixityRemaining == 0 {
-		s.log.Info("fixity round complete", "checked", r.checked, "failed", r.failed, "unchecked", r.unchecked, "started", r.started)
-		s.state.setFixityRound(r.started)
+		s.log.Info("fixity round complete", "checked", r.checked, "failed", r.failed, "unchecked", r.unchecked,
+			"started", r.started, "retry", r.retry)
+		if !r.retry {
+			s.state.setFixityRound(r.started)
+		}
 		s.round = nil
+		if len(r.unreadable) > 0 {
+			wait := firstRetry
+			if r.retry {
+				wait = 2 * r.wait
+			}
+			wait = min(wait, s.cfg.FixityEvery)
+			s.round = &fixityRound{started: now, items: r.unreadable, retry: true, notBefore: now.Add(wait), wait: wait}
+			s.log.Warn("fixity: items that could not be read are tried again", "items", len(r.unreadable), "at", now.Add(wait))
+		}
 	}
 }
 
@@ -77,11 +111,18 @@ func (s *Scheduler) fixitySlice(ctx context.Context, end time.Time, live map[str
 	for r.next < len(r.items) && s.now().Before(end) {
 		it := r.items[r.next]
 		if live[it.Key] {
-			if err := s.checkItem(ctx, it, rep); err != nil {
+			unread, err := s.checkItem(ctx, it, rep, r.streak+1 == unreadableStreak)
+			if err != nil {
 				if ctx.Err() == nil {
 					s.fail(rep, "fixity round paused; it goes on at the next step", err, "order", it.Order, "key", it.Key)
 				}
 				return
+			}
+			if unread {
+				r.streak++
+				r.unreadable = append(r.unreadable, it)
+			} else {
+				r.streak = 0
 			}
 		}
 		r.next++
@@ -89,24 +130,29 @@ func (s *Scheduler) fixitySlice(ctx context.Context, end time.Time, live map[str
 }
 
 // checkItem checks one item; agent.Fixity logs fixity.verified or
-// fixity.failed. An item that cannot be read is reported and passed over,
-// so that one unreadable item does not hold up the round. Its error (a
-// store that does not answer, a log that did not take the result, ctx
-// done) leaves the item to check again.
-func (s *Scheduler) checkItem(ctx context.Context, it agent.LoggedItem, rep *Report) error {
+// fixity.failed. An item that cannot be read is reported (unread) and
+// passed over, so that one unreadable item does not hold up the round;
+// but when it is the last of a streak (several in a row), the store is
+// taken to refuse every read, and the round pauses on it. Its error (a
+// store that does not answer or refuses, a log that did not take the
+// result, ctx done) leaves the item to check again.
+func (s *Scheduler) checkItem(ctx context.Context, it agent.LoggedItem, rep *Report, lastOfStreak bool) (unread bool, err error) {
 	if err := s.audit.open(ctx, it.Key); err != nil {
-		return fmt.Errorf("fixity of %s: %w", it.Key, err)
+		return false, fmt.Errorf("fixity of %s: %w", it.Key, err)
 	}
 	defer s.audit.discard()
 	for res, err := range s.fixity.Run(ctx, []agent.LoggedItem{it}) {
 		if err != nil {
-			return err
+			return false, err
 		}
 		if res.Unchecked != nil {
+			if lastOfStreak {
+				return false, fmt.Errorf("fixity of %s: %d items in a row could not be read: %w", it.Key, unreadableStreak, res.Unchecked)
+			}
 			rep.FixityUnchecked++
 			s.round.unchecked++
-			s.fail(rep, "fixity: an item could not be read and was not checked", res.Unchecked, "order", it.Order, "key", it.Key)
-			continue
+			s.fail(rep, "fixity: an item could not be read and was not checked; it is tried again later", res.Unchecked, "order", it.Order, "key", it.Key)
+			return true, nil
 		}
 		rep.FixityChecked++
 		s.round.checked++
@@ -116,7 +162,7 @@ func (s *Scheduler) checkItem(ctx context.Context, it agent.LoggedItem, rep *Rep
 			s.log.Error("fixity failed", "order", it.Order, "key", it.Key, "sha256", it.Digest.SHA256, "error", res.Err)
 		}
 	}
-	return ctx.Err()
+	return false, ctx.Err()
 }
 
 // auditItems lists the items the fixity rounds check: those stored (not

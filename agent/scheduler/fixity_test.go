@@ -158,15 +158,16 @@ func TestFixityLeavesReleasedOrdersAlone(t *testing.T) {
 	}
 }
 
-// refusingStore refuses to read one key, as a store refuses a reader
-// the permission: not a judgement on the item.
+// refusingStore refuses to read one key, or every key when all is set,
+// as a store refuses a reader the permission: not a judgement on the item.
 type refusingStore struct {
 	agent.FixityStore
 	key string
+	all bool
 }
 
-func (r refusingStore) Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error) {
-	if key == r.key {
+func (r *refusingStore) Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error) {
+	if key == r.key || r.all {
 		return nil, nil, fmt.Errorf("get %s: %w", key, fs.ErrPermission)
 	}
 	return r.FixityStore.Get(ctx, key)
@@ -177,7 +178,8 @@ func TestFixityRoundPassesOverAnUnreadableItem(t *testing.T) {
 	o := f.addOrder(t, "us-2703f")
 	rep := f.capture(t, o.ID, threeItems)
 	refused := agent.ItemKey(o.ID, rep.Items[0].Digests.SHA256)
-	fx := &agent.Fixity{Store: refusingStore{FixityStore: f.reg.Store, key: refused}, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
+	store := &refusingStore{FixityStore: f.reg.Store, key: refused}
+	fx := &agent.Fixity{Store: store, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
 	s, _ := f.fixityScheduler(t, 0, 0, fx)
 
 	r := step(t, s)
@@ -193,7 +195,60 @@ func TestFixityRoundPassesOverAnUnreadableItem(t *testing.T) {
 			t.Fatalf("fixity events: %+v", evs)
 		}
 	}
-	if lines := f.logs.lines(t, "fixity: an item could not be read and was not checked"); len(lines) != 1 || lines[0]["key"] != refused {
+	if lines := f.logs.lines(t, "fixity: an item could not be read and was not checked; it is tried again later"); len(lines) != 1 || lines[0]["key"] != refused {
 		t.Fatalf("log lines: %v", lines)
+	}
+
+	// The item is tried again an hour later, alone; readable now, it
+	// verifies.
+	store.key = ""
+	f.clk.Add(30 * time.Minute)
+	if r := step(t, s); r.FixityChecked != 0 {
+		t.Fatalf("a retry before its time: %+v", r)
+	}
+	f.clk.Add(31 * time.Minute)
+	if r := step(t, s); r.FixityChecked != 1 || r.FixityUnchecked != 0 || r.FixityRemaining != 0 {
+		t.Fatalf("the retry: %+v", r)
+	}
+	if evs := f.fixityEvents(t, o.ID)[refused]; len(evs) != 1 || evs[0].Type != chain.FixityVerified {
+		t.Fatalf("fixity events of the item tried again: %+v", evs)
+	}
+}
+
+func TestFixityRoundPausesWhenTheStoreRefusesEveryRead(t *testing.T) {
+	f := newFixture(t, 0)
+	o := f.addOrder(t, "us-2703f")
+	f.capture(t, o.ID, threeItems)
+	store := &refusingStore{FixityStore: f.reg.Store, all: true}
+	fx := &agent.Fixity{Store: store, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
+	s, _ := f.fixityScheduler(t, 0, 0, fx)
+
+	// Two are passed over; the third in a row pauses the round on it.
+	r := step(t, s)
+	if r.FixityChecked != 0 || r.FixityUnchecked != 2 || r.FixityRemaining != 1 {
+		t.Fatalf("fixity step with every read refused: %+v", r)
+	}
+	if lines := f.logs.lines(t, "fixity round paused; it goes on at the next step"); len(lines) != 1 {
+		t.Fatalf("log lines: %v", lines)
+	}
+	if evs := f.fixityEvents(t, o.ID); len(evs) != 0 {
+		t.Fatalf("fixity events: %+v", evs)
+	}
+
+	// Reads allowed again: the round goes on where it paused, and the two
+	// passed over are tried again later.
+	store.all = false
+	f.clk.Add(time.Minute)
+	if r := step(t, s); r.FixityChecked != 1 || r.FixityRemaining != 0 {
+		t.Fatalf("the round resumed: %+v", r)
+	}
+	f.clk.Add(time.Hour)
+	if r := step(t, s); r.FixityChecked != 2 || r.FixityUnchecked != 0 {
+		t.Fatalf("the retry: %+v", r)
+	}
+	for key, evs := range f.fixityEvents(t, o.ID) {
+		if len(evs) != 1 || evs[0].Type != chain.FixityVerified {
+			t.Fatalf("fixity events of %s: %+v", key, evs)
+		}
 	}
 }

@@ -609,8 +609,11 @@ func TestDisclosurePackagesAreRemovedAfterTheirRetention(t *testing.T) {
 	// package left without a record (the agent stopped before writing
 	// it) goes too.
 	orphan := filepath.Join(f.dir, "disclosures", ulid.Make().String()+".zip")
-	if err := os.WriteFile(orphan, []byte("PK"), 0o600); err != nil {
-		t.Fatal(err)
+	partial := orphan + ".partial-1" // a package being written is not one
+	for _, p := range []string{orphan, partial} {
+		if err := os.WriteFile(p, []byte("PK"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	skew.Store(int64(7*24*time.Hour + time.Minute))
 	if n, err := f.srv.sweepDisclosures(); n != 2 || err != nil {
@@ -620,6 +623,9 @@ func TestDisclosurePackagesAreRemovedAfterTheirRetention(t *testing.T) {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("%s after the sweep: %v", p, err)
 		}
+	}
+	if _, err := os.Stat(partial); err != nil {
+		t.Fatalf("a package being written, after the sweep: %v", err)
 	}
 	var got disclosure
 	f.must(t, http.StatusOK, "discloser", "GET", "/v1/disclosures/"+dis.ID, nil).json(t, &got)

@@ -55,6 +55,9 @@ type disclosureRequest struct {
 
 var disclosureID = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}$`)
 
+// packageName is the name of a package in DisclosureDir, its id first.
+var packageName = regexp.MustCompile(`^([0-9A-HJKMNP-TV-Z]{26})\.(?:zip|tar)(?:\.age)?$`)
+
 // createDisclosure builds the order's disclosure package (see
 // agent.Registry.Disclose), which logs disclosure.created naming the
 // identity, and keeps it for download.
@@ -185,10 +188,15 @@ func (s *Server) sweepDisclosures() (int, error) {
 		if !ok {
 			// A package whose record was never written (the agent
 			// stopped, or the write failed, after the build) goes too,
-			// by the time in its id.
-			id, _, _ := strings.Cut(e.Name(), ".")
-			u, err := ulid.ParseStrict(id)
-			if err == nil && !records[id] && e.Type().IsRegular() && ulid.Time(u.Time()).Before(cutoff) {
+			// once both the time in its id and its last write are past
+			// the retention: never one being written or just renamed.
+			m := packageName.FindStringSubmatch(e.Name())
+			if m == nil || records[m[1]] || !e.Type().IsRegular() {
+				continue
+			}
+			u, uerr := ulid.ParseStrict(m[1])
+			fi, err := e.Info()
+			if uerr == nil && err == nil && ulid.Time(u.Time()).Before(cutoff) && fi.ModTime().Before(cutoff) {
 				if err := os.Remove(filepath.Join(s.cfg.DisclosureDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					errs = append(errs, err)
 					continue
