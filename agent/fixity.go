@@ -87,7 +87,7 @@ type Fixity struct {
 	Store FixityStore
 	// Spool, when set, is where an item the log gives as spooled is read
 	// from if the store does not hold it yet. Without it such an item is
-	// not checked: Run stops with an error rather than call it missing.
+	// yielded Unchecked rather than called missing.
 	Spool              FixityStore
 	Log                EventLog
 	Agent, Actor, Host string
