@@ -309,12 +309,20 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 		go func() {
 			defer wg.Done()
 			defer func() { <-limit }()
+			// An item that fails (its content broke off, the store refused
+			// it) is reported and the source goes on to the next: one
+			// changed file must not leave the rest of a tree unpreserved.
+			// Only an ended context or a log that does not take an
+			// item.preserved stops the source.
 			emit := func(it *source.Item, content io.Reader) error {
 				res := c.preserve(ctx, spec, rep.ID, ns, it, content, &mu, preserved, &down)
 				mu.Lock()
 				rep.Items = append(rep.Items, res)
 				mu.Unlock()
-				return res.Err
+				if res.Err != nil && (ctx.Err() != nil || errors.Is(res.Err, errNotLogged)) {
+					return res.Err
+				}
+				return nil
 			}
 			sum, err := ns.Source.Capture(ctx, spec.Request, emit)
 			mu.Lock()
@@ -485,11 +493,15 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 	e.Items = []chain.Digest{{SHA256: res.Digests.SHA256, SHA512: res.Digests.SHA512}}
 	if _, err := c.Log.Append(ctx, e); err != nil {
 		release()
-		res.Err = fmt.Errorf("stored, but not logged: %w", err)
+		res.Err = fmt.Errorf("%w: %w", errNotLogged, err)
 		return res
 	}
 	return res
 }
+
+// errNotLogged is an item's failure to be logged once stored: the log
+// failing stops the capture, where any other item's failure does not.
+var errNotLogged = errors.New("stored, but not logged")
 
 // putBytes stores a small object write-once with the order's retention
 // and returns the SHA-256 of what is stored under key.

@@ -250,15 +250,21 @@ func TestCaptureFailingMidwayNamesWhatWasNotPreserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Failed() || rep.Preserved() != 1 || len(rep.Items) != 2 || rep.Items[1].Err == nil {
+	// The broken item does not stop the source: the one after it is
+	// preserved too.
+	if !rep.Failed() || rep.Preserved() != 2 || len(rep.Items) != 3 || rep.Items[1].Err == nil || rep.Items[2].Err != nil {
 		t.Fatalf("report: %+v", rep)
 	}
 	evs := f.events(t)
-	if types := eventTypes(evs); types != "capture.started item.preserved capture.failed" {
+	if types := eventTypes(evs); types != "capture.started item.preserved item.preserved capture.failed" {
 		t.Fatalf("events: %s", types)
 	}
-	failed := evs[2]
-	if !strings.Contains(failed.Reason, "mail/b.eml: ") || !strings.Contains(failed.Reason, "reset the connection") || failed.Details["preserved"] != "1" {
+	if evs[2].Details["name"] != "c.eml" {
+		t.Fatalf("second item.preserved %+v", evs[2])
+	}
+	failed := evs[3]
+	if !strings.Contains(failed.Reason, "mail/b.eml: ") || !strings.Contains(failed.Reason, "reset the connection") ||
+		failed.Details["preserved"] != "2" || failed.Details["failed"] != "1" {
 		t.Fatalf("capture.failed %+v", failed)
 	}
 	// Nothing of the broken item reached the store.
@@ -270,8 +276,8 @@ func TestCaptureFailingMidwayNamesWhatWasNotPreserved(t *testing.T) {
 		n++
 		_ = info
 	}
-	if n != 3 { // a.eml, its metadata, its attestation
-		t.Fatalf("%d objects in the store, want 3", n)
+	if n != 6 { // a.eml and c.eml, each with its metadata and attestation
+		t.Fatalf("%d objects in the store, want 6", n)
 	}
 }
 
