@@ -312,14 +312,16 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 			// An item that fails (its content broke off, the store refused
 			// it) is reported and the source goes on to the next: one
 			// changed file must not leave the rest of a tree unpreserved.
-			// Only an ended context or a log that does not take an
-			// item.preserved stops the source.
+			// Only an ended context, a log that does not take an
+			// item.preserved, or a store that does not answer when there
+			// is no spool to seal items into stops the source.
 			emit := func(it *source.Item, content io.Reader) error {
 				res := c.preserve(ctx, spec, rep.ID, ns, it, content, &mu, preserved, &down)
 				mu.Lock()
 				rep.Items = append(rep.Items, res)
 				mu.Unlock()
-				if res.Err != nil && (ctx.Err() != nil || errors.Is(res.Err, errNotLogged)) {
+				if res.Err != nil && (ctx.Err() != nil || errors.Is(res.Err, errNotLogged) ||
+					(c.Spool == nil && errors.Is(res.Err, storage.ErrUnavailable))) {
 					return res.Err
 				}
 				return nil

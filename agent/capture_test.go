@@ -338,3 +338,22 @@ func readJSON(t *testing.T, s *storage.Local, key string, v any) {
 		t.Fatal(err)
 	}
 }
+
+func TestCaptureWithoutSpoolStopsWhenTheStoreIsDown(t *testing.T) {
+	ctx := context.Background()
+	f := newCaptureFixture(t)
+	f.c.Store = &flakyStore{Local: f.store, downAfter: 1}
+	src := &fakeSource{items: map[string]string{"a.eml": "first\n", "b.eml": "second\n", "c.eml": "third\n"}, order: []string{"a.eml", "b.eml", "c.eml"}}
+	rep, err := f.c.Capture(ctx, spec(src, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every item would wait out the store's retries in turn: the source
+	// stops at the first, and the capture says what was not preserved.
+	if !rep.Failed() || rep.Preserved() != 1 || len(rep.Items) != 2 || !errors.Is(rep.Items[1].Err, storage.ErrUnavailable) {
+		t.Fatalf("report: %+v", rep)
+	}
+	if types := eventTypes(f.events(t)); types != "capture.started item.preserved capture.failed" {
+		t.Fatalf("events: %s", types)
+	}
+}
