@@ -13,15 +13,15 @@ import (
 // checked a slice per Step; or, when retry is set, of the items a round
 // could not read, from notBefore.
 type fixityRound struct {
-	started                    time.Time
-	items                      []agent.LoggedItem
-	next                       int
-	checked, failed, unchecked int
-	unreadable                 []agent.LoggedItem // passed over, to try again
-	streak                     int                // unreadable in a row
-	retry                      bool
-	notBefore                  time.Time
-	wait                       time.Duration // of this retry round; doubled for the next
+	started         time.Time
+	items           []agent.LoggedItem
+	next            int
+	checked, failed int
+	unreadable      []agent.LoggedItem // passed over, to try again
+	streak          int                // unreadable in a row
+	retry           bool
+	notBefore       time.Time
+	wait            time.Duration // of this retry round; doubled for the next
 }
 
 const (
@@ -85,7 +85,7 @@ func (s *Scheduler) runFixity(ctx context.Context, now time.Time, views []*agent
 	s.fixitySlice(ctx, now.Add(s.tick), live, rep)
 	r := s.round
 	if rep.FixityRemaining = len(r.items) - r.next; rep.FixityRemaining == 0 {
-		s.log.Info("fixity round complete", "checked", r.checked, "failed", r.failed, "unchecked", r.unchecked,
+		s.log.Info("fixity round complete", "checked", r.checked, "failed", r.failed, "unchecked", len(r.unreadable),
 			"started", r.started, "retry", r.retry)
 		if !r.retry {
 			s.state.setFixityRound(r.started)
@@ -150,7 +150,6 @@ func (s *Scheduler) checkItem(ctx context.Context, it agent.LoggedItem, rep *Rep
 				return false, fmt.Errorf("fixity of %s: %d items in a row could not be read: %w", it.Key, unreadableStreak, res.Unchecked)
 			}
 			rep.FixityUnchecked++
-			s.round.unchecked++
 			s.fail(rep, "fixity: an item could not be read and was not checked; it is tried again later", res.Unchecked, "order", it.Order, "key", it.Key)
 			return true, nil
 		}

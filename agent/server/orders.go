@@ -273,7 +273,8 @@ type stepBody struct {
 }
 
 // step runs a lifecycle step on the request's order and answers with its
-// agent.StepResult, as `custos order ... --output json` prints it.
+// agent.StepResult, as `custos order ... --output json` prints it. A step
+// needs a legal basis (needBasis) or else a reason.
 func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity, needBasis bool,
 	run func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error)) error {
 	var b stepBody
@@ -286,6 +287,9 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity,
 	v, err := s.order(r.Context(), r, id)
 	if err != nil {
 		return err
+	}
+	if !needBasis && b.Reason == "" {
+		return badRequest("reason is required")
 	}
 	res, err := run(r.Context(), v.Order, b)
 	if err != nil {
@@ -322,9 +326,6 @@ func (s *Server) holdOrder(w http.ResponseWriter, r *http.Request, id *auth.Iden
 
 func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
 	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
-		if b.Reason == "" {
-			return nil, badRequest("reason is required")
-		}
 		n, rep, err := s.cfg.Registry.LiftHold(ctx, o.ID, b.Reason, id.String())
 		return agent.NewStepResult(n, rep), err
 	})
@@ -332,9 +333,6 @@ func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, id *auth.Ident
 
 func (s *Server) releaseOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
 	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
-		if b.Reason == "" {
-			return nil, badRequest("reason is required")
-		}
 		n, err := s.cfg.Registry.Release(ctx, o.ID, b.Reason, id.String())
 		return agent.NewStepResult(n, nil), err
 	})
@@ -342,9 +340,6 @@ func (s *Server) releaseOrder(w http.ResponseWriter, r *http.Request, id *auth.I
 
 func (s *Server) purgeOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
 	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
-		if b.Reason == "" {
-			return nil, badRequest("reason is required")
-		}
 		rep, err := s.cfg.Registry.Purge(ctx, o.ID, b.Reason, id.String())
 		if err != nil {
 			return nil, err
