@@ -216,6 +216,7 @@ func newS3(o S3Options) (*S3, error) {
 			}
 			t.TLSClientConfig.RootCAs = pool
 		}
+		t.DialContext = wrapDial(t.DialContext)
 		transport = t
 	}
 	lookup := minio.BucketLookupAuto
