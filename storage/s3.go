@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"github.com/minio/crc64nvme"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
@@ -40,14 +39,17 @@ const (
 
 	metaSHA256   = "Custos-Sha256"    // x-amz-meta-custos-sha256: the custody digest
 	metaPartSize = "Custos-Part-Size" // x-amz-meta-custos-part-size: 0 for a single put
-	// x-amz-meta-custos-staged-crc64nvme: on an object copied from staged
+	// x-amz-meta-custos-staged-checksum: on an object copied from staged
 	// content in parts, which has no server checksum of its own, the
-	// full-object CRC64NVME its bytes were checked against when staged.
-	metaStagedCRC = "Custos-Staged-Crc64nvme"
+	// full-object server checksum its bytes were checked against when
+	// staged, as "ALGORITHM:base64".
+	metaStagedChecksum = "Custos-Staged-Checksum"
+	// x-amz-meta-custos-staged-crc64nvme: the same, base64 only, on
+	// objects written before the checksum could be chosen (read only).
+	metaStagedCRC64NVME = "Custos-Staged-Crc64nvme"
 
 	hdrChecksumAlgo = "X-Amz-Checksum-Algorithm"
 	hdrChecksumType = "X-Amz-Checksum-Type"
-	hdrCRC64NVME    = "X-Amz-Checksum-Crc64nvme"
 	hdrRetainUntil  = "X-Amz-Object-Lock-Retain-Until-Date"
 	hdrLockMode     = "X-Amz-Object-Lock-Mode"
 	hdrLegalHold    = "X-Amz-Object-Lock-Legal-Hold"
@@ -66,6 +68,7 @@ type S3Options struct {
 	PathStyle bool   // path-style bucket addressing instead of auto
 
 	RetentionMode string // GOVERNANCE (default) or COMPLIANCE
+	Checksum      string // the server-verified checksum: CRC32C (DefaultChecksum) or CRC64NVME
 
 	SSE         string // "", "sse-s3", "sse-kms" or "sse-c"
 	SSEKMSKeyID string // for sse-kms
@@ -82,8 +85,8 @@ type S3Options struct {
 }
 
 // S3 is an evidence store in an S3-compatible bucket with Object Lock.
-// Objects are written once (If-None-Match: *), with a full-object CRC64NVME
-// checksum the server verifies and the caller's SHA-256 as user metadata;
+// Objects are written once (If-None-Match: *), with a full-object CRC
+// checksum the server verifies (S3Options.Checksum) and the caller's SHA-256 as user metadata;
 // retention and legal hold are the server's Object Lock, which the store
 // never bypasses.
 type S3 struct {
@@ -92,6 +95,7 @@ type S3 struct {
 	bucket      string
 	prefix      string
 	mode        minio.RetentionMode
+	checksum    serverChecksum
 	sse         encrypt.ServerSide
 	partSize    int64
 	concurrency int
@@ -144,6 +148,10 @@ func newS3(o S3Options) (*S3, error) {
 	default:
 		return nil, fmt.Errorf("s3: retention mode %q: want GOVERNANCE or COMPLIANCE", o.RetentionMode)
 	}
+	var err error
+	if s.checksum, err = checksumNamed(o.Checksum); err != nil {
+		return nil, err
+	}
 	if s.partSize == 0 {
 		s.partSize = DefaultPartSize
 	}
@@ -162,7 +170,6 @@ func newS3(o S3Options) (*S3, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	var err error
 	switch strings.ToLower(o.SSE) {
 	case "":
 	case "sse-s3":
@@ -311,9 +318,9 @@ func (s *S3) putOptions(opts PutOptions, partSize int64) minio.PutObjectOptions 
 
 // Put stores r under key, write-once. The content must hash to opts.SHA256,
 // or nothing is stored (ErrPrecondition). Content up to one part goes in one
-// request whose SHA-256 and CRC64NVME the server checks; larger content is a
-// multipart upload of PartSize parts, each with its CRC64NVME, completed
-// with the full-object CRC64NVME. An identical object already under key is
+// request whose SHA-256 and server checksum (S3Options.Checksum) the
+// server checks; larger content is a multipart upload of PartSize parts,
+// each with its checksum, completed with the full-object checksum. An identical object already under key is
 // success; a different one is ErrExist.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (*ObjectInfo, error) {
 	if err := checkPut(key, opts, s.now()); err != nil {
@@ -356,11 +363,11 @@ func (s *S3) putSingle(ctx context.Context, key string, data []byte, opts PutOpt
 	if err := checkDigest(key, hex.EncodeToString(sum[:]), &opts); err != nil {
 		return nil, err
 	}
-	crc := crc64nvme.New()
+	crc := s.checksum.hasher()
 	crc.Write(data)
 	crcB64 := base64.StdEncoding.EncodeToString(crc.Sum(nil))
 	po := s.putOptions(opts, 0)
-	po.UserMetadata[hdrCRC64NVME] = crcB64
+	po.UserMetadata[s.checksum.header] = crcB64
 	po.SetMatchETagExcept("*")
 	up, err := retry(ctx, s, "put "+key, func() (minio.UploadInfo, error) {
 		return s.core.PutObject(ctx, s.bucket, s.key(key), bytes.NewReader(data), int64(len(data)), "", hex.EncodeToString(sum[:]), po)
@@ -403,10 +410,10 @@ func (s *S3) existing(ctx context.Context, key, sha string, size int64) (*Object
 func (s *S3) uploaded(key string, up minio.UploadInfo, opts PutOptions, size, partSize int64, crc string) *ObjectInfo {
 	info := &ObjectInfo{
 		Key: key, Size: size, SHA256: opts.SHA256, LegalHold: opts.LegalHold, Created: up.LastModified,
-		VersionID: up.VersionID, ETag: up.ETag, Checksum: "CRC64NVME:" + crc, PartSize: partSize,
+		VersionID: up.VersionID, ETag: up.ETag, Checksum: s.checksum.name + ":" + crc, PartSize: partSize,
 	}
-	if up.ChecksumCRC64NVME != "" {
-		info.Checksum = "CRC64NVME:" + up.ChecksumCRC64NVME
+	if v := s.checksum.ofUpload(up); v != "" {
+		info.Checksum = s.checksum.name + ":" + v
 	}
 	if !opts.RetainUntil.IsZero() {
 		info.RetainUntil = roundUp(opts.RetainUntil)
@@ -421,7 +428,7 @@ type s3Part struct {
 	num int
 	bp  *[]byte
 	n   int
-	crc string // base64 CRC64NVME of the part
+	crc string // the part's server checksum, base64
 }
 
 // putMultipart uploads first (a full part already read) and the rest of r
@@ -431,7 +438,7 @@ type s3Part struct {
 func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.Reader, opts PutOptions) (info *ObjectInfo, err error) {
 	bufs := newPartBufs(s.partSize, s.concurrency+1)
 	po := s.putOptions(opts, s.partSize)
-	po.UserMetadata[hdrChecksumAlgo] = "CRC64NVME"
+	po.UserMetadata[hdrChecksumAlgo] = s.checksum.name
 	po.UserMetadata[hdrChecksumType] = "FULL_OBJECT"
 	up, err := s.startUpload(ctx, key, po)
 	if err != nil {
@@ -464,7 +471,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 				op, err := retry(uctx, s, fmt.Sprintf("put %s part %d", key, p.num), func() (minio.ObjectPart, error) {
 					return s.core.PutObjectPart(uctx, s.bucket, s.key(key), uploadID, p.num, bytes.NewReader(data), int64(p.n), minio.PutObjectPartOptions{
 						SSE:                  sseCopy,
-						CustomHeader:         http.Header{hdrCRC64NVME: {p.crc}},
+						CustomHeader:         http.Header{s.checksum.header: {p.crc}},
 						DisableContentSha256: true,
 					})
 				})
@@ -475,7 +482,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 					upErr = err
 					cancel(err)
 				} else if err == nil {
-					parts = append(parts, minio.CompletePart{PartNumber: p.num, ETag: op.ETag, ChecksumCRC64NVME: op.ChecksumCRC64NVME})
+					parts = append(parts, s.checksum.completePart(p.num, op.ETag, s.checksum.ofPart(op)))
 				}
 				mu.Unlock()
 			}
@@ -483,7 +490,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	}
 
 	h := sha256.New()
-	var crcs []minio.ObjectPart // each part's CRC, combined into the object's at the end
+	var crcs []minio.ObjectPart // each part's checksum, combined into the object's at the end
 	var size int64
 	sem <- struct{}{} // the first buffer's slot
 	readErr := func() error {
@@ -498,10 +505,10 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 			data := (*bp)[:n]
 			h.Write(data)
 			size += int64(n)
-			pc := crc64nvme.New()
+			pc := s.checksum.hasher()
 			pc.Write(data)
 			partCRC := base64.StdEncoding.EncodeToString(pc.Sum(nil))
-			crcs = append(crcs, minio.ObjectPart{PartNumber: num, Size: int64(n), ChecksumCRC64NVME: partCRC})
+			crcs = append(crcs, s.checksum.part(num, int64(n), partCRC))
 			select {
 			case jobs <- &s3Part{num: num, bp: bp, n: n, crc: partCRC}:
 			case <-uctx.Done():
@@ -549,13 +556,13 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 		return nil, err
 	}
 	slices.SortFunc(parts, func(a, b minio.CompletePart) int { return a.PartNumber - b.PartNumber })
-	fullCRC, err := minio.ChecksumCRC64NVME.FullObjectChecksum(crcs)
+	fullCRC, err := s.checksum.typ.FullObjectChecksum(crcs)
 	if err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	crcB64 := fullCRC.Encoded()
 	co := minio.PutObjectOptions{
-		UserMetadata:         map[string]string{hdrCRC64NVME: crcB64, hdrChecksumType: "FULL_OBJECT"},
+		UserMetadata:         map[string]string{s.checksum.header: crcB64, hdrChecksumType: "FULL_OBJECT"},
 		ServerSideEncryption: sseCopy,
 	}
 	done, found, err := up.complete(ctx, parts, co, opts.SHA256, size)
@@ -807,9 +814,10 @@ func (s *S3) info(key string, oi minio.ObjectInfo) *ObjectInfo {
 		VersionID: oi.VersionID, ETag: oi.ETag,
 		LegalHold: strings.EqualFold(oi.Metadata.Get(hdrLegalHold), "ON"),
 	}
-	if oi.ChecksumCRC64NVME != "" {
-		info.Checksum = "CRC64NVME:" + oi.ChecksumCRC64NVME
-	} else if c := oi.UserMetadata[metaStagedCRC]; c != "" {
+	info.Checksum = objectChecksum(oi)
+	if c := oi.UserMetadata[metaStagedChecksum]; info.Checksum == "" && c != "" {
+		info.Checksum = c + " (when staged)"
+	} else if c := oi.UserMetadata[metaStagedCRC64NVME]; info.Checksum == "" && c != "" {
 		info.Checksum = "CRC64NVME:" + c + " (when staged)"
 	}
 	info.PartSize, _ = strconv.ParseInt(oi.UserMetadata[metaPartSize], 10, 64)

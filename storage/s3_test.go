@@ -5,8 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"log"
@@ -24,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/crc64nvme"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -167,17 +172,21 @@ func stream(n int, seed byte) ([]byte, string) {
 
 func TestS3Multipart(t *testing.T) {
 	ctx := context.Background()
-	for _, conc := range []int{1, 3} {
-		t.Run("concurrency"+strconv.Itoa(conc), func(t *testing.T) {
-			s, _ := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20; o.Concurrency = conc })
+	for _, tc := range []struct {
+		conc     int
+		checksum string
+	}{{1, ""}, {3, ""}, {3, "CRC64NVME"}} {
+		conc := tc.conc
+		t.Run(fmt.Sprintf("concurrency%d%s", conc, tc.checksum), func(t *testing.T) {
+			s, _ := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20; o.Concurrency = conc; o.Checksum = tc.checksum })
 			body, sum := stream(12<<20+123, byte(conc))
 			until := time.Now().Add(time.Hour)
 			info, err := s.Put(ctx, "orders/x/items/big", bytes.NewReader(body), storage.PutOptions{SHA256: sum, RetainUntil: until, LegalHold: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.Size != int64(len(body)) || info.SHA256 != sum || info.PartSize != 5<<20 || info.VersionID == "" || info.ETag == "" || !strings.HasPrefix(info.Checksum, "CRC64NVME:") {
-				t.Fatalf("put returned %+v", info)
+			if info.Size != int64(len(body)) || info.SHA256 != sum || info.PartSize != 5<<20 || info.VersionID == "" || info.ETag == "" || info.Checksum != fullChecksum(tc.checksum, body) {
+				t.Fatalf("put returned %+v; want the checksum %s", info, fullChecksum(tc.checksum, body))
 			}
 			st, err := s.Stat(ctx, "orders/x/items/big")
 			if err != nil {
@@ -424,6 +433,7 @@ func TestS3BadInput(t *testing.T) {
 		{"part size", func(o *storage.S3Options) { o.PartSize = 1 << 20 }, "part size"},
 		{"sse-c over http", func(o *storage.S3Options) { o.SSE = "sse-c"; o.SSECKey = make([]byte, 32) }, "TLS"},
 		{"unknown sse", func(o *storage.S3Options) { o.SSE = "rot13" }, "encryption"},
+		{"unknown checksum", func(o *storage.S3Options) { o.Checksum = "MD5" }, "checksum \"MD5\""},
 		{"half credentials", func(o *storage.S3Options) { o.SecretKey = "" }, "both"},
 	} {
 		o := good
@@ -467,4 +477,23 @@ func TestS3ServerSideEncryption(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fullChecksum is the full-object server checksum of body as the store
+// reports it ("ALGORITHM:base64"), for the algorithm name (""; the default).
+func fullChecksum(name string, body []byte) string {
+	if name == "" {
+		name = storage.DefaultChecksum
+	}
+	var h hash.Hash
+	switch name {
+	case "CRC32C":
+		h = crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	case "CRC64NVME":
+		h = crc64nvme.New()
+	default:
+		panic(name)
+	}
+	h.Write(body)
+	return name + ":" + base64.StdEncoding.EncodeToString(h.Sum(nil))
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -38,7 +37,7 @@ type s3Staged struct {
 	versionID string
 	Size      int64
 	SHA256    string
-	crc       string // the staged object's full-object CRC64NVME, base64
+	checksum  string // the staged object's full-object server checksum, "ALGORITHM:base64"
 }
 
 // Stage streams r into the staging area (no retention), hashing it: one
@@ -62,7 +61,7 @@ func (s *S3) stage(ctx context.Context, r io.Reader) (*s3Staged, error) {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
 	return &s3Staged{s: s, key: key, versionID: info.VersionID, Size: info.Size, SHA256: info.SHA256,
-		crc: strings.TrimPrefix(info.Checksum, "CRC64NVME:")}, nil
+		checksum: info.Checksum}, nil
 }
 
 func (st *s3Staged) discard(ctx context.Context) error {
@@ -101,7 +100,7 @@ func (st *s3Staged) commit(ctx context.Context, key string, opts PutOptions) (*O
 		h[k] = v
 	}
 	h.Set("X-Amz-Metadata-Directive", "REPLACE")
-	h.Set(hdrChecksumAlgo, "CRC64NVME")
+	h.Set(hdrChecksumAlgo, s.checksum.name)
 	h.Set("If-None-Match", "*")
 	if s.sse != nil && s.sse.Type() == encrypt.SSEC {
 		encrypt.SSECopy(s.sse).Marshal(h)
@@ -143,14 +142,14 @@ func (st *s3Staged) readBack(ctx context.Context, key string) (*ObjectInfo, erro
 // aborted on failure, as a put's. It names no checksum algorithm: MinIO
 // refuses copied parts into an upload that has one (they carry none), and
 // the bytes never leave the server; they were checked against their
-// full-object CRC64NVME when staged, and reads re-hash them against the
-// custody digest. The object records that staged checksum in its
-// metadata (x-amz-meta-custos-staged-crc64nvme).
+// full-object server checksum when staged, and reads re-hash them against
+// the custody digest. The object records that staged checksum in its
+// metadata (x-amz-meta-custos-staged-checksum).
 func (st *s3Staged) commitParts(ctx context.Context, key string, opts PutOptions) (info *ObjectInfo, err error) {
 	s := st.s
 	partSize := max(copyPartSize, (st.Size+9999)/10000)
 	po := s.putOptions(opts, partSize)
-	po.UserMetadata[metaStagedCRC] = st.crc
+	po.UserMetadata[metaStagedChecksum] = st.checksum
 	up, err := s.startUpload(ctx, key, po)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +11,14 @@ import (
 )
 
 func TestS3StageCommit(t *testing.T) {
+	for _, checksum := range []string{"", "CRC64NVME"} {
+		t.Run("checksum"+checksum, func(t *testing.T) { testS3StageCommit(t, checksum) })
+	}
+}
+
+func testS3StageCommit(t *testing.T, checksum string) {
 	ctx := context.Background()
-	s, _ := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20 })
+	s, _ := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20; o.Checksum = checksum })
 	for _, n := range []int{100, 11 << 20} {
 		body, sum := stream(n, byte(n))
 		st, err := s.Stage(ctx, bytes.NewReader(body))
@@ -29,8 +34,8 @@ func TestS3StageCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.SHA256 != sum || info.Size != int64(n) || !info.RetainUntil.Equal(until) || !info.LegalHold || info.VersionID == "" || !strings.HasPrefix(info.Checksum, "CRC64NVME:") {
-			t.Fatalf("committed %+v", info)
+		if info.SHA256 != sum || info.Size != int64(n) || !info.RetainUntil.Equal(until) || !info.LegalHold || info.VersionID == "" || info.Checksum != fullChecksum(checksum, body) {
+			t.Fatalf("committed %+v; want the checksum %s", info, fullChecksum(checksum, body))
 		}
 		mustGet(t, s, key, body)
 		if err := s.SetLegalHold(ctx, key, false); err != nil {
@@ -135,8 +140,8 @@ func TestS3StageCommitInParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info.SHA256 != sum || info.Size != int64(len(body)) || !info.RetainUntil.Equal(until) || !info.LegalHold ||
-		info.VersionID == "" || !strings.HasPrefix(info.Checksum, "CRC64NVME:") || info.PartSize != 5<<20 {
-		t.Fatalf("committed %+v", info)
+		info.VersionID == "" || info.Checksum != fullChecksum("", body)+" (when staged)" || info.PartSize != 5<<20 {
+		t.Fatalf("committed %+v; want the checksum %s (when staged)", info, fullChecksum("", body))
 	}
 	mustGet(t, s, key, body)
 	if err := s.Delete(ctx, key); !errors.Is(err, storage.ErrRetention) {

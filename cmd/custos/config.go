@@ -93,6 +93,7 @@ type S3Config struct {
 	CAFile        string `mapstructure:"ca_file"`
 	PathStyle     bool   `mapstructure:"path_style"`
 	RetentionMode string `mapstructure:"retention_mode"`
+	Checksum      string `mapstructure:"checksum"` // CRC32C or CRC64NVME
 
 	SSE         string `mapstructure:"sse"` // "", sse-s3, sse-kms, sse-c
 	SSEKMSKeyID string `mapstructure:"sse_kms_key_id"`
@@ -194,6 +195,7 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "store.s3.ca_file", def: ""},
 		{name: "store.s3.path_style", def: false, kind: kindBool},
 		{name: "store.s3.retention_mode", def: "GOVERNANCE"},
+		{name: "store.s3.checksum", def: storage.DefaultChecksum},
 		{name: "store.s3.sse", def: ""},
 		{name: "store.s3.sse_kms_key_id", def: ""},
 		{name: "store.s3.sse_c_key_file", def: ""},
@@ -420,6 +422,7 @@ func (c *Config) resolve(lookupEnv func(string) (string, bool)) error {
 		c.Key.File = filepath.Clean(kf)
 	}
 	c.Store.S3.RetentionMode = strings.ToUpper(c.Store.S3.RetentionMode)
+	c.Store.S3.Checksum = strings.ToUpper(c.Store.S3.Checksum)
 	c.Store.S3.SSE = strings.ToLower(c.Store.S3.SSE)
 	if c.Store.S3.SSECKeyFile != "" {
 		f, err := expandHome(c.Store.S3.SSECKeyFile, lookupEnv)
@@ -515,6 +518,9 @@ func (s *S3Config) validate() error {
 	}
 	if strings.Contains(s.Endpoint, "://") || strings.ContainsAny(s.Endpoint, "/ ") {
 		return fmt.Errorf("config: store.s3.endpoint: %q: give host:port without a scheme or path (TLS is store.s3.tls)", s.Endpoint)
+	}
+	if s.Checksum != "CRC32C" && s.Checksum != "CRC64NVME" {
+		return fmt.Errorf("config: store.s3.checksum: %q is not CRC32C or CRC64NVME", s.Checksum)
 	}
 	switch s.SSE {
 	case "", "sse-s3":

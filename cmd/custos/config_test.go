@@ -40,7 +40,7 @@ func TestExampleConfig(t *testing.T) {
 		Key:     KeyConfig{File: "/var/lib/custos/keys/custos.key"},
 		Store: StoreConfig{Type: "local", S3: S3Config{
 			Endpoint: "127.0.0.1:9000", Bucket: "evidence", Region: "us-east-1",
-			TLS: true, RetentionMode: "GOVERNANCE", PartSize: 16 << 20, UploadConcurrency: 1, RetryFor: 2 * time.Minute,
+			TLS: true, RetentionMode: "GOVERNANCE", Checksum: "CRC32C", PartSize: 16 << 20, UploadConcurrency: 1, RetryFor: 2 * time.Minute,
 		}},
 		Log: LogConfig{CheckpointInterval: 2 * time.Second},
 		Server: ServerConfig{Listen: "127.0.0.1:8420", Workers: 4, DrainTimeout: 30 * time.Second,

@@ -57,8 +57,8 @@ func (c *Config) s3Options() (storage.S3Options, error) {
 		Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey.Reveal(),
 		TLS: s.TLS, CAFile: s.CAFile, PathStyle: s.PathStyle,
-		RetentionMode: s.RetentionMode,
-		SSE:           s.SSE, SSEKMSKeyID: s.SSEKMSKeyID,
+		RetentionMode: s.RetentionMode, Checksum: s.Checksum,
+		SSE: s.SSE, SSEKMSKeyID: s.SSEKMSKeyID,
 		PartSize: s.PartSize, Concurrency: s.UploadConcurrency, RetryFor: s.RetryFor,
 	}
 	if s.SSECKeyFile != "" {
