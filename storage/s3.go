@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -337,7 +338,7 @@ func (s *S3) upload(ctx context.Context, key string, r io.Reader, opts PutOption
 	small := make([]byte, smallObject)
 	n, err := io.ReadFull(ctxReader{ctx, r}, small)
 	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case endOfContent(err):
 		return s.putSingle(ctx, key, small[:n], opts)
 	case err != nil:
 		return nil, fmt.Errorf("put %s: %w", key, err)
@@ -351,7 +352,7 @@ func (s *S3) upload(ctx context.Context, key string, r io.Reader, opts PutOption
 	copy(buf, small)
 	m, err := io.ReadFull(ctxReader{ctx, r}, buf[n:])
 	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case endOfContent(err):
 		return s.putSingle(ctx, key, buf[:n+m], opts)
 	case err != nil:
 		return nil, fmt.Errorf("put %s: %w", key, err)
@@ -529,12 +530,12 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 			pc.Reset()
 			var err error
 			n, err = readHashed(ctxReader{uctx, r}, *bp, h, pc)
-			if errors.Is(err, io.EOF) {
+			if n == 0 && endOfContent(err) {
 				bufs.put(bp)
 				<-sem
 				return nil
 			}
-			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			if err != nil && !endOfContent(err) {
 				bufs.put(bp)
 				<-sem
 				return err
@@ -547,11 +548,10 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	switch {
-	case upErr != nil:
-		return nil, fmt.Errorf("put %s: %w", key, upErr)
-	case readErr != nil:
-		return nil, fmt.Errorf("put %s: %w", key, readErr)
+	if readErr != nil || upErr != nil {
+		// The first failure cancelled the rest (a failed read the uploads,
+		// a failed upload the read), whose errors only say so.
+		return nil, fmt.Errorf("put %s: %w", key, cmp.Or(context.Cause(uctx), readErr, upErr))
 	}
 	if err := checkDigest(key, hex.EncodeToString(h.Sum(nil)), &opts); err != nil {
 		return nil, err
@@ -968,6 +968,13 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil
+}
+
+// endOfContent reports whether err, from io.ReadFull or readHashed, is
+// the end of the content: their own io.EOF or io.ErrUnexpectedEOF, not a
+// source's error that wraps one (a download cut short is a failure).
+func endOfContent(err error) bool {
+	return err == io.EOF || err == io.ErrUnexpectedEOF //nolint:errorlint // the sentinels themselves, not errors wrapping them
 }
 
 // hashChunk is how much readHashed reads at a time: little enough to be

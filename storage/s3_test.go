@@ -26,6 +26,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/minio/crc64nvme"
@@ -236,6 +237,38 @@ func TestS3MultipartDigestMismatchLeavesNothing(t *testing.T) {
 	}
 	if n := incompleteUploads(t, o, "k"); n != 0 {
 		t.Fatalf("%d multipart uploads left behind", n)
+	}
+}
+
+// A source whose read fails with an error wrapping io.EOF or
+// io.ErrUnexpectedEOF (a download cut short says so) has not ended: the
+// put and the staging fail and leave nothing, whether the cut comes in the
+// first part or in a later one.
+func TestS3TruncatedSourceFails(t *testing.T) {
+	ctx := context.Background()
+	s, o := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20 })
+	for _, size := range []int{100, 6 << 20, 10 << 20, 11 << 20} {
+		for _, cut := range []error{io.EOF, io.ErrUnexpectedEOF} {
+			body, sum := stream(size, 9)
+			wrapped := fmt.Errorf("download cut short: %w", cut)
+			src := func() io.Reader { return io.MultiReader(bytes.NewReader(body), iotest.ErrReader(wrapped)) }
+			key := fmt.Sprintf("cut/%d-%v", size, cut)
+			if _, err := s.Put(ctx, key, src(), storage.PutOptions{SHA256: sum}); !errors.Is(err, wrapped) {
+				t.Fatalf("%d bytes, then %v: put %v, want the source's error", size, wrapped, err)
+			}
+			if _, err := s.Stat(ctx, key); !errors.Is(err, storage.ErrNotExist) {
+				t.Fatalf("%d bytes, then %v: stat after the failed put: %v", size, wrapped, err)
+			}
+			if n := incompleteUploads(t, o, key); n != 0 {
+				t.Fatalf("%d bytes, then %v: %d multipart uploads left behind", size, wrapped, n)
+			}
+			if st, err := s.Stage(ctx, src()); !errors.Is(err, wrapped) {
+				t.Fatalf("%d bytes, then %v: stage %+v, %v, want the source's error", size, wrapped, st, err)
+			}
+		}
+	}
+	if n := countKeys(t, s, ".custos-staging/") + countKeys(t, s, ".custos-uploads/"); n != 0 {
+		t.Fatalf("%d staged objects or upload markers left behind", n)
 	}
 }
 

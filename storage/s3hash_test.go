@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"testing"
@@ -17,13 +18,17 @@ func TestReadHashed(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	boom := errors.New("boom")
+	boom, cut := errors.New("boom"), fmt.Errorf("cut: %w", io.EOF)
 	readers := map[string]func([]byte) io.Reader{
 		"whole":      func(b []byte) io.Reader { return bytes.NewReader(b) },
 		"one byte":   func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) },
 		"halves":     func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
 		"data + EOF": func(b []byte) io.Reader { return iotest.DataErrReader(bytes.NewReader(b)) },
 		"error":      func(b []byte) io.Reader { return io.MultiReader(bytes.NewReader(b), iotest.ErrReader(boom)) },
+		// Not an end: the caller fails the put (endOfContent is false).
+		"wrapped EOF": func(b []byte) io.Reader {
+			return io.MultiReader(bytes.NewReader(b), iotest.ErrReader(cut))
+		},
 	}
 	for name, mk := range readers {
 		for _, size := range []int{0, 1, hashChunk, len(data) - 1, len(data), len(data) + 1, 2 * len(data)} {
