@@ -28,7 +28,7 @@ import (
 
 // Targets from issue 3 ("Performance"). Each benchmark prints its figure
 // against the target and against a baseline measured in the same run,
-// alternating the two so that both see the same noise, and quotes medians.
+// taking them in turn so that both see the same noise, and quotes medians.
 const (
 	targetS3Ratio    = 1.1      // store put of 1 GiB / bare minio-go PutObject
 	targetLocalRatio = 1.2      // local put of 1 GiB / sha256 pass + copy with fsync
@@ -113,15 +113,21 @@ func pair(b *testing.B, subject, baseline func(i int) (cleanup func())) (subj, b
 	return t[0], t[1]
 }
 
-// rotate times each arm once per b.Loop iteration, rotating which goes
-// first, so that all see the same noise; the cleanup each returns runs
-// outside the timing. times[k] are arm k's.
+// rotate times each arm once per b.Loop iteration, in an order that
+// changes every iteration (forwards then backwards from a moving start,
+// which runs through every order of up to three arms in six iterations),
+// so that all see the same noise; the cleanup each returns runs outside
+// the timing. times[k] are arm k's.
 func rotate(b *testing.B, arms ...func(i int) (cleanup func())) (times [][]time.Duration) {
 	b.Helper()
 	times = make([][]time.Duration, len(arms))
 	for i := 0; b.Loop(); i++ {
+		n := len(arms)
 		for k := range arms {
-			a := (i + k) % len(arms)
+			a := (i + k) % n
+			if i%2 == 1 {
+				a = ((i-k)%n + n) % n
+			}
 			start := time.Now()
 			cleanup := arms[a](i)
 			times[a] = append(times[a], time.Since(start))
@@ -190,7 +196,7 @@ type bigStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// putBig returns the timed part of pair for st: put the big file under a
+// putBig returns a timed arm (of pair or rotate) for st: put the big file under a
 // new key, and delete it afterwards.
 func putBig(b *testing.B, st bigStore, path, sum string) func(i int) func() {
 	ctx := context.Background()

@@ -69,7 +69,7 @@ func TestBodyConn(t *testing.T) {
 		want     []byte
 		maxWrite int64 // 0: not checked
 	}{
-		// minio-go hands net/http a *bytes.Reader in an io.NopCloser.
+		// minio-go hands net/http each part as a *bytes.Reader in an io.NopCloser.
 		{"bytes in a NopCloser", func() io.Reader { return io.NopCloser(bytes.NewReader(data)) }, int64(len(data)), data, 4},
 		{"bytes", func() io.Reader { return bytes.NewReader(data) }, int64(len(data)), data, 4},
 		// A reader with more than the request's length: net/http refuses

@@ -45,8 +45,9 @@ type ObjectInfo struct {
 	Created     time.Time
 
 	// Set by the S3 store: the object's version, ETag, the checksum the
-	// server verified ("CRC64NVME:<base64>") and the multipart part size
-	// (0 for a single put).
+	// server verified ("CRC32C:<base64>" or "CRC64NVME:<base64>", with
+	// " (when staged)" for content committed in parts) and the multipart
+	// part size (0 for a single put).
 	VersionID string
 	ETag      string
 	Checksum  string
