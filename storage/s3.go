@@ -88,9 +88,9 @@ type S3Options struct {
 
 // S3 is an evidence store in an S3-compatible bucket with Object Lock.
 // Objects are written once (If-None-Match: *), with a full-object CRC
-// checksum the server verifies (S3Options.Checksum) and the caller's SHA-256 as user metadata;
-// retention and legal hold are the server's Object Lock, which the store
-// never bypasses.
+// checksum the server verifies (S3Options.Checksum) and the caller's
+// SHA-256 as user metadata; retention and legal hold are the server's
+// Object Lock, which the store never bypasses.
 type S3 struct {
 	core        minio.Core
 	endpoint    string
@@ -322,8 +322,9 @@ func (s *S3) putOptions(opts PutOptions, partSize int64) minio.PutObjectOptions 
 // or nothing is stored (ErrPrecondition). Content up to one part goes in one
 // request whose SHA-256 and server checksum (S3Options.Checksum) the
 // server checks; larger content is a multipart upload of PartSize parts,
-// each with its checksum, completed with the full-object checksum. An identical object already under key is
-// success; a different one is ErrExist.
+// each with its checksum, completed with the full-object checksum. An
+// identical object already under key is success; a different one is
+// ErrExist.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (*ObjectInfo, error) {
 	if err := checkPut(key, opts, s.now()); err != nil {
 		return nil, err
@@ -484,7 +485,8 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 					upErr = err
 					cancel(err)
 				} else if err == nil {
-					parts = append(parts, s.checksum.completePart(p.num, op.ETag, s.checksum.ofPart(op)))
+					// Ours when the server echoes none, for completion to check.
+					parts = append(parts, s.checksum.completePart(p.num, op.ETag, cmp.Or(s.checksum.ofPart(op), p.crc)))
 				}
 				mu.Unlock()
 			}
