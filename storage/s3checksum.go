@@ -89,13 +89,25 @@ func (c serverChecksum) completePart(num int, etag, value string) minio.Complete
 // "ALGORITHM:base64", whichever algorithm that was: objects outlive a
 // change of store.s3.checksum under Object Lock.
 func objectChecksum(oi minio.ObjectInfo) string {
-	for _, c := range []struct{ name, value string }{
-		{"CRC64NVME", oi.ChecksumCRC64NVME}, {"CRC32C", oi.ChecksumCRC32C}, {"CRC32", oi.ChecksumCRC32},
-		{"SHA256", oi.ChecksumSHA256}, {"SHA1", oi.ChecksumSHA1},
-	} {
-		if c.value != "" {
-			return c.name + ":" + c.value
-		}
+	if cs := objectChecksums(oi); len(cs) > 0 {
+		return cs[0].name + ":" + cs[0].value
 	}
 	return ""
+}
+
+type namedChecksum struct{ name, value string }
+
+// objectChecksums are the checksums the server reports for oi, by
+// algorithm name (S3 keeps one per object, so the order hardly matters).
+func objectChecksums(oi minio.ObjectInfo) []namedChecksum {
+	var cs []namedChecksum
+	for _, c := range []namedChecksum{
+		{"CRC64NVME", oi.ChecksumCRC64NVME}, {"CRC32C", oi.ChecksumCRC32C}, {"CRC32", oi.ChecksumCRC32},
+		{"SHA256", oi.ChecksumSHA256}, {"SHA1", oi.ChecksumSHA1}, {"SHA512", oi.ChecksumSHA512}, {"MD5", oi.ChecksumMD5},
+	} {
+		if c.value != "" {
+			cs = append(cs, c)
+		}
+	}
+	return cs
 }

@@ -124,16 +124,11 @@ func (b *S3Source) Open(ctx context.Context, key, versionID, etag string) (io.Re
 	obj := sourceObject(oi)
 	obj.Key, obj.ContentType = key, oi.ContentType
 	obj.ChecksumType = oi.ChecksumMode
-	for name, v := range map[string]string{
-		"CRC32": oi.ChecksumCRC32, "CRC32C": oi.ChecksumCRC32C, "CRC64NVME": oi.ChecksumCRC64NVME,
-		"SHA1": oi.ChecksumSHA1, "SHA256": oi.ChecksumSHA256, "MD5": oi.ChecksumMD5, "SHA512": oi.ChecksumSHA512,
-	} {
-		if v != "" {
-			if obj.Checksums == nil {
-				obj.Checksums = map[string]string{}
-			}
-			obj.Checksums[name] = v
+	for _, c := range objectChecksums(oi) {
+		if obj.Checksums == nil {
+			obj.Checksums = map[string]string{}
 		}
+		obj.Checksums[c.name] = c.value
 	}
 	return &sourceBody{key: key, r: body, c: body, size: oi.Size}, obj, nil
 }
