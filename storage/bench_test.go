@@ -120,9 +120,9 @@ func pair(b *testing.B, subject, baseline func(i int) (cleanup func())) (subj, b
 // the timing. times[k] are arm k's.
 func rotate(b *testing.B, arms ...func(i int) (cleanup func())) (times [][]time.Duration) {
 	b.Helper()
-	times = make([][]time.Duration, len(arms))
+	n := len(arms)
+	times = make([][]time.Duration, n)
 	for i := 0; b.Loop(); i++ {
-		n := len(arms)
 		for k := range arms {
 			a := (i + k) % n
 			if i%2 == 1 {
