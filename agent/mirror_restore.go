@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -73,7 +74,7 @@ func (m *Mirror) Restore(ctx context.Context, force bool) (*RestoreReport, error
 	if err := writeRecord(tmp, rep.Checkpoint.Size); err != nil {
 		return rep, fmt.Errorf("log restore: %w", err)
 	}
-	if err := syncTree(tmp); err != nil {
+	if err := datadir.SyncTree(tmp); err != nil {
 		return rep, fmt.Errorf("log restore: %w", err)
 	}
 	if exists {
@@ -84,7 +85,7 @@ func (m *Mirror) Restore(ctx context.Context, force bool) (*RestoreReport, error
 	if err := os.Rename(tmp, dir); err != nil {
 		return rep, fmt.Errorf("log restore: %w", err)
 	}
-	return rep, syncDir(filepath.Dir(dir))
+	return rep, datadir.SyncDir(filepath.Dir(dir))
 }
 
 // download fetches the mirror into tmp, reinstates the log there and
@@ -185,24 +186,4 @@ func moveAside(dir string, now time.Time) (string, error) {
 		return "", err
 	}
 	return aside, nil
-}
-
-// syncTree syncs every directory under root, so the files synced into
-// them stay reachable after a crash.
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		return syncDir(p)
-	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -313,7 +314,7 @@ func (b *OrderBook) fetch(ctx context.Context, id, sum string) ([]byte, error) {
 	return rec, nil
 }
 
-// writeOnceFile writes data to path durably (WriteFileAtomic), read-only.
+// writeOnceFile writes data to path durably (datadir.WriteFile), read-only.
 // A file already there with the same bytes is success; other bytes are
 // tampering.
 func writeOnceFile(path string, data []byte) error {
@@ -326,38 +327,5 @@ func writeOnceFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, data, 0o400)
-}
-
-// WriteFileAtomic replaces path with data, durably: a temporary file in the
-// same directory with mode perm, synced, renamed over path, and the
-// directory synced. A reader sees the old file or the new one, never part.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return datadir.WriteFile(path, data, 0o400)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/custos-evidence/custos/agent/datadir"
 )
 
 // PackageFormat is how a disclosure package is written.
@@ -132,7 +133,7 @@ func (d *dirWriter) close() (string, string, error) {
 		d.abort()
 		return "", "", err
 	}
-	return d.final, "", syncDir(filepath.Dir(d.final))
+	return d.final, "", datadir.SyncDir(filepath.Dir(d.final))
 }
 
 func (d *dirWriter) abort() { _ = os.RemoveAll(d.tmp) }
@@ -218,7 +219,7 @@ func (a *archiveWriter) close() (string, string, error) {
 		_ = os.Remove(a.tmp)
 		return "", "", err
 	}
-	return a.final, hex.EncodeToString(a.sum.Sum(nil)), syncDir(filepath.Dir(a.final))
+	return a.final, hex.EncodeToString(a.sum.Sum(nil)), datadir.SyncDir(filepath.Dir(a.final))
 }
 
 func (a *archiveWriter) abort() {

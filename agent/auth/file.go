@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/custos-evidence/custos/agent/datadir"
 )
 
 // FileVersion is the version of the token file format, its "v" field.
@@ -184,39 +185,16 @@ func readTokens(path string) ([]Token, stamp, error) {
 // writeFileAtomic replaces the file at path with data, mode 0600: a
 // temporary file in the same directory, fsync, rename, fsync of the
 // directory. It returns the stamp of the new file.
-func writeFileAtomic(path string, data []byte) (st stamp, err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+func writeFileAtomic(path string, data []byte) (stamp, error) {
+	if err := datadir.WriteFile(path, data, 0o600); err != nil {
+		return stamp{}, err
+	}
+	// The store's own lock is held: the file is the one just written.
+	fi, err := os.Stat(path)
 	if err != nil {
 		return stamp{}, err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return stamp{}, err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		return stamp{}, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return stamp{}, err
-	}
-	// Rename keeps the inode, size and modification time.
-	fi, err := tmp.Stat()
-	if err != nil {
-		return stamp{}, err
-	}
-	if err := tmp.Close(); err != nil {
-		return stamp{}, err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return stamp{}, err
-	}
-	return stampOf(fi), syncDir(dir)
+	return stampOf(fi), nil
 }
 
 // lockExclusive takes an exclusive flock(2) on the file at path, creating

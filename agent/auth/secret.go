@@ -5,11 +5,10 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"unicode"
 
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -51,38 +50,12 @@ func secretID(secret string) (string, bool) {
 // once is never silently replaced by another. The daemon uses it to hand
 // over the first admin token when it starts on an empty data directory;
 // whoever reads the file should trim the trailing newline.
-func WriteSecretFile(path, secret string) (err error) {
+func WriteSecretFile(path, secret string) error {
 	if secret == "" || strings.IndexFunc(secret, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) >= 0 {
 		return errors.New("write secret file: the secret is empty or holds spaces or unprintable characters")
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("write secret file: %w", err)
+	if err := datadir.WriteNew(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write secret file %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(path)
-			err = fmt.Errorf("write secret file %s: %w", path, err)
-		}
-	}()
-	if _, err := f.WriteString(secret + "\n"); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }

@@ -9,11 +9,9 @@ import (
 	"strings"
 
 	"github.com/oklog/ulid/v2"
-)
 
-// tempPrefix starts the name of a job file being written; Open removes
-// files left with it by a crash.
-const tempPrefix = ".tmp-"
+	"github.com/custos-evidence/custos/agent/datadir"
+)
 
 // validID reports whether id is a job id in its canonical form: a ULID in
 // upper case, so that it can name a file.
@@ -37,44 +35,10 @@ func writeJob(dir string, j *Job) error {
 	if err != nil {
 		return fmt.Errorf("job %s: encode: %w", j.ID, err)
 	}
-	if err := writeFileSync(dir, jobPath(dir, j.ID), append(data, '\n')); err != nil {
+	if err := datadir.WriteFile(jobPath(dir, j.ID), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("job %s: write: %w", j.ID, err)
 	}
 	return nil
-}
-
-// writeFileSync replaces path, in dir, with data durably.
-func writeFileSync(dir, path string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, tempPrefix+"*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes the entries of dir (a rename) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // loadDir reads every job file in dir, removing temporary files left by a
@@ -89,7 +53,7 @@ func loadDir(dir string) ([]*Job, error) {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case strings.HasPrefix(name, tempPrefix):
+		case strings.HasPrefix(name, datadir.TempPrefix):
 			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("remove leftover %s: %w", filepath.Join(dir, name), err)
 			}

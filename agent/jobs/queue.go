@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -103,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("job directory: %w", err)
 	}
-	if err := syncDir(filepath.Dir(cfg.Dir)); err != nil { // a directory just made
+	if err := datadir.SyncDir(filepath.Dir(cfg.Dir)); err != nil { // a directory just made
 		return nil, fmt.Errorf("job directory: %w", err)
 	}
 	loaded, err := loadDir(cfg.Dir)
@@ -162,7 +163,7 @@ func (q *Queue) Sweep() (int, error) {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, syncDir(q.cfg.Dir))
+	errs = append(errs, datadir.SyncDir(q.cfg.Dir))
 	q.log.Info("finished jobs forgotten", "count", len(gone), "retention", q.cfg.Retention.String())
 	if err := errors.Join(errs...); err != nil {
 		return len(gone), fmt.Errorf("forget finished jobs: %w", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -227,7 +228,7 @@ func TestOpenRejectsBadFiles(t *testing.T) {
 
 func TestOpenRemovesTempFiles(t *testing.T) {
 	dir := t.TempDir()
-	tmp := filepath.Join(dir, tempPrefix+"123")
+	tmp := filepath.Join(dir, datadir.TempPrefix+"123")
 	if err := os.WriteFile(tmp, []byte("{half"), 0o600); err != nil {
 		t.Fatal(err)
 	}

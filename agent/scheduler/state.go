@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/datadir"
 )
 
 // stateVersion is the version of the state file's format.
@@ -129,7 +130,7 @@ func (st *state) save() error {
 	if err != nil {
 		return err
 	}
-	if err := agent.WriteFileAtomic(st.path, append(b, '\n'), 0o600); err != nil {
+	if err := datadir.WriteFile(st.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("state file: %w", err)
 	}
 	st.dirty = false

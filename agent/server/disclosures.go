@@ -20,6 +20,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -122,7 +123,7 @@ func (s *Server) saveDisclosure(d *disclosure) error {
 	if err != nil {
 		return err
 	}
-	return agent.WriteFileAtomic(filepath.Join(s.cfg.DisclosureDir, d.ID+".json"), append(b, '\n'), 0o600)
+	return datadir.WriteFile(filepath.Join(s.cfg.DisclosureDir, d.ID+".json"), append(b, '\n'), 0o600)
 }
 
 // loadDisclosure reads the record of disclosure did, a valid id.

@@ -6,9 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
 )
@@ -164,5 +164,5 @@ func (g *globalOptions) config() (*Config, error) {
 
 func (g *globalOptions) json() bool { return g.output == "json" }
 
-// logDir is the custody log's directory inside the data directory.
-func (c *Config) logDir() string { return filepath.Join(c.DataDir, "log") }
+// dir is the data directory and its layout.
+func (c *Config) dir() datadir.Dir { return datadir.Dir(c.DataDir) }

@@ -80,7 +80,7 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 	}
 	bar := newProgress(g, total, "checking")
 	defer bar.done()
-	spool, err := storage.NewLocal(cfg.spoolDir(), time.Now)
+	spool, err := storage.NewLocal(cfg.dir().Spool(), time.Now)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

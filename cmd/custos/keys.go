@@ -15,7 +15,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -109,13 +109,13 @@ func generateKey(g *globalOptions, cfg *Config, typ string, noPass, force bool) 
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("key file: %w", err)
 	}
-	if err := writeFileAtomic(path, privPEM, 0o600); err != nil {
+	if err := datadir.WriteFile(path, privPEM, 0o600); err != nil {
 		return nil, nil, fmt.Errorf("write key file: %w", err)
 	}
-	if err := writeFileAtomic(path+".pub", pubPEM, 0o644); err != nil {
+	if err := datadir.WriteFile(path+".pub", pubPEM, 0o644); err != nil {
 		return nil, nil, fmt.Errorf("write public key: %w", err)
 	}
-	if err := writeFileAtomic(path+".vkey", []byte(key.Verifier+"\n"), 0o644); err != nil {
+	if err := datadir.WriteFile(path+".vkey", []byte(key.Verifier+"\n"), 0o644); err != nil {
 		return nil, nil, fmt.Errorf("write verifier key: %w", err)
 	}
 	return key, pubPEM, nil
@@ -256,7 +256,7 @@ func lockForWrite(dataDir string) (func() error, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	l, err := agent.LockDataDir(dataDir, true)
+	l, err := datadir.Lock(dataDir, true)
 	if err != nil {
 		return nil, daemonHint(dataDir, err)
 	}
@@ -265,7 +265,7 @@ func lockForWrite(dataDir string) (func() error, error) {
 
 // lockForRead locks the data directory shared, if it exists.
 func lockForRead(dataDir string) (func() error, error) {
-	l, err := agent.LockDataDir(dataDir, false)
+	l, err := datadir.Lock(dataDir, false)
 	if err != nil {
 		return nil, daemonHint(dataDir, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -87,7 +88,7 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 	}
 	host, _ := os.Hostname() // recorded in the log.opened event; empty if unknown
 	l, err := chain.Open(ctx, chain.Config{
-		Dir:                cfg.logDir(),
+		Dir:                cfg.dir().Log(),
 		Origin:             cfg.AgentID,
 		Signer:             signer,
 		CheckpointInterval: cfg.Log.CheckpointInterval,
@@ -137,7 +138,7 @@ func openMirror(ctx context.Context, g *globalOptions, cfg *Config, v note.Verif
 }
 
 func newMirror(g *globalOptions, cfg *Config, store evidenceStore, v note.Verifier) (*agent.Mirror, error) {
-	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.logDir(), Store: store, Verifier: v, Logger: g.logger})
+	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.dir().Log(), Store: store, Verifier: v, Logger: g.logger})
 }
 
 // openMirrorFor is the mirror in store with the verifier of the signing
@@ -289,17 +290,17 @@ func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args
 		return err
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
-	fsys := os.DirFS(cfg.logDir())
+	fsys := os.DirFS(cfg.dir().Log())
 	size, err := logSize(fsys)
 	if err != nil {
-		return fmt.Errorf("log %s: %w", cfg.logDir(), err)
+		return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
 	}
 	var problems []error
 	for rec, err := range chain.Entries(ctx, fsys, opts.From, size) {
 		if err != nil {
 			var te *chain.TamperError
 			if !errors.As(err, &te) {
-				return fmt.Errorf("log %s: %w", cfg.logDir(), err)
+				return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
 			}
 			fmt.Fprintf(g.stderr, "custos: %v\n", err)
 			problems = append(problems, err)
@@ -313,7 +314,7 @@ func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("log %s: %d entries could not be read: %w", cfg.logDir(), len(problems), chain.ErrTamper)
+		return fmt.Errorf("log %s: %d entries could not be read: %w", cfg.dir().Log(), len(problems), chain.ErrTamper)
 	}
 	return nil
 }
@@ -414,7 +415,7 @@ func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, 
 		return err
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
-	dir := cfg.logDir()
+	dir := cfg.dir().Log()
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("log verify: %w", err)
 	}
@@ -682,10 +683,10 @@ func runLogProveConsistency(ctx context.Context, g *globalOptions, opts logProve
 		return err
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
-	fsys := os.DirFS(cfg.logDir())
+	fsys := os.DirFS(cfg.dir().Log())
 	kept, err := chain.KeptCheckpointSizes(fsys)
 	if err != nil {
-		return fmt.Errorf("log %s: %w", cfg.logDir(), err)
+		return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
 	}
 	for _, s := range sizes {
 		if !containsSize(kept, s) {
@@ -694,7 +695,7 @@ func runLogProveConsistency(ctx context.Context, g *globalOptions, opts logProve
 	}
 	hashes, err := chain.BuildConsistencyProof(ctx, fsys, sizes[0], sizes[1])
 	if err != nil {
-		return fmt.Errorf("log %s: consistency %d→%d: %w", cfg.logDir(), sizes[0], sizes[1], err)
+		return fmt.Errorf("log %s: consistency %d→%d: %w", cfg.dir().Log(), sizes[0], sizes[1], err)
 	}
 	var b bytes.Buffer
 	for _, h := range hashes {
@@ -719,7 +720,7 @@ func writeOutput(g *globalOptions, file string, data []byte) error {
 		_, err := g.stdout.Write(data)
 		return err
 	}
-	if err := writeFileAtomic(file, data, 0o644); err != nil {
+	if err := datadir.WriteFile(file, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", file, err)
 	}
 	return nil

@@ -62,12 +62,12 @@ func runLogRestore(ctx context.Context, g *globalOptions, opts logRestoreOptions
 	if err != nil {
 		if rep != nil && rep.Verified != nil && len(rep.Verified.Problems) > 0 {
 			// What failed, entry by entry, as log verify shows it.
-			_ = printReport(g, cfg.logDir(), v, rep.Verified)
+			_ = printReport(g, cfg.dir().Log(), v, rep.Verified)
 		}
 		return err
 	}
 	if g.json() {
-		out := reportJSON(cfg.logDir(), v, rep.Verified)
+		out := reportJSON(cfg.dir().Log(), v, rep.Verified)
 		out["restored_checkpoint_size"] = rep.Checkpoint.Size
 		out["restored_checkpoints"] = rep.Checkpoints
 		out["restored_files"] = rep.Files
@@ -79,5 +79,5 @@ func runLogRestore(ctx context.Context, g *globalOptions, opts logRestoreOptions
 	if rep.MovedAside != "" {
 		fmt.Fprintf(g.stdout, "moved aside:      %s (the log that was in the way)\n", rep.MovedAside)
 	}
-	return writeReport(g, cfg.logDir(), v, rep.Verified)
+	return writeReport(g, cfg.dir().Log(), v, rep.Verified)
 }

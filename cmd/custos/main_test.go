@@ -17,7 +17,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -207,7 +207,7 @@ func cmdTruncate(ts *testscript.TestScript, neg bool, args []string) {
 type lockKey struct{}
 
 // heldLocks are the data-directory locks a script holds.
-type heldLocks struct{ locks []*agent.DirLock }
+type heldLocks struct{ locks []*datadir.DirLock }
 
 // holdlock DIR takes DIR's lock exclusively in the test process, as a
 // running custos would, and sets $LOCKPID to this process's pid.
@@ -217,7 +217,7 @@ func cmdHoldLock(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	dir := ts.MkAbs(args[0])
 	ts.Check(os.MkdirAll(dir, 0o700))
-	l, err := agent.LockDataDir(dir, true)
+	l, err := datadir.Lock(dir, true)
 	ts.Check(err)
 	h := ts.Value(lockKey{}).(*heldLocks)
 	h.locks = append(h.locks, l)

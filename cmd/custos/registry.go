@@ -7,19 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
-
-// ordersDir holds the working copies of the order records.
-func (c *Config) ordersDir() string { return filepath.Join(c.DataDir, "orders") }
-
-// spoolDir is the local spool: items sealed while the store is down.
-func (c *Config) spoolDir() string { return filepath.Join(c.DataDir, "spool") }
 
 // openRegistry opens everything a command that changes custody state
 // needs, as the one writer: the log (locked, checked against its mirror),
@@ -60,14 +53,14 @@ func openRegistrySync(ctx context.Context, g *globalOptions, cfg *Config) (*agen
 	fail := func(err error) (*agent.Registry, func() error, func(context.Context) error, error) {
 		return nil, nil, nil, errors.Join(err, closeLog())
 	}
-	spool, err := storage.NewLocal(cfg.spoolDir(), time.Now)
+	spool, err := storage.NewLocal(cfg.dir().Spool(), time.Now)
 	if err != nil {
 		return fail(fmt.Errorf("spool: %w", err))
 	}
 	host, _ := os.Hostname()
 	reg := &agent.Registry{
 		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger,
-		Book: &agent.OrderBook{Dir: cfg.ordersDir(), Store: store, Offline: storeDown},
+		Book: &agent.OrderBook{Dir: cfg.dir().Orders(), Store: store, Offline: storeDown},
 		Capturer: &agent.Capturer{
 			Store: store, Log: l, Signer: signer, Spool: spool,
 			Agent: cfg.AgentID, Host: host, Concurrency: cfg.Capture.Concurrency,
@@ -144,9 +137,9 @@ func openRegistryReader(ctx context.Context, g *globalOptions, cfg *Config) (*ag
 		records = store
 	}
 	reg := &agent.Registry{
-		Log:      &logReader{fsys: os.DirFS(cfg.logDir()), dir: cfg.logDir()},
+		Log:      &logReader{fsys: os.DirFS(cfg.dir().Log()), dir: cfg.dir().Log()},
 		Profiles: profiles, Agent: cfg.AgentID,
-		Book: &agent.OrderBook{Dir: cfg.ordersDir(), Store: records, ReadOnly: true},
+		Book: &agent.OrderBook{Dir: cfg.dir().Orders(), Store: records, ReadOnly: true},
 	}
 	return reg, unlock, nil
 }

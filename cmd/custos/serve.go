@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/server"
@@ -197,11 +197,11 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 		Sources: func(_ context.Context, o *agent.Order, names []string) ([]agent.NamedSource, error) {
 			return captureSources(cfg, o, names)
 		},
-		Jobs: jobs.Config{Dir: filepath.Join(cfg.DataDir, "jobs"), Workers: cfg.Server.Workers,
+		Jobs: jobs.Config{Dir: cfg.dir().Jobs(), Workers: cfg.Server.Workers,
 			Retention: cfg.Server.JobRetention},
-		DisclosureDir:       filepath.Join(cfg.DataDir, "disclosures"),
+		DisclosureDir:       cfg.dir().Disclosures(),
 		DisclosureRetention: cfg.Server.DisclosureRetention,
-		UploadDir:           filepath.Join(cfg.DataDir, "uploads"),
+		UploadDir:           cfg.dir().Uploads(),
 		Organization:        org,
 		Ready: func(ctx context.Context) error {
 			_, err := reg.Store.Stat(ctx, ".custos-probe/ready")
@@ -223,7 +223,7 @@ func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMir
 	s, err := scheduler.New(scheduler.Config{
 		Registry: reg, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
 		Webhook: sc.Webhook, WebhookSecret: []byte(sc.WebhookSecret.Reveal()),
-		StateFile:   filepath.Join(cfg.DataDir, "scheduler.json"),
+		StateFile:   cfg.dir().Scheduler(),
 		AutoRelease: sc.AutoRelease, FixityEvery: sc.FixityEvery, FixityRate: sc.FixityRate, Tick: sc.Tick,
 		Hooks: []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}},
 	})
@@ -257,7 +257,7 @@ func ensureKey(g *globalOptions, cfg *Config) error {
 // first admin token and writes it to DATA_DIR/admin-token (0600), whose
 // path it returns.
 func openTokens(cfg *Config) (*auth.Store, string, error) {
-	tokens, err := auth.OpenStore(filepath.Join(cfg.DataDir, "tokens.json"), nil)
+	tokens, err := auth.OpenStore(cfg.dir().Tokens(), nil)
 	if err != nil {
 		return nil, "", err
 	}
@@ -269,7 +269,7 @@ func openTokens(cfg *Config) (*auth.Store, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	path := filepath.Join(cfg.DataDir, "admin-token")
+	path := cfg.dir().AdminToken()
 	if err := auth.WriteSecretFile(path, secret); err != nil {
 		return nil, "", fmt.Errorf("write the first admin token: %w", err)
 	}
@@ -303,10 +303,6 @@ func serverTLS(cfg *Config) (*tls.Config, error) {
 	return c, nil
 }
 
-// serveFile is where a running daemon says where it listens, so that a
-// command refused the data directory's lock can point at --server.
-const serveFile = "serve.json"
-
 type serveInfo struct {
 	PID int    `json:"pid"`
 	URL string `json:"url"`
@@ -318,8 +314,8 @@ func writeServeInfo(dataDir, url string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dataDir, serveFile)
-	if err := writeFileAtomic(path, b, 0o644); err != nil {
+	path := datadir.Dir(dataDir).Serve()
+	if err := datadir.WriteFile(path, b, 0o644); err != nil {
 		return nil, err
 	}
 	return func() { os.Remove(path) }, nil
@@ -328,11 +324,11 @@ func writeServeInfo(dataDir, url string) (func(), error) {
 // daemonHint adds to a lock refused because a daemon holds the data
 // directory where it listens, so the user can run the command through it.
 func daemonHint(dataDir string, err error) error {
-	var le *agent.LockedError
+	var le *datadir.LockedError
 	if !errors.As(err, &le) || le.PID == 0 {
 		return err
 	}
-	b, rerr := os.ReadFile(filepath.Join(dataDir, serveFile))
+	b, rerr := os.ReadFile(datadir.Dir(dataDir).Serve())
 	var info serveInfo
 	if rerr != nil || json.Unmarshal(b, &info) != nil || info.PID != le.PID {
 		return err

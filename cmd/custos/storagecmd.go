@@ -67,7 +67,7 @@ func runStorageCheck(ctx context.Context, g *globalOptions, args []string) error
 		if uerr := unlock(); err == nil {
 			err = uerr
 		}
-		detail := cfg.storeDir()
+		detail := cfg.dir().Store()
 		if err != nil {
 			detail, checkErr = err.Error(), err
 		}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"iter"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/custos-evidence/custos/storage"
@@ -26,15 +25,12 @@ type evidenceStore interface {
 	Stage(ctx context.Context, r io.Reader) (*storage.Staged, error)
 }
 
-// storeDir is where the local store keeps its objects.
-func (c *Config) storeDir() string { return filepath.Join(c.DataDir, "store") }
-
 // openStore opens the configured evidence store. An S3 store is checked
 // on opening: the bucket exists and has Object Lock.
 func openStore(ctx context.Context, cfg *Config) (evidenceStore, error) {
 	switch cfg.Store.Type {
 	case "local":
-		return storage.NewLocal(cfg.storeDir(), time.Now)
+		return storage.NewLocal(cfg.dir().Store(), time.Now)
 	case "s3":
 		o, err := cfg.s3Options()
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -33,7 +32,7 @@ func openTokenStore(g *globalOptions) (*auth.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return auth.OpenStore(filepath.Join(cfg.DataDir, "tokens.json"), nil)
+	return auth.OpenStore(cfg.dir().Tokens(), nil)
 }
 
 type tokenCreateOptions struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -107,7 +108,7 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		if err := writeVerifyHTML(&page, args[0], pkg.Outer.SHA256, rep, time.Now()); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(opts.html, page.Bytes(), 0o644); err != nil {
+		if err := datadir.WriteFile(opts.html, page.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("verify: --html: %w", err)
 		}
 	}

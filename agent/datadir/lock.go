@@ -1,14 +1,4 @@
-// Package agent will hold the custody daemon and the order lifecycle:
-// orders, the capture pipeline and its connectors, the scheduler (expiry,
-// reminders, fixity), the disclosure builder and the HTTP API.
-//
-// For now it holds what every process working on a data directory shares:
-// the data-directory lock, and the mirror of the custody log in the
-// evidence store (Mirror: Check before writing, Sync after, Restore a lost
-// log). A process that writes (the daemon, or a CLI command run in-process)
-// holds the lock exclusively; readers hold it shared, so a reader never sees
-// a writer's half-done work and two writers never meet.
-package agent
+package datadir
 
 import (
 	"errors"
@@ -19,9 +9,6 @@ import (
 	"strings"
 	"syscall"
 )
-
-// LockFileName is the lock file inside a data directory.
-const LockFileName = "lock"
 
 // ErrLocked matches, through errors.Is, every *LockedError.
 var ErrLocked = errors.New("data directory is locked")
@@ -56,15 +43,15 @@ type DirLock struct {
 	exclusive bool
 }
 
-// LockDataDir takes the lock on dir without waiting: exclusive for a writer,
+// Lock takes the lock on dir without waiting: exclusive for a writer,
 // shared for a reader. It uses flock(2) on <dir>/lock, so the kernel
 // releases the lock when the process dies, however it dies. An exclusive
 // holder writes its pid into the file for the error another process gets.
 //
 // A reader never creates the lock file; where there is none (a directory
 // no writer has used, a read-only copy) it proceeds unlocked.
-func LockDataDir(dir string, exclusive bool) (*DirLock, error) {
-	path := filepath.Join(dir, LockFileName)
+func Lock(dir string, exclusive bool) (*DirLock, error) {
+	path := filepath.Join(dir, LockFile)
 	var f *os.File
 	var err error
 	if exclusive {

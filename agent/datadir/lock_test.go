@@ -1,17 +1,14 @@
-package agent
+package datadir
 
 import (
 	"bufio"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
-
-	"k8s.io/klog/v2"
 )
 
 // helperEnv makes the test binary, re-executed, hold a lock for the
@@ -23,18 +20,7 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(helperEnv); spec != "" {
 		os.Exit(holdLock(spec))
 	}
-	// tessera, under the mirror tests' logs, reports through klog.
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	_ = fs.Set("logtostderr", "false")
-	_ = fs.Set("stderrthreshold", "FATAL")
-	klog.SetOutput(io.Discard)
-	if args := os.Getenv(benchCaptureEnv); args != "" {
-		os.Exit(benchCaptureChild(args))
-	}
-	code := m.Run()
-	removeBenchFiles()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 func holdLock(spec string) int {
@@ -42,7 +28,7 @@ func holdLock(spec string) int {
 		fmt.Fprintln(os.Stderr, "bad helper spec", spec)
 		return 2
 	}
-	l, err := LockDataDir(spec[3:], spec[:3] == "ex:")
+	l, err := Lock(spec[3:], spec[:3] == "ex:")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -104,7 +90,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 	pid, release := startHolder(t, dir, true)
 
 	for _, exclusive := range []bool{true, false} {
-		_, err := LockDataDir(dir, exclusive)
+		_, err := Lock(dir, exclusive)
 		want := "data directory " + dir + " is locked by pid " + strconv.Itoa(pid)
 		if err == nil || err.Error() != want {
 			t.Fatalf("exclusive=%v while a writer holds it: got %v, want %q", exclusive, err, want)
@@ -115,18 +101,18 @@ func TestLockAcrossProcesses(t *testing.T) {
 	}
 
 	release()
-	l, err := LockDataDir(dir, true)
+	l, err := Lock(dir, true)
 	if err != nil {
 		t.Fatalf("lock after the writer left: %v", err)
 	}
-	b, err := os.ReadFile(dir + "/" + LockFileName)
+	b, err := os.ReadFile(dir + "/" + LockFile)
 	if err != nil || string(b) != strconv.Itoa(os.Getpid())+"\n" {
 		t.Fatalf("lock file holds %q, %v; want this pid", b, err)
 	}
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(dir + "/" + LockFileName); len(b) != 0 {
+	if b, _ := os.ReadFile(dir + "/" + LockFile); len(b) != 0 {
 		t.Fatalf("lock file holds %q after unlock, want it empty", b)
 	}
 }
@@ -134,7 +120,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 func TestReadersShare(t *testing.T) {
 	dir := t.TempDir()
 	// A writer has used the directory before: the lock file exists.
-	w0, err := LockDataDir(dir, true)
+	w0, err := Lock(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +129,11 @@ func TestReadersShare(t *testing.T) {
 	}
 	_, release := startHolder(t, dir, false)
 
-	r, err := LockDataDir(dir, false)
+	r, err := Lock(dir, false)
 	if err != nil {
 		t.Fatalf("second reader: %v", err)
 	}
-	_, err = LockDataDir(dir, true)
+	_, err = Lock(dir, true)
 	want := "data directory " + dir + " is locked by a reader"
 	if err == nil || err.Error() != want {
 		t.Fatalf("writer while readers hold it: got %v, want %q", err, want)
@@ -156,7 +142,7 @@ func TestReadersShare(t *testing.T) {
 		t.Fatal(err)
 	}
 	release()
-	w, err := LockDataDir(dir, true)
+	w, err := Lock(dir, true)
 	if err != nil {
 		t.Fatalf("writer after the readers left: %v", err)
 	}
@@ -174,21 +160,21 @@ func TestReaderOfReadOnlyCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
-	l, err := LockDataDir(dir, false)
+	l, err := Lock(dir, false)
 	if err != nil {
 		t.Fatalf("reader of a read-only directory: %v", err)
 	}
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LockDataDir(dir, true); err == nil {
+	if _, err := Lock(dir, true); err == nil {
 		t.Fatal("writer took a lock in a read-only directory")
 	}
 }
 
 func TestLockMissingDir(t *testing.T) {
 	dir := t.TempDir() + "/nope"
-	_, err := LockDataDir(dir, true)
+	_, err := Lock(dir, true)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("got %v, want a not-exist error", err)
 	}
@@ -198,7 +184,7 @@ func TestLockMissingDir(t *testing.T) {
 // lock file.
 func TestReaderWritesNothing(t *testing.T) {
 	dir := t.TempDir()
-	r, err := LockDataDir(dir, false)
+	r, err := Lock(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
