@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
+
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -35,7 +37,7 @@ func stamp(t time.Time) jsonld { return typed("xsd:dateTime", t.UTC().Format(tim
 // investigative action with the provenance record of what it preserved,
 // the disclosure as a final action, every disclosed file with its hashes,
 // and the custody events as annotations naming their log index.
-func caseJSONLD(o *Order, events []loggedEvent, items []DisclosedItem, opts DiscloseOptions, rep *DisclosureReport, now time.Time) ([]byte, error) {
+func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opts DiscloseOptions, rep *DisclosureReport, now time.Time) ([]byte, error) {
 	base := "kb:" + o.ID + "-"
 	org := opts.Organization
 	if org == "" {

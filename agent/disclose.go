@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
+
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	intoto "github.com/in-toto/attestation/go/v1"
@@ -100,7 +102,7 @@ type DisclosedItem struct {
 
 // DisclosureReport says what Disclose built.
 type DisclosureReport struct {
-	Order      *Order
+	Order      *order.Order
 	Path       string // where the package is
 	SHA256     string // of the .zip, .tar or .age file; of tagmanifest-sha256.txt for a directory
 	Items      []DisclosedItem
@@ -140,7 +142,7 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 	defer unlock()
 	o, st := v.Order, v.State
 	if !o.Status.CanDisclose() {
-		return nil, fmt.Errorf("order %s is %s: it cannot be disclosed: %w", id, o.Status, ErrIllegalTransition)
+		return nil, fmt.Errorf("order %s is %s: it cannot be disclosed: %w", id, o.Status, order.ErrIllegalTransition)
 	}
 	cp, err := pl.Checkpoint(ctx)
 	if err != nil {
@@ -158,7 +160,7 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 	if err != nil {
 		return nil, fmt.Errorf("disclose order %s: %w", id, err)
 	}
-	rec, err := FormatOrder(o)
+	rec, err := order.Format(o)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +195,7 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 
 // recordDisclosure logs disclosure.created and moves the order to
 // disclosed.
-func (r *Registry) recordDisclosure(ctx context.Context, o *Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time) error {
+func (r *Registry) recordDisclosure(ctx context.Context, o *order.Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time) error {
 	digests := make([]chain.Digest, len(rep.Items))
 	for i, it := range rep.Items {
 		digests[i] = chain.Digest{SHA256: it.SHA256, SHA512: it.SHA512}
@@ -217,10 +219,10 @@ func (r *Registry) recordDisclosure(ctx context.Context, o *Order, rep *Disclosu
 		return err
 	}
 	rep.Index = rec.Index
-	if o.Status == StatusDisclosed {
+	if o.Status == order.StatusDisclosed {
 		return nil
 	}
-	n, te, err := o.Transition(StatusDisclosed, r.change(opts.Actor, ""))
+	n, te, err := o.Transition(order.StatusDisclosed, r.change(opts.Actor, ""))
 	if err != nil {
 		return err
 	}
@@ -307,8 +309,8 @@ func selectItems(all []DisclosedItem, opts DiscloseOptions) ([]DisclosedItem, er
 		}
 	}
 	for _, c := range opts.Categories {
-		switch Category(c) {
-		case CategorySubscriber, CategoryTraffic, CategoryContent:
+		switch order.Category(c) {
+		case order.CategorySubscriber, order.CategoryTraffic, order.CategoryContent:
 		default:
 			return nil, fmt.Errorf("--categories %q: not subscriber, traffic or content", c)
 		}
@@ -379,7 +381,7 @@ func (b *bagBuilder) put(name string, data []byte) error {
 }
 
 // writePackage writes every file of the package.
-func (r *Registry) writePackage(ctx context.Context, b *bagBuilder, pl ProvingLog, o *Order, rec []byte,
+func (r *Registry) writePackage(ctx context.Context, b *bagBuilder, pl ProvingLog, o *order.Order, rec []byte,
 	events []loggedEvent, rep *DisclosureReport, opts DiscloseOptions, now time.Time,
 ) error {
 	names := newPayloadNamer()
@@ -556,7 +558,7 @@ type checkpointRef struct {
 }
 
 // packageStatement signs the statement whose subjects are the payload.
-func (r *Registry) packageStatement(items []DisclosedItem, o *Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time,
+func (r *Registry) packageStatement(items []DisclosedItem, o *order.Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time,
 	events eventsRef, files map[string]string,
 ) ([]byte, error) {
 	subjects := make([]*intoto.ResourceDescriptor, len(items))
@@ -575,7 +577,7 @@ func (r *Registry) packageStatement(items []DisclosedItem, o *Order, rep *Disclo
 }
 
 // bagInfo writes bag-info.txt.
-func bagInfo(o *Order, opts DiscloseOptions, rep *DisclosureReport, oxumBytes int64, now time.Time) []byte {
+func bagInfo(o *order.Order, opts DiscloseOptions, rep *DisclosureReport, oxumBytes int64, now time.Time) []byte {
 	recipient := opts.RecipientText
 	if recipient == "" {
 		recipient = "none"
@@ -608,7 +610,7 @@ func bagInfo(o *Order, opts DiscloseOptions, rep *DisclosureReport, oxumBytes in
 }
 
 // readmeText is README.txt: what the package is and how to check it.
-func readmeText(o *Order, rep *DisclosureReport, key *chain.Key) []byte {
+func readmeText(o *order.Order, rep *DisclosureReport, key *chain.Key) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `Disclosure package of preservation order %s (reference %s)
 issued by %s, requesting state %s.

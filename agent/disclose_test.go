@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
+
 	"filippo.io/age"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
@@ -27,7 +29,7 @@ import (
 
 // disclosedOrder is an order with three items, two of them content and
 // one traffic, captured through the registry.
-func disclosedOrder(t *testing.T, f *registryFixture) *Order {
+func disclosedOrder(t *testing.T, f *registryFixture) *order.Order {
 	t.Helper()
 	ctx := context.Background()
 	o := f.addOrder(t)
@@ -52,7 +54,7 @@ func TestDiscloseBuildsAVerifiablePackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Partial || len(rep.Items) != 3 || rep.Order.Status != StatusDisclosed || rep.SHA256 == "" {
+	if rep.Partial || len(rep.Items) != 3 || rep.Order.Status != order.StatusDisclosed || rep.SHA256 == "" {
 		t.Fatalf("report: %+v", rep)
 	}
 	root := os.DirFS(out)
@@ -240,7 +242,7 @@ func TestDiscloseRefusals(t *testing.T) {
 	f := newRegistryFixture(t)
 	o := f.addOrder(t) // received: nothing captured yet
 	dir := t.TempDir()
-	if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(dir, "p"), Actor: "d"}); !errors.Is(err, ErrIllegalTransition) {
+	if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(dir, "p"), Actor: "d"}); !errors.Is(err, order.ErrIllegalTransition) {
 		t.Errorf("disclosing a received order: %v, want ErrIllegalTransition", err)
 	}
 	o = disclosedOrder(t, f)
@@ -315,7 +317,7 @@ func TestDisclosureRevealsNothingOfOtherOrders(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
 	mine := disclosedOrder(t, f)
-	draft, err := (&OrderFlags{
+	draft, err := (&order.Flags{
 		Reference: "OTHER-REF-99", Authority: "Other Court", RequestingState: "NL", Profile: "us-2703f", LegalBasis: "2703(f)",
 		Selectors: []string{"email:bob@example.org"}, Categories: "content",
 	}).Draft(time.Now())

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
+
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -100,8 +102,8 @@ func (b *OrderBook) now() time.Time {
 // marker: a crash between the two leaves a record no event names yet (the
 // caller appends the event after Save), which nothing reads; and a record
 // lost from the working copy is fetched back from the store (Load).
-func (b *OrderBook) Save(ctx context.Context, o *Order) (sum string, stored bool, err error) {
-	rec, err := FormatOrder(o)
+func (b *OrderBook) Save(ctx context.Context, o *order.Order) (sum string, stored bool, err error) {
+	rec, err := order.Format(o)
 	if err != nil {
 		return "", false, err
 	}
@@ -126,15 +128,15 @@ func (b *OrderBook) Save(ctx context.Context, o *Order) (sum string, stored bool
 
 // SaveLocal writes o's record to the working copy only (the last record
 // of a purged order, which the store must not keep).
-func (b *OrderBook) SaveLocal(_ context.Context, o *Order) (sum string, stored bool, err error) {
+func (b *OrderBook) SaveLocal(_ context.Context, o *order.Order) (sum string, stored bool, err error) {
 	sum, _, err = b.writeLocal(o)
 	return sum, false, err
 }
 
 // writeLocal writes o's canonical record to the working copy and returns
 // its SHA-256 and bytes.
-func (b *OrderBook) writeLocal(o *Order) (string, []byte, error) {
-	rec, err := FormatOrder(o)
+func (b *OrderBook) writeLocal(o *order.Order) (string, []byte, error) {
+	rec, err := order.Format(o)
 	if err != nil {
 		return "", nil, err
 	}
@@ -149,9 +151,9 @@ func (b *OrderBook) writeLocal(o *Order) (string, []byte, error) {
 // copyToStore puts one record into the store with the order's retention
 // and hold. It reports false, with no error, when the store does not
 // answer in time.
-func (b *OrderBook) copyToStore(ctx context.Context, o *Order, sum string, rec []byte) (bool, error) {
-	opts := storage.PutOptions{SHA256: sum, LegalHold: o.Status == StatusHeld}
-	if o.ExpiresAt.After(b.now()) && o.Status != StatusPurged {
+func (b *OrderBook) copyToStore(ctx context.Context, o *order.Order, sum string, rec []byte) (bool, error) {
+	opts := storage.PutOptions{SHA256: sum, LegalHold: o.Status == order.StatusHeld}
+	if o.ExpiresAt.After(b.now()) && o.Status != order.StatusPurged {
 		opts.RetainUntil = o.ExpiresAt
 	}
 	if b.Offline {
@@ -176,7 +178,7 @@ func (b *OrderBook) copyToStore(ctx context.Context, o *Order, sum string, rec [
 // reached, each with the retention and hold its order has now (current);
 // those of an order purged meanwhile are not copied. It returns how many it
 // copied; a store still unreachable is not an error.
-func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) (*Order, error)) (int, error) {
+func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) (*order.Order, error)) (int, error) {
 	entries, err := os.ReadDir(b.pendingDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
@@ -194,7 +196,7 @@ func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) 
 		if err != nil {
 			return n, err
 		}
-		if o.Status == StatusPurged {
+		if o.Status == order.StatusPurged {
 			// The store keeps nothing of a purged order: a record that
 			// never reached it stays in the data directory only.
 			if err := os.Remove(filepath.Join(b.pendingDir(), ent.Name())); err != nil {
@@ -221,7 +223,7 @@ func (b *OrderBook) SyncPending(ctx context.Context, current func(order string) 
 // Load returns the version sum of order id's record: the working copy,
 // or, when that is gone, the store's, which then becomes the working copy.
 // Bytes that do not hash to sum are tampering.
-func (b *OrderBook) Load(ctx context.Context, id, sum string) (*Order, error) {
+func (b *OrderBook) Load(ctx context.Context, id, sum string) (*order.Order, error) {
 	rec, ok := b.known(id, sum)
 	var err error
 	if !ok {
@@ -234,7 +236,7 @@ func (b *OrderBook) Load(ctx context.Context, id, sum string) (*Order, error) {
 		}
 		b.remember(id, sum, rec)
 	}
-	o, err := ReadOrder(rec)
+	o, err := order.Parse(rec)
 	if err != nil {
 		return nil, &chain.TamperError{File: RecordKey(id, sum), Index: -1, What: "order record: " + err.Error()}
 	}
@@ -276,7 +278,7 @@ func (b *OrderBook) readLocal(id, sum string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	rec, err := io.ReadAll(io.LimitReader(f, MaxOrderSize+1))
+	rec, err := io.ReadAll(io.LimitReader(f, order.MaxSize+1))
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +301,7 @@ func (b *OrderBook) fetch(ctx context.Context, id, sum string) ([]byte, error) {
 		return nil, fmt.Errorf("order %s: fetch the record: %w", id, err)
 	}
 	defer r.Close()
-	rec, err := io.ReadAll(io.LimitReader(r, MaxOrderSize+1))
+	rec, err := io.ReadAll(io.LimitReader(r, order.MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("order %s: fetch the record: %w", id, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
+
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -41,7 +43,7 @@ type OrderState struct {
 	Events       int
 	LastIndex    uint64
 	// Status is the order's status after its newest order event.
-	Status Status
+	Status order.Status
 	// Received holds the details of its order.received event (reference,
 	// authority, requesting state, profile, receipt, expiry, ...), and
 	// ExpiresAt the newest expiry its events name: what the log alone says
@@ -117,7 +119,7 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 		}
 		st.Record = sum
 		st.Records = appendNew(st.Records, sum)
-		st.Status = Status(e.Details["status"])
+		st.Status = order.Status(e.Details["status"])
 		if exp := e.Details["expires_at"]; exp != "" {
 			st.ExpiresAt = exp
 		}
@@ -239,8 +241,8 @@ func isHexSHA256(s string) bool { return len(s) == 64 && isHex(s) }
 // data directory's copy may be lost with the directory. It carries the
 // fields the order.received event names (not the selectors, which the log
 // never holds) and the final status.
-func (st *OrderState) PurgedOrder() *Order {
-	o := &Order{Version: OrderVersion, ID: st.ID, Status: st.Status}
+func (st *OrderState) PurgedOrder() *order.Order {
+	o := &order.Order{Version: order.Version, ID: st.ID, Status: st.Status}
 	if d := st.Received; d != nil {
 		o.Reference, o.Authority, o.RequestingState, o.Profile = d["reference"], d["authority"], d["requesting_state"], d["profile"]
 		o.ReceivedAt, _ = time.Parse(time.RFC3339Nano, d["received_at"])
@@ -249,7 +251,7 @@ func (st *OrderState) PurgedOrder() *Order {
 		o.Confidentiality.Confidential = d["confidential"] == "true"
 		for _, c := range strings.Split(d["categories"], ",") {
 			if c != "" {
-				o.Categories = append(o.Categories, Category(c))
+				o.Categories = append(o.Categories, order.Category(c))
 			}
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
+
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -55,7 +57,7 @@ type Registry struct {
 	Log      OrderLog
 	Store    RegistryStore
 	Book     *OrderBook
-	Profiles *Profiles
+	Profiles *order.Profiles
 	// Capturer preserves captures and order documents; its Store, Log and
 	// Signer must be the registry's. Its Actor is set per step.
 	Capturer *Capturer
@@ -116,7 +118,7 @@ func (r *Registry) lock(ctx context.Context, id string) (func(), error) {
 
 // OrderView is an order as it stands now, with what the log says of it.
 type OrderView struct {
-	Order *Order
+	Order *order.Order
 	State *OrderState
 }
 
@@ -127,8 +129,8 @@ func (r *Registry) now() time.Time {
 	return time.Now().UTC()
 }
 
-func (r *Registry) change(actor, reason string) Change {
-	return Change{Actor: actor, Agent: r.Agent, Host: r.Host, At: r.now(), Reason: reason}
+func (r *Registry) change(actor, reason string) order.Change {
+	return order.Change{Actor: actor, Agent: r.Agent, Host: r.Host, At: r.now(), Reason: reason}
 }
 
 // states reads the state of every order from the log.
@@ -196,7 +198,7 @@ func (r *Registry) Get(ctx context.Context, id string) (*OrderView, error) {
 // (PurgedOrder): nothing is kept of it by design.
 func (r *Registry) view(ctx context.Context, st *OrderState) (*OrderView, error) {
 	o, err := r.Book.Load(ctx, st.ID, st.Record)
-	if err != nil && st.Status == StatusPurged && errors.Is(err, ErrRecordGone) {
+	if err != nil && st.Status == order.StatusPurged && errors.Is(err, ErrRecordGone) {
 		return &OrderView{Order: st.PurgedOrder(), State: st}, nil
 	}
 	if err != nil {
@@ -240,12 +242,12 @@ func (r *Registry) ReceivedConfidential(ctx context.Context, id string) bool {
 // SyncRecords copies to the store the order records saved while it could
 // not be reached.
 func (r *Registry) SyncRecords(ctx context.Context) (int, error) {
-	return r.Book.SyncPending(ctx, func(id string) (*Order, error) {
+	return r.Book.SyncPending(ctx, func(id string) (*order.Order, error) {
 		v, err := r.Get(ctx, id)
 		if errors.Is(err, ErrNoOrder) {
 			// Saved, and the log never took its event: the record is an
 			// orphan no one reads. Copy it unretained.
-			return &Order{ID: id, Status: StatusReceived}, nil
+			return &order.Order{ID: id, Status: order.StatusReceived}, nil
 		}
 		if err != nil {
 			return nil, err
@@ -255,9 +257,9 @@ func (r *Registry) SyncRecords(ctx context.Context) (int, error) {
 }
 
 // record saves n's record and appends its event.
-func (r *Registry) record(ctx context.Context, n *Order, e *chain.Event) (*chain.Record, error) {
+func (r *Registry) record(ctx context.Context, n *order.Order, e *chain.Event) (*chain.Record, error) {
 	save := r.Book.Save
-	if n.Status == StatusPurged {
+	if n.Status == order.StatusPurged {
 		// The store keeps nothing of a purged order: its last record
 		// stays in the data directory only.
 		save = r.Book.SaveLocal
@@ -284,7 +286,7 @@ type Document struct {
 
 // AddResult is what Add did.
 type AddResult struct {
-	Order *Order
+	Order *order.Order
 	// Document is the capture that preserved the order document, if any.
 	Document *CaptureReport
 }
@@ -294,14 +296,14 @@ type AddResult struct {
 // then it preserves the document as an item of the order. An order whose
 // document could not be preserved is received all the same (the deadline
 // runs from receipt); the error says so, and capture.failed names why.
-func (r *Registry) Add(ctx context.Context, draft *Order, doc *Document, actor string) (*AddResult, error) {
+func (r *Registry) Add(ctx context.Context, draft *order.Order, doc *Document, actor string) (*AddResult, error) {
 	now := r.now()
 	entropy := r.Entropy
 	if entropy == nil {
 		entropy = rand.Reader
 	}
 	var docSrc source.Source
-	var ref *DocumentRef
+	var ref *order.DocumentRef
 	if doc != nil {
 		var err error
 		ref, docSrc, err = documentSource(doc.Path)
@@ -309,7 +311,7 @@ func (r *Registry) Add(ctx context.Context, draft *Order, doc *Document, actor s
 			return nil, err
 		}
 	}
-	o, err := NewOrder(draft, r.Profiles, now, entropy)
+	o, err := order.NewOrder(draft, r.Profiles, now, entropy)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +380,7 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 	defer unlock()
 	o := v.Order
 	if !o.Status.CanCapture() {
-		return nil, fmt.Errorf("order %s is %s: no capture can run for it: %w", id, o.Status, ErrIllegalTransition)
+		return nil, fmt.Errorf("order %s is %s: no capture can run for it: %w", id, o.Status, order.ErrIllegalTransition)
 	}
 	if len(opts.Sources) == 0 {
 		return nil, fmt.Errorf("order %s: no sources to capture", id)
@@ -387,8 +389,8 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 	if cutOff.IsZero() {
 		cutOff = o.ReceivedAt
 	}
-	if o.Status == StatusReceived {
-		n, e, err := o.Transition(StatusPreserving, r.change(opts.Actor, ""))
+	if o.Status == order.StatusReceived {
+		n, e, err := o.Transition(order.StatusPreserving, r.change(opts.Actor, ""))
 		if err != nil {
 			return nil, err
 		}
@@ -401,8 +403,8 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 	if err != nil {
 		return rep, err
 	}
-	if !rep.Failed() && o.Status == StatusPreserving {
-		n, e, err := o.Transition(StatusPreserved, r.change(opts.Actor, ""))
+	if !rep.Failed() && o.Status == order.StatusPreserving {
+		n, e, err := o.Transition(order.StatusPreserved, r.change(opts.Actor, ""))
 		if err != nil {
 			return rep, err
 		}
@@ -416,11 +418,11 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 // capture runs the capturer for o. st, when given, is the order's state:
 // its open captures are closed as interrupted and its items not preserved
 // again.
-func (r *Registry) capture(ctx context.Context, o *Order, srcs []NamedSource, cutOff time.Time, st *OrderState, actor string, progress func(int)) (*CaptureReport, error) {
+func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []NamedSource, cutOff time.Time, st *OrderState, actor string, progress func(int)) (*CaptureReport, error) {
 	c := *r.Capturer
 	c.Actor, c.Progress = actor, progress
 	spec := CaptureSpec{
-		Order: o.ID, RetainUntil: o.ExpiresAt, LegalHold: o.Status == StatusHeld, Legacy: o.LegacyDigests,
+		Order: o.ID, RetainUntil: o.ExpiresAt, LegalHold: o.Status == order.StatusHeld, Legacy: o.LegacyDigests,
 		Authority: o.LegalBasis, Sources: srcs,
 		Request: source.Request{
 			Order: o.ID, Selectors: sourceSelectors(o.Selectors), Categories: categoryNames(o.Categories),
@@ -478,7 +480,7 @@ func (r *Registry) retention(ctx context.Context, id string) (time.Time, bool, e
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	return v.Order.ExpiresAt, v.Order.Status == StatusHeld, nil
+	return v.Order.ExpiresAt, v.Order.Status == order.StatusHeld, nil
 }
 
 // FlushWhenReachable flushes the spool if it holds anything and the store
@@ -502,15 +504,15 @@ func (r *Registry) FlushSpool(ctx context.Context, actor string) (*FlushReport, 
 	return c.Flush(ctx, r.retention)
 }
 
-func sourceSelectors(sels []Selector) []source.Selector {
+func sourceSelectors(sels []order.Selector) []source.Selector {
 	out := make([]source.Selector, len(sels))
 	for i, s := range sels {
-		out[i] = s.SourceSelector()
+		out[i] = source.Selector{Type: string(s.Type), Value: s.Value}
 	}
 	return out
 }
 
-func categoryNames(cats []Category) []string {
+func categoryNames(cats []order.Category) []string {
 	out := make([]string, len(cats))
 	for i, c := range cats {
 		out[i] = string(c)
@@ -578,7 +580,7 @@ func (r *Registry) eachObject(ctx context.Context, st *OrderState, fn func(key s
 // its profile's extension period) on legal basis basis: first the
 // retention of every object of the order, then its record and the
 // order.extended event.
-func (r *Registry) Extend(ctx context.Context, id string, expires time.Time, basis, actor string) (*Order, *StoreReport, error) {
+func (r *Registry) Extend(ctx context.Context, id string, expires time.Time, basis, actor string) (*order.Order, *StoreReport, error) {
 	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -614,7 +616,7 @@ func (r *Registry) Extend(ctx context.Context, id string, expires time.Time, bas
 
 // Hold keeps order id with no fixed end while its profile's condition
 // holds, on basis: a legal hold on every object, then the order.held event.
-func (r *Registry) Hold(ctx context.Context, id, basis, actor string) (*Order, *StoreReport, error) {
+func (r *Registry) Hold(ctx context.Context, id, basis, actor string) (*order.Order, *StoreReport, error) {
 	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -633,7 +635,7 @@ func (r *Registry) Hold(ctx context.Context, id, basis, actor string) (*Order, *
 
 // LiftHold ends the hold of order id, for reason: the legal holds are
 // cleared and its expiry runs again.
-func (r *Registry) LiftHold(ctx context.Context, id, reason, actor string) (*Order, *StoreReport, error) {
+func (r *Registry) LiftHold(ctx context.Context, id, reason, actor string) (*order.Order, *StoreReport, error) {
 	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -646,7 +648,7 @@ func (r *Registry) LiftHold(ctx context.Context, id, reason, actor string) (*Ord
 	return r.applyHold(ctx, v.State, n, e, false)
 }
 
-func (r *Registry) applyHold(ctx context.Context, st *OrderState, n *Order, e *chain.Event, on bool) (*Order, *StoreReport, error) {
+func (r *Registry) applyHold(ctx context.Context, st *OrderState, n *order.Order, e *chain.Event, on bool) (*order.Order, *StoreReport, error) {
 	rep, err := r.eachObject(ctx, st, func(key string) error { return r.Store.SetLegalHold(ctx, key, on) })
 	if err != nil {
 		return nil, rep, err
@@ -660,7 +662,7 @@ func (r *Registry) applyHold(ctx context.Context, st *OrderState, n *Order, e *c
 // Release ends order id's preservation, for reason. Its objects keep their
 // retention until the expiry (retention never shortens); purge deletes them
 // once it has passed.
-func (r *Registry) Release(ctx context.Context, id, reason, actor string) (*Order, error) {
+func (r *Registry) Release(ctx context.Context, id, reason, actor string) (*order.Order, error) {
 	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, err
@@ -682,7 +684,7 @@ type PurgeReport struct {
 	// Kept are items the store still protects (retention not yet passed,
 	// or a legal hold), with the date their retention ends.
 	Kept  []KeptItem
-	Order *Order // the order as it stands after the purge
+	Order *order.Order // the order as it stands after the purge
 }
 
 // KeptItem is an item Purge could not delete yet.
@@ -703,11 +705,11 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 	}
 	defer unlock()
 	o, st := v.Order, v.State
-	if o.Status != StatusReleased {
-		return nil, fmt.Errorf("order %s is %s: only a released order can be purged: %w", id, o.Status, ErrIllegalTransition)
+	if o.Status != order.StatusReleased {
+		return nil, fmt.Errorf("order %s is %s: only a released order can be purged: %w", id, o.Status, order.ErrIllegalTransition)
 	}
 	c := r.change(actor, reason)
-	if err := c.check(true, "reason for the purge"); err != nil {
+	if err := c.Check(true, "reason for the purge"); err != nil {
 		return nil, fmt.Errorf("order %s: %w", id, err)
 	}
 	rep := &PurgeReport{Order: o}
@@ -745,7 +747,7 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 		}
 		return rep, fmt.Errorf("order %s: items purged, records not deleted: %w", id, err)
 	}
-	n, e, err := o.Transition(StatusPurged, c)
+	n, e, err := o.Transition(order.StatusPurged, c)
 	if err != nil {
 		return rep, err
 	}
@@ -783,7 +785,7 @@ func (r *Registry) deleteAll(ctx context.Context, keys []string) (*storage.Objec
 // documentSource reads the order document at path once to name it (its
 // SHA-256, size and media type, which the order's record binds) and returns
 // the file source that preserves it.
-func documentSource(path string) (*DocumentRef, source.Source, error) {
+func documentSource(path string) (*order.DocumentRef, source.Source, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("order document: %w", err)
@@ -818,7 +820,7 @@ func documentSource(path string) (*DocumentRef, source.Source, error) {
 	if base, _, err := mime.ParseMediaType(mt); err == nil {
 		mt = base
 	}
-	ref := &DocumentRef{SHA256: hex.EncodeToString(h.Sum(nil)), Name: filepath.Base(abs), MediaType: mt, Size: int64(n) + rest}
+	ref := &order.DocumentRef{SHA256: hex.EncodeToString(h.Sum(nil)), Name: filepath.Base(abs), MediaType: mt, Size: int64(n) + rest}
 	// The document is what the order is; it is preserved whatever its
 	// modification time.
 	src, err := source.New(source.Config{Name: documentSourceName, Type: "file", Params: map[string]any{"path": abs, "include_newer": true}})

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/custos-evidence/custos/agent/order"
 )
 
 // Add preserves the order document in the order's turn: a capture of
@@ -18,7 +20,7 @@ func TestAddHoldsTheOrderThroughItsDocument(t *testing.T) {
 	if err := os.WriteFile(doc, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	draft, err := (&OrderFlags{
+	draft, err := (&order.Flags{
 		Reference: "LE-DOC", Authority: "FBI", RequestingState: "US", Profile: "us-2703f", LegalBasis: "18 U.S.C. 2703(f)",
 		Selectors: []string{"email:alice@example.net"}, Categories: "content",
 	}).Draft(time.Now())

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
+
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -56,9 +58,9 @@ const (
 
 // flowProfiles are the built-in profiles and test-short: an explicit
 // expiry, no minimum, any number of extensions, holds allowed.
-func flowProfiles(t *testing.T) *Profiles {
+func flowProfiles(t *testing.T) *order.Profiles {
 	t.Helper()
-	ps, err := LoadProfiles(map[string]any{"test-short": map[string]any{
+	ps, err := order.LoadProfiles(map[string]any{"test-short": map[string]any{
 		"title": "Preservation for seconds, for the tests", "instrument": "the test suite",
 		"extensions": map[string]any{"count": "unlimited", "while": "the test holds it"},
 	}})
@@ -112,7 +114,7 @@ type flow struct {
 func runFlow(t *testing.T, dir string, store flowStore, view storeView) {
 	fl := newFlow(t, dir, store, view)
 	now := time.Now().UTC().Truncate(time.Second)
-	window := Window{From: now.Add(-3 * time.Hour), To: now}
+	window := order.Window{From: now.Add(-3 * time.Hour), To: now}
 	srcs, want := flowSources(t, dir, window, store)
 	// The sources' data exist before the order arrives: its receipt is
 	// the captures' cut-off.
@@ -154,15 +156,15 @@ func newFlow(t *testing.T, dir string, store flowStore, view storeView) *flow {
 	return &flow{t: t, f: f, store: store, view: view, reg: reg, preserved: map[string]chain.Digest{}}
 }
 
-func (fl *flow) add(window Window, expires time.Time) {
+func (fl *flow) add(window order.Window, expires time.Time) {
 	t := fl.t
 	t.Helper()
 	doc := filepath.Join(t.TempDir(), "order.pdf")
 	writeFlowFile(t, doc, "%PDF-1.4\n% preservation order LE-FLOW-1\n")
-	draft := &Order{
+	draft := &order.Order{
 		Reference: "LE-FLOW-1", Authority: "Examining magistrate", RequestingState: "DE", Profile: "test-short",
-		LegalBasis: "the test's legal basis", Selectors: []Selector{{Type: SelectorEmail, Value: flowSelector}},
-		Categories: []Category{CategorySubscriber, CategoryTraffic, CategoryContent}, Window: window, ExpiresAt: expires,
+		LegalBasis: "the test's legal basis", Selectors: []order.Selector{{Type: order.SelectorEmail, Value: flowSelector}},
+		Categories: []order.Category{order.CategorySubscriber, order.CategoryTraffic, order.CategoryContent}, Window: window, ExpiresAt: expires,
 	}
 	res, err := fl.reg.Add(context.Background(), draft, &Document{Path: doc}, "intake@example.net")
 	if err != nil {
@@ -172,7 +174,7 @@ func (fl *flow) add(window Window, expires time.Time) {
 	if res.Document == nil || res.Document.Preserved() != 1 || res.Order.Document.MediaType != "application/pdf" {
 		t.Fatalf("order document: %+v, %+v", res.Document, res.Order.Document)
 	}
-	fl.check("add", StatusReceived, "order.received", "capture.started", "item.preserved", "capture.completed")
+	fl.check("add", order.StatusReceived, "order.received", "capture.started", "item.preserved", "capture.completed")
 	fl.checkObjects("add", expires, false)
 }
 
@@ -203,7 +205,7 @@ func (fl *flow) capture(srcs []NamedSource, want []flowItem, expires time.Time) 
 			types = append(types, "item.preserved")
 		}
 	}
-	fl.check("capture", StatusPreserved, append(types, "capture.completed", "order.amended")...) // preserved
+	fl.check("capture", order.StatusPreserved, append(types, "capture.completed", "order.amended")...) // preserved
 	if n := 1 + len(types) - 2; len(fl.preserved) != n {
 		t.Fatalf("%d items logged preserved, want %d: the document and the capture's", len(fl.preserved), n)
 	}
@@ -226,7 +228,7 @@ func (fl *flow) recapture(srcs []NamedSource, want []flowItem, expires time.Time
 	if rep.Preserved() != 0 {
 		t.Fatalf("re-run preserved %d items, want none", rep.Preserved())
 	}
-	fl.check("re-run capture", StatusExtended, "capture.started", "capture.completed")
+	fl.check("re-run capture", order.StatusExtended, "capture.started", "capture.completed")
 	fl.checkObjects("re-run capture", expires, false)
 }
 
@@ -240,7 +242,7 @@ func (fl *flow) extend(expires time.Time) {
 	if !n.ExpiresAt.Equal(expires) || len(srep.Missing) != 0 || srep.Pending != 0 {
 		t.Fatalf("extended to %s, store report %+v; want %s, every object extended", n.ExpiresAt, srep, expires)
 	}
-	fl.check("extend", StatusExtended, "order.extended")
+	fl.check("extend", order.StatusExtended, "order.extended")
 	fl.checkObjects("extend", expires, false)
 }
 
@@ -250,11 +252,11 @@ func (fl *flow) setHold(on bool, expires time.Time) {
 	t := fl.t
 	t.Helper()
 	ctx := context.Background()
-	step, status, event := "lift the hold", StatusExtended, "order.amended"
+	step, status, event := "lift the hold", order.StatusExtended, "order.amended"
 	var srep *StoreReport
 	var err error
 	if on {
-		step, status, event = "hold", StatusHeld, "order.held"
+		step, status, event = "hold", order.StatusHeld, "order.held"
 		_, srep, err = fl.reg.Hold(ctx, fl.id, "request for mutual assistance received", flowActor)
 	} else {
 		_, srep, err = fl.reg.LiftHold(ctx, fl.id, "request decided", flowActor)
@@ -272,7 +274,7 @@ func (fl *flow) release(expires time.Time) {
 	if _, err := fl.reg.Release(context.Background(), fl.id, "no longer needed", flowActor); err != nil {
 		t.Fatal(err)
 	}
-	fl.check("release", StatusReleased, "order.released")
+	fl.check("release", order.StatusReleased, "order.released")
 	fl.checkObjects("release", expires, false)
 }
 
@@ -284,7 +286,7 @@ func (fl *flow) purgeEarly(expires time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Purged) != 0 || len(rep.Kept) != len(fl.preserved) || rep.Order.Status != StatusReleased {
+	if len(rep.Purged) != 0 || len(rep.Kept) != len(fl.preserved) || rep.Order.Status != order.StatusReleased {
 		t.Fatalf("early purge: %d purged, %d kept, order %s; want all %d kept", len(rep.Purged), len(rep.Kept), rep.Order.Status, len(fl.preserved))
 	}
 	for _, k := range rep.Kept {
@@ -292,7 +294,7 @@ func (fl *flow) purgeEarly(expires time.Time) {
 			t.Errorf("item %s kept until %s, want %s", k.Digest.SHA256, k.RetainUntil, expires)
 		}
 	}
-	fl.check("early purge", StatusReleased)
+	fl.check("early purge", order.StatusReleased)
 	fl.checkObjects("early purge", expires, false)
 }
 
@@ -305,14 +307,14 @@ func (fl *flow) purge() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Purged) != len(fl.preserved) || len(rep.Kept) != 0 || rep.Order.Status != StatusPurged {
+	if len(rep.Purged) != len(fl.preserved) || len(rep.Kept) != 0 || rep.Order.Status != order.StatusPurged {
 		t.Fatalf("purge: %d purged, %d kept, order %s; want all %d purged", len(rep.Purged), len(rep.Kept), rep.Order.Status, len(fl.preserved))
 	}
 	types := make([]string, 0, len(fl.preserved)+1)
 	for range fl.preserved {
 		types = append(types, "item.purged")
 	}
-	evs := fl.check("purge", StatusPurged, append(types, "order.amended")...)
+	evs := fl.check("purge", order.StatusPurged, append(types, "order.amended")...)
 	purged := map[string]int{}
 	for _, e := range evs {
 		if e.Type == chain.ItemPurged {
@@ -346,7 +348,7 @@ func (fl *flow) purge() {
 // check verifies the log and checks that the order's events are those
 // logged so far followed by added, and that the registry reports status.
 // It returns the order's events.
-func (fl *flow) check(step string, status Status, added ...string) []*chain.Event {
+func (fl *flow) check(step string, status order.Status, added ...string) []*chain.Event {
 	t := fl.t
 	t.Helper()
 	fl.events = append(fl.events, added...)
@@ -461,7 +463,7 @@ func checkFlowReport(t *testing.T, rep *CaptureReport, want []flowItem, rerun bo
 // flowSources sets up a real peer for every connector and returns the
 // sources and the items they must yield. The data they hold is older than
 // the order that captures it; window is the order's.
-func flowSources(t *testing.T, dir string, window Window, store flowStore) ([]NamedSource, []flowItem) {
+func flowSources(t *testing.T, dir string, window order.Window, store flowStore) ([]NamedSource, []flowItem) {
 	t.Helper()
 	var srcs []NamedSource
 	var want []flowItem
@@ -560,7 +562,7 @@ func flowHTTPServer(t *testing.T) (string, string) {
 // with one row the order selects, one of its selector outside its window
 // and one of another, and returns the table's name; "" without a server
 // (under CI=true, a missing server fails the test).
-func flowPostgres(t *testing.T, window Window) string {
+func flowPostgres(t *testing.T, window order.Window) string {
 	t.Helper()
 	dsn := os.Getenv("CUSTOS_TEST_PG_URL")
 	if dsn == "" {
@@ -646,7 +648,7 @@ func flowS3Source(t *testing.T, store flowStore) map[string]any {
 // flowLogs writes a plain and a gzip access log, each with a line the
 // order selects among lines of another user and lines outside its window.
 // It returns the directory and the lines the filter must keep.
-func flowLogs(t *testing.T, dir string, window Window) (string, string) {
+func flowLogs(t *testing.T, dir string, window order.Window) (string, string) {
 	t.Helper()
 	line := func(at time.Time, user, req string) string {
 		return at.UTC().Format(time.RFC3339) + " " + user + " " + req + "\n"

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos-evidence/custos/agent/order"
 
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -44,8 +47,8 @@ func (f *registryFixture) registry(ordersDir string) *Registry {
 	}
 }
 
-func mustLoadProfiles() *Profiles {
-	ps, err := LoadProfiles(nil)
+func mustLoadProfiles() *order.Profiles {
+	ps, err := order.LoadProfiles(nil)
 	if err != nil {
 		panic(err)
 	}
@@ -53,9 +56,9 @@ func mustLoadProfiles() *Profiles {
 }
 
 // addOrder receives a us-2703f order now.
-func (f *registryFixture) addOrder(t testing.TB) *Order {
+func (f *registryFixture) addOrder(t testing.TB) *order.Order {
 	t.Helper()
-	draft, err := (&OrderFlags{
+	draft, err := (&order.Flags{
 		Reference: "LE-1", Authority: "FBI", RequestingState: "US", Profile: "us-2703f", LegalBasis: "18 U.S.C. 2703(f)",
 		Selectors: []string{"email:alice@example.net"}, Categories: "content",
 	}).Draft(time.Now())
@@ -86,7 +89,7 @@ func TestOrderBookRecordIsCheckedAgainstTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Order.Reference != "LE-1" || v.Order.Status != StatusReceived {
+	if v.Order.Reference != "LE-1" || v.Order.Status != order.StatusReceived {
 		t.Fatalf("order read back = %+v", v.Order)
 	}
 	local := f.reg.Book.path(o.ID, v.State.Record)
@@ -160,7 +163,17 @@ func (downStore) Get(context.Context, string) (io.ReadCloser, *storage.ObjectInf
 func TestOrderBookKeepsRecordsForAStoreThatIsDown(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
-	o := newTestOrder(t, testFlags())
+	flags := order.Flags{Reference: "AZ 123 Js 456/26", Authority: "Staatsanwaltschaft Berlin", RequestingState: "de",
+		Profile: "budapest-29", LegalBasis: "Council of Europe Convention on Cybercrime, art. 29",
+		Selectors: []string{"email:alice@example.net"}, Categories: "traffic"}
+	draft, err := flags.Draft(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := order.NewOrder(draft, mustLoadProfiles(), time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	book := &OrderBook{Dir: filepath.Join(f.dir, "orders"), Store: downStore{}}
 	sum, stored, err := book.Save(ctx, o)
 	if err != nil || stored {
@@ -169,11 +182,11 @@ func TestOrderBookKeepsRecordsForAStoreThatIsDown(t *testing.T) {
 	if _, err := book.Load(ctx, o.ID, sum); err != nil {
 		t.Fatalf("working copy: %v", err)
 	}
-	if n, err := book.SyncPending(ctx, func(string) (*Order, error) { return o, nil }); n != 0 || err != nil {
+	if n, err := book.SyncPending(ctx, func(string) (*order.Order, error) { return o, nil }); n != 0 || err != nil {
 		t.Fatalf("sync with the store still down = %d, %v; want 0, nil", n, err)
 	}
 	book.Store = f.store
-	if n, err := book.SyncPending(ctx, func(string) (*Order, error) { return o, nil }); n != 1 || err != nil {
+	if n, err := book.SyncPending(ctx, func(string) (*order.Order, error) { return o, nil }); n != 1 || err != nil {
 		t.Fatalf("sync = %d, %v; want 1 record copied", n, err)
 	}
 	info, err := f.store.Stat(ctx, RecordKey(o.ID, sum))
@@ -183,7 +196,7 @@ func TestOrderBookKeepsRecordsForAStoreThatIsDown(t *testing.T) {
 	if !info.RetainUntil.Equal(o.ExpiresAt) {
 		t.Errorf("record retained until %v, want the order's expiry %v", info.RetainUntil, o.ExpiresAt)
 	}
-	if n, err := book.SyncPending(ctx, func(string) (*Order, error) { return o, nil }); n != 0 || err != nil {
+	if n, err := book.SyncPending(ctx, func(string) (*order.Order, error) { return o, nil }); n != 0 || err != nil {
 		t.Fatalf("second sync = %d, %v; want nothing left", n, err)
 	}
 }
@@ -215,7 +228,7 @@ func TestRegistryRecordsInterruptedCapturesAndRebuildsFromTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Order.Status != StatusPreserved || len(v.State.Items) != 2 || len(v.State.OpenCaptures) != 0 {
+	if v.Order.Status != order.StatusPreserved || len(v.State.Items) != 2 || len(v.State.OpenCaptures) != 0 {
 		t.Fatalf("rebuilt: status %s, %d items, open captures %v", v.Order.Status, len(v.State.Items), v.State.OpenCaptures)
 	}
 	// And re-running the capture stores nothing twice.
@@ -270,7 +283,7 @@ func TestRegistrySyncCopiesNothingOfAPurgedOrder(t *testing.T) {
 	}
 	f.reg.Book.Store = f.store
 	rep, err := f.reg.Purge(ctx, o.ID, "withdrawn", "custodian")
-	if err != nil || rep.Order.Status != StatusPurged {
+	if err != nil || rep.Order.Status != order.StatusPurged {
 		t.Fatalf("purge: %v, %+v", err, rep)
 	}
 	if n, err := f.reg.SyncRecords(ctx); n != 0 || err != nil {
@@ -290,7 +303,7 @@ func TestRegistrySyncCopiesNothingOfAPurgedOrder(t *testing.T) {
 func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
-	draft, err := (&OrderFlags{
+	draft, err := (&order.Flags{
 		Reference: "GONE-1", Authority: "Court", RequestingState: "FR", Profile: "custom", LegalBasis: "art. 60-1",
 		Selectors: []string{"account:CUST-7"}, Categories: "content", Expires: "1s",
 	}).Draft(time.Now())
@@ -311,7 +324,7 @@ func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
 	}
 	time.Sleep(time.Until(res.Order.ExpiresAt.Add(1100 * time.Millisecond)))
 	rep, err := f.reg.Purge(ctx, id, "retention ended", "c")
-	if err != nil || rep.Order.Status != StatusPurged {
+	if err != nil || rep.Order.Status != order.StatusPurged {
 		t.Fatalf("purge: %v, %+v", err, rep)
 	}
 
@@ -323,7 +336,7 @@ func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
 		t.Fatalf("%d orders listed, want 1", len(views))
 	}
 	o := views[0].Order
-	if o.ID != id || o.Status != StatusPurged || o.Reference != "GONE-1" || o.Profile != "custom" || len(o.Selectors) != 0 ||
+	if o.ID != id || o.Status != order.StatusPurged || o.Reference != "GONE-1" || o.Profile != "custom" || len(o.Selectors) != 0 ||
 		!o.ExpiresAt.Equal(res.Order.ExpiresAt.Truncate(time.Second)) {
 		t.Fatalf("purged order from the log = %+v", o)
 	}
@@ -336,7 +349,7 @@ func TestRegistryStepsOnOneOrderTakeTurns(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
 	shared := f.addOrder(t)
-	others := []*Order{f.addOrder(t), f.addOrder(t)}
+	others := []*order.Order{f.addOrder(t), f.addOrder(t)}
 	src := func() []NamedSource {
 		return []NamedSource{{Name: "mail", Source: &fakeSource{items: map[string]string{"a": "alpha", "b": "bravo"}, order: []string{"a", "b"}}}}
 	}
@@ -372,7 +385,7 @@ func TestRegistryStepsOnOneOrderTakeTurns(t *testing.T) {
 	}
 	for _, o := range others {
 		v, err := f.reg.Get(ctx, o.ID)
-		if err != nil || v.Order.Status != StatusPreserved || len(v.State.Items) != 2 {
+		if err != nil || v.Order.Status != order.StatusPreserved || len(v.State.Items) != 2 {
 			t.Fatalf("order %s: %v, %+v", o.ID, err, v)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
+
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -14,7 +16,7 @@ import (
 // names sort.
 type StepResult struct {
 	Kept   *[]KeptJSON     `json:"kept,omitempty"`
-	Order  *Order          `json:"order"`
+	Order  *order.Order    `json:"order"`
 	Purged *[]chain.Digest `json:"purged,omitempty"`
 	Store  *StoreJSON      `json:"store,omitempty"`
 }
@@ -34,7 +36,7 @@ type KeptJSON struct {
 
 // NewStepResult is the result of a step that changed the order's objects
 // in the store (rep, which may be nil for a step that touches none).
-func NewStepResult(o *Order, rep *StoreReport) *StepResult {
+func NewStepResult(o *order.Order, rep *StoreReport) *StepResult {
 	r := &StepResult{Order: o}
 	if rep != nil {
 		r.Store = &StoreJSON{Objects: rep.Objects, Pending: rep.Pending, Missing: append([]string{}, rep.Missing...)}
@@ -55,18 +57,18 @@ func (p *PurgeReport) Result() *StepResult {
 // OrderSummary is an order in a list, as `custos order list --output json`
 // and the API give it.
 type OrderSummary struct {
-	Order    *Order   `json:"order"`
-	Deadline Deadline `json:"deadline"`
-	Items    int      `json:"items"`
+	Order    *order.Order   `json:"order"`
+	Deadline order.Deadline `json:"deadline"`
+	Items    int            `json:"items"`
 }
 
 // OrderDetail is one order, as `custos order show --output json` and the
 // API give it; the fields are in the order their JSON names sort.
 type OrderDetail struct {
-	Deadline     Deadline       `json:"deadline"`
+	Deadline     order.Deadline `json:"deadline"`
 	Events       int            `json:"events"`
 	Items        []ItemView     `json:"items"`
-	Order        *Order         `json:"order"`
+	Order        *order.Order   `json:"order"`
 	Purged       []chain.Digest `json:"purged"`
 	RecordSHA256 string         `json:"record_sha256"`
 }
@@ -80,7 +82,7 @@ type ItemView struct {
 }
 
 // NewOrderDetail describes v with its deadline d.
-func NewOrderDetail(v *OrderView, d Deadline) *OrderDetail {
+func NewOrderDetail(v *OrderView, d order.Deadline) *OrderDetail {
 	st := v.State
 	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record}
 	for _, sum := range st.ItemOrder {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 )
 
 // PurgeReason is the reason recorded in the item.purged events and the
@@ -15,7 +16,7 @@ const PurgeReason = "expired: automatic purge"
 
 // releaseReason is the reason recorded in the order.released event of an
 // automatic release.
-func releaseReason(o *agent.Order) string {
+func releaseReason(o *order.Order) string {
 	return "expired: automatic release at " + o.ExpiresAt.UTC().Format(time.RFC3339)
 }
 
@@ -32,7 +33,7 @@ func (s *Scheduler) expire(ctx context.Context, now time.Time, views []*agent.Or
 			continue
 		}
 		switch {
-		case o.Status == agent.StatusReleased:
+		case o.Status == order.StatusReleased:
 			if !now.Before(s.purgeAt[o.ID]) {
 				s.purge(ctx, o, rep)
 			}
@@ -47,12 +48,12 @@ func (s *Scheduler) expire(ctx context.Context, now time.Time, views []*agent.Or
 // releasable says whether the lifecycle lets an order in status st be
 // released: received, preserving, preserved, extended and disclosed
 // orders may; a held one must have its hold lifted first.
-func releasable(st agent.Status) bool {
-	return slices.Contains(st.Next(), agent.StatusReleased)
+func releasable(st order.Status) bool {
+	return slices.Contains(st.Next(), order.StatusReleased)
 }
 
 // release releases o at its expiry: the registry's order.released event.
-func (s *Scheduler) release(ctx context.Context, o *agent.Order, rep *Report) bool {
+func (s *Scheduler) release(ctx context.Context, o *order.Order, rep *Report) bool {
 	if _, err := s.reg.Release(ctx, o.ID, releaseReason(o), s.actor); err != nil {
 		s.fail(rep, "expired order not released; tried again at the next step",
 			fmt.Errorf("order %s: automatic release: %w", o.ID, err), "order", o.ID, "expires_at", o.ExpiresAt)
@@ -68,14 +69,14 @@ func (s *Scheduler) release(ctx context.Context, o *agent.Order, rep *Report) bo
 // the store still retains are purged at a later Step: the first at which
 // the earliest of their retention dates has passed by the scheduler's
 // clock.
-func (s *Scheduler) purge(ctx context.Context, o *agent.Order, rep *Report) {
+func (s *Scheduler) purge(ctx context.Context, o *order.Order, rep *Report) {
 	pr, err := s.reg.Purge(ctx, o.ID, PurgeReason, s.actor)
 	if err != nil {
 		s.fail(rep, "released order not purged; tried again at the next step",
 			fmt.Errorf("order %s: automatic purge: %w", o.ID, err), "order", o.ID)
 		return
 	}
-	if pr.Order != nil && pr.Order.Status == agent.StatusPurged {
+	if pr.Order != nil && pr.Order.Status == order.StatusPurged {
 		delete(s.purgeAt, o.ID)
 		rep.Purged = append(rep.Purged, o.ID)
 		s.log.Info("released order purged", "order", o.ID, "items", len(pr.Purged))

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -38,7 +38,7 @@ func TestExpiredOrderIsReleasedThenPurged(t *testing.T) {
 	if !slices.Equal(rep.Released, []string{o.ID}) || !slices.Equal(rep.Purged, []string{o.ID}) || len(rep.Errors) != 0 {
 		t.Fatalf("step after the expiry: %+v", rep)
 	}
-	if st := f.status(t, o.ID); st != agent.StatusPurged {
+	if st := f.status(t, o.ID); st != order.StatusPurged {
 		t.Fatalf("status %s, want purged", st)
 	}
 	evs := f.events(t, o.ID)
@@ -55,7 +55,7 @@ func TestExpiredOrderIsReleasedThenPurged(t *testing.T) {
 			t.Fatalf("purge event: %+v", e)
 		}
 	}
-	if st := f.status(t, keep.ID); st != agent.StatusReceived {
+	if st := f.status(t, keep.ID); st != order.StatusReceived {
 		t.Fatalf("the order not yet expired is %s", st)
 	}
 	f.clk.Add(time.Hour)
@@ -79,7 +79,7 @@ func TestPurgeIsRetriedWhileTheStoreStillRetains(t *testing.T) {
 	if rep := step(t, s); !slices.Equal(rep.PurgeKept, []string{o.ID}) || len(rep.Released) != 0 {
 		t.Fatalf("retry with the store still retaining: %+v", rep)
 	}
-	if st := f.status(t, o.ID); st != agent.StatusReleased {
+	if st := f.status(t, o.ID); st != order.StatusReleased {
 		t.Fatalf("status %s, want released", st)
 	}
 	f.clk.Add(time.Hour)
@@ -110,7 +110,7 @@ func TestHeldOrderGetsNoReminderAndIsNotReleased(t *testing.T) {
 	if got, attempts := rcv.received(); len(got) != 0 || attempts != 0 {
 		t.Fatalf("webhook called for a held order: %+v", got)
 	}
-	if st := f.status(t, o.ID); st != agent.StatusHeld {
+	if st := f.status(t, o.ID); st != order.StatusHeld {
 		t.Fatalf("status %s, want held", st)
 	}
 	if got := eventTypes(f.events(t, o.ID)); strings.Contains(got, "order.released") || strings.Contains(got, "item.purged") {
@@ -144,7 +144,7 @@ func TestExtendedOrderIsNotReleasedAtItsOldExpiry(t *testing.T) {
 	if rep := step(t, s); len(rep.Released)+len(rep.Purged)+len(rep.Reminded) != 0 {
 		t.Fatalf("step after the old expiry: %+v", rep)
 	}
-	if st := f.status(t, o.ID); st != agent.StatusExtended {
+	if st := f.status(t, o.ID); st != order.StatusExtended {
 		t.Fatalf("status %s, want extended", st)
 	}
 	f.clk.Set(n.ExpiresAt.Add(-14 * day))

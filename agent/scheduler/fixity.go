@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 )
 
 // fixityRound is a fixity audit of every item preserved when it started,
@@ -172,7 +173,7 @@ func auditItems(views []*agent.OrderView, skip []string) []agent.LoggedItem {
 	var items []agent.LoggedItem
 	for _, v := range views {
 		st := v.State
-		if s := v.Order.Status; s == agent.StatusReleased || s == agent.StatusPurged || slices.Contains(skip, st.ID) {
+		if s := v.Order.Status; s == order.StatusReleased || s == order.StatusPurged || slices.Contains(skip, st.ID) {
 			continue
 		}
 		for _, sum := range st.ItemOrder {

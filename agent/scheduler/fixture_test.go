@@ -24,6 +24,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
@@ -90,7 +91,7 @@ func newFixture(t *testing.T, storeLag time.Duration) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.log.Close(context.Background()) })
-	profiles, err := agent.LoadProfiles(nil)
+	profiles, err := order.LoadProfiles(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,9 +135,9 @@ func step(t *testing.T, s *scheduler.Scheduler) *scheduler.Report {
 const selector = "alice@example.net"
 
 // addOrder receives an order under profile now.
-func (f *fixture) addOrder(t *testing.T, profile string) *agent.Order {
+func (f *fixture) addOrder(t *testing.T, profile string) *order.Order {
 	t.Helper()
-	draft, err := (&agent.OrderFlags{
+	draft, err := (&order.Flags{
 		Reference: "LE-1", Authority: "FBI", RequestingState: "US", Profile: profile, LegalBasis: "18 U.S.C. 2703(f)",
 		Selectors: []string{"email:" + selector}, Categories: "content",
 	}).Draft(f.clk.Now())
@@ -162,7 +163,7 @@ func (f *fixture) capture(t *testing.T, id string, items map[string]string) *age
 	return rep
 }
 
-func (f *fixture) status(t *testing.T, id string) agent.Status {
+func (f *fixture) status(t *testing.T, id string) order.Status {
 	t.Helper()
 	v, err := f.reg.Get(context.Background(), id)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 )
 
 // remind sends the reminders due at now. complete says views holds every
@@ -48,7 +49,7 @@ func (s *Scheduler) remind(ctx context.Context, now time.Time, views []*agent.Or
 // not nil, is the webhook's failure earlier in this Step: the reminder is
 // not tried again until the next. It says whether it sent one, or why
 // the webhook did not take it.
-func (s *Scheduler) remindOrder(ctx context.Context, now time.Time, o *agent.Order, p *agent.Profile, due []time.Time, down error) (bool, error) {
+func (s *Scheduler) remindOrder(ctx context.Context, now time.Time, o *order.Order, p *order.Profile, due []time.Time, down error) (bool, error) {
 	at := due[len(due)-1]
 	if s.state.done(o.ID, at) {
 		return false, nil
@@ -76,7 +77,7 @@ func (s *Scheduler) remindOrder(ctx context.Context, now time.Time, o *agent.Ord
 // dueReminders lists the reminder times of o (from its profile p, as
 // Order.Deadline computes them) that passed since o got its current expiry
 // and by now, oldest first.
-func dueReminders(o *agent.Order, p *agent.Profile, now time.Time) []time.Time {
+func dueReminders(o *order.Order, p *order.Profile, now time.Time) []time.Time {
 	var due []time.Time
 	for t := expirySetAt(o); ; {
 		next := o.Deadline(t, p).NextReminder
@@ -90,7 +91,7 @@ func dueReminders(o *agent.Order, p *agent.Profile, now time.Time) []time.Time {
 
 // expirySetAt is when o got its current expiry: its receipt or its latest
 // extension. Reminders before that belong to no deadline the order had.
-func expirySetAt(o *agent.Order) time.Time {
+func expirySetAt(o *order.Order) time.Time {
 	if n := len(o.Extensions); n > 0 {
 		return o.Extensions[n-1].At
 	}
@@ -98,6 +99,6 @@ func expirySetAt(o *agent.Order) time.Time {
 }
 
 // leadOf is how long before o's expiry the reminder at at comes.
-func leadOf(o *agent.Order, at time.Time) agent.Days {
-	return agent.Days(o.ExpiresAt.Sub(at) / (24 * time.Hour))
+func leadOf(o *order.Order, at time.Time) order.Days {
+	return order.Days(o.ExpiresAt.Sub(at) / (24 * time.Hour))
 }

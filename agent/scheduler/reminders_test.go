@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 )
 
@@ -73,7 +73,7 @@ func TestRemindersFireOnceAtTheProfileLeadTimesAcrossRestarts(t *testing.T) {
 		r := got[i]
 		want := scheduler.Reminder{
 			Type: scheduler.ReminderType, Order: o.ID, Reference: "LE-1", Authority: "FBI", Status: "received",
-			ExpiresAt: o.ExpiresAt, DaysLeft: lead, Lead: agent.Days(lead).String(),
+			ExpiresAt: o.ExpiresAt, DaysLeft: lead, Lead: order.Days(lead).String(),
 			ReminderAt: o.ExpiresAt.Add(-time.Duration(lead) * day), Delivery: r.Delivery,
 		}
 		if !r.ExpiresAt.Equal(want.ExpiresAt) || !r.ReminderAt.Equal(want.ReminderAt) {

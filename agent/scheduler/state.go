@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/datadir"
+	"github.com/custos-evidence/custos/agent/order"
 )
 
 // stateVersion is the version of the state file's format.
@@ -39,7 +40,7 @@ type stateFile struct {
 type reminderRecord struct {
 	Order      string     `json:"order"`
 	At         time.Time  `json:"at"` // the expiry less the lead
-	Lead       agent.Days `json:"lead"`
+	Lead       order.Days `json:"lead"`
 	Done       time.Time  `json:"done"` // when it was sent or superseded
 	Superseded bool       `json:"superseded,omitempty"`
 }
@@ -79,7 +80,7 @@ func (st *state) done(order string, at time.Time) bool {
 
 // markDone records the reminder of order at at as sent (or superseded)
 // at now, unless it is recorded already.
-func (st *state) markDone(order string, at time.Time, lead agent.Days, now time.Time, sent bool) {
+func (st *state) markDone(order string, at time.Time, lead order.Days, now time.Time, sent bool) {
 	id := deliveryID(order, at)
 	if _, ok := st.reminders[id]; ok {
 		return
@@ -93,7 +94,7 @@ func (st *state) markDone(order string, at time.Time, lead agent.Days, now time.
 func (st *state) forgetEnded(views []*agent.OrderView) {
 	live := map[string]bool{}
 	for _, v := range views {
-		if s := v.Order.Status; s != agent.StatusReleased && s != agent.StatusPurged {
+		if s := v.Order.Status; s != order.StatusReleased && s != order.StatusPurged {
 			live[v.Order.ID] = true
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 )
 
 // The headers of a reminder webhook (see the package doc).
@@ -45,7 +45,7 @@ type Reminder struct {
 	ReminderAt time.Time `json:"reminder_at"` // the expiry less the lead
 }
 
-func newReminder(o *agent.Order, d agent.Deadline, at time.Time, lead agent.Days) *Reminder {
+func newReminder(o *order.Order, d order.Deadline, at time.Time, lead order.Days) *Reminder {
 	return &Reminder{
 		Type: ReminderType, Delivery: deliveryID(o.ID, at), Order: o.ID, Reference: o.Reference,
 		Authority: o.Authority, Status: string(o.Status), ExpiresAt: o.ExpiresAt.UTC(), DaysLeft: d.DaysLeft,

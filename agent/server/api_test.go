@@ -27,6 +27,7 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -59,7 +60,7 @@ func runOrderLife(t *testing.T, f *fixture) {
 
 	var d agent.OrderDetail
 	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+id, nil).json(t, &d)
-	if d.Order.Status != agent.StatusPreserved || len(d.Items) != 2 {
+	if d.Order.Status != order.StatusPreserved || len(d.Items) != 2 {
 		t.Fatalf("order after capture: %s, %d items", d.Order.Status, len(d.Items))
 	}
 	var list []agent.OrderSummary
@@ -254,7 +255,7 @@ func TestConfidentialOrdersAreInvisibleToOthers(t *testing.T) {
 	// Assigned to a role, the order is seen by that role.
 	o := anOrder("LE-CUST", true)
 	o["confidentiality"] = map[string]any{"confidential": true, "assigned": []string{"role:custodian", "intake"}}
-	var created agent.Order
+	var created order.Order
 	f.must(t, http.StatusCreated, "intake", "POST", "/v1/orders", o).json(t, &created)
 	f.must(t, http.StatusOK, "custodian", "GET", "/v1/orders/"+created.ID, nil)
 	f.must(t, http.StatusNotFound, "bob", "GET", "/v1/orders/"+created.ID, nil)
@@ -446,22 +447,22 @@ func TestTheOtherRoutesHappyPath(t *testing.T) {
 	f := newFixture(t)
 	o := anOrder("LE-29", false)
 	o["profile"] = "budapest-29"
-	var created agent.Order
+	var created order.Order
 	f.must(t, http.StatusCreated, "intake", "POST", "/v1/orders", o).json(t, &created)
 	id := created.ID
 	f.capture(t, id)
 
 	var res agent.StepResult
 	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/hold", map[string]string{"legal_basis": "MLA request 2026/77 pending"}).json(t, &res)
-	if res.Order.Status != agent.StatusHeld || res.Store == nil || res.Store.Objects == 0 {
+	if res.Order.Status != order.StatusHeld || res.Store == nil || res.Store.Objects == 0 {
 		t.Fatalf("hold: %+v", res)
 	}
 	f.must(t, http.StatusOK, "custodian", "DELETE", "/v1/orders/"+id+"/hold", map[string]string{"reason": "MLA decided"}).json(t, &res)
-	if res.Order.Status == agent.StatusHeld {
+	if res.Order.Status == order.StatusHeld {
 		t.Fatalf("lift: still held")
 	}
 	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/release", map[string]string{"reason": "withdrawn"}).json(t, &res)
-	if res.Order.Status != agent.StatusReleased {
+	if res.Order.Status != order.StatusReleased {
 		t.Fatalf("release: %s", res.Order.Status)
 	}
 	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/purge", map[string]string{"reason": "withdrawn"}).json(t, &res)
@@ -526,7 +527,7 @@ func TestTheOtherRoutesHappyPath(t *testing.T) {
 // under its own (made safe) name, and the upload is not kept.
 func TestOrderWithDocument(t *testing.T) {
 	f := newFixtureWith(t, fixtureOptions{})
-	order, err := json.Marshal(anOrder("LE-DOC", false))
+	orderJSON, err := json.Marshal(anOrder("LE-DOC", false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,11 +556,11 @@ func TestOrderWithDocument(t *testing.T) {
 		mw.Close()
 		return f.doType(t, "intake", "POST", "/v1/orders", mw.FormDataContentType(), body.String())
 	}
-	r := send(map[string][]byte{"order": order, "document": pdf}, "../../etc/Order 2026-11.pdf")
+	r := send(map[string][]byte{"order": orderJSON, "document": pdf}, "../../etc/Order 2026-11.pdf")
 	if r.status != http.StatusCreated || r.header.Get(DocumentErrorHeader) != "" {
 		t.Fatalf("order with document: %d %s %s", r.status, r.header.Get(DocumentErrorHeader), r.body)
 	}
-	var o agent.Order
+	var o order.Order
 	r.json(t, &o)
 	if o.Document == nil || o.Document.Name != "Order_2026-11.pdf" || o.Document.SHA256 != sha256Hex(pdf) || o.Document.MediaType != "application/pdf" {
 		t.Fatalf("document: %+v", o.Document)
@@ -575,7 +576,7 @@ func TestOrderWithDocument(t *testing.T) {
 	before := f.logSize(t)
 	for name, parts := range map[string]map[string][]byte{
 		"no order":   {"document": pdf},
-		"empty file": {"order": order, "document": {}},
+		"empty file": {"order": orderJSON, "document": {}},
 		"bad order":  {"order": []byte(`{"reference":`), "document": pdf},
 	} {
 		if r := send(parts, "x.pdf"); r.status != http.StatusBadRequest {

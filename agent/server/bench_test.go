@@ -22,6 +22,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -251,7 +252,7 @@ func run(d time.Duration, client func(i int, until time.Time, r *loadResult)) *l
 // apiLoad is the load through the API, on a real listener.
 func apiLoad(b *testing.B, f *fixture, d time.Duration) *loadResult {
 	b.Helper()
-	order, err := json.Marshal(anOrder("LOAD", false))
+	body, err := json.Marshal(anOrder("LOAD", false))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -280,8 +281,8 @@ func apiLoad(b *testing.B, f *fixture, d time.Duration) *loadResult {
 	capture := []byte(`{"sources":["mail"]}`)
 	return run(d, func(_ int, until time.Time, r *loadResult) {
 		for time.Now().Before(until) {
-			var o agent.Order
-			if err := call("intake", "POST", "/v1/orders", order, http.StatusCreated, &o); err != nil {
+			var o order.Order
+			if err := call("intake", "POST", "/v1/orders", body, http.StatusCreated, &o); err != nil {
 				r.errs = append(r.errs, err)
 				return
 			}
@@ -314,7 +315,7 @@ func directLoad(b *testing.B, f *fixture, d time.Duration) *loadResult {
 	}
 	return run(d, func(_ int, until time.Time, r *loadResult) {
 		for time.Now().Before(until) {
-			draft, err := agent.ParseOrderFile(raw, time.Now())
+			draft, err := order.ParseFile(raw, time.Now())
 			if err != nil {
 				r.errs = append(r.errs, err)
 				return

@@ -11,6 +11,7 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -59,7 +60,7 @@ func forbidden(id *auth.Identity, roles []auth.Role) *apiError {
 // log line keeps the detail.
 func classify(err error) (*apiError, bool) {
 	var ae *apiError
-	var ve *agent.ValidationError
+	var ve *order.ValidationError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
@@ -78,9 +79,9 @@ func classify(err error) (*apiError, bool) {
 		return notFound("%s", err), true
 	case errors.Is(err, auth.ErrNoToken):
 		return notFound("%s", err), true
-	case errors.Is(err, agent.ErrProfileRule):
+	case errors.Is(err, order.ErrProfileRule):
 		return newError(http.StatusUnprocessableEntity, "profile_rule", "%s", err), true
-	case errors.Is(err, agent.ErrIllegalTransition), errors.Is(err, jobs.ErrFinished):
+	case errors.Is(err, order.ErrIllegalTransition), errors.Is(err, jobs.ErrFinished):
 		return newError(http.StatusConflict, "conflict", "%s", err), true
 	case errors.Is(err, chain.ErrTamper), errors.Is(err, storage.ErrTamper):
 		return newError(http.StatusInternalServerError, "tamper", "TAMPERING DETECTED: %s", err), true

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -78,7 +79,7 @@ func TestPurgedConfidentialOrderStaysHidden(t *testing.T) {
 	f := newFixtureWith(t, fixtureOptions{store: store})
 	o := anOrder("LE-SECRET-PURGED", true)
 	o["confidentiality"] = map[string]any{"confidential": true, "assigned": []string{"role:custodian"}}
-	var created agent.Order
+	var created order.Order
 	f.must(t, 201, "intake", "POST", "/v1/orders", o).json(t, &created)
 	f.must(t, 404, "bob", "GET", "/v1/orders/"+created.ID, nil)
 	f.must(t, 200, "custodian", "POST", "/v1/orders/"+created.ID+"/release", map[string]string{"reason": "done"})

@@ -14,6 +14,7 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -76,7 +77,7 @@ func (s *Server) createCapture(w http.ResponseWriter, r *http.Request, id *auth.
 		return err
 	}
 	if !v.Order.Status.CanCapture() {
-		return fmt.Errorf("order %s is %s: no capture can run for it: %w", v.Order.ID, v.Order.Status, agent.ErrIllegalTransition)
+		return fmt.Errorf("order %s is %s: no capture can run for it: %w", v.Order.ID, v.Order.Status, order.ErrIllegalTransition)
 	}
 	if _, err := s.sources(r.Context(), v.Order, p.Sources); err != nil {
 		return badRequest("%v", err)
@@ -109,7 +110,7 @@ func waitParam(r *http.Request) (time.Duration, error) {
 	return d, nil
 }
 
-func (s *Server) sources(ctx context.Context, o *agent.Order, names []string) ([]agent.NamedSource, error) {
+func (s *Server) sources(ctx context.Context, o *order.Order, names []string) ([]agent.NamedSource, error) {
 	if s.cfg.Sources == nil {
 		return nil, errors.New("no sources are configured")
 	}
@@ -173,9 +174,9 @@ func permanentUnless(err error) error {
 // the store or a source unavailable, a deadline. Bad parameters, illegal
 // steps and tampering are not.
 func retryable(err error) bool {
-	var ve *agent.ValidationError
+	var ve *order.ValidationError
 	switch {
-	case err == nil, errors.As(err, &ve), errors.Is(err, agent.ErrNoOrder), errors.Is(err, agent.ErrIllegalTransition),
+	case err == nil, errors.As(err, &ve), errors.Is(err, agent.ErrNoOrder), errors.Is(err, order.ErrIllegalTransition),
 		errors.Is(err, storage.ErrTamper), errors.Is(err, chain.ErrTamper), errors.Is(err, context.Canceled):
 		return false
 	}

@@ -16,14 +16,15 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
 
 // maxOrderBody bounds an order's JSON (the order file limit).
-const maxOrderBody = agent.MaxOrderSize
+const maxOrderBody = order.MaxSize
 
-func (s *Server) deadline(o *agent.Order) agent.Deadline {
+func (s *Server) deadline(o *order.Order) order.Deadline {
 	p, err := s.cfg.Registry.Profiles.Lookup(o.Profile)
 	if err != nil {
 		p = nil // a profile since removed from the config: no reminders
@@ -35,8 +36,8 @@ func detail(s *Server, v *agent.OrderView) *agent.OrderDetail {
 	return agent.NewOrderDetail(v, s.deadline(v.Order))
 }
 
-// visible reports whether id may see order o (see agent.Order.Visible).
-func visible(o *agent.Order, id *auth.Identity) bool {
+// visible reports whether id may see order o (see order.Order.Visible).
+func visible(o *order.Order, id *auth.Identity) bool {
 	return o.Visible(id.Name, string(id.Role))
 }
 
@@ -106,7 +107,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, id *auth.Id
 	if err != nil {
 		return err
 	}
-	draft, err := agent.ParseOrderFile(body, s.cfg.Now())
+	draft, err := order.ParseFile(body, s.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -276,7 +277,7 @@ type stepBody struct {
 // agent.StepResult, as `custos order ... --output json` prints it. A step
 // needs a legal basis (needBasis) or else a reason.
 func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity, needBasis bool,
-	run func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error)) error {
+	run func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error)) error {
 	var b stepBody
 	if err := decode(r, &b, !needBasis); err != nil {
 		return err
@@ -303,10 +304,10 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity,
 }
 
 func (s *Server) extendOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, true, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, true, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
 		var until time.Time
 		if b.Expires != "" {
-			t, err := agent.ParseExpiry(b.Expires, o.ExpiresAt)
+			t, err := order.ParseExpiry(b.Expires, o.ExpiresAt)
 			if err != nil {
 				return nil, badRequest("expires: %v", err)
 			}
@@ -318,28 +319,28 @@ func (s *Server) extendOrder(w http.ResponseWriter, r *http.Request, id *auth.Id
 }
 
 func (s *Server) holdOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, true, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, true, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
 		n, rep, err := s.cfg.Registry.Hold(ctx, o.ID, b.LegalBasis, id.String())
 		return agent.NewStepResult(n, rep), err
 	})
 }
 
 func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
 		n, rep, err := s.cfg.Registry.LiftHold(ctx, o.ID, b.Reason, id.String())
 		return agent.NewStepResult(n, rep), err
 	})
 }
 
 func (s *Server) releaseOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
 		n, err := s.cfg.Registry.Release(ctx, o.ID, b.Reason, id.String())
 		return agent.NewStepResult(n, nil), err
 	})
 }
 
 func (s *Server) purgeOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *agent.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
 		rep, err := s.cfg.Registry.Purge(ctx, o.ID, b.Reason, id.String())
 		if err != nil {
 			return nil, err
@@ -438,7 +439,7 @@ func (s *Server) recordTamper(ctx context.Context, order string, dg chain.Digest
 // isJSON reports whether a Content-Type is JSON.
 func isJSON(ct string) bool { return strings.HasPrefix(ct, "application/json") }
 
-// checkJSON refuses a body that is not one JSON object: ParseOrderFile
+// checkJSON refuses a body that is not one JSON object: ParseFile
 // reads YAML too, and the API takes JSON only.
 func checkJSON(body []byte) error {
 	var m map[string]any

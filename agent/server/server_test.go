@@ -22,6 +22,7 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -100,7 +101,7 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	profiles, err := agent.LoadProfiles(nil)
+	profiles, err := order.LoadProfiles(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +166,8 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 }
 
 // testSources serves one configured source, "mail", a directory tree.
-func testSources(root string) func(context.Context, *agent.Order, []string) ([]agent.NamedSource, error) {
-	return func(_ context.Context, o *agent.Order, names []string) ([]agent.NamedSource, error) {
+func testSources(root string) func(context.Context, *order.Order, []string) ([]agent.NamedSource, error) {
+	return func(_ context.Context, o *order.Order, names []string) ([]agent.NamedSource, error) {
 		for _, n := range names {
 			if n != "mail" {
 				return nil, fmt.Errorf("source %q: no such configured source (configured: mail)", n)
@@ -307,9 +308,9 @@ func anOrder(ref string, confidential bool) map[string]any {
 // createOrder receives an order as intake (or as), returning its id.
 func (f *fixture) createOrder(t testing.TB, as, ref string, confidential bool) string {
 	t.Helper()
-	var o agent.Order
+	var o order.Order
 	f.must(t, http.StatusCreated, as, "POST", "/v1/orders", anOrder(ref, confidential)).json(t, &o)
-	if o.ID == "" || o.Status != agent.StatusReceived {
+	if o.ID == "" || o.Status != order.StatusReceived {
 		t.Fatalf("created order: %+v", o)
 	}
 	return o.ID

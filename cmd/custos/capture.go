@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
 )
 
@@ -95,7 +96,7 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 // captureSources makes the connectors of a capture: those named (configured
 // names or ad-hoc URIs), or every configured source serving one of the
 // order's categories. Errors are usage errors naming the source.
-func captureSources(cfg *Config, o *agent.Order, names []string) ([]agent.NamedSource, error) {
+func captureSources(cfg *Config, o *order.Order, names []string) ([]agent.NamedSource, error) {
 	configured, err := cfg.sourceConfigs()
 	if err != nil {
 		return nil, err
@@ -168,7 +169,7 @@ func captureSources(cfg *Config, o *agent.Order, names []string) ([]agent.NamedS
 
 // servesOrder reports whether a configured source serves one of the
 // order's categories; a source that names none serves all.
-func servesOrder(sc source.Config, o *agent.Order) bool {
+func servesOrder(sc source.Config, o *order.Order) bool {
 	if len(sc.Categories) == 0 {
 		return true
 	}
@@ -281,7 +282,7 @@ func printCapture(g *globalOptions, sum agent.CaptureSummary) error {
 
 // estimate is the bytes the sources will read, for the progress bar's
 // total, or -1 when a source cannot tell.
-func estimate(ctx context.Context, srcs []agent.NamedSource, o *agent.Order) int64 {
+func estimate(ctx context.Context, srcs []agent.NamedSource, o *order.Order) int64 {
 	var total int64
 	for _, ns := range srcs {
 		e, ok := ns.Source.(source.Estimator)

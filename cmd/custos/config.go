@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cast"
 	"github.com/spf13/viper"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -483,7 +483,7 @@ func (c *Config) validate() error {
 	if _, err := c.sourceConfigs(); err != nil {
 		return err
 	}
-	if _, err := agent.LoadProfiles(c.Profiles); err != nil {
+	if _, err := order.LoadProfiles(c.Profiles); err != nil {
 		return fmt.Errorf("config: profiles: %w", err)
 	}
 	if err := c.Scheduler.validate(); err != nil {
@@ -636,8 +636,8 @@ func (c *Config) sourceConfigs() ([]source.Config, error) {
 				}
 				for _, cat := range cats {
 					cat = strings.TrimSpace(cat)
-					switch agent.Category(cat) {
-					case agent.CategorySubscriber, agent.CategoryTraffic, agent.CategoryContent:
+					switch order.Category(cat) {
+					case order.CategorySubscriber, order.CategoryTraffic, order.CategoryContent:
 					default:
 						return nil, fmt.Errorf("config: sources.%s.categories: %q is not subscriber, traffic or content", name, cat)
 					}

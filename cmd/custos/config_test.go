@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
 
 	"context"
@@ -64,7 +64,7 @@ func TestExampleConfig(t *testing.T) {
 		srcs[1].Params["root"] != "/srv/mail" {
 		t.Errorf("sources = %+v, want access-logs and mailboxes as in the example", srcs)
 	}
-	ps, err := agent.LoadProfiles(got.Profiles)
+	ps, err := order.LoadProfiles(got.Profiles)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 )
 
 type discloseOptions struct {
@@ -100,7 +101,7 @@ type disclosureOutput struct {
 	Package        string                `json:"package"`
 	Partial        bool                  `json:"partial"`
 	SHA256         string                `json:"sha256"`
-	Status         agent.Status          `json:"status"`
+	Status         order.Status          `json:"status"`
 }
 
 func printDisclosure(g *globalOptions, d disclosureOutput) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -37,7 +38,7 @@ func newOrderCommand(g *globalOptions) *cli.Command {
 // --- order add
 
 type orderAddOptions struct {
-	flags    agent.OrderFlags
+	flags    order.Flags
 	file     string
 	document string
 }
@@ -90,16 +91,16 @@ func runOrderAdd(ctx context.Context, g *globalOptions, opts orderAddOptions, fl
 		return argCountError("order add", "", args)
 	}
 	now := time.Now().UTC()
-	var draft *agent.Order
+	var draft *order.Order
 	switch {
 	case opts.file != "" && flagsGiven:
 		return usageErrorf("order add: give the order by --file or by flags, not both")
 	case opts.file != "":
-		data, err := readLimited(opts.file, agent.MaxOrderSize)
+		data, err := readLimited(opts.file, order.MaxSize)
 		if err != nil {
 			return usageErrorf("order add: --file: %v", err)
 		}
-		if draft, err = agent.ParseOrderFile(data, now); err != nil {
+		if draft, err = order.ParseFile(data, now); err != nil {
 			return usageErrorf("order add: %s: %v", opts.file, err)
 		}
 	default:
@@ -131,7 +132,7 @@ func runOrderAdd(ctx context.Context, g *globalOptions, opts orderAddOptions, fl
 	}
 	defer func() { err = errors.Join(err, closeReg()) }()
 	res, err := reg.Add(ctx, draft, doc, cfg.Actor)
-	var ve *agent.ValidationError
+	var ve *order.ValidationError
 	if errors.As(err, &ve) {
 		return usageErrorf("order add: %v", err)
 	}
@@ -149,13 +150,13 @@ func runOrderAdd(ctx context.Context, g *globalOptions, opts orderAddOptions, fl
 }
 
 // remoteOrderAdd sends the order to the daemon (client mode).
-func remoteOrderAdd(ctx context.Context, g *globalOptions, draft *agent.Order, document string) error {
+func remoteOrderAdd(ctx context.Context, g *globalOptions, draft *order.Order, document string) error {
 	c, err := newAPIClient(g)
 	if err != nil {
 		return err
 	}
 	var (
-		o      agent.Order
+		o      order.Order
 		docErr string
 	)
 	if document == "" {
@@ -209,7 +210,7 @@ func newOrderListCommand(g *globalOptions) *cli.Command {
 }
 
 // daysLeft is the deadline as `order list` shows it.
-func daysLeft(d agent.Deadline) string {
+func daysLeft(d order.Deadline) string {
 	switch {
 	case d.Ended:
 		return "ended"
@@ -221,7 +222,7 @@ func daysLeft(d agent.Deadline) string {
 	return fmt.Sprintf("%dd", d.DaysLeft)
 }
 
-func deadline(reg *agent.Registry, o *agent.Order, now time.Time) agent.Deadline {
+func deadline(reg *agent.Registry, o *order.Order, now time.Time) order.Deadline {
 	p, err := reg.Profiles.Lookup(o.Profile)
 	if err != nil {
 		p = nil // a profile since removed from the config: no reminders
@@ -483,7 +484,7 @@ func newOrderExtendCommand(g *globalOptions) *cli.Command {
 				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error) {
 					var at time.Time
 					if expires != "" {
-						t, err := agent.ParseExpiry(expires, v.Order.ExpiresAt)
+						t, err := order.ParseExpiry(expires, v.Order.ExpiresAt)
 						if err != nil {
 							return nil, usageErrorf("order extend: --expires: %v", err)
 						}

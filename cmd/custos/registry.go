@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -30,7 +31,7 @@ func openRegistrySync(ctx context.Context, g *globalOptions, cfg *Config) (*agen
 	if cfg.Actor == "" {
 		return nil, nil, nil, usageErrorf("no actor: set --actor, actor in the config or CUSTOS_ACTOR")
 	}
-	profiles, err := agent.LoadProfiles(cfg.Profiles)
+	profiles, err := order.LoadProfiles(cfg.Profiles)
 	if err != nil {
 		return nil, nil, nil, usageErrorf("config: profiles: %v", err)
 	}
@@ -120,7 +121,7 @@ func openWriterStore(ctx context.Context, g *globalOptions, cfg *Config) (eviden
 // is needed only for a record whose working copy is gone; when it cannot
 // be opened, reading goes on without it.
 func openRegistryReader(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Registry, func() error, error) {
-	profiles, err := agent.LoadProfiles(cfg.Profiles)
+	profiles, err := order.LoadProfiles(cfg.Profiles)
 	if err != nil {
 		return nil, nil, usageErrorf("config: profiles: %v", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/server"
 	"github.com/custos-evidence/custos/storage"
@@ -194,7 +195,7 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 	}
 	return server.New(ctx, server.Config{
 		Registry: reg, Log: l, Tokens: tokens, ClientRoles: roles,
-		Sources: func(_ context.Context, o *agent.Order, names []string) ([]agent.NamedSource, error) {
+		Sources: func(_ context.Context, o *order.Order, names []string) ([]agent.NamedSource, error) {
 			return captureSources(cfg, o, names)
 		},
 		Jobs: jobs.Config{Dir: cfg.dir().Jobs(), Workers: cfg.Server.Workers,

@@ -1,4 +1,4 @@
-package agent
+package order
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ func eventRoundTrip(t *testing.T, e *chain.Event) *chain.Event {
 func checkOrderEvent(t *testing.T, e *chain.Event, typ chain.EventType, n *Order, from Status) {
 	t.Helper()
 	eventRoundTrip(t, e)
-	rec, err := FormatOrder(n)
+	rec, err := Format(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,12 +117,12 @@ func TestLifecycle(t *testing.T) {
 		for _, to := range statuses() {
 			t.Run(fmt.Sprintf("%s-%s", from, to), func(t *testing.T) {
 				o, p := orderIn(t, from)
-				before, err := FormatOrder(o)
+				before, err := Format(o)
 				if err != nil {
 					t.Fatal(err)
 				}
 				n, e, err := lifecycleStep(o, p, to, orderNow.Add(10*24*time.Hour))
-				if after, _ := FormatOrder(o); !bytes.Equal(before, after) {
+				if after, _ := Format(o); !bytes.Equal(before, after) {
 					t.Errorf("the step changed the order it was given")
 				}
 				isLegal := false
@@ -314,17 +314,17 @@ func TestExtend(t *testing.T) {
 		t.Errorf("extension after expiry: %v", err)
 	}
 	// The record of an extended order reads back.
-	rec, err := FormatOrder(n)
+	rec, err := Format(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back, err := ReadOrder(rec); err != nil || !reflect.DeepEqual(back, n) {
+	if back, err := Parse(rec); err != nil || !reflect.DeepEqual(back, n) {
 		t.Errorf("extended order read back: %v", err)
 	}
 	// A record whose expiry the extensions do not explain is refused.
 	bad := n.clone()
 	bad.ExpiresAt = endOf("2027-06-01")
-	if _, err := FormatOrder(bad); err == nil || !strings.Contains(err.Error(), "expires_at: 2027-06-01T23:59:59Z is not the expiry the last extension set") {
+	if _, err := Format(bad); err == nil || !strings.Contains(err.Error(), "expires_at: 2027-06-01T23:59:59Z is not the expiry the last extension set") {
 		t.Errorf("inconsistent extension record: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package order
 
 import (
 	"errors"
@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// ParseOrderFile reads an order file, JSON or YAML, with the fields of an
+// ParseFile reads an order file, JSON or YAML, with the fields of an
 // order record less those the agent sets. Unknown fields are refused.
 // expires_at and confidentiality.no_notification_until may be a date
 // (the end of that day, UTC), an RFC 3339 time or a duration after
 // received_at (90d, 2160h); received_at, when absent, is now. The result
 // is a draft for NewOrder; errors name the field.
-func ParseOrderFile(data []byte, now time.Time) (*Order, error) {
-	if len(data) > MaxOrderSize {
-		return nil, fmt.Errorf("order file is %d bytes, more than %d", len(data), MaxOrderSize)
+func ParseFile(data []byte, now time.Time) (*Order, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("order file is %d bytes, more than %d", len(data), MaxSize)
 	}
 	tree, err := yamlToTree(data)
 	if err != nil {
@@ -84,9 +84,9 @@ func fileTime(v any, base time.Time, flexible bool) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// OrderFlags is an order as `custos order add` takes it on the command
+// Flags is an order as `custos order add` takes it on the command
 // line; Draft turns it into a draft for NewOrder.
-type OrderFlags struct {
+type Flags struct {
 	Reference       string
 	Authority       string
 	RequestingState string
@@ -106,7 +106,7 @@ type OrderFlags struct {
 
 // Draft turns the flags into a draft order for NewOrder, which checks it.
 // Only a time it cannot read is an error here, naming the order's field.
-func (f *OrderFlags) Draft(now time.Time) (*Order, error) {
+func (f *Flags) Draft(now time.Time) (*Order, error) {
 	var ps problems
 	o := &Order{
 		Reference: f.Reference, Authority: f.Authority, RequestingState: f.RequestingState,

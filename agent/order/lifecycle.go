@@ -1,4 +1,4 @@
-package agent
+package order
 
 import (
 	"bytes"
@@ -149,7 +149,10 @@ type Change struct {
 	Reason string
 }
 
-func (c Change) check(reasonRequired bool, what string) error {
+// Check reports the first field of c a step cannot record: a missing
+// actor, agent or time, and a reason that is missing where reasonRequired
+// (named what in the error) or too long.
+func (c Change) Check(reasonRequired bool, what string) error {
 	switch {
 	case strings.TrimSpace(c.Actor) == "":
 		return errors.New("actor: missing (who makes the change)")
@@ -172,7 +175,7 @@ func (c Change) check(reasonRequired bool, what string) error {
 // when it changed, and the SHA-256 of o's canonical record, so the log
 // alone says what each step made of the order.
 func (o *Order) event(t chain.EventType, c Change, from Status, details map[string]string) (*chain.Event, error) {
-	rec, err := FormatOrder(o)
+	rec, err := Format(o)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +206,7 @@ func (o *Order) ReceivedEvent(c Change) (*chain.Event, error) {
 	if o.Status != StatusReceived {
 		return nil, fmt.Errorf("order %s is %s, not received", o.ID, o.Status)
 	}
-	if err := c.check(false, ""); err != nil {
+	if err := c.Check(false, ""); err != nil {
 		return nil, fmt.Errorf("order %s: %w", o.ID, err)
 	}
 	cats := make([]string, len(o.Categories))
@@ -241,7 +244,7 @@ func (o *Order) Transition(to Status, c Change) (*Order, *chain.Event, error) {
 	if err := o.checkTransition(to); err != nil {
 		return nil, nil, err
 	}
-	if err := c.check(to == StatusReleased, "reason for the release"); err != nil {
+	if err := c.Check(to == StatusReleased, "reason for the release"); err != nil {
 		return nil, nil, fmt.Errorf("order %s: %w", o.ID, err)
 	}
 	n := o.clone()
@@ -279,7 +282,7 @@ func (o *Order) checkProlong(to Status, c Change, basis string) error {
 	if err := o.checkTransition(to); err != nil {
 		return err
 	}
-	if err := c.check(true, basis); err != nil {
+	if err := c.Check(true, basis); err != nil {
 		return fmt.Errorf("order %s: %w", o.ID, err)
 	}
 	if c.At.After(o.ExpiresAt) {
@@ -357,7 +360,7 @@ func (o *Order) LiftHold(c Change) (*Order, *chain.Event, error) {
 	if o.Status != StatusHeld || o.CurrentHold == nil {
 		return nil, nil, fmt.Errorf("order %s is %s, not held", o.ID, o.Status)
 	}
-	if err := c.check(true, "reason for lifting the hold"); err != nil {
+	if err := c.Check(true, "reason for lifting the hold"); err != nil {
 		return nil, nil, fmt.Errorf("order %s: %w", o.ID, err)
 	}
 	n := o.clone()
@@ -383,11 +386,11 @@ func (o *Order) Amend(next *Order, c Change) (*Order, *chain.Event, error) {
 	if o.Status == StatusReleased || o.Status == StatusPurged {
 		return nil, nil, fmt.Errorf("order %s is %s and can no longer be amended", o.ID, o.Status)
 	}
-	if err := c.check(true, "reason for the amendment"); err != nil {
+	if err := c.Check(true, "reason for the amendment"); err != nil {
 		return nil, nil, fmt.Errorf("order %s: %w", o.ID, err)
 	}
 	n := next.clone()
-	n.Version = OrderVersion
+	n.Version = Version
 	n.normalize()
 	var ps problems
 	fixed := []struct {

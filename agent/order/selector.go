@@ -1,4 +1,4 @@
-package agent
+package order
 
 import (
 	"errors"
@@ -11,8 +11,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/custos-evidence/custos/agent/source"
 )
 
 // SelectorType names what kind of identifier a selector is.
@@ -124,11 +122,6 @@ func (s Selector) IPEndpoint() (netip.AddrPort, time.Time, error) {
 		return netip.AddrPort{}, time.Time{}, fmt.Errorf("selector %s is not an ip selector", s)
 	}
 	return parseIPSelector(s.Value)
-}
-
-// SourceSelector is the selector as the connectors take it.
-func (s Selector) SourceSelector() source.Selector {
-	return source.Selector{Type: string(s.Type), Value: s.Value}
 }
 
 func knownSelectorType(t SelectorType) bool {

@@ -1,4 +1,4 @@
-package agent
+package order
 
 import (
 	"bytes"
@@ -17,11 +17,11 @@ import (
 	"github.com/custos-evidence/custos/chain"
 )
 
-// OrderVersion is the version of the order record format (order.json).
-const OrderVersion = 1
+// Version is the version of the order record format (order.json).
+const Version = 1
 
-// MaxOrderSize bounds an order file or record.
-const MaxOrderSize = 1 << 20
+// MaxSize bounds an order file or record.
+const MaxSize = 1 << 20
 
 // Limits on an order's fields, in bytes or entries.
 const (
@@ -106,9 +106,9 @@ type DocumentRef struct {
 }
 
 // Order is a preservation order as recorded: what data, whose, under which
-// authority and until when. Its JSON form (FormatOrder, ReadOrder) is the
+// authority and until when. Its JSON form (Format, Parse) is the
 // record stored as orders/<id>/order.json; an order file given to
-// `custos order add --file` has the same fields (ParseOrderFile) less
+// `custos order add --file` has the same fields (ParseFile) less
 // those the agent sets: v, id, status, extensions, hold, document.
 //
 //	v                  record version, 1
@@ -335,7 +335,7 @@ func (o *Order) validateCategories(ps *problems) {
 // validateState checks what the agent sets: id, times, status, extensions
 // and hold.
 func (o *Order) validateState(ps *problems) {
-	if o.Version != 0 && o.Version != OrderVersion {
+	if o.Version != 0 && o.Version != Version {
 		ps.add("v", "unknown order record version %d", o.Version)
 	}
 	if err := chain.ValidateOrderID(o.ID); err != nil {
@@ -414,7 +414,7 @@ func NewOrder(draft *Order, ps *Profiles, now time.Time, entropy io.Reader) (*Or
 	if o.Document != nil {
 		errs.add("document", "set when the order document is stored as an item")
 	}
-	o.Version, o.Status, o.Extensions, o.CurrentHold, o.Document = OrderVersion, StatusReceived, nil, nil, nil
+	o.Version, o.Status, o.Extensions, o.CurrentHold, o.Document = Version, StatusReceived, nil, nil, nil
 	if o.ReceivedAt.IsZero() {
 		o.ReceivedAt = now
 	} else if o.ReceivedAt.After(now.Add(maxFutureAt)) {
@@ -514,13 +514,13 @@ const iso3166Alpha2 = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD 
 	"SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG " +
 	"UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW "
 
-// FormatOrder returns the canonical record of o, as stored in
+// Format returns the canonical record of o, as stored in
 // orders/<id>/order.json: the fields above with keys sorted, no white
 // space, no HTML escaping, times in UTC, version 1. The same order always
 // gives the same bytes.
-func FormatOrder(o *Order) ([]byte, error) {
+func Format(o *Order) ([]byte, error) {
 	c := o.clone()
-	c.Version = OrderVersion
+	c.Version = Version
 	for _, t := range []*time.Time{&c.ReceivedAt, &c.ExpiresAt, &c.Window.From, &c.Window.To, &c.Confidentiality.NoNotificationUntil} {
 		*t = t.UTC()
 	}
@@ -556,21 +556,32 @@ func canonicalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(out, []byte("\n")), nil
 }
 
-// ReadOrder reads a record FormatOrder wrote. It refuses unknown fields,
+// marshalJSON encodes v as JSON without HTML escaping, with a final newline.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Parse reads a record Format wrote. It refuses unknown fields,
 // another version, an invalid order and any encoding that is not exactly
 // the canonical one.
-func ReadOrder(b []byte) (*Order, error) {
-	if len(b) > MaxOrderSize {
-		return nil, fmt.Errorf("order record is %d bytes, more than %d", len(b), MaxOrderSize)
+func Parse(b []byte) (*Order, error) {
+	if len(b) > MaxSize {
+		return nil, fmt.Errorf("order record is %d bytes, more than %d", len(b), MaxSize)
 	}
 	var o Order
 	if err := decodeJSONStrict(b, &o); err != nil {
 		return nil, fmt.Errorf("order record: %w", err)
 	}
-	if o.Version != OrderVersion {
-		return nil, fmt.Errorf("order record: version %d, want %d", o.Version, OrderVersion)
+	if o.Version != Version {
+		return nil, fmt.Errorf("order record: version %d, want %d", o.Version, Version)
 	}
-	again, err := FormatOrder(&o)
+	again, err := Format(&o)
 	if err != nil {
 		return nil, fmt.Errorf("order record: %w", err)
 	}

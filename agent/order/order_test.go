@@ -1,4 +1,4 @@
-package agent
+package order
 
 import (
 	"bytes"
@@ -26,8 +26,8 @@ var orderNow = orderReceived.Add(time.Hour)
 func fixedEntropy() *bytes.Reader { return bytes.NewReader(bytes.Repeat([]byte{0x5a}, 10)) }
 
 // testFlags is the order of testdata/order-file.yaml on the command line.
-func testFlags() OrderFlags {
-	return OrderFlags{
+func testFlags() Flags {
+	return Flags{
 		Reference: "AZ 123 Js 456/26", Authority: "Staatsanwaltschaft Berlin", RequestingState: "de",
 		Profile:        "budapest-29",
 		LegalBasis:     "Council of Europe Convention on Cybercrime, art. 29;\na request for mutual assistance will follow.\n",
@@ -40,7 +40,7 @@ func testFlags() OrderFlags {
 }
 
 // newTestOrder records the order f describes, failing the test on error.
-func newTestOrder(t testing.TB, f OrderFlags) *Order {
+func newTestOrder(t testing.TB, f Flags) *Order {
 	t.Helper()
 	o, err := orderFromFlags(testProfiles(t), f)
 	if err != nil {
@@ -49,7 +49,7 @@ func newTestOrder(t testing.TB, f OrderFlags) *Order {
 	return o
 }
 
-func orderFromFlags(ps *Profiles, f OrderFlags) (*Order, error) {
+func orderFromFlags(ps *Profiles, f Flags) (*Order, error) {
 	draft, err := f.Draft(orderNow)
 	if err != nil {
 		return nil, err
@@ -65,7 +65,7 @@ func TestNewOrderFromFlags(t *testing.T) {
 	if id := ulid.MustParse(o.ID); ulid.Time(id.Time()).UnixMilli() != orderNow.UnixMilli() {
 		t.Errorf("id %s has time %s, want %s", o.ID, ulid.Time(id.Time()), orderNow)
 	}
-	if o.Status != StatusReceived || o.Version != OrderVersion || o.RequestingState != "DE" {
+	if o.Status != StatusReceived || o.Version != Version || o.RequestingState != "DE" {
 		t.Errorf("status %s, v %d, state %s", o.Status, o.Version, o.RequestingState)
 	}
 	if want := endOf("2027-01-19"); !o.ExpiresAt.Equal(want) {
@@ -109,43 +109,43 @@ func TestOrderValidationErrors(t *testing.T) {
 	ps := testProfiles(t)
 	for _, tc := range []struct {
 		name, field, want string
-		change            func(f *OrderFlags)
+		change            func(f *Flags)
 	}{
-		{"no reference", "reference", "missing", func(f *OrderFlags) { f.Reference = "" }},
-		{"blank authority", "authority", "missing", func(f *OrderFlags) { f.Authority = "  " }},
-		{"control character", "reference", "holds control characters", func(f *OrderFlags) { f.Reference = "AZ\a1" }},
-		{"long authority", "authority", "more than 512", func(f *OrderFlags) { f.Authority = strings.Repeat("a", 513) }},
-		{"no state", "requesting_state", "missing", func(f *OrderFlags) { f.RequestingState = "" }},
-		{"unassigned state", "requesting_state", `"XX" is not an ISO 3166-1 alpha-2 country code`, func(f *OrderFlags) { f.RequestingState = "XX" }},
-		{"alpha-3 state", "requesting_state", `"DEU" is not an ISO 3166-1`, func(f *OrderFlags) { f.RequestingState = "DEU" }},
-		{"no profile", "profile", "missing", func(f *OrderFlags) { f.Profile = "" }},
-		{"unknown profile", "profile", `unknown profile "us-2703" (want one of budapest-16,`, func(f *OrderFlags) { f.Profile = "us-2703" }},
-		{"no legal basis", "legal_basis", "missing", func(f *OrderFlags) { f.LegalBasis = "" }},
-		{"long offence", "offence_summary", "more than 8192", func(f *OrderFlags) { f.OffenceSummary = strings.Repeat("x", 8193) }},
-		{"no selectors", "selectors", "missing: name at least one (TYPE:VALUE", func(f *OrderFlags) { f.Selectors = nil }},
+		{"no reference", "reference", "missing", func(f *Flags) { f.Reference = "" }},
+		{"blank authority", "authority", "missing", func(f *Flags) { f.Authority = "  " }},
+		{"control character", "reference", "holds control characters", func(f *Flags) { f.Reference = "AZ\a1" }},
+		{"long authority", "authority", "more than 512", func(f *Flags) { f.Authority = strings.Repeat("a", 513) }},
+		{"no state", "requesting_state", "missing", func(f *Flags) { f.RequestingState = "" }},
+		{"unassigned state", "requesting_state", `"XX" is not an ISO 3166-1 alpha-2 country code`, func(f *Flags) { f.RequestingState = "XX" }},
+		{"alpha-3 state", "requesting_state", `"DEU" is not an ISO 3166-1`, func(f *Flags) { f.RequestingState = "DEU" }},
+		{"no profile", "profile", "missing", func(f *Flags) { f.Profile = "" }},
+		{"unknown profile", "profile", `unknown profile "us-2703" (want one of budapest-16,`, func(f *Flags) { f.Profile = "us-2703" }},
+		{"no legal basis", "legal_basis", "missing", func(f *Flags) { f.LegalBasis = "" }},
+		{"long offence", "offence_summary", "more than 8192", func(f *Flags) { f.OffenceSummary = strings.Repeat("x", 8193) }},
+		{"no selectors", "selectors", "missing: name at least one (TYPE:VALUE", func(f *Flags) { f.Selectors = nil }},
 		{"bare ip", "selectors[2]", `ip "203.0.113.7": needs a port, a timestamp and a time zone (ip:203.0.113.7:443@2026-11-20T10:00:00+01:00)`,
-			func(f *OrderFlags) { f.Selectors[2] = "ip:203.0.113.7" }},
+			func(f *Flags) { f.Selectors[2] = "ip:203.0.113.7" }},
 		{"untyped selector", "selectors[0]", `selector "alice@example.net" has no type: want TYPE:VALUE`,
-			func(f *OrderFlags) { f.Selectors[0] = "alice@example.net" }},
-		{"bad email", "selectors[0]", `email "alice@": want a bare address local@domain`, func(f *OrderFlags) { f.Selectors[0] = "email:alice@" }},
+			func(f *Flags) { f.Selectors[0] = "alice@example.net" }},
+		{"bad email", "selectors[0]", `email "alice@": want a bare address local@domain`, func(f *Flags) { f.Selectors[0] = "email:alice@" }},
 		{"repeated selector", "selectors[2]", "email:alice@example.net repeats selectors[0]",
-			func(f *OrderFlags) { f.Selectors[2] = "email: alice@example.net" }},
-		{"no categories", "categories", "missing: name at least one of subscriber, traffic, content", func(f *OrderFlags) { f.Categories = " , " }},
-		{"unknown category", "categories[1]", `unknown category "location"`, func(f *OrderFlags) { f.Categories = "location,traffic" }},
-		{"repeated category", "categories[1]", "traffic given twice", func(f *OrderFlags) { f.Categories = "traffic,traffic" }},
-		{"window backwards", "window.to", "2026-09-30T00:00:00Z is before window.from 2026-10-01T00:00:00Z", func(f *OrderFlags) { f.To = "2026-09-30T00:00:00Z" }},
-		{"window date", "window.from", `"2026-10-01" is not an RFC 3339 time`, func(f *OrderFlags) { f.From = "2026-10-01" }},
+			func(f *Flags) { f.Selectors[2] = "email: alice@example.net" }},
+		{"no categories", "categories", "missing: name at least one of subscriber, traffic, content", func(f *Flags) { f.Categories = " , " }},
+		{"unknown category", "categories[1]", `unknown category "location"`, func(f *Flags) { f.Categories = "location,traffic" }},
+		{"repeated category", "categories[1]", "traffic given twice", func(f *Flags) { f.Categories = "traffic,traffic" }},
+		{"window backwards", "window.to", "2026-09-30T00:00:00Z is before window.from 2026-10-01T00:00:00Z", func(f *Flags) { f.To = "2026-09-30T00:00:00Z" }},
+		{"window date", "window.from", `"2026-10-01" is not an RFC 3339 time`, func(f *Flags) { f.From = "2026-10-01" }},
 		{"too long", "expires_at", "later than profile us-2703f allows without an extension: at most 90 days",
-			func(f *OrderFlags) { f.Profile, f.Expires = "us-2703f", "91d" }},
-		{"too short", "expires_at", "sooner than profile budapest-29 allows: at least 60 days", func(f *OrderFlags) { f.Expires = "2027-01-18" }},
+			func(f *Flags) { f.Profile, f.Expires = "us-2703f", "91d" }},
+		{"too short", "expires_at", "sooner than profile budapest-29 allows: at least 60 days", func(f *Flags) { f.Expires = "2027-01-18" }},
 		{"custom without expiry", "expires_at", "profile custom has no default period: the order must give its expiry",
-			func(f *OrderFlags) { f.Profile = "custom" }},
-		{"unreadable expiry", "expires_at", `"soon" is not a date (2027-02-18), an RFC 3339 time or a duration`, func(f *OrderFlags) { f.Expires = "soon" }},
-		{"expiry before receipt", "expires_at", "is not after the order's receipt", func(f *OrderFlags) { f.Expires = "2026-11-19" }},
-		{"future receipt", "received_at", "2027-01-01T00:00:00Z is in the future", func(f *OrderFlags) { f.ReceivedAt = "2027-01-01T00:00:00Z" }},
-		{"receipt without zone", "received_at", "is not an RFC 3339 time", func(f *OrderFlags) { f.ReceivedAt = "2026-11-20T10:00:00" }},
+			func(f *Flags) { f.Profile = "custom" }},
+		{"unreadable expiry", "expires_at", `"soon" is not a date (2027-02-18), an RFC 3339 time or a duration`, func(f *Flags) { f.Expires = "soon" }},
+		{"expiry before receipt", "expires_at", "is not after the order's receipt", func(f *Flags) { f.Expires = "2026-11-19" }},
+		{"future receipt", "received_at", "2027-01-01T00:00:00Z is in the future", func(f *Flags) { f.ReceivedAt = "2027-01-01T00:00:00Z" }},
+		{"receipt without zone", "received_at", "is not an RFC 3339 time", func(f *Flags) { f.ReceivedAt = "2026-11-20T10:00:00" }},
 		{"notification before receipt", "confidentiality.no_notification_until", "is before the order's receipt",
-			func(f *OrderFlags) { f.NoNotificationUntil = "2026-11-01" }},
+			func(f *Flags) { f.NoNotificationUntil = "2026-11-01" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := testFlags()
@@ -245,7 +245,7 @@ func TestOrderFileFormats(t *testing.T) {
 			if rerr != nil {
 				t.Fatal(rerr)
 			}
-			draft, err = ParseOrderFile(data, orderNow)
+			draft, err = ParseFile(data, orderNow)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -254,7 +254,7 @@ func TestOrderFileFormats(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		rec, err := FormatOrder(o)
+		rec, err := Format(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,9 +305,9 @@ func TestParseOrderFileErrors(t *testing.T) {
 		{"list", "- reference: x\n", "want a mapping of fields"},
 		{"two documents", string(base) + "---\nreference: y\n", "more than one YAML document"},
 		{"broken JSON", `{"reference": "x",`, "order file:"},
-		{"too big", "reference: " + strings.Repeat("x", MaxOrderSize), "more than 1048576"},
+		{"too big", "reference: " + strings.Repeat("x", MaxSize), "more than 1048576"},
 	} {
-		o, err := ParseOrderFile([]byte(tc.file), orderNow)
+		o, err := ParseFile([]byte(tc.file), orderNow)
 		if err == nil {
 			t.Errorf("%s: accepted %+v", tc.name, o)
 			continue
@@ -317,7 +317,7 @@ func TestParseOrderFileErrors(t *testing.T) {
 		}
 	}
 	// An expiry given as a duration counts from received_at in the file.
-	o, err := ParseOrderFile([]byte(string(base)+"expires_at: 60d\n"), orderNow)
+	o, err := ParseFile([]byte(string(base)+"expires_at: 60d\n"), orderNow)
 	if err != nil || !o.ExpiresAt.Equal(endOf("2027-01-19")) {
 		t.Errorf("expires_at 60d: %v %v", o, err)
 	}
@@ -327,7 +327,7 @@ func TestOrderRecordRoundTrip(t *testing.T) {
 	o := newTestOrder(t, testFlags())
 	o.LegacyDigests = true
 	o.Document = &DocumentRef{SHA256: strings.Repeat("ab", 32), Name: "Ersuchen <2026>.pdf", MediaType: "application/pdf", Size: 123456}
-	rec, err := FormatOrder(o)
+	rec, err := Format(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestOrderRecordRoundTrip(t *testing.T) {
 			t.Errorf("record %s lacks %s", rec, want)
 		}
 	}
-	back, err := ReadOrder(rec)
+	back, err := Parse(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,14 +346,14 @@ func TestOrderRecordRoundTrip(t *testing.T) {
 	}
 	// A zone other than UTC is recorded in UTC.
 	o.ExpiresAt = o.ExpiresAt.In(time.FixedZone("CET", 3600))
-	again, err := FormatOrder(o)
+	again, err := Format(o)
 	if err != nil || !bytes.Equal(again, rec) {
 		t.Errorf("record with a CET expiry differs:\n%s\n%s", again, rec)
 	}
 }
 
 func TestReadOrderRefuses(t *testing.T) {
-	rec, err := FormatOrder(newTestOrder(t, testFlags()))
+	rec, err := Format(newTestOrder(t, testFlags()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestReadOrderRefuses(t *testing.T) {
 		"selector form":    {strings.Replace(s, `"+49301234567"`, `"+49 30 1234567"`, 1), "selectors[2]: phone:+49 30 1234567 is not in normal form (phone:+49301234567)"},
 		"lower-case state": {strings.Replace(s, `"requesting_state":"DE"`, `"requesting_state":"de"`, 1), `requesting_state: "de" is not an ISO 3166-1`},
 	} {
-		if _, err := ReadOrder([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Parse([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
@@ -379,18 +379,18 @@ func TestReadOrderRefuses(t *testing.T) {
 
 func FuzzReadOrder(f *testing.F) {
 	o := newTestOrder(f, testFlags())
-	rec, err := FormatOrder(o)
+	rec, err := Format(o)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(rec)
 	f.Add([]byte(`{"v":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		o, err := ReadOrder(b)
+		o, err := Parse(b)
 		if err != nil {
 			return
 		}
-		again, err := FormatOrder(o)
+		again, err := Format(o)
 		if err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("read %q but formatted %q, %v", b, again, err)
 		}
@@ -407,7 +407,7 @@ func FuzzParseOrderFile(f *testing.F) {
 	}
 	ps := testProfiles(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		draft, err := ParseOrderFile(b, orderNow)
+		draft, err := ParseFile(b, orderNow)
 		if err != nil {
 			return
 		}
@@ -415,11 +415,11 @@ func FuzzParseOrderFile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rec, err := FormatOrder(o)
+		rec, err := Format(o)
 		if err != nil {
 			t.Fatalf("a new order does not format: %v", err)
 		}
-		if _, err := ReadOrder(rec); err != nil {
+		if _, err := Parse(rec); err != nil {
 			t.Fatalf("a new order's record does not read back: %v", err)
 		}
 	})

@@ -1,0 +1,21 @@
+// Package agent is the order lifecycle service of Custos: it runs each
+// step of an order's life against the custody log and the evidence store,
+// in the order the law and the log require.
+//
+// Registry is the service. Each step (Add, Capture, Extend, Hold,
+// LiftHold, Release, Purge, Disclose) takes the order's turn, checks the
+// step against the order's status and profile (package agent/order),
+// applies it to every object of the order in the store, writes the new
+// version of the order's record (OrderBook) and appends the custody event
+// that names it. A step that fails before its event is appended has
+// changed nothing the log relies on.
+//
+// The log is the authority: what an order is and holds (OrderState) is
+// read from its events, and a record or item is trusted only through the
+// digest the log holds for it.
+//
+// The subpackages hold the nouns the service uses: agent/order (the pure
+// order domain), agent/source (connectors), agent/datadir (the data
+// directory's lock, layout and durable writes); agent/server, agent/jobs,
+// agent/auth and agent/scheduler make up the daemon.
+package agent
