@@ -46,6 +46,6 @@
 // instead of being recorded as a failed check.
 //
 // The custody log publishes its checkpoints itself (chain.Config's
-// CheckpointInterval); copying them to the store is agent.Mirror.Sync,
+// CheckpointInterval); copying them to the store is mirror.Mirror.Sync,
 // which the daemon runs as a Hook.
 package scheduler

@@ -17,8 +17,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/datadir"
+	"github.com/custos-evidence/custos/agent/mirror"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -129,7 +129,7 @@ const mirrorTimeout = 2 * time.Minute
 
 // openMirror returns the mirror of the log in the configured store,
 // checked against the verifier v.
-func openMirror(ctx context.Context, g *globalOptions, cfg *Config, v note.Verifier) (*agent.Mirror, error) {
+func openMirror(ctx context.Context, g *globalOptions, cfg *Config, v note.Verifier) (*mirror.Mirror, error) {
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -137,15 +137,15 @@ func openMirror(ctx context.Context, g *globalOptions, cfg *Config, v note.Verif
 	return newMirror(g, cfg, store, v)
 }
 
-func newMirror(g *globalOptions, cfg *Config, store evidenceStore, v note.Verifier) (*agent.Mirror, error) {
-	return agent.NewMirror(agent.MirrorConfig{Dir: cfg.dir().Log(), Store: store, Verifier: v, Logger: g.logger})
+func newMirror(g *globalOptions, cfg *Config, store evidenceStore, v note.Verifier) (*mirror.Mirror, error) {
+	return mirror.New(mirror.Config{Dir: cfg.dir().Log(), Store: store, Verifier: v, Logger: g.logger})
 }
 
 // openMirrorFor is the mirror in store with the verifier of the signing
 // key, for the one writer: it first sweeps what an earlier writer left
 // unfinished in the store (multipart uploads, staged content), unless the
 // store is down.
-func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer, store evidenceStore, storeDown bool) (*agent.Mirror, error) {
+func openMirrorFor(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer, store evidenceStore, storeDown bool) (*mirror.Mirror, error) {
 	_, key, err := chain.NewNoteSigner(cfg.AgentID, signer)
 	if err != nil {
 		return nil, err

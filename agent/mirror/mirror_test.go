@@ -1,4 +1,4 @@
-package agent_test
+package mirror_test
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/mirror"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -113,7 +113,7 @@ type fixture struct {
 	store         *countingStore
 	signer        chain.Signer
 	v             note.Verifier
-	mirror        *agent.Mirror
+	mirror        *mirror.Mirror
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -130,9 +130,9 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) newMirror(t *testing.T, s agent.Store) *agent.Mirror {
+func (f *fixture) newMirror(t *testing.T, s mirror.Store) *mirror.Mirror {
 	t.Helper()
-	m, err := agent.NewMirror(agent.MirrorConfig{Dir: f.dir, Store: s, Verifier: f.v,
+	m, err := mirror.New(mirror.Config{Dir: f.dir, Store: s, Verifier: f.v,
 		Now: func() time.Time { return time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func (f *fixture) check(t *testing.T) *chain.Checkpoint {
 	return cp
 }
 
-func (f *fixture) sync(t *testing.T) *agent.SyncReport {
+func (f *fixture) sync(t *testing.T) *mirror.SyncReport {
 	t.Helper()
 	rep, err := f.mirror.Sync(context.Background())
 	if err != nil {
@@ -300,7 +300,7 @@ func TestMirrorRollback(t *testing.T) {
 	_, err := f.mirror.Check(ctx)
 	mustTamper(t, err, "log/checkpoints/11: local log (size 6) does not extend the mirrored checkpoint of size 11: refusing to write; restore with `custos log restore`")
 
-	if _, err := f.mirror.Restore(ctx, false); !errors.Is(err, agent.ErrLogExists) {
+	if _, err := f.mirror.Restore(ctx, false); !errors.Is(err, mirror.ErrLogExists) {
 		t.Fatalf("Restore over a log = %v, want ErrLogExists", err)
 	}
 	if got := entries(t, f.dir); len(got) != 6 {

@@ -1,4 +1,4 @@
-package agent
+package mirror
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ import (
 	"github.com/custos-evidence/custos/storage"
 )
 
-// Store is what the agent uses of an evidence store: write-once puts,
+// Store is what the mirror uses of an evidence store: write-once puts,
 // reads that re-hash, and listing. *storage.Local and the S3 store
 // provide it.
 type Store interface {
@@ -36,15 +36,15 @@ type Store interface {
 }
 
 // Keys of the log mirror in the store (SPEC section 5): the log's tiles
-// and entry bundles under MirrorPrefix+"tile/", its checkpoints under
-// MirrorPrefix+"checkpoints/<size>".
+// and entry bundles under Prefix+"tile/", its checkpoints under
+// Prefix+"checkpoints/<size>".
 const (
-	MirrorPrefix      = "log/"
-	mirrorCheckpoints = MirrorPrefix + chain.CheckpointsDir + "/"
+	Prefix      = "log/"
+	mirrorCheckpoints = Prefix + chain.CheckpointsDir + "/"
 )
 
-// DefaultMirrorConcurrency is how many objects a mirror moves at once.
-const DefaultMirrorConcurrency = 8
+// DefaultConcurrency is how many objects a mirror moves at once.
+const DefaultConcurrency = 8
 
 // mirroredFile, in the log directory, records the newest checkpoint the
 // store holds with everything it covers, so a sync reads only what came
@@ -52,11 +52,11 @@ const DefaultMirrorConcurrency = 8
 // stale record costs only identical re-puts.
 const mirroredFile = ".mirrored"
 
-// MirrorConfig configures a Mirror.
-type MirrorConfig struct {
+// Config configures a Mirror.
+type Config struct {
 	// Dir is the log directory, <data-dir>/log.
 	Dir string
-	// Store receives the mirror under MirrorPrefix.
+	// Store receives the mirror under Prefix.
 	Store Store
 	// Verifier is the log's key: every mirrored checkpoint must carry its
 	// signature.
@@ -64,7 +64,7 @@ type MirrorConfig struct {
 	// Logger reports each sync; nil discards.
 	Logger *slog.Logger
 	// Concurrency bounds the objects moved at once; 0 means
-	// DefaultMirrorConcurrency.
+	// DefaultConcurrency.
 	Concurrency int
 	// Now names the copy of a log Restore moves aside; nil means time.Now.
 	Now func() time.Time
@@ -78,12 +78,12 @@ type MirrorConfig struct {
 // rebuilds a lost local log from the store. Its methods are safe to call
 // concurrently and repeatedly; they take turns.
 type Mirror struct {
-	cfg MirrorConfig
+	cfg Config
 	mu  sync.Mutex
 }
 
-// NewMirror returns the mirror of the log in cfg.Dir.
-func NewMirror(cfg MirrorConfig) (*Mirror, error) {
+// New returns the mirror of the log in cfg.Dir.
+func New(cfg Config) (*Mirror, error) {
 	switch {
 	case cfg.Dir == "":
 		return nil, errors.New("log mirror: no log directory")
@@ -99,7 +99,7 @@ func NewMirror(cfg MirrorConfig) (*Mirror, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultMirrorConcurrency
+		cfg.Concurrency = DefaultConcurrency
 	}
 	return &Mirror{cfg: cfg}, nil
 }
@@ -226,7 +226,7 @@ func (m *Mirror) syncCheckpoint(ctx context.Context, fsys fs.FS, from, s uint64)
 			if err != nil {
 				return fmt.Errorf("checkpoint %d: %w", s, err)
 			}
-			return m.put(gctx, MirrorPrefix+f.Path, data)
+			return m.put(gctx, Prefix+f.Path, data)
 		})
 	}
 	if err := g.Wait(); err != nil {

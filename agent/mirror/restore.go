@@ -1,4 +1,4 @@
-package agent
+package mirror
 
 import (
 	"context"
@@ -128,7 +128,7 @@ func (m *Mirror) download(ctx context.Context, tmp string, sizes []uint64) (*Res
 // fetch copies the mirrored object of path into the same path under tmp,
 // synced; the store re-hashes it as it is read.
 func (m *Mirror) fetch(ctx context.Context, tmp, path string, size uint64) error {
-	key := MirrorPrefix + path
+	key := Prefix + path
 	rc, _, err := m.cfg.Store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotExist) {
 		return &chain.TamperError{File: key, Index: chain.NoIndex, What: fmt.Sprintf("missing from the mirror, though its checkpoint of size %d covers it", size)}
