@@ -39,7 +39,7 @@ type Store interface {
 // and entry bundles under Prefix+"tile/", its checkpoints under
 // Prefix+"checkpoints/<size>".
 const (
-	Prefix      = "log/"
+	Prefix            = "log/"
 	mirrorCheckpoints = Prefix + chain.CheckpointsDir + "/"
 )
 
