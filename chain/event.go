@@ -34,6 +34,7 @@ const (
 	CaptureStarted    EventType = "capture.started"
 	ItemPreserved     EventType = "item.preserved"
 	ItemStored        EventType = "item.stored"
+	ItemsSealed       EventType = "items.sealed"
 	CaptureCompleted  EventType = "capture.completed"
 	CaptureFailed     EventType = "capture.failed"
 	FixityVerified    EventType = "fixity.verified"
@@ -50,7 +51,7 @@ const (
 
 var knownTypes = map[EventType]bool{
 	OrderReceived: true, OrderAmended: true, OrderExtended: true, OrderHeld: true,
-	CaptureStarted: true, ItemPreserved: true, ItemStored: true, CaptureCompleted: true,
+	CaptureStarted: true, ItemPreserved: true, ItemStored: true, ItemsSealed: true, CaptureCompleted: true,
 	CaptureFailed: true, FixityVerified: true, FixityFailed: true, ItemAccessed: true,
 	DisclosureCreated: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
 	LogOpened: true, LogRecovered: true, CustodyNote: true,
