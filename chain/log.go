@@ -75,6 +75,8 @@ type Log struct {
 	cfg      Config
 	key      *Key
 	verifier note.Verifier
+	signer   note.Signer // signs and keeps checkpoints (archivingSigner)
+	pubMu    sync.Mutex  // one Publish at a time
 	fsys     fs.FS
 	appender *tessera.Appender
 	shutdown func(context.Context) error
@@ -144,8 +146,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
+	signer := &archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir)}
 	opts := tessera.NewAppendOptions().
-		WithCheckpointSigner(&archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir)}).
+		WithCheckpointSigner(signer).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
 		WithCheckpointInterval(cfg.CheckpointInterval).
 		WithCheckpointRepublishInterval(0)
@@ -158,7 +161,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
 	l := &Log{
-		cfg: cfg, key: key, verifier: v, fsys: fsys,
+		cfg: cfg, key: key, verifier: v, signer: signer, fsys: fsys,
 		appender: a, shutdown: shutdown, reader: reader, cancel: cancel,
 		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
 	}
@@ -458,35 +461,58 @@ func (l *Log) Size(ctx context.Context) (uint64, error) {
 	return l.reader.IntegratedSize(ctx)
 }
 
-// Checkpoint waits until a published checkpoint covers every durable entry
-// and returns it. The driver publishes at most once per checkpoint interval.
+// Checkpoint returns a published checkpoint covering every durable entry,
+// publishing one now if the newest does not (see Publish).
 func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		size, err := l.reader.IntegratedSize(ctx)
+	return l.Publish(ctx)
+}
+
+// Publish publishes a checkpoint covering every durable entry, unless the
+// published one already covers them, and returns the published
+// checkpoint. The log publishes on its own at most once per
+// CheckpointInterval while it grows; a command that ends, or a caller that
+// needs a proof now, need not wait for that: Publish signs the tree the
+// writer has integrated, keeps the checkpoint under checkpoints/<size> and
+// replaces the published one, as the log's own publication does (the same
+// signed note, byte for byte).
+func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
+	l.pubMu.Lock()
+	defer l.pubMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	size, root, ok, err := IntegratedSize(l.fsys)
+	if err != nil {
+		return nil, fmt.Errorf("read log size: %w", err)
+	}
+	if !ok {
+		return nil, errors.New("publish checkpoint: the log has no tree state")
+	}
+	raw, err := l.reader.ReadCheckpoint(ctx)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if err == nil {
+		cp, err := ParseCheckpoint(raw, l.verifier)
 		if err != nil {
-			return nil, fmt.Errorf("read log size: %w", err)
+			return nil, withFile(err, CheckpointPath)
 		}
-		raw, err := l.reader.ReadCheckpoint(ctx)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("read checkpoint: %w", err)
-		}
-		if err == nil {
-			cp, err := ParseCheckpoint(raw, l.verifier)
-			if err != nil {
-				return nil, withFile(err, CheckpointPath)
-			}
-			if cp.Size >= size {
-				return cp, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for a checkpoint covering %d entries: %w", size, ctx.Err())
-		case <-t.C:
+		if cp.Size >= size {
+			return cp, nil
 		}
 	}
+	if size == 0 {
+		root = rfc6962.DefaultHasher.EmptyRoot()
+	}
+	body := flog.Checkpoint{Origin: l.key.Name, Size: size, Hash: root}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, l.signer)
+	if err != nil {
+		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
+	}
+	if err := replaceFile(filepath.Join(l.cfg.Dir, CheckpointPath), signed); err != nil {
+		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
+	}
+	return ParseCheckpoint(signed, l.verifier)
 }
 
 // Prove returns an inclusion proof of entry index against the newest
@@ -503,7 +529,11 @@ func (l *Log) Prove(ctx context.Context, index uint64) (*Proof, error) {
 // durable entry, and stops the background work. Call it once.
 func (l *Log) Close(ctx context.Context) error {
 	defer l.cancel()
-	err := l.shutdown(ctx)
+	// Published first, so that the driver's shutdown, which waits for a
+	// checkpoint covering every entry, finds one at once rather than at
+	// its next interval.
+	_, err := l.Publish(ctx)
+	err = errors.Join(err, l.shutdown(ctx))
 	if _, cerr := l.Checkpoint(ctx); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

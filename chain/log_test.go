@@ -1,6 +1,7 @@
 package chain_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -245,5 +247,51 @@ func TestOpenPublishesKeptCheckpoint(t *testing.T) {
 	cp, err := chain.ParseCheckpoint(raw, v)
 	if err != nil || cp.Size != 31 {
 		t.Fatalf("published after open: %+v %v", cp, err)
+	}
+}
+
+// TestPublishDoesNotWaitForTheInterval: with an interval of an hour, a
+// checkpoint covering a new entry is published on demand, is the same
+// signed note the driver would publish (it verifies, and is kept under
+// checkpoints/<size>), and Close returns without waiting for the timer.
+func TestPublishDoesNotWaitForTheInterval(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := testSigner(t, 7)
+	for round := range 2 {
+		l, err := chain.Open(ctx, chain.Config{Dir: dir, Origin: testOrigin, Signer: s, CheckpointInterval: time.Hour, BatchMaxAge: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Append(ctx, noteEvent("", round)); err != nil {
+			t.Fatal(err)
+		}
+		size, err := l.Size(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		start := time.Now()
+		cp, err := l.Checkpoint(wctx)
+		cancel()
+		if err != nil || cp.Size != size {
+			t.Fatalf("round %d: checkpoint %v, %v; want one of size %d", round, cp, err, size)
+		}
+		if kept, err := os.ReadFile(filepath.Join(dir, chain.CheckpointsDir, strconv.FormatUint(size, 10))); err != nil || !bytes.Equal(kept, cp.Raw) {
+			t.Fatalf("round %d: kept checkpoint %q, %v; want the published one", round, kept, err)
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("round %d: publishing and closing took %v with an interval of an hour", round, d)
+		}
+	}
+	v, err := mustKey(t, s).NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := chain.VerifyLog(ctx, os.DirFS(dir), v); err != nil || rep.Unsealed != 0 {
+		t.Fatalf("verify: %+v, %v", rep, err)
 	}
 }
