@@ -446,8 +446,28 @@ func BenchmarkLocalPutSmall(b *testing.B) {
 		})
 		return func() {}
 	}
-	subj, base := pair(b, store, baseline)
-	reportSmall(b, "local small puts", subj, base, "write+fsync+rename")
+	// Deferred puts, made durable by one Sync per batch of 1,024 (how a
+	// capture seals items).
+	deferred := func(round int) func() {
+		var done atomic.Int64
+		var mu sync.Mutex
+		fanOut(b, func(i int) error {
+			_, err := l.Put(ctx, fmt.Sprintf("deferred/%d/%d", round, i), bytes.NewReader(bodies[i]), storage.PutOptions{SHA256: sums[i], Deferred: true})
+			if err == nil && done.Add(1)%1024 == 0 {
+				mu.Lock()
+				err = l.Sync(ctx)
+				mu.Unlock()
+			}
+			return err
+		})
+		if err := l.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return func() {}
+	}
+	t := rotate(b, store, baseline, deferred)
+	reportSmall(b, "local small puts", t[0], t[1], "write+fsync+rename")
+	reportSmall(b, "local small deferred puts, one Sync per 1,024", t[2], t[1], "write+fsync+rename")
 }
 
 // benchPutArgs are the arguments of the bench-put child: one 1 GiB put

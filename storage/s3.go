@@ -318,6 +318,10 @@ func (s *S3) putOptions(opts PutOptions, partSize int64) minio.PutObjectOptions 
 	return po
 }
 
+// Sync returns at once: an S3 put is durable when the server answers it,
+// deferred or not.
+func (s *S3) Sync(ctx context.Context) error { return ctx.Err() }
+
 // Put stores r under key, write-once. The content must hash to opts.SHA256,
 // or nothing is stored (ErrPrecondition). Content up to one part goes in one
 // request whose SHA-256 and server checksum (S3Options.Checksum) the

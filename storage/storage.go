@@ -33,6 +33,11 @@ type PutOptions struct {
 	SHA256      string    // lower-case hex of the content, computed by the caller while streaming
 	RetainUntil time.Time // zero: no retention
 	LegalHold   bool
+	// Deferred lets the put return before the object is durable: the
+	// object is readable at once, and durable after the store's next
+	// Sync. A caller storing many objects (a batch of items) makes them
+	// all durable with one Sync instead of paying for each.
+	Deferred bool
 }
 
 // ObjectInfo describes a stored object.

@@ -28,6 +28,7 @@ type Store interface {
 	ExtendRetention(ctx context.Context, key string, until time.Time) error
 	SetLegalHold(ctx context.Context, key string, on bool) error
 	Delete(ctx context.Context, key string) error
+	Sync(ctx context.Context) error
 }
 
 // Backend makes a fresh, empty store for one test. The store reads time
@@ -110,6 +111,38 @@ func Run(t *testing.T, b Backend) {
 			t.Fatalf("different re-put: %v, want ErrExist", err)
 		}
 		mustRead(t, s, "orders/a/items/x", content)
+	})
+
+	t.Run("DeferredPutsAreReadableAndSync", func(t *testing.T) {
+		s, _ := newStore(t)
+		var keys []string
+		for i := range 20 {
+			b := []byte(fmt.Sprintf("item %d of a batch\n", i))
+			key := fmt.Sprintf("orders/a/items/%s", digest(b))
+			keys = append(keys, key)
+			info, err := s.Put(ctx, key, bytes.NewReader(b), storage.PutOptions{SHA256: digest(b), RetainUntil: time.Now().Add(unit), Deferred: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.SHA256 != digest(b) || info.Size != int64(len(b)) {
+				t.Fatalf("deferred put returned %+v", info)
+			}
+			mustRead(t, s, key, b) // readable before Sync
+		}
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i, key := range keys {
+			mustRead(t, s, key, []byte(fmt.Sprintf("item %d of a batch\n", i)))
+			if err := s.Delete(ctx, key); !errors.Is(err, storage.ErrRetention) {
+				t.Fatalf("delete of a retained deferred put: %v, want ErrRetention", err)
+			}
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.Sync(cctx); err == nil {
+			t.Fatal("Sync with an ended context succeeded")
+		}
 	})
 
 	t.Run("DigestMismatchStoresNothing", func(t *testing.T) {
