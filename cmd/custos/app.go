@@ -10,7 +10,6 @@ import (
 
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/urfave/cli/v2"
-	"k8s.io/klog/v2"
 )
 
 // globalOptions holds the global flags and what every command shares.
@@ -39,7 +38,7 @@ type globalOptions struct {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// tessera reports through klog; keep its routine messages off stdout.
-	klog.SetSlogLogger(logger)
+	useForKlog(ctx, logger.Handler())
 
 	g := &globalOptions{stdout: stdout, stderr: stderr, logger: logger}
 	app := newApp(g)

@@ -5,14 +5,21 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"k8s.io/klog/v2"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	// tessera reports through klog, whose logger is the process's: set it
+	// once, here, and let each command choose where it writes.
+	sink := &klogSink{}
+	klog.SetSlogLogger(slog.New(sink))
+	code := run(withKlogSink(ctx, sink), os.Args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
-	"k8s.io/klog/v2"
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
@@ -73,7 +72,7 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	}
 	logger := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	g.logger = logger
-	klog.SetSlogLogger(logger)
+	useForKlog(ctx, logger.Handler())
 
 	if err := ensureKey(g, cfg); err != nil {
 		return err
