@@ -23,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"custos": func() { os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr)) },
+		"custos": main, // the binary as users run it
 	})
 }
 
