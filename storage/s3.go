@@ -27,6 +27,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultPartSize is the multipart part size when none is configured: 16 MiB
@@ -440,8 +441,10 @@ type s3Part struct {
 
 // putMultipart uploads first (a full part already read) and the rest of r
 // as a multipart upload. The caller's goroutine reads and hashes part n+1
-// while up to Concurrency parts upload; the upload is aborted on any
-// failure, including a digest that does not match at the end.
+// while up to Concurrency parts upload, in an errgroup of that limit; the
+// first failure, of the read or of an upload, cancels the others and is
+// the put's error. The upload is aborted on any failure, including a
+// digest that does not match at the end.
 func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.Reader, opts PutOptions) (info *ObjectInfo, err error) {
 	bufs := newPartBufs(s.partSize, s.concurrency+1)
 	po := s.putOptions(opts, s.partSize)
@@ -454,47 +457,49 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	}
 	defer up.end(ctx)
 	uploadID := up.id
+	// A failed read cancels the uploads through uctx; a failed upload
+	// cancels the read and the other uploads through the group's gctx.
+	// Either way the cause is the first failure.
 	uctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	g, gctx := errgroup.WithContext(uctx)
+	g.SetLimit(s.concurrency)
 
-	jobs := make(chan *s3Part)
 	var (
-		wg      sync.WaitGroup
 		mu      sync.Mutex
 		parts   []minio.CompletePart
-		upErr   error
-		sem     = make(chan struct{}, s.concurrency+1) // part buffers in use: one filling, Concurrency uploading
 		sseCopy = s.sse
 	)
 	if sseCopy != nil && sseCopy.Type() != encrypt.SSEC {
 		sseCopy = nil // only SSE-C is repeated on parts
 	}
-	for range s.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range jobs {
-				data := (*p.bp)[:p.n]
-				op, err := retry(uctx, s, fmt.Sprintf("put %s part %d", key, p.num), func() (minio.ObjectPart, error) {
-					return s.core.PutObjectPart(uctx, s.bucket, s.key(key), uploadID, p.num, bytes.NewReader(data), int64(p.n), minio.PutObjectPartOptions{
-						SSE:                  sseCopy,
-						CustomHeader:         http.Header{s.checksum.header: {p.crc}},
-						DisableContentSha256: true,
-					})
-				})
-				bufs.put(p.bp)
-				<-sem
-				mu.Lock()
-				if err != nil && upErr == nil {
-					upErr = err
-					cancel(err)
-				} else if err == nil {
-					// Ours when the server echoes none, for completion to check.
-					parts = append(parts, s.checksum.completePart(p.num, op.ETag, cmp.Or(s.checksum.ofPart(op), p.crc)))
-				}
-				mu.Unlock()
+	// send uploads p once fewer than Concurrency parts upload: until then
+	// the reader waits in g.Go, before it takes its next buffer, so at most
+	// Concurrency+1 part buffers are ever in use (one filling, Concurrency
+	// uploading). A part's buffer is free again before its slot is.
+	send := func(p *s3Part) {
+		g.Go(func() error {
+			defer bufs.put(p.bp)
+			if gctx.Err() != nil {
+				return context.Cause(gctx) // the put failed while the part waited
 			}
-		}()
+			data := (*p.bp)[:p.n]
+			op, err := retry(gctx, s, fmt.Sprintf("put %s part %d", key, p.num), func() (minio.ObjectPart, error) {
+				return s.core.PutObjectPart(gctx, s.bucket, s.key(key), uploadID, p.num, bytes.NewReader(data), int64(p.n), minio.PutObjectPartOptions{
+					SSE:                  sseCopy,
+					CustomHeader:         http.Header{s.checksum.header: {p.crc}},
+					DisableContentSha256: true,
+				})
+			})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			// Ours when the server echoes none, for completion to check.
+			parts = append(parts, s.checksum.completePart(p.num, op.ETag, cmp.Or(s.checksum.ofPart(op), p.crc)))
+			mu.Unlock()
+			return nil
+		})
 	}
 
 	h := sha256.New()
@@ -503,47 +508,34 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	pc.Write(*first)
 	var crcs []minio.ObjectPart // each part's checksum, combined into the object's at the end
 	var size int64
-	sem <- struct{}{} // the first buffer's slot
 	readErr := func() error {
-		defer close(jobs)
 		bp, n := first, len(*first)
 		for num := 1; ; num++ {
 			if num > 10000 {
 				bufs.put(bp)
-				<-sem
 				return fmt.Errorf("more than 10,000 parts of %d bytes: raise the part size", s.partSize)
 			}
 			size += int64(n)
 			partCRC := base64.StdEncoding.EncodeToString(pc.Sum(nil))
 			crcs = append(crcs, s.checksum.part(num, int64(n), partCRC))
-			select {
-			case jobs <- &s3Part{num: num, bp: bp, n: n, crc: partCRC}:
-			case <-uctx.Done():
+			if gctx.Err() != nil {
 				bufs.put(bp)
-				<-sem
-				return context.Cause(uctx)
+				return context.Cause(gctx)
 			}
+			send(&s3Part{num: num, bp: bp, n: n, crc: partCRC})
 			if n < len(*bp) {
 				return nil // a short part is the last
-			}
-			// The next buffer only once one is free: memory stays at Concurrency+1 parts.
-			select {
-			case sem <- struct{}{}:
-			case <-uctx.Done():
-				return context.Cause(uctx)
 			}
 			bp = bufs.get()
 			pc.Reset()
 			var err error
-			n, err = readHashed(ctxReader{uctx, r}, *bp, h, pc)
+			n, err = readHashed(ctxReader{gctx, r}, *bp, h, pc)
 			if n == 0 && endOfContent(err) {
 				bufs.put(bp)
-				<-sem
 				return nil
 			}
 			if err != nil && !endOfContent(err) {
 				bufs.put(bp)
-				<-sem
 				return err
 			}
 		}
@@ -551,13 +543,11 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	if readErr != nil {
 		cancel(readErr)
 	}
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	upErr := g.Wait()
 	if readErr != nil || upErr != nil {
 		// The first failure cancelled the rest (a failed read the uploads,
 		// a failed upload the read), whose errors only say so.
-		return nil, fmt.Errorf("put %s: %w", key, cmp.Or(context.Cause(uctx), readErr, upErr))
+		return nil, fmt.Errorf("put %s: %w", key, cmp.Or(context.Cause(gctx), readErr, upErr))
 	}
 	if err := checkDigest(key, hex.EncodeToString(h.Sum(nil)), &opts); err != nil {
 		return nil, err
@@ -579,7 +569,7 @@ func (s *S3) putMultipart(ctx context.Context, key string, first *[]byte, r io.R
 	return s.uploaded(key, done, opts, size, s.partSize, crcB64), nil
 }
 
-// partBufs is one put's part buffers; the put's semaphore keeps at most
+// partBufs is one put's part buffers; putMultipart keeps at most
 // Concurrency+1 in use, so at most that many are ever allocated.
 type partBufs struct {
 	size int64
