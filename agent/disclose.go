@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 
 	"filippo.io/age"
@@ -274,7 +275,7 @@ func preservedItems(st *OrderState, events []loggedEvent) []DisclosedItem {
 		out = append(out, DisclosedItem{
 			SHA256: sum, SHA512: e.event.Items[0].SHA512, Size: size, Source: d["source"], Name: d["name"],
 			Categories: cats, MediaType: d["media_type"], PreservedIndex: e.index,
-			key: ItemKey(st.ID, sum), spooled: st.Spooled[sum],
+			key: capture.ItemKey(st.ID, sum), spooled: st.Spooled[sum],
 		})
 	}
 	return out
@@ -569,7 +570,7 @@ func (r *Registry) packageStatement(items []DisclosedItem, o *order.Order, rep *
 	if recipient == "" {
 		recipient = "none"
 	}
-	return signStatement(r.Capturer.Signer, subjects, DisclosurePredicateType, disclosurePredicate{
+	return capture.SignStatement(r.Capturer.Signer, subjects, DisclosurePredicateType, disclosurePredicate{
 		Order: o.ID, Reference: o.Reference, Recipient: recipient, DisclosedAt: now, Agent: r.Agent, Actor: opts.Actor,
 		Partial: rep.Partial, Checkpoint: checkpointRef{Origin: rep.Checkpoint.Origin, Size: rep.Checkpoint.Size, Hash: rep.Checkpoint.Hash},
 		Events: events, Files: files, Items: items,

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -40,7 +41,7 @@ func BenchmarkDisclose1GiB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Actor: "bench", CutOff: time.Now(), Sources: []NamedSource{{Name: "bench", Source: src}}})
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Actor: "bench", CutOff: time.Now(), Sources: []capture.NamedSource{{Name: "bench", Source: src}}})
 	if err != nil || rep.Preserved() != 1 {
 		b.Fatalf("capture: %v %+v", err, rep)
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 
 	"filippo.io/age"
@@ -35,7 +36,7 @@ func disclosedOrder(t *testing.T, f *registryFixture) *order.Order {
 	o := f.addOrder(t)
 	mail := &fakeSource{items: map[string]string{"inbox/1.eml": "hello", "../../etc/passwd": "sneaky name"}, order: []string{"inbox/1.eml", "../../etc/passwd"}}
 	logs := &fakeSource{items: map[string]string{"access.log": "10.0.0.1 GET /"}, order: []string{"access.log"}}
-	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Actor: "custodian", CutOff: time.Now(), Sources: []NamedSource{
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Actor: "custodian", CutOff: time.Now(), Sources: []capture.NamedSource{
 		{Name: "mail", Source: mail, Categories: []string{"content"}},
 		{Name: "proxy logs", Source: logs, Categories: []string{"traffic"}},
 	}})
@@ -331,13 +332,13 @@ func TestDisclosureRevealsNothingOfOtherOrders(t *testing.T) {
 	other := res.Order
 	secret := "bob's private mail, never to leave"
 	src := &fakeSource{items: map[string]string{"bob.eml": secret}, order: []string{"bob.eml"}}
-	crep, err := f.reg.Capture(ctx, other.ID, CaptureOptions{Actor: "c", CutOff: time.Now(), Sources: []NamedSource{{Name: "mail", Source: src}}})
+	crep, err := f.reg.Capture(ctx, other.ID, CaptureOptions{Actor: "c", CutOff: time.Now(), Sources: []capture.NamedSource{{Name: "mail", Source: src}}})
 	if err != nil || crep.Preserved() != 1 {
 		t.Fatalf("capture: %v %+v", err, crep)
 	}
 	// Interleave: more events of mine after the other order's.
 	more := &fakeSource{items: map[string]string{"late.eml": "late"}, order: []string{"late.eml"}}
-	if _, err := f.reg.Capture(ctx, mine.ID, CaptureOptions{Actor: "c", CutOff: time.Now(), Sources: []NamedSource{{Name: "mail2", Source: more}}}); err != nil {
+	if _, err := f.reg.Capture(ctx, mine.ID, CaptureOptions{Actor: "c", CutOff: time.Now(), Sources: []capture.NamedSource{{Name: "mail2", Source: more}}}); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "pkg.tar")

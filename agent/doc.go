@@ -15,8 +15,9 @@
 // digest the log holds for it.
 //
 // The subpackages hold the nouns the service uses: agent/order (the pure
-// order domain), agent/source (connectors), agent/mirror (the log's copy
-// in the store), agent/datadir (the data directory's lock, layout and
-// durable writes); agent/server, agent/jobs, agent/auth and
-// agent/scheduler make up the daemon.
+// order domain), agent/capture (the capture pipeline: sources chosen for
+// an order, hashing, spool, attestations, fixity), agent/source
+// (connectors), agent/mirror (the log's copy in the store), agent/datadir
+// (the data directory's lock, layout and durable writes); agent/server,
+// agent/jobs, agent/auth and agent/scheduler make up the daemon.
 package agent

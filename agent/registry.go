@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
-
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -31,7 +31,7 @@ var ErrNoOrder = errors.New("no such order")
 // OrderLog is what the registry needs of the custody log: appending, and
 // reading back what it holds.
 type OrderLog interface {
-	EventLog
+	capture.EventLog
 	FS() fs.FS
 	Size(ctx context.Context) (uint64, error)
 }
@@ -39,7 +39,7 @@ type OrderLog interface {
 // RegistryStore is what the registry needs of the evidence store: captures,
 // records, and the order-wide steps on retention, legal hold and deletion.
 type RegistryStore interface {
-	CaptureStore
+	capture.Store
 	Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error)
 	ExtendRetention(ctx context.Context, key string, until time.Time) error
 	SetLegalHold(ctx context.Context, key string, on bool) error
@@ -59,8 +59,8 @@ type Registry struct {
 	Book     *OrderBook
 	Profiles *order.Profiles
 	// Capturer preserves captures and order documents; its Store, Log and
-	// Signer must be the registry's. Its Actor is set per step.
-	Capturer *Capturer
+	// Signer must be the registry's. Each step passes its own actor.
+	Capturer *capture.Capturer
 	Agent    string
 	Host     string
 	Now      func() time.Time // nil: time.Now
@@ -288,7 +288,7 @@ type Document struct {
 type AddResult struct {
 	Order *order.Order
 	// Document is the capture that preserved the order document, if any.
-	Document *CaptureReport
+	Document *capture.Report
 }
 
 // Add receives an order: it makes the order from draft (NewOrder), with
@@ -339,7 +339,7 @@ func (r *Registry) Add(ctx context.Context, draft *order.Order, doc *Document, a
 	if ref == nil {
 		return res, nil
 	}
-	rep, err := r.capture(ctx, o, []NamedSource{{Name: documentSourceName, Source: docSrc}}, now, nil, actor, nil)
+	rep, err := r.capture(ctx, o, []capture.NamedSource{{Name: documentSourceName, Source: docSrc}}, now, nil, actor, nil)
 	res.Document = rep
 	if err != nil {
 		return res, fmt.Errorf("order %s received, its document not preserved: %w", o.ID, err)
@@ -358,12 +358,12 @@ func (r *Registry) Add(ctx context.Context, draft *order.Order, doc *Document, a
 
 // CaptureOptions are the choices of one capture.
 type CaptureOptions struct {
-	Sources []NamedSource
+	Sources []capture.NamedSource
 	// CutOff is the newest data preserved; zero means the order's receipt
 	// (by default only data that existed when the order was received).
 	CutOff time.Time
 	Actor  string
-	// Progress is told of the bytes read (see Capturer.Progress).
+	// Progress is told of the bytes read (see capture.Spec.Progress).
 	Progress func(n int)
 }
 
@@ -372,7 +372,7 @@ type CaptureOptions struct {
 // died), flushes the spool when the store answers, and moves a received
 // order to preserving; a capture that preserves everything then makes it
 // preserved. Items the order already holds are not stored or logged again.
-func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) (*CaptureReport, error) {
+func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) (*capture.Report, error) {
 	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, err
@@ -418,17 +418,10 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 // capture runs the capturer for o. st, when given, is the order's state:
 // its open captures are closed as interrupted and its items not preserved
 // again.
-func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []NamedSource, cutOff time.Time, st *OrderState, actor string, progress func(int)) (*CaptureReport, error) {
-	c := *r.Capturer
-	c.Actor, c.Progress = actor, progress
-	spec := CaptureSpec{
-		Order: o.ID, RetainUntil: o.ExpiresAt, LegalHold: o.Status == order.StatusHeld, Legacy: o.LegacyDigests,
-		Authority: o.LegalBasis, Sources: srcs,
-		Request: source.Request{
-			Order: o.ID, Selectors: sourceSelectors(o.Selectors), Categories: categoryNames(o.Categories),
-			From: o.Window.From, To: o.Window.To, CutOff: cutOff,
-		},
-	}
+func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []capture.NamedSource, cutOff time.Time, st *OrderState, actor string, progress func(int)) (*capture.Report, error) {
+	c := r.Capturer
+	spec := capture.NewSpec(o, srcs, cutOff)
+	spec.Actor, spec.Progress = actor, progress
 	if st != nil {
 		spec.Preserved = st.Preserved()
 		for _, cid := range st.OpenCaptures {
@@ -443,13 +436,11 @@ func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []NamedSour
 			}
 		}
 	}
-	if c.Spool != nil && c.storeUp(ctx) && r.flushMu.TryLock() {
+	if c.Spool != nil && c.StoreUp(ctx) && r.flushMu.TryLock() {
 		// Another step flushing now is flushing for this one too. The
 		// agent, not this capture's actor, stores what it flushes: the
 		// spool may hold items of orders the actor never acted on.
-		fc := c
-		fc.Turn, fc.Actor = r.turn(o.ID), r.Agent
-		_, err := fc.Flush(ctx, r.retention)
+		_, err := c.Flush(ctx, capture.FlushOptions{Actor: r.Agent, Retention: r.retention, Turn: r.turn(o.ID)})
 		r.flushMu.Unlock()
 		if err != nil && r.Logger != nil {
 			// The spool keeps what it holds and the next capture tries
@@ -460,8 +451,8 @@ func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []NamedSour
 	return c.Capture(ctx, spec)
 }
 
-// turn is the Capturer's Turn for a step that holds order own already.
-func (r *Registry) turn(own string) func(context.Context, string) (func(), error) {
+// turn is the Turn of a flush run by a step that holds order own already.
+func (r *Registry) turn(own string) capture.Turn {
 	return func(ctx context.Context, id string) (func(), error) {
 		if id == own {
 			return func() {}, nil
@@ -487,37 +478,19 @@ func (r *Registry) retention(ctx context.Context, id string) (time.Time, bool, e
 // answers now; otherwise it does nothing and returns an empty report. The
 // daemon calls it periodically, so that items sealed during an outage
 // reach the store soon after it returns, whether or not a capture runs.
-func (r *Registry) FlushWhenReachable(ctx context.Context, actor string) (*FlushReport, error) {
+func (r *Registry) FlushWhenReachable(ctx context.Context, actor string) (*capture.FlushReport, error) {
 	pending, err := r.Capturer.Spooled(ctx)
-	if err != nil || !pending || !r.Capturer.storeUp(ctx) {
-		return &FlushReport{}, err
+	if err != nil || !pending || !r.Capturer.StoreUp(ctx) {
+		return &capture.FlushReport{}, err
 	}
 	return r.FlushSpool(ctx, actor)
 }
 
-// FlushSpool uploads what the spool holds (see Capturer.Flush).
-func (r *Registry) FlushSpool(ctx context.Context, actor string) (*FlushReport, error) {
-	c := *r.Capturer
-	c.Actor, c.Turn = actor, r.turn("")
+// FlushSpool uploads what the spool holds (see capture.Capturer.Flush).
+func (r *Registry) FlushSpool(ctx context.Context, actor string) (*capture.FlushReport, error) {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	return c.Flush(ctx, r.retention)
-}
-
-func sourceSelectors(sels []order.Selector) []source.Selector {
-	out := make([]source.Selector, len(sels))
-	for i, s := range sels {
-		out[i] = source.Selector{Type: string(s.Type), Value: s.Value}
-	}
-	return out
-}
-
-func categoryNames(cats []order.Category) []string {
-	out := make([]string, len(cats))
-	for i, c := range cats {
-		out[i] = string(c)
-	}
-	return out
+	return r.Capturer.Flush(ctx, capture.FlushOptions{Actor: actor, Retention: r.retention, Turn: r.turn("")})
 }
 
 // StoreReport says what an order-wide step did to the order's objects.
@@ -540,7 +513,7 @@ type StoreReport struct {
 func (r *Registry) objectKeys(st *OrderState) (keys []string, pending map[string]bool) {
 	pending = map[string]bool{}
 	for _, sum := range st.ItemOrder {
-		ks := []string{ItemKey(st.ID, sum), ItemKey(st.ID, sum) + ".meta.json", AttestationKey(st.ID, sum)}
+		ks := []string{capture.ItemKey(st.ID, sum), capture.ItemKey(st.ID, sum) + ".meta.json", capture.AttestationKey(st.ID, sum)}
 		keys = append(keys, ks...)
 		if st.Spooled[sum] {
 			for _, k := range ks {
@@ -715,7 +688,7 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 	rep := &PurgeReport{Order: o}
 	for _, sum := range st.ItemOrder {
 		d := st.Items[sum]
-		keys := []string{ItemKey(id, sum), ItemKey(id, sum) + ".meta.json", AttestationKey(id, sum)}
+		keys := []string{capture.ItemKey(id, sum), capture.ItemKey(id, sum) + ".meta.json", capture.AttestationKey(id, sum)}
 		kept, err := r.deleteAll(ctx, keys)
 		if err != nil {
 			return rep, fmt.Errorf("order %s: purge item %s: %w", id, sum, err)
@@ -727,7 +700,7 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 		e := chain.Event{
 			Type: chain.ItemPurged, Time: r.now(), Order: id, Items: []chain.Digest{d},
 			Actor: actor, Agent: r.Agent, Host: r.Host, Reason: reason, Authority: o.LegalBasis,
-			Details: map[string]string{"key": ItemKey(id, sum)},
+			Details: map[string]string{"key": capture.ItemKey(id, sum)},
 		}
 		if _, err := r.Log.Append(ctx, e); err != nil {
 			return rep, fmt.Errorf("order %s: item %s deleted, not logged: %w", id, sum, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 )
 
@@ -39,7 +40,7 @@ func TestAddHoldsTheOrderThroughItsDocument(t *testing.T) {
 			}
 		}
 	}
-	src := []NamedSource{{Name: "mail", Source: &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}}}
+	src := []capture.NamedSource{{Name: "mail", Source: &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}}}
 	if _, err := f.reg.Capture(ctx, id, CaptureOptions{Sources: src, Actor: "custodian", CutOff: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,6 +30,7 @@ import (
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
+	"github.com/custos-evidence/custos/storage/storagetest"
 )
 
 // The whole life of an order through the Registry, on each store (issue 4):
@@ -83,7 +85,7 @@ func TestRegistryFlowLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runFlow(t, dir, store, localView(filepath.Join(dir, "store")))
+	runFlow(t, dir, store, storagetest.LocalView(filepath.Join(dir, "store")))
 }
 
 func TestRegistryFlowMinIO(t *testing.T) {
@@ -93,7 +95,7 @@ func TestRegistryFlowMinIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runFlow(t, t.TempDir(), store, s3View(t, bucket))
+	runFlow(t, t.TempDir(), store, storagetest.S3View(t, killS3Options(bucket)))
 }
 
 // flow is one order taken through its life, and what it must look like.
@@ -101,7 +103,7 @@ type flow struct {
 	t     *testing.T
 	f     *captureFixture
 	store flowStore
-	view  storeView
+	view  storagetest.View
 	reg   *Registry
 	id    string
 	// events are the types the order's events must have, in log order.
@@ -111,7 +113,7 @@ type flow struct {
 	preserved map[string]chain.Digest
 }
 
-func runFlow(t *testing.T, dir string, store flowStore, view storeView) {
+func runFlow(t *testing.T, dir string, store flowStore, view storagetest.View) {
 	fl := newFlow(t, dir, store, view)
 	now := time.Now().UTC().Truncate(time.Second)
 	window := order.Window{From: now.Add(-3 * time.Hour), To: now}
@@ -139,7 +141,7 @@ func runFlow(t *testing.T, dir string, store flowStore, view storeView) {
 	fl.purge()
 }
 
-func newFlow(t *testing.T, dir string, store flowStore, view storeView) *flow {
+func newFlow(t *testing.T, dir string, store flowStore, view storagetest.View) *flow {
 	t.Helper()
 	f := &captureFixture{dir: dir, signer: testSigner(t, 7)}
 	f.open(t)
@@ -181,7 +183,7 @@ func (fl *flow) add(window order.Window, expires time.Time) {
 // capture runs every connector once. Each yields one item, s3 two, and
 // dir two and a duplicate (the link inside its root names a file it
 // preserves): the same bytes are not stored or logged twice.
-func (fl *flow) capture(srcs []NamedSource, want []flowItem, expires time.Time) {
+func (fl *flow) capture(srcs []capture.NamedSource, want []flowItem, expires time.Time) {
 	t := fl.t
 	t.Helper()
 	start := time.Now()
@@ -217,7 +219,7 @@ func (fl *flow) capture(srcs []NamedSource, want []flowItem, expires time.Time) 
 
 // recapture runs the capture again: every item is already preserved, and
 // none is stored or logged again.
-func (fl *flow) recapture(srcs []NamedSource, want []flowItem, expires time.Time) {
+func (fl *flow) recapture(srcs []capture.NamedSource, want []flowItem, expires time.Time) {
 	t := fl.t
 	t.Helper()
 	rep, err := fl.reg.Capture(context.Background(), fl.id, CaptureOptions{Sources: srcs, Actor: flowActor})
@@ -389,7 +391,7 @@ func (fl *flow) checkObjects(step string, until time.Time, hold bool) {
 	}
 	var want []string
 	for sum := range fl.preserved {
-		want = append(want, ItemKey(fl.id, sum), ItemKey(fl.id, sum)+".meta.json", AttestationKey(fl.id, sum))
+		want = append(want, capture.ItemKey(fl.id, sum), capture.ItemKey(fl.id, sum)+".meta.json", capture.AttestationKey(fl.id, sum))
 	}
 	for _, sum := range v.State.Records {
 		want = append(want, RecordKey(fl.id, sum))
@@ -434,12 +436,12 @@ type flowItem struct {
 // checkFlowReport checks that the capture reported exactly the items of
 // want, none failed, each with the digest of its content; on a re-run
 // every one is a duplicate.
-func checkFlowReport(t *testing.T, rep *CaptureReport, want []flowItem, rerun bool) {
+func checkFlowReport(t *testing.T, rep *capture.Report, want []flowItem, rerun bool) {
 	t.Helper()
 	if rep.Failed() {
 		t.Fatalf("capture failed: %q", rep.Failures())
 	}
-	got := map[string]ItemResult{}
+	got := map[string]capture.ItemResult{}
 	for _, it := range rep.Items {
 		got[it.Source+"/"+it.Name] = it
 	}
@@ -463,16 +465,16 @@ func checkFlowReport(t *testing.T, rep *CaptureReport, want []flowItem, rerun bo
 // flowSources sets up a real peer for every connector and returns the
 // sources and the items they must yield. The data they hold is older than
 // the order that captures it; window is the order's.
-func flowSources(t *testing.T, dir string, window order.Window, store flowStore) ([]NamedSource, []flowItem) {
+func flowSources(t *testing.T, dir string, window order.Window, store flowStore) ([]capture.NamedSource, []flowItem) {
 	t.Helper()
-	var srcs []NamedSource
+	var srcs []capture.NamedSource
 	var want []flowItem
 	add := func(name, typ string, params map[string]any, items ...flowItem) {
 		s, err := source.New(source.Config{Name: name, Type: typ, Params: params})
 		if err != nil {
 			t.Fatal(err)
 		}
-		srcs = append(srcs, NamedSource{Name: name, Source: s})
+		srcs = append(srcs, capture.NamedSource{Name: name, Source: s})
 		for _, it := range items {
 			it.source = name
 			want = append(want, it)

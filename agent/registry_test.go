@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 
 	"github.com/custos-evidence/custos/chain"
@@ -211,7 +212,7 @@ func TestRegistryRecordsInterruptedCapturesAndRebuildsFromTheLog(t *testing.T) {
 		Details: map[string]string{"capture": "01JD8Z3K4M5N6P7Q8R9S0T1V2X"}}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Sources: []NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
 	if err != nil || rep.Failed() || rep.Preserved() != 2 {
 		t.Fatalf("capture: %v, %+v", err, rep)
 	}
@@ -232,7 +233,7 @@ func TestRegistryRecordsInterruptedCapturesAndRebuildsFromTheLog(t *testing.T) {
 		t.Fatalf("rebuilt: status %s, %d items, open captures %v", v.Order.Status, len(v.State.Items), v.State.OpenCaptures)
 	}
 	// And re-running the capture stores nothing twice.
-	rep, err = reg.Capture(ctx, o.ID, CaptureOptions{Sources: []NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
+	rep, err = reg.Capture(ctx, o.ID, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
 	if err != nil || rep.Preserved() != 0 || len(rep.Items) != 2 || !rep.Items[0].Duplicate {
 		t.Fatalf("re-run: %v, %+v", err, rep)
 	}
@@ -243,11 +244,11 @@ func TestRegistryExtendReportsMissingObjectsAndStillExtends(t *testing.T) {
 	f := newRegistryFixture(t)
 	o := f.addOrder(t)
 	src := &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}
-	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Sources: []NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
 	if err != nil || rep.Preserved() != 1 {
 		t.Fatalf("capture: %v %+v", err, rep)
 	}
-	lost := ItemKey(o.ID, rep.Items[0].Digests.SHA256)
+	lost := capture.ItemKey(o.ID, rep.Items[0].Digests.SHA256)
 	if err := os.Remove(filepath.Join(f.dir, "store", "objects", filepath.FromSlash(lost))); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
 	}
 	id := res.Order.ID
 	src := &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}
-	if _, err := f.reg.Capture(ctx, id, CaptureOptions{Sources: []NamedSource{{Name: "mail", Source: src}}, Actor: "c", CutOff: time.Now()}); err != nil {
+	if _, err := f.reg.Capture(ctx, id, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "c", CutOff: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.reg.Release(ctx, id, "expired", "c"); err != nil {
@@ -350,8 +351,8 @@ func TestRegistryStepsOnOneOrderTakeTurns(t *testing.T) {
 	f := newRegistryFixture(t)
 	shared := f.addOrder(t)
 	others := []*order.Order{f.addOrder(t), f.addOrder(t)}
-	src := func() []NamedSource {
-		return []NamedSource{{Name: "mail", Source: &fakeSource{items: map[string]string{"a": "alpha", "b": "bravo"}, order: []string{"a", "b"}}}}
+	src := func() []capture.NamedSource {
+		return []capture.NamedSource{{Name: "mail", Source: &fakeSource{items: map[string]string{"a": "alpha", "b": "bravo"}, order: []string{"a", "b"}}}}
 	}
 	const n = 6
 	errs := make(chan error, n+len(others))
@@ -388,16 +389,5 @@ func TestRegistryStepsOnOneOrderTakeTurns(t *testing.T) {
 		if err != nil || v.Order.Status != order.StatusPreserved || len(v.State.Items) != 2 {
 			t.Fatalf("order %s: %v, %+v", o.ID, err, v)
 		}
-	}
-}
-
-func TestSourceSelectorsKeepTypeAndValue(t *testing.T) {
-	s, err := order.ParseSelector("ip:[2001:db8::7]:443@2026-11-20T10:00:00+01:00")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := sourceSelectors([]order.Selector{s})
-	if len(src) != 1 || src[0].Type != "ip" || src[0].Value != s.Value {
-		t.Errorf("source selectors %+v", src)
 	}
 }

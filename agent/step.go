@@ -5,8 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
-
+	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -86,11 +87,57 @@ func NewOrderDetail(v *OrderView, d order.Deadline) *OrderDetail {
 	st := v.State
 	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record}
 	for _, sum := range st.ItemOrder {
-		out.Items = append(out.Items, ItemView{SHA256: sum, SHA512: st.Items[sum].SHA512, Key: ItemKey(v.Order.ID, sum), Spooled: st.Spooled[sum]})
+		out.Items = append(out.Items, ItemView{SHA256: sum, SHA512: st.Items[sum].SHA512, Key: capture.ItemKey(v.Order.ID, sum), Spooled: st.Spooled[sum]})
 	}
 	for _, dg := range st.Purged {
 		out.Purged = append(out.Purged, dg)
 	}
 	slices.SortFunc(out.Purged, func(a, b chain.Digest) int { return strings.Compare(a.SHA256, b.SHA256) })
 	return out
+}
+
+// CaptureSummary is a capture's outcome as the CLI's --output json and
+// the API give it.
+type CaptureSummary struct {
+	Order        string                    `json:"order"`
+	Capture      string                    `json:"capture"`
+	CutOff       time.Time                 `json:"cut_off"`
+	Items        []ItemSummary             `json:"items"`
+	Summaries    map[string]source.Summary `json:"summaries"`
+	SourceErrors map[string]string         `json:"source_errors"`
+	Preserved    int                       `json:"preserved"`
+	Failed       bool                      `json:"failed"`
+	// Index is the log index of the event that ended the capture.
+	Index uint64 `json:"index"`
+}
+
+// ItemSummary is one item of a CaptureSummary.
+type ItemSummary struct {
+	Source    string          `json:"source"`
+	Name      string          `json:"name"`
+	Digests   capture.Digests `json:"digests"`
+	Size      int64           `json:"size"`
+	Key       string          `json:"key,omitempty"`
+	Duplicate bool            `json:"duplicate,omitempty"`
+	Spooled   bool            `json:"spooled,omitempty"`
+	Error     string          `json:"error,omitempty"`
+}
+
+// CaptureSummaryOf gives the report of a capture of order as a
+// CaptureSummary.
+func CaptureSummaryOf(order string, r *capture.Report) CaptureSummary {
+	items := make([]ItemSummary, 0, len(r.Items))
+	for _, it := range r.Items {
+		is := ItemSummary{Source: it.Source, Name: it.Name, Digests: it.Digests, Size: it.Size, Key: it.Key, Duplicate: it.Duplicate, Spooled: it.Spooled}
+		if it.Err != nil {
+			is.Error = it.Err.Error()
+		}
+		items = append(items, is)
+	}
+	srcErrs := map[string]string{}
+	for name, err := range r.SourceErrs {
+		srcErrs[name] = err.Error()
+	}
+	return CaptureSummary{Order: order, Capture: r.ID, CutOff: r.CutOff, Items: items, Summaries: r.Summaries,
+		SourceErrors: srcErrs, Preserved: r.Preserved(), Failed: r.Failed(), Index: r.Index}
 }

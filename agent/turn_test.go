@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/source"
 )
 
@@ -26,7 +27,7 @@ func TestStepWaitingForATurnEndsWithItsContext(t *testing.T) {
 	src := &blockingSource{started: make(chan struct{}), release: make(chan struct{})}
 	capDone := make(chan error, 1)
 	go func() {
-		_, err := f.reg.Capture(context.Background(), o.ID, CaptureOptions{Sources: []NamedSource{{Name: "b", Source: src}}, Actor: "c", CutOff: time.Now()})
+		_, err := f.reg.Capture(context.Background(), o.ID, CaptureOptions{Sources: []capture.NamedSource{{Name: "b", Source: src}}, Actor: "c", CutOff: time.Now()})
 		capDone <- err
 	}()
 	<-src.started

@@ -5,7 +5,7 @@
 # command runs all the same, and the benchmark says that it measured no
 # ratio against rclone.
 #
-#   scripts/with-minio.sh scripts/with-rclone.sh go test -bench BenchmarkCaptureS31GiB ./agent
+#   scripts/with-minio.sh scripts/with-rclone.sh go test -bench BenchmarkCaptureS31GiB ./agent/capture
 set -euo pipefail
 
 if ! command -v rclone >/dev/null; then

@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"bytes"
@@ -43,13 +43,14 @@ func attest(signer signature.Signer, d Digests, p preservation) ([]byte, error) 
 	if d.MD5 != "" {
 		digest["md5"], digest["sha1"] = d.MD5, d.SHA1
 	}
-	return signStatement(signer, []*intoto.ResourceDescriptor{{Name: p.Name, Digest: digest, MediaType: p.MediaType}},
+	return SignStatement(signer, []*intoto.ResourceDescriptor{{Name: p.Name, Digest: digest, MediaType: p.MediaType}},
 		PreservationPredicateType, p)
 }
 
-// signStatement signs an in-toto v1 statement about subjects with
-// predicate p (any JSON-encodable value) as a DSSE envelope (JSON).
-func signStatement(signer signature.Signer, subjects []*intoto.ResourceDescriptor, predicateType string, p any) ([]byte, error) {
+// SignStatement signs an in-toto v1 statement about subjects with
+// predicate p (any JSON-encodable value) as a DSSE envelope (JSON). The
+// disclosure's statement is signed with it too.
+func SignStatement(signer signature.Signer, subjects []*intoto.ResourceDescriptor, predicateType string, p any) ([]byte, error) {
 	pred, err := toStruct(p)
 	if err != nil {
 		return nil, err

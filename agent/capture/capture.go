@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"bytes"
@@ -24,8 +24,8 @@ import (
 	"github.com/custos-evidence/custos/storage"
 )
 
-// CaptureStore is what a capture needs of the evidence store.
-type CaptureStore interface {
+// Store is what a capture needs of the evidence store.
+type Store interface {
 	Stage(ctx context.Context, r io.Reader) (*storage.Staged, error)
 	Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (*storage.ObjectInfo, error)
 	Stat(ctx context.Context, key string) (*storage.ObjectInfo, error)
@@ -44,8 +44,13 @@ type EventLog interface {
 // statement, …/attestations/<sha256>.dsse.json) and logged
 // (item.preserved), between capture.started and capture.completed or
 // capture.failed.
+//
+// A Capturer holds what stays the same from one capture to the next; what
+// changes per call (the order, the actor, the progress) is in the Spec of
+// Capture and the FlushOptions of Flush. One Capturer serves concurrent
+// calls and is never copied.
 type Capturer struct {
-	Store  CaptureStore
+	Store  Store
 	Log    EventLog
 	Signer signature.Signer // signs the attestations
 	// Spool, when set, seals items locally while Store cannot be reached:
@@ -54,18 +59,11 @@ type Capturer struct {
 	// against an unreachable store fails.
 	Spool SpoolStore
 
-	Agent, Actor, Host string
-	Now                func() time.Time // nil: time.Now
+	Agent, Host string
+	Now         func() time.Time // nil: time.Now
 	// Concurrency bounds the sources captured at once (items of one
 	// source come one after another); 0 means 2.
 	Concurrency int
-	// Progress, when set, is told of every n bytes read from the
-	// sources, from several goroutines at once (a progress bar).
-	Progress func(n int)
-	// Turn, when set, is taken by Flush around each spooled item: it waits
-	// for the item's order to be free of other steps and returns the func
-	// that frees it again.
-	Turn func(ctx context.Context, order string) (func(), error)
 }
 
 // progressReader tells progress of the bytes read through it.
@@ -92,8 +90,8 @@ type NamedSource struct {
 	Categories []string
 }
 
-// CaptureSpec is one capture of one order.
-type CaptureSpec struct {
+// Spec is one capture of one order.
+type Spec struct {
 	Order       string
 	RetainUntil time.Time // the order's expiry: the items' retention
 	LegalHold   bool      // the order is held: items get a legal hold
@@ -105,6 +103,12 @@ type CaptureSpec struct {
 	// as its custody events say: they are neither stored nor logged again,
 	// which makes a re-run capture idempotent.
 	Preserved map[string]bool
+	// Actor is who runs the capture, recorded in every event and in each
+	// item's metadata and attestation.
+	Actor string
+	// Progress, when set, is told of every n bytes read from the
+	// sources, from several goroutines at once (a progress bar).
+	Progress func(n int)
 }
 
 // ItemResult is what became of one item a source yielded.
@@ -119,8 +123,8 @@ type ItemResult struct {
 	Err       error // not preserved, and why
 }
 
-// CaptureReport is the outcome of a capture.
-type CaptureReport struct {
+// Report is the outcome of a capture.
+type Report struct {
 	ID        string
 	CutOff    time.Time
 	Items     []ItemResult
@@ -133,53 +137,8 @@ type CaptureReport struct {
 	Index uint64
 }
 
-// CaptureSummary is a capture's outcome as the CLI's --output json and
-// the API give it.
-type CaptureSummary struct {
-	Order        string                    `json:"order"`
-	Capture      string                    `json:"capture"`
-	CutOff       time.Time                 `json:"cut_off"`
-	Items        []ItemSummary             `json:"items"`
-	Summaries    map[string]source.Summary `json:"summaries"`
-	SourceErrors map[string]string         `json:"source_errors"`
-	Preserved    int                       `json:"preserved"`
-	Failed       bool                      `json:"failed"`
-	// Index is the log index of the event that ended the capture.
-	Index uint64 `json:"index"`
-}
-
-// ItemSummary is one item of a CaptureSummary.
-type ItemSummary struct {
-	Source    string  `json:"source"`
-	Name      string  `json:"name"`
-	Digests   Digests `json:"digests"`
-	Size      int64   `json:"size"`
-	Key       string  `json:"key,omitempty"`
-	Duplicate bool    `json:"duplicate,omitempty"`
-	Spooled   bool    `json:"spooled,omitempty"`
-	Error     string  `json:"error,omitempty"`
-}
-
-// Summary gives the report of a capture of order as a CaptureSummary.
-func (r *CaptureReport) Summary(order string) CaptureSummary {
-	items := make([]ItemSummary, 0, len(r.Items))
-	for _, it := range r.Items {
-		is := ItemSummary{Source: it.Source, Name: it.Name, Digests: it.Digests, Size: it.Size, Key: it.Key, Duplicate: it.Duplicate, Spooled: it.Spooled}
-		if it.Err != nil {
-			is.Error = it.Err.Error()
-		}
-		items = append(items, is)
-	}
-	srcErrs := map[string]string{}
-	for name, err := range r.SourceErrs {
-		srcErrs[name] = err.Error()
-	}
-	return CaptureSummary{Order: order, Capture: r.ID, CutOff: r.CutOff, Items: items, Summaries: r.Summaries,
-		SourceErrors: srcErrs, Preserved: r.Preserved(), Failed: r.Failed(), Index: r.Index}
-}
-
 // Preserved counts the items stored and logged by this capture.
-func (r *CaptureReport) Preserved() int {
+func (r *Report) Preserved() int {
 	n := 0
 	for _, it := range r.Items {
 		if it.Err == nil && !it.Duplicate {
@@ -191,7 +150,7 @@ func (r *CaptureReport) Preserved() int {
 
 // Failures names, sorted, each item and source not preserved and why:
 // "source/name: error" or "source: error".
-func (r *CaptureReport) Failures() []string {
+func (r *Report) Failures() []string {
 	var out []string
 	for _, it := range r.Items {
 		if it.Err != nil {
@@ -206,7 +165,7 @@ func (r *CaptureReport) Failures() []string {
 }
 
 // Failed reports whether anything was not preserved.
-func (r *CaptureReport) Failed() bool {
+func (r *Report) Failed() bool {
 	if len(r.SourceErrs) > 0 {
 		return true
 	}
@@ -261,7 +220,7 @@ func AttestationKey(order, sha256 string) string {
 // returns the report and an error only when the capture could not be
 // recorded at all (capture.started could not be logged); a source or item
 // that fails is in the report and in the capture.failed event.
-func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureReport, error) {
+func (c *Capturer) Capture(ctx context.Context, spec Spec) (*Report, error) {
 	now := c.now()
 	if err := chain.ValidateOrderID(spec.Order); err != nil {
 		return nil, err
@@ -273,7 +232,7 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 		return nil, errors.New("capture: no cut-off time")
 	}
 	spec.Request.Order = spec.Order
-	rep := &CaptureReport{
+	rep := &Report{
 		ID:         ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
 		CutOff:     spec.Request.CutOff.UTC(),
 		Summaries:  map[string]source.Summary{},
@@ -297,7 +256,7 @@ func (c *Capturer) Capture(ctx context.Context, spec CaptureSpec) (*CaptureRepor
 		limit     = make(chan struct{}, c.concurrency())
 		down      atomic.Bool // the store stopped answering: spool from now on
 	)
-	if c.Spool != nil && !c.storeUp(ctx) {
+	if c.Spool != nil && !c.StoreUp(ctx) {
 		down.Store(true)
 	}
 	for k, v := range spec.Preserved {
@@ -380,7 +339,7 @@ func itemFailed(items []ItemResult, src string, err error) bool {
 }
 
 // preserve stores, describes, attests and logs one item.
-func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture string, ns NamedSource, it *source.Item,
+func (c *Capturer) preserve(ctx context.Context, spec Spec, capture string, ns NamedSource, it *source.Item,
 	content io.Reader, mu *sync.Mutex, preserved map[string]bool, down *atomic.Bool,
 ) ItemResult {
 	res := ItemResult{Source: ns.Name, Name: it.Name}
@@ -388,8 +347,8 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 	if down.Load() {
 		target, res.Spooled = c.Spool, true
 	}
-	if c.Progress != nil {
-		content = progressReader{r: content, progress: c.Progress}
+	if spec.Progress != nil {
+		content = progressReader{r: content, progress: spec.Progress}
 	}
 	hr := newHashingReader(content, spec.Legacy)
 	st, err := target.Stage(ctx, hr)
@@ -434,7 +393,7 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 	meta := itemMeta{
 		Order: spec.Order, Capture: capture, Digests: res.Digests, Size: res.Size, MediaType: it.MediaType,
 		Name: it.Name, Source: ns.Name, Kind: ns.Source.Kind(), Categories: ns.Categories, Record: it.Record,
-		CapturedAt: now, CutOff: spec.Request.CutOff.UTC(), Agent: c.Agent, Actor: c.Actor,
+		CapturedAt: now, CutOff: spec.Request.CutOff.UTC(), Agent: c.Agent, Actor: spec.Actor,
 		Store: storeRecord{Key: res.Key, VersionID: info.VersionID, ETag: info.ETag, Checksum: info.Checksum,
 			PartSize: info.PartSize, RetainUntil: info.RetainUntil, LegalHold: info.LegalHold},
 	}
@@ -455,7 +414,7 @@ func (c *Capturer) preserve(ctx context.Context, spec CaptureSpec, capture strin
 		return res
 	}
 	env, err := attest(c.Signer, res.Digests, preservation{
-		Order: spec.Order, Agent: c.Agent, Actor: c.Actor, Capture: capture, CapturedAt: now,
+		Order: spec.Order, Agent: c.Agent, Actor: spec.Actor, Capture: capture, CapturedAt: now,
 		CutOff: spec.Request.CutOff.UTC(), Source: ns.Name, Kind: ns.Source.Kind(), Name: it.Name,
 		Size: res.Size, MediaType: it.MediaType, Record: it.Record,
 	})
@@ -507,7 +466,7 @@ var errNotLogged = errors.New("stored, but not logged")
 
 // putBytes stores a small object write-once with the order's retention
 // and returns the SHA-256 of what is stored under key.
-func (c *Capturer) putBytes(ctx context.Context, target CaptureStore, key string, b []byte, opts storage.PutOptions) (string, error) {
+func (c *Capturer) putBytes(ctx context.Context, target Store, key string, b []byte, opts storage.PutOptions) (string, error) {
 	sum := sha256.Sum256(b)
 	hexSum := hex.EncodeToString(sum[:])
 	opts.SHA256 = hexSum
@@ -524,9 +483,9 @@ func (c *Capturer) putBytes(ctx context.Context, target CaptureStore, key string
 	return hexSum, err
 }
 
-func (c *Capturer) event(t chain.EventType, spec CaptureSpec, reason string, details map[string]string) chain.Event {
+func (c *Capturer) event(t chain.EventType, spec Spec, reason string, details map[string]string) chain.Event {
 	return chain.Event{
-		Type: t, Time: c.now(), Order: spec.Order, Actor: c.Actor, Agent: c.Agent, Host: c.Host,
+		Type: t, Time: c.now(), Order: spec.Order, Actor: spec.Actor, Agent: c.Agent, Host: c.Host,
 		Reason: reason, Authority: spec.Authority, Details: details,
 	}
 }

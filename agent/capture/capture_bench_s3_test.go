@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"bytes"
@@ -180,7 +180,7 @@ func BenchmarkCaptureS31GiB(b *testing.B) {
 	benchS3Options(b) // skips without a server
 	in := benchInputsOf(b)
 	var ps []phases
-	capture := captureInto(b, in, func(string) (CaptureStore, func()) { return newBenchS3(b) }, "file", in.big, 1, &ps)
+	capture := captureInto(b, in, func(string) (Store, func()) { return newBenchS3(b) }, "file", in.big, 1, &ps)
 	runs := []benchRun{capture, barePut(b, in.big)}
 	rclone := rcloneCopy(b, in, in.big)
 	if rclone != nil {

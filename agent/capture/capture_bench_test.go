@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"bytes"
@@ -126,7 +126,7 @@ func benchScratch(b *testing.B, in benchFiles, name string) (string, func()) {
 
 // benchCapturer is a Capturer into store with a real custody log in dir,
 // configured as the agent's (chain's default batching and checkpoints).
-func benchCapturer(ctx context.Context, store CaptureStore, dir string) (*Capturer, func() error, error) {
+func benchCapturer(ctx context.Context, store Store, dir string) (*Capturer, func() error, error) {
 	signer, err := signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
 	if err != nil {
 		return nil, nil, err
@@ -135,7 +135,7 @@ func benchCapturer(ctx context.Context, store CaptureStore, dir string) (*Captur
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Capturer{Store: store, Log: l, Signer: signer, Agent: "agent-1", Actor: "custodian@example.net", Host: "bench"}
+	c := &Capturer{Store: store, Log: l, Signer: signer, Agent: "agent-1", Host: "bench"}
 	return c, func() error { return l.Close(context.WithoutCancel(ctx)) }, nil
 }
 
@@ -148,9 +148,9 @@ func captureSource(ctx context.Context, c *Capturer, typ, path string, want int)
 	if err != nil {
 		return err
 	}
-	rep, err := c.Capture(ctx, CaptureSpec{
+	rep, err := c.Capture(ctx, Spec{
 		Order: ulid.Make().String(), Authority: "benchmark", Request: source.Request{CutOff: time.Now()},
-		Sources: []NamedSource{{Name: "bench", Source: src}},
+		Sources: []NamedSource{{Name: "bench", Source: src}}, Actor: "custodian@example.net",
 	})
 	if err != nil {
 		return err
@@ -228,7 +228,7 @@ func hashPass(b *testing.B, path string, h func() hash.Hash) benchRun {
 // captureInto is a timed capture of path (source type typ, want items)
 // into the store open makes in a new directory, with a new custody log;
 // where each capture's time went is appended to into.
-func captureInto(b *testing.B, in benchFiles, open func(dir string) (CaptureStore, func()), typ, path string, want int, into *[]phases) benchRun {
+func captureInto(b *testing.B, in benchFiles, open func(dir string) (Store, func()), typ, path string, want int, into *[]phases) benchRun {
 	ctx := context.Background()
 	return func(int) (func(), func()) {
 		dir, cleanup := benchScratch(b, in, "capture")
@@ -277,7 +277,7 @@ func BenchmarkCaptureLocal1GiB(b *testing.B) {
 	in := benchInputsOf(b)
 	local := openLocal(b)
 	var ps []phases
-	capture := captureInto(b, in, func(dir string) (CaptureStore, func()) { return local(dir) }, "file", in.big, 1, &ps)
+	capture := captureInto(b, in, func(dir string) (Store, func()) { return local(dir) }, "file", in.big, 1, &ps)
 	copyFsync := func(int) (func(), func()) {
 		dir, cleanup := benchScratch(b, in, "copy")
 		return func() { copyFile(b, in.big, filepath.Join(dir, "copy")) }, cleanup
@@ -320,7 +320,7 @@ func copyFile(b *testing.B, from, to string) {
 // putFiles is the baseline of BenchmarkCaptureSmall: each file of dir
 // read, hashed and put under its name, one after another, as the capture
 // of one dir source takes its items.
-func putFiles(ctx context.Context, st CaptureStore, dir string) error {
+func putFiles(ctx context.Context, st Store, dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -348,10 +348,10 @@ func BenchmarkCaptureSmall(b *testing.B) {
 	in := benchInputsOf(b)
 	for _, kind := range []string{"local", "s3"} {
 		b.Run("store="+kind, func(b *testing.B) {
-			open := func(dir string) (CaptureStore, func()) { return openLocal(b)(dir) }
+			open := func(dir string) (Store, func()) { return openLocal(b)(dir) }
 			if kind == "s3" {
 				benchS3Options(b) // skips without a server
-				open = func(string) (CaptureStore, func()) { return newBenchS3(b) }
+				open = func(string) (Store, func()) { return newBenchS3(b) }
 			}
 			var ps []phases
 			capture := captureInto(b, in, open, "dir", in.small, smallCount, &ps)
@@ -400,14 +400,14 @@ func medianPhases(ps []phases) string {
 // completion) and the small puts (metadata, attestation); Commit is not
 // seen (Staged is concrete) and falls in the remainder.
 type timedStore struct {
-	CaptureStore
+	Store
 	p *phases
 }
 
 func (s timedStore) Stage(ctx context.Context, r io.Reader) (*storage.Staged, error) {
 	start := time.Now()
 	er := &eofReader{r: r}
-	st, err := s.CaptureStore.Stage(ctx, er)
+	st, err := s.Store.Stage(ctx, er)
 	s.p.read += er.at.Sub(start)
 	s.p.finish += time.Since(er.at)
 	return st, err
@@ -416,7 +416,7 @@ func (s timedStore) Stage(ctx context.Context, r io.Reader) (*storage.Staged, er
 func (s timedStore) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (*storage.ObjectInfo, error) {
 	start := time.Now()
 	defer func() { s.p.puts += time.Since(start) }()
-	return s.CaptureStore.Put(ctx, key, r, opts)
+	return s.Store.Put(ctx, key, r, opts)
 }
 
 // eofReader notes when its reader returned io.EOF.

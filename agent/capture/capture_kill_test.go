@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"bufio"
@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"iter"
 	mrand "math/rand/v2"
 	"os"
@@ -24,12 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
-
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
+	"github.com/custos-evidence/custos/storage/storagetest"
 )
 
 // A capture killed with SIGKILL in the middle of an item (issue 4). A
@@ -106,7 +103,7 @@ func (p *pausingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func killSpec(src source.Source, preserved map[string]bool) CaptureSpec {
+func killSpec(src source.Source, preserved map[string]bool) Spec {
 	sp := spec(src, preserved)
 	sp.Legacy = false // MD5 and SHA-1 of 256 MiB twice would only slow the test
 	return sp
@@ -114,7 +111,7 @@ func killSpec(src source.Source, preserved map[string]bool) CaptureSpec {
 
 // killStore is what the test uses of either store.
 type killStore interface {
-	CaptureStore
+	Store
 	Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error)
 	List(ctx context.Context, prefix string) iter.Seq2[*storage.ObjectInfo, error]
 }
@@ -174,7 +171,7 @@ func TestCaptureKillChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Capturer{Store: store, Log: l, Signer: signer, Agent: "agent-1", Actor: "custodian@example.net", Host: "host-1"}
+	c := &Capturer{Store: store, Log: l, Signer: signer, Agent: "agent-1", Host: "host-1"}
 	halfway := func() {
 		fmt.Println("half")
 		_, _ = io.Copy(io.Discard, os.Stdin)
@@ -249,15 +246,15 @@ func killChild(t *testing.T, a killArgs) {
 func TestCaptureKilledMidItem(t *testing.T) {
 	t.Run("local", func(t *testing.T) {
 		a := killArgs{Dir: t.TempDir()}
-		testCaptureKilled(t, a, localView(filepath.Join(a.Dir, "store")))
+		testCaptureKilled(t, a, storagetest.LocalView(filepath.Join(a.Dir, "store")))
 	})
 	t.Run("s3", func(t *testing.T) {
 		a := killArgs{Dir: t.TempDir(), Bucket: newKillBucket(t)}
-		testCaptureKilled(t, a, s3View(t, a.Bucket))
+		testCaptureKilled(t, a, storagetest.S3View(t, killS3Options(a.Bucket)))
 	})
 }
 
-func testCaptureKilled(t *testing.T, a killArgs, view storeView) {
+func testCaptureKilled(t *testing.T, a killArgs, view storagetest.View) {
 	ctx := context.Background()
 	big := killBigDigests()
 	smallSum := hex.EncodeToString(sha256Of([]byte(killSmall)))
@@ -346,7 +343,7 @@ func checkRecovered(t *testing.T, l *chain.Log) {
 
 // checkRerun: the capture run again reports the first item a duplicate
 // and preserves the second.
-func checkRerun(t *testing.T, rep *CaptureReport, err error, smallSum string, big Digests) {
+func checkRerun(t *testing.T, rep *Report, err error, smallSum string, big Digests) {
 	t.Helper()
 	if err != nil || rep.Failed() || len(rep.Items) != 2 || rep.Preserved() != 1 {
 		t.Fatalf("the capture run again: %+v, %v", rep, err)
@@ -397,7 +394,7 @@ func checkLoggedOnce(t *testing.T, evs []*chain.Event, interrupted, rerun, small
 
 // checkStored: the store holds exactly the objects of the logged items,
 // nothing else, and each re-hashes to what the log says.
-func checkStored(t *testing.T, store killStore, view storeView, logged map[string]*chain.Event) {
+func checkStored(t *testing.T, store killStore, view storagetest.View, logged map[string]*chain.Event) {
 	t.Helper()
 	ctx := context.Background()
 	var sums []string
@@ -447,55 +444,6 @@ func rehash(t *testing.T, store killStore, key string) Digests {
 	return Digests{SHA256: hex.EncodeToString(h256.Sum(nil)), SHA512: hex.EncodeToString(h512.Sum(nil))}
 }
 
-// storeView looks at a store from outside it, without opening it (which
-// would clean it): the keys it holds whole, sorted, and anything else (a
-// partial write, a staging copy, an unfinished upload), named.
-type storeView func(t *testing.T) (keys, leftovers []string)
-
-// localView looks at the files of the local store in root.
-func localView(root string) storeView {
-	return func(t *testing.T) (keys, left []string) {
-		t.Helper()
-		objects, metas := map[string]bool{}, map[string]bool{}
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, err := filepath.Rel(root, p)
-			if err != nil {
-				return err
-			}
-			switch dir, key, _ := strings.Cut(filepath.ToSlash(rel), "/"); {
-			case dir == "objects":
-				objects[key] = true
-			case dir == "meta" && strings.HasSuffix(key, ".json"):
-				metas[strings.TrimSuffix(key, ".json")] = true
-			default:
-				left = append(left, filepath.ToSlash(rel))
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k := range objects {
-			if metas[k] {
-				keys = append(keys, k)
-			} else {
-				left = append(left, "objects/"+k+" (no metadata)")
-			}
-		}
-		for k := range metas {
-			if !objects[k] {
-				left = append(left, "meta/"+k+".json (no object)")
-			}
-		}
-		slices.Sort(keys)
-		slices.Sort(left)
-		return keys, left
-	}
-}
-
 // newKillBucket creates a bucket with Object Lock on the S3 server that
 // scripts/with-minio.sh names. Without one the test skips, except under
 // CI=true, where it fails.
@@ -516,69 +464,4 @@ func newKillBucket(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return bucket
-}
-
-// s3View looks at every version in bucket. Objects outside orders/ are
-// the store's bookkeeping: staged content (.custos-staging/) and a marker
-// for each multipart upload in progress (.custos-uploads/), naming the key
-// uploaded to; the unfinished uploads of every key a marker ever named
-// (the sweep removes the markers) are leftovers too.
-func s3View(t *testing.T, bucket string) storeView {
-	o := killS3Options(bucket)
-	core, err := minio.NewCore(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""), Secure: o.TLS, Region: o.Region})
-	if err != nil {
-		t.Fatal(err)
-	}
-	named := map[string]bool{}
-	return func(t *testing.T) (keys, left []string) {
-		t.Helper()
-		ctx := context.Background()
-		seen := map[string]bool{}
-		for oi := range core.Client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
-			if oi.Err != nil {
-				t.Fatal(oi.Err)
-			}
-			switch {
-			case oi.IsDeleteMarker:
-				left = append(left, "a delete marker of "+oi.Key)
-			case strings.HasPrefix(oi.Key, "orders/") && !seen[oi.Key]:
-				keys = append(keys, oi.Key)
-			case strings.HasPrefix(oi.Key, "orders/"):
-				left = append(left, "another version of "+oi.Key)
-			default:
-				left = append(left, oi.Key)
-				if strings.HasPrefix(oi.Key, ".custos-uploads/") {
-					named[readVersion(t, core, bucket, oi.Key, oi.VersionID)] = true
-				}
-			}
-			seen[oi.Key] = true
-		}
-		for key := range named {
-			for up := range core.ListIncompleteUploads(ctx, bucket, key, true) {
-				if up.Err != nil {
-					t.Fatal(up.Err)
-				}
-				if up.Key == key {
-					left = append(left, "an unfinished upload of "+key)
-				}
-			}
-		}
-		slices.Sort(keys)
-		slices.Sort(left)
-		return keys, left
-	}
-}
-
-func readVersion(t *testing.T, core *minio.Core, bucket, key, version string) string {
-	t.Helper()
-	r, _, _, err := core.GetObject(context.Background(), bucket, key, minio.GetObjectOptions{VersionID: version})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func captureChild(raw string) error {
 		return err
 	}
 	ctx := context.Background()
-	var store CaptureStore
+	var store Store
 	switch {
 	case a.Idle:
 		return nil

@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"bytes"
@@ -29,6 +29,7 @@ import (
 const (
 	testOrder  = "01JD8Z3K4M5N6P7Q8R9S0T1V2W"
 	testOrigin = "custos.test/capture"
+	testActor  = "custodian@example.net" // runs the captures and flushes
 )
 
 func testSigner(t testing.TB, seed byte) signature.SignerVerifier {
@@ -110,7 +111,7 @@ func (f *captureFixture) open(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.c = &Capturer{Store: f.store, Log: f.log, Signer: f.signer, Agent: "agent-1", Actor: "custodian@example.net", Host: "host-1"}
+	f.c = &Capturer{Store: f.store, Log: f.log, Signer: f.signer, Agent: "agent-1", Host: "host-1"}
 	t.Cleanup(func() { _ = f.log.Close(context.Background()) })
 }
 
@@ -146,11 +147,11 @@ func (f *captureFixture) verifiedEvents(t *testing.T, order string) []*chain.Eve
 	return out
 }
 
-func spec(src source.Source, preserved map[string]bool) CaptureSpec {
-	return CaptureSpec{
+func spec(src source.Source, preserved map[string]bool) Spec {
+	return Spec{
 		Order: testOrder, RetainUntil: time.Now().Add(90 * 24 * time.Hour), Legacy: true,
 		Authority: "18 U.S.C. 2703(f)", Request: source.Request{CutOff: time.Now()},
-		Sources: []NamedSource{{Name: "mail", Source: src}}, Preserved: preserved,
+		Sources: []NamedSource{{Name: "mail", Source: src}}, Preserved: preserved, Actor: testActor,
 	}
 }
 

@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"crypto/md5"  //nolint:gosec // legacy digest, only when an order asks for it

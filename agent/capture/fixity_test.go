@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ func TestFixityOfAnItemFlushedWhileItIsChecked(t *testing.T) {
 	f, flaky, spool, items := spooledItem(t)
 	flaky.down.Store(false)
 	store := &flushingStore{FixityStore: f.store, key: items[0].Key, flush: func() {
-		if _, err := f.c.Flush(ctx, func(context.Context, string) (time.Time, bool, error) { return time.Time{}, false, nil }); err != nil {
+		if _, err := f.c.Flush(ctx, FlushOptions{Actor: testActor, Retention: unretained}); err != nil {
 			t.Error(err)
 		}
 	}}
@@ -176,7 +177,7 @@ func TestFixityOfAnItemFlushedWhileItIsChecked(t *testing.T) {
 	flaky2.down.Store(false)
 	down := &flushingStore{FixityStore: unreadableStore{FixityStore: f2.store, key: items2[0].Key, err: storage.ErrUnavailable},
 		key: items2[0].Key, flush: func() {
-			if _, err := f2.c.Flush(ctx, func(context.Context, string) (time.Time, bool, error) { return time.Time{}, false, nil }); err != nil {
+			if _, err := f2.c.Flush(ctx, FlushOptions{Actor: testActor, Retention: unretained}); err != nil {
 				t.Error(err)
 			}
 		}}
@@ -224,7 +225,7 @@ func TestFixityReadsSpooledItemsFromTheSpool(t *testing.T) {
 
 	// Once flushed (item.stored), the item is read from the store.
 	flaky.down.Store(false)
-	if _, err := f.c.Flush(ctx, func(context.Context, string) (time.Time, bool, error) { return time.Time{}, false, nil }); err != nil {
+	if _, err := f.c.Flush(ctx, FlushOptions{Actor: testActor, Retention: unretained}); err != nil {
 		t.Fatal(err)
 	}
 	if items = loggedItems(t, f); len(items) != 1 || items[0].Spooled {
@@ -263,4 +264,24 @@ func loggedItems(t *testing.T, f *captureFixture) []LoggedItem {
 		t.Fatal(err)
 	}
 	return items
+}
+
+// unretained is a flush's Retention that gives none, and no hold.
+func unretained(context.Context, string) (time.Time, bool, error) { return time.Time{}, false, nil }
+
+// flipByte flips a bit of the byte in the middle of the file at path,
+// read-only (as stored objects are) or not.
+func flipByte(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		t.Fatalf("%s: %d bytes, %v", path, len(b), err)
+	}
+	b[len(b)/2] ^= 0x01
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // SpoolStore is the local spool: where items are sealed while the evidence
 // store cannot be reached (a local store under the data directory).
 type SpoolStore interface {
-	CaptureStore
+	Store
 	Get(ctx context.Context, key string) (io.ReadCloser, *storage.ObjectInfo, error)
 	List(ctx context.Context, prefix string) iter.Seq2[*storage.ObjectInfo, error]
 	Delete(ctx context.Context, key string) error
@@ -26,9 +26,9 @@ type SpoolStore interface {
 // probeTimeout bounds the check, before a capture, that the store answers.
 const probeTimeout = 5 * time.Second
 
-// storeUp reports whether the evidence store answers now: a Stat of a key
+// StoreUp reports whether the evidence store answers now: a Stat of a key
 // that need not exist, with a short deadline.
-func (c *Capturer) storeUp(ctx context.Context) bool {
+func (c *Capturer) StoreUp(ctx context.Context) bool {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	_, err := c.Store.Stat(pctx, ".custos-probe/reachable")
@@ -49,6 +49,22 @@ func (c *Capturer) Spooled(ctx context.Context) (bool, error) {
 // Retention gives the retention and legal hold an order's items carry now.
 type Retention func(ctx context.Context, order string) (until time.Time, hold bool, err error)
 
+// Turn waits for an order to be free of other steps and returns the func
+// that frees it again.
+type Turn func(ctx context.Context, order string) (func(), error)
+
+// FlushOptions are the values of one Flush.
+type FlushOptions struct {
+	// Actor is who flushes, recorded in every item.stored event.
+	Actor string
+	// Retention gives each item's order's retention and hold now; the
+	// store applies them as it takes the item.
+	Retention Retention
+	// Turn, when set, is taken around each spooled item, for the item's
+	// order.
+	Turn Turn
+}
+
 // FlushReport says what Flush moved from the spool to the store.
 type FlushReport struct {
 	Stored []string // item keys now in the store, item.stored logged
@@ -58,7 +74,7 @@ type FlushReport struct {
 // with its metadata and attestation, logs item.stored once the WORM copy
 // exists, and then removes the spooled copies. It stops at the first
 // failure; what is left is flushed next time.
-func (c *Capturer) Flush(ctx context.Context, retention Retention) (*FlushReport, error) {
+func (c *Capturer) Flush(ctx context.Context, opts FlushOptions) (*FlushReport, error) {
 	rep := &FlushReport{}
 	if c.Spool == nil {
 		return rep, nil
@@ -73,7 +89,7 @@ func (c *Capturer) Flush(ctx context.Context, retention Retention) (*FlushReport
 		}
 	}
 	for _, mk := range metas {
-		key, err := c.flushOne(ctx, mk, retention)
+		key, err := c.flushOne(ctx, mk, opts)
 		if err != nil {
 			return rep, err
 		}
@@ -84,19 +100,19 @@ func (c *Capturer) Flush(ctx context.Context, retention Retention) (*FlushReport
 
 // flushOne moves the spooled item whose metadata is mk to the store, in
 // its order's turn, and returns its key.
-func (c *Capturer) flushOne(ctx context.Context, mk string, retention Retention) (string, error) {
+func (c *Capturer) flushOne(ctx context.Context, mk string, fo FlushOptions) (string, error) {
 	var meta itemMeta
 	if err := c.readSpooled(ctx, mk, &meta); err != nil {
 		return "", err
 	}
-	if c.Turn != nil {
-		done, err := c.Turn(ctx, meta.Order)
+	if fo.Turn != nil {
+		done, err := fo.Turn(ctx, meta.Order)
 		if err != nil {
 			return "", fmt.Errorf("flush %s: %w", meta.Store.Key, err)
 		}
 		defer done()
 	}
-	until, hold, err := retention(ctx, meta.Order)
+	until, hold, err := fo.Retention(ctx, meta.Order)
 	if err != nil {
 		return "", fmt.Errorf("flush %s: %w", meta.Store.Key, err)
 	}
@@ -122,7 +138,7 @@ func (c *Capturer) flushOne(ctx context.Context, mk string, retention Retention)
 	if item.Checksum != "" {
 		details["checksum"] = item.Checksum
 	}
-	e := chain.Event{Type: chain.ItemStored, Time: c.now(), Order: meta.Order, Actor: c.Actor, Agent: c.Agent, Host: c.Host,
+	e := chain.Event{Type: chain.ItemStored, Time: c.now(), Order: meta.Order, Actor: fo.Actor, Agent: c.Agent, Host: c.Host,
 		Items: []chain.Digest{{SHA256: meta.Digests.SHA256, SHA512: meta.Digests.SHA512}}, Details: details}
 	if _, err := c.Log.Append(ctx, e); err != nil {
 		return "", fmt.Errorf("flush %s: stored, not logged: %w", meta.Store.Key, err)

@@ -1,4 +1,4 @@
-package agent
+package capture
 
 import (
 	"context"
@@ -105,7 +105,8 @@ func TestCaptureSpoolsWhileTheStoreIsDownAndFlushesAfter(t *testing.T) {
 	}
 
 	// A flush while still down moves nothing and loses nothing.
-	if _, err := f.c.Flush(ctx, func(context.Context, string) (time.Time, bool, error) { return s.RetainUntil, false, nil }); err == nil {
+	keep := func(context.Context, string) (time.Time, bool, error) { return s.RetainUntil, false, nil }
+	if _, err := f.c.Flush(ctx, FlushOptions{Actor: testActor, Retention: keep}); err == nil {
 		t.Fatal("flush to an unreachable store succeeded")
 	}
 	if n := countObjects(t, spool.List); n != 6 {
@@ -113,12 +114,12 @@ func TestCaptureSpoolsWhileTheStoreIsDownAndFlushesAfter(t *testing.T) {
 	}
 
 	flaky.down.Store(false)
-	fr, err := f.c.Flush(ctx, func(_ context.Context, order string) (time.Time, bool, error) {
+	fr, err := f.c.Flush(ctx, FlushOptions{Actor: testActor, Retention: func(_ context.Context, order string) (time.Time, bool, error) {
 		if order != testOrder {
 			t.Errorf("retention asked for %s", order)
 		}
 		return s.RetainUntil, true, nil
-	})
+	}})
 	if err != nil || len(fr.Stored) != 2 {
 		t.Fatalf("flush: %+v %v", fr, err)
 	}

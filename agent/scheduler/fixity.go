@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 )
 
@@ -15,11 +16,11 @@ import (
 // could not read, from notBefore.
 type fixityRound struct {
 	started         time.Time
-	items           []agent.LoggedItem
+	items           []capture.LoggedItem
 	next            int
 	checked, failed int
-	unreadable      []agent.LoggedItem // passed over, to try again
-	streak          int                // unreadable in a row
+	unreadable      []capture.LoggedItem // passed over, to try again
+	streak          int                  // unreadable in a row
 	retry           bool
 	notBefore       time.Time
 	wait            time.Duration // of this retry round; doubled for the next
@@ -41,7 +42,7 @@ func (s *Scheduler) setupFixity() {
 	if s.cfg.FixityEvery == 0 {
 		return
 	}
-	fx := agent.Fixity{Store: s.reg.Store, Log: s.reg.Log, Agent: s.reg.Agent, Host: s.reg.Host}
+	fx := capture.Fixity{Store: s.reg.Store, Log: s.reg.Log, Agent: s.reg.Agent, Host: s.reg.Host}
 	if s.cfg.Fixity != nil {
 		fx = *s.cfg.Fixity
 	}
@@ -130,19 +131,19 @@ func (s *Scheduler) fixitySlice(ctx context.Context, end time.Time, live map[str
 	}
 }
 
-// checkItem checks one item; agent.Fixity logs fixity.verified or
+// checkItem checks one item; capture.Fixity logs fixity.verified or
 // fixity.failed. An item that cannot be read is reported (unread) and
 // passed over, so that one unreadable item does not hold up the round;
 // but when it is the last of a streak (several in a row), the store is
 // taken to refuse every read, and the round pauses on it. Its error (a
 // store that does not answer or refuses, a log that did not take the
 // result, ctx done) leaves the item to check again.
-func (s *Scheduler) checkItem(ctx context.Context, it agent.LoggedItem, rep *Report, lastOfStreak bool) (unread bool, err error) {
+func (s *Scheduler) checkItem(ctx context.Context, it capture.LoggedItem, rep *Report, lastOfStreak bool) (unread bool, err error) {
 	if err := s.audit.open(ctx, it.Key); err != nil {
 		return false, fmt.Errorf("fixity of %s: %w", it.Key, err)
 	}
 	defer s.audit.discard()
-	for res, err := range s.fixity.Run(ctx, []agent.LoggedItem{it}) {
+	for res, err := range s.fixity.Run(ctx, []capture.LoggedItem{it}) {
 		if err != nil {
 			return false, err
 		}
@@ -169,8 +170,8 @@ func (s *Scheduler) checkItem(ctx context.Context, it agent.LoggedItem, rep *Rep
 // only spooled) of the orders still preserved, that is neither released
 // (a purge may delete their items at any moment) nor purged, nor among
 // skip.
-func auditItems(views []*agent.OrderView, skip []string) []agent.LoggedItem {
-	var items []agent.LoggedItem
+func auditItems(views []*agent.OrderView, skip []string) []capture.LoggedItem {
+	var items []capture.LoggedItem
 	for _, v := range views {
 		st := v.State
 		if s := v.Order.Status; s == order.StatusReleased || s == order.StatusPurged || slices.Contains(skip, st.ID) {
@@ -180,7 +181,7 @@ func auditItems(views []*agent.OrderView, skip []string) []agent.LoggedItem {
 			if st.Spooled[sum] {
 				continue
 			}
-			items = append(items, agent.LoggedItem{Order: st.ID, Key: agent.ItemKey(st.ID, sum), Digest: st.Items[sum], Size: -1})
+			items = append(items, capture.LoggedItem{Order: st.ID, Key: capture.ItemKey(st.ID, sum), Digest: st.Items[sum], Size: -1})
 		}
 	}
 	return items

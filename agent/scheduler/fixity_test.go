@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -22,7 +22,7 @@ var threeItems = map[string]string{
 
 // fixityConfig is f's configuration with a fixity round a day reading at
 // most rate bytes per second, whose waits move the fake clock.
-func (f *fixture) fixityScheduler(t *testing.T, rate int64, tick time.Duration, fx *agent.Fixity) (*scheduler.Scheduler, *time.Duration) {
+func (f *fixture) fixityScheduler(t *testing.T, rate int64, tick time.Duration, fx *capture.Fixity) (*scheduler.Scheduler, *time.Duration) {
 	cfg := f.config()
 	cfg.FixityEvery, cfg.FixityRate, cfg.Tick, cfg.Fixity = day, rate, tick, fx
 	s := f.scheduler(t, cfg)
@@ -50,7 +50,7 @@ func TestFixityFindsAFlippedByteWithinTheRateLimit(t *testing.T) {
 	f := newFixture(t, 0)
 	o := f.addOrder(t, "us-2703f")
 	rep := f.capture(t, o.ID, threeItems)
-	bad := agent.ItemKey(o.ID, rep.Items[1].Digests.SHA256)
+	bad := capture.ItemKey(o.ID, rep.Items[1].Digests.SHA256)
 	f.flipByte(t, bad)
 	const rate = 1000
 	s, slept := f.fixityScheduler(t, rate, 0, nil)
@@ -114,7 +114,7 @@ func TestFixityRoundIsSlicedAcrossSteps(t *testing.T) {
 
 // flakyStore does not answer while down.
 type flakyStore struct {
-	agent.FixityStore
+	capture.FixityStore
 	down bool
 }
 
@@ -130,7 +130,7 @@ func TestFixityWaitsForAStoreThatDoesNotAnswer(t *testing.T) {
 	o := f.addOrder(t, "us-2703f")
 	f.capture(t, o.ID, threeItems)
 	store := &flakyStore{FixityStore: f.store, down: true}
-	s, _ := f.fixityScheduler(t, 0, 0, &agent.Fixity{Store: store, Log: f.log, Agent: "agent-1", Host: "host-1"})
+	s, _ := f.fixityScheduler(t, 0, 0, &capture.Fixity{Store: store, Log: f.log, Agent: "agent-1", Host: "host-1"})
 	r := step(t, s)
 	if r.FixityChecked != 0 || r.FixityRemaining != 3 || len(r.Errors) != 1 {
 		t.Fatalf("step with the store down: %+v", r)
@@ -161,7 +161,7 @@ func TestFixityLeavesReleasedOrdersAlone(t *testing.T) {
 // refusingStore refuses to read one key, or every key when all is set,
 // as a store refuses a reader the permission: not a judgement on the item.
 type refusingStore struct {
-	agent.FixityStore
+	capture.FixityStore
 	key string
 	all bool
 }
@@ -177,9 +177,9 @@ func TestFixityRoundPassesOverAnUnreadableItem(t *testing.T) {
 	f := newFixture(t, 0)
 	o := f.addOrder(t, "us-2703f")
 	rep := f.capture(t, o.ID, threeItems)
-	refused := agent.ItemKey(o.ID, rep.Items[0].Digests.SHA256)
+	refused := capture.ItemKey(o.ID, rep.Items[0].Digests.SHA256)
 	store := &refusingStore{FixityStore: f.reg.Store, key: refused}
-	fx := &agent.Fixity{Store: store, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
+	fx := &capture.Fixity{Store: store, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
 	s, _ := f.fixityScheduler(t, 0, 0, fx)
 
 	r := step(t, s)
@@ -220,7 +220,7 @@ func TestFixityRoundPausesWhenTheStoreRefusesEveryRead(t *testing.T) {
 	o := f.addOrder(t, "us-2703f")
 	f.capture(t, o.ID, threeItems)
 	store := &refusingStore{FixityStore: f.reg.Store, all: true}
-	fx := &agent.Fixity{Store: store, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
+	fx := &capture.Fixity{Store: store, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
 	s, _ := f.fixityScheduler(t, 0, 0, fx)
 
 	// Two are passed over; the third in a row pauses the round on it.

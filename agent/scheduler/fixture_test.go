@@ -24,6 +24,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/source"
@@ -95,7 +96,7 @@ func newFixture(t *testing.T, storeLag time.Duration) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &agent.Capturer{Store: f.store, Log: f.log, Signer: sv, Agent: "agent-1", Host: "host-1", Now: f.clk.Now}
+	c := &capture.Capturer{Store: f.store, Log: f.log, Signer: sv, Agent: "agent-1", Host: "host-1", Now: f.clk.Now}
 	f.reg = &agent.Registry{
 		Log: f.log, Store: f.store, Profiles: profiles, Capturer: c, Agent: "agent-1", Host: "host-1", Now: f.clk.Now,
 		Book: &agent.OrderBook{Dir: filepath.Join(f.dir, "orders"), Store: f.store},
@@ -152,10 +153,10 @@ func (f *fixture) addOrder(t *testing.T, profile string) *order.Order {
 }
 
 // capture preserves items (name -> content) for order id.
-func (f *fixture) capture(t *testing.T, id string, items map[string]string) *agent.CaptureReport {
+func (f *fixture) capture(t *testing.T, id string, items map[string]string) *capture.Report {
 	t.Helper()
 	rep, err := f.reg.Capture(context.Background(), id, agent.CaptureOptions{
-		Sources: []agent.NamedSource{{Name: "mail", Source: fixedSource(items)}}, Actor: "custodian@example.net",
+		Sources: []capture.NamedSource{{Name: "mail", Source: fixedSource(items)}}, Actor: "custodian@example.net",
 	})
 	if err != nil || rep.Failed() {
 		t.Fatalf("capture: %v %v", err, rep)

@@ -7,7 +7,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -84,12 +84,12 @@ func (r *pacedReader) Read(p []byte) (int, error) {
 func (r *pacedReader) Close() error { return r.rc.Close() }
 
 // auditStore is the store as the fixity rounds read it: each item is
-// opened before agent.Fixity asks for it, so that a store that does not
+// opened before capture.Fixity asks for it, so that a store that does not
 // answer pauses the round instead of being logged as a failed check, and
 // reads go through the rate limit (b nil: unlimited). One goroutine uses
 // it at a time (a Step).
 type auditStore struct {
-	store agent.FixityStore
+	store capture.FixityStore
 	b     *bucket
 	ahead *opened // the item open opened, for the Get that follows
 }
@@ -106,7 +106,7 @@ var errStoreDown = errors.New("the store did not answer")
 
 // open opens key for the next Get. A store that does not answer (or ctx
 // done) is its error; any other outcome, a missing object included, is
-// for agent.Fixity to judge and record.
+// for capture.Fixity to judge and record.
 func (a *auditStore) open(ctx context.Context, key string) error {
 	a.discard()
 	rc, info, err := a.store.Get(ctx, key)

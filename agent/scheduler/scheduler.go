@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 )
 
 // DefaultTick is how often Run looks at the orders when Config.Tick is 0.
@@ -54,7 +55,7 @@ type Config struct {
 	FixityRate int64
 	// Fixity checks the items; nil means one over the registry's store
 	// and log. Its Actor is replaced by the scheduler's.
-	Fixity *agent.Fixity
+	Fixity *capture.Fixity
 
 	// Tick is how often Run calls Step; 0 means DefaultTick. A fixity
 	// round also spends at most about a Tick per Step, so that a long
@@ -106,8 +107,8 @@ type Scheduler struct {
 	log     *slog.Logger
 	actor   string
 	tick    time.Duration
-	webhook *webhook      // nil: log lines only
-	fixity  *agent.Fixity // nil: no periodic fixity
+	webhook *webhook        // nil: log lines only
+	fixity  *capture.Fixity // nil: no periodic fixity
 	audit   *auditStore
 	// sleep waits for the fixity rate limit; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error

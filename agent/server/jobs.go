@@ -13,6 +13,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
@@ -110,7 +111,7 @@ func waitParam(r *http.Request) (time.Duration, error) {
 	return d, nil
 }
 
-func (s *Server) sources(ctx context.Context, o *order.Order, names []string) ([]agent.NamedSource, error) {
+func (s *Server) sources(ctx context.Context, o *order.Order, names []string) ([]capture.NamedSource, error) {
 	if s.cfg.Sources == nil {
 		return nil, errors.New("no sources are configured")
 	}
@@ -152,7 +153,7 @@ func (s *Server) runCapture(ctx context.Context, j *jobs.Job, progress func(done
 	if rep == nil {
 		return nil, permanentUnless(err)
 	}
-	sum := rep.Summary(j.Order)
+	sum := agent.CaptureSummaryOf(j.Order, rep)
 	if err != nil {
 		return sum, permanentUnless(err)
 	}
@@ -283,7 +284,7 @@ type FixityReport struct {
 }
 
 // Add records the result of one item, and returns its line.
-func (r *FixityReport) Add(res agent.FixityResult) FixityItem {
+func (r *FixityReport) Add(res capture.FixityResult) FixityItem {
 	fi := FixityItem{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes,
 		OK: res.Err == nil && res.Unchecked == nil}
 	switch {
@@ -340,7 +341,7 @@ func (s *Server) runFixity(ctx context.Context, j *jobs.Job, progress func(done,
 	if err != nil {
 		return nil, err
 	}
-	items, err := agent.LoggedItems(ctx, s.cfg.Log.FS(), size, j.Order)
+	items, err := capture.LoggedItems(ctx, s.cfg.Log.FS(), size, j.Order)
 	if err != nil {
 		return nil, permanentUnless(err)
 	}
@@ -348,7 +349,7 @@ func (s *Server) runFixity(ctx context.Context, j *jobs.Job, progress func(done,
 	for _, it := range items {
 		total += max(it.Size, 0)
 	}
-	fx := &agent.Fixity{Store: s.cfg.Registry.Store, Spool: s.spool(), Log: s.cfg.Log, Agent: s.cfg.Registry.Agent, Actor: j.Identity,
+	fx := &capture.Fixity{Store: s.cfg.Registry.Store, Spool: s.spool(), Log: s.cfg.Log, Agent: s.cfg.Registry.Agent, Actor: j.Identity,
 		Host: s.cfg.Registry.Host, Progress: func(n int) { done += int64(n); progress(done, total) }}
 	rep := &FixityReport{Items: []FixityItem{}}
 	for res, err := range fx.Run(ctx, items) {
@@ -387,7 +388,7 @@ func (s *Server) answerJob(w http.ResponseWriter, r *http.Request, j *jobs.Job, 
 
 // spool is the registry's spool, where items sealed while the store was
 // unreachable wait; nil when it has none.
-func (s *Server) spool() agent.FixityStore {
+func (s *Server) spool() capture.FixityStore {
 	if c := s.cfg.Registry.Capturer; c != nil && c.Spool != nil {
 		return c.Spool
 	}

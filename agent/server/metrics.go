@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -107,7 +107,7 @@ func (s *Server) checkpointAge() float64 {
 }
 
 // captured counts a capture's outcome and bytes.
-func (m *metrics) captured(rep *agent.CaptureReport, err error, d time.Duration) {
+func (m *metrics) captured(rep *capture.Report, err error, d time.Duration) {
 	m.captureTime.Observe(d.Seconds())
 	switch {
 	case rep == nil || err != nil:

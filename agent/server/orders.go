@@ -16,6 +16,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -363,7 +364,7 @@ func (s *Server) readItem(w http.ResponseWriter, r *http.Request, id *auth.Ident
 	if !ok {
 		return notFound("order %s holds no item %q", v.Order.ID, sum)
 	}
-	key := agent.ItemKey(v.Order.ID, sum)
+	key := capture.ItemKey(v.Order.ID, sum)
 	if v.State.Spooled[sum] {
 		return newError(http.StatusServiceUnavailable, "unavailable", "item %s is sealed in the local spool and reaches the store when it answers; try again then", sum)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
@@ -56,7 +57,7 @@ type Config struct {
 	// Sources makes the connectors of a capture of order o: the configured
 	// sources named, or, with none named, those serving the order. It must
 	// refuse anything but configured sources.
-	Sources func(ctx context.Context, o *order.Order, names []string) ([]agent.NamedSource, error)
+	Sources func(ctx context.Context, o *order.Order, names []string) ([]capture.NamedSource, error)
 	// Jobs configures the job queue; its Runners are the server's.
 	Jobs jobs.Config
 	// DisclosureDir keeps the packages built through the API.

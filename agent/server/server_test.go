@@ -21,6 +21,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
@@ -46,7 +47,7 @@ type fixture struct {
 // fixtureStore is the evidence store a fixture runs on.
 type fixtureStore interface {
 	agent.RegistryStore
-	agent.CaptureStore
+	capture.Store
 }
 
 // fixtureOptions change a fixture: its store (default: a local store in
@@ -108,7 +109,7 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	f.reg = &agent.Registry{
 		Log: f.log, Store: store, Profiles: profiles, Agent: "agent-1", Host: "host-1",
 		Book:     &agent.OrderBook{Dir: filepath.Join(f.dir, "orders"), Store: store},
-		Capturer: &agent.Capturer{Store: store, Log: f.log, Signer: f.signer, Spool: spool, Agent: "agent-1", Host: "host-1"},
+		Capturer: &capture.Capturer{Store: store, Log: f.log, Signer: f.signer, Spool: spool, Agent: "agent-1", Host: "host-1"},
 	}
 	tokens, err := auth.OpenStore(filepath.Join(f.dir, "tokens.json"), nil)
 	if err != nil {
@@ -166,8 +167,8 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 }
 
 // testSources serves one configured source, "mail", a directory tree.
-func testSources(root string) func(context.Context, *order.Order, []string) ([]agent.NamedSource, error) {
-	return func(_ context.Context, o *order.Order, names []string) ([]agent.NamedSource, error) {
+func testSources(root string) func(context.Context, *order.Order, []string) ([]capture.NamedSource, error) {
+	return func(_ context.Context, o *order.Order, names []string) ([]capture.NamedSource, error) {
 		for _, n := range names {
 			if n != "mail" {
 				return nil, fmt.Errorf("source %q: no such configured source (configured: mail)", n)
@@ -177,7 +178,7 @@ func testSources(root string) func(context.Context, *order.Order, []string) ([]a
 		if err != nil {
 			return nil, err
 		}
-		return []agent.NamedSource{{Name: "mail", Source: s, Categories: []string{"content"}}}, nil
+		return []capture.NamedSource{{Name: "mail", Source: s, Categories: []string{"content"}}}, nil
 	}
 }
 

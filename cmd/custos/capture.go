@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
@@ -81,7 +82,7 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 	if rep == nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	if perr := printCapture(g, rep.Summary(id)); perr != nil {
+	if perr := printCapture(g, agent.CaptureSummaryOf(id, rep)); perr != nil {
 		return errors.Join(err, perr)
 	}
 	if err != nil {
@@ -96,7 +97,7 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 // captureSources makes the connectors of a capture: those named (configured
 // names or ad-hoc URIs), or every configured source serving one of the
 // order's categories. Errors are usage errors naming the source.
-func captureSources(cfg *Config, o *order.Order, names []string) ([]agent.NamedSource, error) {
+func captureSources(cfg *Config, o *order.Order, names []string) ([]capture.NamedSource, error) {
 	configured, err := cfg.sourceConfigs()
 	if err != nil {
 		return nil, err
@@ -148,7 +149,7 @@ func captureSources(cfg *Config, o *order.Order, names []string) ([]agent.NamedS
 		}
 		chosen = append(chosen, sc)
 	}
-	out := make([]agent.NamedSource, 0, len(chosen))
+	out := make([]capture.NamedSource, 0, len(chosen))
 	for _, sc := range chosen {
 		s, err := source.New(sc)
 		if err != nil {
@@ -162,7 +163,7 @@ func captureSources(cfg *Config, o *order.Order, names []string) ([]agent.NamedS
 				cats = append(cats, string(c))
 			}
 		}
-		out = append(out, agent.NamedSource{Name: sc.Name, Source: s, Categories: cats})
+		out = append(out, capture.NamedSource{Name: sc.Name, Source: s, Categories: cats})
 	}
 	return out, nil
 }
@@ -282,7 +283,7 @@ func printCapture(g *globalOptions, sum agent.CaptureSummary) error {
 
 // estimate is the bytes the sources will read, for the progress bar's
 // total, or -1 when a source cannot tell.
-func estimate(ctx context.Context, srcs []agent.NamedSource, o *order.Order) int64 {
+func estimate(ctx context.Context, srcs []capture.NamedSource, o *order.Order) int64 {
 	var total int64
 	for _, ns := range srcs {
 		e, ok := ns.Source.(source.Estimator)

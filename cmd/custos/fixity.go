@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/server"
 	"github.com/custos-evidence/custos/chain"
@@ -65,7 +66,7 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 	if err != nil {
 		return err
 	}
-	items, err := agent.LoggedItems(ctx, l.FS(), size, order)
+	items, err := capture.LoggedItems(ctx, l.FS(), size, order)
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	fx := &agent.Fixity{Store: store, Spool: spool, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
+	fx := &capture.Fixity{Store: store, Spool: spool, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
 	rep := &server.FixityReport{Items: []server.FixityItem{}}
 	for res, err := range fx.Run(ctx, items) {
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -62,7 +63,7 @@ func openRegistrySync(ctx context.Context, g *globalOptions, cfg *Config) (*agen
 	reg := &agent.Registry{
 		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger,
 		Book: &agent.OrderBook{Dir: cfg.dir().Orders(), Store: store, Offline: storeDown},
-		Capturer: &agent.Capturer{
+		Capturer: &capture.Capturer{
 			Store: store, Log: l, Signer: signer, Spool: spool,
 			Agent: cfg.AgentID, Host: host, Concurrency: cfg.Capture.Concurrency,
 		},

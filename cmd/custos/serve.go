@@ -20,6 +20,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
@@ -194,7 +195,7 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 	}
 	return server.New(ctx, server.Config{
 		Registry: reg, Log: l, Tokens: tokens, ClientRoles: roles,
-		Sources: func(_ context.Context, o *order.Order, names []string) ([]agent.NamedSource, error) {
+		Sources: func(_ context.Context, o *order.Order, names []string) ([]capture.NamedSource, error) {
 			return captureSources(cfg, o, names)
 		},
 		Jobs: jobs.Config{Dir: cfg.dir().Jobs(), Workers: cfg.Server.Workers,
