@@ -18,6 +18,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
@@ -251,9 +252,7 @@ func (c *Capturer) Capture(ctx context.Context, spec Spec) (*Report, error) {
 
 	var (
 		mu        sync.Mutex
-		wg        sync.WaitGroup
 		preserved = map[string]bool{}
-		limit     = make(chan struct{}, c.concurrency())
 		down      atomic.Bool // the store stopped answering: spool from now on
 	)
 	if c.Spool != nil && !c.StoreUp(ctx) {
@@ -262,12 +261,13 @@ func (c *Capturer) Capture(ctx context.Context, spec Spec) (*Report, error) {
 	for k, v := range spec.Preserved {
 		preserved[k] = v
 	}
+	// A source's failure is in the report and stops no other source: every
+	// function of the group returns nil, and the group only bounds how
+	// many sources run at once.
+	var g errgroup.Group
+	g.SetLimit(c.concurrency())
 	for _, ns := range spec.Sources {
-		wg.Add(1)
-		limit <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-limit }()
+		g.Go(func() error {
 			// An item that fails (its content broke off, the store refused
 			// it) is reported and the source goes on to the next: one
 			// changed file must not leave the rest of a tree unpreserved.
@@ -292,9 +292,10 @@ func (c *Capturer) Capture(ctx context.Context, spec Spec) (*Report, error) {
 			if err != nil && !itemFailed(rep.Items, ns.Name, err) {
 				rep.SourceErrs[ns.Name] = err
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // nil: see above
 	sort.SliceStable(rep.Items, func(i, j int) bool { return rep.Items[i].Source < rep.Items[j].Source })
 
 	details := map[string]string{"capture": rep.ID, "preserved": strconv.Itoa(rep.Preserved())}
