@@ -1,11 +1,121 @@
 package capture
 
 import (
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
 )
+
+// Catalog is what a capture chooses its sources from: the sources the
+// configuration names and, for an ad-hoc s3:// URI, the evidence store's
+// S3 server.
+type Catalog struct {
+	// Configured are the configured sources, each with the data
+	// categories it serves (none: every category).
+	Configured []source.Config
+	// S3, when set, completes the parameters of an ad-hoc s3:// source
+	// with the evidence store's S3 server and credentials: the source's
+	// bucket lives beside the store's. Without it an s3:// URI is refused.
+	S3 func(params map[string]any) error
+}
+
+// Select makes the connectors of a capture of o: those names name, each a
+// configured source or an ad-hoc URI (file://, https://, s3://; see
+// source.ConfigFromURI), or, with no names, every configured source that
+// serves one of o's categories. A source that names no categories (an
+// ad-hoc URI) serves, and records with its items, those the order asks
+// for. Errors name the source.
+func (c Catalog) Select(o *order.Order, names []string) ([]NamedSource, error) {
+	byName := map[string]source.Config{}
+	for _, sc := range c.Configured {
+		byName[sc.Name] = sc
+	}
+	var chosen []source.Config
+	if len(names) == 0 {
+		for _, sc := range c.Configured {
+			if servesOrder(sc, o) {
+				chosen = append(chosen, sc)
+			}
+		}
+		if len(chosen) == 0 {
+			return nil, fmt.Errorf("capture: no configured source serves the order's categories (%s); configure sources: or give --source NAME|URI",
+				strings.Join(categoryNames(o.Categories), ","))
+		}
+	}
+	for _, name := range names {
+		if sc, ok := byName[name]; ok {
+			chosen = append(chosen, sc)
+			continue
+		}
+		sc, err := c.adHoc(name, byName)
+		if err != nil {
+			return nil, err
+		}
+		chosen = append(chosen, sc)
+	}
+	out := make([]NamedSource, 0, len(chosen))
+	for _, sc := range chosen {
+		s, err := source.New(sc)
+		if err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
+		cats := sc.Categories
+		if len(cats) == 0 {
+			cats = append(cats, categoryNames(o.Categories)...)
+		}
+		out = append(out, NamedSource{Name: sc.Name, Source: s, Categories: cats})
+	}
+	return out, nil
+}
+
+// adHoc makes the configuration of the ad-hoc source uri; byName are the
+// configured sources, named when uri is not one.
+func (c Catalog) adHoc(uri string, byName map[string]source.Config) (source.Config, error) {
+	if !strings.Contains(uri, "://") {
+		known := make([]string, 0, len(byName))
+		for n := range byName {
+			known = append(known, n)
+		}
+		sort.Strings(known)
+		return source.Config{}, fmt.Errorf("capture: --source %q: no such configured source (configured: %s) and not a URI", uri, strings.Join(known, ", "))
+	}
+	sc, err := source.ConfigFromURI(uri, func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && fi.IsDir()
+	})
+	if err != nil {
+		return source.Config{}, fmt.Errorf("capture: --source: %w", err)
+	}
+	if sc.Type == "s3" {
+		if c.S3 == nil {
+			return source.Config{}, fmt.Errorf("capture: --source %q: no S3 server for an s3:// source", uri)
+		}
+		if err := c.S3(sc.Params); err != nil {
+			return source.Config{}, err
+		}
+	}
+	return sc, nil
+}
+
+// servesOrder reports whether a configured source serves one of the
+// order's categories; a source that names none serves all.
+func servesOrder(sc source.Config, o *order.Order) bool {
+	if len(sc.Categories) == 0 {
+		return true
+	}
+	for _, c := range o.Categories {
+		if slices.Contains(sc.Categories, string(c)) {
+			return true
+		}
+	}
+	return false
+}
 
 // NewSpec is the Spec of a capture of o from srcs, of the data that
 // existed at cutOff: the order's selectors, categories and time window

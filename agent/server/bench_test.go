@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
@@ -326,7 +327,7 @@ func directLoad(b *testing.B, f *fixture, d time.Duration) *loadResult {
 				return
 			}
 			start := time.Now()
-			srcs, err := f.srv.cfg.Sources(ctx, res.Order, []string{"mail"})
+			srcs, err := capture.Catalog{Configured: f.srv.cfg.Sources}.Select(res.Order, []string{"mail"})
 			if err != nil {
 				r.errs = append(r.errs, err)
 				return

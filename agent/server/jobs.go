@@ -80,7 +80,7 @@ func (s *Server) createCapture(w http.ResponseWriter, r *http.Request, id *auth.
 	if !v.Order.Status.CanCapture() {
 		return fmt.Errorf("order %s is %s: no capture can run for it: %w", v.Order.ID, v.Order.Status, order.ErrIllegalTransition)
 	}
-	if _, err := s.sources(r.Context(), v.Order, p.Sources); err != nil {
+	if _, err := s.sources(v.Order, p.Sources); err != nil {
 		return badRequest("%v", err)
 	}
 	j, err := s.jobs.Submit(r.Context(), kindCapture, v.Order.ID, p, id.String())
@@ -111,7 +111,9 @@ func waitParam(r *http.Request) (time.Duration, error) {
 	return d, nil
 }
 
-func (s *Server) sources(ctx context.Context, o *order.Order, names []string) ([]capture.NamedSource, error) {
+// sources selects the connectors of a capture of o among the configured
+// sources: those named, or, with none named, those serving the order.
+func (s *Server) sources(o *order.Order, names []string) ([]capture.NamedSource, error) {
 	if s.cfg.Sources == nil {
 		return nil, errors.New("no sources are configured")
 	}
@@ -120,7 +122,7 @@ func (s *Server) sources(ctx context.Context, o *order.Order, names []string) ([
 			return nil, fmt.Errorf("source %q: the API captures configured sources only, by name", n)
 		}
 	}
-	return s.cfg.Sources(ctx, o, names)
+	return capture.Catalog{Configured: s.cfg.Sources}.Select(o, names)
 }
 
 // runCapture is the runner of capture jobs. A capture that left items or
@@ -139,7 +141,7 @@ func (s *Server) runCapture(ctx context.Context, j *jobs.Job, progress func(done
 	if err != nil {
 		return nil, permanentUnless(err)
 	}
-	srcs, err := s.sources(ctx, v.Order, p.Sources)
+	srcs, err := s.sources(v.Order, p.Sources)
 	if err != nil {
 		return nil, jobs.Permanent(err)
 	}

@@ -26,9 +26,8 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
-	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
-	"github.com/custos-evidence/custos/agent/order"
+	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -54,10 +53,10 @@ type Config struct {
 	// ClientRoles maps a client certificate's subject common name to its
 	// role, for listeners that verify client certificates (mTLS).
 	ClientRoles map[string]auth.Role
-	// Sources makes the connectors of a capture of order o: the configured
-	// sources named, or, with none named, those serving the order. It must
-	// refuse anything but configured sources.
-	Sources func(ctx context.Context, o *order.Order, names []string) ([]capture.NamedSource, error)
+	// Sources are the configured sources a capture chooses from (see
+	// capture.Catalog): those a request names, or, with none named, those
+	// serving the order. Ad-hoc URIs are refused.
+	Sources []source.Config
 	// Jobs configures the job queue; its Runners are the server's.
 	Jobs jobs.Config
 	// DisclosureDir keeps the packages built through the API.

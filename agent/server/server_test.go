@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -166,20 +165,9 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	return f
 }
 
-// testSources serves one configured source, "mail", a directory tree.
-func testSources(root string) func(context.Context, *order.Order, []string) ([]capture.NamedSource, error) {
-	return func(_ context.Context, o *order.Order, names []string) ([]capture.NamedSource, error) {
-		for _, n := range names {
-			if n != "mail" {
-				return nil, fmt.Errorf("source %q: no such configured source (configured: mail)", n)
-			}
-		}
-		s, err := source.New(source.Config{Name: "mail", Type: "dir", Params: map[string]any{"root": root}})
-		if err != nil {
-			return nil, err
-		}
-		return []capture.NamedSource{{Name: "mail", Source: s, Categories: []string{"content"}}}, nil
-	}
+// testSources are one configured source, "mail", a directory tree.
+func testSources(root string) []source.Config {
+	return []source.Config{{Name: "mail", Type: "dir", Categories: []string{"content"}, Params: map[string]any{"root": root}}}
 }
 
 func writeFiles(t testing.TB, root string, files map[string]string) {

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -96,90 +93,20 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 
 // captureSources makes the connectors of a capture: those named (configured
 // names or ad-hoc URIs), or every configured source serving one of the
-// order's categories. Errors are usage errors naming the source.
+// order's categories (capture.Catalog). Errors are usage errors naming the
+// source.
 func captureSources(cfg *Config, o *order.Order, names []string) ([]capture.NamedSource, error) {
 	configured, err := cfg.sourceConfigs()
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]source.Config{}
-	for _, sc := range configured {
-		byName[sc.Name] = sc
+	srcs, err := capture.Catalog{Configured: configured, S3: func(params map[string]any) error {
+		return s3SourceDefaults(cfg, params)
+	}}.Select(o, names)
+	if err != nil {
+		return nil, &usageError{err: err}
 	}
-	var chosen []source.Config
-	if len(names) == 0 {
-		for _, sc := range configured {
-			if servesOrder(sc, o) {
-				chosen = append(chosen, sc)
-			}
-		}
-		if len(chosen) == 0 {
-			cats := make([]string, len(o.Categories))
-			for i, c := range o.Categories {
-				cats[i] = string(c)
-			}
-			return nil, usageErrorf("capture: no configured source serves the order's categories (%s); configure sources: or give --source NAME|URI",
-				strings.Join(cats, ","))
-		}
-	}
-	for _, name := range names {
-		if sc, ok := byName[name]; ok {
-			chosen = append(chosen, sc)
-			continue
-		}
-		if !strings.Contains(name, "://") {
-			known := make([]string, 0, len(byName))
-			for n := range byName {
-				known = append(known, n)
-			}
-			sort.Strings(known)
-			return nil, usageErrorf("capture: --source %q: no such configured source (configured: %s) and not a URI", name, strings.Join(known, ", "))
-		}
-		sc, err := source.ConfigFromURI(name, func(p string) bool {
-			fi, err := os.Stat(p)
-			return err == nil && fi.IsDir()
-		})
-		if err != nil {
-			return nil, usageErrorf("capture: --source: %v", err)
-		}
-		if sc.Type == "s3" {
-			if err := s3SourceDefaults(cfg, sc.Params); err != nil {
-				return nil, err
-			}
-		}
-		chosen = append(chosen, sc)
-	}
-	out := make([]capture.NamedSource, 0, len(chosen))
-	for _, sc := range chosen {
-		s, err := source.New(sc)
-		if err != nil {
-			return nil, usageErrorf("capture: %v", err)
-		}
-		cats := sc.Categories
-		if len(cats) == 0 {
-			// A source that names none (an ad-hoc URI) serves what the
-			// order asks for.
-			for _, c := range o.Categories {
-				cats = append(cats, string(c))
-			}
-		}
-		out = append(out, capture.NamedSource{Name: sc.Name, Source: s, Categories: cats})
-	}
-	return out, nil
-}
-
-// servesOrder reports whether a configured source serves one of the
-// order's categories; a source that names none serves all.
-func servesOrder(sc source.Config, o *order.Order) bool {
-	if len(sc.Categories) == 0 {
-		return true
-	}
-	for _, c := range o.Categories {
-		if slices.Contains(sc.Categories, string(c)) {
-			return true
-		}
-	}
-	return false
+	return srcs, nil
 }
 
 // s3SourceDefaults fills an ad-hoc s3:// source with the evidence store's

@@ -20,10 +20,8 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/auth"
-	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/agent/jobs"
-	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/server"
 	"github.com/custos-evidence/custos/storage"
@@ -193,11 +191,12 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 	if !ok {
 		return nil, errors.New("serve: the log is not open for writing")
 	}
+	srcs, err := cfg.sourceConfigs()
+	if err != nil {
+		return nil, err
+	}
 	return server.New(ctx, server.Config{
-		Registry: reg, Log: l, Tokens: tokens, ClientRoles: roles,
-		Sources: func(_ context.Context, o *order.Order, names []string) ([]capture.NamedSource, error) {
-			return captureSources(cfg, o, names)
-		},
+		Registry: reg, Log: l, Tokens: tokens, ClientRoles: roles, Sources: srcs,
 		Jobs: jobs.Config{Dir: cfg.dir().Jobs(), Workers: cfg.Server.Workers,
 			Retention: cfg.Server.JobRetention},
 		DisclosureDir:       cfg.dir().Disclosures(),
