@@ -28,6 +28,12 @@ func TestArchitecture(t *testing.T) {
 		"agent":   {"chain", "storage", "agent"},
 		"cmd":     {"chain", "storage", "agent", "cmd"},
 	}
+	// Inside agent/ too, a lower package never imports a higher one: by
+	// package, the packages of ours it must not import.
+	mustNotImport := map[string][]string{
+		"agent/source":  {"agent", "agent/capture"},
+		"agent/capture": {"agent"},
+	}
 	files := 0
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -71,6 +77,10 @@ func TestArchitecture(t *testing.T) {
 				allowed, known := mayImport[top]
 				if known && ours != top && !slices.Contains(allowed, ours) {
 					t.Errorf("%s (in %s/) imports %s: %s/ may import only %v of ours", rel, top, p, top, allowed)
+				}
+				pkg := filepath.ToSlash(filepath.Dir(rel))
+				if slices.Contains(mustNotImport[pkg], strings.TrimPrefix(p, module+"/")) {
+					t.Errorf("%s imports %s, which is above %s: a lower package never imports a higher one", rel, p, pkg)
 				}
 			}
 		}
