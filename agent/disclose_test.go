@@ -360,3 +360,33 @@ func TestDisclosureRevealsNothingOfOtherOrders(t *testing.T) {
 		t.Fatal("the package does not even name its own order")
 	}
 }
+
+// The lifecycle's statuses are the custody log's vocabulary
+// (chain.OrderStatus): every status an order can reach from received is
+// one of chain's, chain has no other, and the same ones allow a
+// disclosure.
+func TestStatusesAreTheLogsVocabulary(t *testing.T) {
+	seen := map[order.Status]bool{order.StatusReceived: true}
+	todo := []order.Status{order.StatusReceived}
+	for len(todo) > 0 {
+		s := todo[0]
+		todo = todo[1:]
+		for _, n := range s.Next() {
+			if !seen[n] {
+				seen[n] = true
+				todo = append(todo, n)
+			}
+		}
+	}
+	for s := range seen {
+		if !slices.Contains(chain.OrderStatuses(), chain.OrderStatus(s)) {
+			t.Errorf("%s is not one of the log's statuses %v", s, chain.OrderStatuses())
+		}
+		if chain.OrderStatus(s).AllowsDisclosure() != s.CanDisclose() {
+			t.Errorf("%s: the lifecycle says it may be disclosed: %v, the log's vocabulary: %v", s, s.CanDisclose(), !s.CanDisclose())
+		}
+	}
+	if len(seen) != len(chain.OrderStatuses()) {
+		t.Errorf("the lifecycle reaches %d statuses, the log knows %d", len(seen), len(chain.OrderStatuses()))
+	}
+}
