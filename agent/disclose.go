@@ -23,7 +23,6 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
-	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/custos-evidence/custos/chain"
@@ -562,15 +561,15 @@ type checkpointRef struct {
 func (r *Registry) packageStatement(items []DisclosedItem, o *order.Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time,
 	events eventsRef, files map[string]string,
 ) ([]byte, error) {
-	subjects := make([]*intoto.ResourceDescriptor, len(items))
+	subjects := make([]chain.Subject, len(items))
 	for i, it := range items {
-		subjects[i] = &intoto.ResourceDescriptor{Name: it.Path, Digest: map[string]string{"sha256": it.SHA256, "sha512": it.SHA512}}
+		subjects[i] = chain.Subject{Name: it.Path, Digest: map[string]string{"sha256": it.SHA256, "sha512": it.SHA512}}
 	}
 	recipient := opts.RecipientText
 	if recipient == "" {
 		recipient = "none"
 	}
-	return capture.SignStatement(r.Capturer.Signer, subjects, DisclosurePredicateType, disclosurePredicate{
+	return chain.SignStatement(r.Capturer.Signer, subjects, DisclosurePredicateType, disclosurePredicate{
 		Order: o.ID, Reference: o.Reference, Recipient: recipient, DisclosedAt: now, Agent: r.Agent, Actor: opts.Actor,
 		Partial: rep.Partial, Checkpoint: checkpointRef{Origin: rep.Checkpoint.Origin, Size: rep.Checkpoint.Size, Hash: rep.Checkpoint.Hash},
 		Events: events, Files: files, Items: items,

@@ -2,42 +2,15 @@ package chain
 
 import (
 	"bytes"
-	"crypto"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sigstore/sigstore/pkg/signature"
 )
-
-// dsseEnvelope is a DSSE envelope in its JSON form.
-type dsseEnvelope struct {
-	PayloadType string `json:"payloadType"`
-	Payload     string `json:"payload"`
-	Signatures  []struct {
-		KeyID string `json:"keyid"`
-		Sig   string `json:"sig"`
-	} `json:"signatures"`
-}
-
-// inTotoStatement is an in-toto v1 statement as JSON.
-type inTotoStatement struct {
-	Type          string          `json:"_type"`
-	Subject       []inTotoSubject `json:"subject"`
-	PredicateType string          `json:"predicateType"`
-	Predicate     json.RawMessage `json:"predicate"`
-}
-
-type inTotoSubject struct {
-	Name   string            `json:"name"`
-	Digest map[string]string `json:"digest"`
-}
 
 // disclosurePredicate is what the verifier reads of the statement's
 // predicate (docs/package.md).
@@ -85,22 +58,22 @@ func (v *pkgVerifier) checkAttestation() {
 		stC.fail(pkgAttestation, NoIndex, "not checked: no envelope")
 		return
 	}
-	var env dsseEnvelope
-	if err := json.Unmarshal(b, &env); err != nil {
-		sigC.fail(pkgAttestation, NoIndex, "not a DSSE envelope: %v", err)
+	env, err := ParseEnvelope(b)
+	if err != nil {
+		sigC.fail(pkgAttestation, NoIndex, "%v", err)
 		stC.fail(pkgAttestation, NoIndex, "not checked: no envelope")
 		return
 	}
-	if env.PayloadType != inTotoPayload {
-		sigC.fail(pkgAttestation, NoIndex, "payload type %q, not %q", env.PayloadType, inTotoPayload)
+	if env.PayloadType != InTotoPayloadType {
+		sigC.fail(pkgAttestation, NoIndex, "payload type %q, not %q", env.PayloadType, InTotoPayloadType)
 	}
-	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	payload, err := env.DecodePayload()
 	if err != nil {
-		sigC.fail(pkgAttestation, NoIndex, "the payload is not base64: %v", err)
+		sigC.fail(pkgAttestation, NoIndex, "%v", err)
 		stC.fail(pkgAttestation, NoIndex, "not checked: the payload is not base64")
 		return
 	}
-	if err := verifyDSSE(&env, payload, v.trust.Public); err != nil {
+	if err := env.Verify(v.trust.Public); err != nil {
 		sigC.fail(pkgAttestation, NoIndex, "%v", err)
 	}
 	v.checkStatement(stC, payload)
@@ -109,46 +82,17 @@ func (v *pkgVerifier) checkAttestation() {
 	}
 }
 
-// verifyDSSE checks that one of the envelope's signatures is the trusted
-// key's over the DSSE pre-authentication encoding of its payload: a
-// signature as sigstore's DSSE signer (dsse.WrapSigner) makes it, checked
-// with sigstore's verifier for the key (Ed25519, or ECDSA P-256 over
-// SHA-256).
-func verifyDSSE(env *dsseEnvelope, payload []byte, pub crypto.PublicKey) error {
-	if len(env.Signatures) == 0 {
-		return errors.New("the envelope carries no signature")
-	}
-	sv, err := signature.LoadVerifier(pub, crypto.SHA256)
-	if err != nil {
-		return fmt.Errorf("the trusted key cannot verify: %w", err)
-	}
-	pae := dssePAE(env.PayloadType, payload)
-	for _, s := range env.Signatures {
-		sig, err := base64.StdEncoding.DecodeString(s.Sig)
-		if err == nil && sv.VerifySignature(bytes.NewReader(sig), bytes.NewReader(pae)) == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("none of the envelope's %s verifies with the trusted key", plural(len(env.Signatures), "signature"))
-}
-
-// dssePAE is DSSE's pre-authentication encoding, what is signed:
-// "DSSEv1" SP len(type) SP type SP len(body) SP body.
-func dssePAE(payloadType string, body []byte) []byte {
-	return fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(body), body)
-}
-
 // checkStatement checks that the statement is an in-toto v1 disclosure
 // statement about this order, this checkpoint and these items.
 func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
-	var st inTotoStatement
-	if err := json.Unmarshal(payload, &st); err != nil {
-		c.fail(pkgAttestation, NoIndex, "the payload is not an in-toto statement: %v", err)
+	st, err := ParseStatement(payload)
+	if err != nil {
+		c.fail(pkgAttestation, NoIndex, "%v", err)
 		return
 	}
-	v.stmt = &st
-	if st.Type != inTotoStatementType {
-		c.fail(pkgAttestation, NoIndex, "statement type %q, not %q", st.Type, inTotoStatementType)
+	v.stmt = st
+	if st.Type != InTotoStatementType {
+		c.fail(pkgAttestation, NoIndex, "statement type %q, not %q", st.Type, InTotoStatementType)
 	}
 	if st.PredicateType != DisclosurePredicateType {
 		c.fail(pkgAttestation, NoIndex, "predicate type %q, not %q", st.PredicateType, DisclosurePredicateType)

@@ -86,7 +86,7 @@ type pkgVerifier struct {
 	record  *orderRecord // order.json's fields, when it parsed
 	lines   []eventLine
 	proven  map[uint64]bool
-	stmt    *inTotoStatement
+	stmt    *Statement
 	pred    *disclosurePredicate
 	bagInfo map[string]string
 }
