@@ -29,6 +29,7 @@ import (
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
+	disclosurepkg "github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // TestOrderLifeThroughTheAPI runs an order's life as its users would:
@@ -171,7 +172,7 @@ func verifyPackage(t *testing.T, f *fixture, pkg []byte) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	p, err := chain.OpenPackage(ctx, path, chain.OpenOptions{})
+	p, err := disclosurepkg.Open(ctx, path, disclosurepkg.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

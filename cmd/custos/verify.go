@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 type verifyOptions struct {
@@ -69,13 +70,13 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	default:
 		return usageErrorf("verify: --key FILE or --key-line LINE is required: the provider's key, obtained apart from the package")
 	}
-	var open chain.OpenOptions
+	var open disclosure.OpenOptions
 	if opts.identity != "" {
 		data, err := readLimited(opts.identity, 1<<20)
 		if err != nil {
 			return usageErrorf("verify: --identity: %v", err)
 		}
-		ids, err := chain.ParseIdentities(data, func() ([]byte, error) { return readPassphrase(g.stderr, false) })
+		ids, err := disclosure.ParseIdentities(data, func() ([]byte, error) { return readPassphrase(g.stderr, false) })
 		if err != nil {
 			return usageErrorf("verify: --identity %s: %v", opts.identity, err)
 		}
@@ -84,8 +85,8 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	if strings.HasSuffix(strings.ToLower(args[0]), ".age") && len(open.Identities) == 0 {
 		return usageErrorf("verify: %s is encrypted with age: give --identity FILE", args[0])
 	}
-	pkg, err := chain.OpenPackage(ctx, args[0], open)
-	if errors.Is(err, chain.ErrIdentity) {
+	pkg, err := disclosure.Open(ctx, args[0], open)
+	if errors.Is(err, disclosure.ErrIdentity) {
 		return &usageError{err: fmt.Errorf("verify: %w", err)}
 	}
 	if err != nil {

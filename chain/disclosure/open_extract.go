@@ -1,4 +1,4 @@
-package chain
+package disclosure
 
 import (
 	"archive/tar"
@@ -27,7 +27,7 @@ const (
 )
 
 // extractor writes the entries of one archive into root, holding every
-// rule and limit of OpenPackage.
+// rule and limit of Open.
 type extractor struct {
 	ctx     context.Context
 	root    *os.Root
@@ -55,7 +55,7 @@ func shown(name string) string {
 // checkName refuses any name but a clean relative path of a package.
 func checkName(name string) error {
 	bad := func(format string, args ...any) error {
-		return tamper(shown(name), NoIndex, format, args...)
+		return tamper(shown(name), noIndex, format, args...)
 	}
 	switch {
 	case name == "":
@@ -92,7 +92,7 @@ func (x *extractor) entry(name string) error {
 	}
 	x.entries++
 	if x.entries > x.opts.MaxEntries {
-		return tamper(x.archive, NoIndex, "more than %d entries (limit MaxEntries)", x.opts.MaxEntries)
+		return tamper(x.archive, noIndex, "more than %d entries (limit MaxEntries)", x.opts.MaxEntries)
 	}
 	return checkName(name)
 }
@@ -100,7 +100,7 @@ func (x *extractor) entry(name string) error {
 // dir makes the directory of a directory entry.
 func (x *extractor) dir(name string) error {
 	if x.dirs[name] {
-		return tamper(shown(name), NoIndex, "duplicate entry: the name appears twice")
+		return tamper(shown(name), noIndex, "duplicate entry: the name appears twice")
 	}
 	x.dirs[name] = true
 	return x.mkdirAll(name, name)
@@ -110,7 +110,7 @@ func (x *extractor) dir(name string) error {
 func (x *extractor) mkdirAll(dir, name string) error {
 	err := x.root.MkdirAll(dir, 0o700)
 	if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTDIR) {
-		return tamper(shown(name), NoIndex, "duplicate entry: %s is both a file and a directory", shown(dir))
+		return tamper(shown(name), noIndex, "duplicate entry: %s is both a file and a directory", shown(dir))
 	}
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", shown(name), err)
@@ -130,9 +130,9 @@ func (x *extractor) file(name string, r io.Reader, compressed int64) error {
 	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		if fi, err := x.root.Lstat(name); err == nil && fi.IsDir() {
-			return tamper(shown(name), NoIndex, "duplicate entry: %s is both a file and a directory", shown(name))
+			return tamper(shown(name), noIndex, "duplicate entry: %s is both a file and a directory", shown(name))
 		}
-		return tamper(shown(name), NoIndex, "duplicate entry: the name appears twice")
+		return tamper(shown(name), noIndex, "duplicate entry: the name appears twice")
 	}
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", shown(name), err)
@@ -177,13 +177,13 @@ func (x *extractor) limit(name string, n, compressed int64) error {
 	o := x.opts
 	switch {
 	case n > o.MaxEntryBytes:
-		return tamper(shown(name), NoIndex, "larger than the limit of %d bytes for one file (limit MaxEntryBytes)", o.MaxEntryBytes)
+		return tamper(shown(name), noIndex, "larger than the limit of %d bytes for one file (limit MaxEntryBytes)", o.MaxEntryBytes)
 	case x.total > o.MaxTotalBytes:
-		return tamper(shown(name), NoIndex, "the package's files pass the limit of %d bytes in all (limit MaxTotalBytes)", o.MaxTotalBytes)
+		return tamper(shown(name), noIndex, "the package's files pass the limit of %d bytes in all (limit MaxTotalBytes)", o.MaxTotalBytes)
 	case compressed >= 0 && n > ratioSlack && n/o.MaxRatio > compressed:
-		return tamper(shown(name), NoIndex, "expands more than %d times (limit MaxRatio): a zip bomb", o.MaxRatio)
+		return tamper(shown(name), noIndex, "expands more than %d times (limit MaxRatio): a zip bomb", o.MaxRatio)
 	case x.inSize > 0 && x.total > ratioSlack && x.total/o.MaxRatio > x.inSize:
-		return tamper(shown(name), NoIndex, "the archive expands more than %d times its size (limit MaxRatio)", o.MaxRatio)
+		return tamper(shown(name), noIndex, "the archive expands more than %d times its size (limit MaxRatio)", o.MaxRatio)
 	}
 	return nil
 }
@@ -199,9 +199,9 @@ func (x *extractor) readErr(name string, err error) error {
 	case errors.As(err, &pe):
 		return fmt.Errorf("read package %s: %w", x.archive, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return tamper(shown(name), NoIndex, "damaged package: it ends too soon (truncated)")
+		return tamper(shown(name), noIndex, "damaged package: it ends too soon (truncated)")
 	}
-	return tamper(shown(name), NoIndex, "damaged package: %v", err)
+	return tamper(shown(name), noIndex, "damaged package: %v", err)
 }
 
 // tarCounter counts the bytes the tar reader consumed, to find where the
@@ -229,7 +229,7 @@ func (x *extractor) tar(r io.Reader) error {
 			// Go's reader stops at a zero block followed by a zero block or
 			// by the end of the stream: only the first is the whole marker.
 			if c.n < end+2*512 {
-				return tamper(x.archive, NoIndex, "damaged package: the tar lacks its end-of-archive marker (truncated)")
+				return tamper(x.archive, noIndex, "damaged package: the tar lacks its end-of-archive marker (truncated)")
 			}
 			return x.tarPadding(r)
 		}
@@ -254,7 +254,7 @@ func (x *extractor) tarPadding(r io.Reader) error {
 	for {
 		k, err := r.Read(x.buf)
 		if slices.ContainsFunc(x.buf[:k], func(b byte) bool { return b != 0 }) {
-			return tamper(x.archive, NoIndex, "data after the end of the tar archive")
+			return tamper(x.archive, noIndex, "data after the end of the tar archive")
 		}
 		if err == io.EOF {
 			return nil
@@ -270,7 +270,7 @@ func (x *extractor) tarPadding(r io.Reader) error {
 func (x *extractor) tarEntry(tr *tar.Reader, hdr *tar.Header) error {
 	name := hdr.Name
 	refuse := func(format string, args ...any) error {
-		return tamper(shown(name), NoIndex, format+": a package holds only files and directories", args...)
+		return tamper(shown(name), noIndex, format+": a package holds only files and directories", args...)
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg:
@@ -303,7 +303,7 @@ func (x *extractor) tarEntry(tr *tar.Reader, hdr *tar.Header) error {
 		return x.dir(name)
 	}
 	if hdr.Size > x.opts.MaxEntryBytes {
-		return tamper(shown(name), NoIndex, "larger than the limit of %d bytes for one file (limit MaxEntryBytes)", x.opts.MaxEntryBytes)
+		return tamper(shown(name), noIndex, "larger than the limit of %d bytes for one file (limit MaxEntryBytes)", x.opts.MaxEntryBytes)
 	}
 	return x.file(name, tr, -1)
 }
@@ -345,7 +345,7 @@ func (x *extractor) zip(f io.ReaderAt, size int64) error {
 func (x *extractor) zipEntry(zf *zip.File, size int64) error {
 	name := zf.Name
 	refuse := func(format string, args ...any) error {
-		return tamper(shown(name), NoIndex, format, args...)
+		return tamper(shown(name), noIndex, format, args...)
 	}
 	mode := zf.Mode()
 	switch {
@@ -384,7 +384,7 @@ func (x *extractor) zipEntry(zf *zip.File, size int64) error {
 // must hold only regular files and directories under clean names, within
 // the limits on entries and bytes (so that a package is accepted or
 // refused alike in every form).
-func openDirectory(ctx context.Context, dir string, opts OpenOptions) (_ *OpenedPackage, err error) {
+func openDirectory(ctx context.Context, dir string, opts OpenOptions) (_ *Package, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open package: %w", err)
@@ -412,7 +412,7 @@ func openDirectory(ctx context.Context, dir string, opts OpenOptions) (_ *Opened
 	if err != nil {
 		return nil, err
 	}
-	return &OpenedPackage{FS: fsys, Dir: abs, root: root,
+	return &Package{FS: fsys, Dir: abs, root: root,
 		Outer: OuterFile{Path: dir, Kind: "directory"}}, nil
 }
 
@@ -422,13 +422,13 @@ func (x *extractor) dirEntry(name string, d fs.DirEntry) error {
 	case t&fs.ModeSymlink != 0:
 		target, err := x.root.Readlink(name)
 		if err != nil {
-			return tamper(shown(name), NoIndex, "symbolic link refused: a package holds none")
+			return tamper(shown(name), noIndex, "symbolic link refused: a package holds none")
 		}
-		return tamper(shown(name), NoIndex, "symbolic link to %s refused: a package holds none", strconv.Quote(target))
+		return tamper(shown(name), noIndex, "symbolic link to %s refused: a package holds none", strconv.Quote(target))
 	case t.IsDir():
 		return nil
 	case t != 0:
-		return tamper(shown(name), NoIndex, "special file (%v) refused: a package holds only files and directories", t)
+		return tamper(shown(name), noIndex, "special file (%v) refused: a package holds only files and directories", t)
 	}
 	info, err := d.Info()
 	if err != nil {

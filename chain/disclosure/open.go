@@ -1,4 +1,4 @@
-package chain
+package disclosure
 
 import (
 	"bufio"
@@ -51,7 +51,7 @@ const ratioSlack = 1 << 20
 // identity given can decrypt it. It says nothing about tampering.
 var ErrIdentity = errors.New("no identity that decrypts the package")
 
-// OpenOptions says how OpenPackage decrypts and what it accepts. The zero
+// OpenOptions says how Open decrypts and what it accepts. The zero
 // value opens unencrypted packages with the default limits.
 type OpenOptions struct {
 	// Identities decrypt an age-encrypted package; ParseIdentities reads
@@ -87,9 +87,9 @@ func (o OpenOptions) withDefaults() OpenOptions {
 	return o
 }
 
-// OuterFile is what the investigator received, as OpenPackage found it.
+// OuterFile is what the investigator received, as Open found it.
 type OuterFile struct {
-	Path      string // as given to OpenPackage
+	Path      string // as given to Open
 	Kind      string // "directory", "zip" or "tar": the package's form, once decrypted
 	Encrypted bool   // the file was age-encrypted
 	Size      int64  // bytes of the file as received; 0 for a directory
@@ -100,9 +100,9 @@ type OuterFile struct {
 	SHA256 string
 }
 
-// OpenedPackage is a package ready for the verifier. Close removes what
-// OpenPackage extracted.
-type OpenedPackage struct {
+// Package is a package ready for the verifier. Close removes what
+// Open extracted.
+type Package struct {
 	FS    fs.FS  // the package root; confined to Dir
 	Dir   string // the package root on disk: the directory given, or the private extraction
 	Outer OuterFile
@@ -113,7 +113,7 @@ type OpenedPackage struct {
 
 // Close releases the package and removes its private directory, if any.
 // It may be called more than once.
-func (p *OpenedPackage) Close() error {
+func (p *Package) Close() error {
 	if p.root == nil {
 		return nil
 	}
@@ -125,25 +125,25 @@ func (p *OpenedPackage) Close() error {
 	return err
 }
 
-// OpenPackage opens the package at path for verification: a directory, a
+// Open opens the package at path for verification: a directory, a
 // .zip or a .tar, or either archive encrypted with age (the form is read
 // from the content, not the name). An archive is extracted into a new
 // private directory (mode 0700) under opts.TempDir, removed by Close or
-// when OpenPackage fails.
+// when Open fails.
 //
 // A package holds only regular files and directories under clean relative
-// names. Anything else is refused with a *TamperError naming the entry: an
+// names. Anything else is refused with a *chain.TamperError naming the entry: an
 // absolute name, a ".." element, an unclean or duplicate name, a symbolic
 // or hard link, a device or named pipe, a sparse file; and so is a damaged
 // (for instance truncated) archive, and an archive exceeding one of the
 // limits of opts (the error names the limit). Every refusal matches
-// ErrTamper. A package that none of opts.Identities can decrypt gives an
+// chain.ErrTamper. A package that none of opts.Identities can decrypt gives an
 // error wrapping ErrIdentity; other errors are I/O failures.
 //
 // Memory stays flat whatever the size of the package: files are streamed
 // to disk through one buffer, and decryption streams too (a zip, which
 // needs random access, is first decrypted into the private directory).
-func OpenPackage(ctx context.Context, path string, opts OpenOptions) (*OpenedPackage, error) {
+func Open(ctx context.Context, path string, opts OpenOptions) (*Package, error) {
 	opts = opts.withDefaults()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -192,7 +192,7 @@ func ParseIdentities(data []byte, passphrase func() ([]byte, error)) ([]age.Iden
 }
 
 // openArchive extracts the archive at path into a private directory.
-func openArchive(ctx context.Context, path string, opts OpenOptions) (_ *OpenedPackage, err error) {
+func openArchive(ctx context.Context, path string, opts OpenOptions) (_ *Package, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open package: %w", err)
@@ -228,7 +228,7 @@ func openArchive(ctx context.Context, path string, opts OpenOptions) (_ *OpenedP
 		ctx: ctx, root: root, opts: opts, archive: filepath.Base(path), inSize: fi.Size(),
 		buf: make([]byte, 256<<10), dirs: map[string]bool{},
 	}
-	p := &OpenedPackage{Dir: dir, root: root, private: private,
+	p := &Package{Dir: dir, root: root, private: private,
 		Outer: OuterFile{Path: path, Size: fi.Size()}}
 	if err := x.outer(f, private, &p.Outer); err != nil {
 		return nil, err
@@ -287,7 +287,7 @@ func (x *extractor) outer(f *os.File, private string, out *OuterFile) error {
 		}
 		form, err = x.decrypt(src, private)
 	default:
-		return tamper(x.archive, NoIndex, "damaged or not a package: neither a directory, a zip, a tar nor an age-encrypted file")
+		return tamper(x.archive, noIndex, "damaged or not a package: neither a directory, a zip, a tar nor an age-encrypted file")
 	}
 	if err != nil {
 		return err
@@ -326,7 +326,7 @@ func (x *extractor) decrypt(src io.Reader, private string) (string, error) {
 	case formZip:
 		return form, x.decryptedZip(in, filepath.Join(private, "decrypted.zip"))
 	}
-	return "", tamper(x.archive, NoIndex, "the decrypted package is neither a zip nor a tar")
+	return "", tamper(x.archive, noIndex, "the decrypted package is neither a zip nor a tar")
 }
 
 // decryptedZip writes the decrypted zip to name, then extracts it.

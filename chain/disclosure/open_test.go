@@ -1,4 +1,4 @@
-package chain_test
+package disclosure_test
 
 import (
 	"archive/tar"
@@ -27,6 +27,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // archEntry is one member of a test archive; typ 0 is a regular file.
@@ -232,7 +233,7 @@ func openSSHKey(t *testing.T, passphrase string) ([]byte, age.Recipient) {
 
 func openParseIDs(t *testing.T, data []byte, passphrase func() ([]byte, error)) []age.Identity {
 	t.Helper()
-	ids, err := chain.ParseIdentities(data, passphrase)
+	ids, err := disclosure.ParseIdentities(data, passphrase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestOpenPackageGood(t *testing.T) {
 			if tc.file != nil {
 				path = openWriteFile(t, "package", tc.file)
 			}
-			p, err := chain.OpenPackage(context.Background(), path, chain.OpenOptions{Identities: tc.ids, TempDir: tmp})
+			p, err := disclosure.Open(context.Background(), path, disclosure.OpenOptions{Identities: tc.ids, TempDir: tmp})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,11 +318,11 @@ func TestOpenPackageGood(t *testing.T) {
 
 // openRefused opens path and checks the refusal: a *TamperError naming file
 // (any, if "") and saying what, and nothing left in the temporary directory.
-func openRefused(t *testing.T, path string, opts chain.OpenOptions, file, what string) {
+func openRefused(t *testing.T, path string, opts disclosure.OpenOptions, file, what string) {
 	t.Helper()
 	tmp := t.TempDir()
 	opts.TempDir = tmp
-	p, err := chain.OpenPackage(context.Background(), path, opts)
+	p, err := disclosure.Open(context.Background(), path, opts)
 	if err == nil {
 		p.Close()
 		t.Fatalf("opened; want a refusal of %s: %s", file, what)
@@ -344,7 +345,7 @@ func TestOpenPackageRefuses(t *testing.T) {
 	with := func(extra ...archEntry) []archEntry { return append(append([]archEntry{}, good...), extra...) }
 	for name, tc := range map[string]struct {
 		ents       []archEntry
-		opts       chain.OpenOptions
+		opts       disclosure.OpenOptions
 		file, what string
 	}{
 		"tar zip-slip path":     {ents: with(archEntry{name: "../x", body: "x"}), file: "../x", what: "escapes the package"},
@@ -361,16 +362,16 @@ func TestOpenPackageRefuses(t *testing.T) {
 		"tar empty element":     {ents: with(archEntry{name: "data//x", body: "x"}), file: "data//x", what: "not clean"},
 		"tar backslash":         {ents: with(archEntry{name: `data\..\..\x`, body: "x"}), file: `data\..\..\x`, what: "backslash"},
 		"tar control character": {ents: with(archEntry{name: "data/\x1b[2Jx", body: "x"}), file: `"data/\x1b[2Jx"`, what: "control character"},
-		"tar entry too large":   {ents: good, opts: chain.OpenOptions{MaxEntryBytes: 1 << 20}, file: "data/disk/image.bin", what: "limit MaxEntryBytes"},
-		"tar too much in all":   {ents: with(archEntry{name: "data/more.bin", body: strings.Repeat("x", 1<<20)}), opts: chain.OpenOptions{MaxTotalBytes: 2 << 20}, file: "data/more.bin", what: "limit MaxTotalBytes"},
-		"tar too many entries":  {ents: good, opts: chain.OpenOptions{MaxEntries: 4}, file: "package", what: "more than 4 entries (limit MaxEntries)"},
+		"tar entry too large":   {ents: good, opts: disclosure.OpenOptions{MaxEntryBytes: 1 << 20}, file: "data/disk/image.bin", what: "limit MaxEntryBytes"},
+		"tar too much in all":   {ents: with(archEntry{name: "data/more.bin", body: strings.Repeat("x", 1<<20)}), opts: disclosure.OpenOptions{MaxTotalBytes: 2 << 20}, file: "data/more.bin", what: "limit MaxTotalBytes"},
+		"tar too many entries":  {ents: good, opts: disclosure.OpenOptions{MaxEntries: 4}, file: "package", what: "more than 4 entries (limit MaxEntries)"},
 		"zip zip-slip path":     {ents: with(archEntry{name: "../x", body: "x"}), file: "../x", what: "escapes the package"},
 		"zip absolute path":     {ents: with(archEntry{name: "/tmp/x", body: "x"}), file: "/tmp/x", what: "absolute path"},
 		"zip symlink":           {ents: with(archEntry{name: "data/link", typ: tar.TypeSymlink, link: "../../etc"}), file: "data/link", what: "symbolic link refused"},
 		"zip duplicate name":    {ents: with(archEntry{name: "data/mail/message.eml", body: "forged"}), file: "data/mail/message.eml", what: "duplicate entry"},
 		"zip dir and file":      {ents: with(archEntry{name: "data/mail", body: "x"}), file: "data/mail", what: "both a file and a directory"},
-		"zip entry too large":   {ents: good, opts: chain.OpenOptions{MaxEntryBytes: 1 << 20}, file: "data/disk/image.bin", what: "limit MaxEntryBytes"},
-		"zip too many entries":  {ents: good, opts: chain.OpenOptions{MaxEntries: 4}, file: "package", what: "more than 4 entries (limit MaxEntries)"},
+		"zip entry too large":   {ents: good, opts: disclosure.OpenOptions{MaxEntryBytes: 1 << 20}, file: "data/disk/image.bin", what: "limit MaxEntryBytes"},
+		"zip too many entries":  {ents: good, opts: disclosure.OpenOptions{MaxEntries: 4}, file: "package", what: "more than 4 entries (limit MaxEntries)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			build := openTar
@@ -399,7 +400,7 @@ func TestOpenPackageTruncated(t *testing.T) {
 		"empty file":                  {"package.tar", nil, "not a package", "package.tar"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			openRefused(t, openWriteFile(t, tc.file, tc.data), chain.OpenOptions{}, tc.item, tc.what)
+			openRefused(t, openWriteFile(t, tc.file, tc.data), disclosure.OpenOptions{}, tc.item, tc.what)
 		})
 	}
 }
@@ -414,7 +415,7 @@ func TestOpenPackageDamagedZipEntry(t *testing.T) {
 		t.Fatal("the random file's bytes are not in the zip")
 	}
 	zipb[i] ^= 0xff
-	openRefused(t, openWriteFile(t, "package.zip", zipb), chain.OpenOptions{}, "data/disk/image.bin", "damaged package: zip: checksum error")
+	openRefused(t, openWriteFile(t, "package.zip", zipb), disclosure.OpenOptions{}, "data/disk/image.bin", "damaged package: zip: checksum error")
 }
 
 // TestOpenPackageZipBomb extracts 1 GiB of zeros deflated to about 1 MiB,
@@ -452,14 +453,14 @@ func TestOpenPackageZipBomb(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	openRefused(t, path, chain.OpenOptions{}, "data/bomb.bin", "limit MaxRatio")
+	openRefused(t, path, disclosure.OpenOptions{}, "data/bomb.bin", "limit MaxRatio")
 	runtime.ReadMemStats(&after)
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
 		t.Errorf("opening the bomb allocated %d bytes; the copy should stream", alloc)
 	}
 
 	// With the ratio out of the way, the total limit holds.
-	openRefused(t, path, chain.OpenOptions{MaxRatio: 1 << 20, MaxTotalBytes: 300 << 20}, "data/bomb.bin", "limit MaxTotalBytes")
+	openRefused(t, path, disclosure.OpenOptions{MaxRatio: 1 << 20, MaxTotalBytes: 300 << 20}, "data/bomb.bin", "limit MaxTotalBytes")
 }
 
 func TestOpenPackageRefusesDirectory(t *testing.T) {
@@ -484,7 +485,7 @@ func TestOpenPackageRefusesDirectory(t *testing.T) {
 			if err := os.Symlink(tc.target, filepath.Join(dir, "data/link")); err != nil {
 				t.Fatal(err)
 			}
-			openRefused(t, dir, chain.OpenOptions{}, tc.file, tc.what)
+			openRefused(t, dir, disclosure.OpenOptions{}, tc.file, tc.what)
 		})
 	}
 }
@@ -501,12 +502,12 @@ func TestOpenPackageIdentity(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			tmp := t.TempDir()
-			p, err := chain.OpenPackage(context.Background(), encrypted, chain.OpenOptions{Identities: ids, TempDir: tmp})
+			p, err := disclosure.Open(context.Background(), encrypted, disclosure.OpenOptions{Identities: ids, TempDir: tmp})
 			if err == nil {
 				p.Close()
 				t.Fatal("opened with a wrong identity")
 			}
-			if !errors.Is(err, chain.ErrIdentity) || errors.Is(err, chain.ErrTamper) {
+			if !errors.Is(err, disclosure.ErrIdentity) || errors.Is(err, chain.ErrTamper) {
 				t.Errorf("error %v: want ErrIdentity, not ErrTamper", err)
 			}
 			if !strings.Contains(err.Error(), "package.tar.age") {
@@ -536,17 +537,17 @@ func TestOpenPackageDamagedAge(t *testing.T) {
 		"truncated":      enc[:len(enc)-100],
 	} {
 		t.Run(name, func(t *testing.T) {
-			openRefused(t, openWriteFile(t, "package.tar.age", data), chain.OpenOptions{Identities: []age.Identity{id}}, "", "damaged package")
+			openRefused(t, openWriteFile(t, "package.tar.age", data), disclosure.OpenOptions{Identities: []age.Identity{id}}, "", "damaged package")
 		})
 	}
 }
 
 func TestParseIdentitiesRefusesLockedSSHKeyWithoutPassphrase(t *testing.T) {
 	key, _ := openSSHKey(t, "secret")
-	if _, err := chain.ParseIdentities(key, nil); err == nil || !strings.Contains(err.Error(), "passphrase") {
+	if _, err := disclosure.ParseIdentities(key, nil); err == nil || !strings.Contains(err.Error(), "passphrase") {
 		t.Errorf("error %v; want one saying a passphrase is needed", err)
 	}
-	if _, err := chain.ParseIdentities([]byte("not a key\n"), nil); err == nil {
+	if _, err := disclosure.ParseIdentities([]byte("not a key\n"), nil); err == nil {
 		t.Error("parsed garbage as an identity")
 	}
 }
@@ -556,7 +557,7 @@ func TestOpenPackageCanceled(t *testing.T) {
 	cancel()
 	tmp := t.TempDir()
 	path := openWriteFile(t, "package.zip", openZip(t, openGoodEntries()))
-	if _, err := chain.OpenPackage(ctx, path, chain.OpenOptions{TempDir: tmp}); !errors.Is(err, context.Canceled) {
+	if _, err := disclosure.Open(ctx, path, disclosure.OpenOptions{TempDir: tmp}); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v; want context.Canceled", err)
 	}
 	openAssertEmpty(t, tmp)
@@ -574,7 +575,7 @@ func FuzzOpenPackage(f *testing.F) {
 	f.Add(openZip(f, append(small, archEntry{name: "../x", body: "x"})))
 	f.Add(tarb[:len(tarb)-700])
 	f.Add(zipb[:len(zipb)-30])
-	opts := chain.OpenOptions{MaxTotalBytes: 1 << 16, MaxEntryBytes: 1 << 15, MaxEntries: 64, MaxRatio: 10}
+	opts := disclosure.OpenOptions{MaxTotalBytes: 1 << 16, MaxEntryBytes: 1 << 15, MaxEntries: 64, MaxRatio: 10}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "package")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -582,7 +583,7 @@ func FuzzOpenPackage(f *testing.F) {
 		}
 		tmp := t.TempDir()
 		opts.TempDir = tmp
-		p, err := chain.OpenPackage(context.Background(), path, opts)
+		p, err := disclosure.Open(context.Background(), path, opts)
 		if err != nil {
 			if !errors.Is(err, chain.ErrTamper) {
 				t.Fatalf("refused with %v, not a TamperError", err)

@@ -1,4 +1,4 @@
-package chain
+package disclosure
 
 import (
 	"bufio"
@@ -57,10 +57,10 @@ func (x *extractor) zipCount(r io.Reader) error {
 		records++
 		fields += n
 		if records > int64(x.opts.MaxEntries) {
-			return tamper(x.archive, NoIndex, "more than %d entries (limit MaxEntries)", x.opts.MaxEntries)
+			return tamper(x.archive, noIndex, "more than %d entries (limit MaxEntries)", x.opts.MaxEntries)
 		}
 		if fields > maxZipIndexBytes {
-			return tamper(x.archive, NoIndex, "the zip's central directory holds more than %d bytes of names and fields", maxZipIndexBytes)
+			return tamper(x.archive, noIndex, "the zip's central directory holds more than %d bytes of names and fields", maxZipIndexBytes)
 		}
 	}
 	return nil

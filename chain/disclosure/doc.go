@@ -1,0 +1,4 @@
+// Package disclosure is the disclosure package format of docs/package.md:
+// opening a package an investigator received (a directory, zip or tar,
+// optionally encrypted with age) for verification.
+package disclosure
