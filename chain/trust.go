@@ -97,9 +97,11 @@ func verifierLineKey(line string) (crypto.PublicKey, error) {
 	return nil, fmt.Errorf("verifier key %q: unsupported algorithm %d", line, raw[0])
 }
 
-// noteVerifier returns the note verifier for a checkpoint of the log
-// named origin: the given one, or one made from the public key.
-func (t *Trust) noteVerifier(origin string) (note.Verifier, *Key, error) {
+// NoteVerifier returns the note verifier for a checkpoint of the log
+// named origin, and the trusted key as a Key of that log: the verifier
+// given, whose log's name wins over origin, or one made from the public
+// key.
+func (t *Trust) NoteVerifier(origin string) (note.Verifier, *Key, error) {
 	if t.Note != nil {
 		origin = t.Note.Name()
 	}
@@ -112,4 +114,10 @@ func (t *Trust) noteVerifier(origin string) (note.Verifier, *Key, error) {
 	}
 	v, err := k.NoteVerifier()
 	return v, k, err
+}
+
+// Trusts reports whether pub is the trusted key.
+func (t *Trust) Trusts(pub crypto.PublicKey) bool {
+	e, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(t.Public)
 }

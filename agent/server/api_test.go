@@ -181,8 +181,8 @@ func verifyPackage(t *testing.T, f *fixture, pkg []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := chain.VerifyPackage(ctx, p.FS, trust)
-	if err != nil || rep.Result != chain.ResultOK {
+	rep, err := disclosurepkg.Verify(ctx, p.FS, trust)
+	if err != nil || rep.Result != disclosurepkg.ResultOK {
 		t.Fatalf("the package does not verify: %v", err)
 	}
 }

@@ -93,14 +93,14 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		if (opts.json || g.json()) && errors.Is(err, chain.ErrTamper) {
 			// A script reading the report learns why there is none.
 			_ = writeJSON(g.stdout, map[string]any{
-				"report_version": chain.PackageReportVersion, "result": chain.ResultFailed, "package": args[0],
-				"checks": []chain.Check{{Name: "open", Result: chain.ResultFailed, Summary: err.Error()}},
+				"report_version": disclosure.ReportVersion, "result": disclosure.ResultFailed, "package": args[0],
+				"checks": []disclosure.Check{{Name: "open", Result: disclosure.ResultFailed, Summary: err.Error()}},
 			})
 		}
 		return fmt.Errorf("verify: %w", err)
 	}
 	defer func() { err = errors.Join(err, pkg.Close()) }()
-	rep, err := chain.VerifyPackage(ctx, pkg.FS, trust)
+	rep, err := disclosure.Verify(ctx, pkg.FS, trust)
 	if err != nil && !errors.Is(err, chain.ErrTamper) {
 		return fmt.Errorf("verify: %w", err) // the report is incomplete: say nothing of the package
 	}
@@ -115,7 +115,7 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	}
 	if opts.json || g.json() {
 		err = writeJSON(g.stdout, struct {
-			*chain.PackageReport
+			*disclosure.Report
 			Package       string `json:"package"`
 			PackageSHA256 string `json:"package_sha256,omitempty"`
 			Encrypted     bool   `json:"encrypted"`
@@ -129,7 +129,7 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	if err != nil {
 		return err
 	}
-	if rep.Result != chain.ResultOK {
+	if rep.Result != disclosure.ResultOK {
 		return fmt.Errorf("verify: %s: %s failed: %w", args[0], strings.Join(rep.Failed(), ", "), chain.ErrTamper)
 	}
 	return nil

@@ -29,7 +29,7 @@ import (
 // disclosed as a directory, a zip, a tar and an age-encrypted tar; each
 // case tampers with a copy of one of them and runs `custos verify`, which
 // must exit 3 naming the failed check and the file or event concerned.
-// chain/package_test.go and chain/open_test.go hold the finer cases of the
+// chain/disclosure/verify_test.go and open_test.go hold the finer cases of the
 // library; this is what an investigator sees.
 
 // tamperPkgs are the clean packages of the matrix and what the cases need

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 //go:embed verify.html.tmpl
@@ -22,7 +23,7 @@ type verifyPage struct {
 	Package     string
 	PackageSHA  string
 	GeneratedAt string
-	Report      *chain.PackageReport
+	Report      *disclosure.Report
 	Order       []labelValue // from bag-info.txt
 	Checkpoint  string
 	Failed      int
@@ -45,13 +46,13 @@ var verifyTemplate = template.Must(template.New("verify").Parse(verifyHTML))
 // writeVerifyHTML writes the report as one self-contained page: no script,
 // no style sheet, image or font fetched from anywhere, so it opens the same
 // on an air-gapped machine and can be filed with the case.
-func writeVerifyHTML(w io.Writer, pkg, pkgSHA string, r *chain.PackageReport, now time.Time) error {
+func writeVerifyHTML(w io.Writer, pkg, pkgSHA string, r *disclosure.Report, now time.Time) error {
 	p := verifyPage{
-		OK: r.Result == chain.ResultOK, Package: pkg, PackageSHA: pkgSHA, Report: r,
+		OK: r.Result == disclosure.ResultOK, Package: pkg, PackageSHA: pkgSHA, Report: r,
 		GeneratedAt: now.UTC().Format(time.RFC3339),
 	}
 	for _, c := range r.Checks {
-		if c.Result != chain.ResultOK {
+		if c.Result != disclosure.ResultOK {
 			p.Failed++
 		}
 	}

@@ -8,19 +8,20 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 func TestVerifyHTMLIsSelfContainedAndEscaped(t *testing.T) {
 	idx := uint64(3)
-	r := &chain.PackageReport{
-		Result: chain.ResultFailed, Order: "01JD8Z3K4M5N6P7Q8R9S0T1V2W", Key: "custos-agent+1234abcd+AQ==", Files: 20, PayloadBytes: 30,
+	r := &disclosure.Report{
+		Result: disclosure.ResultFailed, Order: "01JD8Z3K4M5N6P7Q8R9S0T1V2W", Key: "custos-agent+1234abcd+AQ==", Files: 20, PayloadBytes: 30,
 		BagInfo: map[string]string{"External-Identifier": "<script>alert(1)</script>", "Custos-Order-Id": "01JD8Z3K4M5N6P7Q8R9S0T1V2W"},
-		Items:   []chain.PackageItem{{Path: "data/mail/1.eml", Size: 5, SHA256: strings.Repeat("a", 64), SHA512: strings.Repeat("b", 128), PreservedIndex: &idx}},
-		Events: []chain.PackageEvent{{Index: 3, Proven: true, Event: &chain.Event{Type: chain.ItemPreserved, Time: time.Unix(0, 0), Actor: "custodian",
+		Items:   []disclosure.ReportItem{{Path: "data/mail/1.eml", Size: 5, SHA256: strings.Repeat("a", 64), SHA512: strings.Repeat("b", 128), PreservedIndex: &idx}},
+		Events: []disclosure.ReportEvent{{Index: 3, Proven: true, Event: &chain.Event{Type: chain.ItemPreserved, Time: time.Unix(0, 0), Actor: "custodian",
 			Details: map[string]string{"name": "1.eml"}}}},
-		Checks: []*chain.Check{
-			{Name: "bag manifests", Result: chain.ResultOK, Summary: "1 file"},
-			{Name: "dsse statement", Result: chain.ResultFailed, Summary: "signature", Problems: []chain.Problem{{File: "custody/attestation.dsse.json", What: "bad signature"}}},
+		Checks: []*disclosure.Check{
+			{Name: "bag manifests", Result: disclosure.ResultOK, Summary: "1 file"},
+			{Name: "dsse statement", Result: disclosure.ResultFailed, Summary: "signature", Problems: []disclosure.Problem{{File: "custody/attestation.dsse.json", What: "bad signature"}}},
 		},
 	}
 	var buf bytes.Buffer
@@ -37,7 +38,7 @@ func TestVerifyHTMLIsSelfContainedAndEscaped(t *testing.T) {
 	if strings.Contains(page, "<script") || regexp.MustCompile(`(src|href)=`).MatchString(page) {
 		t.Errorf("page loads or runs something:\n%s", page)
 	}
-	r.Result = chain.ResultOK
+	r.Result = disclosure.ResultOK
 	r.Checks = r.Checks[:1]
 	buf.Reset()
 	if err := writeVerifyHTML(&buf, "pkg.zip", "", r, time.Unix(0, 0)); err != nil {

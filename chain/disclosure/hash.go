@@ -1,4 +1,4 @@
-package chain
+package disclosure
 
 import (
 	"context"
@@ -217,3 +217,16 @@ type pathError struct {
 
 func (e *pathError) Error() string { return "read " + e.path + ": " + e.err.Error() }
 func (e *pathError) Unwrap() error { return e.err }
+
+// isHex reports whether s is n lower-case hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

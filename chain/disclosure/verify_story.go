@@ -1,8 +1,10 @@
-package chain
+package disclosure
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
 // MaxEventClockStep is how far an event's time may lie before the time of
@@ -26,7 +28,7 @@ var disclosable = map[string]bool{"preserved": true, "extended": true, statusHel
 type preservedItem struct {
 	sha512   string
 	index    uint64 // its item.preserved event
-	purgedAt int64  // its item.purged event after that, or NoIndex
+	purgedAt int64  // its item.purged event after that, or noIndex
 }
 
 // checkItems checks that every payload file is an item of the order: an
@@ -40,12 +42,12 @@ func (v *pkgVerifier) checkItems() {
 			continue
 		}
 		switch l.ev.Type {
-		case ItemPreserved:
+		case chain.ItemPreserved:
 			d := l.ev.Items[0]
-			if it := items[d.SHA256]; it == nil || it.purgedAt != NoIndex {
-				items[d.SHA256] = &preservedItem{sha512: d.SHA512, index: l.index, purgedAt: NoIndex}
+			if it := items[d.SHA256]; it == nil || it.purgedAt != noIndex {
+				items[d.SHA256] = &preservedItem{sha512: d.SHA512, index: l.index, purgedAt: noIndex}
 			}
-		case ItemPurged:
+		case chain.ItemPurged:
 			for _, d := range l.ev.Items {
 				if it := items[d.SHA256]; it != nil {
 					it.purgedAt = int64(l.index)
@@ -57,8 +59,8 @@ func (v *pkgVerifier) checkItems() {
 		it := items[f.SHA256]
 		switch {
 		case it == nil:
-			c.fail(f.Path, NoIndex, "no item.preserved event of the order has the file's SHA-256 %s", f.SHA256)
-		case it.purgedAt != NoIndex:
+			c.fail(f.Path, noIndex, "no item.preserved event of the order has the file's SHA-256 %s", f.SHA256)
+		case it.purgedAt != noIndex:
 			c.fail(f.Path, it.purgedAt, "the item preserved at event %d was purged", it.index)
 		case it.sha512 != f.SHA512:
 			c.fail(f.Path, int64(it.index), "item.preserved records SHA-512 %s, the file's is %s", it.sha512, f.SHA512)
@@ -88,7 +90,7 @@ func (v *pkgVerifier) checkCaptures() {
 			continue
 		}
 		idx := int64(l.index)
-		if e.Type == OrderReceived || e.Type == OrderExtended {
+		if e.Type == chain.OrderReceived || e.Type == chain.OrderExtended {
 			if t, err := time.Parse(time.RFC3339Nano, e.Details["expires_at"]); err == nil {
 				expiry = t
 			} else {
@@ -97,9 +99,9 @@ func (v *pkgVerifier) checkCaptures() {
 		}
 		id := e.Details["capture"]
 		switch e.Type {
-		case OrderReceived:
+		case chain.OrderReceived:
 			received = true
-		case CaptureStarted:
+		case chain.CaptureStarted:
 			captures++
 			switch {
 			case id == "":
@@ -111,12 +113,12 @@ func (v *pkgVerifier) checkCaptures() {
 			}
 			open[id] = true
 			delete(ended, id)
-		case CaptureCompleted, CaptureFailed:
+		case chain.CaptureCompleted, chain.CaptureFailed:
 			if open[id] {
 				delete(open, id)
 				ended[id] = l.index
 			}
-		case ItemPreserved:
+		case chain.ItemPreserved:
 			items++
 			end, wasEnded := ended[id]
 			switch {
@@ -165,7 +167,7 @@ func (v *pkgVerifier) checkTimes() {
 	c := v.c[CheckEventTimes]
 	disclosed, slack, ok := v.disclosedAt()
 	if !ok {
-		c.fail(pkgBagInfo, NoIndex, "no disclosure time to compare the events with (Custos-Disclosed-At)")
+		c.fail(pkgBagInfo, noIndex, "no disclosure time to compare the events with (Custos-Disclosed-At)")
 	}
 	var prev *eventLine
 	for i := range v.lines {
@@ -193,7 +195,7 @@ func (v *pkgVerifier) checkStatus() {
 	l := v.newestOrderEvent()
 	switch {
 	case l == nil:
-		c.fail(pkgEvents, NoIndex, "no event names the order's status")
+		c.fail(pkgEvents, noIndex, "no event names the order's status")
 	case !disclosable[l.ev.Details["status"]]:
 		c.fail(pkgEvents, int64(l.index), "the order is %q after its newest order event: it may be disclosed only when preserved, extended, held or disclosed", l.ev.Details["status"])
 	default:

@@ -1,4 +1,4 @@
-package chain_test
+package disclosure_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 func newSmallPackage(t testing.TB, o pkgOptions) *pkgFixture {
@@ -29,18 +30,18 @@ func newSmallPackage(t testing.TB, o pkgOptions) *pkgFixture {
 
 // verifyPackage verifies dir and checks that the error agrees with the
 // report: nil when it verified, tampering (never another error) when not.
-func verifyPackage(t *testing.T, dir string, trust *chain.Trust) *chain.PackageReport {
+func verifyPackage(t *testing.T, dir string, trust *chain.Trust) *disclosure.Report {
 	t.Helper()
-	rep, err := chain.VerifyPackage(context.Background(), os.DirFS(dir), trust)
+	rep, err := disclosure.Verify(context.Background(), os.DirFS(dir), trust)
 	if rep == nil {
 		t.Fatalf("no report: %v", err)
 	}
 	switch {
-	case rep.Result == chain.ResultOK && err != nil:
+	case rep.Result == disclosure.ResultOK && err != nil:
 		t.Fatalf("verified, but with an error: %v", err)
-	case rep.Result != chain.ResultOK && !errors.Is(err, chain.ErrTamper):
+	case rep.Result != disclosure.ResultOK && !errors.Is(err, chain.ErrTamper):
 		t.Fatalf("failed (%v) without a tampering error: %v", rep.Failed(), err)
-	case rep.Result != chain.ResultOK && errors.Is(err, chain.ErrTamper):
+	case rep.Result != disclosure.ResultOK && errors.Is(err, chain.ErrTamper):
 		var te *chain.TamperError
 		if !errors.As(err, &te) {
 			t.Fatalf("error %v holds no *TamperError", err)
@@ -52,7 +53,7 @@ func verifyPackage(t *testing.T, dir string, trust *chain.Trust) *chain.PackageR
 	return rep
 }
 
-func reportText(rep *chain.PackageReport) string {
+func reportText(rep *disclosure.Report) string {
 	var b strings.Builder
 	_ = rep.WriteText(&b)
 	return b.String()
@@ -61,7 +62,7 @@ func reportText(rep *chain.PackageReport) string {
 func TestVerifyPackageUntampered(t *testing.T) {
 	fx := newSmallPackage(t, pkgOptions{})
 	rep := verifyPackage(t, fx.dir, fx.trust)
-	if rep.Result != chain.ResultOK {
+	if rep.Result != disclosure.ResultOK {
 		t.Fatalf("the untampered package fails:\n%s", reportText(rep))
 	}
 	if rep.PayloadBytes == 0 || len(rep.Items) != len(smallPayload) || len(rep.Events) != len(fx.indexes) {
@@ -136,56 +137,56 @@ func tamperCases() []tamperCase {
 	}
 	return []tamperCase{
 		{name: "a flipped byte in a data file", tamper: flip, fail: map[string]string{
-			chain.CheckManifestSHA256: "data/mail/inbox.mbox", chain.CheckManifestSHA512: "data/mail/inbox.mbox", chain.CheckSHA256SUMS: "data/mail/inbox.mbox",
+			disclosure.CheckManifestSHA256: "data/mail/inbox.mbox", disclosure.CheckManifestSHA512: "data/mail/inbox.mbox", disclosure.CheckSHA256SUMS: "data/mail/inbox.mbox",
 		}},
 		{name: "a flipped byte in a data file, manifests rewritten", tamper: func(t *testing.T, fx *pkgFixture) { flip(t, fx); fx.seal(t) }, fail: map[string]string{
-			chain.CheckAttestationSubjects: "data/mail/inbox.mbox", chain.CheckItemsPreserved: "data/mail/inbox.mbox", chain.CheckAttestationStatement: "data/mail/inbox.mbox",
+			disclosure.CheckAttestationSubjects: "data/mail/inbox.mbox", disclosure.CheckItemsPreserved: "data/mail/inbox.mbox", disclosure.CheckAttestationStatement: "data/mail/inbox.mbox",
 		}},
 		{name: "a removed data file", tamper: func(t *testing.T, fx *pkgFixture) { os.Remove(fx.path("data/traffic/records.csv")) }, fail: map[string]string{
-			chain.CheckManifestSHA256: "data/traffic/records.csv", chain.CheckManifestSHA512: "data/traffic/records.csv",
-			chain.CheckSHA256SUMS: "data/traffic/records.csv", chain.CheckPayloadOxum: "in 5 files",
+			disclosure.CheckManifestSHA256: "data/traffic/records.csv", disclosure.CheckManifestSHA512: "data/traffic/records.csv",
+			disclosure.CheckSHA256SUMS: "data/traffic/records.csv", disclosure.CheckPayloadOxum: "in 5 files",
 		}},
 		{name: "a removed data file, manifests rewritten", tamper: func(t *testing.T, fx *pkgFixture) {
 			os.Remove(fx.path("data/traffic/records.csv"))
 			fx.seal(t)
-		}, fail: map[string]string{chain.CheckAttestationSubjects: "data/traffic/records.csv", chain.CheckAttestationStatement: "data/traffic/records.csv"}},
+		}, fail: map[string]string{disclosure.CheckAttestationSubjects: "data/traffic/records.csv", disclosure.CheckAttestationStatement: "data/traffic/records.csv"}},
 		{name: "an added data file", tamper: func(t *testing.T, fx *pkgFixture) {
 			writePayload(t, fx.dir, map[string]string{"data/mail/planted.mbox": "From mallory\n"})
 		}, fail: map[string]string{
-			chain.CheckManifestSHA256: "data/mail/planted.mbox", chain.CheckManifestSHA512: "data/mail/planted.mbox",
-			chain.CheckSHA256SUMS: "data/mail/planted.mbox", chain.CheckPayloadOxum: "in 7 files",
+			disclosure.CheckManifestSHA256: "data/mail/planted.mbox", disclosure.CheckManifestSHA512: "data/mail/planted.mbox",
+			disclosure.CheckSHA256SUMS: "data/mail/planted.mbox", disclosure.CheckPayloadOxum: "in 7 files",
 		}},
 		{name: "an added data file, manifests rewritten", tamper: func(t *testing.T, fx *pkgFixture) {
 			writePayload(t, fx.dir, map[string]string{"data/mail/planted.mbox": "From mallory\n"})
 			fx.seal(t)
-		}, fail: map[string]string{chain.CheckAttestationSubjects: "data/mail/planted.mbox", chain.CheckItemsPreserved: "data/mail/planted.mbox"}},
+		}, fail: map[string]string{disclosure.CheckAttestationSubjects: "data/mail/planted.mbox", disclosure.CheckItemsPreserved: "data/mail/planted.mbox"}},
 		{name: "an edited manifest line", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.editLines(t, "manifest-sha512.txt", func(l []string) []string { l[1] = "0" + l[1][1:]; return l })
-		}, fail: map[string]string{chain.CheckManifestSHA512: "data/mail/sent.mbox", chain.CheckTagManifest: "manifest-sha512.txt"}},
+		}, fail: map[string]string{disclosure.CheckManifestSHA512: "data/mail/sent.mbox", disclosure.CheckTagManifest: "manifest-sha512.txt"}},
 		{name: "an edited event", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.editLines(t, "custody/events.jsonl", func(l []string) []string {
 				l[2] = strings.Replace(l[2], "custodian@provider.example", "custodian@provider.exbmple", 1)
 				return l
 			})
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckProofs: "event 4", chain.CheckChain: "event 6"}},
+		}, fail: map[string]string{disclosure.CheckProofs: "event 4", disclosure.CheckChain: "event 6"}},
 		{name: "a dropped event", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.editLines(t, "custody/events.jsonl", func(l []string) []string { return append(l[:4:4], l[5:]...) })
 			os.Remove(fx.path(fx.proof(4)))
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckChain: "the line before is event 6"}},
+		}, fail: map[string]string{disclosure.CheckChain: "the line before is event 6"}},
 		{name: "a dropped event, its proof left", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.editLines(t, "custody/events.jsonl", func(l []string) []string { return append(l[:4:4], l[5:]...) })
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckChain: "event 8", chain.CheckProofs: "a proof without its event"}},
+		}, fail: map[string]string{disclosure.CheckChain: "event 8", disclosure.CheckProofs: "a proof without its event"}},
 		{name: "two events swapped", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.editLines(t, "custody/events.jsonl", func(l []string) []string { l[3], l[4] = l[4], l[3]; return l })
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckEvents: "not in log order", chain.CheckChain: "event 7"}},
+		}, fail: map[string]string{disclosure.CheckEvents: "not in log order", disclosure.CheckChain: "event 7"}},
 		{name: "a proof from another event", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.write(t, fx.proof(3), fx.read(t, fx.proof(2)))
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckProofs: "a proof of another event"}},
+		}, fail: map[string]string{disclosure.CheckProofs: "a proof of another event"}},
 		{name: "a proof from another event, its index rewritten", tamper: func(t *testing.T, fx *pkgFixture) {
 			p, err := chain.ParseProof(fx.read(t, fx.proof(2)))
 			if err != nil {
@@ -195,32 +196,32 @@ func tamperCases() []tamperCase {
 			text, _ := chain.FormatProof(p)
 			fx.write(t, fx.proof(3), text)
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckProofs: "not the log's entry"}},
+		}, fail: map[string]string{disclosure.CheckProofs: "not the log's entry"}},
 		{name: "a missing proof", tamper: func(t *testing.T, fx *pkgFixture) {
 			os.Remove(fx.path(fx.proof(5)))
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckProofs: "missing"}},
+		}, fail: map[string]string{disclosure.CheckProofs: "missing"}},
 		{name: "an altered checkpoint", tamper: func(t *testing.T, fx *pkgFixture) {
 			mutate(t, fx.path("custody/checkpoint"), func(b []byte) []byte {
 				return bytes.Replace(b, []byte(fmt.Sprintf("\n%d\n", fx.cp.Size)), []byte(fmt.Sprintf("\n%d\n", fx.cp.Size+1)), 1)
 			})
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckCheckpoint: "does not verify", chain.CheckProofs: "custody/checkpoint"}},
+		}, fail: map[string]string{disclosure.CheckCheckpoint: "does not verify", disclosure.CheckProofs: "custody/checkpoint"}},
 		{name: "a checkpoint signed by another key", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.write(t, "custody/checkpoint", resignNote(t, fx.read(t, "custody/checkpoint"), 9))
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckCheckpoint: "carries no signature by key", chain.CheckProofs: "custody/checkpoint"}},
+		}, fail: map[string]string{disclosure.CheckCheckpoint: "carries no signature by key", disclosure.CheckProofs: "custody/checkpoint"}},
 		{name: "a wrong trusted key", trust: func(t *testing.T, fx *pkgFixture) *chain.Trust {
 			tr, err := chain.ParseTrustLine(mustKey(t, testSigner(t, 9)).Verifier)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return tr
-		}, fail: map[string]string{chain.CheckCheckpoint: "custody/checkpoint", chain.CheckAttestationSignature: "trusted key", chain.CheckKeys: "custody/keys/custos.pub"}},
+		}, fail: map[string]string{disclosure.CheckCheckpoint: "custody/checkpoint", disclosure.CheckAttestationSignature: "trusted key", disclosure.CheckKeys: "custody/keys/custos.pub"}},
 		{name: "a DSSE statement with one subject changed", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.resign(t, func(st *testStatement) { st.subjects[2].Digest["sha512"] = strings.Repeat("ab", 64) })
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckAttestationSubjects: "data/order-document/order.pdf"}},
+		}, fail: map[string]string{disclosure.CheckAttestationSubjects: "data/order-document/order.pdf"}},
 		{name: "a DSSE statement changed, not signed again", tamper: func(t *testing.T, fx *pkgFixture) {
 			mutate(t, fx.path("custody/attestation.dsse.json"), func(b []byte) []byte {
 				var env map[string]any
@@ -234,50 +235,50 @@ func tamperCases() []tamperCase {
 				return b
 			})
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckAttestationSignature: "verifies with the trusted key", chain.CheckAttestationSubjects: "data/mail/sent.mbo_"}},
+		}, fail: map[string]string{disclosure.CheckAttestationSignature: "verifies with the trusted key", disclosure.CheckAttestationSubjects: "data/mail/sent.mbo_"}},
 		{name: "a file not in the format", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.write(t, "notes.txt", []byte("hello\n"))
 			fx.write(t, "custody/extra.json", []byte("{}\n"))
 			fx.write(t, "custody/proofs/x.tlog-proof", fx.read(t, fx.proof(0)))
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckFiles: "notes.txt"}},
+		}, fail: map[string]string{disclosure.CheckFiles: "notes.txt"}},
 		{name: "a symbolic link", tamper: func(t *testing.T, fx *pkgFixture) {
 			if err := os.Symlink("/etc/passwd", fx.path("data/mail/passwd")); err != nil {
 				t.Fatal(err)
 			}
-		}, fail: map[string]string{chain.CheckFiles: "data/mail/passwd"}},
+		}, fail: map[string]string{disclosure.CheckFiles: "data/mail/passwd"}},
 		{name: "Payload-Oxum wrong", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.editLines(t, "bag-info.txt", func(l []string) []string { l[2] = "Payload-Oxum: 170.6"; return l })
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckPayloadOxum: "169 bytes in 6 files"}},
+		}, fail: map[string]string{disclosure.CheckPayloadOxum: "169 bytes in 6 files"}},
 		{name: "bag-info's reference changed", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.editLines(t, "bag-info.txt", func(l []string) []string { l[3] = "External-Identifier: AZ 0815/26"; return l })
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckBagInfo: "External-Identifier"}},
+		}, fail: map[string]string{disclosure.CheckBagInfo: "External-Identifier"}},
 		{name: "order.json edited", tamper: func(t *testing.T, fx *pkgFixture) {
 			mutate(t, fx.path("custody/order.json"), func(b []byte) []byte { return bytes.Replace(b, []byte(`"DE"`), []byte(`"FR"`), 1) })
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckOrderRecord: "custody/order.json"}},
+		}, fail: map[string]string{disclosure.CheckOrderRecord: "custody/order.json"}},
 		{name: "a tag file edited", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.write(t, "README.txt", []byte("Trust the key in custody/keys.\n"))
-		}, fail: map[string]string{chain.CheckTagManifest: "README.txt", chain.CheckSHA256SUMS: "README.txt"}},
+		}, fail: map[string]string{disclosure.CheckTagManifest: "README.txt", disclosure.CheckSHA256SUMS: "README.txt"}},
 		{name: "an edited SHA256SUMS line", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.editLines(t, "SHA256SUMS", func(l []string) []string { l[0] = strings.Repeat("0", 64) + l[0][64:]; return l })
-		}, fail: map[string]string{chain.CheckSHA256SUMS: "README.txt"}},
+		}, fail: map[string]string{disclosure.CheckSHA256SUMS: "README.txt"}},
 		{name: "bagit.txt changed", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.write(t, "bagit.txt", []byte("BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n"))
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckBagIt: "bagit.txt"}},
+		}, fail: map[string]string{disclosure.CheckBagIt: "bagit.txt"}},
 		{name: "a statement disclosed before the order's last event", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.resign(t, func(st *testStatement) {
 				st.predicate["disclosed_at"] = pkgReceived.Add(time.Hour).Format(time.RFC3339Nano)
 			})
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckEventTimes: "after the disclosure", chain.CheckBagInfo: "Custos-Disclosed-At"}},
+		}, fail: map[string]string{disclosure.CheckEventTimes: "after the disclosure", disclosure.CheckBagInfo: "Custos-Disclosed-At"}},
 		{name: "keys replaced", tamper: func(t *testing.T, fx *pkgFixture) {
 			fx.write(t, "custody/keys/custos.vkey", []byte(mustKey(t, testSigner(t, 9)).Verifier+"\n"))
 			fx.sealTags(t)
-		}, fail: map[string]string{chain.CheckKeys: "custody/keys/custos.vkey"}},
+		}, fail: map[string]string{disclosure.CheckKeys: "custody/keys/custos.vkey"}},
 	}
 }
 
@@ -301,7 +302,7 @@ func resignNote(t *testing.T, raw []byte, seed byte) []byte {
 // catch it naming the problem; the untampered copy passes.
 func TestVerifyPackageTamper(t *testing.T) {
 	base := newSmallPackage(t, pkgOptions{})
-	if rep := verifyPackage(t, base.dir, base.trust); rep.Result != chain.ResultOK {
+	if rep := verifyPackage(t, base.dir, base.trust); rep.Result != disclosure.ResultOK {
 		t.Fatalf("the untampered package fails:\n%s", reportText(rep))
 	}
 	for _, tc := range tamperCases() {
@@ -315,7 +316,7 @@ func TestVerifyPackageTamper(t *testing.T) {
 				trust = tc.trust(t, fx)
 			}
 			rep := verifyPackage(t, fx.dir, trust)
-			if rep.Result == chain.ResultOK {
+			if rep.Result == disclosure.ResultOK {
 				t.Fatalf("tampered package verifies:\n%s", reportText(rep))
 			}
 			for name, where := range tc.fail {
@@ -329,8 +330,8 @@ func TestVerifyPackageTamper(t *testing.T) {
 
 // hasProblem reports whether c failed with a problem naming where in its
 // file, its event index or its text.
-func hasProblem(c *chain.Check, where string) bool {
-	if c == nil || c.Result != chain.ResultFailed {
+func hasProblem(c *disclosure.Check, where string) bool {
+	if c == nil || c.Result != disclosure.ResultFailed {
 		return false
 	}
 	for _, p := range c.Problems {

@@ -1,4 +1,4 @@
-package chain_test
+package disclosure_test
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // targetVerifyVsSHA256SUM is issue 5's target: verifying a package (both
@@ -29,9 +29,9 @@ func BenchmarkVerifyPackage1GiB(b *testing.B) {
 	fsys := os.DirFS(dir)
 	verify := func() time.Duration {
 		start := time.Now()
-		rep, err := chain.VerifyPackage(context.Background(), fsys, fx.trust)
+		rep, err := disclosure.Verify(context.Background(), fsys, fx.trust)
 		d := time.Since(start)
-		if err != nil || rep.Result != chain.ResultOK || rep.PayloadBytes != 1<<30 {
+		if err != nil || rep.Result != disclosure.ResultOK || rep.PayloadBytes != 1<<30 {
 			b.Fatalf("verify: %v (%s, %d bytes)", err, rep.Result, rep.PayloadBytes)
 		}
 		return d

@@ -1,4 +1,4 @@
-package chain_test
+package disclosure_test
 
 import (
 	"bytes"
@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // A tiny disclosure package builder for the verifier's tests: a real log
@@ -349,7 +350,7 @@ func (fx *pkgFixture) sign(t testing.TB, st *testStatement) {
 	if err := protojson.Unmarshal(raw, pred); err != nil {
 		t.Fatal(err)
 	}
-	s := &intoto.Statement{Type: intoto.StatementTypeUri, Subject: st.subjects, PredicateType: chain.DisclosurePredicateType, Predicate: pred}
+	s := &intoto.Statement{Type: intoto.StatementTypeUri, Subject: st.subjects, PredicateType: disclosure.PredicateType, Predicate: pred}
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package chain_test
+package disclosure_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // FuzzVerifyPackageFile replaces one tag file of a genuine package with
@@ -49,12 +50,12 @@ func FuzzVerifyPackageFile(f *testing.F) {
 		name := names[int(which)%len(names)]
 		fsys := maps.Clone(base)
 		fsys[name] = &fstest.MapFile{Data: data, Mode: 0o644}
-		rep, err := chain.VerifyPackage(context.Background(), fsys, fx.trust)
+		rep, err := disclosure.Verify(context.Background(), fsys, fx.trust)
 		if err != nil && !errors.Is(err, chain.ErrTamper) {
 			t.Fatalf("%s: not a finding: %v", name, err)
 		}
 		same := bytes.Equal(data, base[name].Data)
-		if ok := rep.Result == chain.ResultOK; ok != same {
+		if ok := rep.Result == disclosure.ResultOK; ok != same {
 			t.Fatalf("%s changed=%v but result %s (%v)", name, !same, rep.Result, rep.Failed())
 		}
 	})

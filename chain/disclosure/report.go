@@ -1,49 +1,15 @@
-package chain
+package disclosure
 
 import (
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
-// The files of a disclosure package, version 1 (docs/package.md).
-const (
-	PackageVersion = 1
-
-	pkgBagIt          = "bagit.txt"
-	pkgBagInfo        = "bag-info.txt"
-	pkgManifest256    = "manifest-sha256.txt"
-	pkgManifest512    = "manifest-sha512.txt"
-	pkgTagManifest    = "tagmanifest-sha256.txt"
-	pkgTagManifest512 = "tagmanifest-sha512.txt"
-	pkgOrder          = "custody/order.json"
-	pkgEvents         = "custody/events.jsonl"
-	pkgProofsDir      = "custody/proofs"
-	pkgCheckpoint     = "custody/checkpoint"
-	pkgVKey           = "custody/keys/custos.vkey"
-	pkgPubKey         = "custody/keys/custos.pub"
-	pkgAttestation    = "custody/attestation.dsse.json"
-	pkgCase           = "case.jsonld"
-	pkgSHA256SUMS     = "SHA256SUMS"
-	pkgReadme         = "README.txt"
-	pkgProofSuffix    = ".tlog-proof"
-	pkgDataDir        = "data"
-	bagItDeclared     = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
-	// DisclosurePredicateType is the predicate type of the statement a
-	// package carries about its payload.
-	DisclosurePredicateType = "https://custos-evidence.org/attestation/disclosure/v1"
-)
-
-// pkgFixedFiles are the files every package holds besides data/ and the
-// proofs.
-var pkgFixedFiles = []string{
-	pkgBagIt, pkgBagInfo, pkgManifest256, pkgManifest512, pkgTagManifest, pkgTagManifest512,
-	pkgOrder, pkgEvents, pkgCheckpoint, pkgVKey, pkgPubKey, pkgAttestation,
-	pkgCase, pkgSHA256SUMS, pkgReadme,
-}
-
-// The checks of VerifyPackage, in the order the report lists them. Their
+// The checks of Verify, in the order the report lists them. Their
 // names are part of the report's stable form.
 const (
 	CheckFiles                = "files"                 // exactly the format's files, each a regular file
@@ -77,8 +43,8 @@ var checkOrder = []string{
 	CheckItemsPreserved, CheckCaptureWindow, CheckEventTimes, CheckOrderStatus,
 }
 
-// PackageReportVersion is the version of the JSON form of PackageReport.
-const PackageReportVersion = 1
+// ReportVersion is the version of the JSON form of Report.
+const ReportVersion = 1
 
 // Result is the outcome of a check or of a whole verification.
 type Result string
@@ -93,9 +59,9 @@ const (
 // counted in MoreProblems.
 const maxCheckProblems = 100
 
-// PackageReport is what VerifyPackage checked and found. Its JSON form is
-// stable (PackageReportVersion): `custos verify --json` prints it.
-type PackageReport struct {
+// Report is what Verify checked and found. Its JSON form is
+// stable (ReportVersion): `custos verify --json` prints it.
+type Report struct {
 	ReportVersion int    `json:"report_version"`
 	Result        Result `json:"result"` // ok only if every check is ok
 	// Order is the order the package discloses; Key the trusted key as a
@@ -110,15 +76,15 @@ type PackageReport struct {
 	BagInfo map[string]string `json:"bag_info,omitempty"`
 	// Files counts the package's files; PayloadBytes the bytes of data/,
 	// every one read and hashed with SHA-256 and SHA-512.
-	Files        int            `json:"files"`
-	PayloadBytes int64          `json:"payload_bytes"`
-	Items        []PackageItem  `json:"items"`
-	Events       []PackageEvent `json:"events"`
-	Checks       []*Check       `json:"checks"`
+	Files        int           `json:"files"`
+	PayloadBytes int64         `json:"payload_bytes"`
+	Items        []ReportItem  `json:"items"`
+	Events       []ReportEvent `json:"events"`
+	Checks       []*Check      `json:"checks"`
 }
 
-// PackageItem is one payload file as hashed.
-type PackageItem struct {
+// ReportItem is one payload file as hashed.
+type ReportItem struct {
 	Path   string `json:"path"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
@@ -128,12 +94,12 @@ type PackageItem struct {
 	PreservedIndex *uint64 `json:"preserved_index,omitempty"`
 }
 
-// PackageEvent is one line of custody/events.jsonl that parsed; Proven
+// ReportEvent is one line of custody/events.jsonl that parsed; Proven
 // says that its tlog-proof led to the trusted checkpoint.
-type PackageEvent struct {
-	Index  uint64 `json:"index"`
-	Event  *Event `json:"event"`
-	Proven bool   `json:"proven"`
+type ReportEvent struct {
+	Index  uint64       `json:"index"`
+	Event  *chain.Event `json:"event"`
+	Proven bool         `json:"proven"`
 }
 
 // Check is the outcome of one check.
@@ -170,7 +136,7 @@ func (c *Check) fail(file string, index int64, format string, args ...any) {
 func (c *Check) failed() bool { return c.Result == ResultFailed }
 
 // Check returns the named check, or nil.
-func (r *PackageReport) Check(name string) *Check {
+func (r *Report) Check(name string) *Check {
 	for _, c := range r.Checks {
 		if c.Name == name {
 			return c
@@ -180,7 +146,7 @@ func (r *PackageReport) Check(name string) *Check {
 }
 
 // Failed lists the names of the checks that failed.
-func (r *PackageReport) Failed() []string {
+func (r *Report) Failed() []string {
 	var out []string
 	for _, c := range r.Checks {
 		if c.failed() {
@@ -192,18 +158,18 @@ func (r *PackageReport) Failed() []string {
 
 // Err returns every problem found as a *TamperError (joined), naming its
 // check, or nil when the package verified.
-func (r *PackageReport) Err() error {
+func (r *Report) Err() error {
 	var errs []error
 	for _, c := range r.Checks {
 		for _, p := range c.Problems {
-			idx := int64(NoIndex)
+			idx := int64(noIndex)
 			if p.Index != nil {
 				idx = int64(*p.Index)
 			}
-			errs = append(errs, &TamperError{File: p.File, Index: idx, What: c.Name + ": " + p.What})
+			errs = append(errs, &chain.TamperError{File: p.File, Index: idx, What: c.Name + ": " + p.What})
 		}
 		if c.failed() && len(c.Problems) == 0 {
-			errs = append(errs, &TamperError{Index: NoIndex, What: c.Name + ": " + c.Summary})
+			errs = append(errs, &chain.TamperError{Index: noIndex, What: c.Name + ": " + c.Summary})
 		}
 	}
 	return errors.Join(errs...)
@@ -212,7 +178,7 @@ func (r *PackageReport) Err() error {
 // WriteText writes the report for people: one line per check (its result,
 // name and summary), each problem indented below a failed check, and a
 // last line with the verdict.
-func (r *PackageReport) WriteText(w io.Writer) error {
+func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	for _, c := range r.Checks {
 		res := "ok    "

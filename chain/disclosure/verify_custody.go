@@ -1,8 +1,7 @@
-package chain
+package disclosure
 
 import (
 	"bytes"
-	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,15 +9,18 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
 // eventLine is one line of custody/events.jsonl: {"index":N,"event":E}.
 type eventLine struct {
 	line    int // 1-based line number
 	index   uint64
-	encoded []byte // E, byte for byte: the log entry
-	ev      *Event // nil when E is not a canonical event
+	encoded []byte       // E, byte for byte: the log entry
+	ev      *chain.Event // nil when E is not a canonical event
 }
 
 // orderRecord is what the verifier reads of custody/order.json, the
@@ -34,19 +36,19 @@ type orderRecord struct {
 
 // what returns the finding of err without TamperError's prefix.
 func what(err error) string {
-	var te *TamperError
+	var te *chain.TamperError
 	if errors.As(err, &te) {
 		return te.What
 	}
 	return err.Error()
 }
 
-func (v *pkgVerifier) noteVerifier() (note.Verifier, *Key, error) {
+func (v *pkgVerifier) noteVerifier() (note.Verifier, *chain.Key, error) {
 	origin := ""
 	if t := v.tags[pkgCheckpoint]; t != nil {
 		origin, _, _ = strings.Cut(string(t.data), "\n")
 	}
-	return v.trust.noteVerifier(origin)
+	return v.trust.NoteVerifier(origin)
 }
 
 func (v *pkgVerifier) checkCheckpoint() {
@@ -60,12 +62,12 @@ func (v *pkgVerifier) checkCheckpoint() {
 		return
 	}
 	if err != nil {
-		c.fail(pkgCheckpoint, NoIndex, "%v", err)
+		c.fail(pkgCheckpoint, noIndex, "%v", err)
 		return
 	}
-	cp, err := ParseCheckpoint(raw, nv)
+	cp, err := chain.ParseCheckpoint(raw, nv)
 	if err != nil {
-		c.fail(pkgCheckpoint, NoIndex, "%s", what(err))
+		c.fail(pkgCheckpoint, noIndex, "%s", what(err))
 		return
 	}
 	v.cp = cp
@@ -79,30 +81,25 @@ func (v *pkgVerifier) checkCheckpoint() {
 func (v *pkgVerifier) checkKeys() {
 	c := v.c[CheckKeys]
 	if b, ok := v.content(c, pkgVKey); ok {
-		t, err := ParseTrustLine(string(b))
+		t, err := chain.ParseTrustLine(string(b))
 		switch {
 		case err != nil:
-			c.fail(pkgVKey, NoIndex, "not a note verifier line: %v", err)
-		case !samePublicKey(t.Public, v.trust.Public):
-			c.fail(pkgVKey, NoIndex, "names another key than the trusted one")
+			c.fail(pkgVKey, noIndex, "not a note verifier line: %v", err)
+		case !v.trust.Trusts(t.Public):
+			c.fail(pkgVKey, noIndex, "names another key than the trusted one")
 		case v.cp != nil && t.Note.Name() != v.cp.Origin:
-			c.fail(pkgVKey, NoIndex, "names the log %q, the checkpoint's is %q", t.Note.Name(), v.cp.Origin)
+			c.fail(pkgVKey, noIndex, "names the log %q, the checkpoint's is %q", t.Note.Name(), v.cp.Origin)
 		}
 	}
 	if b, ok := v.content(c, pkgPubKey); ok {
-		pub, err := parsePublicKeyPEM(b)
+		pub, err := cryptoutils.UnmarshalPEMToPublicKey(b)
 		switch {
 		case err != nil:
-			c.fail(pkgPubKey, NoIndex, "%v", err)
-		case !samePublicKey(pub, v.trust.Public):
-			c.fail(pkgPubKey, NoIndex, "is another key than the trusted one")
+			c.fail(pkgPubKey, noIndex, "read public key PEM: %v", err)
+		case !v.trust.Trusts(pub):
+			c.fail(pkgPubKey, noIndex, "is another key than the trusted one")
 		}
 	}
-}
-
-func samePublicKey(a, b crypto.PublicKey) bool {
-	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && e.Equal(b)
 }
 
 // parseOrderRecord reads order.json's fields; checkOrderRecord reports.
@@ -114,7 +111,7 @@ func (v *pkgVerifier) parseOrderRecord() {
 	var r orderRecord
 	if json.Unmarshal(t.data, &r) == nil {
 		v.record = &r
-		if ValidateOrderID(r.ID) == nil {
+		if chain.ValidateOrderID(r.ID) == nil {
 			v.order = r.ID
 		}
 	}
@@ -144,21 +141,21 @@ func (v *pkgVerifier) checkEvents() {
 		return
 	}
 	if len(b) == 0 {
-		c.fail(pkgEvents, NoIndex, "holds no event")
+		c.fail(pkgEvents, noIndex, "holds no event")
 		return
 	}
 	if b[len(b)-1] != '\n' {
-		c.fail(pkgEvents, NoIndex, "the last line does not end with a line feed")
+		c.fail(pkgEvents, noIndex, "the last line does not end with a line feed")
 	}
 	texts := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	for i, text := range texts {
 		idx, enc, err := parseEventLine(text)
 		if err != nil {
-			c.fail(pkgEvents, NoIndex, "line %d: %v", i+1, err)
+			c.fail(pkgEvents, noIndex, "line %d: %v", i+1, err)
 			continue
 		}
 		l := eventLine{line: i + 1, index: idx, encoded: enc}
-		if l.ev, err = ParseEvent(enc); err != nil {
+		if l.ev, err = chain.ParseEvent(enc); err != nil {
 			c.fail(pkgEvents, int64(idx), "line %d: not a canonical custody event: %v", i+1, err)
 		}
 		v.lines = append(v.lines, l)
@@ -183,14 +180,10 @@ func (v *pkgVerifier) checkEvents() {
 	c.Summary = fmt.Sprintf("%d canonical events of order %s, in log order", len(texts), v.order)
 }
 
-func proofPath(index uint64) string {
-	return pkgProofsDir + "/" + strconv.FormatUint(index, 10) + pkgProofSuffix
-}
-
 func (v *pkgVerifier) checkProofs() {
 	c := v.c[CheckProofs]
 	if v.cp == nil {
-		c.fail(pkgCheckpoint, NoIndex, "inclusion not checked: the checkpoint does not verify with the trusted key")
+		c.fail(pkgCheckpoint, noIndex, "inclusion not checked: the checkpoint does not verify with the trusted key")
 	}
 	nv, _, _ := v.noteVerifier()
 	lineIdx := map[uint64]bool{}
@@ -226,7 +219,7 @@ func (v *pkgVerifier) checkProofs() {
 	}
 	for _, l := range v.lines {
 		if l.ev != nil {
-			v.rep.Events = append(v.rep.Events, PackageEvent{Index: l.index, Event: l.ev, Proven: v.proven[l.index]})
+			v.rep.Events = append(v.rep.Events, ReportEvent{Index: l.index, Event: l.ev, Proven: v.proven[l.index]})
 		}
 	}
 	if v.cp != nil {
@@ -237,7 +230,7 @@ func (v *pkgVerifier) checkProofs() {
 // verifyProof checks that the tlog-proof raw proves l's event against the
 // package's checkpoint.
 func (v *pkgVerifier) verifyProof(raw []byte, l eventLine, nv note.Verifier) error {
-	p, err := ParseProof(raw)
+	p, err := chain.ParseProof(raw)
 	if err != nil {
 		return err
 	}
@@ -245,7 +238,7 @@ func (v *pkgVerifier) verifyProof(raw []byte, l eventLine, nv note.Verifier) err
 		return fmt.Errorf("the proof is of entry %d, not of event %d: a proof of another event", p.Index, l.index)
 	}
 	if !bytes.Equal(p.Checkpoint, v.cp.Raw) {
-		pcp, err := ParseCheckpoint(p.Checkpoint, nv)
+		pcp, err := chain.ParseCheckpoint(p.Checkpoint, nv)
 		switch {
 		case err != nil:
 			return fmt.Errorf("the proof's checkpoint: %s", what(err))
@@ -255,7 +248,7 @@ func (v *pkgVerifier) verifyProof(raw []byte, l eventLine, nv note.Verifier) err
 			return errors.New("the proof embeds another signed note than custody/checkpoint")
 		}
 	}
-	if VerifyInclusion(v.cp, l.index, l.encoded, p.Hashes) != nil {
+	if chain.VerifyInclusion(v.cp, l.index, l.encoded, p.Hashes) != nil {
 		return fmt.Errorf("the event is not the log's entry %d: its inclusion proof does not lead to the checkpoint's root", l.index)
 	}
 	return nil
@@ -264,7 +257,7 @@ func (v *pkgVerifier) verifyProof(raw []byte, l eventLine, nv note.Verifier) err
 func (v *pkgVerifier) checkChain() {
 	c := v.c[CheckChain]
 	if len(v.lines) == 0 {
-		c.fail(pkgEvents, NoIndex, "no events to follow")
+		c.fail(pkgEvents, noIndex, "no events to follow")
 		return
 	}
 	for i, l := range v.lines {
@@ -272,7 +265,7 @@ func (v *pkgVerifier) checkChain() {
 			continue // the events check names it
 		}
 		if i == 0 {
-			if l.ev.Type != OrderReceived {
+			if l.ev.Type != chain.OrderReceived {
 				c.fail(pkgEvents, int64(l.index), "the first event is %s, not order.received", l.ev.Type)
 			}
 			if l.ev.Prev != "" {
@@ -281,7 +274,7 @@ func (v *pkgVerifier) checkChain() {
 			continue
 		}
 		prev := v.lines[i-1]
-		want := EventHash(prev.encoded)
+		want := chain.EventHash(prev.encoded)
 		switch {
 		case l.ev.Prev == "":
 			c.fail(pkgEvents, int64(l.index), "does not link to the event before it (%d)", prev.index)
@@ -315,15 +308,15 @@ func (v *pkgVerifier) checkOrderRecord() {
 	}
 	newest := v.newestOrderEvent()
 	if newest == nil {
-		c.fail(pkgEvents, NoIndex, "no event names the order's record (order_sha256)")
-	} else if sum := newest.ev.Details["order_sha256"]; EventHash(b) != sum {
-		c.fail(pkgOrder, int64(newest.index), "SHA-256 of order.json is %s, the order's newest order event names %s", EventHash(b), sum)
+		c.fail(pkgEvents, noIndex, "no event names the order's record (order_sha256)")
+	} else if sum := newest.ev.Details["order_sha256"]; chain.EventHash(b) != sum {
+		c.fail(pkgOrder, int64(newest.index), "SHA-256 of order.json is %s, the order's newest order event names %s", chain.EventHash(b), sum)
 	}
 	switch {
 	case v.record == nil:
-		c.fail(pkgOrder, NoIndex, "not a JSON order record")
+		c.fail(pkgOrder, noIndex, "not a JSON order record")
 	case v.record.ID != v.order:
-		c.fail(pkgOrder, NoIndex, "the record of order %q, the events are of order %s", v.record.ID, v.order)
+		c.fail(pkgOrder, noIndex, "the record of order %q, the events are of order %s", v.record.ID, v.order)
 	}
 	if !c.failed() {
 		c.Summary = fmt.Sprintf("order.json is the record of order %s named by event %d", v.order, newest.index)

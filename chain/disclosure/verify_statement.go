@@ -1,4 +1,4 @@
-package chain
+package disclosure
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
 // disclosurePredicate is what the verifier reads of the statement's
@@ -50,31 +52,31 @@ func (v *pkgVerifier) checkAttestation() {
 	sigC, stC, subC := v.c[CheckAttestationSignature], v.c[CheckAttestationStatement], v.c[CheckAttestationSubjects]
 	defer func() {
 		if v.stmt == nil {
-			subC.fail(pkgAttestation, NoIndex, "not checked: the statement cannot be read")
+			subC.fail(pkgAttestation, noIndex, "not checked: the statement cannot be read")
 		}
 	}()
 	b, ok := v.content(sigC, pkgAttestation)
 	if !ok {
-		stC.fail(pkgAttestation, NoIndex, "not checked: no envelope")
+		stC.fail(pkgAttestation, noIndex, "not checked: no envelope")
 		return
 	}
-	env, err := ParseEnvelope(b)
+	env, err := chain.ParseEnvelope(b)
 	if err != nil {
-		sigC.fail(pkgAttestation, NoIndex, "%v", err)
-		stC.fail(pkgAttestation, NoIndex, "not checked: no envelope")
+		sigC.fail(pkgAttestation, noIndex, "%v", err)
+		stC.fail(pkgAttestation, noIndex, "not checked: no envelope")
 		return
 	}
-	if env.PayloadType != InTotoPayloadType {
-		sigC.fail(pkgAttestation, NoIndex, "payload type %q, not %q", env.PayloadType, InTotoPayloadType)
+	if env.PayloadType != chain.InTotoPayloadType {
+		sigC.fail(pkgAttestation, noIndex, "payload type %q, not %q", env.PayloadType, chain.InTotoPayloadType)
 	}
 	payload, err := env.DecodePayload()
 	if err != nil {
-		sigC.fail(pkgAttestation, NoIndex, "%v", err)
-		stC.fail(pkgAttestation, NoIndex, "not checked: the payload is not base64")
+		sigC.fail(pkgAttestation, noIndex, "%v", err)
+		stC.fail(pkgAttestation, noIndex, "not checked: the payload is not base64")
 		return
 	}
 	if err := env.Verify(v.trust.Public); err != nil {
-		sigC.fail(pkgAttestation, NoIndex, "%v", err)
+		sigC.fail(pkgAttestation, noIndex, "%v", err)
 	}
 	v.checkStatement(stC, payload)
 	if v.stmt != nil {
@@ -85,34 +87,34 @@ func (v *pkgVerifier) checkAttestation() {
 // checkStatement checks that the statement is an in-toto v1 disclosure
 // statement about this order, this checkpoint and these items.
 func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
-	st, err := ParseStatement(payload)
+	st, err := chain.ParseStatement(payload)
 	if err != nil {
-		c.fail(pkgAttestation, NoIndex, "%v", err)
+		c.fail(pkgAttestation, noIndex, "%v", err)
 		return
 	}
 	v.stmt = st
-	if st.Type != InTotoStatementType {
-		c.fail(pkgAttestation, NoIndex, "statement type %q, not %q", st.Type, InTotoStatementType)
+	if st.Type != chain.InTotoStatementType {
+		c.fail(pkgAttestation, noIndex, "statement type %q, not %q", st.Type, chain.InTotoStatementType)
 	}
-	if st.PredicateType != DisclosurePredicateType {
-		c.fail(pkgAttestation, NoIndex, "predicate type %q, not %q", st.PredicateType, DisclosurePredicateType)
+	if st.PredicateType != PredicateType {
+		c.fail(pkgAttestation, noIndex, "predicate type %q, not %q", st.PredicateType, PredicateType)
 	}
 	var p disclosurePredicate
 	if err := json.Unmarshal(st.Predicate, &p); err != nil {
-		c.fail(pkgAttestation, NoIndex, "the predicate is not a disclosure predicate: %v", err)
+		c.fail(pkgAttestation, noIndex, "the predicate is not a disclosure predicate: %v", err)
 		return
 	}
 	v.pred = &p
 	if p.Order != v.order {
-		c.fail(pkgAttestation, NoIndex, "the statement is about order %q, the package's is %s", p.Order, v.order)
+		c.fail(pkgAttestation, noIndex, "the statement is about order %q, the package's is %s", p.Order, v.order)
 	}
 	if v.cp != nil && (p.Checkpoint.Size != v.cp.Size || !bytes.Equal(p.Checkpoint.Hash, v.cp.Hash)) {
-		c.fail(pkgAttestation, NoIndex, "the statement names the checkpoint of size %d, root %s; the package's is size %d, root %s",
+		c.fail(pkgAttestation, noIndex, "the statement names the checkpoint of size %d, root %s; the package's is size %d, root %s",
 			p.Checkpoint.Size, base64.StdEncoding.EncodeToString(p.Checkpoint.Hash), v.cp.Size, base64.StdEncoding.EncodeToString(v.cp.Hash))
 	}
 	preserved := map[uint64]string{}
 	for _, l := range v.lines {
-		if l.ev != nil && l.ev.Type == ItemPreserved && len(l.ev.Items) > 0 {
+		if l.ev != nil && l.ev.Type == chain.ItemPreserved && len(l.ev.Items) > 0 {
 			preserved[l.index] = l.ev.Items[0].SHA256
 		}
 	}
@@ -121,11 +123,11 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 		f, ok := v.payload[it.Path]
 		switch {
 		case seen[it.Path]:
-			c.fail(it.Path, NoIndex, "the statement's items list the file twice")
+			c.fail(it.Path, noIndex, "the statement's items list the file twice")
 		case !ok:
-			c.fail(it.Path, NoIndex, "an item of the statement but not a payload file")
+			c.fail(it.Path, noIndex, "an item of the statement but not a payload file")
 		case it.SHA256 != f.sha256 || it.SHA512 != f.sha512 || it.Size != f.size:
-			c.fail(it.Path, NoIndex, "the statement's item has %d bytes, SHA-256 %s, SHA-512 %s; the file %d bytes, %s, %s",
+			c.fail(it.Path, noIndex, "the statement's item has %d bytes, SHA-256 %s, SHA-512 %s; the file %d bytes, %s, %s",
 				it.Size, it.SHA256, it.SHA512, f.size, f.sha256, f.sha512)
 		case preserved[it.PreservedIndex] != it.SHA256:
 			c.fail(it.Path, int64(it.PreservedIndex), "the statement says event %d preserved the item; no item.preserved of the package with its digest is there", it.PreservedIndex)
@@ -134,7 +136,7 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 	}
 	for _, path := range v.payloadPaths {
 		if !seen[path] {
-			c.fail(path, NoIndex, "a payload file the statement's items do not list")
+			c.fail(path, noIndex, "a payload file the statement's items do not list")
 		}
 	}
 	v.checkStatementBinds(c, &p)
@@ -152,33 +154,26 @@ func (v *pkgVerifier) checkSubjects(c *Check) {
 		algs := slices.Sorted(maps.Keys(s.Digest))
 		switch {
 		case seen[s.Name]:
-			c.fail(s.Name, NoIndex, "a subject twice")
+			c.fail(s.Name, noIndex, "a subject twice")
 		case !ok:
-			c.fail(s.Name, NoIndex, "a subject of the signed statement but not a payload file")
+			c.fail(s.Name, noIndex, "a subject of the signed statement but not a payload file")
 		case !slices.Equal(algs, []string{"sha256", "sha512"}):
-			c.fail(s.Name, NoIndex, "the subject's digests are %v, not exactly sha256 and sha512", algs)
+			c.fail(s.Name, noIndex, "the subject's digests are %v, not exactly sha256 and sha512", algs)
 		case s.Digest["sha256"] != f.sha256:
-			c.fail(s.Name, NoIndex, "the signed statement says SHA-256 %s, the file's is %s", s.Digest["sha256"], f.sha256)
+			c.fail(s.Name, noIndex, "the signed statement says SHA-256 %s, the file's is %s", s.Digest["sha256"], f.sha256)
 		case s.Digest["sha512"] != f.sha512:
-			c.fail(s.Name, NoIndex, "the signed statement says SHA-512 %s, the file's is %s", s.Digest["sha512"], f.sha512)
+			c.fail(s.Name, noIndex, "the signed statement says SHA-512 %s, the file's is %s", s.Digest["sha512"], f.sha512)
 		}
 		seen[s.Name] = true
 	}
 	for _, p := range v.payloadPaths {
 		if !seen[p] {
-			c.fail(p, NoIndex, "a payload file that is not a subject of the signed statement")
+			c.fail(p, noIndex, "a payload file that is not a subject of the signed statement")
 		}
 	}
 	if !c.failed() {
 		c.Summary = fmt.Sprintf("the %d subjects are exactly the payload files with their SHA-256 and SHA-512", len(v.stmt.Subject))
 	}
-}
-
-// bagInfoLabels are bag-info.txt's labels, in their order.
-var bagInfoLabels = []string{
-	"Source-Organization", "Bagging-Date", "Payload-Oxum", "External-Identifier", "Internal-Sender-Identifier",
-	"Custos-Package-Version", "Custos-Order-Id", "Custos-Issuing-Authority", "Custos-Requesting-State",
-	"Custos-Profile", "Custos-Legal-Basis", "Custos-Disclosed-At", "Custos-Recipient", "Custos-Partial",
 }
 
 // parseBagInfo reads bag-info.txt: "Label: value" lines, exactly the
@@ -191,23 +186,23 @@ func (v *pkgVerifier) parseBagInfo() {
 	}
 	v.bagInfo = map[string]string{}
 	if len(b) > 0 && b[len(b)-1] != '\n' {
-		c.fail(pkgBagInfo, NoIndex, "the last line does not end with a line feed")
+		c.fail(pkgBagInfo, noIndex, "the last line does not end with a line feed")
 	}
 	var labels []string
 	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
 		label, value, ok := strings.Cut(line, ": ")
 		if !ok {
-			c.fail(pkgBagInfo, NoIndex, "line %d is not \"Label: value\": %.80q", i+1, line)
+			c.fail(pkgBagInfo, noIndex, "line %d is not \"Label: value\": %.80q", i+1, line)
 			continue
 		}
 		if _, dup := v.bagInfo[label]; dup {
-			c.fail(pkgBagInfo, NoIndex, "line %d: %s repeated", i+1, label)
+			c.fail(pkgBagInfo, noIndex, "line %d: %s repeated", i+1, label)
 		}
 		v.bagInfo[label] = value
 		labels = append(labels, label)
 	}
 	if !slices.Equal(labels, bagInfoLabels) {
-		c.fail(pkgBagInfo, NoIndex, "labels %s, not the format's %s in that order", strings.Join(labels, ", "), strings.Join(bagInfoLabels, ", "))
+		c.fail(pkgBagInfo, noIndex, "labels %s, not the format's %s in that order", strings.Join(labels, ", "), strings.Join(bagInfoLabels, ", "))
 	}
 	v.rep.BagInfo = v.bagInfo
 }
@@ -222,23 +217,23 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func (v *pkgVerifier) checkBagInfo() {
 	c, oxum := v.c[CheckBagInfo], v.c[CheckPayloadOxum]
 	if v.bagInfo == nil {
-		oxum.fail(pkgBagInfo, NoIndex, "not checked: bag-info.txt cannot be read")
+		oxum.fail(pkgBagInfo, noIndex, "not checked: bag-info.txt cannot be read")
 		return
 	}
 	info := v.bagInfo
 	want := fmt.Sprintf("%d.%d", v.rep.PayloadBytes, len(v.payloadPaths))
 	if info["Payload-Oxum"] != want {
-		oxum.fail(pkgBagInfo, NoIndex, "Payload-Oxum is %q; the payload is %d bytes in %d files (%s)", info["Payload-Oxum"], v.rep.PayloadBytes, len(v.payloadPaths), want)
+		oxum.fail(pkgBagInfo, noIndex, "Payload-Oxum is %q; the payload is %d bytes in %d files (%s)", info["Payload-Oxum"], v.rep.PayloadBytes, len(v.payloadPaths), want)
 	} else {
 		oxum.Summary = fmt.Sprintf("%s: %d bytes in %d files", want, v.rep.PayloadBytes, len(v.payloadPaths))
 	}
 	expect := func(label, value, source string) {
 		if info[label] != value {
-			c.fail(pkgBagInfo, NoIndex, "%s is %q, %s says %q", label, info[label], source, value)
+			c.fail(pkgBagInfo, noIndex, "%s is %q, %s says %q", label, info[label], source, value)
 		}
 	}
-	if info["Custos-Package-Version"] != strconv.Itoa(PackageVersion) {
-		c.fail(pkgBagInfo, NoIndex, "Custos-Package-Version is %q: this verifier reads version %d", info["Custos-Package-Version"], PackageVersion)
+	if info["Custos-Package-Version"] != strconv.Itoa(Version) {
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q: this verifier reads version %d", info["Custos-Package-Version"], Version)
 	}
 	expect("Custos-Order-Id", v.order, "the events")
 	expect("Internal-Sender-Identifier", v.order, "the events")
@@ -246,14 +241,14 @@ func (v *pkgVerifier) checkBagInfo() {
 	at, errAt := time.Parse(time.RFC3339, info["Custos-Disclosed-At"])
 	switch {
 	case errDate != nil:
-		c.fail(pkgBagInfo, NoIndex, "Bagging-Date %q is not YYYY-MM-DD", info["Bagging-Date"])
+		c.fail(pkgBagInfo, noIndex, "Bagging-Date %q is not YYYY-MM-DD", info["Bagging-Date"])
 	case errAt != nil || !strings.HasSuffix(info["Custos-Disclosed-At"], "Z"):
-		c.fail(pkgBagInfo, NoIndex, "Custos-Disclosed-At %q is not an RFC 3339 UTC time", info["Custos-Disclosed-At"])
+		c.fail(pkgBagInfo, noIndex, "Custos-Disclosed-At %q is not an RFC 3339 UTC time", info["Custos-Disclosed-At"])
 	case !date.Equal(at.Truncate(24 * time.Hour)):
-		c.fail(pkgBagInfo, NoIndex, "Bagging-Date %s is not the day of Custos-Disclosed-At %s", info["Bagging-Date"], info["Custos-Disclosed-At"])
+		c.fail(pkgBagInfo, noIndex, "Bagging-Date %s is not the day of Custos-Disclosed-At %s", info["Bagging-Date"], info["Custos-Disclosed-At"])
 	}
 	if p := info["Custos-Partial"]; p != "true" && p != "false" {
-		c.fail(pkgBagInfo, NoIndex, "Custos-Partial is %q, not true or false", p)
+		c.fail(pkgBagInfo, noIndex, "Custos-Partial is %q, not true or false", p)
 	}
 	if r := v.record; r != nil {
 		expect("External-Identifier", oneLine(r.Reference), "order.json")
@@ -274,31 +269,27 @@ func (v *pkgVerifier) checkBagInfo() {
 	}
 }
 
-// signedTagFiles are the tag files whose SHA-256 the statement carries:
-// nothing else signs them.
-var signedTagFiles = []string{pkgCase, pkgReadme, pkgEvents, pkgOrder}
-
 // checkStatementBinds checks what the statement says of the events (their
 // count and the newest one) and of the tag files it signs.
 func (v *pkgVerifier) checkStatementBinds(c *Check, p *disclosurePredicate) {
 	if n := len(v.lines); p.Events.Count != n {
-		c.fail(pkgEvents, NoIndex, "the statement signs %d events, events.jsonl has %d: events were added or removed", p.Events.Count, n)
+		c.fail(pkgEvents, noIndex, "the statement signs %d events, events.jsonl has %d: events were added or removed", p.Events.Count, n)
 	} else if n > 0 {
 		last := v.lines[n-1]
-		if last.index != p.Events.LastIndex || EventHash(last.encoded) != p.Events.LastHash {
+		if last.index != p.Events.LastIndex || chain.EventHash(last.encoded) != p.Events.LastHash {
 			c.fail(pkgEvents, int64(last.index), "the statement signs event %d (%s) as the newest, events.jsonl ends with event %d (%s)",
-				p.Events.LastIndex, p.Events.LastHash, last.index, EventHash(last.encoded))
+				p.Events.LastIndex, p.Events.LastHash, last.index, chain.EventHash(last.encoded))
 		}
 	}
 	for _, name := range signedTagFiles {
 		t := v.tags[name]
 		switch {
 		case p.Files[name] == "":
-			c.fail(pkgAttestation, NoIndex, "the statement carries no SHA-256 of %s", name)
+			c.fail(pkgAttestation, noIndex, "the statement carries no SHA-256 of %s", name)
 		case t == nil:
 			// missing: the files check names it
 		case t.sha256 != p.Files[name]:
-			c.fail(name, NoIndex, "SHA-256 is %s, the signed statement says %s", t.sha256, p.Files[name])
+			c.fail(name, noIndex, "SHA-256 is %s, the signed statement says %s", t.sha256, p.Files[name])
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package chain_test
+package disclosure_test
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // The events must tell a lawful story: each case is a package built from
@@ -31,16 +32,16 @@ func TestVerifyPackageStory(t *testing.T) {
 		fail map[string]string // as in tamperCase; none: the package verifies
 	}{
 		{name: "a capture begun after the order expired", o: pkgOptions{expiresIn: 30 * time.Second},
-			fail: map[string]string{chain.CheckCaptureWindow: "when the order had expired"}},
+			fail: map[string]string{disclosure.CheckCaptureWindow: "when the order had expired"}},
 		{name: "a held order captured after its former expiry", o: pkgOptions{held: true, expiresIn: 59500 * time.Millisecond}},
 		{name: "an item preserved outside its capture", o: pkgOptions{itemCapture: "01J9Z3K4M5N6P7Q8R9S0T1V2X9"},
-			fail: map[string]string{chain.CheckCaptureWindow: "which no earlier capture.started began"}},
+			fail: map[string]string{disclosure.CheckCaptureWindow: "which no earlier capture.started began"}},
 		{name: "a purged item disclosed", o: pkgOptions{purgeFirst: true},
-			fail: map[string]string{chain.CheckItemsPreserved: "was purged"}},
+			fail: map[string]string{disclosure.CheckItemsPreserved: "was purged"}},
 		{name: "a released order disclosed", o: pkgOptions{finalStatus: "released"},
-			fail: map[string]string{chain.CheckOrderStatus: `"released"`}},
+			fail: map[string]string{disclosure.CheckOrderStatus: `"released"`}},
 		{name: "times going backwards", o: pkgOptions{lastBack: 2 * time.Hour},
-			fail: map[string]string{chain.CheckEventTimes: "times go backwards"}},
+			fail: map[string]string{disclosure.CheckEventTimes: "times go backwards"}},
 		{name: "concurrent appends a little out of time order", o: pkgOptions{lastBack: 2*time.Second + 30*time.Second}},
 	}
 	for _, tc := range cases {
@@ -48,12 +49,12 @@ func TestVerifyPackageStory(t *testing.T) {
 			fx := newSmallPackage(t, tc.o)
 			rep := verifyPackage(t, fx.dir, fx.trust)
 			if len(tc.fail) == 0 {
-				if rep.Result != chain.ResultOK {
+				if rep.Result != disclosure.ResultOK {
 					t.Fatalf("a lawful package fails:\n%s", reportText(rep))
 				}
 				return
 			}
-			if rep.Result == chain.ResultOK {
+			if rep.Result == disclosure.ResultOK {
 				t.Fatalf("verifies:\n%s", reportText(rep))
 			}
 			var want []string
@@ -108,10 +109,10 @@ func TestVerifyPackageKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			rep := verifyPackage(t, tc.fx.dir, trust)
-			if (rep.Result == chain.ResultOK) != tc.ok {
+			if (rep.Result == disclosure.ResultOK) != tc.ok {
 				t.Fatalf("result %s, want ok=%v:\n%s", rep.Result, tc.ok, reportText(rep))
 			}
-			if !tc.ok && (!hasProblem(rep.Check(chain.CheckCheckpoint), "custody/checkpoint") || !hasProblem(rep.Check(chain.CheckAttestationSignature), "trusted key")) {
+			if !tc.ok && (!hasProblem(rep.Check(disclosure.CheckCheckpoint), "custody/checkpoint") || !hasProblem(rep.Check(disclosure.CheckAttestationSignature), "trusted key")) {
 				t.Errorf("the wrong key is not named as such:\n%s", reportText(rep))
 			}
 			if tc.ok && rep.Key != tc.fx.key.Verifier {
@@ -128,30 +129,6 @@ func pemOf(t *testing.T, pub crypto.PublicKey) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func TestParseTrustRefusals(t *testing.T) {
-	ed := mustKey(t, testSigner(t, 1)).Verifier
-	rsaPEM := []byte("-----BEGIN PUBLIC KEY-----\nMFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAMdjXb6TnP8l8cSkNRkITxgBpxTQ+Ld0\n6h8K2Ux0OBEwqXSi7qGNBPkDJkTN6J+ie6Ry3hJ7n0IZx6dNTBNFm5ECAwEAAQ==\n-----END PUBLIC KEY-----\n")
-	for _, tc := range []struct {
-		name string
-		key  []byte
-		want string
-	}{
-		{"empty", nil, "not name+hash+key"},
-		{"two lines", []byte(ed + "\n" + ed + "\n"), "more than one line"},
-		{"wrong key hash", []byte(strings.Replace(ed, "+9ac983f7+", "+00000000+", 1)), "verifier key"},
-		{"not base64", []byte("custos.test+9ac983f7+%%%"), "not base64"},
-		{"RSA key", rsaPEM, "Ed25519 or ECDSA P-256"},
-		{"broken PEM", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), "public key"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := chain.ParseTrust(tc.key)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want one saying %q", err, tc.want)
-			}
-		})
-	}
 }
 
 // The report's JSON and text forms are stable: golden files pin them.
@@ -206,7 +183,7 @@ func TestVerifyPackageStatementBindsEventsAndTagFiles(t *testing.T) {
 	}
 	dropped.sealTags(t)
 	rep := verifyPackage(t, dropped.dir, dropped.trust)
-	if c := rep.Check(chain.CheckAttestationStatement); c.Result != chain.ResultFailed || !strings.Contains(fmt.Sprint(c.Problems), "events were added or removed") {
+	if c := rep.Check(disclosure.CheckAttestationStatement); c.Result != disclosure.ResultFailed || !strings.Contains(fmt.Sprint(c.Problems), "events were added or removed") {
 		t.Errorf("dropped newest event: attestation-statement %+v", c)
 	}
 
@@ -215,7 +192,7 @@ func TestVerifyPackageStatementBindsEventsAndTagFiles(t *testing.T) {
 		edited.write(t, name, append(edited.read(t, name), "edited\n"...))
 		edited.sealTags(t)
 		rep := verifyPackage(t, edited.dir, edited.trust)
-		if c := rep.Check(chain.CheckAttestationStatement); c.Result != chain.ResultFailed || !strings.Contains(fmt.Sprint(c.Problems), name) {
+		if c := rep.Check(disclosure.CheckAttestationStatement); c.Result != disclosure.ResultFailed || !strings.Contains(fmt.Sprint(c.Problems), name) {
 			t.Errorf("%s edited: attestation-statement %+v", name, c)
 		}
 	}

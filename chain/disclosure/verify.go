@@ -1,4 +1,4 @@
-package chain
+package disclosure
 
 import (
 	"context"
@@ -9,13 +9,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
 // maxKeptTagFile bounds a tag file the verifier parses (events.jsonl,
 // the manifests, order.json, the envelope): it holds it in memory.
 const maxKeptTagFile = 256 << 20
 
-// VerifyPackage checks the disclosure package in root (a directory, or an
+// Verify checks the disclosure package in root (a directory, or an
 // archive already extracted) against trust alone, as docs/package.md
 // says: the bag (every byte of every payload file read once and hashed
 // with SHA-256 and SHA-512), SHA256SUMS, the signed checkpoint, every
@@ -30,12 +32,12 @@ const maxKeptTagFile = 256 << 20
 // ErrTamper) holds. Any other error (a file that cannot be read, the
 // context's end) says nothing about the package, and the report is
 // incomplete.
-func VerifyPackage(ctx context.Context, root fs.FS, trust *Trust) (*PackageReport, error) {
+func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error) {
 	if trust == nil || trust.Public == nil {
 		return nil, errors.New("verify package: no trusted key")
 	}
 	v := &pkgVerifier{fsys: root, trust: trust, c: map[string]*Check{}, proven: map[uint64]bool{}}
-	v.rep = &PackageReport{ReportVersion: PackageReportVersion, Items: []PackageItem{}, Events: []PackageEvent{}}
+	v.rep = &Report{ReportVersion: ReportVersion, Items: []ReportItem{}, Events: []ReportEvent{}}
 	for _, name := range checkOrder {
 		c := &Check{Name: name, Result: ResultOK}
 		v.c[name] = c
@@ -71,8 +73,8 @@ func VerifyPackage(ctx context.Context, root fs.FS, trust *Trust) (*PackageRepor
 // parsed, and the checks being filled in.
 type pkgVerifier struct {
 	fsys  fs.FS
-	trust *Trust
-	rep   *PackageReport
+	trust *chain.Trust
+	rep   *Report
 	c     map[string]*Check
 
 	payloadPaths []string            // data/... files, sorted
@@ -81,12 +83,12 @@ type pkgVerifier struct {
 	payload      map[string]fileSums // by path
 	tags         map[string]*tagFile // by path
 
-	cp      *Checkpoint
+	cp      *chain.Checkpoint
 	order   string       // the package's order id
 	record  *orderRecord // order.json's fields, when it parsed
 	lines   []eventLine
 	proven  map[uint64]bool
-	stmt    *Statement
+	stmt    *chain.Statement
 	pred    *disclosurePredicate
 	bagInfo map[string]string
 }
@@ -100,7 +102,10 @@ func (v *pkgVerifier) walk() error {
 	for _, f := range pkgFixedFiles {
 		fixed[f] = true
 	}
-	dirs := map[string]bool{".": true, pkgDataDir: true, "custody": true, pkgProofsDir: true, "custody/keys": true}
+	dirs := map[string]bool{}
+	for _, d := range pkgDirs {
+		dirs[d] = true
+	}
 	err := fs.WalkDir(v.fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -109,7 +114,7 @@ func (v *pkgVerifier) walk() error {
 		switch {
 		case d.IsDir():
 			if !dirs[p] && !inData {
-				c.fail(p+"/", NoIndex, "directory is not part of the package format")
+				c.fail(p+"/", noIndex, "directory is not part of the package format")
 			}
 			return nil
 		case !d.Type().IsRegular():
@@ -117,7 +122,7 @@ func (v *pkgVerifier) walk() error {
 			if d.Type()&fs.ModeSymlink != 0 {
 				kind = "a symbolic link"
 			}
-			c.fail(p, NoIndex, "%s: the format holds regular files only", kind)
+			c.fail(p, noIndex, "%s: the format holds regular files only", kind)
 			return nil
 		}
 		v.rep.Files++
@@ -130,10 +135,10 @@ func (v *pkgVerifier) walk() error {
 			if idx, ok := proofIndex(path.Base(p)); ok {
 				v.proofPaths[idx] = p
 			} else {
-				c.fail(p, NoIndex, "not a proof name (custody/proofs/<index>.tlog-proof): the file is not part of the package format")
+				c.fail(p, noIndex, "not a proof name (custody/proofs/<index>.tlog-proof): the file is not part of the package format")
 			}
 		default:
-			c.fail(p, NoIndex, "file is not part of the package format")
+			c.fail(p, noIndex, "file is not part of the package format")
 		}
 		v.tagPaths = append(v.tagPaths, p)
 		return nil
@@ -143,11 +148,11 @@ func (v *pkgVerifier) walk() error {
 	}
 	for _, f := range pkgFixedFiles {
 		if !slices.Contains(v.tagPaths, f) {
-			c.fail(f, NoIndex, "missing")
+			c.fail(f, noIndex, "missing")
 		}
 	}
 	if len(v.payloadPaths) == 0 {
-		c.fail(pkgDataDir+"/", NoIndex, "the package holds no payload file")
+		c.fail(pkgDataDir+"/", noIndex, "the package holds no payload file")
 	}
 	slices.Sort(v.payloadPaths)
 	slices.Sort(v.tagPaths)
@@ -174,7 +179,7 @@ func (v *pkgVerifier) read(ctx context.Context) error {
 	for _, p := range v.payloadPaths {
 		s := v.payload[p]
 		v.rep.PayloadBytes += s.size
-		v.rep.Items = append(v.rep.Items, PackageItem{Path: p, Size: s.size, SHA256: s.sha256, SHA512: s.sha512})
+		v.rep.Items = append(v.rep.Items, ReportItem{Path: p, Size: s.size, SHA256: s.sha256, SHA512: s.sha512})
 	}
 	v.tags = map[string]*tagFile{}
 	for _, p := range v.tagPaths {
@@ -184,9 +189,9 @@ func (v *pkgVerifier) read(ctx context.Context) error {
 		keep := int64(maxKeptTagFile)
 		switch {
 		case p == pkgCheckpoint:
-			keep = MaxCheckpointSize
+			keep = chain.MaxCheckpointSize
 		case path.Dir(p) == pkgProofsDir:
-			keep = MaxProofSize
+			keep = chain.MaxProofSize
 		case p == pkgCase || p == pkgReadme || !slices.Contains(pkgFixedFiles, p):
 			keep = 0 // hashed only
 		}
@@ -205,10 +210,10 @@ func (v *pkgVerifier) content(c *Check, name string) ([]byte, bool) {
 	t := v.tags[name]
 	switch {
 	case t == nil:
-		c.fail(name, NoIndex, "missing")
+		c.fail(name, noIndex, "missing")
 		return nil, false
 	case t.tooLarge:
-		c.fail(name, NoIndex, "%d bytes: larger than a verifier reads", t.size)
+		c.fail(name, noIndex, "%d bytes: larger than a verifier reads", t.size)
 		return nil, false
 	}
 	return t.data, true
@@ -217,7 +222,7 @@ func (v *pkgVerifier) content(c *Check, name string) ([]byte, bool) {
 func (v *pkgVerifier) checkBagIt() {
 	c := v.c[CheckBagIt]
 	if b, ok := v.content(c, pkgBagIt); ok && string(b) != bagItDeclared {
-		c.fail(pkgBagIt, NoIndex, "is not exactly %q", bagItDeclared)
+		c.fail(pkgBagIt, noIndex, "is not exactly %q", bagItDeclared)
 	}
 }
 
@@ -231,7 +236,7 @@ type manifestLine struct {
 func parseManifest(c *Check, file string, b []byte, hexLen int) []manifestLine {
 	var out []manifestLine
 	if len(b) > 0 && b[len(b)-1] != '\n' {
-		c.fail(file, NoIndex, "the last line does not end with a line feed")
+		c.fail(file, noIndex, "the last line does not end with a line feed")
 	}
 	for i, line := range strings.SplitAfter(string(b), "\n") {
 		line = strings.TrimSuffix(line, "\n")
@@ -240,11 +245,11 @@ func parseManifest(c *Check, file string, b []byte, hexLen int) []manifestLine {
 		}
 		sum, p, ok := strings.Cut(line, "  ")
 		if !ok || !isHex(sum, hexLen) || p == "" {
-			c.fail(file, NoIndex, "line %d is not %d lower-case hex digits, two spaces and a path: %.80q", i+1, hexLen, line)
+			c.fail(file, noIndex, "line %d is not %d lower-case hex digits, two spaces and a path: %.80q", i+1, hexLen, line)
 			continue
 		}
 		if n := len(out); n > 0 && p <= out[n-1].path {
-			c.fail(file, NoIndex, "line %d: %s is out of order or repeated: lines are sorted by path, each path once", i+1, p)
+			c.fail(file, noIndex, "line %d: %s is out of order or repeated: lines are sorted by path, each path once", i+1, p)
 		}
 		out = append(out, manifestLine{sum: sum, path: p})
 	}
@@ -278,17 +283,17 @@ func (v *pkgVerifier) checkListing(l listing) {
 	seen := map[string]bool{}
 	for _, line := range lines {
 		if !want[line.path] {
-			c.fail(line.path, NoIndex, "listed in %s but not a file it may list (missing, or not of its kind)", l.file)
+			c.fail(line.path, noIndex, "listed in %s but not a file it may list (missing, or not of its kind)", l.file)
 			continue
 		}
 		seen[line.path] = true
 		if got := l.sum(line.path); got != line.sum {
-			c.fail(line.path, NoIndex, "%s of the file is %s, %s says %s", l.alg, got, l.file, line.sum)
+			c.fail(line.path, noIndex, "%s of the file is %s, %s says %s", l.alg, got, l.file, line.sum)
 		}
 	}
 	for _, p := range l.expected {
 		if !seen[p] {
-			c.fail(p, NoIndex, "not listed in %s", l.file)
+			c.fail(p, noIndex, "not listed in %s", l.file)
 		}
 	}
 	c.Summary = fmt.Sprintf("%d %s listed with their %s", len(lines), l.what, l.alg)

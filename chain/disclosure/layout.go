@@ -1,0 +1,67 @@
+package disclosure
+
+import "strconv"
+
+// Version is the version of the package format, bag-info's
+// Custos-Package-Version. A change to the format changes it and
+// docs/package.md.
+const Version = 1
+
+// PredicateType is the predicate type of the in-toto statement a package
+// carries about its payload (custody/attestation.dsse.json).
+const PredicateType = "https://custos-evidence.org/attestation/disclosure/v1"
+
+// The layout of a package, version 1 (docs/package.md): every name the
+// writer writes and the verifier reads, relative to the package's root.
+const (
+	pkgBagIt          = "bagit.txt"
+	pkgBagInfo        = "bag-info.txt"
+	pkgManifest256    = "manifest-sha256.txt"
+	pkgManifest512    = "manifest-sha512.txt"
+	pkgTagManifest    = "tagmanifest-sha256.txt"
+	pkgTagManifest512 = "tagmanifest-sha512.txt"
+	pkgCustodyDir     = "custody"
+	pkgOrder          = "custody/order.json"
+	pkgEvents         = "custody/events.jsonl"
+	pkgProofsDir      = "custody/proofs"
+	pkgCheckpoint     = "custody/checkpoint"
+	pkgKeysDir        = "custody/keys"
+	pkgVKey           = "custody/keys/custos.vkey"
+	pkgPubKey         = "custody/keys/custos.pub"
+	pkgAttestation    = "custody/attestation.dsse.json"
+	pkgCase           = "case.jsonld"
+	pkgSHA256SUMS     = "SHA256SUMS"
+	pkgReadme         = "README.txt"
+	pkgProofSuffix    = ".tlog-proof"
+	pkgDataDir        = "data"
+)
+
+// bagItDeclared is bagit.txt, byte for byte.
+const bagItDeclared = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+
+// pkgFixedFiles are the files every package holds besides data/ and the
+// proofs.
+var pkgFixedFiles = []string{
+	pkgBagIt, pkgBagInfo, pkgManifest256, pkgManifest512, pkgTagManifest, pkgTagManifest512,
+	pkgOrder, pkgEvents, pkgCheckpoint, pkgVKey, pkgPubKey, pkgAttestation,
+	pkgCase, pkgSHA256SUMS, pkgReadme,
+}
+
+// pkgDirs are the directories of a package besides those under data/.
+var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgKeysDir}
+
+// signedTagFiles are the tag files whose SHA-256 the statement carries:
+// nothing else signs them.
+var signedTagFiles = []string{pkgCase, pkgReadme, pkgEvents, pkgOrder}
+
+// bagInfoLabels are bag-info.txt's labels, in their order.
+var bagInfoLabels = []string{
+	"Source-Organization", "Bagging-Date", "Payload-Oxum", "External-Identifier", "Internal-Sender-Identifier",
+	"Custos-Package-Version", "Custos-Order-Id", "Custos-Issuing-Authority", "Custos-Requesting-State",
+	"Custos-Profile", "Custos-Legal-Basis", "Custos-Disclosed-At", "Custos-Recipient", "Custos-Partial",
+}
+
+// proofPath is the name of the tlog-proof of the event at index.
+func proofPath(index uint64) string {
+	return pkgProofsDir + "/" + strconv.FormatUint(index, 10) + pkgProofSuffix
+}
