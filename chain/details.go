@@ -78,7 +78,8 @@ func (d OrderDetails) Put(m map[string]string) map[string]string {
 
 // ReadOrderDetails reads the order details of e. An event that names no
 // order_sha256 is not an order event: its OrderSHA256 is "". An expires_at
-// that is not an RFC 3339 time is an error.
+// that is not an RFC 3339 time is an error; the other fields are read all
+// the same.
 func ReadOrderDetails(e *Event) (OrderDetails, error) {
 	d := OrderDetails{
 		Status:         OrderStatus(e.Details["status"]),
@@ -113,7 +114,8 @@ func (d CaptureDetails) Put(m map[string]string) map[string]string {
 }
 
 // ReadCaptureDetails reads the capture details of e; Capture is "" for an
-// event of no capture. A cut_off that is not an RFC 3339 time is an error.
+// event of no capture. A cut_off that is not an RFC 3339 time is an error;
+// Capture is read all the same.
 func ReadCaptureDetails(e *Event) (CaptureDetails, error) {
 	d := CaptureDetails{Capture: e.Details["capture"]}
 	var err error

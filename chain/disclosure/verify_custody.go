@@ -21,6 +21,12 @@ type eventLine struct {
 	index   uint64
 	encoded []byte       // E, byte for byte: the log entry
 	ev      *chain.Event // nil when E is not a canonical event
+
+	// The details the checks read, when ev is set.
+	order      chain.OrderDetails
+	orderErr   error
+	capture    chain.CaptureDetails
+	captureErr error
 }
 
 // orderRecord is what the verifier reads of custody/order.json, the
@@ -157,6 +163,9 @@ func (v *pkgVerifier) checkEvents() {
 		l := eventLine{line: i + 1, index: idx, encoded: enc}
 		if l.ev, err = chain.ParseEvent(enc); err != nil {
 			c.fail(pkgEvents, int64(idx), "line %d: not a canonical custody event: %v", i+1, err)
+		} else {
+			l.order, l.orderErr = chain.ReadOrderDetails(l.ev)
+			l.capture, l.captureErr = chain.ReadCaptureDetails(l.ev)
 		}
 		v.lines = append(v.lines, l)
 	}
@@ -293,7 +302,7 @@ func (v *pkgVerifier) checkChain() {
 // newestOrderEvent is the last event naming the order's record and status.
 func (v *pkgVerifier) newestOrderEvent() *eventLine {
 	for i := len(v.lines) - 1; i >= 0; i-- {
-		if l := &v.lines[i]; l.ev != nil && l.ev.Details["order_sha256"] != "" {
+		if l := &v.lines[i]; l.ev != nil && l.order.OrderSHA256 != "" {
 			return l
 		}
 	}
@@ -309,7 +318,7 @@ func (v *pkgVerifier) checkOrderRecord() {
 	newest := v.newestOrderEvent()
 	if newest == nil {
 		c.fail(pkgEvents, noIndex, "no event names the order's record (order_sha256)")
-	} else if sum := newest.ev.Details["order_sha256"]; chain.EventHash(b) != sum {
+	} else if sum := newest.order.OrderSHA256; chain.EventHash(b) != sum {
 		c.fail(pkgOrder, int64(newest.index), "SHA-256 of order.json is %s, the order's newest order event names %s", chain.EventHash(b), sum)
 	}
 	switch {

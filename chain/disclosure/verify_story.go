@@ -15,15 +15,6 @@ import (
 // an order's deadlines.
 const MaxEventClockStep = time.Minute
 
-// Order statuses, as the agent writes them in the status detail of an
-// order event (agent.Status).
-const (
-	statusHeld = "held"
-)
-
-// disclosable are the statuses an order may be disclosed from.
-var disclosable = map[string]bool{"preserved": true, "extended": true, statusHeld: true, "disclosed": true}
-
 // preservedItem is what the events say of one item, by SHA-256.
 type preservedItem struct {
 	sha512   string
@@ -81,7 +72,7 @@ func (v *pkgVerifier) checkCaptures() {
 	c := v.c[CheckCaptureWindow]
 	received := false
 	var expiry time.Time
-	status := ""
+	var status chain.OrderStatus
 	open, ended := map[string]bool{}, map[string]uint64{}
 	captures, items := 0, 0
 	for _, l := range v.lines {
@@ -91,24 +82,29 @@ func (v *pkgVerifier) checkCaptures() {
 		}
 		idx := int64(l.index)
 		if e.Type == chain.OrderReceived || e.Type == chain.OrderExtended {
-			if t, err := time.Parse(time.RFC3339Nano, e.Details["expires_at"]); err == nil {
-				expiry = t
-			} else {
-				c.fail(pkgEvents, idx, "%s names no valid expires_at (%q)", e.Type, e.Details["expires_at"])
+			switch {
+			case l.orderErr != nil:
+				c.fail(pkgEvents, idx, "%v", l.orderErr)
+			case l.order.ExpiresAt.IsZero():
+				c.fail(pkgEvents, idx, "%s names no expires_at", e.Type)
+			default:
+				expiry = l.order.ExpiresAt
 			}
 		}
-		id := e.Details["capture"]
+		id := l.capture.Capture
 		switch e.Type {
 		case chain.OrderReceived:
 			received = true
 		case chain.CaptureStarted:
 			captures++
 			switch {
+			case l.captureErr != nil:
+				c.fail(pkgEvents, idx, "%v", l.captureErr)
 			case id == "":
 				c.fail(pkgEvents, idx, "capture.started names no capture")
 			case !received:
 				c.fail(pkgEvents, idx, "capture %s started before the order was received", id)
-			case status != statusHeld && !e.Time.Before(expiry):
+			case status != chain.StatusHeld && !e.Time.Before(expiry):
 				c.fail(pkgEvents, idx, "capture %s started at %s, when the order had expired (at %s)", id, stamp(e.Time), stamp(expiry))
 			}
 			open[id] = true
@@ -131,8 +127,8 @@ func (v *pkgVerifier) checkCaptures() {
 				c.fail(pkgEvents, idx, "item preserved by capture %q, which no earlier capture.started began", id)
 			}
 		}
-		if s := e.Details["status"]; s != "" && e.Details["order_sha256"] != "" {
-			status = s
+		if l.order.Status != "" && l.order.OrderSHA256 != "" {
+			status = l.order.Status
 		}
 	}
 	if !c.failed() {
@@ -196,9 +192,9 @@ func (v *pkgVerifier) checkStatus() {
 	switch {
 	case l == nil:
 		c.fail(pkgEvents, noIndex, "no event names the order's status")
-	case !disclosable[l.ev.Details["status"]]:
-		c.fail(pkgEvents, int64(l.index), "the order is %q after its newest order event: it may be disclosed only when preserved, extended, held or disclosed", l.ev.Details["status"])
+	case !l.order.Status.AllowsDisclosure():
+		c.fail(pkgEvents, int64(l.index), "the order is %q after its newest order event: it may be disclosed only when preserved, extended, held or disclosed", l.order.Status)
 	default:
-		c.Summary = fmt.Sprintf("the order is %s after event %d, which allows disclosure", l.ev.Details["status"], l.index)
+		c.Summary = fmt.Sprintf("the order is %s after event %d, which allows disclosure", l.order.Status, l.index)
 	}
 }
