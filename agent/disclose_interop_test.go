@@ -42,6 +42,8 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 func TestInteropDisclosurePackage(t *testing.T) {
@@ -350,7 +352,7 @@ func checkDSSE(t *testing.T, root string, pub ed25519.PublicKey) {
 	if err := json.Unmarshal(payload, &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Type != "https://in-toto.io/Statement/v1" || st.PredicateType != DisclosurePredicateType {
+	if st.Type != "https://in-toto.io/Statement/v1" || st.PredicateType != disclosure.PredicateType {
 		t.Errorf("statement _type %q, predicateType %q", st.Type, st.PredicateType)
 	}
 	var names []string

@@ -26,6 +26,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // disclosedOrder is an order with three items, two of them content and
@@ -167,7 +168,7 @@ func TestDiscloseBuildsAVerifiablePackage(t *testing.T) {
 	if err := json.Unmarshal(envelope.Payload, &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.PredicateType != DisclosurePredicateType || len(st.Subject) != 3 {
+	if st.PredicateType != disclosure.PredicateType || len(st.Subject) != 3 {
 		t.Fatalf("statement: %+v", st)
 	}
 	for _, s := range st.Subject {
@@ -388,5 +389,61 @@ func TestStatusesAreTheLogsVocabulary(t *testing.T) {
 	}
 	if len(seen) != len(chain.OrderStatuses()) {
 		t.Errorf("the lifecycle reaches %d statuses, the log knows %d", len(seen), len(chain.OrderStatuses()))
+	}
+}
+
+// The details the agent logs read back through chain's typed forms, and
+// those forms write them back exactly: the package's writer and verifier
+// read what the agent wrote.
+func TestEventDetailsReadThroughChain(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := disclosedOrder(t, f)
+	if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(t.TempDir(), "p.zip"), Actor: "discloser"}); err != nil {
+		t.Fatal(err)
+	}
+	same := func(e *chain.Event, put map[string]string) {
+		t.Helper()
+		for k, v := range put {
+			if e.Details[k] != v {
+				t.Errorf("%s: %s is %q in the log, %q written back", e.Type, k, e.Details[k], v)
+			}
+		}
+	}
+	seen := map[chain.EventType]int{}
+	for _, e := range f.verifiedEvents(t, o.ID) {
+		seen[e.Type]++
+		switch e.Type {
+		case chain.OrderReceived, chain.OrderAmended:
+			d, err := chain.ReadOrderDetails(e)
+			if err != nil || d.OrderSHA256 == "" || !slices.Contains(chain.OrderStatuses(), d.Status) {
+				t.Errorf("%s: %+v, %v", e.Type, d, err)
+			}
+			if e.Type == chain.OrderReceived && !d.ExpiresAt.Equal(o.ExpiresAt) {
+				t.Errorf("order.received: expires %v, the order %v", d.ExpiresAt, o.ExpiresAt)
+			}
+			same(e, d.Put(nil))
+		case chain.CaptureStarted, chain.CaptureCompleted:
+			d, err := chain.ReadCaptureDetails(e)
+			if err != nil || d.Capture == "" || (e.Type == chain.CaptureStarted) == d.CutOff.IsZero() {
+				t.Errorf("%s: %+v, %v", e.Type, d, err)
+			}
+			same(e, d.Put(nil))
+		case chain.ItemPreserved:
+			d, err := chain.ReadItemDetails(e)
+			if err != nil || d.Size == 0 || d.Source == "" || d.Key != capture.ItemKey(o.ID, e.Items[0].SHA256) || len(d.Categories) != 1 {
+				t.Errorf("%s: %+v, %v", e.Type, d, err)
+			}
+			same(e, d.Put(nil))
+		case chain.DisclosureCreated:
+			d, err := chain.ReadDisclosureDetails(e)
+			if err != nil || d.Items != 3 || d.Format != "zip" || d.Encrypted || d.Partial || d.Recipient != "none" || d.Package != "p.zip" {
+				t.Errorf("%s: %+v, %v", e.Type, d, err)
+			}
+			same(e, d.Put(nil))
+		}
+	}
+	if seen[chain.ItemPreserved] != 3 || seen[chain.DisclosureCreated] != 1 || seen[chain.CaptureStarted] != 1 {
+		t.Errorf("events seen: %v", seen)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
+	disclosurepkg "github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // disclosure is a package built through the API, kept in DisclosureDir as
@@ -78,7 +79,7 @@ func (s *Server) createDisclosure(w http.ResponseWriter, r *http.Request, id *au
 	default:
 		return badRequest("format %q: zip or tar", req.Format)
 	}
-	recipients, err := agent.ParseRecipients(req.Recipients)
+	recipients, err := disclosurepkg.ParseRecipients(req.Recipients)
 	if err != nil {
 		return badRequest("%v", err)
 	}

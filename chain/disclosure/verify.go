@@ -89,7 +89,7 @@ type pkgVerifier struct {
 	lines   []eventLine
 	proven  map[uint64]bool
 	stmt    *chain.Statement
-	pred    *disclosurePredicate
+	pred    *predicate
 	bagInfo map[string]string
 }
 

@@ -2,7 +2,6 @@ package disclosure
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,17 +26,6 @@ type eventLine struct {
 	orderErr   error
 	capture    chain.CaptureDetails
 	captureErr error
-}
-
-// orderRecord is what the verifier reads of custody/order.json, the
-// agent's canonical order record; its SHA-256 binds all of it.
-type orderRecord struct {
-	ID              string `json:"id"`
-	Reference       string `json:"reference"`
-	Authority       string `json:"authority"`
-	RequestingState string `json:"requesting_state"`
-	Profile         string `json:"profile"`
-	LegalBasis      string `json:"legal_basis"`
 }
 
 // what returns the finding of err without TamperError's prefix.
@@ -114,9 +102,8 @@ func (v *pkgVerifier) parseOrderRecord() {
 	if t == nil || t.data == nil {
 		return
 	}
-	var r orderRecord
-	if json.Unmarshal(t.data, &r) == nil {
-		v.record = &r
+	if r, err := parseOrderRecord(t.data); err == nil {
+		v.record = r
 		if chain.ValidateOrderID(r.ID) == nil {
 			v.order = r.ID
 		}

@@ -14,38 +14,6 @@ import (
 	"github.com/custos-evidence/custos/chain"
 )
 
-// disclosurePredicate is what the verifier reads of the statement's
-// predicate (docs/package.md).
-type disclosurePredicate struct {
-	Order       string    `json:"order"`
-	Reference   string    `json:"reference"`
-	Recipient   string    `json:"recipient"`
-	DisclosedAt time.Time `json:"disclosed_at"`
-	Partial     bool      `json:"partial"`
-	Checkpoint  struct {
-		Size uint64 `json:"size"`
-		Hash []byte `json:"hash"`
-	} `json:"checkpoint"`
-	// Events binds the custody events the package carries: how many, and
-	// the newest's index and EventHash, so that events dropped from the
-	// end are noticed. Files binds the SHA-256 of tag files nothing else
-	// signs (case.jsonld, README.txt, custody/events.jsonl,
-	// custody/order.json).
-	Events struct {
-		Count     int    `json:"count"`
-		LastIndex uint64 `json:"last_index"`
-		LastHash  string `json:"last_sha256"`
-	} `json:"events"`
-	Files map[string]string `json:"files"`
-	Items []struct {
-		Path           string `json:"path"`
-		SHA256         string `json:"sha256"`
-		SHA512         string `json:"sha512"`
-		Size           int64  `json:"size"`
-		PreservedIndex uint64 `json:"preserved_index"`
-	} `json:"items"`
-}
-
 // checkAttestation checks the DSSE envelope's signature with the trusted
 // key, then the statement it carries and its subjects.
 func (v *pkgVerifier) checkAttestation() {
@@ -99,7 +67,7 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 	if st.PredicateType != PredicateType {
 		c.fail(pkgAttestation, noIndex, "predicate type %q, not %q", st.PredicateType, PredicateType)
 	}
-	var p disclosurePredicate
+	var p predicate
 	if err := json.Unmarshal(st.Predicate, &p); err != nil {
 		c.fail(pkgAttestation, noIndex, "the predicate is not a disclosure predicate: %v", err)
 		return
@@ -207,10 +175,6 @@ func (v *pkgVerifier) parseBagInfo() {
 	v.rep.BagInfo = v.bagInfo
 }
 
-// oneLine is a value as bag-info holds it: on one line, white space runs
-// made single spaces.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
 // checkBagInfo checks Payload-Oxum and that bag-info's values agree with
 // the evidence that is signed: the order (its id, and order.json, whose
 // digest an event names) and the signed statement.
@@ -271,7 +235,7 @@ func (v *pkgVerifier) checkBagInfo() {
 
 // checkStatementBinds checks what the statement says of the events (their
 // count and the newest one) and of the tag files it signs.
-func (v *pkgVerifier) checkStatementBinds(c *Check, p *disclosurePredicate) {
+func (v *pkgVerifier) checkStatementBinds(c *Check, p *predicate) {
 	if n := len(v.lines); p.Events.Count != n {
 		c.fail(pkgEvents, noIndex, "the statement signs %d events, events.jsonl has %d: events were added or removed", p.Events.Count, n)
 	} else if n > 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/order"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 type discloseOptions struct {
@@ -57,11 +58,11 @@ func runDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, ar
 	if opts.out == "" {
 		return usageErrorf("disclose: --out PATH is required")
 	}
-	recipients, err := agent.ParseRecipients(opts.recipients.Value())
+	recipients, err := disclosure.ParseRecipients(opts.recipients.Value())
 	if err != nil {
 		return usageErrorf("disclose: %v", err)
 	}
-	if len(recipients) > 0 && agent.FormatFor(opts.out) == agent.FormatDir {
+	if len(recipients) > 0 && disclosure.FormatFor(opts.out) == disclosure.FormatDir {
 		return usageErrorf("disclose: an encrypted package is a .zip or a .tar: give --out PATH.zip or PATH.tar")
 	}
 	if g.server != "" {
@@ -125,10 +126,10 @@ func remoteDisclose(ctx context.Context, g *globalOptions, opts discloseOptions,
 		return err
 	}
 	format := ""
-	switch agent.FormatFor(opts.out) {
-	case agent.FormatZip:
+	switch disclosure.FormatFor(opts.out) {
+	case disclosure.FormatZip:
 		format = "zip"
-	case agent.FormatTar:
+	case disclosure.FormatTar:
 		format = "tar"
 	default:
 		return usageErrorf("disclose: with --server the package is a .zip or a .tar: give --out PATH.zip or PATH.tar")

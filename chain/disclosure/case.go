@@ -1,10 +1,10 @@
-package agent
+package disclosure
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"time"
-
-	"github.com/custos-evidence/custos/agent/order"
 
 	"github.com/custos-evidence/custos/chain"
 )
@@ -30,19 +30,16 @@ func ref(id string) jsonld { return jsonld{"@id": id} }
 
 func typed(t, v string) jsonld { return jsonld{"@type": t, "@value": v} }
 
-func stamp(t time.Time) jsonld { return typed("xsd:dateTime", t.UTC().Format(time.RFC3339Nano)) }
+func stampJSONLD(t time.Time) jsonld { return typed("xsd:dateTime", t.UTC().Format(time.RFC3339Nano)) }
 
 // caseJSONLD describes the custody chain of the disclosed items in
 // CASE/UCO: the order as an authorization, each capture as an
 // investigative action with the provenance record of what it preserved,
 // the disclosure as a final action, every disclosed file with its hashes,
 // and the custody events as annotations naming their log index.
-func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opts DiscloseOptions, rep *DisclosureReport, now time.Time) ([]byte, error) {
+func caseJSONLD(in *Contents, o *orderRecord, items []File) ([]byte, error) {
 	base := "kb:" + o.ID + "-"
-	org := opts.Organization
-	if org == "" {
-		org = "unknown"
-	}
+	org := in.organization()
 	graph := []jsonld{
 		{"@id": base + "provider", "@type": "uco-identity:Organization", "uco-core:name": org},
 		{"@id": base + "tool", "@type": "uco-tool:Tool", "uco-core:name": "custos", "uco-tool:toolType": "evidence preservation agent"},
@@ -52,8 +49,8 @@ func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opt
 			"case-investigation:authorizationIdentifier": []string{o.Reference, o.ID},
 			"uco-core:name":        o.Reference,
 			"uco-core:description": o.LegalBasis,
-			"uco-core:startTime":   stamp(o.ReceivedAt),
-			"uco-core:endTime":     stamp(o.ExpiresAt),
+			"uco-core:startTime":   stampJSONLD(o.ReceivedAt),
+			"uco-core:endTime":     stampJSONLD(o.ExpiresAt),
 			"uco-core:authorIdentity": jsonld{
 				"@id": base + "authority", "@type": "uco-identity:Organization", "uco-core:name": o.Authority,
 			},
@@ -88,9 +85,12 @@ func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opt
 	}
 	captures := map[string]*capture{}
 	var order []string
-	for _, e := range events {
-		ev := e.event
-		cid := ev.Details["capture"]
+	for _, e := range in.Events {
+		ev := e.Event
+		// Only the capture's id is needed here: it is read even when the
+		// event's cut_off is not a time (the verifier names that).
+		cd, _ := chain.ReadCaptureDetails(ev)
+		cid := cd.Capture
 		switch ev.Type {
 		case chain.CaptureStarted:
 			captures[cid] = &capture{id: cid, start: ev.Time, actor: ev.Actor}
@@ -107,10 +107,10 @@ func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opt
 			}
 		}
 		graph = append(graph, jsonld{
-			"@id": base + "event-" + strconv.FormatUint(e.index, 10), "@type": "uco-core:Annotation",
+			"@id": base + "event-" + strconv.FormatUint(e.Index, 10), "@type": "uco-core:Annotation",
 			"uco-core:name":              string(ev.Type),
-			"uco-core:description":       "custody log entry " + strconv.FormatUint(e.index, 10) + " (" + chain.EventHash(e.encoded) + ")",
-			"uco-core:objectCreatedTime": stamp(ev.Time),
+			"uco-core:description":       "custody log entry " + strconv.FormatUint(e.Index, 10) + " (" + chain.EventHash(e.Encoded) + ")",
+			"uco-core:objectCreatedTime": stampJSONLD(ev.Time),
 			"uco-core:object":            []jsonld{ref(base + "authorization")},
 		})
 	}
@@ -121,7 +121,7 @@ func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opt
 		}
 		action := jsonld{
 			"@id": base + "capture-" + cid, "@type": "case-investigation:InvestigativeAction",
-			"uco-core:name": "preservation (capture " + cid + ")", "uco-action:startTime": stamp(c.start),
+			"uco-core:name": "preservation (capture " + cid + ")", "uco-action:startTime": stampJSONLD(c.start),
 			"uco-action:performer":   jsonld{"@id": base + "actor-" + safeSegment(c.actor), "@type": "uco-identity:Identity", "uco-core:name": c.actor},
 			"uco-action:instrument":  ref(base + "tool"),
 			"uco-action:environment": ref(base + "provider"),
@@ -129,7 +129,7 @@ func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opt
 			"uco-action:result":      []jsonld{ref(base + "provenance-" + cid)},
 		}
 		if !c.end.IsZero() {
-			action["uco-action:endTime"] = stamp(c.end)
+			action["uco-action:endTime"] = stampJSONLD(c.end)
 		}
 		graph = append(graph, action, jsonld{
 			"@id": base + "provenance-" + cid, "@type": "case-investigation:ProvenanceRecord",
@@ -140,16 +140,13 @@ func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opt
 	for _, it := range items {
 		all = append(all, ref(files[it.SHA256]))
 	}
-	recipient := opts.RecipientText
-	if recipient == "" {
-		recipient = "none"
-	}
+	recipient := in.recipient()
 	graph = append(graph,
 		jsonld{
 			"@id": base + "disclosure", "@type": "case-investigation:InvestigativeAction",
 			"uco-core:name":         "disclosure to " + o.Authority + " (" + o.RequestingState + ")",
-			"uco-core:description":  "recipient key: " + recipient + "; checkpoint size " + strconv.FormatUint(rep.Checkpoint.Size, 10),
-			"uco-action:startTime":  stamp(now),
+			"uco-core:description":  "recipient key: " + recipient + "; checkpoint size " + strconv.FormatUint(in.Checkpoint.Size, 10),
+			"uco-action:startTime":  stampJSONLD(in.Time),
 			"uco-action:instrument": ref(base + "tool"),
 			"uco-action:object":     append([]jsonld{ref(base + "authorization")}, all...),
 			"uco-action:result":     []jsonld{ref(base + "provenance-disclosure")},
@@ -158,4 +155,16 @@ func caseJSONLD(o *order.Order, events []loggedEvent, items []DisclosedItem, opt
 			"case-investigation:exhibitNumber": o.ID, "uco-core:object": all},
 	)
 	return jsonMarshal(jsonld{"@context": caseContext, "@graph": graph})
+}
+
+// jsonMarshal encodes v without HTML escaping, indented for people.
+func jsonMarshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -1,4 +1,4 @@
-package agent
+package disclosure
 
 import (
 	"archive/tar"
@@ -16,22 +16,45 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/custos-evidence/custos/agent/datadir"
+	"filippo.io/age/agessh"
 )
 
-// PackageFormat is how a disclosure package is written.
-type PackageFormat string
+// ParseRecipients reads the recipients of an encrypted package: age X25519
+// public keys (age1...) and SSH public keys (ssh-ed25519, ssh-rsa).
+func ParseRecipients(keys []string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, k := range keys {
+		k = strings.TrimSpace(k)
+		var (
+			r   age.Recipient
+			err error
+		)
+		if strings.HasPrefix(k, "ssh-") {
+			r, err = agessh.ParseRecipient(k)
+		} else {
+			r, err = age.ParseX25519Recipient(k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("recipient %q: not an age (age1...) or SSH public key: %v", k, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
 
-// The package formats: a directory, a zip or a tar file.
+// Format is the form a package is written in.
+type Format string
+
+// The formats: a directory, a zip or a tar file.
 const (
-	FormatDir PackageFormat = "dir"
-	FormatZip PackageFormat = "zip"
-	FormatTar PackageFormat = "tar"
+	FormatDir Format = "dir"
+	FormatZip Format = "zip"
+	FormatTar Format = "tar"
 )
 
 // FormatFor tells the format from the output path: .zip, .tar, else a
 // directory.
-func FormatFor(path string) PackageFormat {
+func FormatFor(path string) Format {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".zip":
 		return FormatZip
@@ -55,7 +78,7 @@ type packageWriter interface {
 
 // newPackageWriter writes a package of format f to out, which must not
 // exist; with recipients, a zip or tar is encrypted with age to out+".age".
-func newPackageWriter(out string, f PackageFormat, recipients []age.Recipient, modTime time.Time) (packageWriter, error) {
+func newPackageWriter(out string, f Format, recipients []age.Recipient, modTime time.Time) (packageWriter, error) {
 	final := out
 	if len(recipients) > 0 {
 		if f == FormatDir {
@@ -133,7 +156,7 @@ func (d *dirWriter) close() (string, string, error) {
 		d.abort()
 		return "", "", err
 	}
-	return d.final, "", datadir.SyncDir(filepath.Dir(d.final))
+	return d.final, "", syncDir(filepath.Dir(d.final))
 }
 
 func (d *dirWriter) abort() { _ = os.RemoveAll(d.tmp) }
@@ -219,10 +242,20 @@ func (a *archiveWriter) close() (string, string, error) {
 		_ = os.Remove(a.tmp)
 		return "", "", err
 	}
-	return a.final, hex.EncodeToString(a.sum.Sum(nil)), datadir.SyncDir(filepath.Dir(a.final))
+	return a.final, hex.EncodeToString(a.sum.Sum(nil)), syncDir(filepath.Dir(a.final))
 }
 
 func (a *archiveWriter) abort() {
 	_ = a.file.Close()
 	_ = os.Remove(a.tmp)
+}
+
+// syncDir makes the entries of dir (a rename) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

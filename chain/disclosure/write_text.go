@@ -1,0 +1,70 @@
+package disclosure
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// bagInfo is bag-info.txt: the format's labels in their order, each value
+// on one line.
+func bagInfo(c *Contents, rec *orderRecord, oxumBytes int64, files int) []byte {
+	values := []string{
+		c.organization(),
+		c.Time.UTC().Format(time.DateOnly),
+		fmt.Sprintf("%d.%d", oxumBytes, files),
+		rec.Reference,
+		rec.ID,
+		strconv.Itoa(Version),
+		rec.ID,
+		rec.Authority,
+		rec.RequestingState,
+		rec.Profile,
+		rec.LegalBasis,
+		c.Time.UTC().Format(time.RFC3339),
+		c.recipient(),
+		strconv.FormatBool(c.Partial),
+	}
+	var buf bytes.Buffer
+	for i, label := range bagInfoLabels {
+		fmt.Fprintf(&buf, "%s: %s\n", label, oneLine(values[i]))
+	}
+	return buf.Bytes()
+}
+
+// oneLine is a value as bag-info holds it: on one line, white space runs
+// made single spaces.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// readmeText is README.txt: what the package is and how to check it.
+func readmeText(c *Contents, rec *orderRecord) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `Disclosure package of preservation order %s (reference %s)
+issued by %s, requesting state %s.
+
+This is a BagIt bag (RFC 8493). data/ holds %d disclosed item(s); custody/
+holds the order record, the order's %d custody events, one inclusion proof
+per event against the signed checkpoint custody/checkpoint (log %s, size %d),
+the provider's verifier keys, and a signed in-toto statement naming every
+data/ file with its SHA-256 and SHA-512. case.jsonld is the custody chain in
+CASE/UCO. The format is described in custos's docs/package.md.
+
+Verify it with custos (offline; trust only a key obtained from the provider
+by another channel, not the copy in custody/keys):
+
+    custos verify . --key-line '%s'
+
+With standard tools:
+
+    sha256sum -c SHA256SUMS                 every file's SHA-256
+    bagit.py --validate .                   the bag (python3-bagit), or any BagIt validator
+    custody/checkpoint                      a C2SP signed note (golang.org/x/mod/sumdb/note)
+    custody/proofs/*.tlog-proof             C2SP tlog-proofs of the lines of custody/events.jsonl
+    custody/attestation.dsse.json           a DSSE envelope (in-toto statement), signed by
+                                            the key in custody/keys/custos.pub
+`, rec.ID, rec.Reference, rec.Authority, rec.RequestingState, len(c.Items), len(c.Events),
+		c.Checkpoint.Origin, c.Checkpoint.Size, c.Key.Verifier)
+	return b.Bytes()
+}
