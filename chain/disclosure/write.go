@@ -229,7 +229,10 @@ func (b *bagBuilder) payload(ctx context.Context, items []Item) ([]File, error) 
 	return files, nil
 }
 
-// copyItem streams one item into the package at path.
+// copyItem streams one item into the package at path: exactly its size,
+// then on to the end of Open's reader, where a reader that checks the
+// content's digest says whether it holds. An item that reads short or long
+// is tampering.
 func (b *bagBuilder) copyItem(ctx context.Context, it Item, path string) error {
 	rc, err := it.Open(ctx)
 	if err != nil {
@@ -240,16 +243,24 @@ func (b *bagBuilder) copyItem(ctx context.Context, it Item, path string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	n, err := io.Copy(f, rc)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	n, err := io.CopyN(f, rc, it.Size)
+	if err == nil {
+		var more int64
+		more, err = io.Copy(io.Discard, io.LimitReader(rc, 1))
+		n += more
 	}
-	if err != nil {
+	if errors.Is(err, io.EOF) {
+		err = nil // short: said below
+	}
+	cerr := f.Close()
+	switch {
+	case err != nil:
 		return fmt.Errorf("item %s: %w", it.SHA256, err)
-	}
-	if n != it.Size {
+	case n != it.Size:
 		return &chain.TamperError{File: path, Index: int64(it.PreservedIndex),
 			What: fmt.Sprintf("item %s: read %d bytes of the %d its item.preserved event records", it.SHA256, n, it.Size)}
+	case cerr != nil:
+		return fmt.Errorf("%s: %w", path, cerr)
 	}
 	return nil
 }
