@@ -15,26 +15,23 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/sigstore/sigstore/pkg/signature/dsse"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
-// A tiny disclosure package builder for the verifier's tests: a real log
-// (chain.Open) gives genuine events, proofs and a checkpoint; the DSSE
-// envelope is made through sigstore as the agent makes it. It follows
-// docs/package.md without sharing code with the agent's builder.
+// Packages for the tests, written by disclosure.Write from a real log
+// (chain.Open) that tells an order's story: genuine events, proofs and
+// checkpoint. The story can be varied for the lawful-story checks; the
+// default one is the golden package in testdata/golden, which
+// TestWriteGolden rebuilds byte for byte and the verifier's tests copy and
+// tamper with.
 
 // pkgOptions vary the order's story, for the lawful-story checks.
 type pkgOptions struct {
@@ -45,9 +42,12 @@ type pkgOptions struct {
 	itemCapture  string        // the capture its item.preserved events name (default the capture's)
 	finalStatus  string        // the status after the last event (default preserved)
 	lastBack     time.Duration // the last event is timed this much before the one before it
+	noExpiry     bool          // order.received names no expires_at
+	cutOff       string        // the capture.started's cut_off detail as written, if not the capture's start
 }
 
-// pkgFixture is a built package and what made it.
+// pkgFixture is a package on disk and what a test needs to check or
+// tamper with it.
 type pkgFixture struct {
 	dir     string
 	signer  signature.SignerVerifier
@@ -55,7 +55,6 @@ type pkgFixture struct {
 	trust   *chain.Trust
 	indexes []uint64 // the log index of each line of events.jsonl
 	cp      *chain.Checkpoint
-	st      *testStatement // what attestation.dsse.json signs
 }
 
 const (
@@ -63,63 +62,53 @@ const (
 	pkgOtherID   = "01J9Z3K4M5N6P7Q8R9S0T1V2W4"
 	pkgCapture   = "01J9Z3K4M5N6P7Q8R9S0T1V2X0"
 	pkgReference = "AZ 4711/26  (urgent)"
+	pkgOrg       = "Example Provider GmbH"
+	pkgActor     = "custodian@provider.example"
+	pkgAgent     = "agent-1"
 )
 
 var pkgReceived = testTime.Add(time.Hour)
 
-// writePayload writes small payload files into dir/data.
-func writePayload(t testing.TB, dir string, files map[string]string) {
-	t.Helper()
-	for p, data := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
+// payloadItem is one item of a story: where it came from and its bytes,
+// in memory or in a file.
+type payloadItem struct {
+	source, name string
+	content      string
+	file         string // read from this file instead of content
+}
+
+// smallPayload is the payload of the golden package: 169 bytes in six
+// items, one of them empty, one whose name is made safe.
+var smallPayload = []payloadItem{
+	{source: "mail", name: "inbox.mbox", content: "From alice@example.net\nSubject: hello\n\nhi\n"},
+	{source: "mail", name: "sent.mbox", content: "From bob@example.net\nSubject: re: hello\n\nho\n"},
+	{source: "order-document", name: "order.pdf", content: "%PDF-1.7 not really\n"},
+	{source: "subscriber", name: "account~2.json", content: `{"account":"alice"}`},
+	{source: "traffic", name: "empty-but-preserved.db", content: ""},
+	{source: "traffic", name: "records.csv", content: "time,from,to\n2026-11-01T10:00:00Z,alice,bob\n"},
+}
+
+func (p payloadItem) open() (io.ReadCloser, error) {
+	if p.file != "" {
+		return os.Open(p.file)
 	}
+	return io.NopCloser(strings.NewReader(p.content)), nil
 }
 
-var smallPayload = map[string]string{
-	"data/mail/inbox.mbox":                "From alice@example.net\nSubject: hello\n\nhi\n",
-	"data/mail/sent.mbox":                 "From bob@example.net\nSubject: re: hello\n\nho\n",
-	"data/traffic/records.csv":            "time,from,to\n2026-11-01T10:00:00Z,alice,bob\n",
-	"data/order-document/order.pdf":       "%PDF-1.7 not really\n",
-	"data/subscriber/account~2.json":      `{"account":"alice"}`,
-	"data/traffic/empty-but-preserved.db": "",
-}
-
-// pkgItem is one payload file with its digests.
-type pkgItem struct {
-	path, sha256, sha512 string
-	size                 int64
-}
-
-// payloadItems hashes the files under dir/data, sorted by path.
-func payloadItems(t testing.TB, dir string) []pkgItem {
+// digests hashes the item.
+func (p payloadItem) digests(t testing.TB) (sha256Hex, sha512Hex string, size int64) {
 	t.Helper()
-	var out []pkgItem
-	err := filepath.WalkDir(filepath.Join(dir, "data"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		h256, h512 := sha256.New(), sha512.New()
-		n, err := io.Copy(io.MultiWriter(h256, h512), f)
-		out = append(out, pkgItem{path: filepath.ToSlash(rel), sha256: hex.EncodeToString(h256.Sum(nil)), sha512: hex.EncodeToString(h512.Sum(nil)), size: n})
-		return err
-	})
+	r, err := p.open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(out, func(a, b pkgItem) int { return strings.Compare(a.path, b.path) })
-	return out
+	defer r.Close()
+	h256, h512 := sha256.New(), sha512.New()
+	size, err = io.Copy(io.MultiWriter(h256, h512), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h256.Sum(nil)), hex.EncodeToString(h512.Sum(nil)), size
 }
 
 // orderRecord is the order's canonical record in the given status.
@@ -128,29 +117,22 @@ func orderRecord(status string) []byte {
 		"v": 1, "id": pkgOrderID, "reference": pkgReference, "authority": "Staatsanwaltschaft Berlin",
 		"requesting_state": "DE", "profile": "eu-2023-1543", "legal_basis": "Art. 6 Regulation (EU) 2023/1543",
 		"status": status, "categories": []string{"subscriber", "traffic", "content"},
+		"received_at": pkgReceived, "expires_at": pkgReceived.Add(90 * 24 * time.Hour),
 	})
 	return b
 }
 
-// buildPackage builds a package in dir around the payload already in
-// dir/data, with a new log signed by s.
-func buildPackage(t testing.TB, dir string, s signature.SignerVerifier, o pkgOptions) *pkgFixture {
+// story logs the order's story with a new log signed by s and returns
+// what disclosure.Write needs of it, the disclosure's time aside.
+func story(t testing.TB, s signature.SignerVerifier, o pkgOptions, payload []payloadItem) (*disclosure.Contents, time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	items := payloadItems(t, dir)
-	fx := &pkgFixture{dir: dir, signer: s, key: mustKey(t, s)}
-	trust, err := chain.ParseTrustLine(fx.key.Verifier)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx.trust = trust
-
 	logDir := filepath.Join(t.TempDir(), "log")
 	l := openLog(t, logDir, s)
 	var lines []*chain.Record
-	add := func(e chain.Event) {
+	add := func(e chain.Event) *chain.Record {
 		t.Helper()
-		e.Actor, e.Agent = cmp.Or(e.Actor, "custodian@provider.example"), "agent-1"
+		e.Actor, e.Agent = cmp.Or(e.Actor, pkgActor), pkgAgent
 		r, err := l.Append(ctx, e)
 		if err != nil {
 			t.Fatal(err)
@@ -158,55 +140,64 @@ func buildPackage(t testing.TB, dir string, s signature.SignerVerifier, o pkgOpt
 		if e.Order == pkgOrderID {
 			lines = append(lines, r)
 		}
+		return r
 	}
 	at := pkgReceived.Add
-	orderEv := func(typ chain.EventType, d time.Duration, status string, details map[string]string) chain.Event {
-		if details == nil {
-			details = map[string]string{}
-		}
-		details["status"], details["order_sha256"] = status, chain.EventHash(orderRecord(status))
-		return chain.Event{Type: typ, Time: at(d), Order: pkgOrderID, Details: details}
+	orderEv := func(typ chain.EventType, d time.Duration, od chain.OrderDetails, details map[string]string) chain.Event {
+		od.OrderSHA256 = chain.EventHash(orderRecord(string(od.Status)))
+		return chain.Event{Type: typ, Time: at(d), Order: pkgOrderID, Details: od.Put(details)}
 	}
 	note := func(d time.Duration) {
 		add(chain.Event{Type: chain.CustodyNote, Time: at(d), Order: pkgOtherID, Reason: "another order's event"})
 	}
 	expires := cmp.Or(o.expiresIn, 90*24*time.Hour)
 	start := cmp.Or(o.captureAfter, time.Minute)
-	add(orderEv(chain.OrderReceived, 0, "received", map[string]string{
-		"reference": pkgReference, "expires_at": at(expires).Format(time.RFC3339Nano), "received_at": at(0).Format(time.RFC3339Nano),
+	received := chain.OrderDetails{Status: chain.StatusReceived, ExpiresAt: at(expires)}
+	if o.noExpiry {
+		received.ExpiresAt = time.Time{}
+	}
+	add(orderEv(chain.OrderReceived, 0, received, map[string]string{
+		"reference": pkgReference, "received_at": at(0).Format(time.RFC3339Nano),
 	}))
 	note(time.Second)
-	status := "preserving"
+	status := chain.StatusPreserving
 	if o.held {
-		add(orderEv(chain.OrderHeld, start-time.Second, "held", map[string]string{"while": "a production order is pending"}))
-		status = "held"
+		add(orderEv(chain.OrderHeld, start-time.Second, chain.OrderDetails{Status: chain.StatusHeld}, map[string]string{"while": "a production order is pending"}))
+		status = chain.StatusHeld
 	}
-	add(chain.Event{Type: chain.CaptureStarted, Time: at(start), Order: pkgOrderID, Details: map[string]string{"capture": pkgCapture}})
+	started := chain.CaptureDetails{Capture: pkgCapture, CutOff: at(start)}.Put(nil)
+	if o.cutOff != "" {
+		started["cut_off"] = o.cutOff
+	}
+	add(chain.Event{Type: chain.CaptureStarted, Time: at(start), Order: pkgOrderID, Details: started})
 	if !o.held {
-		add(orderEv(chain.OrderAmended, start+time.Millisecond, status, nil))
+		add(orderEv(chain.OrderAmended, start+time.Millisecond, chain.OrderDetails{Status: status}, nil))
 	}
 	note(start + 2*time.Millisecond)
-	for i, it := range items {
-		add(chain.Event{
-			Type: chain.ItemPreserved, Time: at(start + time.Duration(i+1)*time.Second), Order: pkgOrderID,
-			Items: []chain.Digest{{SHA256: it.sha256, SHA512: it.sha512}},
-			Details: map[string]string{
-				"capture": cmp.Or(o.itemCapture, pkgCapture), "source": strings.Split(it.path, "/")[1],
-				"name": filepath.Base(it.path), "size": strconv.FormatInt(it.size, 10),
-			},
-		})
+	c := &disclosure.Contents{Organization: pkgOrg, Agent: pkgAgent, Actor: pkgActor, Signer: s, Key: mustKey(t, s)}
+	var first chain.Digest
+	for i, p := range payload {
+		sum, sum512, size := p.digests(t)
+		d := chain.ItemDetails{Capture: cmp.Or(o.itemCapture, pkgCapture), Source: p.source, Name: p.name, Size: size,
+			Key: "orders/" + pkgOrderID + "/items/" + sum}
+		r := add(chain.Event{Type: chain.ItemPreserved, Time: at(start + time.Duration(i+1)*time.Second), Order: pkgOrderID,
+			Items: []chain.Digest{{SHA256: sum, SHA512: sum512}}, Details: d.Put(nil)})
+		c.Items = append(c.Items, disclosure.Item{SHA256: sum, SHA512: sum512, Size: size, Source: p.source, Name: p.name,
+			PreservedIndex: r.Index, Open: func(context.Context) (io.ReadCloser, error) { return p.open() }})
+		if i == 0 {
+			first = chain.Digest{SHA256: sum, SHA512: sum512}
+		}
 	}
 	end := start + time.Hour
-	add(chain.Event{Type: chain.CaptureCompleted, Time: at(end), Order: pkgOrderID, Details: map[string]string{"capture": pkgCapture}})
+	add(chain.Event{Type: chain.CaptureCompleted, Time: at(end), Order: pkgOrderID, Details: chain.CaptureDetails{Capture: pkgCapture}.Put(nil)})
 	if o.purgeFirst {
-		add(chain.Event{Type: chain.ItemPurged, Time: at(end + time.Second), Order: pkgOrderID,
-			Items: []chain.Digest{{SHA256: items[0].sha256, SHA512: items[0].sha512}}, Reason: "court order"})
+		add(chain.Event{Type: chain.ItemPurged, Time: at(end + time.Second), Order: pkgOrderID, Items: []chain.Digest{first}, Reason: "court order"})
 	}
-	final := cmp.Or(o.finalStatus, "preserved")
+	final := chain.OrderStatus(cmp.Or(o.finalStatus, "preserved"))
 	if o.held {
-		final = cmp.Or(o.finalStatus, "held")
+		final = chain.OrderStatus(cmp.Or(o.finalStatus, "held"))
 	}
-	add(orderEv(chain.OrderAmended, end+2*time.Second-o.lastBack, final, map[string]string{"previous_status": status}))
+	add(orderEv(chain.OrderAmended, end+2*time.Second-o.lastBack, chain.OrderDetails{Status: final, PreviousStatus: status}, nil))
 	note(end + 3*time.Second)
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -215,46 +206,121 @@ func buildPackage(t testing.TB, dir string, s signature.SignerVerifier, o pkgOpt
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fx.cp, err = chain.ParseCheckpoint(cpRaw, fx.trust.Note); err != nil {
-		t.Fatal(err)
-	}
-	var events bytes.Buffer
-	for _, r := range lines {
-		fmt.Fprintf(&events, "{\"index\":%d,\"event\":%s}\n", r.Index, r.Encoded)
-		fx.indexes = append(fx.indexes, r.Index)
-		p, err := chain.BuildInclusionProof(ctx, os.DirFS(logDir), cpRaw, fx.cp.Size, r.Index)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, err := chain.FormatProof(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fx.write(t, fmt.Sprintf("custody/proofs/%d.tlog-proof", r.Index), text)
-	}
-	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(fx.key.Public)
+	nv, err := c.Key.NoteVerifier()
 	if err != nil {
 		t.Fatal(err)
 	}
-	disclosed := at(end + time.Hour + 500*time.Millisecond)
-	fx.write(t, "bagit.txt", []byte("BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"))
-	fx.write(t, "custody/order.json", orderRecord(final))
-	fx.write(t, "custody/events.jsonl", events.Bytes())
-	fx.write(t, "custody/checkpoint", cpRaw)
-	fx.write(t, "custody/keys/custos.vkey", []byte(fx.key.Verifier+"\n"))
-	fx.write(t, "custody/keys/custos.pub", pubPEM)
-	fx.write(t, "case.jsonld", []byte(`{"@context":"https://ontology.unifiedcyberontology.org/uco/core/","@graph":[]}`+"\n"))
-	fx.write(t, "README.txt", []byte("A disclosure package built by the verifier's tests.\n"))
-	fx.write(t, "bag-info.txt", bagInfo(items, disclosed))
-	fx.st = statement(items, fx.cp, disclosed, lines)
-	fx.sign(t, fx.st)
-	fx.seal(t)
+	if c.Checkpoint, err = chain.ParseCheckpoint(cpRaw, nv); err != nil {
+		t.Fatal(err)
+	}
+	c.Order, c.Events = orderRecord(string(final)), lines
+	c.Prove = func(ctx context.Context, index uint64) (*chain.Proof, error) {
+		return chain.BuildInclusionProof(ctx, os.DirFS(logDir), cpRaw, c.Checkpoint.Size, index)
+	}
+	return c, at(end + time.Hour + 500*time.Millisecond)
+}
+
+// buildPackage writes the package of the story o tells about payload,
+// signed by s, as a directory in a new place.
+func buildPackage(t testing.TB, s signature.SignerVerifier, o pkgOptions, payload []payloadItem) *pkgFixture {
+	t.Helper()
+	return buildPackageIn(t, filepath.Join(t.TempDir(), "package"), s, o, payload)
+}
+
+// buildPackageIn is buildPackage writing the package to dir.
+func buildPackageIn(t testing.TB, dir string, s signature.SignerVerifier, o pkgOptions, payload []payloadItem) *pkgFixture {
+	t.Helper()
+	c, disclosed := story(t, s, o, payload)
+	c.Time = disclosed
+	if _, err := disclosure.Write(context.Background(), dir, c); err != nil {
+		t.Fatal(err)
+	}
+	return loadPackage(t, dir, s)
+}
+
+// goldenSigner is the key of the golden package, testdata/golden.key.
+func goldenSigner(t testing.TB) signature.SignerVerifier {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "golden.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(b, cryptoutils.SkipPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := signature.LoadSignerVerifier(priv, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// goldenContents are the inputs of the golden package.
+func goldenContents(t testing.TB) *disclosure.Contents {
+	t.Helper()
+	c, disclosed := story(t, goldenSigner(t), pkgOptions{}, smallPayload)
+	c.Time = disclosed
+	return c
+}
+
+// newSmallPackage returns a package of the story o tells about the small
+// payload, signed by the golden key: a copy of the golden package for the
+// default story, a new package for another.
+func newSmallPackage(t testing.TB, o pkgOptions) *pkgFixture {
+	t.Helper()
+	if o != (pkgOptions{}) {
+		return buildPackage(t, goldenSigner(t), o, smallPayload)
+	}
+	dir := filepath.Join(t.TempDir(), "package")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "golden"))); err != nil {
+		t.Fatal(err)
+	}
+	return loadPackage(t, dir, goldenSigner(t))
+}
+
+// loadPackage reads what the tests need of the package in dir, signed by
+// s: the trusted key, the checkpoint and the index of every event line.
+func loadPackage(t testing.TB, dir string, s signature.SignerVerifier) *pkgFixture {
+	t.Helper()
+	fx := &pkgFixture{dir: dir, signer: s, key: mustKey(t, s)}
+	var err error
+	if fx.trust, err = chain.ParseTrustLine(fx.key.Verifier); err != nil {
+		t.Fatal(err)
+	}
+	if fx.cp, err = chain.ParseCheckpoint(fx.read(t, "custody/checkpoint"), fx.trust.Note); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(string(fx.read(t, "custody/events.jsonl")), "\n"), "\n") {
+		var line struct {
+			Index uint64 `json:"index"`
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatal(err)
+		}
+		fx.indexes = append(fx.indexes, line.Index)
+	}
 	return fx
+}
+
+// writeFiles writes files (path: content) under dir.
+func writeFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for p, data := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Chmod(full, 0o644)
+		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (fx *pkgFixture) write(t testing.TB, name string, data []byte) {
 	t.Helper()
-	writePayload(t, fx.dir, map[string]string{name: string(data)})
+	writeFiles(t, fx.dir, map[string]string{name: string(data)})
 }
 
 func (fx *pkgFixture) read(t testing.TB, name string) []byte {
@@ -266,99 +332,40 @@ func (fx *pkgFixture) read(t testing.TB, name string) []byte {
 	return b
 }
 
-func bagInfo(items []pkgItem, disclosed time.Time) []byte {
-	var size int64
-	for _, it := range items {
-		size += it.size
-	}
-	fields := [][2]string{
-		{"Source-Organization", "Example Provider GmbH"},
-		{"Bagging-Date", disclosed.UTC().Format(time.DateOnly)},
-		{"Payload-Oxum", fmt.Sprintf("%d.%d", size, len(items))},
-		{"External-Identifier", pkgReference},
-		{"Internal-Sender-Identifier", pkgOrderID},
-		{"Custos-Package-Version", "1"},
-		{"Custos-Order-Id", pkgOrderID},
-		{"Custos-Issuing-Authority", "Staatsanwaltschaft Berlin"},
-		{"Custos-Requesting-State", "DE"},
-		{"Custos-Profile", "eu-2023-1543"},
-		{"Custos-Legal-Basis", "Art. 6 Regulation (EU) 2023/1543"},
-		{"Custos-Disclosed-At", disclosed.UTC().Format(time.RFC3339)},
-		{"Custos-Recipient", "none"},
-		{"Custos-Partial", "false"},
-	}
-	var b bytes.Buffer
-	for _, f := range fields {
-		fmt.Fprintf(&b, "%s: %s\n", f[0], strings.Join(strings.Fields(f[1]), " "))
-	}
-	return b.Bytes()
-}
-
 // testStatement is the in-toto statement of a package, as plain values a
-// test can change before signing.
+// test can change before signing it again.
 type testStatement struct {
-	subjects  []*intoto.ResourceDescriptor
+	subjects  []chain.Subject
 	predicate map[string]any
 }
 
-func statement(items []pkgItem, cp *chain.Checkpoint, disclosed time.Time, lines []*chain.Record) *testStatement {
-	st := &testStatement{}
-	var predItems []any
-	for _, it := range items {
-		st.subjects = append(st.subjects, &intoto.ResourceDescriptor{Name: it.path, Digest: map[string]string{"sha256": it.sha256, "sha512": it.sha512}})
-		var idx uint64
-		for _, r := range lines {
-			if r.Event.Type == chain.ItemPreserved && r.Event.Items[0].SHA256 == it.sha256 {
-				idx = r.Index
-				break
-			}
-		}
-		predItems = append(predItems, map[string]any{
-			"path": it.path, "sha256": it.sha256, "sha512": it.sha512, "size": it.size,
-			"source": strings.Split(it.path, "/")[1], "name": filepath.Base(it.path), "preserved_index": idx,
-		})
+// statement reads the statement custody/attestation.dsse.json signs.
+func (fx *pkgFixture) statement(t testing.TB) *testStatement {
+	t.Helper()
+	env, err := chain.ParseEnvelope(fx.read(t, "custody/attestation.dsse.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	st.predicate = map[string]any{
-		"order": pkgOrderID, "reference": pkgReference, "recipient": "none", "disclosed_at": disclosed.UTC().Format(time.RFC3339Nano),
-		"agent": "agent-1", "actor": "custodian@provider.example", "partial": false,
-		"checkpoint": map[string]any{"origin": cp.Origin, "size": cp.Size, "hash": cp.Hash},
-		"items":      predItems,
+	payload, err := env.DecodePayload()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return st
+	st, err := chain.ParseStatement(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &testStatement{subjects: st.Subject}
+	if err := json.Unmarshal(st.Predicate, &out.predicate); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
-// sign writes custody/attestation.dsse.json: st signed through sigstore's
-// DSSE signer, as the agent signs.
+// sign writes custody/attestation.dsse.json: st signed with the package's
+// key, as the writer signs.
 func (fx *pkgFixture) sign(t testing.TB, st *testStatement) {
 	t.Helper()
-	if _, ok := st.predicate["events"]; !ok {
-		st.predicate["events"] = fx.eventsRef(t)
-	}
-	if _, ok := st.predicate["files"]; !ok {
-		files := map[string]any{}
-		for _, name := range []string{"case.jsonld", "README.txt", "custody/events.jsonl", "custody/order.json"} {
-			sum := sha256.Sum256(fx.read(t, name))
-			files[name] = hex.EncodeToString(sum[:])
-		}
-		st.predicate["files"] = files
-	}
-	raw, err := json.Marshal(st.predicate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pred := &structpb.Struct{}
-	if err := protojson.Unmarshal(raw, pred); err != nil {
-		t.Fatal(err)
-	}
-	s := &intoto.Statement{Type: intoto.StatementTypeUri, Subject: st.subjects, PredicateType: disclosure.PredicateType, Predicate: pred}
-	if err := s.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	payload, err := protojson.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := dsse.WrapSigner(fx.signer, "application/vnd.in-toto+json").SignMessage(bytes.NewReader(payload))
+	env, err := chain.SignStatement(fx.signer, st.subjects, disclosure.PredicateType, st.predicate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,47 +385,54 @@ func (fx *pkgFixture) seal(t testing.TB) {
 // sealPayload rewrites both payload manifests and Payload-Oxum.
 func (fx *pkgFixture) sealPayload(t testing.TB) {
 	t.Helper()
-	items := payloadItems(t, fx.dir)
 	var m256, m512 bytes.Buffer
 	var size int64
-	for _, it := range items {
-		fmt.Fprintf(&m256, "%s  %s\n", it.sha256, it.path)
-		fmt.Fprintf(&m512, "%s  %s\n", it.sha512, it.path)
-		size += it.size
+	var n int
+	for _, f := range fileSums(t, fx.dir) {
+		if !strings.HasPrefix(f.path, "data/") {
+			continue
+		}
+		fmt.Fprintf(&m256, "%s  %s\n", f.sha256, f.path)
+		fmt.Fprintf(&m512, "%s  %s\n", f.sha512, f.path)
+		size += f.size
+		n++
 	}
 	fx.write(t, "manifest-sha256.txt", m256.Bytes())
 	fx.write(t, "manifest-sha512.txt", m512.Bytes())
 	info := fx.read(t, "bag-info.txt")
 	oxum := regexp.MustCompile(`(?m)^Payload-Oxum: .*$`)
-	fx.write(t, "bag-info.txt", oxum.ReplaceAll(info, []byte(fmt.Sprintf("Payload-Oxum: %d.%d", size, len(items)))))
+	fx.write(t, "bag-info.txt", oxum.ReplaceAll(info, []byte(fmt.Sprintf("Payload-Oxum: %d.%d", size, n))))
 }
 
-// sealTags rewrites the tag manifest and SHA256SUMS.
+// sealTags rewrites the tag manifests and SHA256SUMS.
 func (fx *pkgFixture) sealTags(t testing.TB) {
 	t.Helper()
-	all := fileSums(t, fx.dir)
 	var tm, tm512, sums bytes.Buffer
-	for _, f := range all {
-		if !strings.HasPrefix(f[1], "data/") && !strings.HasPrefix(f[1], "tagmanifest-") && f[1] != "SHA256SUMS" {
-			fmt.Fprintf(&tm, "%s  %s\n", f[0], f[1])
-			sum := sha512.Sum512(fx.read(t, f[1]))
-			fmt.Fprintf(&tm512, "%x  %s\n", sum, f[1])
+	for _, f := range fileSums(t, fx.dir) {
+		if !strings.HasPrefix(f.path, "data/") && !strings.HasPrefix(f.path, "tagmanifest-") && f.path != "SHA256SUMS" {
+			fmt.Fprintf(&tm, "%s  %s\n", f.sha256, f.path)
+			fmt.Fprintf(&tm512, "%s  %s\n", f.sha512, f.path)
 		}
 	}
 	fx.write(t, "tagmanifest-sha256.txt", tm.Bytes())
 	fx.write(t, "tagmanifest-sha512.txt", tm512.Bytes())
 	for _, f := range fileSums(t, fx.dir) {
-		if f[1] != "SHA256SUMS" {
-			fmt.Fprintf(&sums, "%s  %s\n", f[0], f[1])
+		if f.path != "SHA256SUMS" {
+			fmt.Fprintf(&sums, "%s  %s\n", f.sha256, f.path)
 		}
 	}
 	fx.write(t, "SHA256SUMS", sums.Bytes())
 }
 
-// fileSums lists every regular file under dir with its SHA-256, sorted.
-func fileSums(t testing.TB, dir string) [][2]string {
+type fileSum struct {
+	path, sha256, sha512 string
+	size                 int64
+}
+
+// fileSums lists every regular file under dir with its digests, sorted.
+func fileSums(t testing.TB, dir string) []fileSum {
 	t.Helper()
-	var out [][2]string
+	var out []fileSum
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -428,38 +442,18 @@ func fileSums(t testing.TB, dir string) [][2]string {
 			return err
 		}
 		defer f.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
+		h256, h512 := sha256.New(), sha512.New()
+		n, err := io.Copy(io.MultiWriter(h256, h512), f)
+		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		out = append(out, [2]string{hex.EncodeToString(h.Sum(nil)), filepath.ToSlash(rel)})
+		out = append(out, fileSum{path: filepath.ToSlash(rel), sha256: hex.EncodeToString(h256.Sum(nil)), sha512: hex.EncodeToString(h512.Sum(nil)), size: n})
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
+	slices.SortFunc(out, func(a, b fileSum) int { return strings.Compare(a.path, b.path) })
 	return out
-}
-
-// eventsRef is what the statement says of events.jsonl as it is: how many
-// events, and the newest one's index and hash.
-func (fx *pkgFixture) eventsRef(t testing.TB) map[string]any {
-	t.Helper()
-	var count int
-	var last struct {
-		Index uint64          `json:"index"`
-		Event json.RawMessage `json:"event"`
-	}
-	for _, l := range strings.Split(strings.TrimSuffix(string(fx.read(t, "custody/events.jsonl")), "\n"), "\n") {
-		if l == "" {
-			continue
-		}
-		count++
-		if err := json.Unmarshal([]byte(l), &last); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return map[string]any{"count": count, "last_index": last.Index, "last_sha256": chain.EventHash(last.Event)}
 }

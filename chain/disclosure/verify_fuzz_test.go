@@ -19,11 +19,9 @@ import (
 // the fuzzer's bytes. The verifier never panics and never calls it an I/O
 // error; it passes the package exactly when the bytes are the original.
 func FuzzVerifyPackageFile(f *testing.F) {
-	dir := f.TempDir()
-	writePayload(f, dir, smallPayload)
-	fx := buildPackage(f, dir, testSigner(f, 1), pkgOptions{})
+	fx := newSmallPackage(f, pkgOptions{})
 	base := fstest.MapFS{}
-	err := fs.WalkDir(os.DirFS(dir), ".", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(os.DirFS(fx.dir), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}

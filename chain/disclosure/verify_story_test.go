@@ -43,6 +43,10 @@ func TestVerifyPackageStory(t *testing.T) {
 		{name: "times going backwards", o: pkgOptions{lastBack: 2 * time.Hour},
 			fail: map[string]string{disclosure.CheckEventTimes: "times go backwards"}},
 		{name: "concurrent appends a little out of time order", o: pkgOptions{lastBack: 2*time.Second + 30*time.Second}},
+		{name: "an order received with no expiry", o: pkgOptions{noExpiry: true},
+			fail: map[string]string{disclosure.CheckCaptureWindow: "order.received names no expires_at"}},
+		{name: "a capture whose cut-off is not a time", o: pkgOptions{cutOff: "yesterday"},
+			fail: map[string]string{disclosure.CheckCaptureWindow: `cut_off "yesterday" is not an RFC 3339 time`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,9 +86,7 @@ func TestVerifyPackageKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	writePayload(t, dir, smallPayload)
-	ecfx := buildPackage(t, dir, ec, pkgOptions{})
+	ecfx := buildPackage(t, ec, pkgOptions{}, smallPayload)
 	edfx := newSmallPackage(t, pkgOptions{})
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -7,26 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	intoto "github.com/in-toto/attestation/go/v1"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/chain/disclosure"
 )
-
-func newSmallPackage(t testing.TB, o pkgOptions) *pkgFixture {
-	t.Helper()
-	dir := t.TempDir()
-	writePayload(t, dir, smallPayload)
-	return buildPackage(t, dir, testSigner(t, 1), o)
-}
 
 // verifyPackage verifies dir and checks that the error agrees with the
 // report: nil when it verified, tampering (never another error) when not.
@@ -110,14 +101,7 @@ func (fx *pkgFixture) editLines(t *testing.T, name string, f func([]string) []st
 // what only the holder of the key could do.
 func (fx *pkgFixture) resign(t *testing.T, change func(*testStatement)) {
 	t.Helper()
-	st := &testStatement{predicate: maps.Clone(fx.st.predicate)}
-	for _, s := range fx.st.subjects {
-		d := map[string]string{}
-		for k, v := range s.Digest {
-			d[k] = v
-		}
-		st.subjects = append(st.subjects, &intoto.ResourceDescriptor{Name: s.Name, Digest: d})
-	}
+	st := fx.statement(t)
 	change(st)
 	fx.sign(t, st)
 }
@@ -151,13 +135,13 @@ func tamperCases() []tamperCase {
 			fx.seal(t)
 		}, fail: map[string]string{disclosure.CheckAttestationSubjects: "data/traffic/records.csv", disclosure.CheckAttestationStatement: "data/traffic/records.csv"}},
 		{name: "an added data file", tamper: func(t *testing.T, fx *pkgFixture) {
-			writePayload(t, fx.dir, map[string]string{"data/mail/planted.mbox": "From mallory\n"})
+			writeFiles(t, fx.dir, map[string]string{"data/mail/planted.mbox": "From mallory\n"})
 		}, fail: map[string]string{
 			disclosure.CheckManifestSHA256: "data/mail/planted.mbox", disclosure.CheckManifestSHA512: "data/mail/planted.mbox",
 			disclosure.CheckSHA256SUMS: "data/mail/planted.mbox", disclosure.CheckPayloadOxum: "in 7 files",
 		}},
 		{name: "an added data file, manifests rewritten", tamper: func(t *testing.T, fx *pkgFixture) {
-			writePayload(t, fx.dir, map[string]string{"data/mail/planted.mbox": "From mallory\n"})
+			writeFiles(t, fx.dir, map[string]string{"data/mail/planted.mbox": "From mallory\n"})
 			fx.seal(t)
 		}, fail: map[string]string{disclosure.CheckAttestationSubjects: "data/mail/planted.mbox", disclosure.CheckItemsPreserved: "data/mail/planted.mbox"}},
 		{name: "an edited manifest line", tamper: func(t *testing.T, fx *pkgFixture) {
