@@ -1,5 +1,39 @@
-// Package disclosure is the disclosure package format of docs/package.md:
-// opening a package an investigator received (a directory, zip or tar,
-// optionally encrypted with age) and verifying it against the provider's
-// key alone.
+// Package disclosure is the disclosure package format, version 1
+// (docs/package.md): what leaves a provider for an investigator, and how
+// the investigator checks it, offline, trusting nothing but the provider's
+// key. A package is a BagIt bag of the disclosed items with the order's
+// custody chain beside them: its record, its events with one inclusion
+// proof each against one signed checkpoint, a signed in-toto statement
+// about the payload, and the chain in CASE/UCO.
+//
+// To write a package, gather its Contents (the order's canonical record,
+// its events as logged, the checkpoint and key of the log, a function that
+// proves an entry, the items with a way to read each, who discloses to
+// whom and when, and a signer with the log's key) and call Write:
+//
+//	w, err := disclosure.Write(ctx, "pkg.zip", &disclosure.Contents{...})
+//
+// The output path chooses the form: a directory, or a .zip or .tar file;
+// with Recipients, the archive is encrypted with age to PATH.age. Nothing
+// is visible at the path until the package is complete. Written says
+// where it is, its digest (the one disclosure.created records) and the
+// path of each item under data/.
+//
+// To verify a package, Open it (a directory, zip, tar or age file, with
+// the recipient's identities from ParseIdentities), then Verify its files
+// against the provider's key, obtained apart from the package:
+//
+//	p, err := disclosure.Open(ctx, path, disclosure.OpenOptions{Identities: ids})
+//	defer p.Close()
+//	rep, err := disclosure.Verify(ctx, p.FS, trust) // trust from chain.ParseTrust
+//
+// Open extracts an archive into a private directory and refuses what a
+// package never holds (links, devices, unclean or duplicate names, zip
+// bombs). Verify hashes every byte and runs every check of the format; its
+// Report names each check and each problem, and its error matches
+// chain.ErrTamper when the package is not what the provider signed.
+//
+// The package imports chain, whose events, proofs, checkpoints, keys and
+// signed statements it is made of, and nothing else of custos: the agent
+// reads its store and log and calls Write; a verifier needs only this.
 package disclosure

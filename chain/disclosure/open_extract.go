@@ -41,7 +41,7 @@ type extractor struct {
 	dirs    map[string]bool // directory entries seen
 }
 
-// shown is name as a TamperError may carry it: quoted when it holds
+// shown is name as a chain.TamperError may carry it: quoted when it holds
 // anything a terminal could take for a command.
 func shown(name string) string {
 	for _, r := range name {

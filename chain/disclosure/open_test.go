@@ -183,7 +183,7 @@ func openSame(t *testing.T, got, want map[string]string) {
 }
 
 // openAssertEmpty checks that nothing is left in dir, the TempDir given to
-// OpenPackage: neither the private directory nor anything beside it.
+// Open: neither the private directory nor anything beside it.
 func openAssertEmpty(t *testing.T, dir string) {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -316,7 +316,7 @@ func TestOpenPackageGood(t *testing.T) {
 	}
 }
 
-// openRefused opens path and checks the refusal: a *TamperError naming file
+// openRefused opens path and checks the refusal: a *chain.TamperError naming file
 // (any, if "") and saying what, and nothing left in the temporary directory.
 func openRefused(t *testing.T, path string, opts disclosure.OpenOptions, file, what string) {
 	t.Helper()
@@ -420,7 +420,7 @@ func TestOpenPackageDamagedZipEntry(t *testing.T) {
 
 // TestOpenPackageZipBomb extracts 1 GiB of zeros deflated to about 1 MiB,
 // built streaming: the ratio limit stops it after about 100 MiB, with the
-// memory of OpenPackage flat all the while.
+// memory of Open flat all the while.
 func TestOpenPackageZipBomb(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 1 GiB through deflate")

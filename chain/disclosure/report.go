@@ -156,7 +156,7 @@ func (r *Report) Failed() []string {
 	return out
 }
 
-// Err returns every problem found as a *TamperError (joined), naming its
+// Err returns every problem found as a *chain.TamperError (joined), naming its
 // check, or nil when the package verified.
 func (r *Report) Err() error {
 	var errs []error

@@ -28,8 +28,8 @@ const maxKeptTagFile = 256 << 20
 //
 // The report lists every check with its result; a package that does not
 // verify has failed checks naming each problem (file, event index, what)
-// and the returned error joins them as *TamperError, so errors.Is(err,
-// ErrTamper) holds. Any other error (a file that cannot be read, the
+// and the returned error joins them as *chain.TamperError, so
+// errors.Is(err, chain.ErrTamper) holds. Any other error (a file that cannot be read, the
 // context's end) says nothing about the package, and the report is
 // incomplete.
 func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error) {
