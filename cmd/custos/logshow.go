@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+type logShowOptions struct {
+	Order string
+	From  uint64
+}
+
+func newLogShowCommand(g *globalOptions) *cli.Command {
+	var opts logShowOptions
+	return &cli.Command{
+		Name:  "show",
+		Usage: "print the custody events, one per line",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "order", Usage: "only the events of order `ID`", Destination: &opts.Order},
+			&cli.Uint64Flag{Name: "from", Usage: "start at log index `N`", Destination: &opts.From},
+		},
+		Action: func(c *cli.Context) error {
+			return runLogShow(c.Context, g, opts, c.Args().Slice())
+		},
+	}
+}
+
+func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args []string) (err error) {
+	if len(args) != 0 {
+		return argCountError("log show", "", args)
+	}
+	if opts.Order != "" {
+		if err := chain.ValidateOrderID(opts.Order); err != nil {
+			return &usageError{err: fmt.Errorf("log show: --order: %w", err)}
+		}
+	}
+	if g.server != "" {
+		return remoteLogShow(ctx, g, opts)
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	unlock, err := lockForRead(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+	fsys := os.DirFS(cfg.dir().Log())
+	size, err := logSize(fsys)
+	if err != nil {
+		return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
+	}
+	var problems []error
+	for rec, err := range chain.Entries(ctx, fsys, opts.From, size) {
+		if err != nil {
+			var te *chain.TamperError
+			if !errors.As(err, &te) {
+				return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
+			}
+			fmt.Fprintf(g.stderr, "custos: %v\n", err)
+			problems = append(problems, err)
+			continue
+		}
+		if opts.Order != "" && rec.Event.Order != opts.Order {
+			continue
+		}
+		if err := printRecord(g, rec); err != nil {
+			return err
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("log %s: %d entries could not be read: %w", cfg.dir().Log(), len(problems), chain.ErrTamper)
+	}
+	return nil
+}
+
+// logSize is the number of durable entries: the writer's integrated size,
+// or, in a copy without it, the newest checkpoint's size (unverified: show
+// only displays, verify checks).
+func logSize(fsys fs.FS) (uint64, error) {
+	size, _, ok, err := chain.IntegratedSize(fsys)
+	if err != nil || ok {
+		return size, err
+	}
+	raw, err := fs.ReadFile(fsys, chain.CheckpointPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.SplitN(string(raw), "\n", 3)
+	if len(lines) < 3 {
+		return 0, &chain.TamperError{File: chain.CheckpointPath, Index: chain.NoIndex, What: "checkpoint is malformed"}
+	}
+	n, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil {
+		return 0, &chain.TamperError{File: chain.CheckpointPath, Index: chain.NoIndex, What: "checkpoint size is malformed"}
+	}
+	return n, nil
+}
+
+func printRecord(g *globalOptions, rec *chain.Record) error {
+	if g.json() {
+		return writeJSON(g.stdout, recordJSON(rec))
+	}
+	e := rec.Event
+	order := e.Order
+	if order == "" {
+		order = "-"
+	}
+	_, err := fmt.Fprintf(g.stdout, "%d %s %s %s %s %s\n", rec.Index, e.Time.UTC().Format(time.RFC3339), e.Type, order, e.Actor, summary(e))
+	return err
+}
+
+// summary says in a few words what an event is about.
+func summary(e *chain.Event) string {
+	switch {
+	case e.Type == chain.LogOpened:
+		return fmt.Sprintf("key %s (%s) signs %s", e.Details["key_id"], e.Details["key_type"], e.Details["origin"])
+	case e.Details["note"] != "":
+		return strconv.Quote(e.Details["note"])
+	case len(e.Items) == 1:
+		return "item sha256:" + e.Items[0].SHA256
+	case len(e.Items) > 1:
+		return fmt.Sprintf("%d items", len(e.Items))
+	case e.Reason != "":
+		return strconv.Quote(e.Reason)
+	}
+	return ""
+}

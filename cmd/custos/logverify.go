@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-evidence/custos/chain"
+)
+
+type logVerifyOptions struct {
+	Key string
+}
+
+func newLogVerifyCommand(g *globalOptions) *cli.Command {
+	var opts logVerifyOptions
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "check every entry, tile, checkpoint and order chain of the log",
+		Description: "Exits 3 if anything does not verify. --key takes a PEM public key file,\n" +
+			"a file holding a note verifier key, or the verifier key itself;\n" +
+			"the default is <key.file>.vkey.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "key", Usage: "verifier `KEY`: file or note verifier line", Destination: &opts.Key},
+		},
+		Action: func(c *cli.Context) error {
+			return runLogVerify(c.Context, g, opts, c.Args().Slice())
+		},
+	}
+}
+
+func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, args []string) (err error) {
+	if len(args) != 0 {
+		return argCountError("log verify", "", args)
+	}
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	v, err := verifier(ctx, cfg, opts.Key)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockForRead(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+	dir := cfg.dir().Log()
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("log verify: %w", err)
+	}
+	fsys := os.DirFS(dir)
+	report, verr := chain.VerifyLog(ctx, fsys, v)
+	if report == nil {
+		return fmt.Errorf("log verify %s: %w", dir, verr)
+	}
+	if err := printReport(g, dir, v, report); err != nil {
+		return err
+	}
+	if n := len(report.Problems); n > 0 {
+		return fmt.Errorf("log %s: %d problems found: %w", dir, n, chain.ErrTamper)
+	}
+	if report.Unsealed > 0 {
+		// Consistent, but vouched for by no signature: a writer stopped
+		// uncleanly, or someone added them. The next writer seals them and
+		// records a log.recovered event naming them.
+		return fmt.Errorf("log %s: entries %d to %d are covered by no signed checkpoint: %w", dir, report.CheckpointSize, report.CheckpointSize+report.Unsealed-1, chain.ErrTamper)
+	}
+	if verr != nil {
+		return fmt.Errorf("log verify %s: %w", dir, verr)
+	}
+	return nil
+}
+
+// verifier reads the verifier key named by --key: a file (PEM or note
+// verifier line) or the line itself; by default <key.file>.vkey, or the
+// KMS key's public half.
+func verifier(ctx context.Context, cfg *Config, key string) (note.Verifier, error) {
+	if key == "" && cfg.Key.KMS != "" {
+		sv, err := loadKMSSigner(ctx, cfg.Key.KMS)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := sv.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("key.kms %q: %w", cfg.Key.KMS, err)
+		}
+		k, err := chain.NewKey(cfg.AgentID, pub)
+		if err != nil {
+			return nil, fmt.Errorf("key.kms %q: %w", cfg.Key.KMS, err)
+		}
+		return k.NoteVerifier()
+	}
+	if key == "" {
+		key = cfg.Key.File + ".vkey"
+	}
+	data, err := os.ReadFile(key)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && strings.Count(key, "+") >= 2:
+		data = []byte(key) // the verifier line itself
+		key = "--key"
+	case err != nil:
+		return nil, fmt.Errorf("verifier key: %w", err)
+	}
+	v, err := chain.ParseVerifierKey(data, cfg.AgentID)
+	if err != nil {
+		return nil, &usageError{err: fmt.Errorf("verifier key %s: %w", key, err)}
+	}
+	return v, nil
+}
+
+func printReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport) error {
+	if g.json() {
+		return writeJSON(g.stdout, reportJSON(dir, v, r))
+	}
+	return writeReport(g, dir, v, r)
+}
+
+// reportJSON is the JSON form of a verification report.
+func reportJSON(dir string, v note.Verifier, r *chain.LogReport) map[string]any {
+	type problem struct {
+		File  string `json:"file,omitempty"`
+		Index *int64 `json:"index,omitempty"`
+		What  string `json:"what"`
+	}
+	probs := []problem{}
+	for _, p := range r.Problems {
+		pr := problem{File: p.File, What: p.What}
+		if p.Index >= 0 {
+			idx := p.Index
+			pr.Index = &idx
+		}
+		probs = append(probs, pr)
+	}
+	return map[string]any{
+		"log":                  dir,
+		"ok":                   len(r.Problems) == 0 && r.Unsealed == 0,
+		"key":                  fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash()),
+		"origin":               r.Origin,
+		"entries":              r.Entries,
+		"checkpoint_size":      r.CheckpointSize,
+		"unsealed":             r.Unsealed,
+		"checkpoints_verified": r.CheckpointsVerified,
+		"tiles_verified":       r.TilesVerified,
+		"orders":               r.Orders,
+		"problems":             probs,
+	}
+}
+
+// writeReport writes the text form of a verification report.
+func writeReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport) error {
+	ok := len(r.Problems) == 0 && r.Unsealed == 0
+	key := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "log:              %s\n", dir)
+	fmt.Fprintf(&b, "origin:           %s\n", r.Origin)
+	fmt.Fprintf(&b, "key:              %s (checkpoints must carry its signature)\n", key)
+	fmt.Fprintf(&b, "entries:          %d re-hashed, parsed and matched against the tiles\n", r.Entries)
+	fmt.Fprintf(&b, "checkpoint:       size %d\n", r.CheckpointSize)
+	fmt.Fprintf(&b, "checkpoints:      %d kept checkpoints verified (signature and root)\n", r.CheckpointsVerified)
+	fmt.Fprintf(&b, "tiles:            %d recomputed\n", r.TilesVerified)
+	fmt.Fprintf(&b, "orders:           %d event chains followed\n", r.Orders)
+	fmt.Fprintf(&b, "unsealed entries: %d\n", r.Unsealed)
+	switch {
+	case ok:
+		b.WriteString("problems:         none\nOK\n")
+	case len(r.Problems) == 0:
+		fmt.Fprintf(&b, "problems:         none, but %d entries after checkpoint %d carry no signature\nNOT SEALED\n", r.Unsealed, r.CheckpointSize)
+	default:
+		fmt.Fprintf(&b, "problems:         %d\n", len(r.Problems))
+		for _, p := range r.Problems {
+			fmt.Fprintf(&b, "  %v\n", p)
+		}
+		b.WriteString("FAILED\n")
+	}
+	_, err := g.stdout.Write(b.Bytes())
+	return err
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/custos-evidence/custos/agent"
+)
+
+func newOrderShowCommand(g *globalOptions) *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "show one order: its record, deadline and items",
+		ArgsUsage: "ORDER",
+		Action: func(c *cli.Context) error {
+			return runOrderShow(c.Context, g, c.Args().Slice())
+		},
+	}
+}
+
+func runOrderShow(ctx context.Context, g *globalOptions, args []string) (err error) {
+	var d *agent.OrderDetail
+	if g.server != "" {
+		id, err := orderArg("order show", args)
+		if err != nil {
+			return err
+		}
+		c, err := newAPIClient(g)
+		if err != nil {
+			return err
+		}
+		if err := c.call(ctx, "GET", "/v1/orders/"+id, nil, &d); err != nil {
+			return err
+		}
+	} else {
+		id, _, reg, closeReg, err := openForOrder(ctx, g, "order show", args, false)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, closeReg()) }()
+		v, err := reg.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		d = agent.NewOrderDetail(v, deadline(reg, v.Order, time.Now()))
+	}
+	if g.json() {
+		return writeJSON(g.stdout, d)
+	}
+	return printOrderDetail(g, d)
+}
+
+// printOrderDetail shows one order as `custos order show` does.
+func printOrderDetail(g *globalOptions, od *agent.OrderDetail) error {
+	o, d, items, purged := od.Order, od.Deadline, od.Items, od.Purged
+	w := &errWriter{w: g.stdout}
+	w.printf("order:            %s\n", o.ID)
+	w.printf("status:           %s\n", o.Status)
+	w.printf("reference:        %s\n", oneLine(o.Reference))
+	w.printf("authority:        %s (%s)\n", oneLine(o.Authority), o.RequestingState)
+	w.printf("profile:          %s\n", o.Profile)
+	w.printf("legal basis:      %s\n", oneLine(o.LegalBasis))
+	w.printf("received:         %s\n", o.ReceivedAt.UTC().Format(time.RFC3339))
+	w.printf("expires:          %s (%s)\n", o.ExpiresAt.UTC().Format(time.RFC3339), daysLeft(d))
+	for i, e := range o.Extensions {
+		w.printf("extension %d:      %s -> %s, %s\n", i+1, e.PreviousExpiresAt.UTC().Format(time.RFC3339), e.ExpiresAt.UTC().Format(time.RFC3339), oneLine(e.LegalBasis))
+	}
+	if o.CurrentHold != nil {
+		w.printf("held:             since %s while %s: %s\n", o.CurrentHold.At.UTC().Format(time.RFC3339), o.CurrentHold.While, oneLine(o.CurrentHold.Basis))
+	}
+	sels := make([]string, len(o.Selectors))
+	for i, s := range o.Selectors {
+		sels[i] = s.String()
+	}
+	w.printf("selectors:        %s\n", strings.Join(sels, ", "))
+	cats := make([]string, len(o.Categories))
+	for i, c := range o.Categories {
+		cats[i] = string(c)
+	}
+	w.printf("categories:       %s\n", strings.Join(cats, ","))
+	if !o.Window.From.IsZero() || !o.Window.To.IsZero() {
+		w.printf("window:           %s .. %s\n", stamp(o.Window.From), stamp(o.Window.To))
+	}
+	w.printf("confidential:     %t\n", o.Confidentiality.Confidential)
+	if o.Document != nil {
+		w.printf("document:         %s %s (%d bytes) sha256 %s\n", o.Document.Name, o.Document.MediaType, o.Document.Size, o.Document.SHA256)
+	}
+	w.printf("events:           %d\n", od.Events)
+	w.printf("items:            %d\n", len(items))
+	for _, it := range items {
+		spooled := ""
+		if it.Spooled {
+			spooled = " (in the local spool)"
+		}
+		w.printf("  %s%s\n", it.SHA256, spooled)
+	}
+	if len(purged) > 0 {
+		w.printf("purged:           %d\n", len(purged))
+	}
+	return w.err
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "open"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
