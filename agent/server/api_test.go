@@ -24,7 +24,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
@@ -46,7 +46,7 @@ func orderLife(f *fixture) func(t *testing.T) {
 func runOrderLife(t *testing.T, f *fixture) {
 	id := f.createOrder(t, "intake", "LE-2026-1", false)
 	j := f.capture(t, id)
-	var sum agent.CaptureSummary
+	var sum api.CaptureSummary
 	if err := json.Unmarshal(j.Result, &sum); err != nil || sum.Preserved != 2 || sum.Failed {
 		t.Fatalf("capture result: %v %s", err, j.Result)
 	}
@@ -59,12 +59,12 @@ func runOrderLife(t *testing.T, f *fixture) {
 		t.Fatalf("second capture result: %v %s", err, j.Result)
 	}
 
-	var d agent.OrderDetail
+	var d api.OrderDetail
 	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+id, nil).json(t, &d)
 	if d.Order.Status != order.StatusPreserved || len(d.Items) != 2 {
 		t.Fatalf("order after capture: %s, %d items", d.Order.Status, len(d.Items))
 	}
-	var list []agent.OrderSummary
+	var list []api.OrderSummary
 	f.must(t, http.StatusOK, "custodian", "GET", "/v1/orders", nil).json(t, &list)
 	if len(list) != 1 || list[0].Order.ID != id || list[0].Items != 2 {
 		t.Fatalf("order list: %+v", list)
@@ -83,9 +83,9 @@ func runOrderLife(t *testing.T, f *fixture) {
 	}
 	f.must(t, http.StatusUnprocessableEntity, "custodian", "POST", "/v1/orders/"+id+"/hold", map[string]string{"legal_basis": "MLA request pending"})
 
-	var dis disclosure
+	var dis api.Disclosure
 	f.must(t, http.StatusCreated, "discloser", "POST", "/v1/orders/"+id+"/disclosures", map[string]any{}).json(t, &dis)
-	var got disclosure
+	var got api.Disclosure
 	f.must(t, http.StatusOK, "discloser", "GET", "/v1/disclosures/"+dis.ID, nil).json(t, &got)
 	if got.SHA256 != dis.SHA256 || len(got.Items) != 2 {
 		t.Fatalf("disclosure: %+v", got)
@@ -144,7 +144,7 @@ func (f *fixture) events(t *testing.T, token, order string) []*chain.Event {
 	var out []*chain.Event
 	from := uint64(0)
 	for {
-		var page eventPage
+		var page api.EventPage
 		f.must(t, http.StatusOK, token, "GET", "/v1/events?limit=7&order="+order+"&from="+itoa(from), nil).json(t, &page)
 		for _, ev := range page.Events {
 			e, err := chain.ParseEvent(ev.Event)
@@ -239,12 +239,12 @@ func TestConfidentialOrdersAreInvisibleToOthers(t *testing.T) {
 		if strings.Contains(string(r.body), "LE-SECRET") {
 			t.Errorf("%s: the answer names the order: %s", who, r.body)
 		}
-		var list []agent.OrderSummary
+		var list []api.OrderSummary
 		f.must(t, http.StatusOK, who, "GET", "/v1/orders", nil).json(t, &list)
 		if len(list) != 1 || list[0].Order.ID != open {
 			t.Errorf("%s lists %+v", who, list)
 		}
-		var page eventPage
+		var page api.EventPage
 		f.must(t, http.StatusOK, who, "GET", "/v1/events?limit=1000", nil).json(t, &page)
 		if strings.Contains(string(f.do(t, who, "GET", "/v1/events?limit=1000", nil).body), secret) {
 			t.Errorf("%s sees events of the confidential order", who)
@@ -383,12 +383,12 @@ func TestFixityJobFindsTampering(t *testing.T) {
 	f.capture(t, id)
 	var j jobs.Job
 	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/fixity?wait=60s", nil).json(t, &j)
-	var rep FixityReport
+	var rep api.FixityReport
 	if err := json.Unmarshal(j.Result, &rep); err != nil || j.State != jobs.Succeeded || rep.Checked != 2 || rep.Failed != 0 {
 		t.Fatalf("fixity of an intact order: %v %+v %s", err, j, j.Result)
 	}
 	// Alter one stored item behind the store's back.
-	var d agent.OrderDetail
+	var d api.OrderDetail
 	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+id, nil).json(t, &d)
 	path := filepath.Join(f.dir, "store", "objects", filepath.FromSlash(d.Items[0].Key))
 	if err := os.Chmod(path, 0o600); err != nil {
@@ -453,7 +453,7 @@ func TestTheOtherRoutesHappyPath(t *testing.T) {
 	id := created.ID
 	f.capture(t, id)
 
-	var res agent.StepResult
+	var res api.StepResult
 	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+id+"/hold", map[string]string{"legal_basis": "MLA request 2026/77 pending"}).json(t, &res)
 	if res.Order.Status != order.StatusHeld || res.Store == nil || res.Store.Objects == 0 {
 		t.Fatalf("hold: %+v", res)
@@ -472,7 +472,7 @@ func TestTheOtherRoutesHappyPath(t *testing.T) {
 	}
 
 	// A custody note about the order, by whoever sends it.
-	var note eventView
+	var note api.Event
 	f.must(t, http.StatusCreated, "custodian", "POST", "/v1/notes", map[string]string{"order": id, "note": "paper copy received by courier"}).json(t, &note)
 	if e, err := chain.ParseEvent(note.Event); err != nil || e.Type != chain.CustodyNote || e.Order != id || !strings.HasPrefix(e.Actor, "custodian (custodian") {
 		t.Fatalf("note: %v %s", err, note.Event)
@@ -558,15 +558,15 @@ func TestOrderWithDocument(t *testing.T) {
 		return f.doType(t, "intake", "POST", "/v1/orders", mw.FormDataContentType(), body.String())
 	}
 	r := send(map[string][]byte{"order": orderJSON, "document": pdf}, "../../etc/Order 2026-11.pdf")
-	if r.status != http.StatusCreated || r.header.Get(DocumentErrorHeader) != "" {
-		t.Fatalf("order with document: %d %s %s", r.status, r.header.Get(DocumentErrorHeader), r.body)
+	if r.status != http.StatusCreated || r.header.Get(api.DocumentErrorHeader) != "" {
+		t.Fatalf("order with document: %d %s %s", r.status, r.header.Get(api.DocumentErrorHeader), r.body)
 	}
 	var o order.Order
 	r.json(t, &o)
 	if o.Document == nil || o.Document.Name != "Order_2026-11.pdf" || o.Document.SHA256 != sha256Hex(pdf) || o.Document.MediaType != "application/pdf" {
 		t.Fatalf("document: %+v", o.Document)
 	}
-	var d agent.OrderDetail
+	var d api.OrderDetail
 	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+o.ID, nil).json(t, &d)
 	if len(d.Items) != 1 || d.Items[0].SHA256 != sha256Hex(pdf) {
 		t.Fatalf("the document is not the order's item: %+v", d.Items)
@@ -596,7 +596,7 @@ func TestDisclosurePackagesAreRemovedAfterTheirRetention(t *testing.T) {
 	validateAnswers(t, f)                              // the 410 and the record's removal time are described
 	id := f.createOrder(t, "intake", "LE-2026-9", false)
 	f.capture(t, id)
-	var dis disclosure
+	var dis api.Disclosure
 	f.must(t, http.StatusCreated, "discloser", "POST", "/v1/orders/"+id+"/disclosures", map[string]any{}).json(t, &dis)
 	pkg := filepath.Join(f.dir, "disclosures", dis.File)
 
@@ -629,7 +629,7 @@ func TestDisclosurePackagesAreRemovedAfterTheirRetention(t *testing.T) {
 	if _, err := os.Stat(partial); err != nil {
 		t.Fatalf("a package being written, after the sweep: %v", err)
 	}
-	var got disclosure
+	var got api.Disclosure
 	f.must(t, http.StatusOK, "discloser", "GET", "/v1/disclosures/"+dis.ID, nil).json(t, &got)
 	if got.Removed.IsZero() || got.SHA256 != dis.SHA256 || len(got.Items) != 2 {
 		t.Fatalf("record after the sweep: %+v", got)
@@ -652,7 +652,7 @@ func TestDisclosurePackagesAreRemovedAfterTheirRetention(t *testing.T) {
 	if accessed != 1 {
 		t.Fatalf("%d item.accessed events, want 1", accessed)
 	}
-	var d agent.OrderDetail
+	var d api.OrderDetail
 	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+id, nil).json(t, &d)
 	f.must(t, http.StatusOK, "custodian", "GET", "/v1/orders/"+id+"/items/"+d.Items[0].SHA256, nil)
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
@@ -295,7 +296,7 @@ func apiLoad(b *testing.B, f *fixture, d time.Duration) *loadResult {
 				return
 			}
 			r.requests++
-			var sum agent.CaptureSummary
+			var sum api.CaptureSummary
 			if j.State != jobs.Succeeded || json.Unmarshal(j.Result, &sum) != nil || sum.Index == 0 || sum.Preserved != 2 {
 				r.errs = append(r.errs, fmt.Errorf("capture job %s: %s %s: %s", j.ID, j.State, j.Error, j.Result))
 				return

@@ -19,41 +19,17 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 	disclosurepkg "github.com/custos-evidence/custos/chain/disclosure"
 )
 
-// disclosure is a package built through the API, kept in DisclosureDir as
-// <id>.zip or <id>.tar (with .age when encrypted) beside <id>.json. After
-// Config.DisclosureRetention the package is removed and the record stays,
-// with the time of removal.
-type disclosure struct {
-	ID         string                `json:"id"`
-	Order      string                `json:"order"`
-	File       string                `json:"file"`
-	SHA256     string                `json:"sha256"`
-	Size       int64                 `json:"size"`
-	Items      []agent.DisclosedItem `json:"items"`
-	Partial    bool                  `json:"partial"`
-	Events     int                   `json:"events"`
-	Checkpoint uint64                `json:"checkpoint_size"`
-	Index      uint64                `json:"index"`
-	Encrypted  bool                  `json:"encrypted"`
-	Created    time.Time             `json:"created"`
-	Identity   string                `json:"identity"`
-	Download   string                `json:"download"`
-	Removed    time.Time             `json:"removed,omitzero"`
-}
-
-// disclosureRequest is the body of POST /v1/orders/{id}/disclosures.
-type disclosureRequest struct {
-	Items      []string `json:"items,omitempty"`
-	Categories []string `json:"categories,omitempty"`
-	Recipients []string `json:"recipients,omitempty"`
-	Format     string   `json:"format,omitempty"` // zip (default) or tar
-}
+// A package built through the API is kept in DisclosureDir as <id>.zip
+// or <id>.tar (with .age when encrypted) beside its record <id>.json, an
+// api.Disclosure. After Config.DisclosureRetention the package is removed
+// and the record stays, with the time of removal.
 
 var disclosureID = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}$`)
 
@@ -67,7 +43,7 @@ func (s *Server) createDisclosure(w http.ResponseWriter, r *http.Request, id *au
 	if s.cfg.DisclosureDir == "" {
 		return newError(http.StatusNotImplemented, "not_configured", "this agent keeps no disclosure directory")
 	}
-	var req disclosureRequest
+	var req api.DisclosureRequest
 	if err := decode(r, &req, true); err != nil {
 		return err
 	}
@@ -104,7 +80,7 @@ func (s *Server) createDisclosure(w http.ResponseWriter, r *http.Request, id *au
 	if err != nil {
 		return err
 	}
-	d := &disclosure{
+	d := &api.Disclosure{
 		ID: did, Order: v.Order.ID, File: filepath.Base(rep.Path), SHA256: rep.SHA256, Size: fi.Size(),
 		Items: rep.Items, Partial: rep.Partial, Events: rep.Events, Checkpoint: rep.Checkpoint.Size, Index: rep.Index,
 		Encrypted: len(recipients) > 0, Created: s.cfg.Now().UTC(), Identity: id.String(),
@@ -119,7 +95,7 @@ func (s *Server) createDisclosure(w http.ResponseWriter, r *http.Request, id *au
 }
 
 // saveDisclosure writes d's record.
-func (s *Server) saveDisclosure(d *disclosure) error {
+func (s *Server) saveDisclosure(d *api.Disclosure) error {
 	b, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		return err
@@ -128,7 +104,7 @@ func (s *Server) saveDisclosure(d *disclosure) error {
 }
 
 // loadDisclosure reads the record of disclosure did, a valid id.
-func (s *Server) loadDisclosure(did string) (*disclosure, error) {
+func (s *Server) loadDisclosure(did string) (*api.Disclosure, error) {
 	b, err := os.ReadFile(filepath.Join(s.cfg.DisclosureDir, did+".json"))
 	if errors.Is(err, fs.ErrNotExist) || s.cfg.DisclosureDir == "" {
 		return nil, notFound("no disclosure %s", did)
@@ -136,7 +112,7 @@ func (s *Server) loadDisclosure(did string) (*disclosure, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d disclosure
+	var d api.Disclosure
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("disclosure %s: %w", did, err)
 	}
@@ -144,7 +120,7 @@ func (s *Server) loadDisclosure(did string) (*disclosure, error) {
 }
 
 // disclosure reads disclosure {id} as id may see it.
-func (s *Server) disclosure(r *http.Request, id *auth.Identity) (*disclosure, error) {
+func (s *Server) disclosure(r *http.Request, id *auth.Identity) (*api.Disclosure, error) {
 	did := r.PathValue("id")
 	if !disclosureID.MatchString(did) {
 		return nil, badRequest("disclosure id %q: not a ULID", did)
@@ -236,7 +212,7 @@ func (s *Server) sweepDisclosures() (int, error) {
 }
 
 // errPackageRemoved answers a download of a package no longer kept.
-func errPackageRemoved(d *disclosure, why string) error {
+func errPackageRemoved(d *api.Disclosure, why string) error {
 	return newError(http.StatusGone, "removed", "disclosure %s: the package is no longer kept: %s; build the disclosure again", d.ID, why)
 }
 

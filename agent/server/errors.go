@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
@@ -16,38 +17,24 @@ import (
 	"github.com/custos-evidence/custos/storage"
 )
 
-// apiError is an error with the status and code the API answers with.
-type apiError struct {
-	status  int
-	code    string
-	message string
-	fields  []fieldError
+// newError is an error with the status and code the API answers with.
+func newError(status int, code, format string, args ...any) *api.Error {
+	return &api.Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-type fieldError struct {
-	Field   string `json:"field"`
-	Problem string `json:"problem"`
-}
-
-func (e *apiError) Error() string { return e.message }
-
-func newError(status int, code, format string, args ...any) *apiError {
-	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
-}
-
-func badRequest(format string, args ...any) *apiError {
+func badRequest(format string, args ...any) *api.Error {
 	return newError(http.StatusBadRequest, "bad_request", format, args...)
 }
 
-func notFound(format string, args ...any) *apiError {
+func notFound(format string, args ...any) *api.Error {
 	return newError(http.StatusNotFound, "not_found", format, args...)
 }
 
-func unauthenticated(msg string) *apiError {
+func unauthenticated(msg string) *api.Error {
 	return newError(http.StatusUnauthorized, "unauthenticated", "%s", msg)
 }
 
-func forbidden(id *auth.Identity, roles []auth.Role) *apiError {
+func forbidden(id *auth.Identity, roles []auth.Role) *api.Error {
 	names := make([]string, len(roles))
 	for i, r := range roles {
 		names[i] = string(r)
@@ -58,8 +45,8 @@ func forbidden(id *auth.Identity, roles []auth.Role) *apiError {
 // classify maps an error of the layers below to the API's answer. What
 // the caller cannot act on is a 500 whose message says only that; the
 // log line keeps the detail.
-func classify(err error) (*apiError, bool) {
-	var ae *apiError
+func classify(err error) (*api.Error, bool) {
+	var ae *api.Error
 	var ve *order.ValidationError
 	var mbe *http.MaxBytesError
 	switch {
@@ -70,7 +57,7 @@ func classify(err error) (*apiError, bool) {
 	case errors.As(err, &ve):
 		e := newError(http.StatusBadRequest, "invalid_order", "%s", ve.Error())
 		for _, p := range ve.Problems {
-			e.fields = append(e.fields, fieldError{Field: p.Field, Problem: p.Msg})
+			e.Fields = append(e.Fields, api.FieldError{Field: p.Field, Problem: p.Msg})
 		}
 		return e, true
 	case errors.Is(err, agent.ErrNoOrder):
@@ -94,23 +81,19 @@ func classify(err error) (*apiError, bool) {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae, known := classify(err)
 	switch {
-	case ae.code == "tamper":
+	case ae.Code == "tamper":
 		s.log.Error("tampering detected", "method", r.Method, "route", r.Pattern, "error", err)
-	case !known || ae.status >= 500:
+	case !known || ae.Status >= 500:
 		s.log.Error("request failed", "method", r.Method, "route", r.Pattern, "error", err)
 	}
-	if ae.status == http.StatusUnauthorized {
+	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="custos"`)
 	}
-	writeJSONError(w, ae.status, ae.code, ae.message, ae.fields)
+	writeJSONError(w, ae.Status, ae.Code, ae.Message, ae.Fields)
 }
 
-func writeJSONError(w http.ResponseWriter, status int, code, msg string, fields []fieldError) {
-	body := map[string]any{"code": code, "message": msg}
-	if len(fields) > 0 {
-		body["fields"] = fields
-	}
-	_ = writeJSON(w, status, map[string]any{"error": body})
+func writeJSONError(w http.ResponseWriter, status int, code, msg string, fields []api.FieldError) {
+	_ = writeJSON(w, status, api.ErrorAnswer{Error: &api.Error{Code: code, Fields: fields, Message: msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

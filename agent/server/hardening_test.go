@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -103,7 +103,7 @@ func TestMissingItemIsTampering(t *testing.T) {
 	f := newFixture(t)
 	id := f.createOrder(t, "intake", "LE-M", false)
 	f.capture(t, id)
-	var d agent.OrderDetail
+	var d api.OrderDetail
 	f.must(t, 200, "custodian", "GET", "/v1/orders/"+id, nil).json(t, &d)
 	sum := d.Items[0].SHA256
 	for _, sub := range []string{"objects", "meta"} {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
@@ -29,17 +30,8 @@ const (
 // maxWait bounds how long a request may wait for its job (?wait=).
 const maxWait = 5 * time.Minute
 
-// captureParams are a capture job's parameters, as the API takes them.
-type captureParams struct {
-	// Sources are configured source names; none means every configured
-	// source serving the order's categories.
-	Sources []string `json:"sources,omitempty"`
-	// CutOff is an RFC 3339 time or "now"; empty means the order's receipt.
-	CutOff string `json:"cut_off,omitempty"`
-}
-
-// cutOff reads p.CutOff at now.
-func (p captureParams) cutOff(now time.Time) (time.Time, error) {
+// cutOff reads the cut-off of a capture request at now.
+func cutOff(p api.CaptureRequest, now time.Time) (time.Time, error) {
 	switch p.CutOff {
 	case "":
 		return time.Time{}, nil
@@ -58,7 +50,7 @@ func (p captureParams) cutOff(now time.Time) (time.Time, error) {
 // exist, the cut-off reads), so a bad request queues nothing. With
 // ?wait=DURATION the answer waits for the job to end, at most that long.
 func (s *Server) createCapture(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	var p captureParams
+	var p api.CaptureRequest
 	if err := decode(r, &p, true); err != nil {
 		return err
 	}
@@ -66,7 +58,7 @@ func (s *Server) createCapture(w http.ResponseWriter, r *http.Request, id *auth.
 	if err != nil {
 		return err
 	}
-	cut, err := p.cutOff(s.cfg.Now())
+	cut, err := cutOff(p, s.cfg.Now())
 	if err != nil {
 		return badRequest("%v", err)
 	}
@@ -129,11 +121,11 @@ func (s *Server) sources(o *order.Order, names []string) ([]capture.NamedSource,
 // sources not preserved is an error worth retrying: the next attempt
 // stores nothing twice and tries what failed again.
 func (s *Server) runCapture(ctx context.Context, j *jobs.Job, progress func(done, total int64)) (any, error) {
-	var p captureParams
+	var p api.CaptureRequest
 	if err := json.Unmarshal(j.Params, &p); err != nil {
 		return nil, jobs.Permanent(fmt.Errorf("job %s: parameters: %w", j.ID, err))
 	}
-	cut, err := p.cutOff(s.cfg.Now())
+	cut, err := cutOff(p, s.cfg.Now())
 	if err != nil {
 		return nil, jobs.Permanent(err)
 	}
@@ -155,7 +147,7 @@ func (s *Server) runCapture(ctx context.Context, j *jobs.Job, progress func(done
 	if rep == nil {
 		return nil, permanentUnless(err)
 	}
-	sum := agent.CaptureSummaryOf(j.Order, rep)
+	sum := api.CaptureSummaryOf(j.Order, rep)
 	if err != nil {
 		return sum, permanentUnless(err)
 	}
@@ -261,57 +253,6 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, id *auth.Iden
 	return writeJSON(w, http.StatusOK, j)
 }
 
-// FixityItem is one item's fixity check in a fixity job's result, as
-// `custos fixity --output json` gives it.
-type FixityItem struct {
-	Order  string `json:"order"`
-	Key    string `json:"key"`
-	SHA256 string `json:"sha256"`
-	Bytes  int64  `json:"bytes"`
-	OK     bool   `json:"ok"`
-	Error  string `json:"error,omitempty"`
-	// Unchecked: the item could not be read, and was not judged.
-	Unchecked bool `json:"unchecked,omitempty"`
-}
-
-// FixityReport is a fixity job's result, as `custos fixity --output json`
-// gives it; the fields are in the order their JSON names sort. Checked
-// counts the items judged (verified or failed), Failed those missing or
-// altered, Unchecked those that could not be read.
-type FixityReport struct {
-	Checked   int          `json:"checked"`
-	Failed    int          `json:"failed"`
-	Items     []FixityItem `json:"items"`
-	Unchecked int          `json:"unchecked"`
-}
-
-// Add records the result of one item, and returns its line.
-func (r *FixityReport) Add(res capture.FixityResult) FixityItem {
-	fi := FixityItem{Order: res.Item.Order, Key: res.Item.Key, SHA256: res.Item.Digest.SHA256, Bytes: res.Bytes,
-		OK: res.Err == nil && res.Unchecked == nil}
-	switch {
-	case res.Err != nil:
-		r.Checked++
-		r.Failed++
-		fi.Error = res.Err.Error()
-	case res.Unchecked != nil:
-		r.Unchecked++
-		fi.Unchecked, fi.Error = true, "not checked: "+res.Unchecked.Error()
-	default:
-		r.Checked++
-	}
-	r.Items = append(r.Items, fi)
-	return fi
-}
-
-// Merge adds the results of o to r.
-func (r *FixityReport) Merge(o *FixityReport) {
-	r.Items = append(r.Items, o.Items...)
-	r.Checked += o.Checked
-	r.Failed += o.Failed
-	r.Unchecked += o.Unchecked
-}
-
 // createFixity queues a fixity run over the items of the request's order:
 // each is read back through the store, re-hashed and compared with the
 // log, and fixity.verified or fixity.failed is logged for it.
@@ -353,7 +294,7 @@ func (s *Server) runFixity(ctx context.Context, j *jobs.Job, progress func(done,
 	}
 	fx := &capture.Fixity{Store: s.cfg.Registry.Store, Spool: s.spool(), Log: s.cfg.Log, Agent: s.cfg.Registry.Agent, Actor: j.Identity,
 		Host: s.cfg.Registry.Host, Progress: func(n int) { done += int64(n); progress(done, total) }}
-	rep := &FixityReport{Items: []FixityItem{}}
+	rep := &api.FixityReport{Items: []api.FixityItem{}}
 	for res, err := range fx.Run(ctx, items) {
 		if err != nil {
 			return rep, err // the store does not answer: the job tries again later

@@ -3,13 +3,13 @@ package server
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -19,21 +19,6 @@ const (
 	defaultEventPage = 100
 	maxEventPage     = 1000
 )
-
-// eventView is one log entry: its index and its canonical encoding, the
-// exact bytes its leaf hash is computed over.
-type eventView struct {
-	Index uint64          `json:"index"`
-	Event json.RawMessage `json:"event"`
-}
-
-type eventPage struct {
-	Events []eventView `json:"events"`
-	// Next is the index to ask for the next page from; Size the log's
-	// durable size when the page was read.
-	Next uint64 `json:"next"`
-	Size uint64 `json:"size"`
-}
 
 func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
 	q := r.URL.Query().Get(name)
@@ -71,7 +56,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, id *auth.Ide
 	if err != nil {
 		return err
 	}
-	page := eventPage{Events: []eventView{}, Next: from, Size: size}
+	page := api.EventPage{Events: []api.Event{}, Next: from, Size: size}
 	seen := map[string]bool{}
 	for rec, err := range chain.Entries(r.Context(), s.cfg.Log.FS(), min(from, size), size) {
 		if err != nil {
@@ -82,7 +67,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, id *auth.Ide
 		if (order != "" && e.Order != order) || !s.mayReadEvent(r, id, e, seen) {
 			continue
 		}
-		page.Events = append(page.Events, eventView{Index: rec.Index, Event: rec.Encoded})
+		page.Events = append(page.Events, api.Event{Index: rec.Index, Event: rec.Encoded})
 		if uint64(len(page.Events)) == limit {
 			break
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -13,17 +14,11 @@ import (
 // maxNote bounds a custody note's text.
 const maxNote = 4096
 
-// noteRequest is the body of POST /v1/notes.
-type noteRequest struct {
-	Order string `json:"order,omitempty"`
-	Note  string `json:"note"`
-}
-
 // createNote records a custody.note (what happened outside the agent: a
 // paper order received by courier, a call from the authority), by the
 // identity that sends it; about an order it may see, or about none.
 func (s *Server) createNote(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	var req noteRequest
+	var req api.NoteRequest
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
@@ -52,5 +47,5 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request, id *auth.Ide
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, eventView{Index: rec.Index, Event: json.RawMessage(rec.Encoded)})
+	return writeJSON(w, http.StatusCreated, api.Event{Index: rec.Index, Event: json.RawMessage(rec.Encoded)})
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
@@ -33,8 +34,8 @@ func (s *Server) deadline(o *order.Order) order.Deadline {
 	return o.Deadline(s.cfg.Now(), p)
 }
 
-func detail(s *Server, v *agent.OrderView) *agent.OrderDetail {
-	return agent.NewOrderDetail(v, s.deadline(v.Order))
+func detail(s *Server, v *agent.OrderView) *api.OrderDetail {
+	return api.NewOrderDetail(v, s.deadline(v.Order))
 }
 
 // visible reports whether id may see order o (see order.Order.Visible).
@@ -125,14 +126,10 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, id *auth.Id
 		// Received all the same (its deadline runs from receipt); the
 		// document's failure is the log's capture.failed and this header.
 		s.log.Error("order received, its document not preserved", "order", res.Order.ID, "error", err)
-		w.Header().Set(DocumentErrorHeader, oneLine(err.Error()))
+		w.Header().Set(api.DocumentErrorHeader, oneLine(err.Error()))
 	}
 	return writeJSON(w, http.StatusCreated, res.Order)
 }
-
-// DocumentErrorHeader says, on an order received with a document, why the
-// document could not be preserved; the order is received all the same.
-const DocumentErrorHeader = "Custos-Document-Error"
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
@@ -248,12 +245,12 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Ide
 		s.log.Error("order record cannot be read; left out of the order list", "order", oid, "error", perr)
 	}
 	status := r.URL.Query().Get("status")
-	out := []agent.OrderSummary{}
+	out := []api.OrderSummary{}
 	for _, v := range views {
 		if !visible(v.Order, id) || (status != "" && string(v.Order.Status) != status) {
 			continue
 		}
-		out = append(out, agent.OrderSummary{Order: v.Order, Deadline: s.deadline(v.Order), Items: len(v.State.Items)})
+		out = append(out, api.NewOrderSummary(v, s.deadline(v.Order)))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -266,20 +263,12 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, id *auth.Ident
 	return writeJSON(w, http.StatusOK, detail(s, v))
 }
 
-// stepBody is the body of a lifecycle step: the legal basis (extend,
-// hold) or the reason (lift, release, purge) recorded in its event.
-type stepBody struct {
-	Expires    string `json:"expires,omitempty"`
-	LegalBasis string `json:"legal_basis,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-}
-
 // step runs a lifecycle step on the request's order and answers with its
-// agent.StepResult, as `custos order ... --output json` prints it. A step
+// api.StepResult, as `custos order ... --output json` prints it. A step
 // needs a legal basis (needBasis) or else a reason.
 func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity, needBasis bool,
-	run func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error)) error {
-	var b stepBody
+	run func(ctx context.Context, o *order.Order, b api.StepRequest) (*api.StepResult, error)) error {
+	var b api.StepRequest
 	if err := decode(r, &b, !needBasis); err != nil {
 		return err
 	}
@@ -305,7 +294,7 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity,
 }
 
 func (s *Server) extendOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, true, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, true, func(ctx context.Context, o *order.Order, b api.StepRequest) (*api.StepResult, error) {
 		var until time.Time
 		if b.Expires != "" {
 			t, err := order.ParseExpiry(b.Expires, o.ExpiresAt)
@@ -315,38 +304,38 @@ func (s *Server) extendOrder(w http.ResponseWriter, r *http.Request, id *auth.Id
 			until = t
 		}
 		n, rep, err := s.cfg.Registry.Extend(ctx, o.ID, until, b.LegalBasis, id.String())
-		return agent.NewStepResult(n, rep), err
+		return api.NewStepResult(n, rep), err
 	})
 }
 
 func (s *Server) holdOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, true, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, true, func(ctx context.Context, o *order.Order, b api.StepRequest) (*api.StepResult, error) {
 		n, rep, err := s.cfg.Registry.Hold(ctx, o.ID, b.LegalBasis, id.String())
-		return agent.NewStepResult(n, rep), err
+		return api.NewStepResult(n, rep), err
 	})
 }
 
 func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b api.StepRequest) (*api.StepResult, error) {
 		n, rep, err := s.cfg.Registry.LiftHold(ctx, o.ID, b.Reason, id.String())
-		return agent.NewStepResult(n, rep), err
+		return api.NewStepResult(n, rep), err
 	})
 }
 
 func (s *Server) releaseOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b api.StepRequest) (*api.StepResult, error) {
 		n, err := s.cfg.Registry.Release(ctx, o.ID, b.Reason, id.String())
-		return agent.NewStepResult(n, nil), err
+		return api.NewStepResult(n, nil), err
 	})
 }
 
 func (s *Server) purgeOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b stepBody) (*agent.StepResult, error) {
+	return s.step(w, r, id, false, func(ctx context.Context, o *order.Order, b api.StepRequest) (*api.StepResult, error) {
 		rep, err := s.cfg.Registry.Purge(ctx, o.ID, b.Reason, id.String())
 		if err != nil {
 			return nil, err
 		}
-		return rep.Result(), nil
+		return api.NewPurgeResult(rep), nil
 	})
 }
 

@@ -3,19 +3,14 @@ package server
 import (
 	"net/http"
 
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 )
-
-// tokenRequest is the body of POST /v1/tokens.
-type tokenRequest struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
-}
 
 // createToken makes a bearer token. The secret is in this answer only:
 // the store keeps its hash.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	var req tokenRequest
+	var req api.TokenRequest
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
@@ -31,7 +26,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, id *auth.Id
 		return badRequest("%v", err)
 	}
 	s.log.Info("token created", "token_id", t.ID, "name", t.Name, "role", t.Role, "by", id.String())
-	return writeJSON(w, http.StatusCreated, map[string]any{"token": t, "secret": secret})
+	return writeJSON(w, http.StatusCreated, api.CreatedToken{Secret: secret, Token: *t})
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, _ *http.Request, _ *auth.Identity) error {

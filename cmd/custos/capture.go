@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
@@ -79,7 +80,7 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 	if rep == nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	if perr := printCapture(g, agent.CaptureSummaryOf(id, rep)); perr != nil {
+	if perr := printCapture(g, api.CaptureSummaryOf(id, rep)); perr != nil {
 		return errors.Join(err, perr)
 	}
 	if err != nil {
@@ -153,7 +154,7 @@ func remoteCapture(ctx context.Context, g *globalOptions, opts captureOptions, a
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	var sum agent.CaptureSummary
+	var sum api.CaptureSummary
 	if len(j.Result) > 0 && string(j.Result) != "null" {
 		if err := json.Unmarshal(j.Result, &sum); err != nil {
 			return fmt.Errorf("capture: job %s: result: %w", j.ID, err)
@@ -172,7 +173,7 @@ func remoteCapture(ctx context.Context, g *globalOptions, opts captureOptions, a
 }
 
 // printCapture shows what a capture did: one line per item, then a summary.
-func printCapture(g *globalOptions, sum agent.CaptureSummary) error {
+func printCapture(g *globalOptions, sum api.CaptureSummary) error {
 	if g.json() {
 		return writeJSON(g.stdout, sum)
 	}

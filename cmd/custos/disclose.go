@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain/disclosure"
 )
@@ -162,7 +163,7 @@ func remoteDisclose(ctx context.Context, g *globalOptions, opts discloseOptions,
 	if err := c.download(ctx, d.Download, out, d.SHA256); err != nil {
 		return fmt.Errorf("disclose: %w", err)
 	}
-	var o agent.OrderDetail
+	var o api.OrderDetail
 	if err := c.call(ctx, "GET", "/v1/orders/"+id, nil, &o); err != nil {
 		return fmt.Errorf("disclose: %w", err)
 	}

@@ -10,10 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/jobs"
-	"github.com/custos-evidence/custos/agent/server"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -86,7 +85,7 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 		return fmt.Errorf("spool: %w", err)
 	}
 	fx := &capture.Fixity{Store: store, Spool: spool, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
-	rep := &server.FixityReport{Items: []server.FixityItem{}}
+	rep := &api.FixityReport{Items: []api.FixityItem{}}
 	for res, err := range fx.Run(ctx, items) {
 		if err != nil {
 			return err
@@ -99,7 +98,7 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 	return fixityOutcome(g, rep)
 }
 
-func printFixityItem(g *globalOptions, fi server.FixityItem) {
+func printFixityItem(g *globalOptions, fi api.FixityItem) {
 	switch {
 	case fi.Unchecked:
 		fmt.Fprintf(g.stdout, "SKIP %s: %s\n", fi.Key, fi.Error)
@@ -113,7 +112,7 @@ func printFixityItem(g *globalOptions, fi server.FixityItem) {
 // fixityOutcome prints the summary (or, with --output json, the whole
 // report) and fails as tampering if any item failed, and otherwise with
 // an error if any could not be read.
-func fixityOutcome(g *globalOptions, rep *server.FixityReport) error {
+func fixityOutcome(g *globalOptions, rep *api.FixityReport) error {
 	if g.json() {
 		if err := writeJSON(g.stdout, rep); err != nil {
 			return err
@@ -143,7 +142,7 @@ func remoteFixity(ctx context.Context, g *globalOptions, order string) error {
 	}
 	orders := []string{order}
 	if order == "" {
-		var list []agent.OrderSummary
+		var list []api.OrderSummary
 		if err := c.call(ctx, "GET", "/v1/orders", nil, &list); err != nil {
 			return fmt.Errorf("fixity: %w", err)
 		}
@@ -154,13 +153,13 @@ func remoteFixity(ctx context.Context, g *globalOptions, order string) error {
 			}
 		}
 	}
-	total := &server.FixityReport{Items: []server.FixityItem{}}
+	total := &api.FixityReport{Items: []api.FixityItem{}}
 	for _, id := range orders {
 		j, err := c.runJob(ctx, "/v1/orders/"+id+"/fixity", nil)
 		if err != nil {
 			return fmt.Errorf("fixity: %w", err)
 		}
-		var rep server.FixityReport
+		var rep api.FixityReport
 		if j.State != jobs.Succeeded || json.Unmarshal(j.Result, &rep) != nil {
 			return fmt.Errorf("fixity: job %s of order %s %s: %s", j.ID, id, j.State, j.Error)
 		}

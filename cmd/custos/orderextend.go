@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/order"
 )
 
@@ -32,7 +33,7 @@ func newOrderExtendCommand(g *globalOptions) *cli.Command {
 					}
 					return nil
 				},
-				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error) {
+				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error) {
 					var at time.Time
 					if expires != "" {
 						t, err := order.ParseExpiry(expires, v.Order.ExpiresAt)
@@ -42,10 +43,10 @@ func newOrderExtendCommand(g *globalOptions) *cli.Command {
 						at = t
 					}
 					o, rep, err := reg.Extend(ctx, v.Order.ID, at, basis, actor)
-					return agent.NewStepResult(o, rep), err
+					return api.NewStepResult(o, rep), err
 				},
 				remote: stepRequest{"POST", "extend", map[string]string{"legal_basis": basis, "expires": expires}},
-				print: func(w *errWriter, r *agent.StepResult) {
+				print: func(w *errWriter, r *api.StepResult) {
 					w.printf("order %s extended to %s (extension %d); retention of %d objects extended\n",
 						r.Order.ID, r.Order.ExpiresAt.Format(time.RFC3339), len(r.Order.Extensions), r.Store.Objects)
 				},

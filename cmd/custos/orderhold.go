@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 )
 
 func newOrderHoldCommand(g *globalOptions) *cli.Command {
@@ -36,16 +37,16 @@ func newOrderHoldCommand(g *globalOptions) *cli.Command {
 					}
 					return nil
 				},
-				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error) {
+				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error) {
 					if lift {
 						o, rep, err := reg.LiftHold(ctx, v.Order.ID, reason, actor)
-						return agent.NewStepResult(o, rep), err
+						return api.NewStepResult(o, rep), err
 					}
 					o, rep, err := reg.Hold(ctx, v.Order.ID, basis, actor)
-					return agent.NewStepResult(o, rep), err
+					return api.NewStepResult(o, rep), err
 				},
 				remote: stepRequest{"POST", "hold", map[string]string{"legal_basis": basis}},
-				print: func(w *errWriter, r *agent.StepResult) {
+				print: func(w *errWriter, r *api.StepResult) {
 					if lift {
 						w.printf("order %s: hold lifted, %s again, expires %s; legal hold cleared on %d objects\n",
 							r.Order.ID, r.Order.Status, r.Order.ExpiresAt.Format(time.RFC3339), r.Store.Objects)

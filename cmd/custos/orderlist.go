@@ -12,7 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/order"
 )
 
@@ -56,13 +56,13 @@ func runOrderList(ctx context.Context, g *globalOptions, args []string) (err err
 // the data directory is left out of the list and named in unreadable
 // (a tamper error if any record was altered), so that one bad record
 // does not hide the others; the daemon leaves it out and logs it.
-func listOrders(ctx context.Context, g *globalOptions, cfg *Config) (_ []agent.OrderSummary, unreadable, err error) {
+func listOrders(ctx context.Context, g *globalOptions, cfg *Config) (_ []api.OrderSummary, unreadable, err error) {
 	if g.server != "" {
 		c, err := newAPIClient(g)
 		if err != nil {
 			return nil, nil, err
 		}
-		var list []agent.OrderSummary
+		var list []api.OrderSummary
 		return list, nil, c.call(ctx, "GET", "/v1/orders", nil, &list)
 	}
 	reg, closeReg, err := openRegistryReader(ctx, g, cfg)
@@ -75,9 +75,9 @@ func listOrders(ctx context.Context, g *globalOptions, cfg *Config) (_ []agent.O
 		return nil, nil, err
 	}
 	now := time.Now()
-	list := make([]agent.OrderSummary, 0, len(views))
+	list := make([]api.OrderSummary, 0, len(views))
 	for _, v := range views {
-		list = append(list, agent.OrderSummary{Order: v.Order, Deadline: deadline(reg, v.Order, now), Items: len(v.State.Items)})
+		list = append(list, api.OrderSummary{Order: v.Order, Deadline: deadline(reg, v.Order, now), Items: len(v.State.Items)})
 	}
 	var errs []error
 	for _, id := range slices.Sorted(maps.Keys(problems)) {

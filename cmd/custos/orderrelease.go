@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 )
 
 func newOrderReleaseCommand(g *globalOptions) *cli.Command {
@@ -23,12 +24,12 @@ func newOrderReleaseCommand(g *globalOptions) *cli.Command {
 			return runOrderStep(c, g, orderStep{
 				cmd:   "order release",
 				check: requireReason("order release", &reason),
-				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error) {
+				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error) {
 					o, err := reg.Release(ctx, v.Order.ID, reason, actor)
-					return agent.NewStepResult(o, nil), err
+					return api.NewStepResult(o, nil), err
 				},
 				remote: stepRequest{"POST", "release", map[string]string{"reason": reason}},
-				print: func(w *errWriter, r *agent.StepResult) {
+				print: func(w *errWriter, r *api.StepResult) {
 					w.printf("order %s released; its objects are retained until %s\n", r.Order.ID, r.Order.ExpiresAt.Format(time.RFC3339))
 				},
 			})

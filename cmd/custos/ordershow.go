@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 )
 
 func newOrderShowCommand(g *globalOptions) *cli.Command {
@@ -23,7 +23,7 @@ func newOrderShowCommand(g *globalOptions) *cli.Command {
 }
 
 func runOrderShow(ctx context.Context, g *globalOptions, args []string) (err error) {
-	var d *agent.OrderDetail
+	var d *api.OrderDetail
 	if g.server != "" {
 		id, err := orderArg("order show", args)
 		if err != nil {
@@ -46,7 +46,7 @@ func runOrderShow(ctx context.Context, g *globalOptions, args []string) (err err
 		if err != nil {
 			return err
 		}
-		d = agent.NewOrderDetail(v, deadline(reg, v.Order, time.Now()))
+		d = api.NewOrderDetail(v, deadline(reg, v.Order, time.Now()))
 	}
 	if g.json() {
 		return writeJSON(g.stdout, d)
@@ -55,7 +55,7 @@ func runOrderShow(ctx context.Context, g *globalOptions, args []string) (err err
 }
 
 // printOrderDetail shows one order as `custos order show` does.
-func printOrderDetail(g *globalOptions, od *agent.OrderDetail) error {
+func printOrderDetail(g *globalOptions, od *api.OrderDetail) error {
 	o, d, items, purged := od.Order, od.Deadline, od.Items, od.Purged
 	w := &errWriter{w: g.stdout}
 	w.printf("order:            %s\n", o.ID)

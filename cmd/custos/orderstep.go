@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -23,9 +24,9 @@ type stepRequest struct {
 type orderStep struct {
 	cmd    string
 	check  func() error // flag checks, before anything is opened
-	local  func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*agent.StepResult, error)
+	local  func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error)
 	remote stepRequest
-	print  func(w *errWriter, r *agent.StepResult)
+	print  func(w *errWriter, r *api.StepResult)
 }
 
 // runOrderStep runs one lifecycle step on the order named by the
@@ -42,7 +43,7 @@ func runOrderStep(c *cli.Context, g *globalOptions, step orderStep) (err error) 
 	if err := step.check(); err != nil {
 		return err
 	}
-	var res *agent.StepResult
+	var res *api.StepResult
 	if g.server != "" {
 		res, err = remoteStep(ctx, g, id, step)
 	} else {
@@ -71,7 +72,7 @@ func runOrderStep(c *cli.Context, g *globalOptions, step orderStep) (err error) 
 	return nil
 }
 
-func localStep(ctx context.Context, g *globalOptions, id string, step orderStep) (_ *agent.StepResult, err error) {
+func localStep(ctx context.Context, g *globalOptions, id string, step orderStep) (_ *api.StepResult, err error) {
 	cfg, err := g.config()
 	if err != nil {
 		return nil, err
@@ -88,7 +89,7 @@ func localStep(ctx context.Context, g *globalOptions, id string, step orderStep)
 	return step.local(ctx, reg, v, cfg.Actor)
 }
 
-func remoteStep(ctx context.Context, g *globalOptions, id string, step orderStep) (*agent.StepResult, error) {
+func remoteStep(ctx context.Context, g *globalOptions, id string, step orderStep) (*api.StepResult, error) {
 	c, err := newAPIClient(g)
 	if err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func remoteStep(ctx context.Context, g *globalOptions, id string, step orderStep
 			body[k] = v
 		}
 	}
-	var res agent.StepResult
+	var res api.StepResult
 	if err := c.call(ctx, step.remote.method, "/v1/orders/"+id+"/"+step.remote.path, body, &res); err != nil {
 		return nil, err
 	}
