@@ -1,9 +1,14 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/custos-evidence/custos/agent/capture"
+	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/source"
 )
 
@@ -114,4 +119,134 @@ func (r *FixityReport) Merge(o *FixityReport) {
 	r.Checked += o.Checked
 	r.Failed += o.Failed
 	r.Unchecked += o.Unchecked
+}
+
+// MaxWait is the longest a request waits for its job (?wait=); the
+// daemon refuses more.
+const MaxWait = 5 * time.Minute
+
+// SubmitCapture queues a capture of order id (POST
+// /v1/orders/{id}/captures) and returns its job. With wait above zero
+// (at most MaxWait) the answer waits that long for the job to end.
+func (c *Client) SubmitCapture(ctx context.Context, id string, req CaptureRequest, wait time.Duration) (*jobs.Job, error) {
+	return c.submit(ctx, "/v1/orders/"+url.PathEscape(id)+"/captures", req, wait)
+}
+
+// SubmitFixity queues a fixity run over the items of order id (POST
+// /v1/orders/{id}/fixity), waiting as SubmitCapture does.
+func (c *Client) SubmitFixity(ctx context.Context, id string, wait time.Duration) (*jobs.Job, error) {
+	return c.submit(ctx, "/v1/orders/"+url.PathEscape(id)+"/fixity", nil, wait)
+}
+
+func (c *Client) submit(ctx context.Context, path string, body any, wait time.Duration) (*jobs.Job, error) {
+	var j jobs.Job
+	if err := c.call(ctx, "POST", path+waitQuery(wait), body, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Capture runs a capture of order id and waits, as long as it takes, for
+// its job to end. The job may have failed: see its State and Error, and
+// CaptureResult for what it did.
+func (c *Client) Capture(ctx context.Context, id string, req CaptureRequest) (*jobs.Job, error) {
+	j, err := c.SubmitCapture(ctx, id, req, MaxWait)
+	if err != nil {
+		return nil, err
+	}
+	return c.WaitJob(ctx, j)
+}
+
+// Fixity runs a fixity check of order id's items and waits, as long as it
+// takes, for its job to end; FixityResult reads its report.
+func (c *Client) Fixity(ctx context.Context, id string) (*jobs.Job, error) {
+	j, err := c.SubmitFixity(ctx, id, MaxWait)
+	if err != nil {
+		return nil, err
+	}
+	return c.WaitJob(ctx, j)
+}
+
+// Job is job id (GET /v1/jobs/{id}); with wait above zero (at most
+// MaxWait), once it has ended or that long has passed.
+func (c *Client) Job(ctx context.Context, id string, wait time.Duration) (*jobs.Job, error) {
+	var j jobs.Job
+	if err := c.call(ctx, "GET", "/v1/jobs/"+url.PathEscape(id)+waitQuery(wait), nil, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// WaitJob waits, as long as it takes, for job j to end, and returns it
+// as it ended.
+func (c *Client) WaitJob(ctx context.Context, j *jobs.Job) (*jobs.Job, error) {
+	for !j.State.Terminal() {
+		next, err := c.Job(ctx, j.ID, MaxWait)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", j.ID, err)
+		}
+		j = next
+	}
+	return j, nil
+}
+
+// Jobs lists the jobs this identity may see, of one order unless order is
+// empty (GET /v1/jobs).
+func (c *Client) Jobs(ctx context.Context, order string) ([]*jobs.Job, error) {
+	path := "/v1/jobs"
+	if order != "" {
+		path += "?" + url.Values{"order": {order}}.Encode()
+	}
+	var list []*jobs.Job
+	if err := c.call(ctx, "GET", path, nil, &list); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+// CancelJob asks for job id to be cancelled (POST /v1/jobs/{id}/cancel).
+func (c *Client) CancelJob(ctx context.Context, id string) (*jobs.Job, error) {
+	var j jobs.Job
+	if err := c.call(ctx, "POST", "/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// CaptureResult is what capture job j did, or nil if it holds no result
+// (it failed before it captured anything).
+func CaptureResult(j *jobs.Job) (*CaptureSummary, error) {
+	if len(j.Result) == 0 || string(j.Result) == "null" {
+		return nil, nil
+	}
+	var sum CaptureSummary
+	if err := json.Unmarshal(j.Result, &sum); err != nil {
+		return nil, fmt.Errorf("job %s: result: %w", j.ID, err)
+	}
+	return &sum, nil
+}
+
+// FixityResult is the report of fixity job j, or nil if it holds none.
+func FixityResult(j *jobs.Job) (*FixityReport, error) {
+	if len(j.Result) == 0 || string(j.Result) == "null" {
+		return nil, nil
+	}
+	var rep FixityReport
+	if err := json.Unmarshal(j.Result, &rep); err != nil {
+		return nil, fmt.Errorf("job %s: result: %w", j.ID, err)
+	}
+	return &rep, nil
+}
+
+// waitQuery is the ?wait= of a request that waits for a job.
+func waitQuery(wait time.Duration) string {
+	switch {
+	case wait <= 0:
+		return ""
+	case wait%time.Minute == 0:
+		return fmt.Sprintf("?wait=%dm", wait/time.Minute)
+	case wait%time.Second == 0:
+		return fmt.Sprintf("?wait=%ds", wait/time.Second)
+	}
+	return "?wait=" + wait.String()
 }

@@ -1,6 +1,14 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -117,4 +125,132 @@ func NewPurgeResult(p *agent.PurgeReport) *StepResult {
 	}
 	purged := append([]chain.Digest{}, p.Purged...)
 	return &StepResult{Order: p.Order, Purged: &purged, Kept: &kept}
+}
+
+// AddOrder receives an order (POST /v1/orders): draft holds the fields of
+// an order file (`custos order add --file`). It returns the order as
+// recorded.
+func (c *Client) AddOrder(ctx context.Context, draft *order.Order) (*order.Order, error) {
+	var o order.Order
+	if err := c.call(ctx, "POST", "/v1/orders", draft, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// AddOrderWithDocument receives an order with its document (a PDF, an
+// email, a scan), streamed from doc under the file name name in one
+// multipart request; the daemon preserves the document as the order's
+// first item. The order is received even when its document cannot be
+// preserved: docErr then says why, and err is nil.
+func (c *Client) AddOrderWithDocument(ctx context.Context, draft *order.Order, name string, doc io.Reader) (o *order.Order, docErr string, err error) {
+	body, err := json.Marshal(draft)
+	if err != nil {
+		return nil, "", err
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(func() error {
+			w, err := mw.CreateFormField("order")
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(body); err != nil {
+				return err
+			}
+			if w, err = mw.CreateFormFile("document", name); err != nil {
+				return err
+			}
+			if _, err := io.Copy(w, doc); err != nil {
+				return err
+			}
+			return mw.Close()
+		}())
+	}()
+	req, err := http.NewRequestWithContext(ctx, "POST", c.base+"/v1/orders", pr)
+	if err != nil {
+		pr.Close()
+		return nil, "", err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := c.do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer res.Body.Close()
+	o = &order.Order{}
+	if err := json.NewDecoder(res.Body).Decode(o); err != nil {
+		return nil, "", fmt.Errorf("the daemon's answer: %w", err)
+	}
+	return o, res.Header.Get(DocumentErrorHeader), nil
+}
+
+// Orders lists the orders this identity may see (GET /v1/orders), only
+// those of the given status unless status is empty. An order whose record
+// the daemon cannot read is left out (its log says so).
+func (c *Client) Orders(ctx context.Context, status order.Status) ([]OrderSummary, error) {
+	path := "/v1/orders"
+	if status != "" {
+		path += "?" + url.Values{"status": {string(status)}}.Encode()
+	}
+	var list []OrderSummary
+	if err := c.call(ctx, "GET", path, nil, &list); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+// Order is one order with its deadline and items (GET /v1/orders/{id}).
+func (c *Client) Order(ctx context.Context, id string) (*OrderDetail, error) {
+	var d OrderDetail
+	if err := c.call(ctx, "GET", "/v1/orders/"+url.PathEscape(id), nil, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Extend extends order id's expiry and the retention of all its objects,
+// on legal basis basis, to expires (a date, an RFC 3339 time or a
+// duration after the current expiry; empty: the profile's extension
+// period).
+func (c *Client) Extend(ctx context.Context, id, expires, basis string) (*StepResult, error) {
+	return c.step(ctx, "POST", id, "extend", StepRequest{Expires: expires, LegalBasis: basis})
+}
+
+// Hold holds order id while its profile's condition holds (a production
+// order or a mutual assistance request, basis), with a legal hold on all
+// its objects.
+func (c *Client) Hold(ctx context.Context, id, basis string) (*StepResult, error) {
+	return c.step(ctx, "POST", id, "hold", StepRequest{LegalBasis: basis})
+}
+
+// LiftHold lifts order id's hold for reason.
+func (c *Client) LiftHold(ctx context.Context, id, reason string) (*StepResult, error) {
+	return c.step(ctx, "DELETE", id, "hold", StepRequest{Reason: reason})
+}
+
+// Release ends order id's preservation for reason; its objects stay
+// retained until its expiry.
+func (c *Client) Release(ctx context.Context, id, reason string) (*StepResult, error) {
+	return c.step(ctx, "POST", id, "release", StepRequest{Reason: reason})
+}
+
+// Purge deletes what retention allows of released order id, for reason.
+func (c *Client) Purge(ctx context.Context, id, reason string) (*StepResult, error) {
+	return c.step(ctx, "POST", id, "purge", StepRequest{Reason: reason})
+}
+
+// step sends a lifecycle step. Objects the log names and the store lacks
+// are in the result's Store.Missing: the step was recorded, and they are
+// evidence lost.
+func (c *Client) step(ctx context.Context, method, id, path string, req StepRequest) (*StepResult, error) {
+	var res StepResult
+	if err := c.call(ctx, method, "/v1/orders/"+url.PathEscape(id)+"/"+path, req, &res); err != nil {
+		return nil, err
+	}
+	if res.Order == nil {
+		return nil, errors.New("the daemon's answer holds no order")
+	}
+	return &res, nil
 }

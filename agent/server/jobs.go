@@ -28,7 +28,7 @@ const (
 )
 
 // maxWait bounds how long a request may wait for its job (?wait=).
-const maxWait = 5 * time.Minute
+const maxWait = api.MaxWait
 
 // cutOff reads the cut-off of a capture request at now.
 func cutOff(p api.CaptureRequest, now time.Time) (time.Time, error) {
