@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/capture"
-	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
 )
@@ -58,38 +54,17 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 			return usageErrorf("capture: --cut-off %q: not an RFC 3339 time or now", opts.cutOff)
 		}
 	}
-	if g.server != "" {
-		return remoteCapture(ctx, g, opts, args)
-	}
-	id, cfg, reg, closeReg, err := openForOrder(ctx, g, "capture", args, true)
+	id, err := orderArg("capture", args)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, closeReg()) }()
-	v, err := reg.Get(ctx, id)
-	if err != nil {
-		return err
+	sum, err := g.custody().Capture(ctx, id, captureRequest{sources: opts.sources.Value(), cutOff: opts.cutOff, cutOffAt: cutOff})
+	if sum != nil {
+		if perr := printCapture(g, *sum); perr != nil {
+			return errors.Join(err, perr)
+		}
 	}
-	srcs, err := captureSources(cfg, v.Order, opts.sources.Value())
-	if err != nil {
-		return err
-	}
-	bar := newProgress(g, estimate(ctx, srcs, v.Order), "capturing")
-	rep, err := reg.Capture(ctx, id, agent.CaptureOptions{Sources: srcs, CutOff: cutOff, Actor: cfg.Actor, Progress: bar.add})
-	bar.done()
-	if rep == nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	if perr := printCapture(g, api.CaptureSummaryOf(id, rep)); perr != nil {
-		return errors.Join(err, perr)
-	}
-	if err != nil {
-		return fmt.Errorf("capture %s: %w", rep.ID, err)
-	}
-	if rep.Failed() {
-		return fmt.Errorf("capture %s: %d items or sources not preserved (the log's capture.failed event names them)", rep.ID, len(rep.Failures()))
-	}
-	return nil
+	return err
 }
 
 // captureSources makes the connectors of a capture: those named (configured
@@ -127,47 +102,6 @@ func s3SourceDefaults(cfg *Config, params map[string]any) error {
 	if s.AccessKey != "" {
 		params["access_key"] = s.AccessKey
 		params["secret_key"] = s.SecretKey.Reveal()
-	}
-	return nil
-}
-
-// remoteCapture queues the capture as a job of the daemon and waits for it
-// to end, then prints it as an in-process capture is printed. The daemon
-// captures its configured sources only, by name.
-func remoteCapture(ctx context.Context, g *globalOptions, opts captureOptions, args []string) error {
-	id, err := orderArg("capture", args)
-	if err != nil {
-		return err
-	}
-	c, err := newAPIClient(g)
-	if err != nil {
-		return err
-	}
-	body := map[string]any{}
-	if names := opts.sources.Value(); len(names) > 0 {
-		body["sources"] = names
-	}
-	if opts.cutOff != "" {
-		body["cut_off"] = opts.cutOff
-	}
-	j, err := c.runJob(ctx, "/v1/orders/"+id+"/captures", body)
-	if err != nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	var sum api.CaptureSummary
-	if len(j.Result) > 0 && string(j.Result) != "null" {
-		if err := json.Unmarshal(j.Result, &sum); err != nil {
-			return fmt.Errorf("capture: job %s: result: %w", j.ID, err)
-		}
-		if err := printCapture(g, sum); err != nil {
-			return err
-		}
-	}
-	switch {
-	case j.State != jobs.Succeeded:
-		return fmt.Errorf("capture: job %s %s: %s", j.ID, j.State, j.Error)
-	case sum.Failed:
-		return fmt.Errorf("capture %s: items or sources not preserved (the log's capture.failed event names them)", sum.Capture)
 	}
 	return nil
 }

@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent"
-	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain/disclosure"
 )
@@ -66,30 +63,18 @@ func runDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, ar
 	if len(recipients) > 0 && disclosure.FormatFor(opts.out) == disclosure.FormatDir {
 		return usageErrorf("disclose: an encrypted package is a .zip or a .tar: give --out PATH.zip or PATH.tar")
 	}
-	if g.server != "" {
-		return remoteDisclose(ctx, g, opts, args)
-	}
-	id, cfg, reg, closeReg, err := openForOrder(ctx, g, "disclose", args, true)
+	id, err := orderArg("disclose", args)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, closeReg()) }()
-	org := cfg.Disclosure.Organization
-	if org == "" {
-		org = cfg.AgentID
-	}
-	rep, err := reg.Disclose(ctx, id, agent.DiscloseOptions{
-		Out: opts.out, Items: splitList(opts.items), Categories: splitList(opts.categories),
-		Recipients: recipients, RecipientText: strings.Join(opts.recipients.Value(), ", "),
-		Organization: org, Actor: cfg.Actor,
+	d, err := g.custody().Disclose(ctx, id, discloseRequest{
+		out: opts.out, items: splitList(opts.items), categories: splitList(opts.categories),
+		recipients: opts.recipients.Value(), parsed: recipients,
 	})
-	if err != nil {
-		return fmt.Errorf("disclose: %w", err)
+	if d == nil {
+		return err
 	}
-	return printDisclosure(g, disclosureOutput{
-		Order: rep.Order.ID, Status: rep.Order.Status, Package: rep.Path, SHA256: rep.SHA256, Items: rep.Items,
-		Partial: rep.Partial, Events: rep.Events, CheckpointSize: rep.Checkpoint.Size, Index: rep.Index,
-	})
+	return errors.Join(err, printDisclosure(g, *d))
 }
 
 // disclosureOutput is what `custos disclose` prints; the fields are in the
@@ -117,58 +102,4 @@ func printDisclosure(g *globalOptions, d disclosureOutput) error {
 	w.printf("package %s (sha256 %s): %d items, %d custody events proved against checkpoint %d; logged as entry %d\n",
 		d.Package, d.SHA256, len(d.Items), d.Events, d.CheckpointSize, d.Index)
 	return w.err
-}
-
-// remoteDisclose has the daemon build the package and downloads it to
-// --out (a .zip or .tar; with recipients, the .age file beside it).
-func remoteDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, args []string) error {
-	id, err := orderArg("disclose", args)
-	if err != nil {
-		return err
-	}
-	format := ""
-	switch disclosure.FormatFor(opts.out) {
-	case disclosure.FormatZip:
-		format = "zip"
-	case disclosure.FormatTar:
-		format = "tar"
-	default:
-		return usageErrorf("disclose: with --server the package is a .zip or a .tar: give --out PATH.zip or PATH.tar")
-	}
-	out := opts.out
-	if len(opts.recipients.Value()) > 0 {
-		out += ".age"
-	}
-	if _, err := os.Lstat(out); err == nil {
-		return usageErrorf("disclose: %s exists", out)
-	}
-	c, err := newAPIClient(g)
-	if err != nil {
-		return err
-	}
-	var d struct {
-		SHA256         string                `json:"sha256"`
-		Items          []agent.DisclosedItem `json:"items"`
-		Partial        bool                  `json:"partial"`
-		Events         int                   `json:"events"`
-		CheckpointSize uint64                `json:"checkpoint_size"`
-		Index          uint64                `json:"index"`
-		Download       string                `json:"download"`
-	}
-	body := map[string]any{"items": splitList(opts.items), "categories": splitList(opts.categories),
-		"recipients": opts.recipients.Value(), "format": format}
-	if err := c.call(ctx, "POST", "/v1/orders/"+id+"/disclosures", body, &d); err != nil {
-		return fmt.Errorf("disclose: %w", err)
-	}
-	if err := c.download(ctx, d.Download, out, d.SHA256); err != nil {
-		return fmt.Errorf("disclose: %w", err)
-	}
-	var o api.OrderDetail
-	if err := c.call(ctx, "GET", "/v1/orders/"+id, nil, &o); err != nil {
-		return fmt.Errorf("disclose: %w", err)
-	}
-	return printDisclosure(g, disclosureOutput{
-		Order: id, Status: o.Order.Status, Package: out, SHA256: d.SHA256, Items: d.Items,
-		Partial: d.Partial, Events: d.Events, CheckpointSize: d.CheckpointSize, Index: d.Index,
-	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -34,7 +35,9 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, chain.ErrTamper), errors.Is(err, storage.ErrTamper):
 		return exitTamper
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, api.ErrBadRequest):
+		// The daemon refusing a request as made (client mode) is bad
+		// input too, as it is in-process.
 		return exitUsage
 	default:
 		return exitError

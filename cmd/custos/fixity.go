@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent/api"
-	"github.com/custos-evidence/custos/agent/capture"
-	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/chain"
-	"github.com/custos-evidence/custos/storage"
 )
 
 func newFixityCommand(g *globalOptions) *cli.Command {
@@ -42,60 +36,15 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 		}
 		order = args[0]
 	}
-	if g.server != "" {
-		return remoteFixity(ctx, g, order)
-	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	if cfg.Actor == "" {
-		return usageErrorf("fixity: no actor: set --actor, actor in the config or CUSTOS_ACTOR")
-	}
-	l, closeLog, err := openLog(ctx, g, cfg)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, closeLog()) }()
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	size, err := l.Size(ctx)
-	if err != nil {
-		return err
-	}
-	items, err := capture.LoggedItems(ctx, l.FS(), size, order)
-	if err != nil {
-		return err
-	}
-	host, _ := os.Hostname()
-	var total int64
-	for _, it := range items {
-		if it.Size < 0 {
-			total = -1
-			break
-		}
-		total += it.Size
-	}
-	bar := newProgress(g, total, "checking")
-	defer bar.done()
-	spool, err := storage.NewLocal(cfg.dir().Spool(), time.Now)
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	fx := &capture.Fixity{Store: store, Spool: spool, Log: l, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
-	rep := &api.FixityReport{Items: []api.FixityItem{}}
-	for res, err := range fx.Run(ctx, items) {
-		if err != nil {
-			return err
-		}
-		fi := rep.Add(res)
+	rep, err := g.custody().Fixity(ctx, order, func(fi api.FixityItem) {
 		if !g.json() {
 			printFixityItem(g, fi)
 		}
+	})
+	if rep == nil {
+		return err
 	}
-	return fixityOutcome(g, rep)
+	return errors.Join(fixityOutcome(g, rep), err)
 }
 
 func printFixityItem(g *globalOptions, fi api.FixityItem) {
@@ -131,44 +80,4 @@ func fixityOutcome(g *globalOptions, rep *api.FixityReport) error {
 		return fmt.Errorf("fixity: %d items could not be read and were not checked", rep.Unchecked)
 	}
 	return nil
-}
-
-// remoteFixity has the daemon check the order given, or every order it
-// shows this identity that still holds items, one fixity job per order.
-func remoteFixity(ctx context.Context, g *globalOptions, order string) error {
-	c, err := newAPIClient(g)
-	if err != nil {
-		return err
-	}
-	orders := []string{order}
-	if order == "" {
-		var list []api.OrderSummary
-		if err := c.call(ctx, "GET", "/v1/orders", nil, &list); err != nil {
-			return fmt.Errorf("fixity: %w", err)
-		}
-		orders = orders[:0]
-		for _, e := range list {
-			if e.Items > 0 {
-				orders = append(orders, e.Order.ID)
-			}
-		}
-	}
-	total := &api.FixityReport{Items: []api.FixityItem{}}
-	for _, id := range orders {
-		j, err := c.runJob(ctx, "/v1/orders/"+id+"/fixity", nil)
-		if err != nil {
-			return fmt.Errorf("fixity: %w", err)
-		}
-		var rep api.FixityReport
-		if j.State != jobs.Succeeded || json.Unmarshal(j.Result, &rep) != nil {
-			return fmt.Errorf("fixity: job %s of order %s %s: %s", j.ID, id, j.State, j.Error)
-		}
-		for _, fi := range rep.Items {
-			if !g.json() {
-				printFixityItem(g, fi)
-			}
-		}
-		total.Merge(&rep)
-	}
-	return fixityOutcome(g, total)
 }

@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
 type logCheckpointOptions struct{}
@@ -25,30 +31,28 @@ func runLogCheckpoint(ctx context.Context, g *globalOptions, _ logCheckpointOpti
 	if len(args) != 0 {
 		return argCountError("log checkpoint", "", args)
 	}
-	if g.server != "" {
-		return remoteLogCheckpoint(ctx, g)
-	}
-	cfg, err := g.config()
-	if err != nil {
+	raw, err := g.custody().Checkpoint(ctx)
+	if raw == nil {
 		return err
 	}
-	l, closeLog, err := openLog(ctx, g, cfg)
-	if err != nil {
-		return err
+	if !g.json() {
+		_, werr := g.stdout.Write(raw)
+		return errors.Join(err, werr)
 	}
-	defer func() { err = errors.Join(err, closeLog()) }()
-	cp, err := l.Checkpoint(ctx)
-	if err != nil {
-		return err
+	// The note's body: origin, size and root hash, one a line. The
+	// signature is not checked here (the daemon's included): `custos log
+	// verify --key` or a package's verifier checks it against the
+	// provider's key.
+	lines := strings.SplitN(string(raw), "\n", 4)
+	if len(lines) < 4 {
+		return errors.Join(err, fmt.Errorf("log checkpoint: the daemon's checkpoint is malformed: %w", chain.ErrTamper))
 	}
-	if g.json() {
-		return writeJSON(g.stdout, map[string]any{
-			"origin":    cp.Origin,
-			"size":      cp.Size,
-			"root_hash": hex.EncodeToString(cp.Hash),
-			"note":      string(cp.Raw),
-		})
+	size, serr := strconv.ParseUint(lines[1], 10, 64)
+	hash, herr := base64.StdEncoding.DecodeString(lines[2])
+	if serr != nil || herr != nil {
+		return errors.Join(err, fmt.Errorf("log checkpoint: the daemon's checkpoint is malformed: %w", chain.ErrTamper))
 	}
-	_, err = g.stdout.Write(cp.Raw)
-	return err
+	return errors.Join(err, writeJSON(g.stdout, map[string]any{
+		"origin": lines[0], "size": size, "root_hash": hex.EncodeToString(hash), "note": string(raw),
+	}))
 }

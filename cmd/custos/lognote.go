@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -42,51 +39,20 @@ func runLogNote(ctx context.Context, g *globalOptions, opts logNoteOptions, args
 			return &usageError{err: fmt.Errorf("log note: --order: %w", err)}
 		}
 	}
-	if g.server != "" {
-		return remoteLogNote(ctx, g, opts.Order, args[0])
-	}
-	cfg, err := g.config()
-	if err != nil {
+	ev, err := g.custody().Note(ctx, opts.Order, args[0])
+	if ev == nil {
 		return err
 	}
-	if cfg.Actor == "" {
-		return usageErrorf("log note: no actor: set --actor, actor in the config or CUSTOS_ACTOR")
-	}
-	host, err := os.Hostname()
-	if err != nil {
-		return fmt.Errorf("log note: %w", err)
-	}
-	l, closeLog, err := openLog(ctx, g, cfg)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, closeLog()) }()
-	rec, err := l.Append(ctx, chain.Event{
-		Type:    chain.CustodyNote,
-		Time:    time.Now().UTC(),
-		Order:   opts.Order,
-		Actor:   cfg.Actor,
-		Agent:   cfg.AgentID,
-		Host:    host,
-		Details: map[string]string{"note": args[0]},
-	})
-	if err != nil {
-		return err
-	}
+	var out error
 	if g.json() {
-		return writeJSON(g.stdout, recordJSON(rec))
+		// An event from the daemon is checked before it is shown as the
+		// log's own.
+		if _, perr := chain.ParseEvent(ev.Event); perr != nil {
+			return errors.Join(err, fmt.Errorf("log note: the daemon's event: %w", perr))
+		}
+		out = writeJSON(g.stdout, ev)
+	} else {
+		_, out = fmt.Fprintln(g.stdout, ev.Index)
 	}
-	_, err = fmt.Fprintln(g.stdout, rec.Index)
-	return err
-}
-
-type jsonRecord struct {
-	Index uint64          `json:"index"`
-	Event json.RawMessage `json:"event"`
-}
-
-// recordJSON shows a record with its event in the canonical encoding that
-// was logged and hashed.
-func recordJSON(r *chain.Record) jsonRecord {
-	return jsonRecord{Index: r.Index, Event: json.RawMessage(r.Encoded)}
+	return errors.Join(err, out)
 }

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent/datadir"
-	"github.com/custos-evidence/custos/chain"
 )
 
 type logProveOptions struct {
@@ -39,89 +35,34 @@ func newLogProveCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-func runLogProve(ctx context.Context, g *globalOptions, opts logProveOptions, args []string) (err error) {
-	if g.server != "" {
-		return remoteLogProve(ctx, g, opts, args)
-	}
+func runLogProve(ctx context.Context, g *globalOptions, opts logProveOptions, args []string) error {
+	var text []byte
+	var err error
 	if opts.Consistency {
-		return runLogProveConsistency(ctx, g, opts, args)
-	}
-	if len(args) != 1 {
-		return argCountError("log prove", "INDEX", args)
-	}
-	index, err := strconv.ParseUint(args[0], 10, 64)
-	if err != nil {
-		return usageErrorf("log prove: INDEX %q is not a log index", args[0])
-	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	l, closeLog, err := openLog(ctx, g, cfg)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, closeLog()) }()
-	size, err := l.Size(ctx)
-	if err != nil {
-		return err
-	}
-	if index >= size {
-		return usageErrorf("log prove: entry %d does not exist: the log has %d entries", index, size)
-	}
-	p, err := l.Prove(ctx, index)
-	if err != nil {
-		return err
-	}
-	text, err := chain.FormatProof(p)
-	if err != nil {
-		return err
-	}
-	return writeOutput(g, opts.Out, text)
-}
-
-func runLogProveConsistency(ctx context.Context, g *globalOptions, opts logProveOptions, args []string) (err error) {
-	if len(args) != 2 {
-		return argCountError("log prove", "--consistency OLD NEW", args)
-	}
-	var sizes [2]uint64
-	for i, a := range args {
-		if sizes[i], err = strconv.ParseUint(a, 10, 64); err != nil {
-			return usageErrorf("log prove --consistency: %q is not a tree size", a)
+		if len(args) != 2 {
+			return argCountError("log prove", "--consistency OLD NEW", args)
 		}
-	}
-	if sizes[0] > sizes[1] {
-		return usageErrorf("log prove --consistency: OLD %d is larger than NEW %d", sizes[0], sizes[1])
-	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	unlock, err := lockForRead(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, unlock()) }()
-	fsys := os.DirFS(cfg.dir().Log())
-	kept, err := chain.KeptCheckpointSizes(fsys)
-	if err != nil {
-		return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
-	}
-	for _, s := range sizes {
-		if !containsSize(kept, s) {
-			return usageErrorf("log prove --consistency: no kept checkpoint of size %d (kept: %v)", s, kept)
+		var sizes [2]uint64
+		for i, a := range args {
+			if sizes[i], err = strconv.ParseUint(a, 10, 64); err != nil {
+				return usageErrorf("log prove --consistency: %q is not a tree size", a)
+			}
 		}
+		text, err = g.custody().ProveConsistency(ctx, sizes[0], sizes[1])
+	} else {
+		if len(args) != 1 {
+			return argCountError("log prove", "INDEX", args)
+		}
+		index, perr := strconv.ParseUint(args[0], 10, 64)
+		if perr != nil {
+			return usageErrorf("log prove: INDEX %q is not a log index", args[0])
+		}
+		text, err = g.custody().ProveInclusion(ctx, index)
 	}
-	hashes, err := chain.BuildConsistencyProof(ctx, fsys, sizes[0], sizes[1])
-	if err != nil {
-		return fmt.Errorf("log %s: consistency %d→%d: %w", cfg.dir().Log(), sizes[0], sizes[1], err)
+	if err != nil && text == nil {
+		return err
 	}
-	var b bytes.Buffer
-	for _, h := range hashes {
-		b.WriteString(base64.StdEncoding.EncodeToString(h))
-		b.WriteByte('\n')
-	}
-	return writeOutput(g, opts.Out, b.Bytes())
+	return errors.Join(err, writeOutput(g, opts.Out, text))
 }
 
 func containsSize(sizes []uint64, s uint64) bool {

@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -44,45 +45,7 @@ func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args
 			return &usageError{err: fmt.Errorf("log show: --order: %w", err)}
 		}
 	}
-	if g.server != "" {
-		return remoteLogShow(ctx, g, opts)
-	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	unlock, err := lockForRead(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, unlock()) }()
-	fsys := os.DirFS(cfg.dir().Log())
-	size, err := logSize(fsys)
-	if err != nil {
-		return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
-	}
-	var problems []error
-	for rec, err := range chain.Entries(ctx, fsys, opts.From, size) {
-		if err != nil {
-			var te *chain.TamperError
-			if !errors.As(err, &te) {
-				return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
-			}
-			fmt.Fprintf(g.stderr, "custos: %v\n", err)
-			problems = append(problems, err)
-			continue
-		}
-		if opts.Order != "" && rec.Event.Order != opts.Order {
-			continue
-		}
-		if err := printRecord(g, rec); err != nil {
-			return err
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("log %s: %d entries could not be read: %w", cfg.dir().Log(), len(problems), chain.ErrTamper)
-	}
-	return nil
+	return g.custody().LogShow(ctx, opts.Order, opts.From, func(rec *chain.Record) error { return printRecord(g, rec) })
 }
 
 // logSize is the number of durable entries: the writer's integrated size,
@@ -109,6 +72,12 @@ func logSize(fsys fs.FS) (uint64, error) {
 		return 0, &chain.TamperError{File: chain.CheckpointPath, Index: chain.NoIndex, What: "checkpoint size is malformed"}
 	}
 	return n, nil
+}
+
+// recordJSON shows a record with its event in the canonical encoding that
+// was logged and hashed, as the API gives it.
+func recordJSON(r *chain.Record) *api.Event {
+	return &api.Event{Index: r.Index, Event: json.RawMessage(r.Encoded)}
 }
 
 func printRecord(g *globalOptions, rec *chain.Record) error {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/order"
 )
 
@@ -85,76 +84,18 @@ func runOrderAdd(ctx context.Context, g *globalOptions, opts orderAddOptions, fl
 			return usageErrorf("order add: %v", err)
 		}
 	}
-	if g.server != "" {
-		return remoteOrderAdd(ctx, g, draft, opts.document)
-	}
-	var doc *agent.Document
-	if opts.document != "" {
-		fi, err := os.Stat(opts.document)
-		if err != nil {
-			return usageErrorf("order add: --document: %v", err)
-		}
-		if !fi.Mode().IsRegular() {
-			return usageErrorf("order add: --document: %s is not a regular file", opts.document)
-		}
-		doc = &agent.Document{Path: opts.document}
-	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	reg, closeReg, err := openRegistry(ctx, g, cfg)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, closeReg()) }()
-	res, err := reg.Add(ctx, draft, doc, cfg.Actor)
-	var ve *order.ValidationError
-	if errors.As(err, &ve) {
-		return usageErrorf("order add: %v", err)
-	}
-	if res == nil {
+	o, err := g.custody().AddOrder(ctx, draft, opts.document)
+	if o == nil {
 		return err
 	}
 	// The order is received from here on, whatever befell its document.
 	var out error
 	if g.json() {
-		out = writeJSON(g.stdout, res.Order)
-	} else {
-		_, out = fmt.Fprintln(g.stdout, res.Order.ID)
-	}
-	return errors.Join(err, out)
-}
-
-// remoteOrderAdd sends the order to the daemon (client mode).
-func remoteOrderAdd(ctx context.Context, g *globalOptions, draft *order.Order, document string) error {
-	c, err := newAPIClient(g)
-	if err != nil {
-		return err
-	}
-	var (
-		o      order.Order
-		docErr string
-	)
-	if document == "" {
-		err = c.call(ctx, "POST", "/v1/orders", draft, &o)
-	} else {
-		docErr, err = c.postOrderWithDocument(ctx, draft, document, &o)
-	}
-	if err != nil {
-		return fmt.Errorf("order add: %w", err)
-	}
-	// The order is received from here on, whatever befell its document.
-	var out error
-	if g.json() {
-		out = writeJSON(g.stdout, &o)
+		out = writeJSON(g.stdout, o)
 	} else {
 		_, out = fmt.Fprintln(g.stdout, o.ID)
 	}
-	if docErr != "" {
-		return errors.Join(fmt.Errorf("order add: %s", docErr), out)
-	}
-	return out
+	return errors.Join(err, out)
 }
 
 // readLimited reads a file of at most limit bytes.

@@ -7,9 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/api"
-	"github.com/custos-evidence/custos/agent/order"
 )
 
 func newOrderExtendCommand(g *globalOptions) *cli.Command {
@@ -33,19 +31,9 @@ func newOrderExtendCommand(g *globalOptions) *cli.Command {
 					}
 					return nil
 				},
-				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error) {
-					var at time.Time
-					if expires != "" {
-						t, err := order.ParseExpiry(expires, v.Order.ExpiresAt)
-						if err != nil {
-							return nil, usageErrorf("order extend: --expires: %v", err)
-						}
-						at = t
-					}
-					o, rep, err := reg.Extend(ctx, v.Order.ID, at, basis, actor)
-					return api.NewStepResult(o, rep), err
+				run: func(ctx context.Context, svc custodyService, id string) (*api.StepResult, error) {
+					return svc.Extend(ctx, id, expires, basis)
 				},
-				remote: stepRequest{"POST", "extend", map[string]string{"legal_basis": basis, "expires": expires}},
 				print: func(w *errWriter, r *api.StepResult) {
 					w.printf("order %s extended to %s (extension %d); retention of %d objects extended\n",
 						r.Order.ID, r.Order.ExpiresAt.Format(time.RFC3339), len(r.Order.Extensions), r.Store.Objects)

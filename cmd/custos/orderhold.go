@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/api"
 )
 
@@ -37,15 +36,12 @@ func newOrderHoldCommand(g *globalOptions) *cli.Command {
 					}
 					return nil
 				},
-				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error) {
+				run: func(ctx context.Context, svc custodyService, id string) (*api.StepResult, error) {
 					if lift {
-						o, rep, err := reg.LiftHold(ctx, v.Order.ID, reason, actor)
-						return api.NewStepResult(o, rep), err
+						return svc.LiftHold(ctx, id, reason)
 					}
-					o, rep, err := reg.Hold(ctx, v.Order.ID, basis, actor)
-					return api.NewStepResult(o, rep), err
+					return svc.Hold(ctx, id, basis)
 				},
-				remote: stepRequest{"POST", "hold", map[string]string{"legal_basis": basis}},
 				print: func(w *errWriter, r *api.StepResult) {
 					if lift {
 						w.printf("order %s: hold lifted, %s again, expires %s; legal hold cleared on %d objects\n",
@@ -54,9 +50,6 @@ func newOrderHoldCommand(g *globalOptions) *cli.Command {
 						w.printf("order %s held; legal hold set on %d objects\n", r.Order.ID, r.Store.Objects)
 					}
 				},
-			}
-			if lift {
-				step.remote = stepRequest{"DELETE", "hold", map[string]string{"reason": reason}}
 			}
 			return runOrderStep(c, g, step)
 		},

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/order"
 )
 
@@ -30,11 +27,7 @@ func runOrderList(ctx context.Context, g *globalOptions, args []string) (err err
 	if len(args) != 0 {
 		return argCountError("order list", "", args)
 	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	list, unreadable, err := listOrders(ctx, g, cfg)
+	list, unreadable, err := g.custody().ListOrders(ctx)
 	if err != nil {
 		return err
 	}
@@ -49,41 +42,6 @@ func runOrderList(ctx context.Context, g *globalOptions, args []string) (err err
 			daysLeft(e.Deadline), e.Items, oneLine(o.Reference))
 	}
 	return errors.Join(tw.Flush(), unreadable)
-}
-
-// listOrders lists the orders, from the data directory or, with
-// --server, from the daemon. An order whose record cannot be read in
-// the data directory is left out of the list and named in unreadable
-// (a tamper error if any record was altered), so that one bad record
-// does not hide the others; the daemon leaves it out and logs it.
-func listOrders(ctx context.Context, g *globalOptions, cfg *Config) (_ []api.OrderSummary, unreadable, err error) {
-	if g.server != "" {
-		c, err := newAPIClient(g)
-		if err != nil {
-			return nil, nil, err
-		}
-		var list []api.OrderSummary
-		return list, nil, c.call(ctx, "GET", "/v1/orders", nil, &list)
-	}
-	reg, closeReg, err := openRegistryReader(ctx, g, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer func() { err = errors.Join(err, closeReg()) }()
-	views, problems, err := reg.ListReadable(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	list := make([]api.OrderSummary, 0, len(views))
-	for _, v := range views {
-		list = append(list, api.OrderSummary{Order: v.Order, Deadline: deadline(reg, v.Order, now), Items: len(v.State.Items)})
-	}
-	var errs []error
-	for _, id := range slices.Sorted(maps.Keys(problems)) {
-		errs = append(errs, fmt.Errorf("order %s left out of the list: its record cannot be read: %w", id, problems[id]))
-	}
-	return list, errors.Join(errs...), nil
 }
 
 // daysLeft is the deadline as `order list` shows it.

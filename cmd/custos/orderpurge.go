@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/api"
 )
 
@@ -26,14 +25,9 @@ func newOrderPurgeCommand(g *globalOptions) *cli.Command {
 			return runOrderStep(c, g, orderStep{
 				cmd:   "order purge",
 				check: requireReason("order purge", &reason),
-				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error) {
-					rep, err := reg.Purge(ctx, v.Order.ID, reason, actor)
-					if err != nil {
-						return nil, err
-					}
-					return api.NewPurgeResult(rep), nil
+				run: func(ctx context.Context, svc custodyService, id string) (*api.StepResult, error) {
+					return svc.Purge(ctx, id, reason)
 				},
-				remote: stepRequest{"POST", "purge", map[string]string{"reason": reason}},
 				print: func(w *errWriter, r *api.StepResult) {
 					for _, d := range *r.Purged {
 						w.printf("purged %s\n", d.SHA256)

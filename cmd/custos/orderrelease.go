@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/api"
 )
 
@@ -24,11 +23,9 @@ func newOrderReleaseCommand(g *globalOptions) *cli.Command {
 			return runOrderStep(c, g, orderStep{
 				cmd:   "order release",
 				check: requireReason("order release", &reason),
-				local: func(ctx context.Context, reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error) {
-					o, err := reg.Release(ctx, v.Order.ID, reason, actor)
-					return api.NewStepResult(o, nil), err
+				run: func(ctx context.Context, svc custodyService, id string) (*api.StepResult, error) {
+					return svc.Release(ctx, id, reason)
 				},
-				remote: stepRequest{"POST", "release", map[string]string{"reason": reason}},
 				print: func(w *errWriter, r *api.StepResult) {
 					w.printf("order %s released; its objects are retained until %s\n", r.Order.ID, r.Order.ExpiresAt.Format(time.RFC3339))
 				},

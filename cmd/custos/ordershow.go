@@ -22,36 +22,19 @@ func newOrderShowCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-func runOrderShow(ctx context.Context, g *globalOptions, args []string) (err error) {
-	var d *api.OrderDetail
-	if g.server != "" {
-		id, err := orderArg("order show", args)
-		if err != nil {
-			return err
-		}
-		c, err := newAPIClient(g)
-		if err != nil {
-			return err
-		}
-		if err := c.call(ctx, "GET", "/v1/orders/"+id, nil, &d); err != nil {
-			return err
-		}
-	} else {
-		id, _, reg, closeReg, err := openForOrder(ctx, g, "order show", args, false)
-		if err != nil {
-			return err
-		}
-		defer func() { err = errors.Join(err, closeReg()) }()
-		v, err := reg.Get(ctx, id)
-		if err != nil {
-			return err
-		}
-		d = api.NewOrderDetail(v, deadline(reg, v.Order, time.Now()))
+func runOrderShow(ctx context.Context, g *globalOptions, args []string) error {
+	id, err := orderArg("order show", args)
+	if err != nil {
+		return err
+	}
+	d, err := g.custody().ShowOrder(ctx, id)
+	if d == nil {
+		return err
 	}
 	if g.json() {
-		return writeJSON(g.stdout, d)
+		return errors.Join(err, writeJSON(g.stdout, d))
 	}
-	return printOrderDetail(g, d)
+	return errors.Join(err, printOrderDetail(g, d))
 }
 
 // printOrderDetail shows one order as `custos order show` does.

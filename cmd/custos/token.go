@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"text/tabwriter"
 	"time"
 
@@ -12,9 +11,9 @@ import (
 	"github.com/custos-evidence/custos/agent/auth"
 )
 
-// The token commands work on DATA_DIR/tokens.json directly, beside a
-// running daemon: the store locks the file for each change, and the daemon
-// sees a change on its next request.
+// The token commands work in-process on DATA_DIR/tokens.json directly,
+// beside a running daemon (see localCustody), or through the daemon with
+// an admin token.
 func newTokenCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "token",
@@ -25,14 +24,6 @@ func newTokenCommand(g *globalOptions) *cli.Command {
 			newTokenRevokeCommand(g),
 		},
 	}
-}
-
-func openTokenStore(g *globalOptions) (*auth.Store, error) {
-	cfg, err := g.config()
-	if err != nil {
-		return nil, err
-	}
-	return auth.OpenStore(cfg.dir().Tokens(), nil)
 }
 
 type tokenCreateOptions struct {
@@ -63,34 +54,16 @@ func runTokenCreate(ctx context.Context, g *globalOptions, opts tokenCreateOptio
 	if err := auth.ValidateName(opts.name); err != nil {
 		return usageErrorf("token create: --name: %v", err)
 	}
-	var (
-		secret string
-		t      *auth.Token
-	)
-	if g.server != "" {
-		var nt struct {
-			Token  auth.Token `json:"token"`
-			Secret string     `json:"secret"`
-		}
-		if err := remoteToken(ctx, g, "POST", "/v1/tokens", map[string]string{"name": opts.name, "role": string(role)}, &nt); err != nil {
-			return err
-		}
-		secret, t = nt.Secret, &nt.Token
-	} else {
-		tokens, err := openTokenStore(g)
-		if err != nil {
-			return err
-		}
-		if secret, t, err = tokens.Create(opts.name, role); err != nil {
-			return err
-		}
+	nt, err := g.custody().CreateToken(ctx, opts.name, role)
+	if err != nil {
+		return err
 	}
 	if g.json() {
-		return writeJSON(g.stdout, map[string]any{"token": t, "secret": secret})
+		return writeJSON(g.stdout, nt)
 	}
 	w := &errWriter{w: g.stdout}
-	w.printf("%s\n", secret)
-	fmt.Fprintf(g.stderr, "token %s (%s, %s) created; the secret above is shown once\n", t.ID, t.Name, t.Role)
+	w.printf("%s\n", nt.Secret)
+	fmt.Fprintf(g.stderr, "token %s (%s, %s) created; the secret above is shown once\n", nt.Token.ID, nt.Token.Name, nt.Token.Role)
 	return w.err
 }
 
@@ -102,7 +75,7 @@ func newTokenListCommand(g *globalOptions) *cli.Command {
 			if c.Args().Present() {
 				return argCountError("token list", "", c.Args().Slice())
 			}
-			ts, err := listTokens(c.Context, g)
+			ts, err := g.custody().ListTokens(c.Context)
 			if err != nil {
 				return err
 			}
@@ -135,7 +108,7 @@ func newTokenRevokeCommand(g *globalOptions) *cli.Command {
 			if c.Args().Len() != 1 {
 				return argCountError("token revoke", "ID", c.Args().Slice())
 			}
-			t, err := revokeToken(c.Context, g, c.Args().First())
+			t, err := g.custody().RevokeToken(c.Context, c.Args().First())
 			if err != nil {
 				return err
 			}
@@ -147,37 +120,4 @@ func newTokenRevokeCommand(g *globalOptions) *cli.Command {
 			return w.err
 		},
 	}
-}
-
-// remoteToken calls the daemon's token API (client mode; an admin token).
-func remoteToken(ctx context.Context, g *globalOptions, method, path string, body, out any) error {
-	c, err := newAPIClient(g)
-	if err != nil {
-		return err
-	}
-	return c.call(ctx, method, path, body, out)
-}
-
-func listTokens(ctx context.Context, g *globalOptions) ([]auth.Token, error) {
-	if g.server != "" {
-		var ts []auth.Token
-		return ts, remoteToken(ctx, g, "GET", "/v1/tokens", nil, &ts)
-	}
-	tokens, err := openTokenStore(g)
-	if err != nil {
-		return nil, err
-	}
-	return tokens.List()
-}
-
-func revokeToken(ctx context.Context, g *globalOptions, id string) (*auth.Token, error) {
-	if g.server != "" {
-		var t auth.Token
-		return &t, remoteToken(ctx, g, "DELETE", "/v1/tokens/"+url.PathEscape(id), nil, &t)
-	}
-	tokens, err := openTokenStore(g)
-	if err != nil {
-		return nil, err
-	}
-	return tokens.Revoke(id)
 }
