@@ -38,18 +38,54 @@ func runCLI(t *testing.T, bin string, env []string, want int, args ...string) st
 // clock between two runs.
 var secondsLeft = regexp.MustCompile(`"seconds_left":\s*-?[0-9]+`)
 
-// TestClientModeMatchesInProcess runs the CLI against a daemon with
-// --server and checks that it prints what the same commands print
-// in-process on the same data directory; and that, while the daemon runs,
-// an in-process command is refused with a pointer to --server.
-func TestClientModeMatchesInProcess(t *testing.T) {
-	bin := custosBinary(t)
-	s := newFaultSetup(t, 64<<10)
+// custodyBackend is one implementation of the custody service the CLI's
+// commands run on (custodyService): the agent in-process on the data
+// directory, or a daemon serving it, the commands its clients (--server).
+// custodySuite runs against each, as restic runs one suite against every
+// backend.
+type custodyBackend struct {
+	name string
+	// start readies the backend on the data directory of s.
+	start func(t *testing.T, bin string, s *faultSetup) *custodySession
+}
+
+// custodySession is a backend ready for commands.
+type custodySession struct {
+	// tokens are the daemon's bearer tokens by role, "admin" included;
+	// the suite adds those it makes.
+	tokens map[string]string
+	// env is the environment of a command acting in role.
+	env func(role string) []string
+	// stop stops what serves the data directory, which stays.
+	stop func(t *testing.T)
+}
+
+var custodyBackends = []custodyBackend{
+	{name: "in-process", start: startInProcess},
+	{name: "daemon", start: startDaemonBackend},
+}
+
+// startInProcess: each command is the agent, acting as the role's person.
+func startInProcess(t *testing.T, bin string, s *faultSetup) *custodySession {
+	env := func(role string) []string {
+		return append(slices.Clone(s.env), "CUSTOS_SERVER_URL=", "CUSTOS_ACTOR="+role+"@example.net")
+	}
+	runCLI(t, bin, env("admin"), 0, "keys", "generate")
+	return &custodySession{tokens: map[string]string{}, env: env, stop: func(*testing.T) {}}
+}
+
+// startDaemonBackend starts `custos serve` (which makes the key and the
+// first admin token) and makes a token per role; each command is its
+// client. While the daemon runs, an in-process command is refused with a
+// pointer to --server.
+func startDaemonBackend(t *testing.T, bin string, s *faultSetup) *custodySession {
 	d := startDaemon(t, bin, s.env)
 	tok := s.tokens(t, d, "intake", "custodian", "discloser")
-	as := func(role string) []string {
-		return append(slices.Clone(s.env), "CUSTOS_SERVER_URL="+d.url, "CUSTOS_TOKEN="+tok[role])
+	admin, err := os.ReadFile(filepath.Join(s.data, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	tok["admin"] = strings.TrimSpace(string(admin))
 
 	// Refused in-process while the daemon holds the directory, pointing at it.
 	cmd := exec.Command(bin, "order", "list")
@@ -58,6 +94,32 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--server "+d.url) {
 		t.Fatalf("in-process order list beside the daemon: %v\n%s", err, out)
 	}
+	return &custodySession{
+		tokens: tok,
+		env: func(role string) []string {
+			return append(slices.Clone(s.env), "CUSTOS_SERVER_URL="+d.url, "CUSTOS_TOKEN="+tok[role])
+		},
+		stop: func(t *testing.T) { d.stop(t) },
+	}
+}
+
+// TestCustodyService runs the custody suite against every backend.
+func TestCustodyService(t *testing.T) {
+	bin := custosBinary(t)
+	for _, b := range custodyBackends {
+		t.Run(b.name, func(t *testing.T) { custodySuite(t, bin, b) })
+	}
+}
+
+// custodySuite takes orders through their life with the CLI on one
+// backend, checking what each command prints; then, the backend stopped,
+// it checks that the same reads in-process on the same data directory
+// print the same bytes, so that a command prints the same whichever
+// custody service runs it.
+func custodySuite(t *testing.T, bin string, b custodyBackend) {
+	s := newFaultSetup(t, 64<<10)
+	sess := b.start(t, bin, s)
+	as := sess.env
 
 	id := strings.TrimSpace(runCLI(t, bin, as("intake"), 0, "order", "add", "--reference", "CLIENT-1", "--authority", "Court",
 		"--requesting-state", "FR", "--profile", "budapest-16", "--legal-basis", "art. 16", "--selector", "email:bob@example.net",
@@ -65,7 +127,7 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9A-Z]{26}$`).MatchString(id) {
 		t.Fatalf("order add printed %q", id)
 	}
-	// An order with its document, through the daemon.
+	// An order with its document.
 	doc := filepath.Join(s.dir, "order.pdf")
 	if err := os.WriteFile(doc, []byte("%PDF-1.7\nthe order\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -74,7 +136,7 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 		"--requesting-state", "FR", "--profile", "budapest-16", "--legal-basis", "art. 16", "--selector", "email:bob@example.net",
 		"--categories", "content", "--document", doc)
 	if !strings.Contains(withDoc, `"name":"order.pdf"`) {
-		t.Fatalf("order add --document through the daemon printed:\n%s", withDoc)
+		t.Fatalf("order add --document printed:\n%s", withDoc)
 	}
 	capture := runCLI(t, bin, as("custodian"), 0, "capture", "--source", "big", id)
 	if !regexp.MustCompile(`(?m)^preserved big: big\.bin [0-9a-f]{64} 65536 bytes$`).MatchString(capture) ||
@@ -85,26 +147,21 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 	if !regexp.MustCompile(`^order \S+ extended to \S+ \(extension 1\); retention of \d+ objects extended\n$`).MatchString(ext) {
 		t.Fatalf("order extend printed %q", ext)
 	}
-	// Bad input is a usage error through the daemon too.
+	// Bad input is a usage error, whoever is asked.
 	runCLI(t, bin, as("custodian"), 2, "order", "extend", "--basis", "x", "--expires", "soon", id)
 	runCLI(t, bin, as("auditor-none"), 2, "order", "show", "not-an-id")
 
 	if idx := runCLI(t, bin, as("custodian"), 0, "log", "note", "--order", id, "called the authority"); !regexp.MustCompile(`^\d+\n$`).MatchString(idx) {
-		t.Fatalf("log note through the daemon printed %q", idx)
+		t.Fatalf("log note printed %q", idx)
 	}
-	// Tokens through the daemon, with the first admin token.
-	admin, err := os.ReadFile(filepath.Join(s.data, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	asAdmin := append(slices.Clone(s.env), "CUSTOS_SERVER_URL="+d.url, "CUSTOS_TOKEN="+strings.TrimSpace(string(admin)))
-	tok["auditor"] = strings.TrimSpace(runCLI(t, bin, asAdmin, 0, "token", "create", "--role", "auditor", "--name", "client-auditor"))
-	if list := runCLI(t, bin, asAdmin, 0, "token", "list"); !strings.Contains(list, "client-auditor") || strings.Contains(list, tok["auditor"]) {
-		t.Fatalf("token list through the daemon:\n%s", list)
+	// Tokens, as an admin.
+	sess.tokens["auditor"] = strings.TrimSpace(runCLI(t, bin, as("admin"), 0, "token", "create", "--role", "auditor", "--name", "client-auditor"))
+	if list := runCLI(t, bin, as("admin"), 0, "token", "list"); !strings.Contains(list, "client-auditor") || strings.Contains(list, sess.tokens["auditor"]) {
+		t.Fatalf("token list:\n%s", list)
 	}
 	fix := runCLI(t, bin, as("custodian"), 0, "fixity")
 	if !regexp.MustCompile(`(?m)^ok   orders/\S+/items/[0-9a-f]{64} 65536 bytes$`).MatchString(fix) || !strings.HasSuffix(fix, "2 items checked, 0 failed\n") {
-		t.Fatalf("fixity through the daemon printed:\n%s", fix)
+		t.Fatalf("fixity printed:\n%s", fix)
 	}
 	pkg := filepath.Join(s.dir, "package.zip")
 	dis := runCLI(t, bin, as("discloser"), 0, "disclose", "--out", pkg, id)
@@ -113,7 +170,34 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 	}
 	runCLI(t, bin, []string{"HOME=" + s.dir}, 0, "verify", "--key", filepath.Join(s.data, "keys", "custos.key.vkey"), pkg)
 
-	remote := map[string]string{
+	// An order held while its mutual assistance request is pending, then
+	// released and purged: its item stays, under retention until expiry.
+	held := strings.TrimSpace(runCLI(t, bin, as("intake"), 0, "order", "add", "--reference", "CLIENT-3", "--authority", "Court",
+		"--requesting-state", "FR", "--profile", "budapest-29", "--legal-basis", "art. 29", "--selector", "email:eve@example.net",
+		"--categories", "content"))
+	runCLI(t, bin, as("custodian"), 0, "capture", "--source", "big", held)
+	if out := runCLI(t, bin, as("custodian"), 0, "order", "hold", "--basis", "MLA request 2026/77", held); !regexp.MustCompile(`^order \S+ held; legal hold set on [1-9]\d* objects\n$`).MatchString(out) {
+		t.Fatalf("order hold printed %q", out)
+	}
+	if out := runCLI(t, bin, as("custodian"), 0, "order", "hold", "--lift", "--reason", "MLA decided", held); !strings.HasPrefix(out, "order "+held+": hold lifted, preserved again, expires ") {
+		t.Fatalf("order hold --lift printed %q", out)
+	}
+	if out := runCLI(t, bin, as("custodian"), 0, "order", "release", "--reason", "withdrawn", held); !strings.HasPrefix(out, "order "+held+" released; its objects are retained until ") {
+		t.Fatalf("order release printed %q", out)
+	}
+	var purged struct {
+		Order struct {
+			Status string `json:"status"`
+		} `json:"order"`
+		Purged []json.RawMessage `json:"purged"`
+		Kept   []json.RawMessage `json:"kept"`
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "purge", "--reason", "withdrawn", held)), &purged); err != nil ||
+		purged.Order.Status != "released" || purged.Purged == nil || len(purged.Purged) != 0 || len(purged.Kept) != 1 {
+		t.Fatalf("order purge: %v %+v", err, purged)
+	}
+
+	served := map[string]string{
 		"show": runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "show", id),
 		"list": runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "list"),
 		"text": runCLI(t, bin, as("custodian"), 0, "order", "list"),
@@ -121,22 +205,39 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 	}
 	proof := runCLI(t, bin, as("custodian"), 0, "log", "prove", "1")
 	if _, err := chain.ParseProof([]byte(proof)); err != nil {
-		t.Fatalf("log prove through the daemon: %v\n%s", err, proof)
+		t.Fatalf("log prove: %v\n%s", err, proof)
 	}
 	if cp := runCLI(t, bin, as("custodian"), 0, "log", "checkpoint"); !strings.HasPrefix(cp, "custos-agent\n") {
-		t.Fatalf("log checkpoint through the daemon:\n%s", cp)
+		t.Fatalf("log checkpoint:\n%s", cp)
 	}
-	d.stop(t)
+	// A revoked token is refused from then on; in-process, tokens are
+	// the daemon's business and nothing changes.
+	var tokens []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, bin, as("admin"), 0, "--output", "json", "token", "list")), &tokens); err != nil || len(tokens) == 0 {
+		t.Fatalf("token list: %v %+v", err, tokens)
+	}
+	last := tokens[len(tokens)-1]
+	if last.Name != "client-auditor" {
+		t.Fatalf("the newest token is %+v", last)
+	}
+	if out := runCLI(t, bin, as("admin"), 0, "token", "revoke", last.ID); !strings.HasPrefix(out, "token "+last.ID+" (client-auditor, auditor) revoked at ") {
+		t.Fatalf("token revoke printed %q", out)
+	}
+
+	sess.stop(t)
 	local := map[string]string{
 		"show": runCLI(t, bin, s.env, 0, "--output", "json", "order", "show", id),
 		"list": runCLI(t, bin, s.env, 0, "--output", "json", "order", "list"),
 		"text": runCLI(t, bin, s.env, 0, "order", "list"),
 		"log":  runCLI(t, bin, s.env, 0, "log", "show", "--order", id),
 	}
-	for k := range remote {
-		r, l := secondsLeft.ReplaceAllString(remote[k], ""), secondsLeft.ReplaceAllString(local[k], "")
+	for k := range served {
+		r, l := secondsLeft.ReplaceAllString(served[k], ""), secondsLeft.ReplaceAllString(local[k], "")
 		if r != l {
-			t.Errorf("%s through the daemon:\n%s\nin-process:\n%s", k, remote[k], local[k])
+			t.Errorf("%s served by the %s backend:\n%s\nin-process:\n%s", k, b.name, served[k], local[k])
 		}
 	}
 	var shown struct {
@@ -146,6 +247,6 @@ func TestClientModeMatchesInProcess(t *testing.T) {
 		Items []json.RawMessage `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(local["show"]), &shown); err != nil || shown.Order.Status != "disclosed" || len(shown.Items) != 1 {
-		t.Fatalf("order after the client's steps: %v %+v", err, shown)
+		t.Fatalf("order after the suite's steps: %v %+v", err, shown)
 	}
 }
