@@ -19,5 +19,6 @@
 // an order, hashing, spool, attestations, fixity), agent/source
 // (connectors), agent/mirror (the log's copy in the store), agent/datadir
 // (the data directory's lock, layout and durable writes); agent/server,
-// agent/jobs, agent/auth and agent/scheduler make up the daemon.
+// agent/api (the API's wire types and typed client), agent/jobs,
+// agent/auth and agent/scheduler make up the daemon.
 package agent

@@ -22,7 +22,7 @@ func answering(t *testing.T, status int, body string) string {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(status)
-		io.WriteString(w, body)
+		_, _ = io.WriteString(w, body)
 	}))
 	t.Cleanup(s.Close)
 	return s.URL
@@ -122,7 +122,7 @@ func TestDownloadPackageChecksTheDigest(t *testing.T) {
 			w.WriteHeader(401)
 			return
 		}
-		io.WriteString(w, pkg)
+		_, _ = io.WriteString(w, pkg)
 	}))
 	defer s.Close()
 	c := newClient(t, s.URL, "custos_x")
