@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -166,6 +167,14 @@ func TestClientThroughAnOrdersLife(t *testing.T) {
 	sum, err := api.CaptureResult(j)
 	if err != nil || sum == nil || sum.Preserved != 1 || sum.Order != o.ID {
 		t.Fatalf("capture result: %v %+v", err, sum)
+	}
+	rc, err := custodian.ReadItem(ctx, o.ID, sum.Items[0].Digests.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, err := io.ReadAll(rc)
+	if err != nil || string(content) != "Subject: one\n\nhello" || rc.Close() != nil {
+		t.Fatalf("item read: %v %q", err, content)
 	}
 	if j, err = custodian.Job(ctx, j.ID, 0); err != nil || j.State != jobs.Succeeded {
 		t.Fatalf("job: %v %+v", err, j)

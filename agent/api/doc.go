@@ -14,7 +14,8 @@
 //	err = c.DownloadPackage(ctx, d, "package.zip")       // checks the logged digest
 //
 // Orders, Order, Extend, Hold, LiftHold, Release and Purge are the rest of
-// an order's life; Fixity, Job, WaitJob, Jobs and CancelJob the jobs;
+// an order's life, and ReadItem reads an item back, re-hashing it; Fixity,
+// Job, WaitJob, Jobs and CancelJob the jobs;
 // Events and AllEvents, Note, Checkpoint, InclusionProof and
 // ConsistencyProof the custody log; CreateToken, Tokens and RevokeToken
 // the tokens (an admin's). Capture and Fixity wait as long as the job

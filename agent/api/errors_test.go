@@ -153,3 +153,42 @@ func TestDownloadPackageChecksTheDigest(t *testing.T) {
 		t.Fatal("the file in the way was changed")
 	}
 }
+
+// TestReadItemChecksTheContent: content that is not the item's is
+// tampering once the reader reaches its end; an answer cut short is an
+// error, which proves no tampering by itself.
+func TestReadItemChecksTheContent(t *testing.T) {
+	item := "the item's bytes"
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/orders/short/") {
+			w.Header().Set("Content-Length", "1000")
+		}
+		_, _ = io.WriteString(w, item)
+	}))
+	defer s.Close()
+	c := newClient(t, s.URL, "custos_x")
+	for _, tc := range []struct {
+		name, order, sum string
+		problem          string // in the error; "" for none
+		tamper           bool
+	}{
+		{"the item", "01K0000000000000000000000Z", sha256Hex([]byte(item)), "", false},
+		{"other content", "01K0000000000000000000000Z", sha256Hex([]byte("other bytes")), "the content read hashes to", true},
+		{"cut short", "short", sha256Hex([]byte(item)), "the daemon's answer was cut short", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc, err := c.ReadItem(context.Background(), tc.order, tc.sum)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			b, err := io.ReadAll(rc)
+			switch {
+			case tc.problem == "" && (err != nil || string(b) != item):
+				t.Fatalf("read %q: %v", b, err)
+			case tc.problem != "" && (err == nil || errors.Is(err, chain.ErrTamper) != tc.tamper || !strings.Contains(err.Error(), tc.problem)):
+				t.Fatalf("read %q: %v, want %q (tampering: %t)", b, err, tc.problem, tc.tamper)
+			}
+		})
+	}
+}

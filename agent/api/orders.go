@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -254,3 +257,42 @@ func (c *Client) step(ctx context.Context, method, id, path string, req StepRequ
 	}
 	return &res, nil
 }
+
+// ReadItem reads the content of the item of order id whose SHA-256 is sum
+// (GET /v1/orders/{id}/items/{sha256}); the daemon logs item.accessed by
+// this identity first. The reader re-hashes what it reads: at its end,
+// content that does not hash to sum is an error matching chain.ErrTamper.
+// An answer cut short is an error too, not tampering in itself: the daemon
+// cuts off an item it finds altered while it sends it (and logs
+// fixity.failed), but a network can cut it as well. The caller must close
+// it.
+func (c *Client) ReadItem(ctx context.Context, id, sum string) (io.ReadCloser, error) {
+	res, err := c.send(ctx, "GET", "/v1/orders/"+url.PathEscape(id)+"/items/"+url.PathEscape(sum), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &itemReader{body: res.Body, h: sha256.New(), want: sum}, nil
+}
+
+// itemReader checks an item's content against its digest as it is read.
+type itemReader struct {
+	body io.ReadCloser
+	h    hash.Hash
+	want string
+}
+
+func (r *itemReader) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	r.h.Write(p[:n])
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return n, fmt.Errorf("item %s: the daemon's answer was cut short (it cuts off an item it finds altered; its log says whether it did): %w", r.want, err)
+	case errors.Is(err, io.EOF):
+		if got := hex.EncodeToString(r.h.Sum(nil)); got != r.want {
+			return n, fmt.Errorf("item %s: the content read hashes to %s: %w", r.want, got, chain.ErrTamper)
+		}
+	}
+	return n, err
+}
+
+func (r *itemReader) Close() error { return r.body.Close() }
