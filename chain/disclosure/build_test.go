@@ -44,6 +44,13 @@ type pkgOptions struct {
 	lastBack     time.Duration // the last event is timed this much before the one before it
 	noExpiry     bool          // order.received names no expires_at
 	cutOff       string        // the capture.started's cut_off detail as written, if not the capture's start
+
+	// Since issue 15 a capture seals its items in batches; 0 logs an
+	// item.preserved per item as before.
+	batch      int  // seal the items in batches of this many records
+	recovery   bool // the batches are recovery batches
+	purgeBatch bool // batch 1 is purged whole after the capture
+	only       int  // disclose only this item (1-based), a partial package; 0: every item
 }
 
 // pkgFixture is a package on disk and what a test needs to check or
@@ -175,23 +182,24 @@ func story(t testing.TB, s signature.SignerVerifier, o pkgOptions, payload []pay
 	}
 	note(start + 2*time.Millisecond)
 	c := &disclosure.Contents{Organization: pkgOrg, Agent: pkgAgent, Actor: pkgActor, Signer: s, Key: mustKey(t, s)}
+	itemTime := func(i int) time.Time { return at(start + time.Duration(i+1)*time.Second) }
 	var first chain.Digest
-	for i, p := range payload {
-		sum, sum512, size := p.digests(t)
-		d := chain.ItemDetails{Capture: cmp.Or(o.itemCapture, pkgCapture), Source: p.source, Name: p.name, Size: size,
-			Key: "orders/" + pkgOrderID + "/items/" + sum}
-		r := add(chain.Event{Type: chain.ItemPreserved, Time: at(start + time.Duration(i+1)*time.Second), Order: pkgOrderID,
-			Items: []chain.Digest{{SHA256: sum, SHA512: sum512}}, Details: d.Put(nil)})
-		c.Items = append(c.Items, disclosure.Item{SHA256: sum, SHA512: sum512, Size: size, Source: p.source, Name: p.name,
-			PreservedIndex: r.Index, Open: func(context.Context) (io.ReadCloser, error) { return p.open() }})
-		if i == 0 {
-			first = chain.Digest{SHA256: sum, SHA512: sum512}
-		}
+	if o.batch > 0 {
+		c.Items, first = sealBatches(t, add, o, payload, itemTime)
+	} else {
+		c.Items, first = preserveEach(t, add, o, payload, itemTime)
 	}
 	end := start + time.Hour
 	add(chain.Event{Type: chain.CaptureCompleted, Time: at(end), Order: pkgOrderID, Details: chain.CaptureDetails{Capture: pkgCapture}.Put(nil)})
 	if o.purgeFirst {
 		add(chain.Event{Type: chain.ItemPurged, Time: at(end + time.Second), Order: pkgOrderID, Items: []chain.Digest{first}, Reason: "court order"})
+	}
+	if o.purgeBatch {
+		add(chain.Event{Type: chain.ItemPurged, Time: at(end + time.Second), Order: pkgOrderID, Reason: "court order",
+			Details: map[string]string{"capture": pkgCapture, "batch": "1"}})
+	}
+	if o.only > 0 {
+		c.Items, c.Partial = c.Items[o.only-1:o.only], true
 	}
 	final := chain.OrderStatus(cmp.Or(o.finalStatus, "preserved"))
 	if o.held {
@@ -218,6 +226,24 @@ func story(t testing.TB, s signature.SignerVerifier, o pkgOptions, payload []pay
 		return chain.BuildInclusionProof(ctx, os.DirFS(logDir), cpRaw, c.Checkpoint.Size, index)
 	}
 	return c, at(end + time.Hour + 500*time.Millisecond)
+}
+
+// preserveEach logs an item.preserved event per item of payload, as
+// captures did before batches, the item i at time at(i), and returns the
+// items to disclose and the first one's digest.
+func preserveEach(t testing.TB, add func(chain.Event) *chain.Record, o pkgOptions, payload []payloadItem, at func(int) time.Time) ([]disclosure.Item, chain.Digest) {
+	t.Helper()
+	var items []disclosure.Item
+	for i, p := range payload {
+		sum, sum512, size := p.digests(t)
+		d := chain.ItemDetails{Capture: cmp.Or(o.itemCapture, pkgCapture), Source: p.source, Name: p.name, Size: size,
+			Key: "orders/" + pkgOrderID + "/items/" + sum}
+		r := add(chain.Event{Type: chain.ItemPreserved, Time: at(i), Order: pkgOrderID,
+			Items: []chain.Digest{{SHA256: sum, SHA512: sum512}}, Details: d.Put(nil)})
+		items = append(items, disclosure.Item{SHA256: sum, SHA512: sum512, Size: size, Source: p.source, Name: p.name,
+			PreservedIndex: r.Index, Open: func(context.Context) (io.ReadCloser, error) { return p.open() }})
+	}
+	return items, chain.Digest{SHA256: items[0].SHA256, SHA512: items[0].SHA512}
 }
 
 // buildPackage writes the package of the story o tells about payload,

@@ -56,10 +56,12 @@ func caseJSONLD(in *Contents, o *orderRecord, items []File) ([]byte, error) {
 			},
 		},
 	}
-	files := map[string]string{} // sha256 -> @id
+	files := map[string]string{}      // sha256 -> @id
+	sealedIn := map[uint64][]string{} // an items.sealed event's index -> the @id of the files of its batch
 	for _, it := range items {
 		id := base + "file-" + it.SHA256[:16]
 		files[it.SHA256] = id
+		sealedIn[it.PreservedIndex] = append(sealedIn[it.PreservedIndex], id)
 		graph = append(graph, jsonld{
 			"@id": id, "@type": "uco-observable:File",
 			"uco-core:hasFacet": []jsonld{
@@ -102,6 +104,12 @@ func caseJSONLD(in *Contents, o *orderRecord, items []File) ([]byte, error) {
 		case chain.ItemPreserved:
 			if c := captures[cid]; c != nil && len(ev.Items) == 1 {
 				if fid, ok := files[ev.Items[0].SHA256]; ok {
+					c.objects = append(c.objects, ref(fid))
+				}
+			}
+		case chain.ItemsSealed:
+			if c := captures[cid]; c != nil {
+				for _, fid := range sealedIn[e.Index] {
 					c.objects = append(c.objects, ref(fid))
 				}
 			}

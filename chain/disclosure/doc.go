@@ -3,13 +3,15 @@
 // the investigator checks it, offline, trusting nothing but the provider's
 // key. A package is a BagIt bag of the disclosed items with the order's
 // custody chain beside them: its record, its events with one inclusion
-// proof each against one signed checkpoint, a signed in-toto statement
-// about the payload, and the chain in CASE/UCO.
+// proof each against one signed checkpoint, for each item sealed in a
+// batch its record with its proof in the batch's tree, a signed in-toto
+// statement about the payload, and the chain in CASE/UCO.
 //
 // To write a package, gather its Contents (the order's canonical record,
 // its events as logged, the checkpoint and key of the log, a function that
-// proves an entry, the items with a way to read each, who discloses to
-// whom and when, and a signer with the log's key) and call Write:
+// proves an entry, the items with a way to read each and, for an item
+// sealed in a batch, its record and record proof, who discloses to whom
+// and when, and a signer with the log's key) and call Write:
 //
 //	w, err := disclosure.Write(ctx, "pkg.zip", &disclosure.Contents{...})
 //

@@ -1,6 +1,9 @@
 package disclosure
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Version is the version of the package format, bag-info's
 // Custos-Package-Version. A change to the format changes it and
@@ -24,6 +27,7 @@ const (
 	pkgOrder          = "custody/order.json"
 	pkgEvents         = "custody/events.jsonl"
 	pkgProofsDir      = "custody/proofs"
+	pkgRecordsDir     = "custody/records" // a record and its proof per item sealed in a batch
 	pkgCheckpoint     = "custody/checkpoint"
 	pkgKeysDir        = "custody/keys"
 	pkgVKey           = "custody/keys/custos.vkey"
@@ -33,6 +37,8 @@ const (
 	pkgSHA256SUMS     = "SHA256SUMS"
 	pkgReadme         = "README.txt"
 	pkgProofSuffix    = ".tlog-proof"
+	pkgRecordSuffix   = ".json"  // custody/records/<sha256>.json: the item's record, as its batch's manifest holds it
+	pkgRecProofSuffix = ".proof" // custody/records/<sha256>.proof: the record's proof in its batch's tree
 	pkgDataDir        = "data"
 )
 
@@ -48,7 +54,7 @@ var pkgFixedFiles = []string{
 }
 
 // pkgDirs are the directories of a package besides those under data/.
-var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgKeysDir}
+var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgRecordsDir, pkgKeysDir}
 
 // signedTagFiles are the tag files whose SHA-256 the statement carries:
 // nothing else signs them.
@@ -64,4 +70,26 @@ var bagInfoLabels = []string{
 // proofPath is the name of the tlog-proof of the event at index.
 func proofPath(index uint64) string {
 	return pkgProofsDir + "/" + strconv.FormatUint(index, 10) + pkgProofSuffix
+}
+
+// recordPath is the name of the record of the item whose SHA-256 is sum
+// (lower-case hex): the record's bytes, exactly a line of its batch's
+// manifest without the newline.
+func recordPath(sum string) string { return pkgRecordsDir + "/" + sum + pkgRecordSuffix }
+
+// recordProofPath is the name of the proof of that record in its batch's
+// tree (chain.FormatRecordProof).
+func recordProofPath(sum string) string { return pkgRecordsDir + "/" + sum + pkgRecProofSuffix }
+
+// recordName parses a name under custody/records: "<sha256>.json" or
+// "<sha256>.proof", the digest in lower-case hex. It returns the digest
+// and whether the file is the proof.
+func recordName(name string) (sum string, proof, ok bool) {
+	if s, found := strings.CutSuffix(name, pkgRecordSuffix); found {
+		return s, false, isHex(s, 64)
+	}
+	if s, found := strings.CutSuffix(name, pkgRecProofSuffix); found {
+		return s, true, isHex(s, 64)
+	}
+	return "", false, false
 }

@@ -58,7 +58,8 @@ type Contents struct {
 	Signer chain.Signer
 }
 
-// Item is one item to disclose, as its item.preserved event describes it.
+// Item is one item to disclose, as its item.preserved event, or its record
+// in a sealed batch, describes it.
 type Item struct {
 	SHA256, SHA512 string // lower-case hex
 	Size           int64
@@ -66,11 +67,24 @@ type Item struct {
 	Name           string   // its name in that source
 	Categories     []string // the source's data categories
 	MediaType      string
-	PreservedIndex uint64 // the log index of its item.preserved event
+	// PreservedIndex is the log index of the event that preserved the
+	// item: its item.preserved event, or for an item sealed in a batch
+	// (Record set) its batch's items.sealed event.
+	PreservedIndex uint64
 	// Open returns the item's bytes. Write copies exactly Size bytes and
 	// fails on fewer or more; Open's reader should check the content's
 	// digest as it reads (the agent's store does).
 	Open func(ctx context.Context) (io.ReadCloser, error)
+
+	// Record and Proof prove an item sealed in a batch: Record is its
+	// record's canonical bytes, exactly its line of the batch's manifest
+	// without the newline, and Proof the record's inclusion proof in the
+	// batch's tree. The package carries both under custody/records, and
+	// Write checks them against the root of the items.sealed event at
+	// PreservedIndex. Both are nil for an item that an item.preserved
+	// event preserved (logs written before batches).
+	Record []byte
+	Proof  *chain.RecordProof
 }
 
 // File is an item as a package holds it: its path under data/ and what
@@ -109,6 +123,9 @@ func Write(ctx context.Context, out string, c *Contents) (*Written, error) {
 	rec, err := parseOrderRecord(c.Order)
 	if err != nil {
 		return nil, fmt.Errorf("the order record: %w", err)
+	}
+	if err := c.checkRecords(rec.ID); err != nil {
+		return nil, err
 	}
 	w, err := newPackageWriter(out, FormatFor(out), c.Recipients, c.Time)
 	if err != nil {
@@ -209,6 +226,9 @@ func (b *bagBuilder) write(ctx context.Context, c *Contents, rec *orderRecord) (
 			return nil, err
 		}
 	}
+	if err := b.records(c.Items); err != nil {
+		return nil, err
+	}
 	return files, b.seal(sorted)
 }
 
@@ -257,8 +277,12 @@ func (b *bagBuilder) copyItem(ctx context.Context, it Item, path string) error {
 	case err != nil:
 		return fmt.Errorf("item %s: %w", it.SHA256, err)
 	case n != it.Size:
+		says := "its item.preserved event records"
+		if it.Record != nil {
+			says = "its record says"
+		}
 		return &chain.TamperError{File: path, Index: int64(it.PreservedIndex),
-			What: fmt.Sprintf("item %s: read %d bytes of the %d its item.preserved event records", it.SHA256, n, it.Size)}
+			What: fmt.Sprintf("item %s: read %d bytes of the %d %s", it.SHA256, n, it.Size, says)}
 	case cerr != nil:
 		return fmt.Errorf("%s: %w", path, cerr)
 	}

@@ -60,37 +60,59 @@ func sameTree(t *testing.T, got, want map[string][]byte) {
 	}
 }
 
-// The writer writes the golden package byte for byte from its inputs (a
-// log, six items, a checked-in Ed25519 key and fixed times); with -update
-// it writes testdata/golden anew. The directory's digest is that of its
-// tagmanifest-sha256.txt.
+// The writer writes the golden packages byte for byte from their inputs
+// (a log, six items, a checked-in Ed25519 key and fixed times): the
+// package of a log of item.preserved events, written before batches, and
+// that of a log of sealed batches, whose items come with their records.
+// With -update it writes testdata/golden and testdata/golden-batch anew.
+// A directory's digest is that of its tagmanifest-sha256.txt.
 func TestWriteGolden(t *testing.T) {
-	c := goldenContents(t)
-	out := filepath.Join(t.TempDir(), "package")
-	if *update {
-		out = filepath.Join("testdata", "golden")
-		if err := os.RemoveAll(out); err != nil {
-			t.Fatal(err)
-		}
+	for _, tc := range []struct {
+		dir      string
+		contents func(testing.TB) *disclosure.Contents
+		records  int
+	}{
+		{"golden", goldenContents, 0},
+		{"golden-batch", goldenBatchContents, 6},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			c := tc.contents(t)
+			out := filepath.Join(t.TempDir(), "package")
+			if *update {
+				out = filepath.Join("testdata", tc.dir)
+				if err := os.RemoveAll(out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w, err := disclosure.Write(context.Background(), out, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readTree(t, os.DirFS(out))
+			if w.Path != out || w.SHA256 != chain.EventHash(got["tagmanifest-sha256.txt"]) {
+				t.Errorf("written %s with digest %s; the tag manifest's is %s", w.Path, w.SHA256, chain.EventHash(got["tagmanifest-sha256.txt"]))
+			}
+			var paths []string
+			for _, f := range w.Files {
+				paths = append(paths, f.Path)
+			}
+			want := []string{"data/mail/inbox.mbox", "data/mail/sent.mbox", "data/order-document/order.pdf",
+				"data/subscriber/account_2.json", "data/traffic/empty-but-preserved.db", "data/traffic/records.csv"}
+			if !slices.Equal(paths, want) {
+				t.Errorf("files %v, want %v", paths, want)
+			}
+			records := 0
+			for p := range got {
+				if strings.HasPrefix(p, "custody/records/") {
+					records++
+				}
+			}
+			if records != 2*tc.records {
+				t.Errorf("%d files under custody/records, want a record and a proof for each of %d items", records, tc.records)
+			}
+			sameTree(t, got, readTree(t, os.DirFS(filepath.Join("testdata", tc.dir))))
+		})
 	}
-	w, err := disclosure.Write(context.Background(), out, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readTree(t, os.DirFS(out))
-	if w.Path != out || w.SHA256 != chain.EventHash(got["tagmanifest-sha256.txt"]) {
-		t.Errorf("written %s with digest %s; the tag manifest's is %s", w.Path, w.SHA256, chain.EventHash(got["tagmanifest-sha256.txt"]))
-	}
-	var paths []string
-	for _, f := range w.Files {
-		paths = append(paths, f.Path)
-	}
-	want := []string{"data/mail/inbox.mbox", "data/mail/sent.mbox", "data/order-document/order.pdf",
-		"data/subscriber/account_2.json", "data/traffic/empty-but-preserved.db", "data/traffic/records.csv"}
-	if !slices.Equal(paths, want) {
-		t.Errorf("files %v, want %v", paths, want)
-	}
-	sameTree(t, got, readTree(t, os.DirFS(filepath.Join("testdata", "golden"))))
 }
 
 // The zip and the tar of the same inputs hold exactly the golden files;

@@ -3,6 +3,7 @@ package disclosure
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,5 +67,13 @@ With standard tools:
                                             the key in custody/keys/custos.pub
 `, rec.ID, rec.Reference, rec.Authority, rec.RequestingState, len(c.Items), len(c.Events),
 		c.Checkpoint.Origin, c.Checkpoint.Size, c.Key.Verifier)
+	if slices.ContainsFunc(c.Items, func(it Item) bool { return it.Record != nil }) {
+		b.WriteString(`    custody/records/<sha256>.json           the record of the data/ file of that SHA-256, a line
+                                            of its batch's manifest: (printf '\0'; cat FILE) | sha256sum
+                                            is its leaf hash in the batch's RFC 6962 tree
+    custody/records/<sha256>.proof          its path to the root of the batch's items.sealed
+                                            event in custody/events.jsonl (custos.record-proof/v1)
+`)
+	}
 	return b.Bytes()
 }
