@@ -30,6 +30,7 @@ const (
 	CheckAttestationSignature = "attestation-signature" // the DSSE envelope is signed by the trusted key
 	CheckAttestationStatement = "attestation-statement" // the statement is about this order, checkpoint and items
 	CheckAttestationSubjects  = "attestation-subjects"  // its subjects are exactly the payload files and digests
+	CheckRecords              = "records"               // each record of an item sealed in a batch leads to its items.sealed event's root
 	CheckItemsPreserved       = "items-preserved"       // every payload file is a preserved, unpurged item
 	CheckCaptureWindow        = "capture-window"        // items preserved inside captures begun before expiry
 	CheckEventTimes           = "event-times"           // times never go back, and none is after the disclosure
@@ -40,7 +41,7 @@ var checkOrder = []string{
 	CheckFiles, CheckBagIt, CheckBagInfo, CheckPayloadOxum, CheckManifestSHA256, CheckManifestSHA512,
 	CheckTagManifest, CheckTagManifest512, CheckSHA256SUMS, CheckKeys, CheckCheckpoint, CheckEvents, CheckProofs, CheckChain,
 	CheckOrderRecord, CheckAttestationSignature, CheckAttestationStatement, CheckAttestationSubjects,
-	CheckItemsPreserved, CheckCaptureWindow, CheckEventTimes, CheckOrderStatus,
+	CheckRecords, CheckItemsPreserved, CheckCaptureWindow, CheckEventTimes, CheckOrderStatus,
 }
 
 // ReportVersion is the version of the JSON form of Report.
@@ -89,8 +90,9 @@ type ReportItem struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 	SHA512 string `json:"sha512"`
-	// PreservedIndex is the log index of the item.preserved event that
-	// covers the file, if one does.
+	// PreservedIndex is the log index of the event that preserved the
+	// file, if one did: its item.preserved event, or the items.sealed
+	// event of the batch its record is proven in.
 	PreservedIndex *uint64 `json:"preserved_index,omitempty"`
 }
 

@@ -22,8 +22,10 @@ const maxKeptTagFile = 256 << 20
 // says: the bag (every byte of every payload file read once and hashed
 // with SHA-256 and SHA-512), SHA256SUMS, the signed checkpoint, every
 // event's inclusion proof, the chain of the order's events, the signed
-// statement about the payload, that every payload file is a preserved
-// item, and that the events tell a lawful story. Nothing in the package is
+// statement about the payload, every record of an item sealed in a batch
+// against the root of its batch's items.sealed event, that every payload
+// file is a preserved item (by its item.preserved event or by its proven
+// record), and that the events tell a lawful story. Nothing in the package is
 // trusted, executed or fetched.
 //
 // The report lists every check with its result; a package that does not
@@ -58,7 +60,9 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 	v.checkChain()
 	v.checkOrderRecord()
 	v.checkListings()
+	v.checkRecords()
 	v.checkAttestation()
+	v.checkRecordsNeeded()
 	v.parseBagInfo()
 	v.checkItems()
 	v.checkCaptures()
@@ -91,6 +95,7 @@ type pkgVerifier struct {
 	stmt    *chain.Statement
 	pred    *predicate
 	bagInfo map[string]string
+	sealed  map[string]*sealedItem // items proven by their record, by SHA-256
 }
 
 // walk lists the package: each file classified as payload, tag or proof,
@@ -136,6 +141,10 @@ func (v *pkgVerifier) walk() error {
 				v.proofPaths[idx] = p
 			} else {
 				c.fail(p, noIndex, "not a proof name (custody/proofs/<index>.tlog-proof): the file is not part of the package format")
+			}
+		case path.Dir(p) == pkgRecordsDir:
+			if _, _, ok := recordName(path.Base(p)); !ok {
+				c.fail(p, noIndex, "not a record name (custody/records/<sha256>.json or .proof): the file is not part of the package format")
 			}
 		default:
 			c.fail(p, noIndex, "file is not part of the package format")
@@ -192,6 +201,8 @@ func (v *pkgVerifier) read(ctx context.Context) error {
 			keep = chain.MaxCheckpointSize
 		case path.Dir(p) == pkgProofsDir:
 			keep = chain.MaxProofSize
+		case path.Dir(p) == pkgRecordsDir:
+			keep = chain.MaxRecordSize
 		case p == pkgCase || p == pkgReadme || !slices.Contains(pkgFixedFiles, p):
 			keep = 0 // hashed only
 		}

@@ -97,8 +97,8 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 		case it.SHA256 != f.sha256 || it.SHA512 != f.sha512 || it.Size != f.size:
 			c.fail(it.Path, noIndex, "the statement's item has %d bytes, SHA-256 %s, SHA-512 %s; the file %d bytes, %s, %s",
 				it.Size, it.SHA256, it.SHA512, f.size, f.sha256, f.sha512)
-		case preserved[it.PreservedIndex] != it.SHA256:
-			c.fail(it.Path, int64(it.PreservedIndex), "the statement says event %d preserved the item; no item.preserved of the package with its digest is there", it.PreservedIndex)
+		case preserved[it.PreservedIndex] != it.SHA256 && !v.sealedAt(it.SHA256, it.PreservedIndex):
+			c.fail(it.Path, int64(it.PreservedIndex), "the statement says event %d preserved the item; it is neither an item.preserved of the package with its digest nor the items.sealed of its proven record", it.PreservedIndex)
 		}
 		seen[it.Path] = true
 	}

@@ -2,6 +2,7 @@ package disclosure
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/custos-evidence/custos/chain"
@@ -24,33 +25,57 @@ type preservedItem struct {
 
 // checkItems checks that every payload file is an item of the order: an
 // item.preserved event whose items[0] has the file's SHA-256 and SHA-512,
-// with no item.purged of that digest after it.
+// or a record proven in a sealed batch (the records check); and that no
+// item.purged after it names its digest or, for a sealed item, its batch
+// (an item.purged with no items and the capture and batch details purges
+// the whole batch).
 func (v *pkgVerifier) checkItems() {
 	c := v.c[CheckItemsPreserved]
 	items := map[string]*preservedItem{}
+	purgedAt := map[string]uint64{}        // the newest item.purged naming a digest
+	batchPurgedAt := map[batchKey]uint64{} // the newest item.purged of a whole batch
 	for _, l := range v.lines {
-		if l.ev == nil || len(l.ev.Items) == 0 {
+		if l.ev == nil {
 			continue
 		}
 		switch l.ev.Type {
 		case chain.ItemPreserved:
+			if len(l.ev.Items) == 0 {
+				continue
+			}
 			d := l.ev.Items[0]
 			if it := items[d.SHA256]; it == nil || it.purgedAt != noIndex {
 				items[d.SHA256] = &preservedItem{sha512: d.SHA512, index: l.index, purgedAt: noIndex}
 			}
 		case chain.ItemPurged:
 			for _, d := range l.ev.Items {
+				purgedAt[d.SHA256] = l.index
 				if it := items[d.SHA256]; it != nil {
 					it.purgedAt = int64(l.index)
 				}
 			}
+			if k, ok := purgedBatch(l.ev); ok {
+				batchPurgedAt[k] = l.index
+			}
 		}
 	}
 	for i, f := range v.rep.Items {
+		if s := v.sealed[f.SHA256]; s != nil {
+			switch p, pb := purgedAt[f.SHA256], batchPurgedAt[s.batch]; {
+			case p > s.index:
+				c.fail(f.Path, int64(p), "the item sealed in batch %d of capture %s (event %d) was purged", s.batch.batch, s.batch.capture, s.index)
+			case pb > s.index:
+				c.fail(f.Path, int64(pb), "batch %d of capture %s, sealed at event %d with the item, was purged", s.batch.batch, s.batch.capture, s.index)
+			default:
+				idx := s.index
+				v.rep.Items[i].PreservedIndex = &idx
+			}
+			continue
+		}
 		it := items[f.SHA256]
 		switch {
 		case it == nil:
-			c.fail(f.Path, noIndex, "no item.preserved event of the order has the file's SHA-256 %s", f.SHA256)
+			c.fail(f.Path, noIndex, "no item.preserved event of the order has the file's SHA-256 %s, and no record proves it sealed in a batch", f.SHA256)
 		case it.purgedAt != noIndex:
 			c.fail(f.Path, it.purgedAt, "the item preserved at event %d was purged", it.index)
 		case it.sha512 != f.SHA512:
@@ -62,19 +87,33 @@ func (v *pkgVerifier) checkItems() {
 	}
 }
 
-// checkCaptures checks that every item.preserved lies inside a capture
-// (after its capture.started, same capture detail, before its end) and
-// after order.received, and that every capture started before the order's
-// expiry as it stood then: the newest expires_at of order.received or
-// order.extended before it. A capture of a held order may start after
-// that expiry: a hold has no fixed end.
+// purgedBatch reads the batch an item.purged event of no items purges
+// whole: its capture and batch details.
+func purgedBatch(e *chain.Event) (batchKey, bool) {
+	if len(e.Items) > 0 {
+		return batchKey{}, false
+	}
+	n, err := strconv.Atoi(e.Details["batch"])
+	if err != nil || n < 1 || e.Details["capture"] == "" {
+		return batchKey{}, false
+	}
+	return batchKey{e.Details["capture"], n}, true
+}
+
+// checkCaptures checks that every item.preserved and items.sealed lies
+// inside a capture (after its capture.started, same capture detail,
+// before its end: a recovery batch inside the capture that recovered it,
+// which it names) and after order.received, and that every capture
+// started before the order's expiry as it stood then: the newest
+// expires_at of order.received or order.extended before it. A capture of
+// a held order may start after that expiry: a hold has no fixed end.
 func (v *pkgVerifier) checkCaptures() {
 	c := v.c[CheckCaptureWindow]
 	received := false
 	var expiry time.Time
 	var status chain.OrderStatus
 	open, ended := map[string]bool{}, map[string]uint64{}
-	captures, items := 0, 0
+	captures, items, batches := 0, 0, 0
 	for _, l := range v.lines {
 		e := l.ev
 		if e == nil {
@@ -114,17 +153,26 @@ func (v *pkgVerifier) checkCaptures() {
 				delete(open, id)
 				ended[id] = l.index
 			}
-		case chain.ItemPreserved:
-			items++
+		case chain.ItemPreserved, chain.ItemsSealed:
+			what := "item preserved"
+			if e.Type == chain.ItemPreserved {
+				items++
+			} else {
+				batches++
+				what = "batch " + e.Details["batch"] + " sealed"
+				if sb, err := chain.ParseSealedBatch(e); err == nil {
+					items += sb.Count
+				}
+			}
 			end, wasEnded := ended[id]
 			switch {
 			case !received:
-				c.fail(pkgEvents, idx, "item preserved before the order was received")
+				c.fail(pkgEvents, idx, "%s before the order was received", what)
 			case open[id]:
 			case wasEnded:
-				c.fail(pkgEvents, idx, "item preserved by capture %s after the capture ended at event %d", id, end)
+				c.fail(pkgEvents, idx, "%s by capture %s after the capture ended at event %d", what, id, end)
 			default:
-				c.fail(pkgEvents, idx, "item preserved by capture %q, which no earlier capture.started began", id)
+				c.fail(pkgEvents, idx, "%s by capture %q, which no earlier capture.started began", what, id)
 			}
 		}
 		if l.order.Status != "" && l.order.OrderSHA256 != "" {
@@ -132,7 +180,14 @@ func (v *pkgVerifier) checkCaptures() {
 		}
 	}
 	if !c.failed() {
-		c.Summary = fmt.Sprintf("%d items preserved inside %s, each begun after receipt and before expiry", items, plural(captures, "capture"))
+		sealed := ""
+		switch {
+		case batches == 1:
+			sealed = " (in 1 sealed batch)"
+		case batches > 1:
+			sealed = fmt.Sprintf(" (in %d sealed batches)", batches)
+		}
+		c.Summary = fmt.Sprintf("%d items preserved%s inside %s, each begun after receipt and before expiry", items, sealed, plural(captures, "capture"))
 	}
 }
 
