@@ -5,10 +5,25 @@ import (
 	"strings"
 )
 
-// Version is the version of the package format, bag-info's
+// Version is the newest version of the package format, bag-info's
 // Custos-Package-Version. A change to the format changes it and
-// docs/package.md.
-const Version = 1
+// docs/package.md. Version 2 added custody/records, the records of items
+// sealed in batches (issue 15). A package without such items is version
+// 1, written byte for byte as before, so that verifiers of either version
+// read it; one with records says 2, so that a version 1 verifier says
+// which version it cannot read rather than calling the records extra.
+const Version = 2
+
+// versionWithout is the version of a package that holds no records.
+const versionWithout = 1
+
+// versionOf is the version of a package that holds records, or not.
+func versionOf(records bool) int {
+	if records {
+		return Version
+	}
+	return versionWithout
+}
 
 // PredicateType is the predicate type of the in-toto statement a package
 // carries about its payload (custody/attestation.dsse.json).

@@ -224,6 +224,11 @@ func (v *pkgVerifier) checkRecordsNeeded() {
 	}
 }
 
+// holdsRecords reports whether anything is under custody/records.
+func (v *pkgVerifier) holdsRecords() bool {
+	return slices.ContainsFunc(v.tagPaths, func(p string) bool { return path.Dir(p) == pkgRecordsDir })
+}
+
 // sealedAt reports whether the content sum is proven sealed by the
 // items.sealed event at index.
 func (v *pkgVerifier) sealedAt(sum string, index uint64) bool {

@@ -277,3 +277,37 @@ func TestPartialPackageLeaksNothing(t *testing.T) {
 		t.Errorf("%d files under custody/records, want the one item's record and proof", records)
 	}
 }
+
+// A package says Custos-Package-Version 2 exactly when it holds records:
+// version 1 packages are written as before batches, and a verifier from
+// then, which reads only version 1, says which version it cannot read.
+func TestPackageVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fx      func(t *testing.T) *pkgFixture
+		version string
+		fail    string // the bag-info problem; "": it verifies
+	}{
+		{"a package of item.preserved events", func(t *testing.T) *pkgFixture { return newSmallPackage(t, pkgOptions{}) }, "1", ""},
+		{"a package of batch items", func(t *testing.T) *pkgFixture { return newBatchPackage(t, goldenBatchOptions) }, "2", ""},
+		{"records said to be version 1", func(t *testing.T) *pkgFixture { return newBatchPackage(t, goldenBatchOptions) }, "1", "which version 2 added"},
+		{"no records said to be version 2", func(t *testing.T) *pkgFixture { return newSmallPackage(t, pkgOptions{}) }, "2", "holds no custody/records"},
+		{"version 3", func(t *testing.T) *pkgFixture { return newBatchPackage(t, goldenBatchOptions) }, "3", "reads versions 1 and 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := tc.fx(t)
+			fx.editLines(t, "bag-info.txt", func(l []string) []string { l[5] = "Custos-Package-Version: " + tc.version; return l })
+			fx.sealTags(t)
+			rep := verifyPackage(t, fx.dir, fx.trust)
+			if tc.fail == "" {
+				if rep.Result != disclosure.ResultOK {
+					t.Fatalf("does not verify:\n%s", reportText(rep))
+				}
+				return
+			}
+			if !hasProblem(rep.Check(disclosure.CheckBagInfo), tc.fail) || !slices.Equal(rep.Failed(), []string{disclosure.CheckBagInfo}) {
+				t.Errorf("bag-info does not fail alone naming %q:\n%s", tc.fail, reportText(rep))
+			}
+		})
+	}
+}

@@ -196,8 +196,13 @@ func (v *pkgVerifier) checkBagInfo() {
 			c.fail(pkgBagInfo, noIndex, "%s is %q, %s says %q", label, info[label], source, value)
 		}
 	}
-	if info["Custos-Package-Version"] != strconv.Itoa(Version) {
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q: this verifier reads version %d", info["Custos-Package-Version"], Version)
+	switch version, records := info["Custos-Package-Version"], v.holdsRecords(); {
+	case version != strconv.Itoa(versionWithout) && version != strconv.Itoa(Version):
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q: this verifier reads versions %d and %d", version, versionWithout, Version)
+	case version != strconv.Itoa(versionOf(records)) && records:
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/records, which version %d added", version, Version)
+	case version != strconv.Itoa(versionOf(records)):
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/records: a package of version %d has some", version, Version)
 	}
 	expect("Custos-Order-Id", v.order, "the events")
 	expect("Internal-Sender-Identifier", v.order, "the events")

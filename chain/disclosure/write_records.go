@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/custos-evidence/custos/chain"
 )
@@ -87,6 +88,12 @@ func (it *Item) checkRecord(order string, sealed map[uint64]*chain.Record) error
 			What: fmt.Sprintf("its record, record %d of %d by its proof, does not lead to the root %x that event %d seals", p.Index, p.Size, sb.Root, e.Index)}
 	}
 	return nil
+}
+
+// hasRecords reports whether an item comes with its record: the package
+// is then of Version.
+func (c *Contents) hasRecords() bool {
+	return slices.ContainsFunc(c.Items, func(it Item) bool { return it.Record != nil })
 }
 
 // records writes the record and the proof of every item sealed in a

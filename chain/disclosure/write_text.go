@@ -3,7 +3,6 @@ package disclosure
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +17,7 @@ func bagInfo(c *Contents, rec *orderRecord, oxumBytes int64, files int) []byte {
 		fmt.Sprintf("%d.%d", oxumBytes, files),
 		rec.Reference,
 		rec.ID,
-		strconv.Itoa(Version),
+		strconv.Itoa(versionOf(c.hasRecords())),
 		rec.ID,
 		rec.Authority,
 		rec.RequestingState,
@@ -67,7 +66,7 @@ With standard tools:
                                             the key in custody/keys/custos.pub
 `, rec.ID, rec.Reference, rec.Authority, rec.RequestingState, len(c.Items), len(c.Events),
 		c.Checkpoint.Origin, c.Checkpoint.Size, c.Key.Verifier)
-	if slices.ContainsFunc(c.Items, func(it Item) bool { return it.Record != nil }) {
+	if c.hasRecords() {
 		b.WriteString(`    custody/records/<sha256>.json           the record of the data/ file of that SHA-256, a line
                                             of its batch's manifest: (printf '\0'; cat FILE) | sha256sum
                                             is its leaf hash in the batch's RFC 6962 tree
