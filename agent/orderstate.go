@@ -6,10 +6,12 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 
 	"github.com/custos-evidence/custos/chain"
@@ -30,12 +32,18 @@ type OrderState struct {
 	// order (ItemOrder).
 	Items     map[string]chain.Digest
 	ItemOrder []string
+	ItemIndex map[string]uint64 // the log index of each one's item.preserved
 	// Spooled are items sealed in the local spool and not yet stored
 	// (item.preserved with stored=spool, no item.stored yet).
 	Spooled map[string]bool
 	// Purged are the items purged, by SHA-256: their digests stay in the
 	// log as proof of what existed.
 	Purged map[string]chain.Digest
+	// Batches are the batches sealed for the order and not purged, in log
+	// order: their items are named by their manifests (Registry.Held);
+	// PurgedBatches those purged, whose roots stay in the log.
+	Batches       []*capture.LoggedBatch
+	PurgedBatches []*capture.LoggedBatch
 	// OpenCaptures are the ids of captures started and never ended
 	// (capture.started with no capture.completed or capture.failed): the
 	// process running them died.
@@ -107,7 +115,7 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 	}
 	st := x.states[e.Order]
 	if st == nil {
-		st = &OrderState{ID: e.Order, Items: map[string]chain.Digest{}, Spooled: map[string]bool{}, Purged: map[string]chain.Digest{}}
+		st = &OrderState{ID: e.Order, Items: map[string]chain.Digest{}, ItemIndex: map[string]uint64{}, Spooled: map[string]bool{}, Purged: map[string]chain.Digest{}}
 		x.states[e.Order] = st
 		x.ids = append(x.ids, e.Order)
 	}
@@ -127,13 +135,30 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 			st.Received = e.Details
 		}
 	}
-	st.applyItems(e)
-	return nil
+	return st.applyItems(rec)
 }
 
-// applyItems follows the captures and items an event of the order names.
-func (st *OrderState) applyItems(e *chain.Event) {
+// applyItems follows the captures, batches and items an event of the
+// order names.
+func (st *OrderState) applyItems(rec *chain.Record) error {
+	e := rec.Event
+	if b := st.batch(e); b != nil {
+		switch e.Type {
+		case chain.ItemStored:
+			b.Spooled = false
+		case chain.ItemPurged:
+			st.Batches = slices.DeleteFunc(st.Batches, func(x *capture.LoggedBatch) bool { return x == b })
+			st.PurgedBatches = append(st.PurgedBatches, b)
+		}
+		return nil
+	}
 	switch e.Type {
+	case chain.ItemsSealed:
+		sb, err := chain.ParseSealedBatch(e)
+		if err != nil {
+			return &chain.TamperError{Index: int64(rec.Index), What: err.Error()}
+		}
+		st.Batches = append(st.Batches, &capture.LoggedBatch{Order: e.Order, Index: rec.Index, Sealed: sb, Spooled: sb.Stored == chain.StoredInSpool})
 	case chain.CaptureStarted:
 		st.OpenCaptures = appendNew(st.OpenCaptures, e.Details["capture"])
 	case chain.CaptureCompleted, chain.CaptureFailed:
@@ -143,6 +168,7 @@ func (st *OrderState) applyItems(e *chain.Event) {
 			if _, ok := st.Items[d.SHA256]; !ok {
 				st.Items[d.SHA256] = d
 				st.ItemOrder = append(st.ItemOrder, d.SHA256)
+				st.ItemIndex[d.SHA256] = rec.Index
 			}
 			delete(st.Purged, d.SHA256)
 			if e.Details["stored"] == "spool" {
@@ -158,11 +184,36 @@ func (st *OrderState) applyItems(e *chain.Event) {
 			if _, ok := st.Items[d.SHA256]; ok {
 				st.Purged[d.SHA256] = st.Items[d.SHA256]
 				delete(st.Items, d.SHA256)
+				delete(st.ItemIndex, d.SHA256)
 				delete(st.Spooled, d.SHA256)
 				st.ItemOrder = remove(st.ItemOrder, d.SHA256)
 			}
 		}
 	}
+	return nil
+}
+
+// batch is the sealed batch an item.stored or item.purged of a whole
+// batch names (capture and batch, no items), or nil.
+func (st *OrderState) batch(e *chain.Event) *capture.LoggedBatch {
+	if (e.Type != chain.ItemStored && e.Type != chain.ItemPurged) || len(e.Items) > 0 || e.Details["batch"] == "" {
+		return nil
+	}
+	for _, b := range st.Batches {
+		if b.Sealed.Capture == e.Details["capture"] && strconv.Itoa(b.Sealed.Batch) == e.Details["batch"] {
+			return b
+		}
+	}
+	return nil
+}
+
+// ItemCount is how many items the order holds: preserved and not purged.
+func (st *OrderState) ItemCount() int {
+	n := len(st.Items)
+	for _, b := range st.Batches {
+		n += b.Sealed.Count
+	}
+	return n
 }
 
 // Get returns a copy of the state of order id, or nil when the log never
@@ -198,15 +249,31 @@ func (st *OrderState) clone() *OrderState {
 	c := *st
 	c.Records = slices.Clone(st.Records)
 	c.Items = maps.Clone(st.Items)
+	c.ItemIndex = maps.Clone(st.ItemIndex)
 	c.ItemOrder = slices.Clone(st.ItemOrder)
 	c.Spooled = maps.Clone(st.Spooled)
 	c.Purged = maps.Clone(st.Purged)
 	c.OpenCaptures = slices.Clone(st.OpenCaptures)
+	c.Batches = cloneBatches(st.Batches)
+	c.PurgedBatches = cloneBatches(st.PurgedBatches)
 	c.Received = maps.Clone(st.Received)
 	return &c
 }
 
-// Preserved returns the SHA-256 set a re-run capture must not store again.
+// cloneBatches copies each batch, which the index changes as the log goes
+// on (a spooled batch flushed).
+func cloneBatches(bs []*capture.LoggedBatch) []*capture.LoggedBatch {
+	out := make([]*capture.LoggedBatch, len(bs))
+	for i, b := range bs {
+		c := *b
+		out[i] = &c
+	}
+	return out
+}
+
+// Preserved returns the SHA-256 of the items preserved before batches: a
+// re-run capture must not store them again (Registry.preserved adds the
+// batches' items).
 func (st *OrderState) Preserved() map[string]bool {
 	m := make(map[string]bool, len(st.Items))
 	for sum := range st.Items {

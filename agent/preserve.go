@@ -166,12 +166,16 @@ func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []capture.N
 	spec := capture.NewSpec(o, srcs, cutOff)
 	spec.Actor, spec.Progress = actor, progress
 	if st != nil {
-		spec.Preserved = st.Preserved()
+		held, err := r.preserved(ctx, st)
+		if err != nil {
+			return nil, fmt.Errorf("order %s: %w", o.ID, err)
+		}
+		spec.Preserved, spec.Interrupted = held, st.OpenCaptures
 		for _, cid := range st.OpenCaptures {
 			e := chain.Event{
 				Type: chain.CaptureFailed, Time: r.now(), Order: o.ID, Actor: actor, Agent: r.Agent, Host: r.Host,
 				Authority: o.LegalBasis,
-				Reason:    "interrupted: the process running the capture stopped before it ended; items it preserved are in the log, the rest are captured again",
+				Reason:    "interrupted: the process running the capture stopped before it ended; items it sealed are in the log, what it stored and never sealed is sealed by the next capture",
 				Details:   map[string]string{"capture": cid, "interrupted": "true"},
 			}
 			if _, err := r.Log.Append(ctx, e); err != nil {

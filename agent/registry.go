@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -52,10 +53,14 @@ type Registry struct {
 	// Capturer preserves captures and order documents; its Store, Log and
 	// Signer must be the registry's. Each step passes its own actor.
 	Capturer *capture.Capturer
-	Agent    string
-	Host     string
-	Now      func() time.Time // nil: time.Now
-	Entropy  io.Reader        // order ids; nil: crypto/rand
+	// Manifests is where the records of sealed batches are read: the
+	// data directory's index (capture.Index, also the Capturer's
+	// Manifests). nil reads them from the store.
+	Manifests *capture.Index
+	Agent     string
+	Host      string
+	Now       func() time.Time // nil: time.Now
+	Entropy   io.Reader        // order ids; nil: crypto/rand
 	// Logger reports what does not stop a step (a spool that could not be
 	// flushed yet); nil discards.
 	Logger *slog.Logger
@@ -283,32 +288,49 @@ type StoreReport struct {
 	Missing []string
 }
 
-// objectKeys lists every object of an order in the store: each item, its
-// metadata and statement, and every version of the record. pending says
-// whether a key may legitimately be absent from the store yet.
-func (r *Registry) objectKeys(st *OrderState) (keys []string, pending map[string]bool) {
+// objectKeys lists every object of an order in the store: each item (and
+// before batches its metadata and statement), each batch's manifest and
+// statement, and every version of the record. pending says whether a key
+// may legitimately be absent from the store yet.
+func (r *Registry) objectKeys(ctx context.Context, st *OrderState) (keys []string, pending map[string]bool, err error) {
 	pending = map[string]bool{}
-	for _, sum := range st.ItemOrder {
-		ks := []string{capture.ItemKey(st.ID, sum), capture.ItemKey(st.ID, sum) + ".meta.json", capture.AttestationKey(st.ID, sum)}
+	add := func(spooled bool, ks ...string) {
 		keys = append(keys, ks...)
-		if st.Spooled[sum] {
-			for _, k := range ks {
-				pending[k] = true
-			}
+		for _, k := range ks {
+			pending[k] = pending[k] || spooled
 		}
 	}
-	for _, sum := range st.Records {
-		k := RecordKey(st.ID, sum)
-		keys = append(keys, k)
-		pending[k] = true // a record may wait in the book for the store
+	for it, err := range r.held(ctx, st) {
+		if err != nil {
+			return nil, nil, err
+		}
+		if it.Batch != nil {
+			add(it.Spooled, it.Key)
+		} else {
+			add(it.Spooled, it.Key, it.Key+".meta.json", capture.AttestationKey(st.ID, it.Digest.SHA256))
+		}
 	}
-	return keys, pending
+	for _, b := range st.Batches {
+		add(b.Spooled, batchKeys(b)...)
+	}
+	for _, sum := range st.Records {
+		add(true, RecordKey(st.ID, sum)) // a record may wait in the book for the store
+	}
+	return keys, pending, nil
+}
+
+// batchKeys are the keys of a batch's manifest and statement.
+func batchKeys(b *capture.LoggedBatch) []string {
+	return []string{b.Key(), capture.StatementKey(b.Order, b.Sealed.Capture, b.Sealed.Batch)}
 }
 
 // eachObject applies fn to every object of the order.
 func (r *Registry) eachObject(ctx context.Context, st *OrderState, fn func(key string) error) (*StoreReport, error) {
 	rep := &StoreReport{}
-	keys, pending := r.objectKeys(st)
+	keys, pending, err := r.objectKeys(ctx, st)
+	if err != nil {
+		return rep, fmt.Errorf("order %s: %w", st.ID, err)
+	}
 	for _, k := range keys {
 		err := fn(k)
 		switch {
@@ -483,6 +505,9 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 		}
 		rep.Purged = append(rep.Purged, d)
 	}
+	if err := r.purgeBatches(ctx, o, st, reason, actor, rep); err != nil {
+		return rep, err
+	}
 	if len(rep.Kept) > 0 {
 		return rep, nil
 	}
@@ -505,6 +530,53 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 	}
 	rep.Order = n
 	return rep, nil
+}
+
+// purgeBatches deletes each batch of the order whose retention allows it:
+// its items, manifest and statement, then one item.purged for the batch
+// (capture and batch; its root and manifest digest stay in the log as
+// proof of what existed), then the index's copy of its manifest.
+func (r *Registry) purgeBatches(ctx context.Context, o *order.Order, st *OrderState, reason, actor string, rep *PurgeReport) error {
+	src := r.manifests()
+	for _, b := range st.Batches {
+		_, recs, err := src.Manifest(ctx, b)
+		if err != nil {
+			return fmt.Errorf("order %s: purge batch %s: %w", o.ID, b.ID(), err)
+		}
+		var keys []string
+		for _, rec := range recs {
+			keys = append(keys, rec.Key)
+		}
+		kept, err := r.deleteAll(ctx, append(keys, batchKeys(b)...))
+		if err != nil {
+			return fmt.Errorf("order %s: purge batch %s: %w", o.ID, b.ID(), err)
+		}
+		if kept != nil {
+			for _, rec := range recs {
+				rep.Kept = append(rep.Kept, KeptItem{Digest: rec.Digest(), RetainUntil: kept.RetainUntil})
+			}
+			continue
+		}
+		sb := b.Sealed
+		e := chain.Event{
+			Type: chain.ItemPurged, Time: r.now(), Order: o.ID, Actor: actor, Agent: r.Agent, Host: r.Host, Reason: reason,
+			Authority: o.LegalBasis,
+			Details: map[string]string{"capture": sb.Capture, "batch": strconv.Itoa(sb.Batch), "count": strconv.Itoa(sb.Count),
+				"manifest_sha256": sb.ManifestSHA256, "key": b.Key()},
+		}
+		if _, err := r.Log.Append(ctx, e); err != nil {
+			return fmt.Errorf("order %s: batch %s deleted, not logged: %w", o.ID, b.ID(), err)
+		}
+		for _, rec := range recs {
+			rep.Purged = append(rep.Purged, rec.Digest())
+		}
+		if r.Manifests != nil {
+			if err := r.Manifests.Forget(b); err != nil {
+				return fmt.Errorf("order %s: batch %s purged, its index copy not removed: %w", o.ID, b.ID(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // deleteAll deletes keys from the store and from the spool. It stops at

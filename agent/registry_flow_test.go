@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"iter"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -108,9 +107,10 @@ type flow struct {
 	id    string
 	// events are the types the order's events must have, in log order.
 	events []string
-	// preserved are the order's items, by SHA-256, as item.preserved
-	// logged them.
+	// preserved are the order's items, by SHA-256, as its batches sealed
+	// them; batches are the items.sealed events of the order.
 	preserved map[string]chain.Digest
+	batches   int
 }
 
 func runFlow(t *testing.T, dir string, store flowStore, view storagetest.View) {
@@ -151,6 +151,7 @@ func newFlow(t *testing.T, dir string, store flowStore, view storagetest.View) *
 	}
 	c := *f.c
 	c.Store, c.Spool = store, spool
+	c.BatchWait = time.Hour // a capture's items make one batch, sealed when it ends
 	reg := &Registry{
 		Log: f.log, Store: store, Profiles: flowProfiles(t), Capturer: &c, Agent: "agent-1", Host: "host-1",
 		Book: &OrderBook{Dir: filepath.Join(dir, "orders"), Store: store},
@@ -176,7 +177,7 @@ func (fl *flow) add(window order.Window, expires time.Time) {
 	if res.Document == nil || res.Document.Preserved() != 1 || res.Order.Document.MediaType != "application/pdf" {
 		t.Fatalf("order document: %+v, %+v", res.Document, res.Order.Document)
 	}
-	fl.check("add", order.StatusReceived, "order.received", "capture.started", "item.preserved", "capture.completed")
+	fl.check("add", order.StatusReceived, "order.received", "capture.started", "items.sealed", "capture.completed")
 	fl.checkObjects("add", expires, false)
 }
 
@@ -201,15 +202,16 @@ func (fl *flow) capture(srcs []capture.NamedSource, want []flowItem, expires tim
 	if dir["symlinks_followed"] != 1 || dir["skipped_symlink_outside"] != 1 {
 		t.Errorf("dir summary %v: want the link inside the root followed, the one out of it skipped", dir)
 	}
-	types := []string{"order.amended", "capture.started"} // preserving
+	n := 1 // the document
 	for _, w := range want {
 		if !w.dup {
-			types = append(types, "item.preserved")
+			n++
 		}
 	}
-	fl.check("capture", order.StatusPreserved, append(types, "capture.completed", "order.amended")...) // preserved
-	if n := 1 + len(types) - 2; len(fl.preserved) != n {
-		t.Fatalf("%d items logged preserved, want %d: the document and the capture's", len(fl.preserved), n)
+	// preserving, then one batch, then preserved.
+	fl.check("capture", order.StatusPreserved, "order.amended", "capture.started", "items.sealed", "capture.completed", "order.amended")
+	if len(fl.preserved) != n {
+		t.Fatalf("%d items sealed, want %d: the document and the capture's", len(fl.preserved), n)
 	}
 	if _, ok := fl.preserved[hex.EncodeToString(sha256Of([]byte(flowSecret)))]; ok {
 		t.Fatal("the file a symlink out of the root names was preserved")
@@ -312,31 +314,33 @@ func (fl *flow) purge() {
 	if len(rep.Purged) != len(fl.preserved) || len(rep.Kept) != 0 || rep.Order.Status != order.StatusPurged {
 		t.Fatalf("purge: %d purged, %d kept, order %s; want all %d purged", len(rep.Purged), len(rep.Kept), rep.Order.Status, len(fl.preserved))
 	}
-	types := make([]string, 0, len(fl.preserved)+1)
-	for range fl.preserved {
+	// One item.purged for each batch, naming it, and no item: the
+	// batch's root and manifest digest stay in the log.
+	types := make([]string, 0, fl.batches+1)
+	for range fl.batches {
 		types = append(types, "item.purged")
 	}
 	evs := fl.check("purge", order.StatusPurged, append(types, "order.amended")...)
 	purged := map[string]int{}
 	for _, e := range evs {
 		if e.Type == chain.ItemPurged {
-			if len(e.Items) != 1 || e.Items[0] != fl.preserved[e.Items[0].SHA256] {
-				t.Fatalf("item.purged %+v names no item the order preserved", e.Items)
+			if len(e.Items) != 0 || e.Details["batch"] == "" || e.Details["manifest_sha256"] == "" {
+				t.Fatalf("item.purged %+v does not name a whole batch", e)
 			}
-			purged[e.Items[0].SHA256]++
-		}
-	}
-	for sum := range fl.preserved {
-		if purged[sum] != 1 {
-			t.Errorf("item %s: purged %d times in the log, want once", sum, purged[sum])
+			purged[e.Details["capture"]+"/"+e.Details["batch"]]++
 		}
 	}
 	v, err := fl.reg.Get(context.Background(), fl.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !maps.Equal(v.State.Purged, fl.preserved) || len(v.State.Items) != 0 {
-		t.Errorf("the log says %d items purged and %d kept; want the %d preserved, all purged", len(v.State.Purged), len(v.State.Items), len(fl.preserved))
+	for _, b := range v.State.PurgedBatches {
+		if purged[b.ID()] != 1 {
+			t.Errorf("batch %s: purged %d times in the log, want once", b.ID(), purged[b.ID()])
+		}
+	}
+	if len(v.State.PurgedBatches) != fl.batches || len(v.State.Batches) != 0 || v.State.ItemCount() != 0 {
+		t.Errorf("the log says %d batches purged and %d items kept; want the %d batches, all purged", len(v.State.PurgedBatches), v.State.ItemCount(), fl.batches)
 	}
 	if n := len(fl.objects()); n != 0 {
 		t.Errorf("the store still holds %d objects of the purged order", n)
@@ -358,9 +362,6 @@ func (fl *flow) check(step string, status order.Status, added ...string) []*chai
 	var got []string
 	for _, e := range evs {
 		got = append(got, string(e.Type))
-		if e.Type == chain.ItemPreserved {
-			fl.preserved[e.Items[0].SHA256] = e.Items[0]
-		}
 	}
 	if !slices.Equal(got, fl.events) {
 		t.Fatalf("after %s, the order's events are\n%s\nwant\n%s", step, strings.Join(got, " "), strings.Join(fl.events, " "))
@@ -372,15 +373,28 @@ func (fl *flow) check(step string, status order.Status, added ...string) []*chai
 	if err != nil {
 		t.Fatalf("after %s: %v", step, err)
 	}
-	if v.Order.Status != status || len(v.State.Items)+len(v.State.Purged) != len(fl.preserved) {
-		t.Fatalf("after %s, the order is %s with %d items and %d purged; want %s with %d in all",
-			step, v.Order.Status, len(v.State.Items), len(v.State.Purged), status, len(fl.preserved))
+	if v.Order.Status != status {
+		t.Fatalf("after %s, the order is %s; want %s", step, v.Order.Status, status)
+	}
+	if len(v.State.Batches) == 0 {
+		return evs // purged
+	}
+	items, err := fl.reg.LoggedItems(context.Background(), fl.id)
+	if err != nil {
+		t.Fatalf("after %s: %v", step, err)
+	}
+	for _, it := range items {
+		fl.preserved[it.Digest.SHA256] = it.Digest
+	}
+	fl.batches = len(v.State.Batches)
+	if len(items) != len(fl.preserved) || v.State.ItemCount() != len(items) {
+		t.Fatalf("after %s, the order holds %d items (%d counted); want %d", step, len(items), v.State.ItemCount(), len(fl.preserved))
 	}
 	return evs
 }
 
 // checkObjects checks that the store holds exactly the order's objects
-// (each item with its metadata and attestation, each version of its
+// (each item, each batch's manifest and statement, each version of its
 // record), each retained until until, with a legal hold or none.
 func (fl *flow) checkObjects(step string, until time.Time, hold bool) {
 	t := fl.t
@@ -391,7 +405,10 @@ func (fl *flow) checkObjects(step string, until time.Time, hold bool) {
 	}
 	var want []string
 	for sum := range fl.preserved {
-		want = append(want, capture.ItemKey(fl.id, sum), capture.ItemKey(fl.id, sum)+".meta.json", capture.AttestationKey(fl.id, sum))
+		want = append(want, capture.ItemKey(fl.id, sum))
+	}
+	for _, b := range v.State.Batches {
+		want = append(want, b.Key(), capture.StatementKey(fl.id, b.Sealed.Capture, b.Sealed.Batch))
 	}
 	for _, sum := range v.State.Records {
 		want = append(want, RecordKey(fl.id, sum))

@@ -217,7 +217,7 @@ func TestRegistryRecordsInterruptedCapturesAndRebuildsFromTheLog(t *testing.T) {
 		t.Fatalf("capture: %v, %+v", err, rep)
 	}
 	got := strings.Join(f.orderEvents(t, o.ID), " ")
-	want := "order.received capture.started order.amended capture.failed capture.started item.preserved item.preserved capture.completed order.amended"
+	want := "order.received capture.started order.amended capture.failed capture.started items.sealed capture.completed order.amended"
 	if got != want {
 		t.Fatalf("events:\n got %s\nwant %s", got, want)
 	}
@@ -229,8 +229,8 @@ func TestRegistryRecordsInterruptedCapturesAndRebuildsFromTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Order.Status != order.StatusPreserved || len(v.State.Items) != 2 || len(v.State.OpenCaptures) != 0 {
-		t.Fatalf("rebuilt: status %s, %d items, open captures %v", v.Order.Status, len(v.State.Items), v.State.OpenCaptures)
+	if v.Order.Status != order.StatusPreserved || v.State.ItemCount() != 2 || len(v.State.OpenCaptures) != 0 {
+		t.Fatalf("rebuilt: status %s, %d items, open captures %v", v.Order.Status, v.State.ItemCount(), v.State.OpenCaptures)
 	}
 	// And re-running the capture stores nothing twice.
 	rep, err = reg.Capture(ctx, o.ID, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "custodian", CutOff: time.Now()})
@@ -259,9 +259,10 @@ func TestRegistryExtendReportsMissingObjectsAndStillExtends(t *testing.T) {
 	if len(srep.Missing) != 1 || srep.Missing[0] != lost {
 		t.Fatalf("missing = %v, want [%s]", srep.Missing, lost)
 	}
-	info, err := f.store.Stat(ctx, lost+".meta.json")
+	manifest := capture.ManifestKey(o.ID, rep.ID, 1)
+	info, err := f.store.Stat(ctx, manifest)
 	if err != nil || !info.RetainUntil.Equal(n.ExpiresAt) {
-		t.Fatalf("metadata retained until %v (%v), want %v", info.RetainUntil, err, n.ExpiresAt)
+		t.Fatalf("the batch's manifest retained until %v (%v), want %v", info.RetainUntil, err, n.ExpiresAt)
 	}
 	if got := f.orderEvents(t, o.ID); got[len(got)-1] != "order.extended" {
 		t.Fatalf("last event %s, want order.extended", got[len(got)-1])
@@ -345,7 +346,7 @@ func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
 
 // TestRegistryStepsOnOneOrderTakeTurns runs captures of one order and of
 // other orders at once, as the daemon does: the order moves to preserving
-// once, each item is preserved once, and every capture ends.
+// once, its items are sealed once, in one batch, and every capture ends.
 func TestRegistryStepsOnOneOrderTakeTurns(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
@@ -378,7 +379,7 @@ func TestRegistryStepsOnOneOrderTakeTurns(t *testing.T) {
 		count[typ]++
 	}
 	// received -> preserving -> preserved: two amendments, whoever ran first.
-	want := map[string]int{"order.received": 1, "order.amended": 2, "capture.started": n, "capture.completed": n, "item.preserved": 2}
+	want := map[string]int{"order.received": 1, "order.amended": 2, "capture.started": n, "capture.completed": n, "items.sealed": 1}
 	for typ, c := range want {
 		if count[typ] != c {
 			t.Errorf("%s: %d events, want %d (all: %v)", typ, count[typ], c, count)
@@ -386,7 +387,7 @@ func TestRegistryStepsOnOneOrderTakeTurns(t *testing.T) {
 	}
 	for _, o := range others {
 		v, err := f.reg.Get(ctx, o.ID)
-		if err != nil || v.Order.Status != order.StatusPreserved || len(v.State.Items) != 2 {
+		if err != nil || v.Order.Status != order.StatusPreserved || v.State.ItemCount() != 2 {
 			t.Fatalf("order %s: %v, %+v", o.ID, err, v)
 		}
 	}

@@ -3,8 +3,6 @@ package capture
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -27,9 +23,12 @@ import (
 
 // Store is what a capture needs of the evidence store.
 type Store interface {
+	Lister
 	Stage(ctx context.Context, r io.Reader) (*storage.Staged, error)
 	Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (*storage.ObjectInfo, error)
 	Stat(ctx context.Context, key string) (*storage.ObjectInfo, error)
+	// Sync makes every deferred put done before it durable.
+	Sync(ctx context.Context) error
 }
 
 // EventLog is what a capture needs of the custody log.
@@ -38,13 +37,13 @@ type EventLog interface {
 }
 
 // Capturer preserves what an order's sources yield: each item is hashed
-// (SHA-256, SHA-512, and MD5/SHA-1 on request) in the one pass that
-// streams it into the store, committed write-once under
-// orders/<order>/items/<sha256> with the order's retention and hold,
-// described (…/items/<sha256>.meta.json), attested (a signed in-toto
-// statement, …/attestations/<sha256>.dsse.json) and logged
-// (item.preserved), between capture.started and capture.completed or
-// capture.failed.
+// (SHA-256, SHA-512, and MD5/SHA-1 on request) as it is read once, stored
+// write-once under orders/<order>/items/<sha256> with the order's
+// retention and hold, and sealed in a batch: the batch's records
+// (ManifestKey), its signed statement (StatementKey) and one items.sealed
+// event carrying the Merkle root over the records, between
+// capture.started and capture.completed or capture.failed. An item is
+// preserved once its batch's event is durable.
 //
 // A Capturer holds what stays the same from one capture to the next; what
 // changes per call (the order, the actor, the progress) is in the Spec of
@@ -62,9 +61,23 @@ type Capturer struct {
 
 	Agent, Host string
 	Now         func() time.Time // nil: time.Now
-	// Concurrency bounds the sources captured at once (items of one
-	// source come one after another); 0 means 2.
+	// Concurrency bounds the sources captured at once; 0 means 2.
 	Concurrency int
+	// Workers hash and store items at once, from all sources;
+	// 0 means DefaultWorkers.
+	Workers int
+	// BatchItems and BatchWait bound a batch: sealed when it holds
+	// BatchItems items or BatchWait after its first; 0 means
+	// DefaultBatchItems and DefaultBatchWait.
+	BatchItems int
+	BatchWait  time.Duration
+	// PartSize is the largest item buffered and put straight under its
+	// key; larger ones are staged as they stream. 0 means
+	// storage.DefaultPartSize.
+	PartSize int64
+	// Manifests, when set, keeps each sealed batch's manifest (the data
+	// directory's index).
+	Manifests Manifests
 }
 
 // progressReader tells progress of the bytes read through it.
@@ -110,6 +123,10 @@ type Spec struct {
 	// Progress, when set, is told of every n bytes read from the
 	// sources, from several goroutines at once (a progress bar).
 	Progress func(n int)
+	// Interrupted are the captures of the order that never ended (their
+	// process died): what they stored and never sealed is sealed first,
+	// in a recovery batch.
+	Interrupted []string
 }
 
 // ItemResult is what became of one item a source yielded.
@@ -122,6 +139,12 @@ type ItemResult struct {
 	Duplicate bool  // already preserved for this order
 	Spooled   bool  // sealed in the local spool, to be flushed to the store
 	Err       error // not preserved, and why
+	// Batch is the number of the batch that sealed the item in its
+	// capture, and Index the log index of its items.sealed event.
+	Batch int
+	Index uint64
+
+	seq int64 // the order its source yielded it in, for the report
 }
 
 // Report is the outcome of a capture.
@@ -133,6 +156,8 @@ type Report struct {
 	// SourceErrs holds, by source name, a source that failed outside any
 	// one item (it could not be reached, or stopped between items).
 	SourceErrs map[string]error
+	// Batches is how many batches the capture sealed.
+	Batches int
 	// Index is the log index of the capture.completed or capture.failed
 	// event, durable when Capture returns.
 	Index uint64
@@ -178,37 +203,6 @@ func (r *Report) Failed() bool {
 	return false
 }
 
-// itemMeta is the item metadata stored beside its content.
-type itemMeta struct {
-	Order      string         `json:"order"`
-	Capture    string         `json:"capture"`
-	Digests    Digests        `json:"digests"`
-	Size       int64          `json:"size"`
-	MediaType  string         `json:"media_type,omitempty"`
-	Name       string         `json:"name"`
-	Source     string         `json:"source"`
-	Kind       string         `json:"kind"`
-	Categories []string       `json:"categories,omitempty"`
-	Record     map[string]any `json:"record"`
-	Modified   *time.Time     `json:"modified,omitempty"`
-	CapturedAt time.Time      `json:"captured_at"`
-	CutOff     time.Time      `json:"cut_off"`
-	Agent      string         `json:"agent"`
-	Actor      string         `json:"actor"`
-	Store      storeRecord    `json:"store"`
-}
-
-// storeRecord is what the store said when it took the content.
-type storeRecord struct {
-	Key         string    `json:"key"`
-	VersionID   string    `json:"version_id,omitempty"`
-	ETag        string    `json:"etag,omitempty"`
-	Checksum    string    `json:"checksum,omitempty"`
-	PartSize    int64     `json:"part_size,omitempty"`
-	RetainUntil time.Time `json:"retain_until,omitzero"`
-	LegalHold   bool      `json:"legal_hold"`
-}
-
 // ItemKey is where an order's item lives in the store.
 func ItemKey(order, sha256 string) string { return "orders/" + order + "/items/" + sha256 }
 
@@ -250,55 +244,49 @@ func (c *Capturer) Capture(ctx context.Context, spec Spec) (*Report, error) {
 		return nil, fmt.Errorf("capture: record its start: %w", err)
 	}
 
-	var (
-		mu        sync.Mutex
-		preserved = map[string]bool{}
-		down      atomic.Bool // the store stopped answering: spool from now on
-	)
+	p := newPipeline(ctx, c, spec, rep)
 	if c.Spool != nil && !c.StoreUp(ctx) {
-		down.Store(true)
-	}
-	for k, v := range spec.Preserved {
-		preserved[k] = v
+		p.down.Store(true)
 	}
 	// A source's failure is in the report and stops no other source: every
 	// function of the group returns nil, and the group only bounds how
-	// many sources run at once.
+	// many sources run at once. An item that fails (its content broke off,
+	// the store refused it) is reported and its source goes on to the
+	// next: one changed file must not leave the rest of a tree
+	// unpreserved. Only an ended context, a log that does not take a
+	// batch, or a store that does not answer when there is no spool to
+	// seal items into stops a source.
 	var g errgroup.Group
 	g.SetLimit(c.concurrency())
 	for _, ns := range spec.Sources {
 		g.Go(func() error {
-			// An item that fails (its content broke off, the store refused
-			// it) is reported and the source goes on to the next: one
-			// changed file must not leave the rest of a tree unpreserved.
-			// Only an ended context, a log that does not take an
-			// item.preserved, or a store that does not answer when there
-			// is no spool to seal items into stops the source.
-			emit := func(it *source.Item, content io.Reader) error {
-				res := c.preserve(ctx, spec, rep.ID, ns, it, content, &mu, preserved, &down)
-				mu.Lock()
-				rep.Items = append(rep.Items, res)
-				mu.Unlock()
-				if res.Err != nil && (ctx.Err() != nil || errors.Is(res.Err, errNotLogged) ||
-					(c.Spool == nil && errors.Is(res.Err, storage.ErrUnavailable))) {
-					return res.Err
-				}
-				return nil
-			}
+			emit := func(it *source.Item, content io.Reader) error { return p.emit(ctx, ns, it, content) }
 			sum, err := ns.Source.Capture(ctx, spec.Request, emit)
-			mu.Lock()
-			defer mu.Unlock()
+			p.mu.Lock()
+			defer p.mu.Unlock()
 			rep.Summaries[ns.Name] = sum
-			if err != nil && !itemFailed(rep.Items, ns.Name, err) {
+			if err != nil && !itemFailed(rep.Items, ns.Name, err) && !errors.Is(err, p.stopped()) {
 				rep.SourceErrs[ns.Name] = err
 			}
 			return nil
 		})
 	}
 	_ = g.Wait() // nil: see above
-	sort.SliceStable(rep.Items, func(i, j int) bool { return rep.Items[i].Source < rep.Items[j].Source })
+	p.finish()
+	// What captures that died stored and never sealed, and this one's
+	// sources did not yield again, is sealed in a recovery batch.
+	if err := p.recover(ctx); err != nil {
+		rep.SourceErrs["recovery"] = err
+	}
+	if err := p.stopped(); err != nil && len(rep.SourceErrs) == 0 && !rep.Failed() {
+		rep.SourceErrs["capture"] = err
+	}
+	sort.Slice(rep.Items, func(i, j int) bool {
+		a, b := rep.Items[i], rep.Items[j]
+		return a.Source < b.Source || a.Source == b.Source && a.seq < b.seq
+	})
 
-	details := map[string]string{"capture": rep.ID, "preserved": strconv.Itoa(rep.Preserved())}
+	details := map[string]string{"capture": rep.ID, "preserved": strconv.Itoa(rep.Preserved()), "batches": strconv.Itoa(rep.Batches)}
 	dups := 0
 	for _, it := range rep.Items {
 		if it.Duplicate {
@@ -339,151 +327,6 @@ func itemFailed(items []ItemResult, src string, err error) bool {
 	return false
 }
 
-// preserve stores, describes, attests and logs one item.
-func (c *Capturer) preserve(ctx context.Context, spec Spec, capture string, ns NamedSource, it *source.Item,
-	content io.Reader, mu *sync.Mutex, preserved map[string]bool, down *atomic.Bool,
-) ItemResult {
-	res := ItemResult{Source: ns.Name, Name: it.Name}
-	target := c.Store
-	if down.Load() {
-		target, res.Spooled = c.Spool, true
-	}
-	if spec.Progress != nil {
-		content = progressReader{r: content, progress: spec.Progress}
-	}
-	hr := newHashingReader(content, spec.Legacy)
-	st, err := target.Stage(ctx, hr)
-	hr.close()
-	if err != nil {
-		if errors.Is(err, storage.ErrUnavailable) && c.Spool != nil {
-			down.Store(true) // this item is lost to the outage; the next ones are spooled
-		}
-		res.Err = err
-		return res
-	}
-	res.Digests.SHA256, res.Size = st.SHA256, st.Size
-	hr.sums(&res.Digests)
-	if hr.n != st.Size {
-		_ = st.Discard(ctx)
-		res.Err = fmt.Errorf("the store received %d bytes, the source gave %d", st.Size, hr.n)
-		return res
-	}
-	mu.Lock()
-	dup := preserved[st.SHA256]
-	preserved[st.SHA256] = true // claimed: a concurrent equal item is a duplicate
-	mu.Unlock()
-	if dup {
-		res.Duplicate = true
-		_ = st.Discard(ctx)
-		return res
-	}
-	release := func() { mu.Lock(); delete(preserved, st.SHA256); mu.Unlock() }
-
-	res.Key = ItemKey(spec.Order, st.SHA256)
-	opts := storage.PutOptions{SHA256: st.SHA256, RetainUntil: spec.RetainUntil, LegalHold: spec.LegalHold}
-	if res.Spooled {
-		opts.RetainUntil, opts.LegalHold = time.Time{}, false // the store applies them when the item is flushed
-	}
-	info, err := st.Commit(ctx, res.Key, opts)
-	if err != nil {
-		release()
-		res.Err = err
-		return res
-	}
-	now := c.now()
-	meta := itemMeta{
-		Order: spec.Order, Capture: capture, Digests: res.Digests, Size: res.Size, MediaType: it.MediaType,
-		Name: it.Name, Source: ns.Name, Kind: ns.Source.Kind(), Categories: ns.Categories, Record: it.Record,
-		CapturedAt: now, CutOff: spec.Request.CutOff.UTC(), Agent: c.Agent, Actor: spec.Actor,
-		Store: storeRecord{Key: res.Key, VersionID: info.VersionID, ETag: info.ETag, Checksum: info.Checksum,
-			PartSize: info.PartSize, RetainUntil: info.RetainUntil, LegalHold: info.LegalHold},
-	}
-	if !it.Modified.IsZero() {
-		m := it.Modified.UTC()
-		meta.Modified = &m
-	}
-	metaBytes, err := marshalJSON(meta)
-	if err != nil {
-		release()
-		res.Err = err
-		return res
-	}
-	metaSum, err := c.putBytes(ctx, target, res.Key+".meta.json", metaBytes, opts)
-	if err != nil {
-		release()
-		res.Err = fmt.Errorf("item metadata: %w", err)
-		return res
-	}
-	env, err := attest(c.Signer, res.Digests, preservation{
-		Order: spec.Order, Agent: c.Agent, Actor: spec.Actor, Capture: capture, CapturedAt: now,
-		CutOff: spec.Request.CutOff.UTC(), Source: ns.Name, Kind: ns.Source.Kind(), Name: it.Name,
-		Size: res.Size, MediaType: it.MediaType, Record: it.Record,
-	})
-	if err != nil {
-		release()
-		res.Err = err
-		return res
-	}
-	envSum, err := c.putBytes(ctx, target, AttestationKey(spec.Order, st.SHA256), env, opts)
-	if err != nil {
-		release()
-		res.Err = fmt.Errorf("attestation: %w", err)
-		return res
-	}
-	details := map[string]string{
-		"capture": capture, "source": ns.Name, "kind": ns.Source.Kind(), "name": it.Name,
-		"size": strconv.FormatInt(res.Size, 10), "key": res.Key,
-		"meta_sha256": metaSum, "attestation_sha256": envSum,
-	}
-	if it.MediaType != "" {
-		details["media_type"] = it.MediaType
-	}
-	if len(ns.Categories) > 0 {
-		details["categories"] = strings.Join(ns.Categories, ",")
-	}
-	if res.Digests.MD5 != "" {
-		details["md5"], details["sha1"] = res.Digests.MD5, res.Digests.SHA1
-	}
-	if info.VersionID != "" {
-		details["version_id"] = info.VersionID
-	}
-	details["stored"] = "store"
-	if res.Spooled {
-		details["stored"] = "spool" // item.stored follows when the store has it
-	}
-	e := c.event(chain.ItemPreserved, spec, "", details)
-	e.Items = []chain.Digest{{SHA256: res.Digests.SHA256, SHA512: res.Digests.SHA512}}
-	if _, err := c.Log.Append(ctx, e); err != nil {
-		release()
-		res.Err = fmt.Errorf("%w: %w", errNotLogged, err)
-		return res
-	}
-	return res
-}
-
-// errNotLogged is an item's failure to be logged once stored: the log
-// failing stops the capture, where any other item's failure does not.
-var errNotLogged = errors.New("stored, but not logged")
-
-// putBytes stores a small object write-once with the order's retention
-// and returns the SHA-256 of what is stored under key.
-func (c *Capturer) putBytes(ctx context.Context, target Store, key string, b []byte, opts storage.PutOptions) (string, error) {
-	sum := sha256.Sum256(b)
-	hexSum := hex.EncodeToString(sum[:])
-	opts.SHA256 = hexSum
-	_, err := target.Put(ctx, key, bytes.NewReader(b), opts)
-	if errors.Is(err, storage.ErrExist) {
-		// Written by an earlier run that stopped before logging the item:
-		// it describes the same bytes, and it is what the log will name.
-		info, serr := target.Stat(ctx, key)
-		if serr != nil {
-			return "", errors.Join(err, serr)
-		}
-		return info.SHA256, nil
-	}
-	return hexSum, err
-}
-
 func (c *Capturer) event(t chain.EventType, spec Spec, reason string, details map[string]string) chain.Event {
 	return chain.Event{
 		Type: t, Time: c.now(), Order: spec.Order, Actor: spec.Actor, Agent: c.Agent, Host: c.Host,
@@ -503,6 +346,34 @@ func (c *Capturer) concurrency() int {
 		return c.Concurrency
 	}
 	return 2
+}
+
+func (c *Capturer) workers() int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return DefaultWorkers
+}
+
+func (c *Capturer) batchItems() int {
+	if c.BatchItems > 0 {
+		return min(c.BatchItems, chain.MaxBatchItems)
+	}
+	return DefaultBatchItems
+}
+
+func (c *Capturer) batchWait() time.Duration {
+	if c.BatchWait > 0 {
+		return c.BatchWait
+	}
+	return DefaultBatchWait
+}
+
+func (c *Capturer) partSize() int64 {
+	if c.PartSize > 0 {
+		return c.PartSize
+	}
+	return storage.DefaultPartSize
 }
 
 // marshalJSON encodes v as JSON without HTML escaping, with a final newline.

@@ -174,25 +174,56 @@ func TestCapturePreservesEachItemOnce(t *testing.T) {
 		t.Fatalf("digests %+v", a.Digests)
 	}
 
-	// The content, its metadata and its attestation are in the store,
-	// retained until the order's expiry.
+	// The content is in the store, retained until the order's expiry; no
+	// metadata or statement per item.
 	info, err := f.store.Stat(ctx, ItemKey(testOrder, a.Digests.SHA256))
 	if err != nil || info.RetainUntil.IsZero() {
 		t.Fatalf("item in the store: %+v %v", info, err)
 	}
-	var meta itemMeta
-	readJSON(t, f.store, ItemKey(testOrder, a.Digests.SHA256)+".meta.json", &meta)
-	if meta.Name != "a.eml" || meta.Record["path"] != "/export/a.eml" || meta.Digests != a.Digests || meta.Store.Key != ItemKey(testOrder, a.Digests.SHA256) {
-		t.Fatalf("metadata %+v", meta)
+	if _, err := f.store.Stat(ctx, ItemKey(testOrder, a.Digests.SHA256)+".meta.json"); !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("per-item metadata: %v, want none", err)
 	}
-	envBytes := readAll(t, f.store, AttestationKey(testOrder, a.Digests.SHA256))
+
+	// The log tells it: started, one batch, completed.
+	evs := f.events(t)
+	if types := eventTypes(evs); types != "capture.started items.sealed capture.completed" {
+		t.Fatalf("events: %s", types)
+	}
+	sealed := evs[1]
+	if len(sealed.Items) != 0 || sealed.Details["count"] != "2" || sealed.Details["batch"] != "1" || sealed.Authority != "18 U.S.C. 2703(f)" {
+		t.Fatalf("items.sealed %+v", sealed)
+	}
+	// Its manifest holds one record per item, binds the event's root, and
+	// says where each came from.
+	b := f.batch(t, sealed)
+	_, recs, err := ReadManifest(ctx, f.store, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*chain.ItemRecord{}
+	for _, r := range recs {
+		byName[r.Name] = r
+	}
+	ra := byName["a.eml"]
+	if len(recs) != 2 || ra == nil || byName["b.eml"] == nil || ra.SHA256 != a.Digests.SHA256 || ra.SHA512 != a.Digests.SHA512 ||
+		ra.MD5 != a.Digests.MD5 || ra.Connector["path"] != "/export/a.eml" || ra.Source != "mail" || ra.Kind != "fake" ||
+		ra.Key != ItemKey(testOrder, a.Digests.SHA256) || ra.Capture != rep.ID || len(ra.Salt) != 2*chain.SaltSize {
+		t.Fatalf("records %+v", recs)
+	}
+	if ra.Salt == byName["b.eml"].Salt {
+		t.Fatal("two records share a salt")
+	}
+	// The batch's statement is signed, its subjects the batch's items.
+	envBytes := readAll(t, f.store, StatementKey(testOrder, rep.ID, 1))
+	if sum := sha256.Sum256(envBytes); hex.EncodeToString(sum[:]) != sealed.Details["statement_sha256"] {
+		t.Fatal("statement_sha256 does not bind the stored statement")
+	}
 	var payload []byte
 	v := dsse.WrapVerifier(f.signer, dsse.WithDecodedPayload(&payload))
 	if err := v.VerifySignature(bytes.NewReader(envBytes), nil); err != nil {
-		t.Fatalf("attestation signature: %v", err)
+		t.Fatalf("statement signature: %v", err)
 	}
 	var stmt struct {
-		Type    string `json:"_type"`
 		Subject []struct {
 			Name   string            `json:"name"`
 			Digest map[string]string `json:"digest"`
@@ -203,44 +234,42 @@ func TestCapturePreservesEachItemOnce(t *testing.T) {
 	if err := json.Unmarshal(payload, &stmt); err != nil {
 		t.Fatal(err)
 	}
-	if len(stmt.Subject) != 1 || stmt.Subject[0].Digest["sha256"] != a.Digests.SHA256 || stmt.Subject[0].Digest["sha512"] != a.Digests.SHA512 ||
-		stmt.PredicateType != PreservationPredicateType || stmt.Predicate["order"] != testOrder || stmt.Predicate["source"] != "mail" {
+	if len(stmt.Subject) != 2 || stmt.PredicateType != BatchPredicateType || stmt.Predicate["order"] != testOrder ||
+		stmt.Predicate["root"] != sealed.Details["root"] || stmt.Predicate["manifest_sha256"] != sealed.Details["manifest_sha256"] {
 		t.Fatalf("statement %s", payload)
 	}
-
-	// The log tells it: started, two items, completed.
-	evs := f.events(t)
-	types := eventTypes(evs)
-	if types != "capture.started item.preserved item.preserved capture.completed" {
-		t.Fatalf("events: %s", types)
+	for _, sub := range stmt.Subject {
+		if sub.Digest["sha256"] != strings.TrimPrefix(sub.Name, ItemKey(testOrder, "")) || sub.Digest["sha512"] == "" {
+			t.Fatalf("subject %+v", sub)
+		}
 	}
-	p := evs[1]
-	if p.Items[0].SHA256 != a.Digests.SHA256 || p.Items[0].SHA512 != a.Digests.SHA512 || p.Details["name"] != "a.eml" || p.Details["md5"] != a.Digests.MD5 || p.Authority != "18 U.S.C. 2703(f)" {
-		t.Fatalf("item.preserved %+v", p)
-	}
-	metaBytes := readAll(t, f.store, ItemKey(testOrder, a.Digests.SHA256)+".meta.json")
-	if ms := sha256.Sum256(metaBytes); p.Details["meta_sha256"] != hex.EncodeToString(ms[:]) {
-		t.Fatalf("meta_sha256 %s does not bind the stored metadata", p.Details["meta_sha256"])
-	}
-	if evs[3].Details["preserved"] != "2" || evs[3].Details["already_preserved"] != "1" {
-		t.Fatalf("capture.completed %+v", evs[3].Details)
+	if evs[2].Details["preserved"] != "2" || evs[2].Details["already_preserved"] != "1" || evs[2].Details["batches"] != "1" {
+		t.Fatalf("capture.completed %+v", evs[2].Details)
 	}
 
 	// Re-run with what the log says is preserved: nothing is stored or
 	// logged twice.
 	held := map[string]bool{}
-	for _, e := range evs {
-		if e.Type == chain.ItemPreserved {
-			held[e.Items[0].SHA256] = true
-		}
+	for _, r := range recs {
+		held[r.SHA256] = true
 	}
 	rep2, err := f.c.Capture(ctx, spec(src, held))
 	if err != nil || rep2.Preserved() != 0 || rep2.Failed() {
 		t.Fatalf("re-run: %+v %v", rep2, err)
 	}
-	if types := eventTypes(f.events(t)); types != "capture.started item.preserved item.preserved capture.completed capture.started capture.completed" {
+	if types := eventTypes(f.events(t)); types != "capture.started items.sealed capture.completed capture.started capture.completed" {
 		t.Fatalf("events after the re-run: %s", types)
 	}
+}
+
+// batch is the LoggedBatch of an items.sealed event of testOrder.
+func (f *captureFixture) batch(t *testing.T, e *chain.Event) *LoggedBatch {
+	t.Helper()
+	sb, err := chain.ParseSealedBatch(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &LoggedBatch{Order: e.Order, Sealed: sb, Spooled: sb.Stored == chain.StoredInSpool}
 }
 
 func TestCaptureFailingMidwayNamesWhatWasNotPreserved(t *testing.T) {
@@ -257,13 +286,14 @@ func TestCaptureFailingMidwayNamesWhatWasNotPreserved(t *testing.T) {
 		t.Fatalf("report: %+v", rep)
 	}
 	evs := f.events(t)
-	if types := eventTypes(evs); types != "capture.started item.preserved item.preserved capture.failed" {
+	if types := eventTypes(evs); types != "capture.started items.sealed capture.failed" {
 		t.Fatalf("events: %s", types)
 	}
-	if evs[2].Details["name"] != "c.eml" {
-		t.Fatalf("second item.preserved %+v", evs[2])
+	_, recs, err := ReadManifest(ctx, f.store, f.batch(t, evs[1]))
+	if err != nil || len(recs) != 2 || recs[0].Name == "b.eml" || recs[1].Name == "b.eml" {
+		t.Fatalf("sealed records %v: %+v", err, recs)
 	}
-	failed := evs[3]
+	failed := evs[2]
 	if !strings.Contains(failed.Reason, "mail/b.eml: ") || !strings.Contains(failed.Reason, "reset the connection") ||
 		failed.Details["preserved"] != "2" || failed.Details["failed"] != "1" {
 		t.Fatalf("capture.failed %+v", failed)
@@ -277,8 +307,8 @@ func TestCaptureFailingMidwayNamesWhatWasNotPreserved(t *testing.T) {
 		n++
 		_ = info
 	}
-	if n != 6 { // a.eml and c.eml, each with its metadata and attestation
-		t.Fatalf("%d objects in the store, want 6", n)
+	if n != 4 { // a.eml and c.eml, the batch's manifest and statement
+		t.Fatalf("%d objects in the store, want 4", n)
 	}
 }
 
@@ -349,12 +379,19 @@ func TestCaptureWithoutSpoolStopsWhenTheStoreIsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every item would wait out the store's retries in turn: the source
-	// stops at the first, and the capture says what was not preserved.
-	if !rep.Failed() || rep.Preserved() != 1 || len(rep.Items) != 2 || !errors.Is(rep.Items[1].Err, storage.ErrUnavailable) {
+	// Every item would wait out the store's retries in turn: the capture
+	// stops at the first that does not get through, and says what was not
+	// preserved: everything, as the item stored before the outage could
+	// not be sealed either.
+	if !rep.Failed() || rep.Preserved() != 0 {
 		t.Fatalf("report: %+v", rep)
 	}
-	if types := eventTypes(f.events(t)); types != "capture.started item.preserved capture.failed" {
+	for _, it := range rep.Items {
+		if !errors.Is(it.Err, storage.ErrUnavailable) {
+			t.Fatalf("item %s: %v, want the store's unavailability", it.Name, it.Err)
+		}
+	}
+	if types := eventTypes(f.events(t)); types != "capture.started capture.failed" {
 		t.Fatalf("events: %s", types)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"iter"
 	"strconv"
 	"time"
@@ -15,66 +14,6 @@ import (
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
-
-// LoggedItem is an item the custody log says an order holds.
-type LoggedItem struct {
-	Order  string
-	Key    string
-	Digest chain.Digest
-	Index  uint64 // of its item.preserved event
-	Size   int64  // as its item.preserved event gives it; -1 if it does not
-	// Spooled: the log says the item was sealed into the local spool
-	// and not yet that it reached the store (item.stored).
-	Spooled bool
-}
-
-// LoggedItems reads the log (the first size entries of fsys) and returns
-// the items preserved and not purged, of one order or of every order
-// (order ""), in log order.
-func LoggedItems(ctx context.Context, fsys fs.FS, size uint64, order string) ([]LoggedItem, error) {
-	var items []LoggedItem
-	at := map[string]int{} // order/sha256 -> position in items
-	for rec, err := range chain.Entries(ctx, fsys, 0, size) {
-		if err != nil {
-			return nil, err
-		}
-		e := rec.Event
-		if (order != "" && e.Order != order) || len(e.Items) == 0 {
-			continue
-		}
-		for _, d := range e.Items {
-			id := e.Order + "/" + d.SHA256
-			switch e.Type {
-			case chain.ItemPreserved:
-				if _, ok := at[id]; !ok {
-					at[id] = len(items)
-					size, err := strconv.ParseInt(e.Details["size"], 10, 64)
-					if err != nil || len(e.Items) != 1 {
-						size = -1
-					}
-					items = append(items, LoggedItem{Order: e.Order, Key: ItemKey(e.Order, d.SHA256), Digest: d, Index: rec.Index, Size: size,
-						Spooled: e.Details["stored"] == "spool"})
-				}
-			case chain.ItemStored:
-				if i, ok := at[id]; ok {
-					items[i].Spooled = false
-				}
-			case chain.ItemPurged:
-				if i, ok := at[id]; ok {
-					items[i].Key = "" // gone; filtered below
-					delete(at, id)
-				}
-			}
-		}
-	}
-	out := items[:0]
-	for _, it := range items {
-		if it.Key != "" {
-			out = append(out, it)
-		}
-	}
-	return out, nil
-}
 
 // FixityStore is what a fixity run needs of the store.
 type FixityStore interface {
@@ -111,50 +50,167 @@ type FixityResult struct {
 	FromSpool bool
 }
 
-// Run checks every item, logging fixity.verified or fixity.failed for
-// each, and yields the results as it goes. fixity.failed means missing or
-// altered, and nothing else: an item that cannot be read for another
-// reason is yielded Unchecked, with nothing logged, and the run goes on.
-// A store that does not answer (storage.ErrUnavailable) stops the run
-// with an error naming the item, as does a result that cannot be logged.
+// Run checks every item, logging the results, and yields them as it
+// goes. An item of a batch is checked with its batch: first the batch's
+// manifest as the store holds it (its SHA-256, and the Merkle root
+// re-derived from its records, against the items.sealed event), then each
+// item; one fixity.verified records a batch that holds, one fixity.failed
+// each item (or manifest) missing or altered. An item preserved before
+// batches gets its own fixity.verified or fixity.failed. fixity.failed
+// means missing or altered, and nothing else: an item that cannot be read
+// for another reason is yielded Unchecked, with nothing logged, and the run
+// goes on. A store that does not answer (storage.ErrUnavailable) stops the
+// run with an error naming the item, as does a result that cannot be
+// logged.
 func (f *Fixity) Run(ctx context.Context, items []LoggedItem) iter.Seq2[FixityResult, error] {
 	return func(yield func(FixityResult, error) bool) {
-		for _, it := range items {
-			res := FixityResult{Item: it}
-			res.Bytes, res.FromSpool, res.Err = f.check(ctx, it)
-			if ctx.Err() != nil {
-				yield(res, ctx.Err())
-				return
-			}
-			if res.Err != nil && !IsTamper(res.Err) {
-				if errors.Is(res.Err, storage.ErrUnavailable) {
-					yield(res, fmt.Errorf("fixity of %s: not checked: %w", it.Key, res.Err))
+		for i := 0; i < len(items); {
+			j := i + 1
+			if b := items[i].Batch; b != nil {
+				for j < len(items) && items[j].Batch == b {
+					j++
+				}
+				if !f.runBatch(ctx, b, items[i:j], yield) {
 					return
 				}
-				res.Unchecked, res.Err = res.Err, nil
-				if !yield(res, nil) {
-					return
-				}
-				continue
-			}
-			e := chain.Event{Time: f.now(), Order: it.Order, Actor: f.Actor, Agent: f.Agent, Host: f.Host,
-				Items: []chain.Digest{it.Digest}, Details: map[string]string{"key": it.Key, "bytes": strconv.FormatInt(res.Bytes, 10)}}
-			if res.FromSpool {
-				e.Details["read_from"] = "spool"
-			}
-			e.Type = chain.FixityVerified
-			if res.Err != nil {
-				e.Type, e.Reason = chain.FixityFailed, res.Err.Error()
-			}
-			if _, err := f.Log.Append(ctx, e); err != nil {
-				yield(res, fmt.Errorf("fixity of %s: record the result: %w", it.Key, err))
+			} else if !f.runItem(ctx, items[i], yield) {
 				return
 			}
-			if !yield(res, nil) {
-				return
-			}
+			i = j
 		}
 	}
+}
+
+// runItem checks an item preserved before batches.
+func (f *Fixity) runItem(ctx context.Context, it LoggedItem, yield func(FixityResult, error) bool) bool {
+	res, judged, ok := f.checkOne(ctx, it, yield)
+	if !ok || !judged {
+		return ok
+	}
+	e := f.event(it.Order, map[string]string{"key": it.Key, "bytes": strconv.FormatInt(res.Bytes, 10)})
+	e.Items = []chain.Digest{it.Digest}
+	if res.FromSpool {
+		e.Details["read_from"] = "spool"
+	}
+	e.Type = chain.FixityVerified
+	if res.Err != nil {
+		e.Type, e.Reason = chain.FixityFailed, res.Err.Error()
+	}
+	return f.logged(ctx, e, res, yield)
+}
+
+// runBatch checks a batch: its manifest, then its items.
+func (f *Fixity) runBatch(ctx context.Context, b *LoggedBatch, items []LoggedItem, yield func(FixityResult, error) bool) bool {
+	sb := b.Sealed
+	details := func() map[string]string {
+		return map[string]string{"capture": sb.Capture, "batch": strconv.Itoa(sb.Batch), "manifest": b.Key()}
+	}
+	lines, err := f.manifest(ctx, b)
+	failed, unchecked, bytes := 0, 0, int64(0)
+	switch {
+	case err == nil:
+	case IsTamper(err):
+		failed++
+		e := f.event(b.Order, details())
+		e.Type, e.Reason = chain.FixityFailed, err.Error()
+		if !f.logged(ctx, e, FixityResult{Item: LoggedItem{Order: b.Order, Key: b.Key(), Index: b.Index, Batch: b}, Err: err}, yield) {
+			return false
+		}
+	case errors.Is(err, storage.ErrUnavailable) || ctx.Err() != nil:
+		yield(FixityResult{Item: LoggedItem{Order: b.Order, Key: b.Key(), Batch: b}}, fmt.Errorf("fixity of %s: not checked: %w", b.Key(), err))
+		return false
+	default:
+		unchecked++
+		if !yield(FixityResult{Item: LoggedItem{Order: b.Order, Key: b.Key(), Index: b.Index, Batch: b}, Unchecked: err}, nil) {
+			return false
+		}
+	}
+	for _, it := range items {
+		res, judged, ok := f.checkOne(ctx, it, yield)
+		if !ok {
+			return false
+		}
+		switch {
+		case !judged:
+			unchecked++
+			continue
+		case res.Err == nil:
+			bytes += res.Bytes
+			if !yield(res, nil) {
+				return false
+			}
+			continue
+		}
+		failed++
+		d := details()
+		d["key"], d["bytes"] = it.Key, strconv.FormatInt(res.Bytes, 10)
+		e := f.event(it.Order, d)
+		e.Type, e.Reason, e.Items = chain.FixityFailed, res.Err.Error(), []chain.Digest{it.Digest}
+		if !f.logged(ctx, e, res, yield) {
+			return false
+		}
+	}
+	if failed > 0 || lines == nil || unchecked == len(items) {
+		return true // nothing of the batch verified, or not all of it held
+	}
+	d := details()
+	d["count"], d["bytes"] = strconv.Itoa(len(items)-unchecked), strconv.FormatInt(bytes, 10)
+	d["root"] = hex.EncodeToString(chain.NewRecordTree(lines).Root())
+	if unchecked > 0 {
+		d["unchecked"] = strconv.Itoa(unchecked)
+	}
+	if b.Spooled {
+		d["read_from"] = "spool"
+	}
+	e := f.event(b.Order, d)
+	e.Type = chain.FixityVerified
+	if _, err := f.Log.Append(ctx, e); err != nil {
+		yield(FixityResult{Item: LoggedItem{Order: b.Order, Key: b.Key(), Batch: b}}, fmt.Errorf("fixity of batch %s: record the result: %w", b.ID(), err))
+		return false
+	}
+	return true
+}
+
+// manifest reads b's manifest as stored, and checks it against its event.
+func (f *Fixity) manifest(ctx context.Context, b *LoggedBatch) ([][]byte, error) {
+	if b.Spooled && f.Spool == nil {
+		return nil, fmt.Errorf("%s: spooled, not yet in the store, and no spool to read it from", b.Key())
+	}
+	lines, _, err := StoreManifests{Store: f.Store, Spool: f.Spool}.Manifest(ctx, b)
+	return lines, err
+}
+
+// checkOne checks one item. judged is false for an item that could not be
+// read (yielded Unchecked already); ok is false when the run must stop.
+func (f *Fixity) checkOne(ctx context.Context, it LoggedItem, yield func(FixityResult, error) bool) (res FixityResult, judged, ok bool) {
+	res = FixityResult{Item: it}
+	res.Bytes, res.FromSpool, res.Err = f.check(ctx, it)
+	if ctx.Err() != nil {
+		yield(res, ctx.Err())
+		return res, false, false
+	}
+	if res.Err != nil && !IsTamper(res.Err) {
+		if errors.Is(res.Err, storage.ErrUnavailable) {
+			yield(res, fmt.Errorf("fixity of %s: not checked: %w", it.Key, res.Err))
+			return res, false, false
+		}
+		res.Unchecked, res.Err = res.Err, nil
+		return res, false, yield(res, nil)
+	}
+	return res, true, true
+}
+
+// logged appends e and yields res.
+func (f *Fixity) logged(ctx context.Context, e chain.Event, res FixityResult, yield func(FixityResult, error) bool) bool {
+	if _, err := f.Log.Append(ctx, e); err != nil {
+		yield(res, fmt.Errorf("fixity of %s: record the result: %w", res.Item.Key, err))
+		return false
+	}
+	return yield(res, nil)
+}
+
+func (f *Fixity) event(order string, details map[string]string) chain.Event {
+	return chain.Event{Time: f.now(), Order: order, Actor: f.Actor, Agent: f.Agent, Host: f.Host, Details: details}
 }
 
 // IsTamper reports whether err says stored content is missing or differs

@@ -29,8 +29,8 @@ func TestFixityVerifiesAndNamesTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := LoggedItems(ctx, f.log.FS(), size, testOrder)
-	if err != nil || len(items) != 2 || items[0].Digest.SHA512 == "" {
+	items, _, err := LoggedItems(ctx, f.log.FS(), size, testOrder, StoreManifests{Store: f.store})
+	if err != nil || len(items) != 2 || items[0].Digest.SHA512 == "" || items[0].Batch == nil {
 		t.Fatalf("logged items: %+v %v", items, err)
 	}
 	fx := &Fixity{Store: f.store, Log: f.log, Agent: "agent-1", Actor: "auditor"}
@@ -58,8 +58,31 @@ func TestFixityVerifiesAndNamesTampering(t *testing.T) {
 	if last.Type != chain.FixityFailed || last.Items[0].SHA256 != items[1].Digest.SHA256 || !strings.Contains(last.Reason, items[1].Key) {
 		t.Fatalf("last event %+v", last)
 	}
-	if types := eventTypes(evs); !strings.HasSuffix(types, "fixity.verified fixity.verified fixity.verified fixity.failed") {
+	// One fixity.verified for the batch of two, then one fixity.failed for
+	// the altered item and none for its batch.
+	if types := eventTypes(evs); !strings.HasSuffix(types, "capture.completed fixity.verified fixity.failed") {
 		t.Fatalf("events: %s", types)
+	}
+	v := evs[len(evs)-2]
+	if v.Details["count"] != "2" || v.Details["root"] != evs[1].Details["root"] || v.Details["batch"] != "1" || len(v.Items) != 0 {
+		t.Fatalf("fixity.verified %+v", v)
+	}
+
+	// A manifest altered in the store is named, and its batch fails.
+	mp := filepath.Join(f.dir, "store", "objects", filepath.FromSlash(items[0].Batch.Key()))
+	flipByte(t, mp)
+	results = results[:0]
+	for res, err := range fx.Run(ctx, items) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, res)
+	}
+	if !IsTamper(results[0].Err) || results[0].Item.Key != items[0].Batch.Key() {
+		t.Fatalf("fixity of an altered manifest: %+v", results[0])
+	}
+	if last := f.events(t); last[len(last)-2].Type != chain.FixityFailed || last[len(last)-2].Details["manifest"] != items[0].Batch.Key() {
+		t.Fatalf("events: %s", eventTypes(last))
 	}
 }
 
@@ -117,7 +140,8 @@ func TestFixityDoesNotCallAnUnreadableItemAltered(t *testing.T) {
 	if len(got) != 1 || !errors.Is(err, storage.ErrUnavailable) || IsTamper(err) || !strings.Contains(err.Error(), items[1].Key) {
 		t.Fatalf("results with the store down: %+v %v", got, err)
 	}
-	if types := eventTypes(f.events(t)); strings.Contains(types, "fixity.failed") || strings.Count(types, "fixity.verified") != 2 {
+	// A run that stopped logs nothing for the batch it stopped in.
+	if types := eventTypes(f.events(t)); strings.Contains(types, "fixity.failed") || strings.Count(types, "fixity.verified") != 1 {
 		t.Fatalf("events: %s", types)
 	}
 }
@@ -254,16 +278,30 @@ func TestFixityReadsSpooledItemsFromTheSpool(t *testing.T) {
 
 func loggedItems(t *testing.T, f *captureFixture) []LoggedItem {
 	t.Helper()
+	items, _ := loggedItemsAndBatches(t, f)
+	return items
+}
+
+func loggedItemsAndBatches(t *testing.T, f *captureFixture) ([]LoggedItem, []*LoggedBatch) {
+	t.Helper()
 	ctx := context.Background()
 	size, err := f.log.Size(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := LoggedItems(ctx, f.log.FS(), size, testOrder)
+	var spool Getter
+	if f.c.Spool != nil {
+		spool = f.c.Spool
+	}
+	var store Getter = f.store
+	if f.store == nil {
+		store = f.c.Store
+	}
+	items, batches, err := LoggedItems(ctx, f.log.FS(), size, testOrder, StoreManifests{Store: store, Spool: spool})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return items
+	return items, batches
 }
 
 // unretained is a flush's Retention that gives none, and no hold.

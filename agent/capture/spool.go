@@ -2,11 +2,14 @@ package capture
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,14 +82,24 @@ func (c *Capturer) Flush(ctx context.Context, opts FlushOptions) (*FlushReport, 
 	if c.Spool == nil {
 		return rep, nil
 	}
-	var metas []string
+	var manifests, metas []string
 	for info, err := range c.Spool.List(ctx, "orders/") {
 		if err != nil {
 			return rep, fmt.Errorf("flush: %w", err)
 		}
-		if strings.HasSuffix(info.Key, ".meta.json") {
-			metas = append(metas, info.Key)
+		switch {
+		case strings.HasSuffix(info.Key, ".jsonl") && strings.Contains(info.Key, "/captures/"):
+			manifests = append(manifests, info.Key)
+		case strings.HasSuffix(info.Key, ".meta.json"):
+			metas = append(metas, info.Key) // an item spooled before batches
 		}
+	}
+	for _, mk := range manifests {
+		keys, err := c.flushBatch(ctx, mk, opts)
+		if err != nil {
+			return rep, err
+		}
+		rep.Stored = append(rep.Stored, keys...)
 	}
 	for _, mk := range metas {
 		key, err := c.flushOne(ctx, mk, opts)
@@ -101,7 +114,7 @@ func (c *Capturer) Flush(ctx context.Context, opts FlushOptions) (*FlushReport, 
 // flushOne moves the spooled item whose metadata is mk to the store, in
 // its order's turn, and returns its key.
 func (c *Capturer) flushOne(ctx context.Context, mk string, fo FlushOptions) (string, error) {
-	var meta itemMeta
+	var meta legacyMeta
 	if err := c.readSpooled(ctx, mk, &meta); err != nil {
 		return "", err
 	}
@@ -151,6 +164,94 @@ func (c *Capturer) flushOne(ctx context.Context, mk string, fo FlushOptions) (st
 	return meta.Store.Key, nil
 }
 
+// legacyMeta is what Flush reads of the metadata of an item spooled
+// before items were sealed in batches.
+type legacyMeta struct {
+	Order   string  `json:"order"`
+	Capture string  `json:"capture"`
+	Digests Digests `json:"digests"`
+	Store   struct {
+		Key string `json:"key"`
+	} `json:"store"`
+}
+
+// flushBatch moves a batch sealed in the spool to the store, in its
+// order's turn: every item the spool holds, then the manifest and the
+// statement, then item.stored for the batch, then the spooled copies go.
+// It returns the keys of the items moved.
+func (c *Capturer) flushBatch(ctx context.Context, mk string, fo FlushOptions) ([]string, error) {
+	order, capture, n, ok := parseManifestKey(mk)
+	if !ok {
+		return nil, fmt.Errorf("flush %s: not a batch manifest's key", mk)
+	}
+	if fo.Turn != nil {
+		done, err := fo.Turn(ctx, order)
+		if err != nil {
+			return nil, fmt.Errorf("flush %s: %w", mk, err)
+		}
+		defer done()
+	}
+	until, hold, err := fo.Retention(ctx, order)
+	if err != nil {
+		return nil, fmt.Errorf("flush %s: %w", mk, err)
+	}
+	opts := storage.PutOptions{RetainUntil: until, LegalHold: hold}
+	if !until.IsZero() && !until.After(c.now()) {
+		opts.RetainUntil = time.Time{} // the order has lapsed meanwhile; keep, unretained
+	}
+	raw, err := c.readSpooledBytes(ctx, mk)
+	if err != nil {
+		return nil, err
+	}
+	_, recs, err := chain.ParseManifest(raw)
+	if err != nil {
+		return nil, fmt.Errorf("flush %s: %w", mk, err)
+	}
+	var items, keys []string
+	for _, r := range recs {
+		if r.Stored == chain.StoredInSpool {
+			items = append(items, r.Key)
+		}
+	}
+	keys = append(append(keys, items...), mk, StatementKey(order, capture, n))
+	for _, k := range keys {
+		if _, err := c.copyToStore(ctx, k, opts); err != nil && !errors.Is(err, storage.ErrNotExist) {
+			return nil, fmt.Errorf("flush %s: %w", k, err)
+		}
+	}
+	sum := sha256.Sum256(raw)
+	e := chain.Event{Type: chain.ItemStored, Time: c.now(), Order: order, Actor: fo.Actor, Agent: c.Agent, Host: c.Host,
+		Details: map[string]string{"capture": capture, "batch": strconv.Itoa(n), "count": strconv.Itoa(len(items)),
+			"manifest_sha256": hex.EncodeToString(sum[:]), "from": "spool"}}
+	if _, err := c.Log.Append(ctx, e); err != nil {
+		return nil, fmt.Errorf("flush %s: stored, not logged: %w", mk, err)
+	}
+	for _, k := range keys {
+		if err := c.Spool.Delete(ctx, k); err != nil && !errors.Is(err, storage.ErrNotExist) {
+			return nil, fmt.Errorf("flush %s: stored and logged, spooled copy not removed: %w", k, err)
+		}
+	}
+	return items, nil
+}
+
+// parseManifestKey reads the order, capture and batch of a ManifestKey.
+func parseManifestKey(key string) (order, capture string, batch int, ok bool) {
+	rest, ok := strings.CutPrefix(key, "orders/")
+	if !ok {
+		return "", "", 0, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 4 || parts[1] != "captures" {
+		return "", "", 0, false
+	}
+	num, ok := strings.CutSuffix(strings.TrimPrefix(parts[3], "batch-"), ".jsonl")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || n < 1 || ManifestKey(parts[0], parts[2], n) != key {
+		return "", "", 0, false
+	}
+	return parts[0], parts[2], n, true
+}
+
 // copyToStore puts the spooled object key into the store; reading it back
 // from the spool re-hashes it.
 func (c *Capturer) copyToStore(ctx context.Context, key string, opts storage.PutOptions) (*storage.ObjectInfo, error) {
@@ -164,17 +265,27 @@ func (c *Capturer) copyToStore(ctx context.Context, key string, opts storage.Put
 }
 
 func (c *Capturer) readSpooled(ctx context.Context, key string, v any) error {
-	r, _, err := c.Spool.Get(ctx, key)
+	b, err := c.readSpooledBytes(ctx, key)
 	if err != nil {
-		return fmt.Errorf("flush %s: %w", key, err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("flush %s: %w", key, err)
+		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("flush %s: %w", key, err)
 	}
 	return nil
+}
+
+// readSpooledBytes reads a small spooled object whole; the spool re-hashes
+// it as it is read.
+func (c *Capturer) readSpooledBytes(ctx context.Context, key string) ([]byte, error) {
+	r, _, err := c.Spool.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("flush %s: %w", key, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("flush %s: %w", key, err)
+	}
+	return b, nil
 }

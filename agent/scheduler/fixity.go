@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -13,17 +14,43 @@ import (
 
 // fixityRound is a fixity audit of every item preserved when it started,
 // checked a slice per Step; or, when retry is set, of the items a round
-// could not read, from notBefore.
+// could not read, from notBefore. It goes a unit at a time: an item
+// preserved before batches alone, a batch whole (its manifest, its items,
+// one fixity.verified).
 type fixityRound struct {
 	started         time.Time
-	items           []capture.LoggedItem
+	units           []fixityUnit
+	items           int // in all units
 	next            int
 	checked, failed int
-	unreadable      []capture.LoggedItem // passed over, to try again
-	streak          int                  // unreadable in a row
+	unreadable      []fixityUnit // items passed over, one a unit, to try again
+	streak          int          // unreadable in a row
 	retry           bool
 	notBefore       time.Time
 	wait            time.Duration // of this retry round; doubled for the next
+}
+
+// fixityUnit is what one capture.Fixity run checks: the items of one batch,
+// or one item preserved before batches.
+type fixityUnit []capture.LoggedItem
+
+// live reports whether the unit's order still holds it.
+func (u fixityUnit) live(orders map[string]*agent.OrderState) bool {
+	it := u[0]
+	st := orders[it.Order]
+	if st == nil {
+		return false
+	}
+	if it.Batch == nil {
+		_, ok := st.Items[it.Digest.SHA256]
+		return ok
+	}
+	for _, b := range st.Batches {
+		if b.ID() == it.Batch.ID() && !b.Spooled {
+			return true
+		}
+	}
+	return false
 }
 
 const (
@@ -65,7 +92,7 @@ func (s *Scheduler) runFixity(ctx context.Context, now time.Time, views []*agent
 	if s.fixity == nil {
 		return
 	}
-	current := auditItems(views, rep.Released)
+	live := auditOrders(views, rep.Released)
 	if s.round != nil && s.round.retry && !now.Before(s.nextFixity) {
 		s.round = nil // a full round is due: it reads those items too
 	}
@@ -73,20 +100,21 @@ func (s *Scheduler) runFixity(ctx context.Context, now time.Time, views []*agent
 		if now.Before(s.nextFixity) {
 			return
 		}
-		s.round = &fixityRound{started: now, items: current}
+		units, n, err := s.auditUnits(ctx, live)
+		if err != nil {
+			s.fail(rep, "fixity round not started; it is tried again at the next step", err)
+			return
+		}
+		s.round = &fixityRound{started: now, units: units, items: n}
 		s.nextFixity = now.Add(s.cfg.FixityEvery)
-		s.log.Info("fixity round started", "items", len(current))
+		s.log.Info("fixity round started", "items", n, "batches", len(units))
 	}
 	if now.Before(s.round.notBefore) {
 		return
 	}
-	live := make(map[string]bool, len(current))
-	for _, it := range current {
-		live[it.Key] = true
-	}
 	s.fixitySlice(ctx, now.Add(s.tick), live, rep)
 	r := s.round
-	if rep.FixityRemaining = len(r.items) - r.next; rep.FixityRemaining == 0 {
+	if rep.FixityRemaining = r.remaining(); rep.FixityRemaining == 0 {
 		s.log.Info("fixity round complete", "checked", r.checked, "failed", r.failed, "unchecked", len(r.unreadable),
 			"started", r.started, "retry", r.retry)
 		if !r.retry {
@@ -99,90 +127,124 @@ func (s *Scheduler) runFixity(ctx context.Context, now time.Time, views []*agent
 				wait = 2 * r.wait
 			}
 			wait = min(wait, s.cfg.FixityEvery)
-			s.round = &fixityRound{started: now, items: r.unreadable, retry: true, notBefore: now.Add(wait), wait: wait}
+			s.round = &fixityRound{started: now, units: r.unreadable, items: len(r.unreadable), retry: true, notBefore: now.Add(wait), wait: wait}
 			s.log.Warn("fixity: items that could not be read are tried again", "items", len(r.unreadable), "at", now.Add(wait))
 		}
 	}
 }
 
-// fixitySlice checks the round's next items until the clock reaches end.
-// Items no longer live (their order released or purged since the round
-// began) are passed over. An error leaves the item for the next Step.
-func (s *Scheduler) fixitySlice(ctx context.Context, end time.Time, live map[string]bool, rep *Report) {
+// remaining counts the items of the units not yet checked.
+func (r *fixityRound) remaining() int {
+	n := 0
+	for _, u := range r.units[r.next:] {
+		n += len(u)
+	}
+	return n
+}
+
+// fixitySlice checks the round's next units until the clock reaches end.
+// Units no longer live (their order released or purged since the round
+// began) are passed over. An error leaves the unit for the next Step.
+func (s *Scheduler) fixitySlice(ctx context.Context, end time.Time, live map[string]*agent.OrderState, rep *Report) {
 	r := s.round
-	for r.next < len(r.items) && s.now().Before(end) {
-		it := r.items[r.next]
-		if live[it.Key] {
-			unread, err := s.checkItem(ctx, it, rep, r.streak+1 == unreadableStreak)
-			if err != nil {
+	for r.next < len(r.units) && s.now().Before(end) {
+		u := r.units[r.next]
+		if u.live(live) {
+			if err := s.checkUnit(ctx, u, rep); err != nil {
 				if ctx.Err() == nil {
-					s.fail(rep, "fixity round paused; it goes on at the next step", err, "order", it.Order, "key", it.Key)
+					s.fail(rep, "fixity round paused; it goes on at the next step", err, "order", u[0].Order, "key", u[0].Key)
 				}
 				return
-			}
-			if unread {
-				r.streak++
-				r.unreadable = append(r.unreadable, it)
-			} else {
-				r.streak = 0
 			}
 		}
 		r.next++
 	}
 }
 
-// checkItem checks one item; capture.Fixity logs fixity.verified or
-// fixity.failed. An item that cannot be read is reported (unread) and
-// passed over, so that one unreadable item does not hold up the round;
-// but when it is the last of a streak (several in a row), the store is
-// taken to refuse every read, and the round pauses on it. Its error (a
-// store that does not answer or refuses, a log that did not take the
-// result, ctx done) leaves the item to check again.
-func (s *Scheduler) checkItem(ctx context.Context, it capture.LoggedItem, rep *Report, lastOfStreak bool) (unread bool, err error) {
-	if err := s.audit.open(ctx, it.Key); err != nil {
-		return false, fmt.Errorf("fixity of %s: %w", it.Key, err)
+// checkUnit checks one unit; capture.Fixity logs fixity.verified or
+// fixity.failed. An item that cannot be read is reported and passed over,
+// kept to try again, so that one unreadable item does not hold up the
+// round; but when it is the last of a streak (several in a row), the store
+// is taken to refuse every read, and the round pauses on the unit. Its
+// error (a store that does not answer or refuses, a log that did not take
+// the result, ctx done) leaves the unit to check again.
+func (s *Scheduler) checkUnit(ctx context.Context, u fixityUnit, rep *Report) error {
+	first := u[0].Key
+	if u[0].Batch != nil {
+		first = u[0].Batch.Key()
+	}
+	if err := s.audit.open(ctx, first); err != nil {
+		return fmt.Errorf("fixity of %s: %w", first, err)
 	}
 	defer s.audit.discard()
-	for res, err := range s.fixity.Run(ctx, []capture.LoggedItem{it}) {
+	var unread []fixityUnit
+	streak := s.round.streak
+	for res, err := range s.fixity.Run(ctx, u) {
 		if err != nil {
-			return false, err
+			return err
 		}
 		if res.Unchecked != nil {
-			if lastOfStreak {
-				return false, fmt.Errorf("fixity of %s: %d items in a row could not be read: %w", it.Key, unreadableStreak, res.Unchecked)
+			if streak++; streak == unreadableStreak {
+				return fmt.Errorf("fixity of %s: %d items in a row could not be read: %w", res.Item.Key, unreadableStreak, res.Unchecked)
 			}
 			rep.FixityUnchecked++
-			s.fail(rep, "fixity: an item could not be read and was not checked; it is tried again later", res.Unchecked, "order", it.Order, "key", it.Key)
-			return true, nil
+			s.fail(rep, "fixity: an item could not be read and was not checked; it is tried again later", res.Unchecked, "order", res.Item.Order, "key", res.Item.Key)
+			if res.Item.Key != first || u[0].Batch == nil {
+				unread = append(unread, fixityUnit{res.Item})
+			}
+			continue
+		}
+		streak = 0
+		if res.Item.Batch != nil && res.Item.Key == res.Item.Batch.Key() {
+			continue // the batch's manifest, judged and logged by Run
 		}
 		rep.FixityChecked++
 		s.round.checked++
 		if res.Err != nil {
 			rep.FixityFailed++
 			s.round.failed++
-			s.log.Error("fixity failed", "order", it.Order, "key", it.Key, "sha256", it.Digest.SHA256, "error", res.Err)
+			s.log.Error("fixity failed", "order", res.Item.Order, "key", res.Item.Key, "sha256", res.Item.Digest.SHA256, "error", res.Err)
 		}
 	}
-	return false, ctx.Err()
+	s.round.streak = streak
+	s.round.unreadable = append(s.round.unreadable, unread...)
+	return ctx.Err()
 }
 
-// auditItems lists the items the fixity rounds check: those stored (not
-// only spooled) of the orders still preserved, that is neither released
-// (a purge may delete their items at any moment) nor purged, nor among
-// skip.
-func auditItems(views []*agent.OrderView, skip []string) []capture.LoggedItem {
-	var items []capture.LoggedItem
+// auditOrders are the orders whose items the fixity rounds check, by id:
+// those still preserved, that is neither released (a purge may delete
+// their items at any moment) nor purged, nor among skip.
+func auditOrders(views []*agent.OrderView, skip []string) map[string]*agent.OrderState {
+	out := map[string]*agent.OrderState{}
 	for _, v := range views {
-		st := v.State
-		if s := v.Order.Status; s == order.StatusReleased || s == order.StatusPurged || slices.Contains(skip, st.ID) {
+		if s := v.Order.Status; s == order.StatusReleased || s == order.StatusPurged || slices.Contains(skip, v.State.ID) {
 			continue
 		}
-		for _, sum := range st.ItemOrder {
-			if st.Spooled[sum] {
-				continue
+		out[v.State.ID] = v.State
+	}
+	return out
+}
+
+// auditUnits lists what a round checks: of each order's items, those
+// stored (not only spooled), each batch as one unit, in log order.
+func (s *Scheduler) auditUnits(ctx context.Context, orders map[string]*agent.OrderState) ([]fixityUnit, int, error) {
+	var units []fixityUnit
+	n := 0
+	for _, id := range slices.Sorted(maps.Keys(orders)) {
+		items, err := s.reg.FixityItems(ctx, orders[id])
+		if err != nil {
+			return nil, 0, fmt.Errorf("order %s: %w", id, err)
+		}
+		for i := 0; i < len(items); {
+			j := i + 1
+			for b := items[i].Batch; b != nil && j < len(items) && items[j].Batch == b; j++ {
 			}
-			items = append(items, capture.LoggedItem{Order: st.ID, Key: capture.ItemKey(st.ID, sum), Digest: st.Items[sum], Size: -1})
+			if u := fixityUnit(items[i:j]); !items[i].Spooled && (u[0].Batch == nil || !u[0].Batch.Spooled) {
+				units = append(units, u)
+				n += len(u)
+			}
+			i = j
 		}
 	}
-	return items
+	return units, n, nil
 }

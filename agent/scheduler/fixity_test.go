@@ -35,15 +35,47 @@ func (f *fixture) fixityScheduler(t *testing.T, rate int64, tick time.Duration, 
 	return s, slept
 }
 
-// fixityEvents returns the fixity events of order id by item key.
+// fixityEvents returns the fixity events of order id by item key: a
+// batch's fixity.verified under its one item's key (the fixture seals an
+// item a batch).
 func (f *fixture) fixityEvents(t *testing.T, id string) map[string][]*chain.Event {
+	itemOf := map[string]string{} // manifest key -> item key
+	items, err := f.reg.LoggedItems(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		itemOf[it.Batch.Key()] = it.Key
+	}
 	out := map[string][]*chain.Event{}
 	for _, e := range f.events(t, id) {
 		if e.Type == chain.FixityVerified || e.Type == chain.FixityFailed {
-			out[e.Details["key"]] = append(out[e.Details["key"]], e)
+			key := e.Details["key"]
+			if key == "" {
+				key = itemOf[e.Details["manifest"]]
+			}
+			out[key] = append(out[key], e)
 		}
 	}
 	return out
+}
+
+// manifestBytes is the size of order id's manifests, which a round reads
+// too.
+func (f *fixture) manifestBytes(t *testing.T, id string) int64 {
+	items, err := f.reg.LoggedItems(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, it := range items {
+		info, err := f.store.Stat(context.Background(), it.Batch.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += info.Size
+	}
+	return n
 }
 
 func TestFixityFindsAFlippedByteWithinTheRateLimit(t *testing.T) {
@@ -60,11 +92,13 @@ func TestFixityFindsAFlippedByteWithinTheRateLimit(t *testing.T) {
 	if r.FixityChecked != 3 || r.FixityFailed != 1 || r.FixityRemaining != 0 {
 		t.Fatalf("fixity step: %+v", r)
 	}
-	// 9000 bytes at 1000 bytes/s, the first second's worth at once: at
-	// least 8 s on the clock, and not much more.
-	elapsed := f.clk.Now().Sub(start)
-	if elapsed < 8*time.Second || elapsed > 9*time.Second || *slept != elapsed {
-		t.Fatalf("9000 bytes read in %v (slept %v) at %d bytes/s", elapsed, *slept, rate)
+	// 9000 bytes and the batches' manifests at 1000 bytes/s, the first
+	// second's worth at once: at least that less a second on the clock,
+	// and not much more.
+	total := 9000 + f.manifestBytes(t, o.ID)
+	elapsed, least := f.clk.Now().Sub(start), time.Duration(total-rate)*time.Second/rate
+	if elapsed < least || elapsed > least+time.Second || *slept != elapsed {
+		t.Fatalf("%d bytes read in %v (slept %v) at %d bytes/s", total, elapsed, *slept, rate)
 	}
 	for key, evs := range f.fixityEvents(t, o.ID) {
 		want := chain.FixityVerified
@@ -223,9 +257,11 @@ func TestFixityRoundPausesWhenTheStoreRefusesEveryRead(t *testing.T) {
 	fx := &capture.Fixity{Store: store, Log: f.reg.Log, Agent: f.reg.Agent, Host: f.reg.Host}
 	s, _ := f.fixityScheduler(t, 0, 0, fx)
 
-	// Two are passed over; the third in a row pauses the round on it.
+	// Two reads are passed over (the first batch's manifest and item);
+	// the third in a row (the second batch's manifest) pauses the round
+	// on that batch.
 	r := step(t, s)
-	if r.FixityChecked != 0 || r.FixityUnchecked != 2 || r.FixityRemaining != 1 {
+	if r.FixityChecked != 0 || r.FixityUnchecked != 2 || r.FixityRemaining != 2 {
 		t.Fatalf("fixity step with every read refused: %+v", r)
 	}
 	if lines := f.logs.lines(t, "fixity round paused; it goes on at the next step"); len(lines) != 1 {
@@ -239,11 +275,11 @@ func TestFixityRoundPausesWhenTheStoreRefusesEveryRead(t *testing.T) {
 	// passed over are tried again later.
 	store.all = false
 	f.clk.Add(time.Minute)
-	if r := step(t, s); r.FixityChecked != 1 || r.FixityRemaining != 0 {
+	if r := step(t, s); r.FixityChecked != 2 || r.FixityRemaining != 0 {
 		t.Fatalf("the round resumed: %+v", r)
 	}
 	f.clk.Add(time.Hour)
-	if r := step(t, s); r.FixityChecked != 2 || r.FixityUnchecked != 0 {
+	if r := step(t, s); r.FixityChecked != 1 || r.FixityUnchecked != 0 {
 		t.Fatalf("the retry: %+v", r)
 	}
 	for key, evs := range f.fixityEvents(t, o.ID) {

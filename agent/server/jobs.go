@@ -280,11 +280,7 @@ func (s *Server) createFixity(w http.ResponseWriter, r *http.Request, id *auth.I
 // do not fail the job (the run did its work); they are its result, a
 // metric, and an error line in the agent's log.
 func (s *Server) runFixity(ctx context.Context, j *jobs.Job, progress func(done, total int64)) (any, error) {
-	size, err := s.cfg.Log.Size(ctx)
-	if err != nil {
-		return nil, err
-	}
-	items, err := capture.LoggedItems(ctx, s.cfg.Log.FS(), size, j.Order)
+	items, err := s.cfg.Registry.LoggedItems(ctx, j.Order)
 	if err != nil {
 		return nil, permanentUnless(err)
 	}

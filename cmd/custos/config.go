@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/custos-evidence/custos/agent/auth"
+	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
@@ -67,6 +68,11 @@ type DisclosureConfig struct {
 type CaptureConfig struct {
 	// Concurrency bounds the sources one capture runs at once.
 	Concurrency int `mapstructure:"concurrency"`
+	// Workers hash and store items at once.
+	Workers int `mapstructure:"workers"`
+	// BatchItems and BatchWait bound a sealed batch.
+	BatchItems int           `mapstructure:"batch_items"`
+	BatchWait  time.Duration `mapstructure:"batch_wait"`
 }
 
 // KeyConfig names the checkpoint signing key: a file, or a KMS URI.
@@ -215,6 +221,9 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "sources", def: map[string]any{}, kind: kindMap},
 		{name: "profiles", def: map[string]any{}, kind: kindMap},
 		{name: "capture.concurrency", def: 2, kind: kindInt},
+		{name: "capture.workers", def: capture.DefaultWorkers, kind: kindInt},
+		{name: "capture.batch_items", def: capture.DefaultBatchItems, kind: kindInt},
+		{name: "capture.batch_wait", def: capture.DefaultBatchWait, kind: kindDuration},
 		{name: "disclosure.organization", def: ""},
 		{name: "scheduler.tick", def: time.Minute, kind: kindDuration},
 		{name: "scheduler.webhook", def: ""},
@@ -479,6 +488,15 @@ func (c *Config) validate() error {
 	}
 	if c.Capture.Concurrency < 1 || c.Capture.Concurrency > 64 {
 		return fmt.Errorf("config: capture.concurrency: %d is not between 1 and 64", c.Capture.Concurrency)
+	}
+	if c.Capture.Workers < 1 || c.Capture.Workers > 256 {
+		return fmt.Errorf("config: capture.workers: %d is not between 1 and 256", c.Capture.Workers)
+	}
+	if c.Capture.BatchItems < 1 || c.Capture.BatchItems > chain.MaxBatchItems {
+		return fmt.Errorf("config: capture.batch_items: %d is not between 1 and %d", c.Capture.BatchItems, chain.MaxBatchItems)
+	}
+	if c.Capture.BatchWait < time.Millisecond || c.Capture.BatchWait > time.Hour {
+		return fmt.Errorf("config: capture.batch_wait: %v is not between 1ms and 1h", c.Capture.BatchWait)
 	}
 	if _, err := c.sourceConfigs(); err != nil {
 		return err

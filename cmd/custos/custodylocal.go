@@ -238,7 +238,12 @@ func (l *localCustody) Fixity(ctx context.Context, order string, each func(api.F
 	if err != nil {
 		return nil, err
 	}
-	items, err := capture.LoggedItems(ctx, lg.FS(), size, order)
+	spool, err := storage.NewLocal(cfg.dir().Spool(), time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	index := &capture.Index{Dir: cfg.DataDir, From: capture.StoreManifests{Store: store, Spool: spool}}
+	items, _, err := capture.LoggedItems(ctx, lg.FS(), size, order, index)
 	if err != nil {
 		return nil, err
 	}
@@ -253,10 +258,6 @@ func (l *localCustody) Fixity(ctx context.Context, order string, each func(api.F
 	}
 	bar := newProgress(g, total, "checking")
 	defer bar.done()
-	spool, err := storage.NewLocal(cfg.dir().Spool(), time.Now)
-	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
 	fx := &capture.Fixity{Store: store, Spool: spool, Log: lg, Agent: cfg.AgentID, Actor: cfg.Actor, Host: host, Progress: bar.add}
 	rep := &api.FixityReport{Items: []api.FixityItem{}}
 	for res, err := range fx.Run(ctx, items) {

@@ -60,12 +60,15 @@ func openRegistrySync(ctx context.Context, g *globalOptions, cfg *Config) (*agen
 		return fail(fmt.Errorf("spool: %w", err))
 	}
 	host, _ := os.Hostname()
+	index := &capture.Index{Dir: cfg.DataDir, From: capture.StoreManifests{Store: store, Spool: spool}}
 	reg := &agent.Registry{
 		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger,
-		Book: &agent.OrderBook{Dir: cfg.dir().Orders(), Store: store, Offline: storeDown},
+		Book:      &agent.OrderBook{Dir: cfg.dir().Orders(), Store: store, Offline: storeDown},
+		Manifests: index,
 		Capturer: &capture.Capturer{
-			Store: store, Log: l, Signer: signer, Spool: spool,
+			Store: store, Log: l, Signer: signer, Spool: spool, Manifests: index,
 			Agent: cfg.AgentID, Host: host, Concurrency: cfg.Capture.Concurrency,
+			Workers: cfg.Capture.Workers, BatchItems: cfg.Capture.BatchItems, BatchWait: cfg.Capture.BatchWait,
 		},
 	}
 	if storeDown {
@@ -141,7 +144,8 @@ func openRegistryReader(ctx context.Context, g *globalOptions, cfg *Config) (*ag
 	reg := &agent.Registry{
 		Log:      &logReader{fsys: os.DirFS(cfg.dir().Log()), dir: cfg.dir().Log()},
 		Profiles: profiles, Agent: cfg.AgentID,
-		Book: &agent.OrderBook{Dir: cfg.dir().Orders(), Store: records, ReadOnly: true},
+		Book:      &agent.OrderBook{Dir: cfg.dir().Orders(), Store: records, ReadOnly: true},
+		Manifests: &capture.Index{Dir: cfg.DataDir, From: capture.StoreManifests{Store: records}, ReadOnly: true},
 	}
 	return reg, unlock, nil
 }

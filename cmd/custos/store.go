@@ -23,6 +23,7 @@ type evidenceStore interface {
 	SetLegalHold(ctx context.Context, key string, on bool) error
 	Delete(ctx context.Context, key string) error
 	Stage(ctx context.Context, r io.Reader) (*storage.Staged, error)
+	Sync(ctx context.Context) error
 }
 
 // openStore opens the configured evidence store. An S3 store is checked
