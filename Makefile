@@ -49,7 +49,7 @@ bench:
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3Put1GiB|BenchmarkLocalPut1GiB' -benchtime 5x -count 1 -timeout 30m ./storage
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3PutSmall|BenchmarkLocalPutSmall|BenchmarkPeakRSS1GiB' -benchtime 3x -count 1 -timeout 30m ./storage
 	./scripts/with-minio.sh ./scripts/with-rclone.sh $(GO) test -run '^$$' -bench 'BenchmarkCaptureLocal1GiB|BenchmarkCaptureS31GiB' -benchtime 3x -count 3 -timeout 60m ./agent/capture
-	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkCaptureSmall|BenchmarkCapturePeakRSS1GiB' -benchtime 1x -count 3 -timeout 90m ./agent/capture
+	./scripts/with-minio.sh ./scripts/with-rclone.sh $(GO) test -run '^$$' -bench 'BenchmarkCaptureSmall|BenchmarkCaptureMailbox|BenchmarkCapturePeakRSS1GiB' -benchtime 3x -count 1 -timeout 90m ./agent/capture
 	$(GO) test -run '^$$' -bench 'BenchmarkDisclose1GiB' -benchtime 3x -count 3 -timeout 30m ./agent
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkAPISmallCaptures' -benchtime 1x -count 3 -timeout 30m ./agent/server
 	$(GO) test -run '^$$' -bench 'BenchmarkServeRSS' -benchtime 1x -count 3 -timeout 30m ./cmd/custos

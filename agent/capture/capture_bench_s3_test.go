@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -131,7 +132,20 @@ func barePut(b *testing.B, path string) benchRun {
 // rcloneCopy is a timed `rclone copyto` of path to the same server, with
 // the store's part size and concurrency; nil when rclone is not installed
 // (scripts/with-rclone.sh, which make bench runs, installs Debian's).
+// rcloneCopyDir is a baseline of BenchmarkCaptureSmall: `rclone copy` of
+// the directory with as many transfers as the capture has workers; nil
+// when rclone is not installed.
+func rcloneCopyDir(b *testing.B, in benchFiles, dir string) benchRun {
+	return rcloneRun(b, in, "copy", dir, "--transfers", strconv.Itoa(smallWorkers), "--checkers", strconv.Itoa(smallWorkers))
+}
+
 func rcloneCopy(b *testing.B, in benchFiles, path string) benchRun {
+	return rcloneRun(b, in, "copyto", path, "--s3-chunk-size", fmt.Sprintf("%dM", storage.DefaultPartSize>>20), "--s3-upload-concurrency", "1")
+}
+
+// rcloneRun runs `rclone verb from bench:<bucket>/<prefix>rclone flags...`
+// against the benchmarks' S3 server; nil when rclone is not installed.
+func rcloneRun(b *testing.B, in benchFiles, verb, from string, flags ...string) benchRun {
 	bin, err := exec.LookPath("rclone")
 	if err != nil {
 		return nil
@@ -148,8 +162,8 @@ func rcloneCopy(b *testing.B, in benchFiles, path string) benchRun {
 			scheme, o.Endpoint, o.AccessKey, o.SecretKey, o.Region)), 0o600); err != nil {
 			b.Fatal(err)
 		}
-		cmd := exec.Command(bin, "--config", conf, "copyto", path, "bench:"+o.Bucket+"/"+o.Prefix+"rclone",
-			"--s3-chunk-size", fmt.Sprintf("%dM", storage.DefaultPartSize>>20), "--s3-upload-concurrency", "1", "--s3-no-check-bucket")
+		args := append([]string{"--config", conf, verb, from, "bench:" + o.Bucket + "/" + o.Prefix + "rclone", "--s3-no-check-bucket"}, flags...)
+		cmd := exec.Command(bin, args...)
 		// Debian's rclone (1.60) fails on AWS_CA_BUNDLE ("unsupported
 		// transport"); its own flag takes the same file.
 		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "AWS_CA_BUNDLE=") })
@@ -179,8 +193,8 @@ func rcloneCopy(b *testing.B, in benchFiles, path string) benchRun {
 func BenchmarkCaptureS31GiB(b *testing.B) {
 	benchS3Options(b) // skips without a server
 	in := benchInputsOf(b)
-	var ps []phases
-	capture := captureInto(b, in, func(string) (Store, func()) { return newBenchS3(b) }, "file", in.big, 1, &ps)
+	var appends []int64
+	capture := captureInto(b, in, func(string) (Store, func()) { return newBenchS3(b) }, "file", in.big, 1, &appends)
 	runs := []benchRun{capture, barePut(b, in.big)}
 	rclone := rcloneCopy(b, in, in.big)
 	if rclone != nil {
@@ -200,5 +214,5 @@ func BenchmarkCaptureS31GiB(b *testing.B) {
 	} else {
 		line += "; rclone is not installed (scripts/with-rclone.sh installs it): no ratio against rclone copyto"
 	}
-	b.Log(line + "; capture phases: " + medianPhases(ps))
+	b.Log(line)
 }

@@ -31,6 +31,10 @@ type captureChildArgs struct {
 	File, Dir  string
 	S3         *childS3
 	Bare, Idle bool
+	// Mailbox, when set, is a directory of MailboxCount items to capture
+	// (dir source) instead of File.
+	Mailbox      string
+	MailboxCount int
 }
 
 // childS3 is what the child needs of S3Options (which has a clock and a
@@ -107,6 +111,9 @@ func captureChild(raw string) error {
 	if err != nil {
 		return err
 	}
+	if a.Mailbox != "" {
+		return errors.Join(captureSource(ctx, c, "dir", a.Mailbox, a.MailboxCount), closeLog())
+	}
 	return errors.Join(captureSource(ctx, c, "file", a.File, 1), closeLog())
 }
 
@@ -137,7 +144,9 @@ func maxRSS(b *testing.B, a captureChildArgs) int64 {
 // BenchmarkCapturePeakRSS1GiB measures the peak memory (max RSS) of a
 // process doing nothing but one capture of the 1 GiB file: into the local
 // store, into S3 (default part size and concurrency), and for reference a
-// bare minio-go PutObject of the file and the idle test binary.
+// bare minio-go PutObject of the file and the idle test binary; and of
+// one capture of the synthetic mailbox into the local store
+// (CUSTOS_BENCH_MAILBOX=0 leaves it out).
 func BenchmarkCapturePeakRSS1GiB(b *testing.B) {
 	in := benchInputsOf(b)
 	type rssRun struct {
@@ -157,6 +166,13 @@ func BenchmarkCapturePeakRSS1GiB(b *testing.B) {
 	runs := []*rssRun{
 		{name: "idle test binary", args: func(string) (captureChildArgs, func()) { return captureChildArgs{Idle: true}, func() {} }},
 		{name: "capture into the local store", args: local, metric: "MiB-local"},
+	}
+	if os.Getenv("CUSTOS_BENCH_MAILBOX") != "0" {
+		m := mailboxOf(b)
+		runs = append(runs, &rssRun{name: fmt.Sprintf("capture of the synthetic mailbox (%d items) into the local store", mailboxCount),
+			args: func(string) (captureChildArgs, func()) {
+				return captureChildArgs{Mailbox: m.dir, MailboxCount: mailboxCount}, func() {}
+			}, metric: "MiB-mailbox"})
 	}
 	if os.Getenv("CUSTOS_TEST_S3_ENDPOINT") != "" || os.Getenv("CI") == "true" {
 		runs = append(runs, &rssRun{name: "capture into S3, 16 MiB parts, concurrency 1", args: s3(false), metric: "MiB-s3"},
