@@ -346,18 +346,23 @@ func (s *S3) upload(ctx context.Context, key string, r io.Reader, opts PutOption
 	}
 	// A part buffer per put, not a shared pool: a sync.Pool hands buffers
 	// to per-processor caches, and a put then allocates up to GOMAXPROCS
-	// more than the Concurrency+1 it needs.
-	b := make([]byte, s.partSize)
-	bp := &b
-	buf := *bp
-	copy(buf, small)
-	m, err := io.ReadFull(ctxReader{ctx, r}, buf[n:])
-	switch {
-	case endOfContent(err):
-		return s.putSingle(ctx, key, buf[:n+m], opts)
-	case err != nil:
-		return nil, fmt.Errorf("put %s: %w", key, err)
+	// more than the Concurrency+1 it needs. It grows as content comes,
+	// doubling, so that content of a few hundred KiB (a batch's manifest)
+	// does not have a whole part allocated and cleared for it.
+	buf := small
+	for len(buf) < int(s.partSize) {
+		next := make([]byte, min(2*len(buf), int(s.partSize)))
+		copy(next, buf)
+		m, err := io.ReadFull(ctxReader{ctx, r}, next[len(buf):])
+		switch {
+		case endOfContent(err):
+			return s.putSingle(ctx, key, next[:len(buf)+m], opts)
+		case err != nil:
+			return nil, fmt.Errorf("put %s: %w", key, err)
+		}
+		buf = next
 	}
+	bp := &buf
 	return s.putMultipart(ctx, key, bp, r, opts)
 }
 

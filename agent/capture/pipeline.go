@@ -130,6 +130,7 @@ func (p *pipeline) emit(ctx context.Context, src NamedSource, it *source.Item, c
 	if !small {
 		// Larger than a part: staged as it streams, by this goroutine.
 		err = p.storeLarge(ctx, src, it, res, io.MultiReader(bytes.NewReader(buf.Bytes()), content))
+		release(buf)
 		p.budget.Release(held)
 		return p.stopOn(ctx, err)
 	}
@@ -138,6 +139,7 @@ func (p *pipeline) emit(ctx context.Context, src NamedSource, it *source.Item, c
 	// workers do the waiting on the store.
 	res.Size, res.Digests = int64(buf.Len()), digestsOf(buf.Bytes(), p.spec.Legacy)
 	if !p.claim(res.Digests.SHA256) {
+		release(buf)
 		p.budget.Release(held)
 		res.Duplicate = true
 		p.record(res)
@@ -148,6 +150,7 @@ func (p *pipeline) emit(ctx context.Context, src NamedSource, it *source.Item, c
 	case p.jobs <- j:
 		return nil
 	case <-ctx.Done():
+		release(buf)
 		p.budget.Release(held)
 		p.unclaim(res.Digests.SHA256)
 		p.failed(res, ctx.Err())
@@ -170,25 +173,39 @@ func (p *pipeline) stopOn(ctx context.Context, err error) error {
 	return p.stopped()
 }
 
+// buffers are the items' buffers, reused: most items are small, and a
+// buffer cleared for each would cost more than hashing it.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // buffer reads content, up to one byte more than a part, taking its
 // memory from the budget as it grows. small says whether it ended there.
+// The buffer goes back to buffers when the item is stored (release).
 func (p *pipeline) buffer(ctx context.Context, content io.Reader) (buf *bytes.Buffer, held int64, small bool, err error) {
-	buf = &bytes.Buffer{}
+	buf = buffers.Get().(*bytes.Buffer)
+	buf.Reset()
 	for int64(buf.Len()) <= p.partSize {
 		if err := p.budget.Acquire(ctx, bufferChunk); err != nil {
+			release(buf)
 			return nil, held, false, err
 		}
 		held += bufferChunk
-		buf.Grow(bufferChunk)
-		n, err := io.CopyN(buf, content, bufferChunk)
-		if errors.Is(err, io.EOF) && n < bufferChunk {
+		n, err := buf.ReadFrom(io.LimitReader(content, bufferChunk))
+		if err == nil && n < bufferChunk {
 			return buf, held, true, nil
 		}
 		if err != nil {
+			release(buf)
 			return nil, held, false, err
 		}
 	}
 	return buf, held, false, nil
+}
+
+// release gives an item's buffer back, unless it grew past a part.
+func release(buf *bytes.Buffer) {
+	if buf.Cap() <= 2*storage.DefaultPartSize {
+		buffers.Put(buf)
+	}
 }
 
 // worker hashes and stores buffered items.
@@ -196,6 +213,7 @@ func (p *pipeline) worker() {
 	defer p.work.Done()
 	for j := range p.jobs {
 		p.storeSmall(j)
+		release(j.data)
 		p.budget.Release(j.budget)
 	}
 }
