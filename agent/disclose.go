@@ -100,12 +100,15 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 	if len(events) == 0 || events[len(events)-1].Index != st.LastIndex {
 		return nil, fmt.Errorf("disclose: checkpoint of size %d does not cover the order's newest event %d", cp.Size, st.LastIndex)
 	}
-	all, err := r.preservedItems(st, events)
+	all, sealed, err := r.preservedItems(ctx, st, events)
 	if err != nil {
 		return nil, fmt.Errorf("disclose order %s: %w", id, err)
 	}
 	items, err := selectItems(all, opts)
 	if err != nil {
+		return nil, fmt.Errorf("disclose order %s: %w", id, err)
+	}
+	if err := r.proveRecords(ctx, items, sealed); err != nil {
 		return nil, fmt.Errorf("disclose order %s: %w", id, err)
 	}
 	rec, err := order.Format(o)
@@ -189,12 +192,14 @@ func orderEvents(ctx context.Context, fsys fs.FS, size uint64, id string) ([]*ch
 	return out, nil
 }
 
-// preservedItems lists the order's items (preserved, not purged) as their
-// item.preserved events describe them, in log order. Each is read back
-// through the store (or the spool while it waits there), which re-hashes
-// it: an item that does not match its digest fails the disclosure as
-// tampering.
-func (r *Registry) preservedItems(st *OrderState, events []*chain.Record) ([]disclosure.Item, error) {
+// preservedItems lists the order's items (preserved, not purged), in log
+// order: those preserved before batches as their item.preserved events
+// describe them, then each batch's as its records do, with the record's
+// bytes (sealed says where each sits in its batch, for its proof). Each is
+// read back through the store (or the spool while it waits there), which
+// re-hashes it: an item that does not match its digest fails the
+// disclosure as tampering.
+func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []*chain.Record) ([]disclosure.Item, map[string]HeldItem, error) {
 	first := map[string]*chain.Record{}
 	for _, e := range events {
 		if e.Event.Type != chain.ItemPreserved || len(e.Event.Items) != 1 {
@@ -205,23 +210,66 @@ func (r *Registry) preservedItems(st *OrderState, events []*chain.Record) ([]dis
 		}
 	}
 	var out []disclosure.Item
-	for _, sum := range st.ItemOrder {
+	sealed := map[string]HeldItem{}
+	for it, err := range r.held(ctx, st) {
+		if err != nil {
+			return nil, nil, err
+		}
+		sum, key, spooled := it.Digest.SHA256, it.Key, it.Spooled
+		if rec := it.Record; rec != nil {
+			size := rec.Size
+			out = append(out, disclosure.Item{
+				SHA256: sum, SHA512: rec.SHA512, Size: size, Source: rec.Source, Name: rec.Name,
+				Categories: rec.Categories, MediaType: rec.MediaType, PreservedIndex: it.Index, Record: it.Line,
+				Open: func(ctx context.Context) (io.ReadCloser, error) { return r.openItem(ctx, key, spooled, sum, size) },
+			})
+			it.Line, it.Record = nil, nil // proveRecords reads the batch again
+			sealed[sum] = it
+			continue
+		}
 		e, ok := first[sum]
 		if !ok {
 			continue
 		}
 		d, err := chain.ReadItemDetails(e.Event)
 		if err != nil {
-			return nil, fmt.Errorf("custody event %d: %w", e.Index, err)
+			return nil, nil, fmt.Errorf("custody event %d: %w", e.Index, err)
 		}
-		key, spooled := capture.ItemKey(st.ID, sum), st.Spooled[sum]
 		out = append(out, disclosure.Item{
 			SHA256: sum, SHA512: e.Event.Items[0].SHA512, Size: d.Size, Source: d.Source, Name: d.Name,
 			Categories: d.Categories, MediaType: d.MediaType, PreservedIndex: e.Index,
 			Open: func(ctx context.Context) (io.ReadCloser, error) { return r.openItem(ctx, key, spooled, sum, d.Size) },
 		})
 	}
-	return out, nil
+	return out, sealed, nil
+}
+
+// proveRecords gives each item sealed in a batch its record's inclusion
+// proof in the batch's tree, reading each batch that holds one once.
+func (r *Registry) proveRecords(ctx context.Context, items []disclosure.Item, sealed map[string]HeldItem) error {
+	trees := map[*capture.LoggedBatch]*chain.RecordTree{}
+	for i := range items {
+		it, ok := sealed[items[i].SHA256]
+		if !ok {
+			continue
+		}
+		b := it.Batch
+		tree := trees[b]
+		if tree == nil {
+			lines, _, err := r.manifests().Manifest(ctx, b)
+			if err != nil {
+				return err
+			}
+			tree = chain.NewRecordTree(lines)
+			trees[b] = tree
+		}
+		hashes, err := tree.Prove(it.Leaf)
+		if err != nil {
+			return fmt.Errorf("batch %s: %w", b.ID(), err)
+		}
+		items[i].Proof = &chain.RecordProof{Capture: b.Sealed.Capture, Batch: b.Sealed.Batch, Index: it.Leaf, Size: tree.Size(), Hashes: hashes}
+	}
+	return nil
 }
 
 // openItem opens an item's content in the store (or the spool), checking

@@ -429,12 +429,12 @@ func TestEventDetailsReadThroughChain(t *testing.T) {
 				t.Errorf("%s: %+v, %v", e.Type, d, err)
 			}
 			same(e, d.Put(nil))
-		case chain.ItemPreserved:
-			d, err := chain.ReadItemDetails(e)
-			if err != nil || d.Size == 0 || d.Source == "" || d.Key != capture.ItemKey(o.ID, e.Items[0].SHA256) || len(d.Categories) != 1 {
-				t.Errorf("%s: %+v, %v", e.Type, d, err)
+		case chain.ItemsSealed:
+			b, err := chain.ParseSealedBatch(e)
+			if err != nil || b.Count != 3 || b.Bytes == 0 || b.Batch != 1 || len(e.Items) != 0 {
+				t.Errorf("%s: %+v, %v", e.Type, b, err)
 			}
-			same(e, d.Put(nil))
+			same(e, b.Details())
 		case chain.DisclosureCreated:
 			d, err := chain.ReadDisclosureDetails(e)
 			if err != nil || d.Items != 3 || d.Format != "zip" || d.Encrypted || d.Partial || d.Recipient != "none" || d.Package != "p.zip" {
@@ -443,7 +443,7 @@ func TestEventDetailsReadThroughChain(t *testing.T) {
 			same(e, d.Put(nil))
 		}
 	}
-	if seen[chain.ItemPreserved] != 3 || seen[chain.DisclosureCreated] != 1 || seen[chain.CaptureStarted] != 1 {
+	if seen[chain.ItemsSealed] != 1 || seen[chain.DisclosureCreated] != 1 || seen[chain.CaptureStarted] != 1 {
 		t.Errorf("events seen: %v", seen)
 	}
 }

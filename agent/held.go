@@ -120,3 +120,30 @@ func (r *Registry) FixityItems(ctx context.Context, st *OrderState) ([]capture.L
 	}
 	return out, nil
 }
+
+// Items lists what order st holds (see HeldItem), items preserved before
+// batches first, then each batch's.
+func (r *Registry) Items(ctx context.Context, st *OrderState) ([]HeldItem, error) {
+	out := make([]HeldItem, 0, st.ItemCount())
+	for it, err := range r.held(ctx, st) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// Item returns the item of order st whose SHA-256 is sum, or nil when the
+// order holds none.
+func (r *Registry) Item(ctx context.Context, st *OrderState, sum string) (*HeldItem, error) {
+	for it, err := range r.held(ctx, st) {
+		if err != nil {
+			return nil, err
+		}
+		if it.Digest.SHA256 == sum {
+			return &it, nil
+		}
+	}
+	return nil, nil
+}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent"
-	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -36,7 +35,7 @@ type OrderSummary struct {
 
 // NewOrderSummary lists v with its deadline d.
 func NewOrderSummary(v *agent.OrderView, d order.Deadline) OrderSummary {
-	return OrderSummary{Order: v.Order, Deadline: d, Items: len(v.State.Items)}
+	return OrderSummary{Order: v.Order, Deadline: d, Items: v.State.ItemCount()}
 }
 
 // OrderDetail is one order, as GET /v1/orders/{id} and
@@ -57,14 +56,23 @@ type ItemView struct {
 	SHA512  string `json:"sha512"`
 	Key     string `json:"key"`
 	Spooled bool   `json:"spooled,omitempty"`
+	// Of an item sealed in a batch, what its record says: its name and
+	// source, and its size.
+	Name   string `json:"name,omitempty"`
+	Source string `json:"source,omitempty"`
+	Size   int64  `json:"size,omitempty"`
 }
 
-// NewOrderDetail describes v with its deadline d.
-func NewOrderDetail(v *agent.OrderView, d order.Deadline) *OrderDetail {
+// NewOrderDetail describes v, which holds items, with its deadline d.
+func NewOrderDetail(v *agent.OrderView, d order.Deadline, items []agent.HeldItem) *OrderDetail {
 	st := v.State
 	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record}
-	for _, sum := range st.ItemOrder {
-		out.Items = append(out.Items, ItemView{SHA256: sum, SHA512: st.Items[sum].SHA512, Key: capture.ItemKey(v.Order.ID, sum), Spooled: st.Spooled[sum]})
+	for _, it := range items {
+		iv := ItemView{SHA256: it.Digest.SHA256, SHA512: it.Digest.SHA512, Key: it.Key, Spooled: it.Spooled}
+		if it.Record != nil {
+			iv.Name, iv.Source, iv.Size = it.Record.Name, it.Record.Source, it.Record.Size
+		}
+		out.Items = append(out.Items, iv)
 	}
 	for _, dg := range st.Purged {
 		out.Purged = append(out.Purged, dg)

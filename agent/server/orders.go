@@ -17,7 +17,6 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
-	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -34,8 +33,12 @@ func (s *Server) deadline(o *order.Order) order.Deadline {
 	return o.Deadline(s.cfg.Now(), p)
 }
 
-func detail(s *Server, v *agent.OrderView) *api.OrderDetail {
-	return api.NewOrderDetail(v, s.deadline(v.Order))
+func detail(ctx context.Context, s *Server, v *agent.OrderView) (*api.OrderDetail, error) {
+	items, err := s.cfg.Registry.Items(ctx, v.State)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewOrderDetail(v, s.deadline(v.Order), items), nil
 }
 
 // visible reports whether id may see order o (see order.Order.Visible).
@@ -260,7 +263,11 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, id *auth.Ident
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, detail(s, v))
+	d, err := detail(r.Context(), s, v)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
 }
 
 // step runs a lifecycle step on the request's order and answers with its
@@ -349,12 +356,15 @@ func (s *Server) readItem(w http.ResponseWriter, r *http.Request, id *auth.Ident
 		return err
 	}
 	sum := r.PathValue("sha256")
-	dg, ok := v.State.Items[sum]
-	if !ok {
+	it, err := s.cfg.Registry.Item(r.Context(), v.State, sum)
+	if err != nil {
+		return err
+	}
+	if it == nil {
 		return notFound("order %s holds no item %q", v.Order.ID, sum)
 	}
-	key := capture.ItemKey(v.Order.ID, sum)
-	if v.State.Spooled[sum] {
+	dg, key := it.Digest, it.Key
+	if it.Spooled {
 		return newError(http.StatusServiceUnavailable, "unavailable", "item %s is sealed in the local spool and reaches the store when it answers; try again then", sum)
 	}
 	rc, info, err := s.cfg.Registry.Store.Get(r.Context(), key)

@@ -118,7 +118,11 @@ func (l *localCustody) ShowOrder(ctx context.Context, id string) (_ *api.OrderDe
 	if err != nil {
 		return nil, err
 	}
-	return api.NewOrderDetail(v, deadline(reg, v.Order, time.Now())), nil
+	items, err := reg.Items(ctx, v.State)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewOrderDetail(v, deadline(reg, v.Order, time.Now()), items), nil
 }
 
 // step runs a lifecycle step on order id as the data directory's writer.
