@@ -94,6 +94,11 @@ type ReportItem struct {
 	// file, if one did: its item.preserved event, or the items.sealed
 	// event of the batch its record is proven in.
 	PreservedIndex *uint64 `json:"preserved_index,omitempty"`
+	// Source and Name are what that event (item.preserved) or the item's
+	// proven record says the item was when it was preserved: the source
+	// that captured it, and its name there.
+	Source string `json:"source,omitempty"`
+	Name   string `json:"name,omitempty"`
 }
 
 // ReportEvent is one line of custody/events.jsonl that parsed; Proven

@@ -24,8 +24,9 @@ type sealedBatch struct {
 // sealedItem is a payload file's content proven by its record: sealed in
 // the batch of the items.sealed event at index.
 type sealedItem struct {
-	index uint64
-	batch batchKey
+	index        uint64
+	batch        batchKey
+	source, name string // as its record says
 }
 
 // sealedBatches reads the items.sealed events of the order, by batch, in
@@ -188,7 +189,7 @@ func (v *pkgVerifier) verifyRecord(c *Check, sum string, f fileSums, batches map
 		case bad:
 			return nil
 		default:
-			return &sealedItem{index: idx, batch: k}
+			return &sealedItem{index: idx, batch: k, source: r.Source, name: r.Name}
 		}
 	}
 	c.fail(first.File, int64(*first.Index), "%s", first.What)

@@ -18,9 +18,10 @@ const MaxEventClockStep = time.Minute
 
 // preservedItem is what the events say of one item, by SHA-256.
 type preservedItem struct {
-	sha512   string
-	index    uint64 // its item.preserved event
-	purgedAt int64  // its item.purged event after that, or noIndex
+	sha512       string
+	index        uint64 // its item.preserved event
+	purgedAt     int64  // its item.purged event after that, or noIndex
+	source, name string // as the event says
 }
 
 // checkItems checks that every payload file is an item of the order: an
@@ -45,7 +46,8 @@ func (v *pkgVerifier) checkItems() {
 			}
 			d := l.ev.Items[0]
 			if it := items[d.SHA256]; it == nil || it.purgedAt != noIndex {
-				items[d.SHA256] = &preservedItem{sha512: d.SHA512, index: l.index, purgedAt: noIndex}
+				items[d.SHA256] = &preservedItem{sha512: d.SHA512, index: l.index, purgedAt: noIndex,
+					source: l.ev.Details["source"], name: l.ev.Details["name"]}
 			}
 		case chain.ItemPurged:
 			for _, d := range l.ev.Items {
@@ -69,6 +71,7 @@ func (v *pkgVerifier) checkItems() {
 			default:
 				idx := s.index
 				v.rep.Items[i].PreservedIndex = &idx
+				v.rep.Items[i].Source, v.rep.Items[i].Name = s.source, s.name
 			}
 			continue
 		}
@@ -83,6 +86,7 @@ func (v *pkgVerifier) checkItems() {
 		default:
 			idx := it.index
 			v.rep.Items[i].PreservedIndex = &idx
+			v.rep.Items[i].Source, v.rep.Items[i].Name = it.source, it.name
 		}
 	}
 }

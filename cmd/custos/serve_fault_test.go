@@ -157,7 +157,7 @@ func (s *faultSetup) checkLog(t *testing.T, bin, order string) map[string]int {
 		t.Fatalf("custos log show: %v\n%s", err, out)
 	}
 	count := map[string]int{}
-	for _, typ := range []string{"capture.started", "capture.failed", "capture.completed", "item.preserved", "item.stored"} {
+	for _, typ := range []string{"capture.started", "capture.failed", "capture.completed", "items.sealed", "item.stored"} {
 		count[typ] = strings.Count(string(out), " "+typ+" ")
 	}
 	return count
@@ -186,7 +186,7 @@ func TestServeKilledDuringALargeCapture(t *testing.T) {
 	}
 	d.stop(t)
 	count := s.checkLog(t, bin, order)
-	if count["item.preserved"] != 1 || count["capture.completed"] != 1 || count["capture.failed"] != 1 || count["capture.started"] != 2 {
+	if count["items.sealed"] != 1 || count["capture.completed"] != 1 || count["capture.failed"] != 1 || count["capture.started"] != 2 {
 		t.Fatalf("events of the order: %v", count)
 	}
 }
@@ -209,7 +209,7 @@ func TestServeStoppedDuringACaptureResumes(t *testing.T) {
 	finish(t, d, tok["custodian"], job, 1)
 	d.stop(t)
 	count := s.checkLog(t, bin, order)
-	if count["item.preserved"] != 1 || count["capture.completed"] != 1 {
+	if count["items.sealed"] != 1 || count["capture.completed"] != 1 {
 		t.Fatalf("events of the order: %v", count)
 	}
 }
@@ -267,7 +267,7 @@ func TestServeRidesOutAStoreOutage(t *testing.T) {
 	}
 	d.stop(t)
 	count := s.checkLog(t, bin, order)
-	if count["item.preserved"] != 1 || count["item.stored"] != 1 || count["capture.completed"] != 1 {
+	if count["items.sealed"] != 1 || count["item.stored"] != 1 || count["capture.completed"] != 1 {
 		t.Fatalf("events of the order: %v", count)
 	}
 }

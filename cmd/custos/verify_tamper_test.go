@@ -188,11 +188,13 @@ func verifyTamperCases(t *testing.T, p *tamperPkgs) []verifyTamperCase {
 		accessLog = "data/export/logs/access.log"
 	)
 	at := func(i int) string { return fmt.Sprintf("event %d: ", p.events[i].Index) }
-	preservedEml := p.line(t, `"type":"item.preserved"`, `"name":"mail/a.eml"`)
-	preservedLog := p.line(t, `"type":"item.preserved"`, `"name":"logs/access.log"`)
+	// The batch that sealed the capture's two files (the order document
+	// has a batch of its own).
+	sealed := p.line(t, `"type":"items.sealed"`, `"count":"2"`)
+	preservedEml, preservedLog := sealed, sealed
 	editEvent := func(t *testing.T, pkg string) {
 		editEvents(t, pkg, func(l []string) []string {
-			l[preservedEml] = string(replaceOnce(t, []byte(l[preservedEml]), `"name":"mail/a.eml"`, `"name":"mail/b.eml"`))
+			l[sealed] = string(replaceOnce(t, []byte(l[sealed]), `"count":"2"`, `"count":"3"`))
 			return l
 		})
 	}
@@ -245,6 +247,7 @@ func verifyTamperCases(t *testing.T, p *tamperPkgs) []verifyTamperCase {
 			want: []wantProblem{
 				{"proofs", `^` + q(proofOf(preservedEml)) + `: ` + at(preservedEml)},
 				{"chain", `^custody/events.jsonl: ` + at(preservedEml+1) + `links to event`},
+				{"records", `seals 3 records`},
 			}},
 		{name: "a dropped event", from: "dir",
 			tamper: func(t *testing.T, pkg string) {
