@@ -142,21 +142,25 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 // recordDisclosure logs disclosure.created and moves the order to
 // disclosed.
 func (r *Registry) recordDisclosure(ctx context.Context, o *order.Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time) error {
-	digests := make([]chain.Digest, len(rep.Items))
+	sums := make([]string, len(rep.Items))
 	for i, it := range rep.Items {
-		digests[i] = chain.Digest{SHA256: it.SHA256, SHA512: it.SHA512}
+		sums[i] = it.SHA256
+	}
+	root, err := chain.DisclosedItemsRoot(sums)
+	if err != nil {
+		return err
 	}
 	recipient := opts.RecipientText
 	if recipient == "" {
 		recipient = "none"
 	}
 	e := chain.Event{
-		Type: chain.DisclosureCreated, Time: now, Order: o.ID, Items: digests, Actor: opts.Actor, Agent: r.Agent, Host: r.Host,
+		Type: chain.DisclosureCreated, Time: now, Order: o.ID, Actor: opts.Actor, Agent: r.Agent, Host: r.Host,
 		Authority: o.LegalBasis,
 		Details: chain.DisclosureDetails{
 			Recipient: recipient, PackageSHA256: rep.SHA256, Package: path.Base(rep.Path),
 			Format: string(disclosure.FormatFor(strings.TrimSuffix(rep.Path, ".age"))), Encrypted: len(opts.Recipients) > 0,
-			Items: len(rep.Items), Partial: rep.Partial, CheckpointSize: rep.Checkpoint.Size, Events: rep.Events,
+			Items: len(rep.Items), Partial: rep.Partial, CheckpointSize: rep.Checkpoint.Size, Events: rep.Events, ItemsRoot: root,
 		}.Put(nil),
 	}
 	rec, err := r.Log.Append(ctx, e)

@@ -1,7 +1,9 @@
 package chain
 
 import (
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,6 +184,29 @@ type DisclosureDetails struct {
 	Partial        bool   // "partial": the order holds items it leaves out
 	CheckpointSize uint64 // "checkpoint_size": the checkpoint its proofs are against
 	Events         int    // "events": how many custody events it carries
+	// ItemsRoot ("items_root", hex) is the RFC 6962 Merkle root over the
+	// disclosed items' SHA-256 digests (each leaf the 32 bytes of one),
+	// in ascending order: it names exactly what was disclosed, in one
+	// value however many items, and no partial package that carries this
+	// event learns from it what it does not disclose. Empty on events
+	// written before it (they list the items' digests instead).
+	ItemsRoot string
+}
+
+// DisclosedItemsRoot is the ItemsRoot of a disclosure of the items whose
+// SHA-256 digests (hex) are sums, in any order.
+func DisclosedItemsRoot(sums []string) (string, error) {
+	sorted := slices.Clone(sums)
+	slices.Sort(sorted)
+	leaves := make([][]byte, len(sorted))
+	for i, s := range sorted {
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) != 32 {
+			return "", fmt.Errorf("disclosed item %q is not a SHA-256 digest", s)
+		}
+		leaves[i] = b
+	}
+	return hex.EncodeToString(NewRecordTree(leaves).Root()), nil
 }
 
 // Put adds d's details to m (a new map if m is nil) and returns m.
@@ -193,6 +218,9 @@ func (d DisclosureDetails) Put(m map[string]string) map[string]string {
 	m["encrypted"], m["partial"] = strconv.FormatBool(d.Encrypted), strconv.FormatBool(d.Partial)
 	m["items"], m["events"] = strconv.Itoa(d.Items), strconv.Itoa(d.Events)
 	m["checkpoint_size"] = strconv.FormatUint(d.CheckpointSize, 10)
+	if d.ItemsRoot != "" {
+		m["items_root"] = d.ItemsRoot
+	}
 	return m
 }
 
@@ -201,7 +229,7 @@ func (d DisclosureDetails) Put(m map[string]string) map[string]string {
 func ReadDisclosureDetails(e *Event) (DisclosureDetails, error) {
 	d := DisclosureDetails{
 		Recipient: e.Details["recipient"], PackageSHA256: e.Details["package_sha256"],
-		Package: e.Details["package"], Format: e.Details["format"],
+		Package: e.Details["package"], Format: e.Details["format"], ItemsRoot: e.Details["items_root"],
 	}
 	var errs []string
 	parse := func(key string, f func(string) error) {
