@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -374,15 +373,4 @@ func (c *Capturer) partSize() int64 {
 		return c.PartSize
 	}
 	return storage.DefaultPartSize
-}
-
-// marshalJSON encodes v as JSON without HTML escaping, with a final newline.
-func marshalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -363,13 +363,6 @@ func readAll(t *testing.T, s *storage.Local, key string) []byte {
 	return b
 }
 
-func readJSON(t *testing.T, s *storage.Local, key string, v any) {
-	t.Helper()
-	if err := json.Unmarshal(readAll(t, s, key), v); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestCaptureWithoutSpoolStopsWhenTheStoreIsDown(t *testing.T) {
 	ctx := context.Background()
 	f := newCaptureFixture(t)

@@ -260,7 +260,7 @@ func (p *pipeline) put(ctx context.Context, key string, content func() io.Reader
 // storeLarge stages an item larger than a part as it streams, hashing it
 // once, and commits it under its key.
 func (p *pipeline) storeLarge(ctx context.Context, src NamedSource, it *source.Item, res ItemResult, content io.Reader) error {
-	var target Store = p.c.Store
+	target := p.c.Store
 	spooled := p.down.Load()
 	if spooled {
 		target = p.c.Spool

@@ -200,7 +200,7 @@ func (s *sealer) sealBatch(ctx context.Context, n int, batch []stored, recovery 
 	ssum := sha256.Sum256(stmt)
 	sb.StatementSHA256 = hex.EncodeToString(ssum[:])
 
-	var target Store = c.Store
+	target := c.Store
 	opts := storage.PutOptions{RetainUntil: p.spec.RetainUntil, LegalHold: p.spec.LegalHold, Deferred: true}
 	if inSpool {
 		target, sb.Stored = c.Spool, chain.StoredInSpool
