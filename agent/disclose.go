@@ -22,14 +22,6 @@ import (
 	"github.com/custos-evidence/custos/storage"
 )
 
-// ProvingLog is what a disclosure needs of the custody log beyond an
-// OrderLog: a checkpoint covering every entry, and the log's key.
-type ProvingLog interface {
-	OrderLog
-	Checkpoint(ctx context.Context) (*chain.Checkpoint, error)
-	Key() *chain.Key
-}
-
 // DiscloseOptions are the choices of one disclosure.
 type DiscloseOptions struct {
 	Out string // the package: a directory, PATH.zip or PATH.tar
@@ -73,10 +65,7 @@ type DisclosureReport struct {
 // disclosed; if that cannot be logged, the package is removed, so nothing
 // leaves unrecorded.
 func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions) (*DisclosureReport, error) {
-	pl, ok := r.Log.(ProvingLog)
-	if !ok {
-		return nil, errors.New("disclose: the log is open for reading only")
-	}
+	pl := r.Log
 	if r.Capturer == nil || r.Capturer.Signer == nil {
 		return nil, errors.New("disclose: no signer for the package's statement")
 	}
@@ -260,7 +249,7 @@ func (r *Registry) proveRecords(ctx context.Context, items []disclosure.Item, se
 		b := it.Batch
 		tree := trees[b]
 		if tree == nil {
-			lines, _, err := r.manifests().Manifest(ctx, b)
+			lines, _, err := r.Reader.cfg.Manifests.Manifest(ctx, b)
 			if err != nil {
 				return err
 			}

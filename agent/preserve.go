@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -42,9 +41,6 @@ type AddResult struct {
 func (r *Registry) Add(ctx context.Context, draft *order.Order, doc *Document, actor string) (*AddResult, error) {
 	now := r.now()
 	entropy := r.Entropy
-	if entropy == nil {
-		entropy = rand.Reader
-	}
 	var docSrc source.Source
 	var ref *order.DocumentRef
 	if doc != nil {
@@ -189,7 +185,7 @@ func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []capture.N
 		// spool may hold items of orders the actor never acted on.
 		_, err := c.Flush(ctx, capture.FlushOptions{Actor: r.Agent, Retention: r.retention, Turn: r.turn(o.ID)})
 		r.flushMu.Unlock()
-		if err != nil && r.Logger != nil {
+		if err != nil {
 			// The spool keeps what it holds and the next capture tries
 			// again; this one goes on.
 			r.Logger.Warn("spooled items not flushed to the store yet", "order", o.ID, "error", err)

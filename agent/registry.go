@@ -2,10 +2,10 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -20,12 +20,14 @@ import (
 // ErrNoOrder is returned for an order id the custody log does not hold.
 var ErrNoOrder = errors.New("no such order")
 
-// OrderLog is what the registry needs of the custody log: appending, and
-// reading back what it holds.
+// OrderLog is what the registry needs of the custody log: appending,
+// reading back what it holds, and for a disclosure a checkpoint covering
+// every entry and the key that signs it.
 type OrderLog interface {
 	capture.EventLog
-	FS() fs.FS
-	Size(ctx context.Context) (uint64, error)
+	ReadLog
+	Checkpoint(ctx context.Context) (*chain.Checkpoint, error)
+	Key() *chain.Key
 }
 
 // RegistryStore is what the registry needs of the evidence store: captures,
@@ -38,40 +40,77 @@ type RegistryStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Config is what New builds a Registry from.
+type Config struct {
+	Log      OrderLog        // the custody log, open for writing
+	Store    RegistryStore   // the evidence store
+	Book     *OrderBook      // the order records
+	Profiles *order.Profiles // the jurisdiction profiles
+	// Capturer preserves captures and order documents; its Store, Log and
+	// Signer must be the registry's.
+	Capturer *capture.Capturer
+	// Manifests is the data directory's index of sealed batches'
+	// manifests (also the Capturer's Manifests); nil reads them from the
+	// store (and the spool), keeping no copy.
+	Manifests *capture.Index
+	Agent     string           // the agent id, in every event
+	Host      string           // the host name, in every event
+	Now       func() time.Time // nil: time.Now
+	Entropy   io.Reader        // order ids; nil: crypto/rand
+	// Logger reports what does not stop a step (a spool that could not be
+	// flushed yet); nil discards.
+	Logger *slog.Logger
+}
+
 // Registry runs the order lifecycle. Each step is checked against the
 // order's profile and status, applied to every object of the order in the
 // store (retention, legal hold, deletion), written as a new version of the
 // order's record, and then recorded in the custody log, whose event names
 // that version. A step that fails before its event is appended has changed
 // nothing the log relies on: retention only ever grows, and a record no
-// event names is never read.
+// event names is never read. It reads orders through its Reader.
+//
+// A registry is safe for concurrent use (the daemon runs many steps at
+// once): steps on one order take turns.
 type Registry struct {
-	Log      OrderLog
-	Store    RegistryStore
-	Book     *OrderBook
-	Profiles *order.Profiles
-	// Capturer preserves captures and order documents; its Store, Log and
-	// Signer must be the registry's. Each step passes its own actor.
-	Capturer *capture.Capturer
-	// Manifests is where the records of sealed batches are read: the
-	// data directory's index (capture.Index, also the Capturer's
-	// Manifests). nil reads them from the store.
-	Manifests *capture.Index
-	Agent     string
-	Host      string
-	Now       func() time.Time // nil: time.Now
-	Entropy   io.Reader        // order ids; nil: crypto/rand
-	// Logger reports what does not stop a step (a spool that could not be
-	// flushed yet); nil discards.
-	Logger *slog.Logger
+	Config
+	*Reader
 
-	// A registry is safe for concurrent use (the daemon runs many steps at
-	// once): steps on one order take turns, and the order states are read
-	// from the log incrementally.
-	index   StateIndex
 	mu      sync.Mutex
 	locks   map[string]*orderLock
 	flushMu sync.Mutex
+}
+
+// New returns the registry cfg describes, its defaults applied.
+func New(cfg Config) (*Registry, error) {
+	switch {
+	case cfg.Log == nil:
+		return nil, errors.New("registry: no custody log")
+	case cfg.Store == nil:
+		return nil, errors.New("registry: no evidence store")
+	case cfg.Capturer == nil:
+		return nil, errors.New("registry: no capturer")
+	case cfg.Agent == "":
+		return nil, errors.New("registry: no agent id")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Entropy == nil {
+		cfg.Entropy = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	var records capture.ManifestSource = capture.StoreManifests{Store: cfg.Store, Spool: cfg.Capturer.Spool}
+	if cfg.Manifests != nil {
+		records = cfg.Manifests
+	}
+	rd, err := NewReader(ReaderConfig{Log: cfg.Log, Book: cfg.Book, Profiles: cfg.Profiles, Manifests: records})
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{Config: cfg, Reader: rd, locks: map[string]*orderLock{}}, nil
 }
 
 // orderLock is a turn on one order: a one-slot channel, so that waiting
@@ -86,9 +125,6 @@ type orderLock struct {
 // order must see all of it. The returned func unlocks.
 func (r *Registry) lock(ctx context.Context, id string) (func(), error) {
 	r.mu.Lock()
-	if r.locks == nil {
-		r.locks = map[string]*orderLock{}
-	}
 	l := r.locks[id]
 	if l == nil {
 		l = &orderLock{turn: make(chan struct{}, 1)}
@@ -118,33 +154,10 @@ type OrderView struct {
 	State *OrderState
 }
 
-func (r *Registry) now() time.Time {
-	if r.Now != nil {
-		return r.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (r *Registry) now() time.Time { return r.Now().UTC() }
 
 func (r *Registry) change(actor, reason string) order.Change {
 	return order.Change{Actor: actor, Agent: r.Agent, Host: r.Host, At: r.now(), Reason: reason}
-}
-
-// states reads the state of every order from the log.
-func (r *Registry) states(ctx context.Context) (map[string]*OrderState, []string, error) {
-	if err := r.updateIndex(ctx); err != nil {
-		return nil, nil, err
-	}
-	states, ids := r.index.All()
-	return states, ids, nil
-}
-
-// updateIndex brings the order states up to the log's durable size.
-func (r *Registry) updateIndex(ctx context.Context) error {
-	size, err := r.Log.Size(ctx)
-	if err != nil {
-		return err
-	}
-	return r.index.Update(ctx, r.Log.FS(), size)
 }
 
 // begin starts a step on order id: it waits for the order's turn and
@@ -163,76 +176,6 @@ func (r *Registry) begin(ctx context.Context, id string) (*OrderView, func(), er
 		return nil, nil, err
 	}
 	return v, unlock, nil
-}
-
-// state returns the state of order id as the log says it now.
-func (r *Registry) state(ctx context.Context, id string) (*OrderState, error) {
-	if err := r.updateIndex(ctx); err != nil {
-		return nil, err
-	}
-	st := r.index.Get(id)
-	if st == nil {
-		return nil, fmt.Errorf("order %s: %w", id, ErrNoOrder)
-	}
-	return st, nil
-}
-
-// Get returns order id as it stands now.
-func (r *Registry) Get(ctx context.Context, id string) (*OrderView, error) {
-	if err := chain.ValidateOrderID(id); err != nil {
-		return nil, err
-	}
-	st, err := r.state(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return r.view(ctx, st)
-}
-
-// view loads the current record of the order st describes. A purged
-// order whose record is gone everywhere is shown as the log describes it
-// (PurgedOrder): nothing is kept of it by design.
-func (r *Registry) view(ctx context.Context, st *OrderState) (*OrderView, error) {
-	o, err := r.Book.Load(ctx, st.ID, st.Record)
-	if err != nil && st.Status == order.StatusPurged && errors.Is(err, ErrRecordGone) {
-		return &OrderView{Order: st.PurgedOrder(), State: st}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &OrderView{Order: o, State: st}, nil
-}
-
-// ListReadable returns every order whose record can be read, in the order
-// the log received them, and by id the error of each that cannot (a
-// tampered or lost record): one bad record does not hide the others.
-func (r *Registry) ListReadable(ctx context.Context) ([]*OrderView, map[string]error, error) {
-	states, ids, err := r.states(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	views := make([]*OrderView, 0, len(ids))
-	problems := map[string]error{}
-	for _, id := range ids {
-		v, err := r.view(ctx, states[id])
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err // not a problem of the record
-		}
-		if err != nil {
-			problems[id] = err
-			continue
-		}
-		views = append(views, v)
-	}
-	return views, problems, nil
-}
-
-// ReceivedConfidential reports whether order id was received confidential,
-// as its order.received event says: what hides it when its record cannot
-// be read.
-func (r *Registry) ReceivedConfidential(ctx context.Context, id string) bool {
-	st, err := r.state(ctx, id)
-	return err != nil || st.Received["confidential"] != "false"
 }
 
 // SyncRecords copies to the store the order records saved while it could
@@ -537,7 +480,7 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 // (capture and batch; its root and manifest digest stay in the log as
 // proof of what existed), then the index's copy of its manifest.
 func (r *Registry) purgeBatches(ctx context.Context, o *order.Order, st *OrderState, reason, actor string, rep *PurgeReport) error {
-	src := r.manifests()
+	src := r.Reader.cfg.Manifests
 	for _, b := range st.Batches {
 		_, recs, err := src.Manifest(ctx, b)
 		if err != nil {

@@ -152,9 +152,12 @@ func newFlow(t *testing.T, dir string, store flowStore, view storagetest.View) *
 	c := *f.c
 	c.Store, c.Spool = store, spool
 	c.BatchWait = time.Hour // a capture's items make one batch, sealed when it ends
-	reg := &Registry{
+	reg, err := New(Config{
 		Log: f.log, Store: store, Profiles: flowProfiles(t), Capturer: &c, Agent: "agent-1", Host: "host-1",
 		Book: &OrderBook{Dir: filepath.Join(dir, "orders"), Store: store},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return &flow{t: t, f: f, store: store, view: view, reg: reg, preserved: map[string]chain.Digest{}}
 }

@@ -42,10 +42,14 @@ func newRegistryFixture(t *testing.T) *registryFixture {
 func (f *registryFixture) registry(ordersDir string) *Registry {
 	c := *f.c
 	c.Spool = f.spool
-	return &Registry{
+	reg, err := New(Config{
 		Log: f.log, Store: f.store, Profiles: mustLoadProfiles(), Capturer: &c, Agent: "agent-1", Host: "host-1",
 		Book: &OrderBook{Dir: ordersDir, Store: f.store},
+	})
+	if err != nil {
+		panic(err) // every field is set above
 	}
+	return reg
 }
 
 func mustLoadProfiles() *order.Profiles {
@@ -96,7 +100,7 @@ func TestOrderBookRecordIsCheckedAgainstTheLog(t *testing.T) {
 	local := f.reg.Book.path(o.ID, v.State.Record)
 	// A book checks each version of a record once; a new process (a new
 	// book) checks the files again.
-	newProcess := func() { f.reg.Book = &OrderBook{Dir: f.reg.Book.Dir, Store: f.reg.Book.Store} }
+	newProcess := func() { f.reg = f.registry(f.reg.Book.Dir) }
 
 	// Once checked, a version is what Get returns, whatever happens to
 	// the file afterwards.

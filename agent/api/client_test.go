@@ -63,10 +63,13 @@ func startDaemon(t *testing.T) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := &agent.Registry{
+	reg, err := agent.New(agent.Config{
 		Log: l, Store: store, Profiles: profiles, Agent: "agent-1", Host: "host-1",
 		Book:     &agent.OrderBook{Dir: filepath.Join(dir, "orders"), Store: store},
 		Capturer: &capture.Capturer{Store: store, Log: l, Signer: signer, Spool: spool, Agent: "agent-1", Host: "host-1"},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	tokens, err := auth.OpenStore(filepath.Join(dir, "tokens.json"), nil)
 	if err != nil {

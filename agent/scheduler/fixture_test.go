@@ -99,9 +99,11 @@ func newFixture(t *testing.T, storeLag time.Duration) *fixture {
 	// One item a batch: the fixity rounds check a batch at a time, and
 	// the tests follow each item.
 	c := &capture.Capturer{Store: f.store, Log: f.log, Signer: sv, Agent: "agent-1", Host: "host-1", Now: f.clk.Now, BatchItems: 1}
-	f.reg = &agent.Registry{
+	if f.reg, err = agent.New(agent.Config{
 		Log: f.log, Store: f.store, Profiles: profiles, Capturer: c, Agent: "agent-1", Host: "host-1", Now: f.clk.Now,
 		Book: &agent.OrderBook{Dir: filepath.Join(f.dir, "orders"), Store: f.store},
+	}); err != nil {
+		t.Fatal(err)
 	}
 	return f
 }

@@ -25,13 +25,7 @@ import (
 // maxOrderBody bounds an order's JSON (the order file limit).
 const maxOrderBody = order.MaxSize
 
-func (s *Server) deadline(o *order.Order) order.Deadline {
-	p, err := s.cfg.Registry.Profiles.Lookup(o.Profile)
-	if err != nil {
-		p = nil // a profile since removed from the config: no reminders
-	}
-	return o.Deadline(s.cfg.Now(), p)
-}
+func (s *Server) deadline(o *order.Order) order.Deadline { return s.cfg.Registry.Deadline(o, s.cfg.Now()) }
 
 func detail(ctx context.Context, s *Server, v *agent.OrderView) (*api.OrderDetail, error) {
 	items, err := s.cfg.Registry.Items(ctx, v.State)

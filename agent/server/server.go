@@ -41,7 +41,7 @@ const (
 
 // Log is what the API needs of the custody log.
 type Log interface {
-	agent.ProvingLog
+	agent.OrderLog
 	Prove(ctx context.Context, index uint64) (*chain.Proof, error)
 }
 

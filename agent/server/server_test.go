@@ -105,10 +105,12 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.reg = &agent.Registry{
+	if f.reg, err = agent.New(agent.Config{
 		Log: f.log, Store: store, Profiles: profiles, Agent: "agent-1", Host: "host-1",
 		Book:     &agent.OrderBook{Dir: filepath.Join(f.dir, "orders"), Store: store},
 		Capturer: &capture.Capturer{Store: store, Log: f.log, Signer: f.signer, Spool: spool, Agent: "agent-1", Host: "host-1"},
+	}); err != nil {
+		t.Fatal(err)
 	}
 	tokens, err := auth.OpenStore(filepath.Join(f.dir, "tokens.json"), nil)
 	if err != nil {

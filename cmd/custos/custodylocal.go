@@ -27,31 +27,28 @@ type localCustody struct {
 	g *globalOptions
 }
 
-// open loads the configuration and opens the registry: as the writer
-// (write), or as a reader. The returned func must be called.
-func (l *localCustody) open(ctx context.Context, write bool) (*Config, *agent.Registry, func() error, error) {
+// open loads the configuration and opens the registry as the writer. The
+// returned func must be called.
+func (l *localCustody) open(ctx context.Context) (*Config, *agent.Registry, func() error, error) {
 	cfg, err := l.g.config()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	open := openRegistryReader
-	if write {
-		open = openRegistry
-	}
-	reg, closeReg, err := open(ctx, l.g, cfg)
+	reg, closeReg, err := openRegistry(ctx, l.g, cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return cfg, reg, closeReg, nil
 }
 
-// deadline is order o's deadline at now under its profile.
-func deadline(reg *agent.Registry, o *order.Order, now time.Time) order.Deadline {
-	p, err := reg.Profiles.Lookup(o.Profile)
+// read loads the configuration and opens the orders for reading only. The
+// returned func must be called.
+func (l *localCustody) read(ctx context.Context) (*agent.Reader, func() error, error) {
+	cfg, err := l.g.config()
 	if err != nil {
-		p = nil // a profile since removed from the config: no reminders
+		return nil, nil, err
 	}
-	return o.Deadline(now, p)
+	return openRegistryReader(ctx, l.g, cfg)
 }
 
 func (l *localCustody) AddOrder(ctx context.Context, draft *order.Order, document string) (_ *order.Order, err error) {
@@ -66,7 +63,7 @@ func (l *localCustody) AddOrder(ctx context.Context, draft *order.Order, documen
 		}
 		doc = &agent.Document{Path: document}
 	}
-	cfg, reg, closeReg, err := l.open(ctx, true)
+	cfg, reg, closeReg, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +84,7 @@ func (l *localCustody) AddOrder(ctx context.Context, draft *order.Order, documen
 // (a tamper error if any record was altered), so that one bad record does
 // not hide the others.
 func (l *localCustody) ListOrders(ctx context.Context) (_ []api.OrderSummary, unreadable, err error) {
-	_, reg, closeReg, err := l.open(ctx, false)
+	reg, closeReg, err := l.read(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,7 +96,7 @@ func (l *localCustody) ListOrders(ctx context.Context) (_ []api.OrderSummary, un
 	now := time.Now()
 	list := make([]api.OrderSummary, 0, len(views))
 	for _, v := range views {
-		list = append(list, api.NewOrderSummary(v, deadline(reg, v.Order, now)))
+		list = append(list, api.NewOrderSummary(v, reg.Deadline(v.Order, now)))
 	}
 	var errs []error
 	for _, id := range slices.Sorted(maps.Keys(problems)) {
@@ -109,7 +106,7 @@ func (l *localCustody) ListOrders(ctx context.Context) (_ []api.OrderSummary, un
 }
 
 func (l *localCustody) ShowOrder(ctx context.Context, id string) (_ *api.OrderDetail, err error) {
-	_, reg, closeReg, err := l.open(ctx, false)
+	reg, closeReg, err := l.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -122,12 +119,12 @@ func (l *localCustody) ShowOrder(ctx context.Context, id string) (_ *api.OrderDe
 	if err != nil {
 		return nil, err
 	}
-	return api.NewOrderDetail(v, deadline(reg, v.Order, time.Now()), items), nil
+	return api.NewOrderDetail(v, reg.Deadline(v.Order, time.Now()), items), nil
 }
 
 // step runs a lifecycle step on order id as the data directory's writer.
 func (l *localCustody) step(ctx context.Context, id string, run func(reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error)) (_ *api.StepResult, err error) {
-	cfg, reg, closeReg, err := l.open(ctx, true)
+	cfg, reg, closeReg, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +186,7 @@ func (l *localCustody) Purge(ctx context.Context, id, reason string) (*api.StepR
 // every configured source serving the order's categories, showing a
 // progress bar on a terminal.
 func (l *localCustody) Capture(ctx context.Context, id string, req captureRequest) (_ *api.CaptureSummary, err error) {
-	cfg, reg, closeReg, err := l.open(ctx, true)
+	cfg, reg, closeReg, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +271,7 @@ func (l *localCustody) Fixity(ctx context.Context, order string, each func(api.F
 }
 
 func (l *localCustody) Disclose(ctx context.Context, id string, req discloseRequest) (_ *disclosureOutput, err error) {
-	cfg, reg, closeReg, err := l.open(ctx, true)
+	cfg, reg, closeReg, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}

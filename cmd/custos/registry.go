@@ -12,7 +12,6 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
-	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -61,7 +60,7 @@ func openRegistrySync(ctx context.Context, g *globalOptions, cfg *Config) (*agen
 	}
 	host, _ := os.Hostname()
 	index := &capture.Index{Dir: cfg.DataDir, From: capture.StoreManifests{Store: store, Spool: spool}}
-	reg := &agent.Registry{
+	reg, err := agent.New(agent.Config{
 		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger,
 		Book:      &agent.OrderBook{Dir: cfg.dir().Orders(), Store: store, Offline: storeDown},
 		Manifests: index,
@@ -70,6 +69,9 @@ func openRegistrySync(ctx context.Context, g *globalOptions, cfg *Config) (*agen
 			Agent: cfg.AgentID, Host: host, Concurrency: cfg.Capture.Concurrency,
 			Workers: cfg.Capture.Workers, BatchItems: cfg.Capture.BatchItems, BatchWait: cfg.Capture.BatchWait,
 		},
+	})
+	if err != nil {
+		return fail(err)
 	}
 	if storeDown {
 		return reg, closeLog, syncMirror, nil
@@ -120,11 +122,11 @@ func openWriterStore(ctx context.Context, g *globalOptions, cfg *Config) (eviden
 	return u, true, nil
 }
 
-// openRegistryReader opens the registry for reading only (order list and
+// openRegistryReader opens the orders for reading only (order list and
 // show): the log under a shared lock, read as it stands on disk. The store
-// is needed only for a record whose working copy is gone; when it cannot
-// be opened, reading goes on without it.
-func openRegistryReader(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Registry, func() error, error) {
+// is needed only for a record or manifest whose working copy is gone; when
+// it cannot be opened, reading goes on without it.
+func openRegistryReader(ctx context.Context, g *globalOptions, cfg *Config) (*agent.Reader, func() error, error) {
 	profiles, err := order.LoadProfiles(cfg.Profiles)
 	if err != nil {
 		return nil, nil, usageErrorf("config: profiles: %v", err)
@@ -141,13 +143,16 @@ func openRegistryReader(ctx context.Context, g *globalOptions, cfg *Config) (*ag
 	} else {
 		records = store
 	}
-	reg := &agent.Registry{
-		Log:      &logReader{fsys: os.DirFS(cfg.dir().Log()), dir: cfg.dir().Log()},
-		Profiles: profiles, Agent: cfg.AgentID,
+	rd, err := agent.NewReader(agent.ReaderConfig{
+		Log:       &logReader{fsys: os.DirFS(cfg.dir().Log()), dir: cfg.dir().Log()},
+		Profiles:  profiles,
 		Book:      &agent.OrderBook{Dir: cfg.dir().Orders(), Store: records, ReadOnly: true},
 		Manifests: &capture.Index{Dir: cfg.DataDir, From: capture.StoreManifests{Store: records}, ReadOnly: true},
+	})
+	if err != nil {
+		return nil, nil, errors.Join(err, unlock())
 	}
-	return reg, unlock, nil
+	return rd, unlock, nil
 }
 
 // logReader is the custody log on disk, read without its writer.
@@ -164,10 +169,6 @@ func (r *logReader) Size(context.Context) (uint64, error) {
 		return 0, fmt.Errorf("log %s: %w", r.dir, err)
 	}
 	return size, nil
-}
-
-func (r *logReader) Append(context.Context, chain.Event) (*chain.Record, error) {
-	return nil, errors.New("the log is open for reading only")
 }
 
 // absentStore stands for a store that could not be opened.
