@@ -25,7 +25,9 @@ import (
 // maxOrderBody bounds an order's JSON (the order file limit).
 const maxOrderBody = order.MaxSize
 
-func (s *Server) deadline(o *order.Order) order.Deadline { return s.cfg.Registry.Deadline(o, s.cfg.Now()) }
+func (s *Server) deadline(o *order.Order) order.Deadline {
+	return s.cfg.Registry.Deadline(o, s.cfg.Now())
+}
 
 func detail(ctx context.Context, s *Server, v *agent.OrderView) (*api.OrderDetail, error) {
 	items, err := s.cfg.Registry.Items(ctx, v.State)
