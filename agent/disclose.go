@@ -276,7 +276,7 @@ func (r *Registry) openItem(ctx context.Context, key string, spooled bool, sum s
 	}
 	rc, info, err := src.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotExist) {
-		return nil, fmt.Errorf("item %s is missing from the store: %w", key, storage.ErrTamper)
+		return nil, fmt.Errorf("item %s is missing from the store: %w", key, chain.ErrTamper)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("item %s: %w", key, err)
@@ -284,7 +284,7 @@ func (r *Registry) openItem(ctx context.Context, key string, spooled bool, sum s
 	if info.SHA256 != sum || info.Size != size {
 		rc.Close()
 		return nil, fmt.Errorf("item %s is stored as %s (%d bytes), logged as %s (%d bytes): %w",
-			key, info.SHA256, info.Size, sum, size, storage.ErrTamper)
+			key, info.SHA256, info.Size, sum, size, chain.ErrTamper)
 	}
 	return rc, nil
 }

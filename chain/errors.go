@@ -1,15 +1,37 @@
 package chain
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
 
 // ErrTamper matches, through errors.Is, every finding that the log, a
-// checkpoint, an event or a proof is not what was signed: tampering, a
-// wrong key or a missing piece. It never matches an I/O failure.
-var ErrTamper = errors.New("tampering detected")
+// checkpoint, an event, a proof or a stored object is not what was signed
+// or stored: tampering, a wrong key or a missing piece. It never matches an
+// I/O failure. It is the one sentinel of tampering callers check: the
+// evidence store's (storage.ErrTamper, which storage declares because it
+// imports nothing of ours) is the same in errors.Is, both ways, as is any
+// sentinel with a Tampering method (see tamperSentinel).
+var ErrTamper error = tamperSentinel("tampering detected")
+
+// tamperSentinel is a sentinel of tampering. errors.Is finds one sentinel
+// of tampering where another is asked for: the marker method Tampering is
+// what they share, so that packages which cannot import each other have
+// one sentinel in effect.
+type tamperSentinel string
+
+func (s tamperSentinel) Error() string { return string(s) }
+
+// Tampering marks a sentinel of tampering.
+func (tamperSentinel) Tampering() {}
+
+// Is makes every sentinel of tampering match every other.
+func (tamperSentinel) Is(target error) bool { return isTamperSentinel(target) }
+
+func isTamperSentinel(err error) bool {
+	_, ok := err.(interface{ Tampering() })
+	return ok
+}
 
 // TamperError names one piece of evidence that does not verify and where it is.
 type TamperError struct {
@@ -36,7 +58,7 @@ func (e *TamperError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrTamper) true for every TamperError.
-func (e *TamperError) Is(target error) bool { return target == ErrTamper }
+func (e *TamperError) Is(target error) bool { return isTamperSentinel(target) }
 
 func tamper(file string, index int64, format string, args ...any) *TamperError {
 	return &TamperError{File: file, Index: index, What: fmt.Sprintf(format, args...)}

@@ -20,12 +20,12 @@ import (
 
 // Errors every store classifies its failures into; test with errors.Is.
 var (
-	ErrNotExist     = errors.New("object does not exist")
-	ErrExist        = errors.New("a different object exists under this key")
-	ErrPrecondition = errors.New("precondition failed")
-	ErrRetention    = errors.New("object is under retention or legal hold")
-	ErrTamper       = errors.New("stored object does not match its digest")
-	ErrInvalidKey   = errors.New("invalid object key")
+	ErrNotExist           = errors.New("object does not exist")
+	ErrExist              = errors.New("a different object exists under this key")
+	ErrPrecondition       = errors.New("precondition failed")
+	ErrRetention          = errors.New("object is under retention or legal hold")
+	ErrTamper       error = tamperSentinel("stored object does not match its digest")
+	ErrInvalidKey         = errors.New("invalid object key")
 )
 
 // PutOptions are the custody properties of a new object.
@@ -124,4 +124,20 @@ func checkPut(key string, opts PutOptions, now time.Time) error {
 		return fmt.Errorf("put %s: retention date %s is in the past: %w", key, opts.RetainUntil.Format(time.RFC3339), ErrRetention)
 	}
 	return nil
+}
+
+// tamperSentinel is storage's sentinel of tampering. Like chain's
+// (chain.ErrTamper), it has a Tampering method, and each matches the other
+// in errors.Is: callers above storage check chain.ErrTamper alone.
+type tamperSentinel string
+
+func (s tamperSentinel) Error() string { return string(s) }
+
+// Tampering marks a sentinel of tampering.
+func (tamperSentinel) Tampering() {}
+
+// Is makes every sentinel of tampering match every other.
+func (tamperSentinel) Is(target error) bool {
+	_, ok := target.(interface{ Tampering() })
+	return ok
 }

@@ -40,7 +40,7 @@ type FixityResult struct {
 	Item  LoggedItem
 	Bytes int64
 	// Err is nil when the item verified; otherwise it is a tamper error
-	// (storage.ErrTamper): the item is missing or its bytes differ.
+	// (chain.ErrTamper): the item is missing or its bytes differ.
 	Err error
 	// Unchecked, when set, is why the item could not be read (a permission
 	// refused, an error of the store other than its being down): it was
@@ -216,7 +216,7 @@ func (f *Fixity) event(order string, details map[string]string) chain.Event {
 // IsTamper reports whether err says stored content is missing or differs
 // from its digest, as opposed to failing to read it.
 func IsTamper(err error) bool {
-	return errors.Is(err, storage.ErrTamper) || errors.Is(err, chain.ErrTamper)
+	return errors.Is(err, chain.ErrTamper)
 }
 
 // check reads the item through the store (which re-hashes SHA-256 against
@@ -246,7 +246,7 @@ func (f *Fixity) check(ctx context.Context, it LoggedItem) (n int64, fromSpool b
 			if fromSpool {
 				where = "the store and from the spool"
 			}
-			return 0, fromSpool, fmt.Errorf("%s: missing from %s: %w", it.Key, where, storage.ErrTamper)
+			return 0, fromSpool, fmt.Errorf("%s: missing from %s: %w", it.Key, where, chain.ErrTamper)
 		}
 		return 0, fromSpool, err
 	}
@@ -257,7 +257,7 @@ func (f *Fixity) check(ctx context.Context, it LoggedItem) (n int64, fromSpool b
 
 func (f *Fixity) hash(r io.Reader, info *storage.ObjectInfo, it LoggedItem) (int64, error) {
 	if info.SHA256 != it.Digest.SHA256 {
-		return 0, fmt.Errorf("%s: stored with sha256 %s, logged as %s: %w", it.Key, info.SHA256, it.Digest.SHA256, storage.ErrTamper)
+		return 0, fmt.Errorf("%s: stored with sha256 %s, logged as %s: %w", it.Key, info.SHA256, it.Digest.SHA256, chain.ErrTamper)
 	}
 	h := sha512.New()
 	src := r
@@ -270,7 +270,7 @@ func (f *Fixity) hash(r io.Reader, info *storage.ObjectInfo, it LoggedItem) (int
 	}
 	if it.Digest.SHA512 != "" {
 		if got := hex.EncodeToString(h.Sum(nil)); got != it.Digest.SHA512 {
-			return n, fmt.Errorf("%s: sha512 %s, logged as %s: %w", it.Key, got, it.Digest.SHA512, storage.ErrTamper)
+			return n, fmt.Errorf("%s: sha512 %s, logged as %s: %w", it.Key, got, it.Digest.SHA512, chain.ErrTamper)
 		}
 	}
 	return n, nil

@@ -50,7 +50,7 @@ func TestFixityVerifiesAndNamesTampering(t *testing.T) {
 		}
 		results = append(results, res)
 	}
-	if results[0].Err != nil || !errors.Is(results[1].Err, storage.ErrTamper) {
+	if results[0].Err != nil || !errors.Is(results[1].Err, chain.ErrTamper) {
 		t.Fatalf("fixity after tampering: %v, %v", results[0].Err, results[1].Err)
 	}
 	evs := f.events(t)
@@ -268,7 +268,7 @@ func TestFixityReadsSpooledItemsFromTheSpool(t *testing.T) {
 	items = loggedItems(t, f)[1:]
 	p := filepath.Join(f.dir, "spool", "objects", filepath.FromSlash(items[0].Key))
 	flipByte(t, p)
-	if res, err := run(fx); err != nil || !errors.Is(res.Err, storage.ErrTamper) || !res.FromSpool {
+	if res, err := run(fx); err != nil || !errors.Is(res.Err, chain.ErrTamper) || !res.FromSpool {
 		t.Fatalf("fixity of an altered spooled item: %+v %v", res, err)
 	}
 	if last := f.events(t); last[len(last)-1].Type != chain.FixityFailed {

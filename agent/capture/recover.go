@@ -112,7 +112,7 @@ func (p *pipeline) recovered(ctx context.Context, src Lister, info *storage.Obje
 	}
 	sum := path.Base(info.Key)
 	if got.SHA256 != sum || n != got.Size {
-		return stored{}, fmt.Errorf("stored as %s (%d bytes) under the key of %s: %w", got.SHA256, n, sum, storage.ErrTamper)
+		return stored{}, fmt.Errorf("stored as %s (%d bytes) under the key of %s: %w", got.SHA256, n, sum, chain.ErrTamper)
 	}
 	res := ItemResult{Source: "recovery", Name: sum, Size: n, Key: info.Key, Spooled: spooled,
 		Digests: Digests{SHA256: sum, SHA512: hex.EncodeToString(h.Sum(nil))}, seq: p.seq.Add(1)}

@@ -308,7 +308,7 @@ func checkpointKey(size uint64) string {
 // storeError reports a store's finding that an object does not match its
 // digest as tampering with the mirror, keeping the store's error.
 func storeError(key, op string, err error) error {
-	if errors.Is(err, storage.ErrTamper) {
+	if errors.Is(err, chain.ErrTamper) {
 		return fmt.Errorf("%w: %w", &chain.TamperError{File: key, Index: chain.NoIndex, What: "the mirrored object does not verify"}, err)
 	}
 	return fmt.Errorf("%s %s: %w", op, key, err)

@@ -70,7 +70,7 @@ func classify(err error) (*api.Error, bool) {
 		return newError(http.StatusUnprocessableEntity, "profile_rule", "%s", err), true
 	case errors.Is(err, order.ErrIllegalTransition), errors.Is(err, jobs.ErrFinished):
 		return newError(http.StatusConflict, "conflict", "%s", err), true
-	case errors.Is(err, chain.ErrTamper), errors.Is(err, storage.ErrTamper):
+	case errors.Is(err, chain.ErrTamper):
 		return newError(http.StatusInternalServerError, "tamper", "TAMPERING DETECTED: %s", err), true
 	case errors.Is(err, storage.ErrUnavailable):
 		return newError(http.StatusServiceUnavailable, "unavailable", "the evidence store cannot be reached now; try again"), false

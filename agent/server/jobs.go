@@ -18,7 +18,6 @@ import (
 	"github.com/custos-evidence/custos/agent/jobs"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
-	"github.com/custos-evidence/custos/storage"
 )
 
 // The kinds of job.
@@ -172,7 +171,7 @@ func retryable(err error) bool {
 	var ve *order.ValidationError
 	switch {
 	case err == nil, errors.As(err, &ve), errors.Is(err, agent.ErrNoOrder), errors.Is(err, order.ErrIllegalTransition),
-		errors.Is(err, storage.ErrTamper), errors.Is(err, chain.ErrTamper), errors.Is(err, context.Canceled):
+		errors.Is(err, chain.ErrTamper), errors.Is(err, context.Canceled):
 		return false
 	}
 	return true

@@ -365,7 +365,7 @@ func (s *Server) readItem(w http.ResponseWriter, r *http.Request, id *auth.Ident
 	}
 	rc, info, err := s.cfg.Registry.Store.Get(r.Context(), key)
 	if errors.Is(err, storage.ErrNotExist) {
-		err = fmt.Errorf("item %s: the custody log holds it and the store does not: %w", key, storage.ErrTamper)
+		err = fmt.Errorf("item %s: the custody log holds it and the store does not: %w", key, chain.ErrTamper)
 	}
 	if err != nil {
 		return fmt.Errorf("read item %s: %w", key, err)
@@ -386,7 +386,7 @@ func (s *Server) readItem(w http.ResponseWriter, r *http.Request, id *auth.Ident
 		// The status is sent: the answer is cut off (the client sees fewer
 		// bytes than Content-Length), and the log says why.
 		s.log.Error("item read failed mid-stream; answer cut off", "order", v.Order.ID, "key", key, "error", err)
-		if errors.Is(err, storage.ErrTamper) {
+		if errors.Is(err, chain.ErrTamper) {
 			s.recordTamper(r.Context(), v.Order.ID, dg, key, err)
 		}
 		panic(http.ErrAbortHandler)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/chain"
-	"github.com/custos-evidence/custos/storage"
 )
 
 // Exit codes of custos. They are part of its interface: scripts branch on
@@ -33,7 +32,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, chain.ErrTamper), errors.Is(err, storage.ErrTamper):
+	case errors.Is(err, chain.ErrTamper):
 		return exitTamper
 	case errors.As(err, &ue), errors.Is(err, api.ErrBadRequest):
 		// The daemon refusing a request as made (client mode) is bad
