@@ -1,0 +1,104 @@
+package chain
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	flog "github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// archivingSigner keeps every checkpoint it signs at checkpoints/<size>,
+// durably and before the driver publishes it, so every published checkpoint
+// is kept. A crash between the two leaves a kept checkpoint that was never
+// published; it is signed and its entries are durable, so it is as good.
+type archivingSigner struct {
+	note.Signer
+	dir string
+}
+
+func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
+	sig, err := a.Signer.Sign(msg)
+	if err != nil {
+		return nil, err
+	}
+	var cp flog.Checkpoint
+	if _, err := cp.Unmarshal(msg); err != nil {
+		return nil, fmt.Errorf("archive checkpoint: %w", err)
+	}
+	// The note exactly as note.Sign assembles it for a single signer.
+	var b bytes.Buffer
+	b.Write(msg)
+	b.WriteString("\n— ")
+	b.WriteString(a.Name())
+	b.WriteString(" ")
+	hs := binary.BigEndian.AppendUint32(nil, a.KeyHash())
+	b.WriteString(base64.StdEncoding.EncodeToString(append(hs, sig...)))
+	b.WriteString("\n")
+	if err := writeOnce(filepath.Join(a.dir, strconv.FormatUint(cp.Size, 10)), b.Bytes()); err != nil {
+		return nil, fmt.Errorf("archive checkpoint %d: %w", cp.Size, err)
+	}
+	return sig, nil
+}
+
+// replaceFile durably and atomically replaces path with data.
+func replaceFile(path string, data []byte) error {
+	return placeFile(path, data, os.Rename)
+}
+
+// writeOnce durably creates path with data unless it already exists: a
+// checkpoint once kept is never replaced.
+func writeOnce(path string, data []byte) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	return placeFile(path, data, func(tmp, path string) error {
+		if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// placeFile writes data to a synced temporary file beside path, moves it
+// into place with place (rename or link), and syncs the directory.
+func placeFile(path string, data []byte, place func(tmp, path string) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := place(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+const tempPrefix = ".tmp-"
+
+func isTempName(n string) bool { return strings.HasPrefix(n, tempPrefix) }
