@@ -8,7 +8,7 @@ GOLANGCI  := $(TOOLS)/golangci-lint
 GOLANGCI_VERSION := v2.15.0
 FUZZTIME  ?= 10s
 
-.PHONY: all build run test unit fuzz bench lint fmt clean
+.PHONY: all build run test unit race fuzz bench lint fmt clean
 
 all: build
 
@@ -25,12 +25,18 @@ run: build
 # the disclosure package read by outside tools that
 # scripts/with-verify-tools.sh finds or installs), then a short run of
 # every fuzz target.
-test: unit fuzz
+test: unit race fuzz
 
 unit:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	./scripts/with-minio.sh ./scripts/with-postgres.sh ./scripts/with-verify-tools.sh $(GO) test -count=1 -timeout 30m ./...
+
+# The packages that run goroutines of their own, again under the race
+# detector (cmd/custos's scenarios run the binary: its processes are not
+# instrumented, and in-process they take too long for CI's time).
+race:
+	./scripts/with-minio.sh ./scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 30m ./chain/... ./storage/... ./agent/...
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
