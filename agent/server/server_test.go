@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,6 +65,9 @@ type fixtureOptions struct {
 	checkpoints time.Duration
 	// now is the server's clock; nil means time.Now.
 	now func() time.Time
+	// mailbox, when set, adds a configured source "mailbox": a directory
+	// of that many files of 2 KiB.
+	mailbox int
 }
 
 func (o fixtureOptions) checkpointInterval() time.Duration {
@@ -126,9 +130,19 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	}
 	export := filepath.Join(f.dir, "export")
 	writeFiles(t, export, map[string]string{"inbox/1.eml": "Subject: one\n\nhello", "inbox/2.eml": "Subject: two\n\nworld"})
+	sources := testSources(export)
+	if opts.mailbox > 0 {
+		mailbox := filepath.Join(f.dir, "mailbox")
+		files := map[string]string{}
+		for i := range opts.mailbox {
+			files[fmt.Sprintf("%04d.eml", i)] = fmt.Sprintf("Subject: %d\n\n%s", i, strings.Repeat("x", 2<<10))
+		}
+		writeFiles(t, mailbox, files)
+		sources = append(sources, source.Config{Name: "mailbox", Type: "dir", Categories: []string{"content"}, Params: map[string]any{"root": mailbox}})
+	}
 	f.srv, err = New(ctx, Config{
 		Registry: f.reg, Log: f.log, Tokens: tokens,
-		Sources:       testSources(export),
+		Sources:       sources,
 		Jobs:          jobs.Config{Dir: filepath.Join(f.dir, "jobs"), Workers: opts.workers, BaseBackoff: 10 * time.Millisecond},
 		DisclosureDir: filepath.Join(f.dir, "disclosures"), Organization: "Example Mail Ltd", UploadDir: filepath.Join(f.dir, "uploads"),
 		Logger: newTestLogger(f.logs), ClientRoles: opts.clientRoles, Now: opts.now,
