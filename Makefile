@@ -36,7 +36,7 @@ unit:
 # detector (cmd/custos's scenarios run the binary: its processes are not
 # instrumented, and in-process they take too long for CI's time).
 race:
-	./scripts/with-minio.sh ./scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 30m ./chain/... ./storage/... ./agent/...
+	./scripts/with-minio.sh ./scripts/with-postgres.sh ./scripts/with-verify-tools.sh $(GO) test -race -count=1 -timeout 30m ./chain/... ./storage/... ./agent/...
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
