@@ -138,8 +138,8 @@ func toFirstSealed(b *testing.B, f *fixture) []time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	received := map[string]time.Time{}
-	var out []time.Duration
+	received, started := map[string]time.Time{}, map[string]time.Time{}
+	var out, toStart []time.Duration
 	for rec, err := range chain.Entries(ctx, f.log.FS(), 0, size) {
 		if err != nil {
 			b.Fatal(err)
@@ -147,6 +147,13 @@ func toFirstSealed(b *testing.B, f *fixture) []time.Duration {
 		switch e := rec.Event; e.Type {
 		case chain.OrderReceived:
 			received[e.Order] = e.Time
+		case chain.CaptureStarted:
+			if t, ok := received[e.Order]; ok {
+				if _, seen := started[e.Order]; !seen {
+					started[e.Order] = e.Time
+					toStart = append(toStart, e.Time.Sub(t))
+				}
+			}
 		case chain.ItemsSealed:
 			if t, ok := received[e.Order]; ok {
 				out = append(out, e.Time.Sub(t))
@@ -156,6 +163,12 @@ func toFirstSealed(b *testing.B, f *fixture) []time.Duration {
 	}
 	if len(out) == 0 {
 		b.Fatal("no order of the load sealed a batch")
+	}
+	// Where the time goes: receipt to the capture's start is the order's
+	// intake and the capture request's wait in the queue.
+	slices.Sort(toStart)
+	if len(toStart) > 0 {
+		b.Logf("receipt to capture.started: p50 %s p99 %s", toStart[len(toStart)/2], toStart[min(len(toStart)-1, len(toStart)*99/100)])
 	}
 	return out
 }
