@@ -181,12 +181,13 @@ func benchVerdict(ok bool) string {
 }
 
 // diskBound measures, in the same run, how many small files this disk
-// makes durable per second (create, write 2 KiB, fsync the file and its
-// directory: what the local store does for each object, and its sidecar
-// metadata, at the least), with as many writers as the load has clients.
-// Divided by the files one order-and-capture left in the data directory
-// (the log's tiles not counted), that is the most captures/s the disk
-// allows whatever the code does.
+// makes durable per second one at a time (create, write 2 KiB, fsync the
+// file and its directory: what the local store did for each object and
+// its sidecar before batches), with as many writers as the load has
+// clients. Divided by the files one order-and-capture left in the data
+// directory (the log's tiles not counted), that is the most captures/s a
+// store that syncs file by file could reach; the store syncs a batch's
+// files with one syncfs, so a ratio above 1 is what batching buys.
 func diskBound(b *testing.B, dataDir string, captures int, rate float64) {
 	b.Helper()
 	files := 0
@@ -208,7 +209,7 @@ func diskBound(b *testing.B, dataDir string, captures int, rate float64) {
 	b.ReportMetric(perCapture, "files/capture")
 	b.ReportMetric(bound, "disk-bound-captures/s")
 	b.Logf("disk: %.0f durable 2 KiB files/s with %d writers; an order and its capture leave %.1f files in the data "+
-		"directory (log not counted): at most %.0f captures/s on this disk; measured %.2f of that",
+		"directory (log not counted): syncing file by file, at most %.0f captures/s on this disk; measured %.2fx that",
 		writes, loadClients, perCapture, bound, rate/bound)
 }
 
