@@ -59,6 +59,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkDisclose1GiB' -benchtime 3x -count 3 -timeout 30m ./agent
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkAPISmallCaptures' -benchtime 1x -count 3 -timeout 30m ./agent/server
 	$(GO) test -run '^$$' -bench 'BenchmarkServeRSS' -benchtime 1x -count 3 -timeout 30m ./cmd/custos
+	$(GO) test -run '^$$' -bench 'BenchmarkCLICommands' -benchtime 9x -count 1 -timeout 30m ./cmd/custos
 	./scripts/with-minio.sh ./scripts/with-rclone.sh $(GO) test -run '^$$' -bench 'BenchmarkCLICapture1GiBS3' -benchtime 1x -count 3 -timeout 30m ./cmd/custos
 
 $(GOLANGCI):

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkCLICommands times the write commands a custodian runs most, as a
+// user runs them (process start to exit): `order add`, `log note` and a
+// capture of one 2 KiB file into a new order, on the local store. Beside
+// them, in the same run, `custos help`: what starting the process costs
+// whatever the command does. It runs once with a key encrypted under a
+// passphrase (from the environment: scrypt is paid by every command that
+// signs) and once with an unencrypted key (--no-passphrase), so the
+// passphrase's share shows. Target (issue 20): each under 0.5 s.
+func BenchmarkCLICommands(b *testing.B) {
+	for _, keyKind := range []string{"passphrase", "unencrypted"} {
+		b.Run(keyKind, func(b *testing.B) { benchCommands(b, keyKind == "passphrase") })
+	}
+}
+
+func benchCommands(b *testing.B, passphrase bool) {
+	bin := custosBinary(b)
+	work := b.TempDir()
+	file := filepath.Join(work, "message.eml")
+	if err := os.WriteFile(file, []byte(strings.Repeat("x", 2048)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	env := append(os.Environ(), "CUSTOS_DATA_DIR="+filepath.Join(work, "data"), "CUSTOS_ACTOR=bench@example.net")
+	gen := []string{"keys", "generate"}
+	if passphrase {
+		env = append(env, "CUSTOS_KEY_PASSPHRASE=bench passphrase")
+	} else {
+		gen = append(gen, "--no-passphrase")
+	}
+	custos := func(args ...string) (string, time.Duration) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		start := time.Now()
+		out, err := cmd.Output()
+		d := time.Since(start)
+		if err != nil {
+			b.Fatalf("custos %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out)), d
+	}
+	custos(gen...)
+	orderAdd := []string{"order", "add", "--reference", "BENCH", "--authority", "Court", "--requesting-state", "US", "--profile", "us-2703f",
+		"--legal-basis", "18 U.S.C. 2703(f)", "--selector", "email:a@b.example", "--categories", "content"}
+	names := []string{"help", "order add", "log note", "capture of one file"}
+	times := make([][]time.Duration, len(names))
+	for i := 0; b.Loop(); i++ {
+		_, d := custos("help")
+		times[0] = append(times[0], d)
+		id, d := custos(orderAdd...)
+		times[1] = append(times[1], d)
+		_, d = custos("log", "note", fmt.Sprintf("bench note %d", i))
+		times[2] = append(times[2], d)
+		_, d = custos("capture", "--cut-off", "now", "--source", "file://"+file, id)
+		times[3] = append(times[3], d)
+	}
+	med := func(d []time.Duration) time.Duration { s := slices.Clone(d); slices.Sort(s); return s[len(s)/2] }
+	base := med(times[0])
+	var line strings.Builder
+	fmt.Fprintf(&line, "whole commands, median of %d (key %s): custos help %v", len(times[0]), map[bool]string{true: "encrypted, passphrase in the environment", false: "unencrypted"}[passphrase], base.Round(time.Millisecond))
+	worst := time.Duration(0)
+	for k := 1; k < len(names); k++ {
+		m := med(times[k])
+		worst = max(worst, m)
+		fmt.Fprintf(&line, "; %s %v (%.1fx help)", names[k], m.Round(time.Millisecond), m.Seconds()/base.Seconds())
+		b.ReportMetric(float64(m.Milliseconds()), "ms-"+strings.ReplaceAll(names[k], " ", "-"))
+	}
+	b.ReportMetric(float64(base.Milliseconds()), "ms-help")
+	fmt.Fprintf(&line, "; target: each under 500ms: %s", map[bool]string{true: "met", false: "NOT met"}[worst < 500*time.Millisecond])
+	b.Log(line.String())
+}
