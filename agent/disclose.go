@@ -249,7 +249,7 @@ func (r *Registry) proveRecords(ctx context.Context, items []disclosure.Item, se
 		b := it.Batch
 		tree := trees[b]
 		if tree == nil {
-			lines, _, err := r.Reader.cfg.Manifests.Manifest(ctx, b)
+			lines, _, err := r.cfg.Manifests.Manifest(ctx, b)
 			if err != nil {
 				return err
 			}
