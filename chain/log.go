@@ -109,9 +109,10 @@ type Record struct {
 // refuses with a *TamperError. It then verifies what no earlier
 // verification covered (see Log.Verify: the entries appended since, and
 // that no file verified before has changed), and refuses a log that does
-// not verify with a *LogFailedError. A new log starts with a log.opened
-// event; entries found beyond the newest checkpoint are adopted with
-// log.recovered.
+// not verify with a *LogFailedError. Leftovers of writes a full disk or a
+// crash cut short are removed first (see sweepTemp). A new log starts
+// with a log.opened event; entries found beyond the newest checkpoint are
+// adopted with log.recovered.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("open log: no directory")
@@ -213,11 +214,15 @@ func (l *Log) appendStart(ctx context.Context, sealed, size uint64) error {
 }
 
 // checkBeforeWriting does what Open does before the writer starts: it
-// checks what the writer is about to extend (checkExisting), verifies what no verification covered
+// removes the leftovers of cut-short writes, checks what the writer is
+// about to extend (checkExisting), verifies what no verification covered
 // yet (verifyOnOpen), and only then publishes a kept checkpoint that a
 // crash left unpublished. It returns the size the newest signed checkpoint
 // seals, the log's size and what is verified.
 func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) (sealed, size uint64, verified *verifiedState, err error) {
+	if err := sweepTemp(dir); err != nil {
+		return 0, 0, nil, err
+	}
 	sealed, size, publish, err := checkExisting(ctx, fsys, v)
 	if err != nil {
 		return 0, 0, nil, err
