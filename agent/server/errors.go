@@ -70,6 +70,8 @@ func classify(err error) (*api.Error, bool) {
 		return newError(http.StatusUnprocessableEntity, "profile_rule", "%s", err), true
 	case errors.Is(err, order.ErrIllegalTransition), errors.Is(err, jobs.ErrFinished):
 		return newError(http.StatusConflict, "conflict", "%s", err), true
+	case errors.Is(err, chain.ErrLogFailed):
+		return newError(http.StatusServiceUnavailable, "log_failed", "%s", err), true
 	case errors.Is(err, chain.ErrTamper):
 		return newError(http.StatusInternalServerError, "tamper", "TAMPERING DETECTED: %s", err), true
 	case errors.Is(err, storage.ErrUnavailable):
@@ -83,6 +85,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case ae.Code == "tamper":
 		s.log.Error("tampering detected", "method", r.Method, "route", r.Pattern, "error", err)
+	case ae.Code == "log_failed":
+		// Logged at Error once, when the verification failed.
+		s.log.Warn("refused: the custody log failed verification", "method", r.Method, "route", r.Pattern)
 	case !known || ae.Status >= 500:
 		s.log.Error("request failed", "method", r.Method, "route", r.Pattern, "error", err)
 	}

@@ -43,6 +43,9 @@ const (
 type Log interface {
 	agent.OrderLog
 	Prove(ctx context.Context, index uint64) (*chain.Proof, error)
+	// Failed is the error of a log that failed its verification and
+	// refuses writes (see chain.Log.Verify), nil while it writes.
+	Failed() error
 }
 
 // Config configures a Server.
@@ -314,6 +317,10 @@ func (s *Server) handleLimit(pattern string, roles []auth.Role, limit int64, h h
 				return
 			}
 		}
+		if err := s.cfg.Log.Failed(); err != nil && writesLog(method, path) {
+			s.writeError(w, r, err)
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
@@ -321,6 +328,15 @@ func (s *Server) handleLimit(pattern string, roles []auth.Role, limit int64, h h
 			s.writeError(w, r, err)
 		}
 	})))
+}
+
+// writesLog reports whether a route records custody events (or starts a
+// job that does), which a log that failed its verification refuses at
+// once rather than in a job: every route but reads, tokens and the
+// cancellation of a job. A read that logs item.accessed is refused when
+// it tries.
+func writesLog(method, path string) bool {
+	return method != http.MethodGet && !strings.HasPrefix(path, "/v1/tokens") && !strings.HasSuffix(path, "/cancel")
 }
 
 // authenticate finds who a request acts as: a verified client certificate
@@ -376,15 +392,17 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ *auth.Identit
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz reports whether the agent can do its job: the log answers with a
-// checkpoint covering every entry that verifies with its key, the store
-// answers, the key signs.
+// readyz reports whether the agent can do its job: the log has not failed
+// its verification and answers with a checkpoint covering every entry
+// that verifies with its key, the store answers, the key signs.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Identity) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
-	if _, err := s.cfg.Log.Checkpoint(ctx); err != nil {
+	if s.cfg.Log.Failed() != nil {
+		checks["log"], ok = "failing", false // logged at Error when it failed
+	} else if _, err := s.cfg.Log.Checkpoint(ctx); err != nil {
 		checks["log"], ok = "failing", false
 		s.log.Warn("readiness: log", "error", err)
 	} else {

@@ -113,6 +113,9 @@ type S3Config struct {
 // LogConfig configures the custody log.
 type LogConfig struct {
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+	// VerifyEvery is how often the daemon verifies the whole log from its
+	// first entry; between two, each scheduler tick verifies what is new.
+	VerifyEvery time.Duration `mapstructure:"verify_every"`
 }
 
 // ServerConfig configures the daemon's HTTP API.
@@ -209,6 +212,7 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "store.s3.upload_concurrency", def: 1, kind: kindInt},
 		{name: "store.s3.retry_for", def: 2 * time.Minute, kind: kindDuration},
 		{name: "log.checkpoint_interval", def: chain.DefaultCheckpointInterval, kind: kindDuration},
+		{name: "log.verify_every", def: 24 * time.Hour, kind: kindDuration},
 		{name: "server.listen", def: "127.0.0.1:8420"},
 		{name: "server.tls_cert", def: ""},
 		{name: "server.tls_key", def: ""},
@@ -464,6 +468,9 @@ func (c *Config) validate() error {
 	}
 	if c.Log.CheckpointInterval < chain.MinCheckpointInterval {
 		return fmt.Errorf("config: log.checkpoint_interval: %v is shorter than the minimum %v", c.Log.CheckpointInterval, chain.MinCheckpointInterval)
+	}
+	if c.Log.VerifyEvery < time.Minute {
+		return fmt.Errorf("config: log.verify_every: %v is shorter than 1m", c.Log.VerifyEvery)
 	}
 	switch c.Store.Type {
 	case "local":

@@ -217,15 +217,20 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 
 // newScheduler makes the daemon's timed duties: expiry reminders (a log
 // line, and a signed webhook when configured), automatic release and purge
-// at expiry, periodic fixity, and the mirror sync of the log.
+// at expiry, periodic fixity, the mirror sync of the log and its
+// verification.
 func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMirror func(context.Context) error) (*scheduler.Scheduler, error) {
 	sc := cfg.Scheduler
+	verify, err := logVerification(cfg, reg, logger)
+	if err != nil {
+		return nil, err
+	}
 	s, err := scheduler.New(scheduler.Config{
 		Registry: reg, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
 		Webhook: sc.Webhook, WebhookSecret: []byte(sc.WebhookSecret.Reveal()),
 		StateFile:   cfg.dir().Scheduler(),
 		AutoRelease: sc.AutoRelease, FixityEvery: sc.FixityEvery, FixityRate: sc.FixityRate, Tick: sc.Tick,
-		Hooks: []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}},
+		Hooks: []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}, verify},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
