@@ -12,8 +12,9 @@ import (
 var ErrBadRequest = errors.New("the request was refused as made")
 
 // Error is an error answer of the API: its HTTP status, a code a program
-// may branch on (bad_request, invalid_order, not_found, conflict,
-// profile_rule, tamper, unavailable, ...), a message for people, and for
+// may branch on (bad_request, malformed_json, duplicate_key,
+// invalid_order, not_found, conflict, profile_rule, tamper, unavailable,
+// ...), a message for people, and for
 // an invalid order the problem of each field. It is sent as
 // {"error": {...}} (ErrorAnswer); the fields are in the order their JSON
 // names sort.
