@@ -191,6 +191,7 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "server.tls_key", def: ""},
 		{name: "server.client_ca", def: ""},
 		{name: "server.client_roles", def: map[string]any{}, kind: kindMap},
+		{name: "server.insecure_http", def: false, kind: kindBool},
 		{name: "server.workers", def: 4, kind: kindInt},
 		{name: "server.drain_timeout", def: 30 * time.Second, kind: kindDuration},
 		{name: "server.job_retention", def: 7 * 24 * time.Hour, kind: kindDuration},

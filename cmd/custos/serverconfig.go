@@ -21,6 +21,11 @@ type ServerConfig struct {
 	// ClientRoles maps a client certificate's subject common name to its
 	// role (intake, custodian, discloser, auditor, admin).
 	ClientRoles map[string]string `mapstructure:"client_roles"`
+	// InsecureHTTP lets the daemon serve plain HTTP on an address other
+	// than loopback (behind a proxy that terminates TLS); without it such
+	// a daemon refuses to start, as bearer tokens would cross the network
+	// in clear.
+	InsecureHTTP bool `mapstructure:"insecure_http"`
 	// Workers bounds the jobs (captures, fixity runs) run at once.
 	Workers int `mapstructure:"workers"`
 	// DrainTimeout is how long running jobs get to finish on SIGTERM;
@@ -78,4 +83,36 @@ func validListen(addr string) error {
 		return fmt.Errorf("%q: port %q is not a number from 1 to 65535 (or 0 for any free port)", addr, port)
 	}
 	return nil
+}
+
+// loopback reports whether a listen address takes connections from this
+// host only: localhost or a loopback IP. An empty host (every interface)
+// and any other name are not: what a name resolves to may change.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkPlainHTTP refuses a daemon that would take bearer tokens in clear
+// from the network: plain HTTP (no server.tls_cert) on an address other
+// than loopback, unless server.insecure_http says a proxy in front
+// terminates TLS. It reports whether the daemon serves plain HTTP beyond
+// loopback all the same, which the caller logs as a warning.
+func (s *ServerConfig) checkPlainHTTP() (insecure bool, err error) {
+	if s.TLSCert != "" || loopback(s.Listen) {
+		return false, nil
+	}
+	if !s.InsecureHTTP {
+		return false, usageErrorf("serve: server.listen %s is not a loopback address and server.tls_cert is not set: "+
+			"bearer tokens would cross the network in clear; set server.tls_cert and server.tls_key, "+
+			"listen on 127.0.0.1, or set server.insecure_http: true when a proxy in front terminates TLS", s.Listen)
+	}
+	return true, nil
 }
