@@ -300,7 +300,7 @@ func selectItems(all []disclosure.Item, opts DiscloseOptions) ([]disclosure.Item
 	for _, p := range opts.Items {
 		p = strings.ToLower(strings.TrimSpace(p))
 		if len(p) < 8 || !isHex(p) {
-			return nil, fmt.Errorf("--items %q: not a SHA-256 digest or a prefix of at least 8 hex digits", p)
+			return nil, fmt.Errorf("--items %q: not a SHA-256 digest or a prefix of at least 8 hex digits: %w", p, ErrInvalid)
 		}
 		var match []string
 		for _, it := range all {
@@ -310,18 +310,18 @@ func selectItems(all []disclosure.Item, opts DiscloseOptions) ([]disclosure.Item
 		}
 		switch len(match) {
 		case 0:
-			return nil, fmt.Errorf("--items %s: the order holds no such item", p)
+			return nil, fmt.Errorf("--items %s: the order holds no such item: %w", p, ErrNotFound)
 		case 1:
 			want[match[0]] = true
 		default:
-			return nil, fmt.Errorf("--items %s: ambiguous, %d items start with it", p, len(match))
+			return nil, fmt.Errorf("--items %s: ambiguous, %d items start with it: %w", p, len(match), ErrInvalid)
 		}
 	}
 	for _, c := range opts.Categories {
 		switch order.Category(c) {
 		case order.CategorySubscriber, order.CategoryTraffic, order.CategoryContent:
 		default:
-			return nil, fmt.Errorf("--categories %q: not subscriber, traffic or content", c)
+			return nil, fmt.Errorf("--categories %q: not subscriber, traffic or content: %w", c, ErrInvalid)
 		}
 	}
 	var out []disclosure.Item
@@ -334,8 +334,11 @@ func selectItems(all []disclosure.Item, opts DiscloseOptions) ([]disclosure.Item
 		}
 		out = append(out, it)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("nothing to disclose: the order holds no item the limits select")
+	switch {
+	case len(all) == 0:
+		return nil, fmt.Errorf("nothing to disclose: the order holds no preserved item yet: %w", ErrConflict)
+	case len(out) == 0:
+		return nil, fmt.Errorf("nothing to disclose: the order holds no item the limits select: %w", ErrInvalid)
 	}
 	return out, nil
 }

@@ -12,9 +12,10 @@ import (
 var ErrBadRequest = errors.New("the request was refused as made")
 
 // Error is an error answer of the API: its HTTP status, a code a program
-// may branch on (bad_request, invalid_order, not_found, conflict,
-// profile_rule, tamper, log_failed, unavailable, ...), a message for
-// people, and for an invalid order the problem of each field. It is sent as
+// may branch on (bad_request, malformed_json, duplicate_key,
+// invalid_order, not_found, conflict, profile_rule, tamper, log_failed,
+// unavailable, ...), a message for people, and for an invalid order the
+// problem of each field. It is sent as
 // {"error": {...}} (ErrorAnswer); the fields are in the order their JSON
 // names sort.
 type Error struct {

@@ -233,8 +233,18 @@ func (s *Server) Routes() []string {
 	return out
 }
 
-// Every role that may read order metadata and the log.
-var readers = []auth.Role{auth.Intake, auth.Custodian, auth.Discloser, auth.Auditor}
+// Who reads what: a role reads what its job needs (README, "Who may do
+// what", lists each route's roles, and a test holds it to these).
+var (
+	// orderReaders act on orders or check them: the custodian (deadlines,
+	// items, fixity), the discloser (the items to disclose), the auditor.
+	// Intake receives orders; its answer to a POST is its receipt.
+	orderReaders = []auth.Role{auth.Custodian, auth.Discloser, auth.Auditor}
+	// logReaders read the custody log itself (events, checkpoints,
+	// proofs): checking that it is complete and append-only is the
+	// auditor's job.
+	logReaders = []auth.Role{auth.Auditor}
+)
 
 func (s *Server) register() {
 	s.handle("GET /healthz", nil, s.healthz)
@@ -243,8 +253,8 @@ func (s *Server) register() {
 	s.handle("GET /metrics", []auth.Role{auth.Auditor, auth.Admin}, s.metricsHandler)
 
 	s.handleLimit("POST /v1/orders", []auth.Role{auth.Intake}, s.cfg.MaxDocument+maxOrderBody+64<<10, s.createOrder)
-	s.handle("GET /v1/orders", readers, s.listOrders)
-	s.handle("GET /v1/orders/{id}", readers, s.getOrder)
+	s.handle("GET /v1/orders", orderReaders, s.listOrders)
+	s.handle("GET /v1/orders/{id}", orderReaders, s.getOrder)
 	s.handle("POST /v1/orders/{id}/extend", []auth.Role{auth.Custodian}, s.extendOrder)
 	s.handle("POST /v1/orders/{id}/hold", []auth.Role{auth.Custodian}, s.holdOrder)
 	s.handle("DELETE /v1/orders/{id}/hold", []auth.Role{auth.Custodian}, s.liftHold)
@@ -262,11 +272,11 @@ func (s *Server) register() {
 	s.handle("GET /v1/disclosures/{id}", []auth.Role{auth.Discloser}, s.getDisclosure)
 	s.handle("GET /v1/disclosures/{id}/package", []auth.Role{auth.Discloser}, s.downloadDisclosure)
 
-	s.handle("GET /v1/events", readers, s.listEvents)
+	s.handle("GET /v1/events", logReaders, s.listEvents)
 	s.handle("POST /v1/notes", []auth.Role{auth.Intake, auth.Custodian, auth.Discloser}, s.createNote)
-	s.handle("GET /v1/checkpoint", readers, s.checkpoint)
-	s.handle("GET /v1/proofs/inclusion/{index}", readers, s.inclusionProof)
-	s.handle("GET /v1/proofs/consistency", readers, s.consistencyProof)
+	s.handle("GET /v1/checkpoint", logReaders, s.checkpoint)
+	s.handle("GET /v1/proofs/inclusion/{index}", logReaders, s.inclusionProof)
+	s.handle("GET /v1/proofs/consistency", logReaders, s.consistencyProof)
 
 	s.handle("POST /v1/tokens", []auth.Role{auth.Admin}, s.createToken)
 	s.handle("GET /v1/tokens", []auth.Role{auth.Admin}, s.listTokens)
