@@ -56,6 +56,10 @@ func classify(err error) (*api.Error, bool) {
 		return ae, true
 	case errors.As(err, &mbe):
 		return newError(http.StatusRequestEntityTooLarge, "too_large", "the request body is larger than %d bytes", mbe.Limit), true
+	case errors.Is(err, chain.ErrLogFailed):
+		// A log that failed its verification (it is ErrTamper too): the
+		// daemon is unready and refuses every write until it is restored.
+		return newError(http.StatusServiceUnavailable, "log_failed", "%s", err), true
 	case errors.Is(err, chain.ErrTamper):
 		// Before the kinds of bad input: tampering is never answered as
 		// the caller's mistake, whatever else the error says.
@@ -76,10 +80,6 @@ func classify(err error) (*api.Error, bool) {
 	case errors.Is(err, order.ErrIllegalTransition), errors.Is(err, agent.ErrConflict), errors.Is(err, jobs.ErrFinished),
 		errors.Is(err, auth.ErrNameTaken):
 		return newError(http.StatusConflict, "conflict", "%s", err), true
-	case errors.Is(err, chain.ErrLogFailed):
-		return newError(http.StatusServiceUnavailable, "log_failed", "%s", err), true
-	case errors.Is(err, chain.ErrTamper):
-		return newError(http.StatusInternalServerError, "tamper", "TAMPERING DETECTED: %s", err), true
 	case errors.Is(err, storage.ErrUnavailable):
 		return newError(http.StatusServiceUnavailable, "unavailable", "the evidence store cannot be reached now; try again"), false
 	}
