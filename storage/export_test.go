@@ -26,3 +26,10 @@ func CommitInParts(ctx context.Context, s *S3, r io.Reader, key string, opts Put
 	opts.SHA256 = st.SHA256
 	return st.commitParts(ctx, key, opts)
 }
+
+// HeldLocks is how many keys of l have a lock in its table.
+func HeldLocks(l *Local) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.locks)
+}

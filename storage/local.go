@@ -29,7 +29,7 @@ type Local struct {
 	now  func() time.Time
 
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks map[string]*keyLock
 }
 
 // NewLocal opens, creating if needed, the store in dir, and removes the
@@ -50,7 +50,7 @@ func NewLocal(dir string, now func() time.Time) (*Local, error) {
 	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("open local store: %w", err)
 	}
-	return &Local{root: dir, now: now, locks: map[string]*sync.Mutex{}}, nil
+	return &Local{root: dir, now: now, locks: map[string]*keyLock{}}, nil
 }
 
 type localMeta struct {
@@ -68,16 +68,33 @@ func (l *Local) metaPath(key string) string {
 	return filepath.Join(l.root, "meta", filepath.FromSlash(key)+".json")
 }
 
+// lock holds key's lock until the function it returns is called. A key's
+// lock lives while someone holds or waits for it: a map that kept every
+// key ever written grew with each item (10 MB for a capture of 100,000).
 func (l *Local) lock(key string) func() {
 	l.mu.Lock()
-	m, ok := l.locks[key]
+	k, ok := l.locks[key]
 	if !ok {
-		m = &sync.Mutex{}
-		l.locks[key] = m
+		k = &keyLock{}
+		l.locks[key] = k
 	}
+	k.users++
 	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	k.mu.Lock()
+	return func() {
+		k.mu.Unlock()
+		l.mu.Lock()
+		if k.users--; k.users == 0 {
+			delete(l.locks, key)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// keyLock is the lock of one key, and how many hold or wait for it.
+type keyLock struct {
+	mu    sync.Mutex
+	users int // guarded by Local.mu
 }
 
 // localStaged is the local store's staging copy: a read-only temporary

@@ -2,11 +2,15 @@ package storage_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,5 +112,31 @@ func TestLocalStageCommit(t *testing.T) {
 	}
 	if _, err := s.Stat(ctx, "k"); !errors.Is(err, storage.ErrNotExist) {
 		t.Fatalf("stat k: %v", err)
+	}
+}
+
+// TestLocalForgetsTheLocksOfKeysDone: the table of per-key locks holds
+// only keys in use, not every key the store ever wrote (it grew by one
+// entry per item of a capture).
+func TestLocalForgetsTheLocksOfKeysDone(t *testing.T) {
+	ctx := context.Background()
+	l, err := storage.NewLocal(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			body := fmt.Sprintf("item %d", i%8) // eight keys, written concurrently
+			sum := sha256.Sum256([]byte(body))
+			_, err := l.Put(ctx, fmt.Sprintf("k/%d", i%8), strings.NewReader(body), storage.PutOptions{SHA256: hex.EncodeToString(sum[:])})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := storage.HeldLocks(l); n != 0 {
+		t.Fatalf("%d keys still have a lock after every put returned", n)
 	}
 }
