@@ -2,9 +2,13 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path"
 	"path/filepath"
+	"sort"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
@@ -75,7 +79,7 @@ func (s *dirSource) Capture(ctx context.Context, req Request, emit Emit) (Summar
 		return nil, fmt.Errorf("dir %s: %w", s.p.Root, err)
 	}
 	defer c.close()
-	err = fs.WalkDir(c.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+	err = walk(c.root, func(name string, d fs.DirEntry, err error) error {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
@@ -138,3 +142,76 @@ func (s *dirSource) matches(globs []string, name string) bool {
 	}
 	return false
 }
+
+// walk is fs.WalkDir over root, lexical too, but a directory's entries
+// are held only as names while it is walked, and each is lstat'd when its
+// turn comes: fs.WalkDir holds every entry's FileInfo of a directory at
+// once, 30 MB for a mailbox of 100,000 messages in one folder (measured
+// by BenchmarkCapturePeakRSS1GiB's heap profile). An entry that cannot be
+// lstat'd is passed on as a regular file, so that opening it reports why,
+// as an item's failure, as it did when fs.WalkDir listed it.
+func walk(root *os.Root, fn fs.WalkDirFunc) error {
+	fi, err := root.Lstat(".")
+	if err != nil {
+		return fn(".", nil, err)
+	}
+	err = walkDir(root, ".", fs.FileInfoToDirEntry(fi), fn)
+	if errors.Is(err, fs.SkipDir) || errors.Is(err, fs.SkipAll) {
+		return nil
+	}
+	return err
+}
+
+func walkDir(root *os.Root, name string, d fs.DirEntry, fn fs.WalkDirFunc) error {
+	if err := fn(name, d, nil); err != nil || !d.IsDir() {
+		if errors.Is(err, fs.SkipDir) && d.IsDir() {
+			err = nil
+		}
+		return err
+	}
+	names, err := readNames(root, name)
+	if err != nil {
+		if err := fn(name, d, err); err != nil {
+			if errors.Is(err, fs.SkipDir) {
+				err = nil
+			}
+			return err
+		}
+	}
+	for _, n := range names {
+		child := path.Join(name, n)
+		var cd fs.DirEntry = unstatted(n)
+		if fi, err := root.Lstat(filepath.FromSlash(child)); err == nil {
+			cd = fs.FileInfoToDirEntry(fi)
+		}
+		if err := walkDir(root, child, cd, fn); err != nil {
+			if errors.Is(err, fs.SkipDir) {
+				break
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readNames lists the names in the directory name of root, sorted.
+func readNames(root *os.Root, name string) ([]string, error) {
+	f, err := root.Open(filepath.FromSlash(name))
+	if err != nil {
+		return nil, err
+	}
+	names, err := f.Readdirnames(-1)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	sort.Strings(names)
+	return names, err
+}
+
+// unstatted is the entry of a name the walk listed but could not lstat.
+type unstatted string
+
+func (u unstatted) Name() string               { return string(u) }
+func (u unstatted) IsDir() bool                { return false }
+func (u unstatted) Type() fs.FileMode          { return 0 }
+func (u unstatted) Info() (fs.FileInfo, error) { return nil, fs.ErrNotExist }
