@@ -25,15 +25,23 @@ type CaptureRequest struct {
 // CaptureSummary is a capture job's result, and what `custos capture
 // --output json` prints: the items preserved, already preserved (Duplicate)
 // or not (Error), each source's summary and failure, and the log index of
-// the event that ended the capture.
+// the event that ended the capture. Items lists every item that failed
+// and the first 1,000 of the others; ItemsOmitted counts those it leaves
+// out (the order's items, from GET /v1/orders/{id} or custos order show,
+// list them all). The counts cover every item.
 type CaptureSummary struct {
 	Order        string                    `json:"order"`
 	Capture      string                    `json:"capture"`
 	CutOff       time.Time                 `json:"cut_off"`
 	Items        []ItemSummary             `json:"items"`
+	ItemsOmitted int                       `json:"items_omitted"`
 	Summaries    map[string]source.Summary `json:"summaries"`
 	SourceErrors map[string]string         `json:"source_errors"`
 	Preserved    int                       `json:"preserved"`
+	Duplicates   int                       `json:"already_preserved"`
+	Spooled      int                       `json:"spooled"`
+	ItemsFailed  int                       `json:"items_failed"`
+	Bytes        int64                     `json:"bytes"`
 	Failed       bool                      `json:"failed"`
 	// Index is the log index of the event that ended the capture.
 	Index uint64 `json:"index"`
@@ -66,8 +74,9 @@ func CaptureSummaryOf(order string, r *capture.Report) CaptureSummary {
 	for name, err := range r.SourceErrs {
 		srcErrs[name] = err.Error()
 	}
-	return CaptureSummary{Order: order, Capture: r.ID, CutOff: r.CutOff, Items: items, Summaries: r.Summaries,
-		SourceErrors: srcErrs, Preserved: r.Preserved(), Failed: r.Failed(), Index: r.Index}
+	return CaptureSummary{Order: order, Capture: r.ID, CutOff: r.CutOff, Items: items, ItemsOmitted: r.Omitted, Summaries: r.Summaries,
+		SourceErrors: srcErrs, Preserved: r.Preserved(), Duplicates: r.Counts.Duplicates, Spooled: r.Counts.Spooled,
+		ItemsFailed: r.Counts.Failed, Bytes: r.Counts.Bytes, Failed: r.Failed(), Index: r.Index}
 }
 
 // FixityItem is one item's fixity check in a fixity job's result, as

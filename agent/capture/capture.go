@@ -146,11 +146,17 @@ type ItemResult struct {
 	seq int64 // the order its source yielded it in, for the report
 }
 
-// Report is the outcome of a capture.
+// Report is the outcome of a capture. Its memory does not grow with the
+// items preserved: Items holds every item that failed and the first
+// ReportItems of the others; Counts counts them all, and Omitted the
+// items left out of Items. The sealed batches' manifests list every item
+// (custos order show, the order's items in the API).
 type Report struct {
 	ID        string
 	CutOff    time.Time
 	Items     []ItemResult
+	Counts    ItemCounts
+	Omitted   int
 	Summaries map[string]source.Summary
 	// SourceErrs holds, by source name, a source that failed outside any
 	// one item (it could not be reached, or stopped between items).
@@ -162,16 +168,46 @@ type Report struct {
 	Index uint64
 }
 
-// Preserved counts the items stored and logged by this capture.
-func (r *Report) Preserved() int {
-	n := 0
-	for _, it := range r.Items {
-		if it.Err == nil && !it.Duplicate {
-			n++
+// ReportItems is how many items preserved (or already preserved) a
+// Report lists one by one; failed items are always listed.
+const ReportItems = 1000
+
+// ItemCounts count the items of a capture by outcome. Bytes are those of
+// the items this capture preserved, SpooledBytes those of them sealed in
+// the local spool.
+type ItemCounts struct {
+	Preserved    int
+	Spooled      int
+	Duplicates   int
+	Failed       int
+	Bytes        int64
+	SpooledBytes int64
+}
+
+// add counts res and lists it, if it failed or there is room.
+func (r *Report) add(res ItemResult) {
+	switch {
+	case res.Err != nil:
+		r.Counts.Failed++
+	case res.Duplicate:
+		r.Counts.Duplicates++
+	default:
+		r.Counts.Preserved++
+		r.Counts.Bytes += res.Size
+		if res.Spooled {
+			r.Counts.Spooled++
+			r.Counts.SpooledBytes += res.Size
 		}
 	}
-	return n
+	if res.Err == nil && len(r.Items)-r.Counts.Failed >= ReportItems {
+		r.Omitted++
+		return
+	}
+	r.Items = append(r.Items, res)
 }
+
+// Preserved counts the items stored and logged by this capture.
+func (r *Report) Preserved() int { return r.Counts.Preserved }
 
 // Failures names, sorted, each item and source not preserved and why:
 // "source/name: error" or "source: error".
@@ -190,17 +226,7 @@ func (r *Report) Failures() []string {
 }
 
 // Failed reports whether anything was not preserved.
-func (r *Report) Failed() bool {
-	if len(r.SourceErrs) > 0 {
-		return true
-	}
-	for _, it := range r.Items {
-		if it.Err != nil {
-			return true
-		}
-	}
-	return false
-}
+func (r *Report) Failed() bool { return len(r.SourceErrs) > 0 || r.Counts.Failed > 0 }
 
 // ItemKey is where an order's item lives in the store.
 func ItemKey(order, sha256 string) string { return "orders/" + order + "/items/" + sha256 }
@@ -286,13 +312,7 @@ func (c *Capturer) Capture(ctx context.Context, spec Spec) (*Report, error) {
 	})
 
 	details := map[string]string{"capture": rep.ID, "preserved": strconv.Itoa(rep.Preserved()), "batches": strconv.Itoa(rep.Batches)}
-	dups := 0
-	for _, it := range rep.Items {
-		if it.Duplicate {
-			dups++
-		}
-	}
-	details["already_preserved"] = strconv.Itoa(dups)
+	details["already_preserved"] = strconv.Itoa(rep.Counts.Duplicates)
 	if b, err := json.Marshal(rep.Summaries); err == nil {
 		details["summaries"] = string(b)
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -386,5 +387,45 @@ func TestCaptureWithoutSpoolStopsWhenTheStoreIsDown(t *testing.T) {
 	}
 	if types := eventTypes(f.events(t)); types != "capture.started capture.failed" {
 		t.Fatalf("events: %s", types)
+	}
+}
+
+// TestReportListsABoundedNumberOfItems: a capture's report lists every
+// failed item and ReportItems of the others, and counts them all, so
+// the memory of a capture of a whole mailbox does not grow with it.
+func TestReportListsABoundedNumberOfItems(t *testing.T) {
+	ctx := context.Background()
+	f := newCaptureFixture(t)
+	const n = ReportItems + 7
+	src := &fakeSource{items: map[string]string{}, failAfter: n}
+	for i := range n {
+		name := fmt.Sprintf("m%05d.eml", i)
+		src.items[name] = "message " + name + "\n"
+		src.order = append(src.order, name)
+	}
+	src.items["same.eml"] = src.items["m00000.eml"] // already preserved, once
+	src.order = append(src.order[:1], append([]string{"same.eml"}, src.order[1:]...)...)
+	rep, err := f.c.Capture(ctx, spec(src, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ItemCounts{Preserved: n - 1, Duplicates: 1, Failed: 1}
+	if rep.Counts.Preserved != want.Preserved || rep.Counts.Duplicates != 1 || rep.Counts.Failed != 1 {
+		t.Fatalf("counts %+v, want %+v", rep.Counts, want)
+	}
+	if rep.Preserved() != n-1 || !rep.Failed() {
+		t.Fatalf("preserved %d failed %v", rep.Preserved(), rep.Failed())
+	}
+	failed := 0
+	for _, it := range rep.Items {
+		if it.Err != nil {
+			failed++
+		}
+	}
+	if len(rep.Items) != ReportItems+1 || failed != 1 || rep.Omitted != n-ReportItems {
+		t.Fatalf("%d items listed (%d failed), %d omitted; want %d, 1, %d", len(rep.Items), failed, rep.Omitted, ReportItems+1, n-ReportItems)
+	}
+	if rep.Counts.Bytes == 0 {
+		t.Fatal("no bytes counted")
 	}
 }

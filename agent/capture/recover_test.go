@@ -24,7 +24,7 @@ func TestCaptureSealsWhatADeadCaptureLeftInARecoveryBatch(t *testing.T) {
 	const dead = "01JD0A2B3C4D5E6F7G8H9J0K2N"
 	put := func(body string) Digests {
 		t.Helper()
-		d := digestsOf([]byte(body), false)
+		d := digestsOf(false, []byte(body))
 		if _, err := f.store.Put(ctx, ItemKey(testOrder, d.SHA256), strings.NewReader(body), storage.PutOptions{SHA256: d.SHA256}); err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +41,7 @@ func TestCaptureSealsWhatADeadCaptureLeftInARecoveryBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := chain.FormatManifest([][]byte{line})
-	if _, err := f.store.Put(ctx, ManifestKey(testOrder, dead, 1), bytes.NewReader(m), storage.PutOptions{SHA256: digestsOf(m, false).SHA256}); err != nil {
+	if _, err := f.store.Put(ctx, ManifestKey(testOrder, dead, 1), bytes.NewReader(m), storage.PutOptions{SHA256: digestsOf(false, m).SHA256}); err != nil {
 		t.Fatal(err)
 	}
 

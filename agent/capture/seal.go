@@ -144,11 +144,11 @@ func (s *sealer) seal(batch []stored, recovery bool) {
 		res := st.res
 		if err != nil {
 			res.Err = fmt.Errorf("batch %d not sealed: %w", n, err)
-			delete(p.preserved, st.rec.SHA256)
+			p.preserved.remove(st.rec.SHA256)
 		} else {
 			res.Batch, res.Index = n, idx
 		}
-		p.rep.Items = append(p.rep.Items, res)
+		p.rep.add(res)
 	}
 	if err == nil {
 		p.rep.Batches++

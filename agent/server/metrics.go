@@ -124,16 +124,8 @@ func (m *metrics) captured(rep *capture.Report, err error, d time.Duration) {
 	default:
 		m.captures.WithLabelValues("completed").Inc()
 	}
-	for _, it := range rep.Items {
-		if it.Err != nil || it.Duplicate {
-			continue
-		}
-		where := "store"
-		if it.Spooled {
-			where = "spool"
-		}
-		m.captureBytes.WithLabelValues(where).Add(float64(it.Size))
-	}
+	m.captureBytes.WithLabelValues("store").Add(float64(rep.Counts.Bytes - rep.Counts.SpooledBytes))
+	m.captureBytes.WithLabelValues("spool").Add(float64(rep.Counts.SpooledBytes))
 }
 
 // route wraps the handler of one route to count and time its requests

@@ -112,16 +112,13 @@ func printCapture(g *globalOptions, sum api.CaptureSummary) error {
 		return writeJSON(g.stdout, sum)
 	}
 	w := &errWriter{w: g.stdout}
-	dups, spooled := 0, 0
 	for _, it := range sum.Items {
 		switch {
 		case it.Error != "":
 			w.printf("FAIL      %s: %s: %s\n", it.Source, it.Name, it.Error)
 		case it.Duplicate:
-			dups++
 			w.printf("already   %s: %s %s\n", it.Source, it.Name, it.Digests.SHA256)
 		case it.Spooled:
-			spooled++
 			w.printf("spooled   %s: %s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
 		default:
 			w.printf("preserved %s: %s %s %d bytes\n", it.Source, it.Name, it.Digests.SHA256, it.Size)
@@ -135,9 +132,12 @@ func printCapture(g *globalOptions, sum api.CaptureSummary) error {
 	for _, name := range names {
 		w.printf("FAIL      %s: %s\n", name, sum.SourceErrors[name])
 	}
-	w.printf("capture %s of order %s: %d preserved, %d already preserved", sum.Capture, sum.Order, sum.Preserved, dups)
-	if spooled > 0 {
-		w.printf(", %d of them sealed in the local spool (stored when the store returns)", spooled)
+	if sum.ItemsOmitted > 0 {
+		w.printf("... and %d more items, not listed here: custos order show %s lists them all\n", sum.ItemsOmitted, sum.Order)
+	}
+	w.printf("capture %s of order %s: %d preserved, %d already preserved", sum.Capture, sum.Order, sum.Preserved, sum.Duplicates)
+	if sum.Spooled > 0 {
+		w.printf(", %d of them sealed in the local spool (stored when the store returns)", sum.Spooled)
 	}
 	w.printf("\n")
 	return w.err
