@@ -400,6 +400,20 @@ func isLowerHex(s string, n int) bool {
 	})
 }
 
+// ArrivedAt is when the agent received o by its own clock: received_at,
+// or the time in o's id (a ULID of the agent's clock when it recorded the
+// order) when that is later. Records written before received_at was the
+// agent's own may name an earlier receipt than the one that happened.
+func (o *Order) ArrivedAt() time.Time {
+	at := o.ReceivedAt
+	if id, err := ulid.ParseStrict(o.ID); err == nil {
+		if t := ulid.Time(id.Time()); t.After(at) {
+			at = t
+		}
+	}
+	return at
+}
+
 // receivedAtGiven is the problem of an order that names its own receipt.
 const receivedAtGiven = "set by the agent's clock when the order arrives, not by its sender: " +
 	"give the authority's own dates as issued_at and signed_at"
