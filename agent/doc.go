@@ -14,6 +14,10 @@
 // read from its events, and a record or item is trusted only through the
 // digest the log holds for it.
 //
+// A writer's start calls Recover before anything else: every capture a
+// dead process left without an end is recorded as capture.failed
+// (interrupted).
+//
 // The subpackages hold the nouns the service uses: agent/order (the pure
 // order domain), agent/capture (the capture pipeline: sources chosen for
 // an order, hashing, spool, attestations, fixity), agent/source

@@ -16,6 +16,7 @@ const (
 	TokensFile     = "tokens.json"    // the daemon's bearer tokens (hashed)
 	AdminTokenFile = "admin-token"    // the first admin token, mode 0600
 	SchedulerFile  = "scheduler.json" // the scheduler's state
+	RecoveryFile   = "recovery.json"  // how far the last writer's start read the log for captures left open
 	ServeFile      = "serve.json"     // where a running daemon listens
 )
 
@@ -57,6 +58,11 @@ func (d Dir) AdminToken() string { return d.path(AdminTokenFile) }
 
 // Scheduler is the scheduler's state file.
 func (d Dir) Scheduler() string { return d.path(SchedulerFile) }
+
+// Recovery is where a writer's start keeps how far it read the log for
+// captures a dead process left open, so that the next start reads only
+// what was appended since.
+func (d Dir) Recovery() string { return d.path(RecoveryFile) }
 
 // Serve is the file where a running daemon says where it listens.
 func (d Dir) Serve() string { return d.path(ServeFile) }

@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/custos-evidence/custos/agent/capture"
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage"
+)
+
+// Issue 19, "fail safe": a start closes the captures a dead process left
+// open.
+
+// recover does what a writer's start does.
+func (f *registryFixture) recover(t *testing.T) *Recovery {
+	t.Helper()
+	rec, err := Recover(context.Background(), StartConfig{Log: f.log, StateFile: filepath.Join(f.dir, "recovery.json"),
+		Agent: "agent-1", Host: "host-1"})
+	if err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	return rec
+}
+
+// TestStartClosesCapturesLeftOpen: a capture whose process died (its
+// capture.started logged, its end never; one item stored and never
+// sealed) is recorded as capture.failed (interrupted) by the next start,
+// once; the next capture of the order still seals what it stored.
+func TestStartClosesCapturesLeftOpen(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := f.addOrder(t)
+	dead := ulid.Make().String()
+	if _, err := f.log.Append(ctx, chain.Event{Type: chain.CaptureStarted, Time: time.Now(), Order: o.ID, Actor: "custodian",
+		Agent: "agent-1", Authority: o.LegalBasis, Details: map[string]string{"capture": dead}}); err != nil {
+		t.Fatal(err)
+	}
+	orphan := []byte("stored by the dead capture, never sealed")
+	sum := sha256.Sum256(orphan)
+	if _, err := f.store.Put(ctx, capture.ItemKey(o.ID, hex.EncodeToString(sum[:])), bytes.NewReader(orphan),
+		storage.PutOptions{SHA256: hex.EncodeToString(sum[:])}); err != nil {
+		t.Fatal(err)
+	}
+
+	if rec := f.recover(t); !slices.Equal(rec.Interrupted[o.ID], []string{dead}) || len(rec.Interrupted) != 1 {
+		t.Fatalf("recover: %+v", rec)
+	}
+	f.reg = f.registry(f.reg.Book.Dir) // the process that started
+	evs := f.verifiedEvents(t, o.ID)
+	last := evs[len(evs)-1]
+	if last.Type != chain.CaptureFailed || last.Details["capture"] != dead || last.Details["interrupted"] != "true" ||
+		last.Details["found_at"] != "start" || last.Authority != o.LegalBasis {
+		t.Fatalf("newest event %+v, want capture.failed (interrupted) of %s", last, dead)
+	}
+	v, err := f.reg.Get(ctx, o.ID)
+	if err != nil || len(v.State.OpenCaptures) != 0 || !slices.Equal(v.State.Interrupted, []string{dead}) {
+		t.Fatalf("state: %v %+v", err, v.State)
+	}
+	if rec := f.recover(t); len(rec.Interrupted) != 0 {
+		t.Fatalf("a second start recorded again: %+v", rec)
+	}
+
+	src := &fakeSource{items: map[string]string{"new.eml": "captured after the start"}, order: []string{"new.eml"}}
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Actor: "custodian", CutOff: time.Now(),
+		Sources: []capture.NamedSource{{Name: "mail", Source: src, Categories: []string{"content"}}}})
+	if err != nil || rep.Failed() {
+		t.Fatalf("capture: %v %+v", err, rep)
+	}
+	v, err = f.reg.Get(ctx, o.ID)
+	if err != nil || v.State.ItemCount() != 2 || len(v.State.Interrupted) != 0 {
+		t.Fatalf("after the next capture: %v, %d items (want the new one and the dead capture's), interrupted %v",
+			err, v.State.ItemCount(), v.State.Interrupted)
+	}
+	if n := strings.Count(strings.Join(f.orderEvents(t, o.ID), " "), "capture.failed"); n != 1 {
+		t.Errorf("%d capture.failed events, want 1", n)
+	}
+}
+
+// TestStartReadsOnlyWhatIsNew: a start reads the log from where the
+// previous start's record says it stopped, trusting what the record says
+// was open then; a record that does not describe this log (the digest of
+// its last entry differs) is ignored and the whole log read again.
+func TestStartReadsOnlyWhatIsNew(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := f.addOrder(t)
+	f.recover(t)
+	stateFile := filepath.Join(f.dir, "recovery.json")
+	var st startState
+	readState := func() {
+		t.Helper()
+		b, err := os.ReadFile(stateFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readState()
+	if size, _ := f.log.Size(ctx); st.Size != size || len(st.Open) != 0 || st.Last == "" {
+		t.Fatalf("record %+v, log size %d", st, size)
+	}
+	// A capture a dead process left open after that start is found.
+	dead := ulid.Make().String()
+	if _, err := f.log.Append(ctx, chain.Event{Type: chain.CaptureStarted, Time: time.Now(), Order: o.ID, Actor: "custodian",
+		Agent: "agent-1", Authority: o.LegalBasis, Details: map[string]string{"capture": dead}}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.recover(t); !slices.Equal(rec.Interrupted[o.ID], []string{dead}) {
+		t.Fatalf("recover: %+v", rec)
+	}
+	// What the record says was open is trusted: only entries after it are read.
+	readState()
+	planted := ulid.Make().String()
+	st.Open = []openCapture{{Capture: planted, Order: o.ID, Authority: o.LegalBasis}}
+	writeState := func() {
+		t.Helper()
+		b, _ := json.Marshal(st)
+		if err := os.WriteFile(stateFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeState()
+	if rec := f.recover(t); !slices.Equal(rec.Interrupted[o.ID], []string{planted}) {
+		t.Fatalf("recover from a record naming an open capture: %+v", rec)
+	}
+	// A record of another log is not: the whole log is read, and nothing
+	// is open in it.
+	readState()
+	st.Open, st.Last = []openCapture{{Capture: ulid.Make().String(), Order: o.ID}}, strings.Repeat("0", 64)
+	writeState()
+	if rec := f.recover(t); len(rec.Interrupted) != 0 {
+		t.Fatalf("recover from a record of another log: %+v", rec)
+	}
+	st.Size = 1 << 40 // beyond the log
+	writeState()
+	if rec := f.recover(t); len(rec.Interrupted) != 0 {
+		t.Fatalf("recover from a record beyond the log: %+v", rec)
+	}
+}
