@@ -60,10 +60,11 @@ type DisclosureReport struct {
 // the chosen items as a BagIt bag with the order's custody events, their
 // inclusion proofs against one signed checkpoint, a signed statement about
 // the payload and the custody chain in CASE/UCO. Every item is read back
-// through the store, which re-hashes it. Only when the package is complete
-// and in place is disclosure.created logged and the order moved to
-// disclosed; if that cannot be logged, the package is removed, so nothing
-// leaves unrecorded.
+// through the store, which re-hashes it; an item found altered or missing
+// is logged as fixity.failed, and the disclosure fails as tampering. Only
+// when the package is complete and in place is disclosure.created logged
+// and the order moved to disclosed; if that cannot be logged, the package
+// is removed, so nothing leaves unrecorded.
 func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions) (*DisclosureReport, error) {
 	pl := r.Log
 	if r.Capturer == nil || r.Capturer.Signer == nil {
@@ -89,7 +90,8 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 	if len(events) == 0 || events[len(events)-1].Index != st.LastIndex {
 		return nil, fmt.Errorf("disclose: checkpoint of size %d does not cover the order's newest event %d", cp.Size, st.LastIndex)
 	}
-	all, sealed, err := r.preservedItems(ctx, st, events)
+	watch := &tamperWatch{}
+	all, sealed, err := r.preservedItems(ctx, st, events, watch)
 	if err != nil {
 		return nil, fmt.Errorf("disclose order %s: %w", id, err)
 	}
@@ -118,7 +120,7 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 		Recipients: opts.Recipients, Recipient: opts.RecipientText, Signer: r.Capturer.Signer,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("disclose order %s: %w", id, err)
+		return nil, errors.Join(fmt.Errorf("disclose order %s: %w", id, err), r.recordTampered(ctx, o, watch))
 	}
 	rep := &DisclosureReport{Order: o, Path: w.Path, SHA256: w.SHA256, Items: w.Files, Partial: len(items) < len(all), Checkpoint: cp, Events: len(events)}
 	if err := r.recordDisclosure(ctx, o, rep, opts, now); err != nil {
@@ -191,8 +193,8 @@ func orderEvents(ctx context.Context, fsys fs.FS, size uint64, id string) ([]*ch
 // bytes (sealed says where each sits in its batch, for its proof). Each is
 // read back through the store (or the spool while it waits there), which
 // re-hashes it: an item that does not match its digest fails the
-// disclosure as tampering.
-func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []*chain.Record) ([]disclosure.Item, map[string]HeldItem, error) {
+// disclosure as tampering, and watch notes it.
+func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []*chain.Record, watch *tamperWatch) ([]disclosure.Item, map[string]HeldItem, error) {
 	first := map[string]*chain.Record{}
 	for _, e := range events {
 		if e.Event.Type != chain.ItemPreserved || len(e.Event.Items) != 1 {
@@ -214,7 +216,9 @@ func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []
 			out = append(out, disclosure.Item{
 				SHA256: sum, SHA512: rec.SHA512, Size: size, Source: rec.Source, Name: rec.Name,
 				Categories: rec.Categories, MediaType: rec.MediaType, PreservedIndex: it.Index, Record: it.Line,
-				Open: func(ctx context.Context) (io.ReadCloser, error) { return r.openItem(ctx, key, spooled, sum, size) },
+				Open: watch.open(chain.Digest{SHA256: sum, SHA512: rec.SHA512}, key, func(ctx context.Context) (io.ReadCloser, error) {
+					return r.openItem(ctx, key, spooled, sum, size)
+				}),
 			})
 			it.Line, it.Record = nil, nil // proveRecords reads the batch again
 			sealed[sum] = it
@@ -231,7 +235,9 @@ func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []
 		out = append(out, disclosure.Item{
 			SHA256: sum, SHA512: e.Event.Items[0].SHA512, Size: d.Size, Source: d.Source, Name: d.Name,
 			Categories: d.Categories, MediaType: d.MediaType, PreservedIndex: e.Index,
-			Open: func(ctx context.Context) (io.ReadCloser, error) { return r.openItem(ctx, key, spooled, sum, d.Size) },
+			Open: watch.open(e.Event.Items[0], key, func(ctx context.Context) (io.ReadCloser, error) {
+				return r.openItem(ctx, key, spooled, sum, d.Size)
+			}),
 		})
 	}
 	return out, sealed, nil

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,8 +22,9 @@ import (
 	"github.com/custos-evidence/custos/storage"
 )
 
-// Issue 19, "fail safe": a start closes the captures a dead process left
-// open.
+// Issue 19, "fail safe": tampering found while disclosing is logged as it
+// is when found through the API; a start closes the captures a dead
+// process left open.
 
 // recover does what a writer's start does.
 func (f *registryFixture) recover(t *testing.T) *Recovery {
@@ -32,6 +35,42 @@ func (f *registryFixture) recover(t *testing.T) *Recovery {
 		t.Fatalf("recover: %v", err)
 	}
 	return rec
+}
+
+// TestDiscloseOfAnAlteredItemLogsFixityFailed: an item altered in the
+// store stops the disclosure as tampering, and fixity.failed names it,
+// as a read of it through the API does; nothing is let go or logged as
+// disclosed.
+func TestDiscloseOfAnAlteredItemLogsFixityFailed(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := disclosedOrder(t, f)
+	sum := sha256.Sum256([]byte("hello")) // inbox/1.eml
+	hexSum := hex.EncodeToString(sum[:])
+	obj := filepath.Join(f.dir, "store", "objects", filepath.FromSlash(capture.ItemKey(o.ID, hexSum)))
+	if err := os.Chmod(obj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(obj, []byte("jello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "pkg.zip")
+	_, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Actor: "discloser"})
+	if !errors.Is(err, chain.ErrTamper) {
+		t.Fatalf("disclosing an altered item: %v, want tampering", err)
+	}
+	if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a package was put in place: %v", err)
+	}
+	evs := f.verifiedEvents(t, o.ID)
+	last := evs[len(evs)-1]
+	if last.Type != chain.FixityFailed || len(last.Items) != 1 || last.Items[0].SHA256 != hexSum ||
+		last.Details["via"] != "disclose" || last.Details["key"] != capture.ItemKey(o.ID, hexSum) || !strings.Contains(last.Reason, "hashes to") {
+		t.Fatalf("newest event %+v, want fixity.failed naming the altered item", last)
+	}
+	if slices.ContainsFunc(evs, func(e *chain.Event) bool { return e.Type == chain.DisclosureCreated }) {
+		t.Error("disclosure.created logged")
+	}
 }
 
 // TestStartClosesCapturesLeftOpen: a capture whose process died (its
