@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/custos-evidence/custos/agent/capture"
@@ -22,9 +23,9 @@ import (
 	"github.com/custos-evidence/custos/storage"
 )
 
-// Issue 19, "fail safe": tampering found while disclosing is logged as it
-// is when found through the API; a start closes the captures a dead
-// process left open.
+// Issue 19, "fail safe": a disclosure writes nothing others can read;
+// tampering found while disclosing is logged as it is when found through
+// the API; a start closes the captures a dead process left open.
 
 // recover does what a writer's start does.
 func (f *registryFixture) recover(t *testing.T) *Recovery {
@@ -35,6 +36,50 @@ func (f *registryFixture) recover(t *testing.T) *Recovery {
 		t.Fatalf("recover: %v", err)
 	}
 	return rec
+}
+
+// TestDisclosureWritesNothingOthersCanRead: every file and directory of a
+// package, in each form, is its owner's alone.
+func TestDisclosureWritesNothingOthersCanRead(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := disclosedOrder(t, f)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		out        string
+		recipients []age.Recipient
+	}{{"pkg", nil}, {"pkg.zip", nil}, {"pkg.tar", nil}, {"sealed.zip", []age.Recipient{mustRecipient(t)}}} {
+		if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(dir, tc.out), Recipients: tc.recipients, Actor: "d"}); err != nil {
+			t.Fatalf("%s: %v", tc.out, err)
+		}
+	}
+	var seen []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		seen = append(seen, rel)
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v: others may read it", rel, fi.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"pkg/data/mail/inbox/1.eml", "pkg.zip", "pkg.tar", "sealed.zip.age"} {
+		if !slices.Contains(seen, want) {
+			t.Errorf("no %s among %v", want, seen)
+		}
+	}
+	if slices.Contains(seen, "sealed.zip") {
+		t.Error("the unencrypted archive of an encrypted package was left beside it")
+	}
 }
 
 // TestDiscloseOfAnAlteredItemLogsFixityFailed: an item altered in the
