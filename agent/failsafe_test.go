@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,13 +20,17 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/custos-evidence/custos/agent/capture"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 	"github.com/custos-evidence/custos/storage"
 )
 
-// Issue 19, "fail safe": a disclosure writes nothing others can read;
-// tampering found while disclosing is logged as it is when found through
-// the API; a start closes the captures a dead process left open.
+// Issue 19, "fail safe": a disclosure lets go only of a package it has
+// verified itself, writes nothing others can read and leaves no work
+// behind when it ends; tampering found while disclosing is logged as it
+// is when found through the API; a start closes the captures a dead
+// process left open.
 
 // recover does what a writer's start does.
 func (f *registryFixture) recover(t *testing.T) *Recovery {
@@ -38,8 +43,59 @@ func (f *registryFixture) recover(t *testing.T) *Recovery {
 	return rec
 }
 
+// workLeft lists what the fixture's work directory holds.
+func (f *registryFixture) workLeft(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(f.dir, "work"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestDiscloseLetsGoOnlyOfAPackageThatVerifies: a package whose statement
+// is signed with another key than the log's (a misconfigured signer) does
+// not verify with the log's key. Disclose builds it, checks it as an
+// investigator would, and refuses it as tampering: nothing at the output,
+// no disclosure.created, the order not disclosed, no work left behind.
+func TestDiscloseLetsGoOnlyOfAPackageThatVerifies(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := disclosedOrder(t, f)
+	before := f.orderEvents(t, o.ID)
+	c := *f.reg.Capturer
+	c.Signer = testSigner(t, 9) // not the log's key
+	f.reg.Capturer = &c
+	for _, tc := range []struct {
+		out        string
+		recipients []age.Recipient
+	}{{"pkg", nil}, {"pkg.zip", nil}, {"pkg.tar", nil}, {"sealed.tar", []age.Recipient{mustRecipient(t)}}} {
+		dir := t.TempDir()
+		_, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(dir, tc.out), Recipients: tc.recipients, Actor: "discloser"})
+		if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "the package built does not verify (attestation-signature failed)") {
+			t.Errorf("%s: %v, want the package refused as not verifying", tc.out, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("%s: a package that does not verify left %v beside the output", tc.out, entries)
+		}
+	}
+	if after := f.orderEvents(t, o.ID); !slices.Equal(after, before) {
+		t.Errorf("refused disclosures logged %v", after[len(before):])
+	}
+	if v, err := f.reg.Get(ctx, o.ID); err != nil || v.Order.Status != order.StatusPreserved {
+		t.Errorf("order after refused disclosures: %v %v", v, err)
+	}
+	if left := f.workLeft(t); len(left) != 0 {
+		t.Errorf("work left: %v", left)
+	}
+}
+
 // TestDisclosureWritesNothingOthersCanRead: every file and directory of a
-// package, in each form, is its owner's alone.
+// package, in each form, is its owner's alone, and no work is left.
 func TestDisclosureWritesNothingOthersCanRead(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
@@ -80,6 +136,9 @@ func TestDisclosureWritesNothingOthersCanRead(t *testing.T) {
 	if slices.Contains(seen, "sealed.zip") {
 		t.Error("the unencrypted archive of an encrypted package was left beside it")
 	}
+	if left := f.workLeft(t); len(left) != 0 {
+		t.Errorf("work left: %v", left)
+	}
 }
 
 // TestDiscloseOfAnAlteredItemLogsFixityFailed: an item altered in the
@@ -115,6 +174,9 @@ func TestDiscloseOfAnAlteredItemLogsFixityFailed(t *testing.T) {
 	}
 	if slices.ContainsFunc(evs, func(e *chain.Event) bool { return e.Type == chain.DisclosureCreated }) {
 		t.Error("disclosure.created logged")
+	}
+	if left := f.workLeft(t); len(left) != 0 {
+		t.Errorf("work left: %v", left)
 	}
 }
 
@@ -234,4 +296,74 @@ func TestStartReadsOnlyWhatIsNew(t *testing.T) {
 	if rec := f.recover(t); len(rec.Interrupted) != 0 {
 		t.Fatalf("recover from a record beyond the log: %+v", rec)
 	}
+}
+
+// TestDiscloseToAnotherFileSystem: a package whose output is on another
+// file system than the work directory is copied there under a partial
+// name and moved into place; it verifies, is private, and nothing else is
+// left beside it or in the work directory.
+func TestDiscloseToAnotherFileSystem(t *testing.T) {
+	other := os.Getenv("CUSTOS_TEST_OTHER_FS")
+	if other == "" {
+		other = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(other, "custos-disclose-")
+	if err != nil {
+		t.Skipf("no second file system to disclose to (%v): set CUSTOS_TEST_OTHER_FS", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	if sameDevice(t, dir, f.dir) {
+		t.Skipf("%s is on the same file system as %s: set CUSTOS_TEST_OTHER_FS", other, f.dir)
+	}
+	o := disclosedOrder(t, f)
+	trust, err := chain.ParseTrustLine(f.log.Key().Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"pkg", "pkg.zip"} {
+		out := filepath.Join(dir, name)
+		if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Actor: "d"}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		pkg, err := disclosure.Open(ctx, out, disclosure.OpenOptions{TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := disclosure.Verify(ctx, pkg.FS, trust)
+		pkg.Close()
+		if err != nil || rep.Err() != nil {
+			t.Fatalf("%s does not verify: %v %v", name, err, rep.Err())
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		if fi, err := e.Info(); err != nil || fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: %v %v", e.Name(), fi, err)
+		}
+	}
+	if !slices.Equal(names, []string{"pkg", "pkg.zip"}) {
+		t.Errorf("beside the packages: %v", names)
+	}
+	if left := f.workLeft(t); len(left) != 0 {
+		t.Errorf("work left: %v", left)
+	}
+}
+
+func sameDevice(t *testing.T, a, b string) bool {
+	t.Helper()
+	var sa, sb syscall.Stat_t
+	if err := syscall.Stat(a, &sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Stat(b, &sb); err != nil {
+		t.Fatal(err)
+	}
+	return sa.Dev == sb.Dev
 }
