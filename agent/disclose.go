@@ -69,7 +69,8 @@ type DisclosureReport struct {
 // never let go. Only then is it encrypted (with recipients) and moved to
 // opts.Out, and disclosure.created logged and the order moved to
 // disclosed; if that cannot be logged, the package is removed, so nothing
-// leaves unrecorded.
+// leaves unrecorded. A process killed on the way leaves its work
+// directory, which the next start removes (Recover).
 func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions) (*DisclosureReport, error) {
 	if r.Capturer == nil || r.Capturer.Signer == nil {
 		return nil, errors.New("disclose: no signer for the package's statement")

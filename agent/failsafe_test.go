@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,16 +28,16 @@ import (
 )
 
 // Issue 19, "fail safe": a disclosure lets go only of a package it has
-// verified itself, writes nothing others can read and leaves no work
-// behind when it ends; tampering found while disclosing is logged as it
-// is when found through the API; a start closes the captures a dead
-// process left open.
+// verified itself, writes nothing others can read, and leaves nothing a
+// start does not remove and log; tampering found while disclosing is
+// logged as it is when found through the API; a start closes the captures
+// a dead process left open.
 
 // recover does what a writer's start does.
 func (f *registryFixture) recover(t *testing.T) *Recovery {
 	t.Helper()
-	rec, err := Recover(context.Background(), StartConfig{Log: f.log, StateFile: filepath.Join(f.dir, "recovery.json"),
-		Agent: "agent-1", Host: "host-1"})
+	rec, err := Recover(context.Background(), StartConfig{Log: f.log, WorkDir: filepath.Join(f.dir, "work"),
+		StateFile: filepath.Join(f.dir, "recovery.json"), Agent: "agent-1", Host: "host-1"})
 	if err != nil {
 		t.Fatalf("recover: %v", err)
 	}
@@ -295,6 +296,135 @@ func TestStartReadsOnlyWhatIsNew(t *testing.T) {
 	writeState()
 	if rec := f.recover(t); len(rec.Interrupted) != 0 {
 		t.Fatalf("recover from a record beyond the log: %+v", rec)
+	}
+}
+
+// TestStartRemovesAPackageNeverLogged: a process killed after it moved
+// its package into place and before it logged disclosure.created leaves
+// a package no event records; the next start removes it and says so in
+// disclosure.abandoned. One killed after the event was logged leaves its
+// package where it is, and nothing is logged as abandoned.
+func TestStartRemovesAPackageNeverLogged(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	o := disclosedOrder(t, f)
+	outDir := t.TempDir()
+	logged := filepath.Join(outDir, "logged.zip")
+	rep, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: logged, Actor: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlogged := filepath.Join(outDir, "unlogged.zip")
+	pkg := []byte("a package moved into place, its disclosure never logged")
+	if err := os.WriteFile(unlogged, pkg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(pkg)
+	other := filepath.Join(outDir, "other.zip") // named, but not the package named
+	if err := os.WriteFile(other, []byte("something else"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(f.dir, "work")
+	for name, p := range map[string]publishing{
+		workPrefix + o.ID + "-000000000001": {Path: logged, SHA256: rep.SHA256, Order: o.ID},
+		workPrefix + o.ID + "-000000000002": {Path: unlogged, SHA256: hex.EncodeToString(sum[:]), Order: o.ID},
+		workPrefix + o.ID + "-000000000003": {Path: other, SHA256: hex.EncodeToString(sum[:]), Order: o.ID},
+	} {
+		b, _ := json.Marshal(p)
+		if err := os.MkdirAll(filepath.Join(work, name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, name, publishMarker), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.orderEvents(t, o.ID)
+	if err := ParkAbandonedWork(work); err != nil {
+		t.Fatal(err)
+	}
+	if left := f.workLeft(t); len(left) != 3 {
+		t.Fatalf("a reader's start removed work moving a package into place: %v left", left)
+	}
+	rec := f.recover(t)
+	if left := f.workLeft(t); len(left) != 0 {
+		t.Errorf("work left: %v", left)
+	}
+	for p, want := range map[string]bool{logged: true, unlogged: false, other: true} {
+		if _, err := os.Lstat(p); (err == nil) != want {
+			t.Errorf("%s: %v, want it there: %v", filepath.Base(p), err, want)
+		}
+	}
+	evs := f.verifiedEvents(t, o.ID)
+	var abandoned []*chain.Event
+	for _, e := range evs[len(before):] {
+		if e.Type == chain.DisclosureAbandoned {
+			abandoned = append(abandoned, e)
+		}
+	}
+	if len(abandoned) != 2 || len(rec.Abandoned) != 2 {
+		t.Fatalf("abandoned events %+v, recovery %+v: want the two whose package no event records", abandoned, rec.Abandoned)
+	}
+	for _, e := range abandoned {
+		if e.Details["work"] == workPrefix+o.ID+"-000000000002" && e.Details["published"] != unlogged {
+			t.Errorf("%+v does not name the package it removed", e)
+		}
+	}
+}
+
+// TestStartRemovesAndLogsAbandonedWork: what a killed disclosure left (a
+// partial archive in its work directory, a partial copy beside its output
+// on another file system) is removed by a reader's start, which parks a
+// record of it, and logged as disclosure.abandoned by the next writer's
+// start; an empty work directory goes without a word.
+func TestStartRemovesAndLogsAbandonedWork(t *testing.T) {
+	f := newRegistryFixture(t)
+	o := f.addOrder(t)
+	work := filepath.Join(f.dir, "work")
+	full := filepath.Join(work, workPrefix+o.ID+"-0123456789ab")
+	empty := filepath.Join(work, workPrefix+o.ID+"-ba9876543210")
+	outDir := t.TempDir()
+	partial := filepath.Join(outDir, "pkg.zip.partial-00aa11bb22cc")
+	for _, d := range []string{full, empty} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evidence := bytes.Repeat([]byte("a copy of evidence "), 1000)
+	for p, data := range map[string][]byte{
+		filepath.Join(full, "package.zip.partial-ffeeddccbbaa"): evidence,
+		filepath.Join(full, partialMarker):                      []byte(partial),
+		partial:                                                 evidence[:100],
+	} {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := ParkAbandonedWork(work); err != nil {
+		t.Fatal(err)
+	}
+	left := f.workLeft(t)
+	if !slices.Equal(left, []string{filepath.Base(full) + parkedSuffix}) {
+		t.Fatalf("after a reader's start the work directory holds %v, want only the parked record", left)
+	}
+	if _, err := os.Lstat(partial); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the partial copy beside the output is still there: %v", err)
+	}
+	if rec := f.recover(t); len(rec.Abandoned) != 1 {
+		t.Fatalf("recover: %+v", rec)
+	}
+	if left := f.workLeft(t); len(left) != 0 {
+		t.Errorf("after a writer's start the work directory holds %v", left)
+	}
+	evs := f.verifiedEvents(t, o.ID)
+	last := evs[len(evs)-1]
+	wantBytes := len(evidence) + len(partial) + 100
+	if last.Type != chain.DisclosureAbandoned || last.Details["work"] != filepath.Base(full) || last.Details["partial"] != partial ||
+		last.Details["files"] != "3" || last.Details["bytes"] != strconv.Itoa(wantBytes) {
+		t.Fatalf("newest event %+v, want disclosure.abandoned of %s (3 files, %d bytes)", last, filepath.Base(full), wantBytes)
+	}
+	if n := strings.Count(strings.Join(f.orderEvents(t, o.ID), " "), "disclosure.abandoned"); n != 1 {
+		t.Errorf("%d disclosure.abandoned events, want 1", n)
 	}
 }
 

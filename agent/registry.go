@@ -54,8 +54,9 @@ type Config struct {
 	// store (and the spool), keeping no copy.
 	Manifests *capture.Index
 	// WorkDir holds work in progress (a disclosure being built), each in
-	// a private directory of its own: the data directory's work/. "" uses
-	// the system's temporary directory.
+	// a private directory of its own: the data directory's work/, emptied
+	// at each writer's start by Recover. "" uses the system's temporary
+	// directory, which nothing sweeps.
 	WorkDir string
 	Agent   string           // the agent id, in every event
 	Host    string           // the host name, in every event

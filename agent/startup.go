@@ -29,7 +29,8 @@ type StartLog interface {
 
 // StartConfig is what Recover works on.
 type StartConfig struct {
-	Log StartLog // the custody log, open for writing
+	Log     StartLog // the custody log, open for writing
+	WorkDir string   // the data directory's work/ (Config.WorkDir); "" sweeps nothing
 	// StateFile keeps what this start read of the log (the data
 	// directory's recovery.json), so that the next start reads only what
 	// was appended since; "" reads the whole log at every start.
@@ -45,17 +46,21 @@ type Recovery struct {
 	// Interrupted are the captures that never ended, by order: each is now
 	// recorded as capture.failed (interrupted).
 	Interrupted map[string][]string
+	// Abandoned is the work in progress removed.
+	Abandoned []AbandonedWork
 }
 
 // Recover records what processes that died left unfinished. The one
 // writer of a data directory (the daemon, or any command run in-process
 // that writes the log) calls it at its start, holding the lock and before
-// it does anything else: no capture can be running then, so every capture
-// the log shows started and never ended is recorded as capture.failed
-// (interrupted: true, found_at: start). The log never keeps a
-// capture.started without an outcome past the next start. What an
-// interrupted capture stored and never sealed is sealed by the next
-// capture of its order (OrderState.Interrupted).
+// it does anything else: no capture or disclosure can be running then, so
+// every capture the log shows started and never ended is recorded as
+// capture.failed (interrupted: true, found_at: start), and the work
+// directory is swept (sweepWork). The log never keeps a capture.started
+// without an outcome past the next start, and no copy of evidence a
+// killed disclosure wrote outlives it. What an interrupted capture stored
+// and never sealed is sealed by the next capture of its order
+// (OrderState.Interrupted).
 //
 // With a StateFile, a start reads only the entries appended since the
 // start before it (the file names how far that one read, the digest of
@@ -70,10 +75,15 @@ func Recover(ctx context.Context, cfg StartConfig) (*Recovery, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	closed, err := closeInterruptedCaptures(ctx, cfg)
+	abandoned, serr := sweepWork(ctx, cfg)
 	for _, id := range slices.Sorted(maps.Keys(closed)) {
 		cfg.Logger.Warn("captures left unfinished by a process that died recorded as failed (interrupted)", "order", id, "captures", closed[id])
 	}
-	return &Recovery{Interrupted: closed}, err
+	for _, a := range abandoned {
+		cfg.Logger.Warn("work left by a process that died removed", "work", a.Name, "order", a.Order, "files", a.Files, "bytes", a.Bytes,
+			"published_removed", a.Published)
+	}
+	return &Recovery{Interrupted: closed, Abandoned: abandoned}, errors.Join(err, serr)
 }
 
 // startState is what a writer's start read of the log (StartConfig.StateFile).

@@ -13,7 +13,7 @@ const (
 	JobsDir        = "jobs"           // the daemon's durable job queue
 	DisclosuresDir = "disclosures"    // packages the daemon built
 	UploadsDir     = "uploads"        // order documents received through the API
-	WorkDir        = "work"           // work in progress (disclosures being built), mode 0700
+	WorkDir        = "work"           // work in progress (disclosures being built), mode 0700; emptied at each start
 	TokensFile     = "tokens.json"    // the daemon's bearer tokens (hashed)
 	AdminTokenFile = "admin-token"    // the first admin token, mode 0600
 	SchedulerFile  = "scheduler.json" // the scheduler's state
@@ -50,7 +50,8 @@ func (d Dir) Disclosures() string { return d.path(DisclosuresDir) }
 
 // Work is where work in progress lives while it is built (a disclosure
 // package, before it is checked and moved into place): private (mode
-// 0700), on the data directory's file system.
+// 0700), on the data directory's file system, and emptied at every start,
+// so that nothing a killed process was building outlives it.
 func (d Dir) Work() string { return d.path(WorkDir) }
 
 // Uploads is where the daemon keeps order documents received.

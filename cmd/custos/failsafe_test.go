@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +110,128 @@ func (s *killSetup) startKilled(t *testing.T, fifo string, feed []byte, check fu
 		t.Fatal(err)
 	}
 	<-done //nolint:errcheck // killed: its status says so
+}
+
+// evidence is 8 MiB that differ by block, none of it zeros.
+func evidence() []byte {
+	b := make([]byte, 8<<20)
+	for i := 0; i < len(b); i += 1 << 16 {
+		copy(b[i:], fmt.Sprintf("block %d of the kill test's evidence, which must not outlive a killed disclosure\n", i>>16))
+	}
+	return b
+}
+
+// privateTree fails the test for any file or directory under root that
+// others may read, and returns whether any file holds needle.
+func privateTree(t *testing.T, root string, needle []byte) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if p != root && fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v: others may read it", p, fi.Mode().Perm())
+		}
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			found = found || bytes.Contains(b, needle)
+		}
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// TestDiscloseKilledLeavesNoReadableCopy: `custos disclose` killed with
+// SIGKILL while it copies an 8 MiB item into its package. At that moment
+// nothing it wrote may be read by others, and nothing is beside --out;
+// the next command (a reader) removes what it left, the next writer logs
+// disclosure.abandoned, and a disclosure then succeeds and verifies.
+func TestDiscloseKilledLeavesNoReadableCopy(t *testing.T) {
+	s := newKillSetup(t, "actor: custodian@example.net\n")
+	content := evidence()
+	export := filepath.Join(s.dir, "export", "evidence.bin")
+	if err := os.MkdirAll(filepath.Dir(export), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(export, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := s.addOrder(t)
+	s.run(t, "capture", "--source", "file://"+export, id)
+
+	// The stored item becomes a pipe the test feeds.
+	sum := sha256.Sum256(content)
+	obj := filepath.Join(s.data, "store", "objects", "orders", id, "items", hex.EncodeToString(sum[:]))
+	mode := mustMode(t, obj)
+	if err := os.Remove(obj); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(obj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outDir := filepath.Join(s.dir, "out")
+	if err := os.Mkdir(outDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(s.data, "work")
+	needle := content[1<<20 : 1<<20+4096] // well inside what the pipe has passed on
+	s.startKilled(t, obj, content[:4<<20], func() {
+		inWork := privateTree(t, work, needle)
+		besideOut := privateTree(t, outDir, needle)
+		if !inWork && !besideOut {
+			t.Fatal("no copy of the evidence was being written: the test did not stop the disclosure where it meant to")
+		}
+		if besideOut {
+			t.Error("a copy of the evidence is beside --out while the disclosure runs")
+		}
+	}, "disclose", "--out", filepath.Join(outDir, "pkg.zip"), id)
+
+	if err := os.Remove(obj); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(obj, content, mode); err != nil {
+		t.Fatal(err)
+	}
+	s.run(t, "order", "list") // the next command, a reader
+	if privateTree(t, work, needle) || privateTree(t, outDir, needle) {
+		t.Fatal("a copy of the evidence outlived the next command")
+	}
+	if entries, _ := os.ReadDir(outDir); len(entries) != 0 {
+		t.Errorf("beside --out after the next command: %v", entries)
+	}
+	s.run(t, "log", "note", "--order", id, "after the kill") // the next writer
+	if entries, _ := os.ReadDir(work); len(entries) != 0 {
+		t.Errorf("work left after the next writer: %v", entries)
+	}
+	if log := s.run(t, "log", "show", "--order", id); strings.Count(log, "disclosure.abandoned") != 1 || strings.Contains(log, "disclosure.created") {
+		t.Fatalf("the order's events after the kill:\n%s", log)
+	}
+	pkg := filepath.Join(outDir, "pkg.zip")
+	s.run(t, "disclose", "--out", pkg, id)
+	s.run(t, "verify", "--key", filepath.Join(s.data, "keys", "custos.key.vkey"), pkg)
+	if m := mustMode(t, pkg).Perm(); m&0o077 != 0 {
+		t.Errorf("the package has mode %v", m)
+	}
+}
+
+func mustMode(t *testing.T, p string) os.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode()
 }
 
 // TestCaptureKilledIsRecordedAtTheNextStart: `custos capture` killed with

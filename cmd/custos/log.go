@@ -94,7 +94,7 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 	}
 	// Then what a process that died left unfinished is recorded, before
 	// this one writes anything of its own.
-	_, rerr := agent.Recover(ctx, agent.StartConfig{Log: l, StateFile: cfg.dir().Recovery(),
+	_, rerr := agent.Recover(ctx, agent.StartConfig{Log: l, WorkDir: cfg.dir().Work(), StateFile: cfg.dir().Recovery(),
 		Agent: cfg.AgentID, Host: host, Logger: g.logger})
 	closeFn := func() error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
