@@ -299,7 +299,7 @@ func (r *Registry) proveRecords(ctx context.Context, items []disclosure.Item, se
 		b := it.Batch
 		tree := trees[b]
 		if tree == nil {
-			lines, _, err := r.Reader.cfg.Manifests.Manifest(ctx, b)
+			lines, _, err := r.cfg.Manifests.Manifest(ctx, b)
 			if err != nil {
 				return err
 			}
@@ -350,7 +350,7 @@ func selectItems(all []disclosure.Item, opts DiscloseOptions) ([]disclosure.Item
 	for _, p := range opts.Items {
 		p = strings.ToLower(strings.TrimSpace(p))
 		if len(p) < 8 || !isHex(p) {
-			return nil, fmt.Errorf("--items %q: not a SHA-256 digest or a prefix of at least 8 hex digits", p)
+			return nil, fmt.Errorf("--items %q: not a SHA-256 digest or a prefix of at least 8 hex digits: %w", p, ErrInvalid)
 		}
 		var match []string
 		for _, it := range all {
@@ -360,18 +360,18 @@ func selectItems(all []disclosure.Item, opts DiscloseOptions) ([]disclosure.Item
 		}
 		switch len(match) {
 		case 0:
-			return nil, fmt.Errorf("--items %s: the order holds no such item", p)
+			return nil, fmt.Errorf("--items %s: the order holds no such item: %w", p, ErrNotFound)
 		case 1:
 			want[match[0]] = true
 		default:
-			return nil, fmt.Errorf("--items %s: ambiguous, %d items start with it", p, len(match))
+			return nil, fmt.Errorf("--items %s: ambiguous, %d items start with it: %w", p, len(match), ErrInvalid)
 		}
 	}
 	for _, c := range opts.Categories {
 		switch order.Category(c) {
 		case order.CategorySubscriber, order.CategoryTraffic, order.CategoryContent:
 		default:
-			return nil, fmt.Errorf("--categories %q: not subscriber, traffic or content", c)
+			return nil, fmt.Errorf("--categories %q: not subscriber, traffic or content: %w", c, ErrInvalid)
 		}
 	}
 	var out []disclosure.Item
@@ -384,8 +384,11 @@ func selectItems(all []disclosure.Item, opts DiscloseOptions) ([]disclosure.Item
 		}
 		out = append(out, it)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("nothing to disclose: the order holds no item the limits select")
+	switch {
+	case len(all) == 0:
+		return nil, fmt.Errorf("nothing to disclose: the order holds no preserved item yet: %w", ErrConflict)
+	case len(out) == 0:
+		return nil, fmt.Errorf("nothing to disclose: the order holds no item the limits select: %w", ErrInvalid)
 	}
 	return out, nil
 }

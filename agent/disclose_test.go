@@ -253,17 +253,26 @@ func TestDiscloseRefusals(t *testing.T) {
 	if err := os.Mkdir(exists, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, opts := range map[string]DiscloseOptions{
-		"existing output":  {Out: exists},
-		"unknown item":     {Out: filepath.Join(dir, "a"), Items: []string{"deadbeefdeadbeef"}},
-		"short prefix":     {Out: filepath.Join(dir, "b"), Items: []string{"abc"}},
-		"unknown category": {Out: filepath.Join(dir, "c"), Categories: []string{"metadata"}},
-		"empty selection":  {Out: filepath.Join(dir, "d"), Categories: []string{"subscriber"}},
-		"encrypted dir":    {Out: filepath.Join(dir, "e"), Recipients: []age.Recipient{mustRecipient(t)}},
+	// A request that is merely wrong says which kind of wrong (the API
+	// answers 404 or 400 by it); the others are the package's own errors.
+	for name, c := range map[string]struct {
+		opts DiscloseOptions
+		kind error
+	}{
+		"existing output":  {DiscloseOptions{Out: exists}, nil},
+		"unknown item":     {DiscloseOptions{Out: filepath.Join(dir, "a"), Items: []string{"deadbeefdeadbeef"}}, ErrNotFound},
+		"short prefix":     {DiscloseOptions{Out: filepath.Join(dir, "b"), Items: []string{"abc"}}, ErrInvalid},
+		"unknown category": {DiscloseOptions{Out: filepath.Join(dir, "c"), Categories: []string{"metadata"}}, ErrInvalid},
+		"empty selection":  {DiscloseOptions{Out: filepath.Join(dir, "d"), Categories: []string{"subscriber"}}, ErrInvalid},
+		"encrypted dir":    {DiscloseOptions{Out: filepath.Join(dir, "e"), Recipients: []age.Recipient{mustRecipient(t)}}, nil},
 	} {
-		opts.Actor = "d"
-		if _, err := f.reg.Disclose(ctx, o.ID, opts); err == nil {
+		c.opts.Actor = "d"
+		_, err := f.reg.Disclose(ctx, o.ID, c.opts)
+		if err == nil {
 			t.Errorf("%s: disclosed", name)
+		}
+		if c.kind != nil && !errors.Is(err, c.kind) {
+			t.Errorf("%s: %v, want %v", name, err, c.kind)
 		}
 	}
 	if after := f.orderEvents(t, o.ID); len(after) != len(before) {

@@ -485,7 +485,7 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 // (capture and batch; its root and manifest digest stay in the log as
 // proof of what existed), then the index's copy of its manifest.
 func (r *Registry) purgeBatches(ctx context.Context, o *order.Order, st *OrderState, reason, actor string, rep *PurgeReport) error {
-	src := r.Reader.cfg.Manifests
+	src := r.cfg.Manifests
 	for _, b := range st.Batches {
 		_, recs, err := src.Manifest(ctx, b)
 		if err != nil {

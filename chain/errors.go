@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -62,4 +63,46 @@ func (e *TamperError) Is(target error) bool { return isTamperSentinel(target) }
 
 func tamper(file string, index int64, format string, args ...any) *TamperError {
 	return &TamperError{File: file, Index: index, What: fmt.Sprintf(format, args...)}
+}
+
+// ErrLogFailed matches, through errors.Is, the error of every write to a
+// Log after a check of its files found tampering (see Log.Verify): the
+// log refuses to append or sign until it is restored. Such an error also
+// matches ErrTamper.
+var ErrLogFailed = errors.New("the custody log failed verification")
+
+// LogFailedError is the error of a Log that found tampering in its files.
+// It names the first problem found and what the operator does next.
+type LogFailedError struct {
+	Problem *TamperError // the first problem found
+	More    int          // how many more were found
+}
+
+func (e *LogFailedError) Error() string {
+	more := ""
+	if e.More > 0 {
+		more = fmt.Sprintf(" (and %d more problems)", e.More)
+	}
+	return fmt.Sprintf("%s: %v%s; refusing to write to it: run `custos log verify` to see every problem, then `custos log restore` to rebuild the log from its mirror in the evidence store",
+		ErrLogFailed, e.Problem, more)
+}
+
+// Unwrap gives the problem, a *TamperError.
+func (e *LogFailedError) Unwrap() error { return e.Problem }
+
+// Is makes errors.Is(err, ErrLogFailed) true.
+func (e *LogFailedError) Is(target error) bool { return target == ErrLogFailed }
+
+// logFailed makes the LogFailedError of err, a verification's error
+// holding one or more *TamperError, or nil if it holds none.
+func logFailed(rep *LogReport, err error) *LogFailedError {
+	te := asTamper(err)
+	if te == nil {
+		return nil
+	}
+	more := 0
+	if rep != nil && len(rep.Problems) > 1 {
+		more = len(rep.Problems) - 1
+	}
+	return &LogFailedError{Problem: te, More: more}
 }

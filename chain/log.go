@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	flog "github.com/transparency-dev/formats/log"
@@ -72,8 +73,11 @@ type Log struct {
 	cfg      Config
 	key      *Key
 	verifier note.Verifier
-	signer   note.Signer // signs and keeps checkpoints (archivingSigner)
-	pubMu    sync.Mutex  // one Publish at a time
+	signer   *archivingSigner // signs and keeps checkpoints
+	pubMu    sync.Mutex       // one Publish at a time
+	failure  *failState       // set once a verification finds tampering
+	verifyMu sync.Mutex       // one Verify at a time
+	verified atomic.Pointer[verifiedState]
 	fsys     fs.FS
 	appender *tessera.Appender
 	shutdown func(context.Context) error
@@ -102,8 +106,13 @@ type Record struct {
 // what it is about to extend (see checkExisting): the checkpoint must be
 // signed by cfg.Signer for cfg.Origin, and the tree on disk, as the hash
 // tiles give it, must extend the newest signed checkpoint; otherwise it
-// refuses with a *TamperError. A new log starts with a log.opened event;
-// entries found beyond the newest checkpoint are adopted with log.recovered.
+// refuses with a *TamperError. It then verifies what no earlier
+// verification covered (see Log.Verify: the entries appended since, and
+// that no file verified before has changed), and refuses a log that does
+// not verify with a *LogFailedError. Leftovers of writes a full disk or a
+// crash cut short are removed first (see sweepTemp). A new log starts
+// with a log.opened event; entries found beyond the newest checkpoint are
+// adopted with log.recovered.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("open log: no directory")
@@ -135,7 +144,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	fsys := os.DirFS(cfg.Dir)
-	sealed, size, err := checkExisting(ctx, cfg.Dir, fsys, v)
+	sealed, size, verified, err := checkBeforeWriting(ctx, cfg.Dir, fsys, v)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
@@ -143,7 +152,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	signer := &archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir)}
+	failure := &failState{}
+	signer := &archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
 	opts := tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
@@ -158,10 +168,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
 	l := &Log{
-		cfg: cfg, key: key, verifier: v, signer: signer, fsys: fsys,
+		cfg: cfg, key: key, verifier: v, signer: signer, failure: failure, fsys: fsys,
 		appender: a, shutdown: shutdown, reader: reader, cancel: cancel,
 		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
 	}
+	l.verified.Store(verified)
 	if err := l.appendStart(ctx, sealed, size); err != nil {
 		return nil, errors.Join(fmt.Errorf("open log %s: %w", cfg.Dir, err), l.Close(ctx))
 	}
@@ -202,21 +213,51 @@ func (l *Log) appendStart(ctx context.Context, sealed, size uint64) error {
 	return err
 }
 
+// checkBeforeWriting does what Open does before the writer starts: it
+// removes the leftovers of cut-short writes, checks what the writer is
+// about to extend (checkExisting), verifies what no verification covered
+// yet (verifyOnOpen), and only then publishes a kept checkpoint that a
+// crash left unpublished. It returns the size the newest signed checkpoint
+// seals, the log's size and what is verified.
+func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) (sealed, size uint64, verified *verifiedState, err error) {
+	if err := sweepTemp(dir); err != nil {
+		return 0, 0, nil, err
+	}
+	sealed, size, publish, err := checkExisting(ctx, fsys, v)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if size > 0 {
+		if verified, err = verifyOnOpen(ctx, dir, fsys, v); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	if publish != nil {
+		// Signed just before a crash stopped its publication: publish it,
+		// so at most one kept checkpoint is ever newer than the published.
+		if err := replaceFile(filepath.Join(dir, CheckpointPath), publish); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	return sealed, size, verified, nil
+}
+
 // checkExisting refuses to append to a log this key did not sign, to a log
 // whose tree on disk does not extend the newest checkpoint it signed (sealed
 // entries rewritten), to a log shorter than a signed checkpoint, to a log
 // with entries but no checkpoint, and to a log whose newest entries are
-// gone. It publishes a kept checkpoint that a crash left unpublished. It
-// reads the head of the log and O(log n) tiles; VerifyLog checks the rest.
-// It returns the size the newest signed checkpoint seals and the log's size.
-func checkExisting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) (sealed, size uint64, err error) {
+// gone. It reads the head of the log and O(log n) tiles; verifyOnOpen
+// and VerifyLog check the rest. It returns the size the newest signed
+// checkpoint seals, the log's size, and a kept checkpoint that a crash
+// left unpublished, to publish.
+func checkExisting(ctx context.Context, fsys fs.FS, v note.Verifier) (sealed, size uint64, publish []byte, err error) {
 	stateSize, stateRoot, haveState, err := IntegratedSize(fsys)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	sizes, err := KeptCheckpointSizes(fsys)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	raw, err := fs.ReadFile(fsys, CheckpointPath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -225,35 +266,35 @@ func checkExisting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier)
 		// whose checkpoints were removed: never sign what none vouches for.
 		_, entriesErr := fs.Stat(fsys, "tile/entries")
 		if stateSize > 0 || len(sizes) > 0 || entriesErr == nil {
-			return 0, 0, tamper(CheckpointPath, NoIndex, "the log holds entries or kept checkpoints but no published checkpoint: refusing to sign entries no checkpoint vouches for")
+			return 0, 0, nil, tamper(CheckpointPath, NoIndex, "the log holds entries or kept checkpoints but no published checkpoint: refusing to sign entries no checkpoint vouches for")
 		}
-		return 0, 0, nil
+		return 0, 0, nil, nil
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	cp, err := ParseCheckpoint(raw, v)
 	if err != nil {
-		return 0, 0, fmt.Errorf("existing log is not this key's log for origin %q: %w", v.Name(), withFile(err, CheckpointPath))
+		return 0, 0, nil, fmt.Errorf("existing log is not this key's log for origin %q: %w", v.Name(), withFile(err, CheckpointPath))
 	}
 	if !haveState {
-		return 0, 0, tamper(treeStatePath, NoIndex, "the writer's tree state is missing beside a checkpoint of %d entries", cp.Size)
+		return 0, 0, nil, tamper(treeStatePath, NoIndex, "the writer's tree state is missing beside a checkpoint of %d entries", cp.Size)
 	}
 	if stateSize < cp.Size {
-		return 0, 0, tamper(treeStatePath, NoIndex, "the log holds %d entries but its checkpoint commits to %d: the log was rolled back", stateSize, cp.Size)
+		return 0, 0, nil, tamper(treeStatePath, NoIndex, "the log holds %d entries but its checkpoint commits to %d: the log was rolled back", stateSize, cp.Size)
 	}
 	newest := cp
 	if n := len(sizes); n > 0 && sizes[n-1] > cp.Size {
 		if sizes[n-1] > stateSize {
-			return 0, 0, tamper(CheckpointsDir+"/"+strconv.FormatUint(sizes[n-1], 10), NoIndex, "a checkpoint of %d entries was signed but the log holds only %d: the log was rolled back", sizes[n-1], stateSize)
+			return 0, 0, nil, tamper(CheckpointsDir+"/"+strconv.FormatUint(sizes[n-1], 10), NoIndex, "a checkpoint of %d entries was signed but the log holds only %d: the log was rolled back", sizes[n-1], stateSize)
 		}
 		if newest, err = readKept(fsys, v, sizes[n-1]); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 	}
 	for _, c := range []*Checkpoint{cp, newest} {
 		if err := checkExtends(ctx, fsys, c, stateSize, stateRoot); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 	}
 	// The driver continues the tree from the hash tiles, not from the
@@ -261,21 +302,17 @@ func checkExisting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier)
 	// against the signed checkpoints, or the next checkpoint would sign
 	// whatever history they were rewritten to.
 	if root, err := tilesRoot(ctx, fsys, stateSize); err != nil || !bytes.Equal(root, stateRoot) {
-		return 0, 0, tamper("tile", NoIndex, "the hash tiles do not give the root of the signed tree of %d entries: the tiles were rewritten (%v)", stateSize, err)
+		return 0, 0, nil, tamper("tile", NoIndex, "the hash tiles do not give the root of the signed tree of %d entries: the tiles were rewritten (%v)", stateSize, err)
 	}
 	if stateSize > 0 {
 		if err := checkTail(ctx, fsys, stateSize); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 	}
 	if newest != cp {
-		// Signed just before a crash stopped its publication: publish it,
-		// so at most one kept checkpoint is ever newer than the published.
-		if err := replaceFile(filepath.Join(dir, CheckpointPath), newest.Raw); err != nil {
-			return 0, 0, err
-		}
+		publish = newest.Raw
 	}
-	return newest.Size, stateSize, nil
+	return newest.Size, stateSize, publish, nil
 }
 
 // readKept reads and verifies checkpoints/<size>.
@@ -366,6 +403,9 @@ func (l *Log) FS() fs.FS { return l.fsys }
 // version, and for an event of an order the link to that order's previous
 // event; appends to one order are serialised so the links follow log order.
 func (l *Log) Append(ctx context.Context, e Event) (*Record, error) {
+	if err := l.Failed(); err != nil {
+		return nil, fmt.Errorf("append %s event: %w", e.Type, err)
+	}
 	if e.Version == 0 {
 		e.Version = EventVersion
 	}
@@ -475,6 +515,9 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 	l.pubMu.Lock()
 	defer l.pubMu.Unlock()
+	if err := l.Failed(); err != nil {
+		return nil, fmt.Errorf("publish checkpoint: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -523,9 +566,13 @@ func (l *Log) Prove(ctx context.Context, index uint64) (*Proof, error) {
 }
 
 // Close stops accepting appends, publishes a checkpoint covering every
-// durable entry, and stops the background work. Call it once.
+// durable entry, and stops the background work. Call it once. A log that
+// failed (see Verify) publishes nothing: Close only stops it.
 func (l *Log) Close(ctx context.Context) error {
 	defer l.cancel()
+	if l.Failed() != nil {
+		return nil
+	}
 	// Published first, so that the driver's shutdown, which waits for a
 	// checkpoint covering every entry, finds one at once rather than at
 	// its next interval.

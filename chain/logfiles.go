@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	flog "github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
@@ -20,12 +21,22 @@ import (
 // durably and before the driver publishes it, so every published checkpoint
 // is kept. A crash between the two leaves a kept checkpoint that was never
 // published; it is signed and its entries are durable, so it is as good.
+//
+// It signs nothing once the log has failed, and holds a lock while it
+// signs, so that a verification can read the checkpoints at one moment.
 type archivingSigner struct {
 	note.Signer
-	dir string
+	dir     string
+	failure *failState
+	mu      sync.Mutex
 }
 
 func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.failure.err(); err != nil {
+		return nil, err
+	}
 	sig, err := a.Signer.Sign(msg)
 	if err != nil {
 		return nil, err

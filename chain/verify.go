@@ -51,19 +51,58 @@ func (r *LogReport) problem(p *TamperError) {
 // each is a *TamperError, so errors.Is(err, ErrTamper) holds. Any other
 // error is an I/O failure that says nothing about the log's integrity.
 func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, error) {
+	rep, _, err := verifyLog(ctx, fsys, v, nil)
+	return rep, err
+}
+
+// verifyLog is VerifyLog, from a verified prefix when from is not nil:
+// the entries before from.size are not read, the kept checkpoints that
+// small are not read (their files are known unchanged, see stamps), the
+// tree walk starts from from's state, and the order chains are not
+// followed (the links of the new entries need every order's earlier
+// event). It also returns the walk's state at the last bundle boundary,
+// from which the next verification may start.
+func verifyLog(ctx context.Context, fsys fs.FS, v note.Verifier, from *walkState) (*LogReport, *walkState, error) {
 	rep := &LogReport{Origin: v.Name()}
+	roots, size, err := signedRoots(fsys, v, rep, from)
+	if err != nil {
+		return rep, nil, err
+	}
+	if roots == nil {
+		return rep, nil, rep.err()
+	}
+	if from != nil && from.size > size {
+		rep.problem(tamper(treeStatePath, NoIndex, "the log holds %d entries, but %d were verified before (%s): the log was rolled back", size, from.size, verifiedPath))
+		return rep, nil, rep.err()
+	}
+	w, err := newTreeWalk(fsys, rep, roots, from)
+	if err != nil {
+		return rep, nil, err
+	}
+	if err := w.run(ctx, size); err != nil {
+		return rep, nil, err
+	}
+	rep.Orders = len(w.heads)
+	return rep, w.mark, rep.err()
+}
+
+// signedRoots reads the published checkpoint, the kept checkpoints and the
+// writer's tree state, and returns every size at which a signed or
+// recorded root must match the recomputed tree, and the size to walk to.
+// Nil roots and a nil error mean a finding that stops the walk, in rep.
+func signedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState) (map[uint64][]checkedRoot, uint64, error) {
 	raw, err := fs.ReadFile(fsys, CheckpointPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		rep.problem(tamper(CheckpointPath, NoIndex, "the log has no published checkpoint"))
-		return rep, rep.err()
+		return nil, 0, nil
 	}
 	if err != nil {
-		return rep, err
+		return nil, 0, err
 	}
 	cp, err := ParseCheckpoint(raw, v)
 	if err != nil {
 		rep.problem(asTamper(withFile(err, CheckpointPath)))
-		return rep, rep.err()
+		return nil, 0, nil
 	}
 	rep.CheckpointSize = cp.Size
 
@@ -74,7 +113,7 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 		if te := asTamper(err); te != nil {
 			rep.problem(te)
 		} else {
-			return rep, err
+			return nil, 0, err
 		}
 	}
 	// Only the newest kept checkpoint can be unpublished: one signed just
@@ -93,13 +132,17 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 		rep.problem(tamper(CheckpointsDir+"/"+strconv.FormatUint(cp.Size, 10), NoIndex, "the published checkpoint of size %d has no kept copy: kept checkpoints were removed", cp.Size))
 	}
 	for _, s := range sizes {
+		if from != nil && s < from.size {
+			rep.CheckpointSize = max(rep.CheckpointSize, s)
+			continue
+		}
 		kcp, err := readKept(fsys, v, s)
 		if te := asTamper(err); te != nil {
 			rep.problem(te)
 			continue
 		}
 		if err != nil {
-			return rep, err
+			return nil, 0, err
 		}
 		file := CheckpointsDir + "/" + strconv.FormatUint(s, 10)
 		// A kept checkpoint larger than the published one is one signed
@@ -115,7 +158,7 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 		if te := asTamper(err); te != nil {
 			rep.problem(te)
 		} else {
-			return rep, err
+			return nil, 0, err
 		}
 	}
 	if haveState {
@@ -130,13 +173,7 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 	for s := range roots {
 		size = max(size, s)
 	}
-
-	w := newTreeWalk(fsys, rep, roots)
-	if err := w.run(ctx, size); err != nil {
-		return rep, err
-	}
-	rep.Orders = len(w.heads)
-	return rep, rep.err()
+	return roots, size, nil
 }
 
 func (r *LogReport) err() error {
@@ -175,11 +212,75 @@ type treeWalk struct {
 	heads map[string]head
 	// shifts records, per order, a displacement already reported.
 	shifts map[string]int64
+	links  bool       // follow the order chains (a walk from the first entry)
+	mark   *walkState // the walk's state at the last bundle boundary
 }
 
-func newTreeWalk(fsys fs.FS, rep *LogReport, roots map[uint64][]checkedRoot) *treeWalk {
+// walkState is a tree walk's state at a bundle boundary: the compact
+// range of the first size entries and, per tile level from 1, the hashes
+// of that level's rightmost tile gathered so far. A walk resumed from it
+// compares every tile it completes with hashes it computed, never with
+// hashes read from the tiles it checks.
+type walkState struct {
+	size  uint64 // a multiple of layout.EntryBundleWidth
+	rng   [][]byte
+	tiles [][][]byte
+}
+
+// check reports whether st is a state a walk can be at: a bundle
+// boundary, a compact range of that size, and at each tile level as many
+// hashes as that level's rightmost tile has complete nodes there.
+func (st *walkState) check() error {
+	if st.size%layout.EntryBundleWidth != 0 {
+		return fmt.Errorf("size %d is not a bundle boundary", st.size)
+	}
 	f := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
-	return &treeWalk{fsys: fsys, rep: rep, roots: roots, f: f, rng: f.NewEmptyRange(0), heads: map[string]head{}, shifts: map[string]int64{}}
+	if _, err := f.NewRange(0, st.size, st.rng); err != nil {
+		return err
+	}
+	for level := 1; level < len(st.tiles); level++ {
+		if want := (st.size >> (layout.TileHeight * level)) % layout.TileWidth; uint64(len(st.tiles[level])) != want {
+			return fmt.Errorf("tile level %d holds %d hashes, not %d", level, len(st.tiles[level]), want)
+		}
+	}
+	return nil
+}
+
+func newTreeWalk(fsys fs.FS, rep *LogReport, roots map[uint64][]checkedRoot, from *walkState) (*treeWalk, error) {
+	f := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	w := &treeWalk{fsys: fsys, rep: rep, roots: roots, f: f, rng: f.NewEmptyRange(0), heads: map[string]head{}, shifts: map[string]int64{}, links: from == nil}
+	if from == nil {
+		return w, nil
+	}
+	if err := from.check(); err != nil {
+		return nil, fmt.Errorf("resume the tree walk at %d: %w", from.size, err)
+	}
+	rng, err := f.NewRange(0, from.size, cloneHashes(from.rng))
+	if err != nil {
+		return nil, fmt.Errorf("resume the tree walk at %d: %w", from.size, err)
+	}
+	w.rng = rng
+	for _, t := range from.tiles {
+		w.tiles = append(w.tiles, cloneHashes(t))
+	}
+	return w, nil
+}
+
+// state copies the walk's state; the walk must be at a bundle boundary.
+func (w *treeWalk) state() *walkState {
+	st := &walkState{size: w.rng.End(), rng: cloneHashes(w.rng.Hashes())}
+	for _, t := range w.tiles {
+		st.tiles = append(st.tiles, cloneHashes(t))
+	}
+	return st
+}
+
+func cloneHashes(hs [][]byte) [][]byte {
+	out := make([][]byte, len(hs))
+	for i, h := range hs {
+		out[i] = slices.Clone(h)
+	}
+	return out
 }
 
 // parsedBundle is one entry bundle read, hashed, parsed and compared with
@@ -201,11 +302,18 @@ type parsedBundle struct {
 func (w *treeWalk) run(ctx context.Context, size uint64) error {
 	if size == 0 {
 		w.checkRoots(0)
+		w.mark = w.state()
 		return nil
 	}
+	start := w.rng.End()
+	if start > 0 {
+		w.checkRoots(start) // the resumed range against what was signed there
+	}
+	boundary := size - size%layout.EntryBundleWidth
+	b0 := start / layout.EntryBundleWidth
 	nb := (size + layout.EntryBundleWidth - 1) / layout.EntryBundleWidth
 	workers := runtime.GOMAXPROCS(0)
-	results := make([]chan *parsedBundle, nb)
+	results := make([]chan *parsedBundle, nb-b0)
 	for i := range results {
 		results[i] = make(chan *parsedBundle, 1)
 	}
@@ -216,7 +324,7 @@ func (w *treeWalk) run(ctx context.Context, size uint64) error {
 	next := make(chan uint64)
 	go func() {
 		defer close(next)
-		for b := uint64(0); b < nb; b++ {
+		for b := b0; b < nb; b++ {
 			select {
 			case window <- struct{}{}:
 			case <-ctx.Done():
@@ -232,20 +340,23 @@ func (w *treeWalk) run(ctx context.Context, size uint64) error {
 	for range workers {
 		go func() {
 			for b := range next {
-				results[b] <- readBundle(ctx, w.fsys, b, size)
+				results[b-b0] <- readBundle(ctx, w.fsys, b, size)
 			}
 		}()
 	}
-	for b := uint64(0); b < nb; b++ {
+	for b := b0; b < nb; b++ {
 		var pb *parsedBundle
 		select {
-		case pb = <-results[b]:
+		case pb = <-results[b-b0]:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		<-window
 		if pb.err != nil {
 			return pb.err
+		}
+		if b*layout.EntryBundleWidth == boundary {
+			w.mark = w.state()
 		}
 		if err := w.consume(pb); err != nil {
 			return err
@@ -256,6 +367,9 @@ func (w *treeWalk) run(ctx context.Context, size uint64) error {
 			w.rep.problem(pb.fatal)
 			return nil
 		}
+	}
+	if size == boundary {
+		w.mark = w.state()
 	}
 	w.finishTiles(size)
 	return nil
@@ -337,7 +451,7 @@ func (w *treeWalk) consume(pb *parsedBundle) error {
 	}
 	first := pb.index * layout.EntryBundleWidth
 	for i, ev := range pb.events {
-		if ev != nil {
+		if ev != nil && w.links {
 			w.checkLink(first+uint64(i), pb.file, ev, pb.hashes[i])
 		}
 	}

@@ -5,14 +5,14 @@
 # of Congress's bagit-python (`bagit.py --validate DIR`).
 #
 # The validator is CUSTOS_TEST_BAGIT when that is set (a command line to
-# which the test appends `--validate DIR`), else bagit.py on the PATH,
-# else `python3 -m bagit`. When there is none and we are root (as CI
-# is), Debian's python3-bagit is installed, if the package sources offer
-# it (apt-get update is run first only when they do not, and their lists
-# are more than a day old). What was found is exported as
-# CUSTOS_TEST_BAGIT. When nothing could be had, CUSTOS_TEST_BAGIT_UNAVAILABLE
-# says why, and the test reports the BagIt check as not done; a run
-# without this script fails that check under CI=true.
+# which the test appends `--validate DIR`); else the unmodified copy kept
+# with the project's shared tools, shared/tools/bagit-python/run, found in
+# CUSTOS_SHARED_TOOLS, beside this checkout (../shared/tools) or beside the
+# repository it was cloned from (Debian packages no bagit-python and PyPI
+# may be out of reach); else bagit.py on the PATH, else `python3 -m
+# bagit`. What was found is exported as CUSTOS_TEST_BAGIT. When there is
+# none, CUSTOS_TEST_BAGIT_UNAVAILABLE says why: the test then skips the
+# BagIt check, and fails it under CI=true.
 #
 # It also provides a real browser for cmd/custos/verifyhtml_chromium_test.go,
 # which renders the HTML report of `custos verify --html`: Debian's
@@ -31,8 +31,28 @@ set -euo pipefail
 
 say() { echo "with-verify-tools: $*" >&2; }
 
+# shared_tools prints the project's shared tools folder: CUSTOS_SHARED_TOOLS,
+# ../shared/tools beside this checkout, or beside the local repository
+# this checkout was cloned from.
+shared_tools() {
+  local repo origin d
+  repo=$(cd "$(dirname "$0")/.." && pwd)
+  origin=$(git -C "$repo" config --get remote.origin.url 2>/dev/null || true)
+  origin=${origin#file://}
+  for d in "${CUSTOS_SHARED_TOOLS:-}" "$repo/../shared/tools" ${origin:+"$origin/../shared/tools"}; do
+    if [ -n "$d" ] && [ -x "$d/bagit-python/run" ]; then
+      (cd "$d" && pwd)
+      return 0
+    fi
+  done
+  return 1
+}
+
 find_bagit() {
-  if command -v bagit.py >/dev/null; then
+  local tools
+  if tools=$(shared_tools); then
+    echo "$tools/bagit-python/run"
+  elif command -v bagit.py >/dev/null; then
     command -v bagit.py
   elif python3 -c 'import bagit' >/dev/null 2>&1; then
     echo "python3 -m bagit"
@@ -41,8 +61,6 @@ find_bagit() {
   fi
 }
 
-offered() { apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]'; }
-
 # The lists keep the mirror's modification times, so an update that found
 # nothing new shows only in lists/partial, which every update touches.
 lists_fresh() {
@@ -50,34 +68,12 @@ lists_fresh() {
     [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]
 }
 
-why=
-if [ -n "${CUSTOS_TEST_BAGIT:-}" ]; then
-  : # given
-elif bagit=$(find_bagit); then
-  export CUSTOS_TEST_BAGIT="$bagit"
-elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  if ! offered python3-bagit && ! lists_fresh; then
-    apt-get update -qq >&2 || say "apt-get update failed"
-  fi
-  if offered python3-bagit; then
-    say "installing python3-bagit from Debian's packages (once)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-bagit >&2; then
-      why="apt-get install python3-bagit failed"
-    fi
-  else
-    release=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-this release}")
-    why="Debian's package sources ($release) offer no python3-bagit, and no bagit.py is on the PATH"
-  fi
-else
-  why="no bagit.py on the PATH and no bagit module for python3 (install Debian's python3-bagit or bagit-python, or run as root to have it installed)"
-fi
-
 if [ -z "${CUSTOS_TEST_BAGIT:-}" ]; then
   if bagit=$(find_bagit); then
     export CUSTOS_TEST_BAGIT="$bagit"
   else
-    export CUSTOS_TEST_BAGIT_UNAVAILABLE="${why:-python3-bagit was installed but no bagit.py is on the PATH}"
-    say "no BagIt validator: $CUSTOS_TEST_BAGIT_UNAVAILABLE; the BagIt check will say it was not done"
+    export CUSTOS_TEST_BAGIT_UNAVAILABLE="no shared/tools/bagit-python beside this checkout or its origin (set CUSTOS_SHARED_TOOLS), no bagit.py on the PATH and no bagit module for python3"
+    say "no BagIt validator: $CUSTOS_TEST_BAGIT_UNAVAILABLE; the BagIt check is skipped, and fails under CI=true"
   fi
 fi
 [ -z "${CUSTOS_TEST_BAGIT:-}" ] || say "BagIt validator: $CUSTOS_TEST_BAGIT"

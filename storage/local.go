@@ -194,7 +194,11 @@ func (l *Local) spool(ctx context.Context, r io.Reader, sync bool) (string, int6
 		return "", 0, "", err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	var w io.Writer = f
+	if sync {
+		w = &writeback{f: f}
+	}
+	n, err := io.Copy(io.MultiWriter(w, h), ctxReader{ctx, r})
 	if err == nil {
 		err = f.Chmod(0o444)
 	}
@@ -209,6 +213,43 @@ func (l *Local) spool(ctx context.Context, r io.Reader, sync bool) (string, int6
 		return "", 0, "", err
 	}
 	return f.Name(), n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writebackChunk is how many bytes a synced spool writes before it asks
+// the kernel to start writing them out.
+const writebackChunk = 8 << 20
+
+// writeback writes to a file that will be fsynced once complete, and
+// starts the disk writing each chunk as soon as it is written
+// (sync_file_range, SYNC_FILE_RANGE_WRITE: asynchronous), so the disk works
+// while the rest is read and hashed instead of all of it waiting for the
+// final fsync. Dirty pages of a 1 GiB item would otherwise sit below the
+// kernel's background threshold until then: measured by
+// BenchmarkCaptureLocal1GiB, hashing and the flush ran one after the other.
+// The chunk before the last is waited for, so the dirty pages of one item
+// stay under two chunks. Only a hint: durability still comes from the
+// fsync, and a file system that refuses the call loses nothing but speed.
+type writeback struct {
+	f       *os.File
+	written int64 // bytes written
+	started int64 // bytes whose writeback was started
+	waited  int64 // bytes whose writeback was waited for
+}
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if w.written-w.started >= writebackChunk {
+		fd := int(w.f.Fd())
+		_ = unix.SyncFileRange(fd, w.started, w.written-w.started, unix.SYNC_FILE_RANGE_WRITE)
+		if w.started > w.waited {
+			_ = unix.SyncFileRange(fd, w.waited, w.started-w.waited,
+				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			w.waited = w.started
+		}
+		w.started = w.written
+	}
+	return n, err
 }
 
 type ctxReader struct {

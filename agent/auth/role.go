@@ -6,20 +6,22 @@ import (
 )
 
 // Role is what a caller may do. Roles do not nest: each admits its own
-// routes only.
+// routes only, and reads what its job needs (the README's table "Who may
+// do what" lists each route's roles).
 type Role string
 
 // The roles.
 const (
-	// Intake creates and amends orders.
+	// Intake receives orders; it reads none back.
 	Intake Role = "intake"
 	// Custodian captures, extends, holds, releases and purges orders and
-	// runs fixity checks.
+	// runs fixity checks; it reads orders, their items and jobs.
 	Custodian Role = "custodian"
-	// Discloser builds disclosures.
+	// Discloser builds disclosures; it reads orders and their items.
 	Discloser Role = "discloser"
-	// Auditor reads the custody log, checkpoints, proofs and metadata, but
-	// no captured content.
+	// Auditor reads orders, jobs and the custody log (events,
+	// checkpoints, proofs), but no captured content. It is the only role
+	// that reads the log.
 	Auditor Role = "auditor"
 	// Admin manages tokens.
 	Admin Role = "admin"

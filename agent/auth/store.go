@@ -19,6 +19,10 @@ import (
 // does not hold.
 var ErrNoToken = errors.New("no such token")
 
+// ErrNameTaken is returned, wrapped, by Create of a name an active token
+// already has.
+var ErrNameTaken = errors.New("token name taken")
+
 // Token is a stored token. It never holds the secret.
 type Token struct {
 	// ID is a ULID, also the middle part of the secret.
@@ -184,7 +188,7 @@ func (s *Store) Create(name string, role Role) (secret string, t *Token, err err
 				return nil, fmt.Errorf("token id %s is taken", nt.ID)
 			}
 			if o.Name == name && o.Revoked == nil {
-				return nil, fmt.Errorf("active token %s has that name; revoke it or choose another name", o.ID)
+				return nil, fmt.Errorf("active token %s has that name; revoke it or choose another name: %w", o.ID, ErrNameTaken)
 			}
 		}
 		return append(tokens, nt), nil

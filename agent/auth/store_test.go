@@ -288,6 +288,9 @@ func TestCreateRefused(t *testing.T) {
 		if secret != "" || tok != nil {
 			t.Errorf("Create(%q, %q) returned a token", c.name, c.role)
 		}
+		if taken := c.name == "alice"; errors.Is(err, ErrNameTaken) != taken {
+			t.Errorf("Create(%q, %q) = %v: ErrNameTaken %t, want %t", c.name, c.role, err, !taken, taken)
+		}
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Errorf("a refused Create changed the file:\n%s", after)

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -97,8 +98,8 @@ func removeBenchFiles() {
 }
 
 func writeGenerated(path string, size int64, seed uint64) error {
-	var s [32]byte
-	s[0], s[1] = byte(seed), byte(seed>>8)
+	var s [32]byte // all of seed: two bytes of it made the mailbox's files repeat
+	binary.LittleEndian.PutUint64(s[:], seed)
 	f, err := os.Create(path)
 	if err != nil {
 		return err

@@ -323,3 +323,39 @@ func flipByte(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestLoggedBatchesRefusesABatchOutOfSequence: an items.sealed that repeats
+// a batch number of its capture (or goes back) is evidence of tampering,
+// named by its entry, whatever its manifest says.
+func TestLoggedBatchesRefusesABatchOutOfSequence(t *testing.T) {
+	ctx := context.Background()
+	f := newCaptureFixture(t)
+	src := &fakeSource{items: map[string]string{"a.eml": "first\n"}, order: []string{"a.eml"}}
+	if rep, err := f.c.Capture(ctx, spec(src, nil)); err != nil || rep.Failed() {
+		t.Fatalf("capture: %+v %v", rep, err)
+	}
+	var sealed *chain.Event
+	for _, e := range f.events(t) {
+		if e.Type == chain.ItemsSealed {
+			sealed = e
+		}
+	}
+	if sealed == nil {
+		t.Fatal("no items.sealed")
+	}
+	again := *sealed
+	again.Time, again.Prev, again.PrevIndex = time.Now().UTC(), "", nil
+	rec, err := f.log.Append(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := f.log.Size(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = LoggedBatches(ctx, f.log.FS(), size, testOrder)
+	var te *chain.TamperError
+	if !errors.As(err, &te) || te.Index != int64(rec.Index) || !strings.Contains(err.Error(), "out of sequence") {
+		t.Fatalf("batch 1 sealed twice: %v", err)
+	}
+}

@@ -137,6 +137,7 @@ func LoggedBatches(ctx context.Context, fsys fs.FS, size uint64, order string) (
 	var batches []*LoggedBatch
 	at := map[string]int{}              // order/sha256 -> position in items, before batches
 	sealed := map[string]*LoggedBatch{} // order/capture/batch
+	last := map[string]int{}            // order/capture -> its newest batch number
 	for rec, err := range chain.Entries(ctx, fsys, 0, size) {
 		if err != nil {
 			return nil, nil, err
@@ -151,6 +152,13 @@ func LoggedBatches(ctx context.Context, fsys fs.FS, size uint64, order string) (
 			if err != nil {
 				return nil, nil, &chain.TamperError{Index: int64(rec.Index), What: err.Error()}
 			}
+			// A capture numbers its batches 1, 2, ... as it seals them; a
+			// failed seal leaves a gap, nothing leaves a repeat.
+			if n := last[e.Order+"/"+sb.Capture]; sb.Batch <= n {
+				return nil, nil, &chain.TamperError{Index: int64(rec.Index), What: fmt.Sprintf(
+					"items.sealed of capture %s says batch %d after its batch %d: batch numbers out of sequence", sb.Capture, sb.Batch, n)}
+			}
+			last[e.Order+"/"+sb.Capture] = sb.Batch
 			b := &LoggedBatch{Order: e.Order, Index: rec.Index, Sealed: sb, Spooled: sb.Stored == chain.StoredInSpool}
 			sealed[e.Order+"/"+b.ID()] = b
 			batches = append(batches, b)

@@ -57,6 +57,15 @@ func (s Status) known() bool {
 	return false
 }
 
+// ParseStatus returns the status named s; the error for anything else
+// lists the statuses.
+func ParseStatus(s string) (Status, error) {
+	if st := Status(s); st.known() {
+		return st, nil
+	}
+	return "", fmt.Errorf("%q is not a status (%s)", s, statusList())
+}
+
 func statusList() string {
 	var names []string
 	for _, s := range statuses() {
@@ -111,8 +120,12 @@ func (s Status) CanCapture() bool {
 func (s Status) CanDisclose() bool { return s.canBecome(StatusDisclosed) }
 
 // ErrIllegalTransition reports a lifecycle step the order's status does
-// not allow.
+// not allow (or no longer allows: an expired order cannot be extended).
 var ErrIllegalTransition = errors.New("illegal transition")
+
+// ErrInvalidChange reports a change whose reason (or actor) a step cannot
+// record: missing where required, or too long.
+var ErrInvalidChange = errors.New("invalid change")
 
 func (o *Order) checkTransition(to Status) error {
 	if o.Status.canBecome(to) {
@@ -157,15 +170,15 @@ func (c Change) Check(reasonRequired bool, what string) error {
 	case strings.TrimSpace(c.Actor) == "":
 		return errors.New("actor: missing (who makes the change)")
 	case len(c.Actor) > maxActor:
-		return fmt.Errorf("actor: %d bytes, more than %d", len(c.Actor), maxActor)
+		return fmt.Errorf("actor: %d bytes, more than %d: %w", len(c.Actor), maxActor, ErrInvalidChange)
 	case strings.TrimSpace(c.Agent) == "":
 		return errors.New("agent: missing (the agent id)")
 	case c.At.IsZero():
 		return errors.New("time of the change missing")
 	case reasonRequired && strings.TrimSpace(c.Reason) == "":
-		return fmt.Errorf("%s: missing", what)
+		return fmt.Errorf("%s: missing: %w", what, ErrInvalidChange)
 	case len(c.Reason) > maxLongText:
-		return fmt.Errorf("%s: %d bytes, more than %d", what, len(c.Reason), maxLongText)
+		return fmt.Errorf("%s: %d bytes, more than %d: %w", what, len(c.Reason), maxLongText, ErrInvalidChange)
 	}
 	return nil
 }
@@ -238,8 +251,8 @@ func (o *Order) Transition(to Status, c Change) (*Order, *chain.Event, error) {
 	case to == StatusHeld:
 		return nil, nil, fmt.Errorf("order %s: hold it with Hold, which checks the profile", o.ID)
 	case o.Status == StatusHeld && to != StatusDisclosed && o.Status.canBecome(to) && o.CurrentHold != nil:
-		return nil, nil, fmt.Errorf("order %s is held and cannot become %s here: lift the hold with LiftHold, which returns it to %s, the status before the hold",
-			o.ID, to, o.CurrentHold.PreviousStatus)
+		return nil, nil, fmt.Errorf("order %s is held and cannot become %s here: lift the hold with LiftHold, which returns it to %s, the status before the hold: %w",
+			o.ID, to, o.CurrentHold.PreviousStatus, ErrIllegalTransition)
 	}
 	if err := o.checkTransition(to); err != nil {
 		return nil, nil, err
@@ -286,7 +299,7 @@ func (o *Order) checkProlong(to Status, c Change, basis string) error {
 		return fmt.Errorf("order %s: %w", o.ID, err)
 	}
 	if c.At.After(o.ExpiresAt) {
-		return fmt.Errorf("order %s expired at %s: an expired order cannot become %s", o.ID, utcStamp(o.ExpiresAt), to)
+		return fmt.Errorf("order %s expired at %s: an expired order cannot become %s: %w", o.ID, utcStamp(o.ExpiresAt), to, ErrIllegalTransition)
 	}
 	return nil
 }
@@ -302,7 +315,7 @@ func (o *Order) Extend(p *Profile, expires time.Time, c Change) (*Order, *chain.
 		return nil, nil, err
 	}
 	if o.Status == StatusHeld {
-		return nil, nil, fmt.Errorf("order %s is held and cannot be extended: it has no fixed end while held; lift the hold first", o.ID)
+		return nil, nil, fmt.Errorf("order %s is held and cannot be extended: it has no fixed end while held; lift the hold first: %w", o.ID, ErrIllegalTransition)
 	}
 	if err := o.checkProlong(StatusExtended, c, "legal basis of the extension"); err != nil {
 		return nil, nil, err
@@ -358,7 +371,7 @@ func (o *Order) Hold(p *Profile, c Change) (*Order, *chain.Event, error) {
 // order.amended with hold_lifted.
 func (o *Order) LiftHold(c Change) (*Order, *chain.Event, error) {
 	if o.Status != StatusHeld || o.CurrentHold == nil {
-		return nil, nil, fmt.Errorf("order %s is %s, not held", o.ID, o.Status)
+		return nil, nil, fmt.Errorf("order %s is %s, not held: %w", o.ID, o.Status, ErrIllegalTransition)
 	}
 	if err := c.Check(true, "reason for lifting the hold"); err != nil {
 		return nil, nil, fmt.Errorf("order %s: %w", o.ID, err)
@@ -384,7 +397,7 @@ func (o *Order) LiftHold(c Change) (*Order, *chain.Event, error) {
 // c.Reason is required. A released or purged order cannot be amended.
 func (o *Order) Amend(next *Order, c Change) (*Order, *chain.Event, error) {
 	if o.Status == StatusReleased || o.Status == StatusPurged {
-		return nil, nil, fmt.Errorf("order %s is %s and can no longer be amended", o.ID, o.Status)
+		return nil, nil, fmt.Errorf("order %s is %s and can no longer be amended: %w", o.ID, o.Status, ErrIllegalTransition)
 	}
 	if err := c.Check(true, "reason for the amendment"); err != nil {
 		return nil, nil, fmt.Errorf("order %s: %w", o.ID, err)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -42,9 +41,12 @@ func forbidden(id *auth.Identity, roles []auth.Role) *api.Error {
 	return newError(http.StatusForbidden, "forbidden", "%s may not do this: it needs the role %s", id.Name, strings.Join(names, " or "))
 }
 
-// classify maps an error of the layers below to the API's answer. What
-// the caller cannot act on is a 500 whose message says only that; the
-// log line keeps the detail.
+// classify maps an error of the layers below to the API's answer; it is
+// the one place that does. A request that is merely wrong (bad input, a
+// name that is not there, a step the order's state forbids) is a 4xx,
+// told by the sentinel the layer below wrapped where the error was made,
+// and the second result says it is known. What the caller cannot act on
+// is a 500 whose message says only that; the log line keeps the detail.
 func classify(err error) (*api.Error, bool) {
 	var ae *api.Error
 	var ve *order.ValidationError
@@ -54,24 +56,30 @@ func classify(err error) (*api.Error, bool) {
 		return ae, true
 	case errors.As(err, &mbe):
 		return newError(http.StatusRequestEntityTooLarge, "too_large", "the request body is larger than %d bytes", mbe.Limit), true
+	case errors.Is(err, chain.ErrLogFailed):
+		// A log that failed its verification (it is ErrTamper too): the
+		// daemon is unready and refuses every write until it is restored.
+		return newError(http.StatusServiceUnavailable, "log_failed", "%s", err), true
+	case errors.Is(err, chain.ErrTamper):
+		// Before the kinds of bad input: tampering is never answered as
+		// the caller's mistake, whatever else the error says.
+		return newError(http.StatusInternalServerError, "tamper", "TAMPERING DETECTED: %s", err), true
 	case errors.As(err, &ve):
 		e := newError(http.StatusBadRequest, "invalid_order", "%s", ve.Error())
 		for _, p := range ve.Problems {
 			e.Fields = append(e.Fields, api.FieldError{Field: p.Field, Problem: p.Msg})
 		}
 		return e, true
-	case errors.Is(err, agent.ErrNoOrder):
+	case errors.Is(err, agent.ErrNoOrder), errors.Is(err, agent.ErrNotFound), errors.Is(err, jobs.ErrNoJob),
+		errors.Is(err, auth.ErrNoToken):
 		return notFound("%s", err), true
-	case errors.Is(err, jobs.ErrNoJob):
-		return notFound("%s", err), true
-	case errors.Is(err, auth.ErrNoToken):
-		return notFound("%s", err), true
+	case errors.Is(err, agent.ErrInvalid), errors.Is(err, order.ErrInvalidChange):
+		return badRequest("%s", err), true
 	case errors.Is(err, order.ErrProfileRule):
 		return newError(http.StatusUnprocessableEntity, "profile_rule", "%s", err), true
-	case errors.Is(err, order.ErrIllegalTransition), errors.Is(err, jobs.ErrFinished):
+	case errors.Is(err, order.ErrIllegalTransition), errors.Is(err, agent.ErrConflict), errors.Is(err, jobs.ErrFinished),
+		errors.Is(err, auth.ErrNameTaken):
 		return newError(http.StatusConflict, "conflict", "%s", err), true
-	case errors.Is(err, chain.ErrTamper):
-		return newError(http.StatusInternalServerError, "tamper", "TAMPERING DETECTED: %s", err), true
 	case errors.Is(err, storage.ErrUnavailable):
 		return newError(http.StatusServiceUnavailable, "unavailable", "the evidence store cannot be reached now; try again"), false
 	}
@@ -83,6 +91,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case ae.Code == "tamper":
 		s.log.Error("tampering detected", "method", r.Method, "route", r.Pattern, "error", err)
+	case ae.Code == "log_failed":
+		// Logged at Error once, when the verification failed.
+		s.log.Warn("refused: the custody log failed verification", "method", r.Method, "route", r.Pattern)
 	case !known || ae.Status >= 500:
 		s.log.Error("request failed", "method", r.Method, "route", r.Pattern, "error", err)
 	}
@@ -107,35 +118,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// decode reads one JSON value of the body into v: unknown fields, trailing
-// data and a body over the limit are errors. An empty body is allowed when
-// optional is true (v keeps its zero value).
-func decode(r *http.Request, v any, optional bool) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json, not %s", ct)
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return err
-		case errors.Is(err, io.EOF) && optional:
-			return nil
-		case errors.Is(err, io.EOF):
-			return badRequest("the request needs a JSON body")
-		}
-		return newError(http.StatusBadRequest, "malformed_json", "the body is not the JSON this operation takes: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return newError(http.StatusBadRequest, "malformed_json", "the body holds more than one JSON value")
-	}
-	return nil
 }

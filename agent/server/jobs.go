@@ -223,6 +223,11 @@ func (s *Server) waitJob(r *http.Request, j *jobs.Job, wait time.Duration) (*job
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
 	order := r.URL.Query().Get("order")
+	if order != "" {
+		if err := chain.ValidateOrderID(order); err != nil {
+			return badRequest("order: %v", err)
+		}
+	}
 	out := []*jobs.Job{}
 	seen := map[string]bool{}
 	for _, j := range s.jobs.List(order) {

@@ -1,24 +1,31 @@
 package server
 
 import (
-	"io"
+	"bytes"
 	"log/slog"
 	"sync"
 )
 
-// lockedWriter serialises writes of the server's goroutines to one buffer.
-type lockedWriter struct {
+// logBuffer keeps the server's log lines; the server's goroutines write
+// while a test reads.
+type logBuffer struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
+func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // newTestLogger logs JSON lines at debug level into w, as the daemon does.
-func newTestLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(&lockedWriter{w: w}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+func newTestLogger(w *logBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -62,6 +62,12 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			return float64(n)
 		}),
 		gaugeFunc("custos_checkpoint_age_seconds", "Age of the newest published checkpoint file.", s.checkpointAge),
+		gaugeFunc("custos_log_failed", "1 when a verification of the custody log found tampering: the log refuses writes until it is restored.", func() float64 {
+			if s.cfg.Log.Failed() != nil {
+				return 1
+			}
+			return 0
+		}),
 	)
 	return m
 }

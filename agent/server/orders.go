@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +108,13 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, id *auth.Id
 		return err
 	}
 	draft, err := order.ParseFile(body, s.cfg.Now())
-	if err != nil {
+	var ve *order.ValidationError
+	switch {
+	case err != nil && !errors.As(err, &ve):
+		// ParseFile reads only what the client sent: whatever it
+		// refuses is the client's to mend.
+		return newError(http.StatusBadRequest, "invalid_order", "%v", err)
+	case err != nil:
 		return err
 	}
 	if draft.Confidentiality.Confidential && len(draft.Confidentiality.Assigned) == 0 {
@@ -234,6 +239,12 @@ func (s *Server) saveUpload(dir string, p *multipart.Part) (*agent.Document, err
 }
 
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	status := r.URL.Query().Get("status")
+	if status != "" {
+		if _, err := order.ParseStatus(status); err != nil {
+			return badRequest("status: %v", err)
+		}
+	}
 	views, problems, err := s.cfg.Registry.ListReadable(r.Context())
 	if err != nil {
 		return err
@@ -243,7 +254,6 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Ide
 		// others, nor show a confidential order's id.
 		s.log.Error("order record cannot be read; left out of the order list", "order", oid, "error", perr)
 	}
-	status := r.URL.Query().Get("status")
 	out := []api.OrderSummary{}
 	for _, v := range views {
 		if !visible(v.Order, id) || (status != "" && string(v.Order.Status) != status) {
@@ -275,8 +285,13 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request, id *auth.Identity,
 	if err := decode(r, &b, !needBasis); err != nil {
 		return err
 	}
-	if needBasis && b.LegalBasis == "" {
+	switch {
+	case needBasis && b.LegalBasis == "":
 		return badRequest("legal_basis is required")
+	case needBasis && b.Reason != "":
+		return badRequest("reason: this step takes a legal_basis, not a reason")
+	case !needBasis && (b.LegalBasis != "" || b.Expires != ""):
+		return badRequest("legal_basis, expires: this step takes a reason only")
 	}
 	v, err := s.order(r.Context(), r, id)
 	if err != nil {
@@ -313,6 +328,9 @@ func (s *Server) extendOrder(w http.ResponseWriter, r *http.Request, id *auth.Id
 
 func (s *Server) holdOrder(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
 	return s.step(w, r, id, true, func(ctx context.Context, o *order.Order, b api.StepRequest) (*api.StepResult, error) {
+		if b.Expires != "" {
+			return nil, badRequest("expires: a hold has no fixed end (extend the order to move its expiry)")
+		}
 		n, rep, err := s.cfg.Registry.Hold(ctx, o.ID, b.LegalBasis, id.String())
 		return api.NewStepResult(n, rep), err
 	})
@@ -434,13 +452,3 @@ func (s *Server) recordTamper(ctx context.Context, order string, dg chain.Digest
 
 // isJSON reports whether a Content-Type is JSON.
 func isJSON(ct string) bool { return strings.HasPrefix(ct, "application/json") }
-
-// checkJSON refuses a body that is not one JSON object: ParseFile
-// reads YAML too, and the API takes JSON only.
-func checkJSON(body []byte) error {
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
-		return newError(http.StatusBadRequest, "malformed_json", "the order is not a JSON object: %v", err)
-	}
-	return nil
-}

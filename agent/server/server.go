@@ -43,6 +43,9 @@ const (
 type Log interface {
 	agent.OrderLog
 	Prove(ctx context.Context, index uint64) (*chain.Proof, error)
+	// Failed is the error of a log that failed its verification and
+	// refuses writes (see chain.Log.Verify), nil while it writes.
+	Failed() error
 }
 
 // Config configures a Server.
@@ -230,8 +233,18 @@ func (s *Server) Routes() []string {
 	return out
 }
 
-// Every role that may read order metadata and the log.
-var readers = []auth.Role{auth.Intake, auth.Custodian, auth.Discloser, auth.Auditor}
+// Who reads what: a role reads what its job needs (README, "Who may do
+// what", lists each route's roles, and a test holds it to these).
+var (
+	// orderReaders act on orders or check them: the custodian (deadlines,
+	// items, fixity), the discloser (the items to disclose), the auditor.
+	// Intake receives orders; its answer to a POST is its receipt.
+	orderReaders = []auth.Role{auth.Custodian, auth.Discloser, auth.Auditor}
+	// logReaders read the custody log itself (events, checkpoints,
+	// proofs): checking that it is complete and append-only is the
+	// auditor's job.
+	logReaders = []auth.Role{auth.Auditor}
+)
 
 func (s *Server) register() {
 	s.handle("GET /healthz", nil, s.healthz)
@@ -240,8 +253,8 @@ func (s *Server) register() {
 	s.handle("GET /metrics", []auth.Role{auth.Auditor, auth.Admin}, s.metricsHandler)
 
 	s.handleLimit("POST /v1/orders", []auth.Role{auth.Intake}, s.cfg.MaxDocument+maxOrderBody+64<<10, s.createOrder)
-	s.handle("GET /v1/orders", readers, s.listOrders)
-	s.handle("GET /v1/orders/{id}", readers, s.getOrder)
+	s.handle("GET /v1/orders", orderReaders, s.listOrders)
+	s.handle("GET /v1/orders/{id}", orderReaders, s.getOrder)
 	s.handle("POST /v1/orders/{id}/extend", []auth.Role{auth.Custodian}, s.extendOrder)
 	s.handle("POST /v1/orders/{id}/hold", []auth.Role{auth.Custodian}, s.holdOrder)
 	s.handle("DELETE /v1/orders/{id}/hold", []auth.Role{auth.Custodian}, s.liftHold)
@@ -259,11 +272,11 @@ func (s *Server) register() {
 	s.handle("GET /v1/disclosures/{id}", []auth.Role{auth.Discloser}, s.getDisclosure)
 	s.handle("GET /v1/disclosures/{id}/package", []auth.Role{auth.Discloser}, s.downloadDisclosure)
 
-	s.handle("GET /v1/events", readers, s.listEvents)
+	s.handle("GET /v1/events", logReaders, s.listEvents)
 	s.handle("POST /v1/notes", []auth.Role{auth.Intake, auth.Custodian, auth.Discloser}, s.createNote)
-	s.handle("GET /v1/checkpoint", readers, s.checkpoint)
-	s.handle("GET /v1/proofs/inclusion/{index}", readers, s.inclusionProof)
-	s.handle("GET /v1/proofs/consistency", readers, s.consistencyProof)
+	s.handle("GET /v1/checkpoint", logReaders, s.checkpoint)
+	s.handle("GET /v1/proofs/inclusion/{index}", logReaders, s.inclusionProof)
+	s.handle("GET /v1/proofs/consistency", logReaders, s.consistencyProof)
 
 	s.handle("POST /v1/tokens", []auth.Role{auth.Admin}, s.createToken)
 	s.handle("GET /v1/tokens", []auth.Role{auth.Admin}, s.listTokens)
@@ -314,6 +327,10 @@ func (s *Server) handleLimit(pattern string, roles []auth.Role, limit int64, h h
 				return
 			}
 		}
+		if err := s.cfg.Log.Failed(); err != nil && writesLog(method, path) {
+			s.writeError(w, r, err)
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
@@ -321,6 +338,15 @@ func (s *Server) handleLimit(pattern string, roles []auth.Role, limit int64, h h
 			s.writeError(w, r, err)
 		}
 	})))
+}
+
+// writesLog reports whether a route records custody events (or starts a
+// job that does), which a log that failed its verification refuses at
+// once rather than in a job: every route but reads, tokens and the
+// cancellation of a job. A read that logs item.accessed is refused when
+// it tries.
+func writesLog(method, path string) bool {
+	return method != http.MethodGet && !strings.HasPrefix(path, "/v1/tokens") && !strings.HasSuffix(path, "/cancel")
 }
 
 // authenticate finds who a request acts as: a verified client certificate
@@ -376,15 +402,17 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ *auth.Identit
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz reports whether the agent can do its job: the log answers with a
-// checkpoint covering every entry that verifies with its key, the store
-// answers, the key signs.
+// readyz reports whether the agent can do its job: the log has not failed
+// its verification and answers with a checkpoint covering every entry
+// that verifies with its key, the store answers, the key signs.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Identity) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
-	if _, err := s.cfg.Log.Checkpoint(ctx); err != nil {
+	if s.cfg.Log.Failed() != nil {
+		checks["log"], ok = "failing", false // logged at Error when it failed
+	} else if _, err := s.cfg.Log.Checkpoint(ctx); err != nil {
 		checks["log"], ok = "failing", false
 		s.log.Warn("readiness: log", "error", err)
 	} else {

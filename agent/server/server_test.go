@@ -41,7 +41,7 @@ type fixture struct {
 	http   *httptest.Server
 	tokens map[string]string // by name: admin, intake, custodian, discloser, auditor, bob (intake)
 	signer signature.SignerVerifier
-	logs   *bytes.Buffer // the server's log lines
+	logs   *logBuffer // the server's log lines
 }
 
 // fixtureStore is the evidence store a fixture runs on.
@@ -82,7 +82,7 @@ func newFixture(t testing.TB) *fixture { return newFixtureWith(t, fixtureOptions
 func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fixture{dir: t.TempDir(), tokens: map[string]string{}, logs: &bytes.Buffer{}}
+	f := &fixture{dir: t.TempDir(), tokens: map[string]string{}, logs: &logBuffer{}}
 	var err error
 	if f.signer, err = signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, id *auth.Id
 	}
 	secret, t, err := s.cfg.Tokens.Create(req.Name, role)
 	if err != nil {
-		return badRequest("%v", err)
+		return err // a name taken is a conflict (classify); the rest is the store's
 	}
 	s.log.Info("token created", "token_id", t.ID, "name", t.Name, "role", t.Role, "by", id.String())
 	return writeJSON(w, http.StatusCreated, api.CreatedToken{Secret: secret, Token: *t})

@@ -108,15 +108,63 @@ func Kinds() []string {
 // New makes the connector a configured source describes. Errors name the
 // source and the parameter.
 func New(cfg Config) (Source, error) {
-	mk, ok := constructors[cfg.Type]
-	if !ok {
-		return nil, fmt.Errorf("source %q: unknown type %q (want one of %s)", cfg.Name, cfg.Type, strings.Join(Kinds(), ", "))
-	}
-	s, err := mk(cfg.Params)
+	s, err := newSource(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
 	}
 	return s, nil
+}
+
+// Validate reports what New would refuse in cfg: an unknown type, an
+// unknown or mistyped parameter, a relative path, a bad URL or template.
+// It connects to nothing and runs nothing (an http source reads its
+// ca_file). The error names the connector and the parameter, not the
+// source, which the caller names its own way.
+func Validate(cfg Config) error {
+	_, err := newSource(cfg)
+	return err
+}
+
+// EnvNames lists the environment variables of the agent that cfg's
+// connector reads: every "env:NAME" value among its parameters (headers,
+// a child's env, S3 keys) and postgres's dsn_env. It reads none of them.
+func EnvNames(cfg Config) []string {
+	var names []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			if name, _ := envRef(x); name != "" {
+				names = append(names, name)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]string:
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(cfg.Params)
+	if n, ok := cfg.Params["dsn_env"].(string); ok && cfg.Type == "postgres" && validEnvName(n) {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func newSource(cfg Config) (Source, error) {
+	mk, ok := constructors[cfg.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown type %q (want one of %s)", cfg.Type, strings.Join(Kinds(), ", "))
+	}
+	return mk(cfg.Params)
 }
 
 // decodeParams fills dst (a pointer to a struct with json tags) from the

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,5 +56,32 @@ func TestConfigFromURI(t *testing.T) {
 		if _, err := ConfigFromURI(bad, isDir); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("%s: %v, want an error naming it", bad, err)
 		}
+	}
+}
+
+// TestValidate: what New refuses, Validate reports without the source's
+// name; and EnvNames lists the variables a source reads.
+func TestValidate(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Name: "m", Type: "dir", Params: map[string]any{"root": "/srv/mail"}}, ""},
+		{Config{Name: "m", Type: "dir", Params: map[string]any{"root": "srv/mail"}}, `dir: root "srv/mail" is not an absolute path`},
+		{Config{Name: "m", Type: "dir", Params: map[string]any{"root": "/srv/mail", "rooot": "/x"}}, `dir: parameters: json: unknown field "rooot"`},
+		{Config{Name: "m", Type: "ftp"}, `unknown type "ftp"`},
+	} {
+		err := Validate(c.cfg)
+		if (c.want == "") != (err == nil) || (err != nil && (!strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), `"m"`))) {
+			t.Errorf("Validate(%+v) = %v, want %q", c.cfg, err, c.want)
+		}
+	}
+	cfg := Config{Type: "command", Params: map[string]any{"argv": []any{"dump"}, "env": map[string]any{"TOKEN": "env:DUMP_TOKEN", "A": "1"}}}
+	if got := EnvNames(cfg); !slices.Equal(got, []string{"DUMP_TOKEN"}) {
+		t.Errorf("EnvNames(command) = %v", got)
+	}
+	cfg = Config{Type: "postgres", Params: map[string]any{"dsn_env": "PG_DSN", "query": "select 1"}}
+	if got := EnvNames(cfg); !slices.Equal(got, []string{"PG_DSN"}) {
+		t.Errorf("EnvNames(postgres) = %v", got)
 	}
 }

@@ -29,7 +29,8 @@ type globalOptions struct {
 	stdout, stderr io.Writer
 	logger         *slog.Logger
 
-	cfg *Config // loaded on first use
+	cfg        *Config // loaded on first use
+	envChecked bool    // stray CUSTOS_* variables warned about
 }
 
 // run is custos without the process around it: it parses args, runs the
@@ -154,6 +155,12 @@ func (g *globalOptions) config() (*Config, error) {
 		over["actor"] = g.actor
 	}
 	cfg, err := loadConfig(g.configFile, os.LookupEnv, over)
+	if !g.envChecked {
+		g.envChecked = true
+		for _, name := range strayEnv(os.Environ(), configKeys(""), cfg) {
+			fmt.Fprintf(g.stderr, "custos: warning: environment variable %s names no configuration key; it is ignored\n", name)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

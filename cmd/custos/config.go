@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cast"
 	"github.com/spf13/viper"
 
-	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
@@ -118,27 +116,9 @@ type S3Config struct {
 // LogConfig configures the custody log.
 type LogConfig struct {
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
-}
-
-// ServerConfig configures the daemon's HTTP API.
-type ServerConfig struct {
-	Listen   string `mapstructure:"listen"`
-	TLSCert  string `mapstructure:"tls_cert"`
-	TLSKey   string `mapstructure:"tls_key"`
-	ClientCA string `mapstructure:"client_ca"`
-	// ClientRoles maps a client certificate's subject common name to its
-	// role (intake, custodian, discloser, auditor, admin).
-	ClientRoles map[string]string `mapstructure:"client_roles"`
-	// Workers bounds the jobs (captures, fixity runs) run at once.
-	Workers int `mapstructure:"workers"`
-	// DrainTimeout is how long running jobs get to finish on SIGTERM;
-	// those still running then resume on the next start.
-	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
-	// JobRetention is how long a finished job is kept (0: for ever);
-	// DisclosureRetention how long a package built through the API is
-	// kept for download (0: for ever; its record stays).
-	JobRetention        time.Duration `mapstructure:"job_retention"`
-	DisclosureRetention time.Duration `mapstructure:"disclosure_retention"`
+	// VerifyEvery is how often the daemon verifies the whole log from its
+	// first entry; between two, each scheduler tick verifies what is new.
+	VerifyEvery time.Duration `mapstructure:"verify_every"`
 }
 
 // Secret is a configuration value that is never printed: every formatting
@@ -214,11 +194,13 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "store.s3.upload_concurrency", def: 1, kind: kindInt},
 		{name: "store.s3.retry_for", def: 2 * time.Minute, kind: kindDuration},
 		{name: "log.checkpoint_interval", def: chain.DefaultCheckpointInterval, kind: kindDuration},
+		{name: "log.verify_every", def: 24 * time.Hour, kind: kindDuration},
 		{name: "server.listen", def: "127.0.0.1:8420"},
 		{name: "server.tls_cert", def: ""},
 		{name: "server.tls_key", def: ""},
 		{name: "server.client_ca", def: ""},
 		{name: "server.client_roles", def: map[string]any{}, kind: kindMap},
+		{name: "server.insecure_http", def: false, kind: kindBool},
 		{name: "server.workers", def: 4, kind: kindInt},
 		{name: "server.drain_timeout", def: 30 * time.Second, kind: kindDuration},
 		{name: "server.job_retention", def: 7 * 24 * time.Hour, kind: kindDuration},
@@ -471,6 +453,9 @@ func (c *Config) validate() error {
 	if c.Log.CheckpointInterval < chain.MinCheckpointInterval {
 		return fmt.Errorf("config: log.checkpoint_interval: %v is shorter than the minimum %v", c.Log.CheckpointInterval, chain.MinCheckpointInterval)
 	}
+	if c.Log.VerifyEvery < time.Minute {
+		return fmt.Errorf("config: log.verify_every: %v is shorter than 1m", c.Log.VerifyEvery)
+	}
 	switch c.Store.Type {
 	case "local":
 	case "s3":
@@ -576,38 +561,6 @@ func (s *S3Config) validate() error {
 	return nil
 }
 
-func (s *ServerConfig) validate() error {
-	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
-		return fmt.Errorf("config: server.listen: %q is not host:port", s.Listen)
-	}
-	if (s.TLSCert == "") != (s.TLSKey == "") {
-		return errors.New("config: server.tls_cert and server.tls_key: set both or neither")
-	}
-	if s.ClientCA != "" && s.TLSCert == "" {
-		return errors.New("config: server.client_ca: needs server.tls_cert and server.tls_key")
-	}
-	if len(s.ClientRoles) > 0 && s.ClientCA == "" {
-		return errors.New("config: server.client_roles: needs server.client_ca, which verifies the certificates")
-	}
-	for cn, role := range s.ClientRoles {
-		if _, err := auth.ParseRole(role); err != nil {
-			return fmt.Errorf("config: server.client_roles.%s: %v", cn, err)
-		}
-	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{{"drain_timeout", s.DrainTimeout}, {"job_retention", s.JobRetention}, {"disclosure_retention", s.DisclosureRetention}} {
-		if d.v < 0 {
-			return fmt.Errorf("config: server.%s: %v is negative", d.key, d.v)
-		}
-	}
-	if s.Workers < 1 || s.Workers > 64 {
-		return fmt.Errorf("config: server.workers: %d is not between 1 and 64", s.Workers)
-	}
-	return nil
-}
-
 // validNoteName applies the C2SP signed-note rule for key names, which
 // the log origin (agent_id) is: non-empty, printable, no spaces, no '+'.
 func validNoteName(name string) error {
@@ -629,8 +582,9 @@ func validNoteName(name string) error {
 //	sources:
 //	  mailboxes: {type: dir, categories: [content], root: /srv/mail, include: ["**/*.eml"]}
 //
-// Errors name the source and the key; a parameter the connector does not
-// know is refused when the source is made.
+// Errors name the source and the key; the connector checks its own
+// parameters (source.Validate), so a source that could not capture is
+// refused when the configuration is read.
 func (c *Config) sourceConfigs() ([]source.Config, error) {
 	names := make([]string, 0, len(c.Sources))
 	for name := range c.Sources {
@@ -675,6 +629,11 @@ func (c *Config) sourceConfigs() ([]source.Config, error) {
 		}
 		if sc.Type == "" {
 			return nil, fmt.Errorf("config: sources.%s.type: missing (one of %s)", name, strings.Join(source.Kinds(), ", "))
+		}
+		// The connector's own checks (absolute paths, known parameters,
+		// URLs, templates), now rather than at the first capture.
+		if err := source.Validate(sc); err != nil {
+			return nil, fmt.Errorf("config: sources.%s: %w", name, err)
 		}
 		out = append(out, sc)
 	}

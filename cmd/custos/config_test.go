@@ -42,7 +42,7 @@ func TestExampleConfig(t *testing.T) {
 			Endpoint: "127.0.0.1:9000", Bucket: "evidence", Region: "us-east-1",
 			TLS: true, RetentionMode: "GOVERNANCE", Checksum: "CRC32C", PartSize: 16 << 20, UploadConcurrency: 1, RetryFor: 2 * time.Minute,
 		}},
-		Log: LogConfig{CheckpointInterval: 2 * time.Second},
+		Log: LogConfig{CheckpointInterval: 2 * time.Second, VerifyEvery: 24 * time.Hour},
 		Server: ServerConfig{Listen: "127.0.0.1:8420", Workers: 4, DrainTimeout: 30 * time.Second,
 			JobRetention: 7 * 24 * time.Hour, DisclosureRetention: 7 * 24 * time.Hour},
 		Capture: CaptureConfig{Concurrency: 2, Workers: 16, BatchItems: 1024, BatchWait: 250 * time.Millisecond},
@@ -209,8 +209,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatalf("%v --help: exit %d\n%s%s", args, code, out.String(), errOut.String())
 	}
 	for _, env := range unit["Environment"] {
-		name, _, _ := strings.Cut(env, "=")
-		if name != "CUSTOS_DATA_DIR" && name != passphraseFileEnv {
+		if stray := strayEnv([]string{env}, configKeys(""), nil); len(stray) > 0 {
 			t.Errorf("Environment=%s: custos reads no such variable", env)
 		}
 	}
@@ -221,5 +220,31 @@ func TestSystemdUnit(t *testing.T) {
 		if !slices.Contains(unit[k], v) {
 			t.Errorf("the unit lacks %s", want)
 		}
+	}
+}
+
+// TestStrayEnv: a CUSTOS_ variable that is no configuration key, is read
+// by no flag and by no configured source is stray; one set to nothing is
+// taken as unset.
+func TestStrayEnv(t *testing.T) {
+	clearCustosEnv(t)
+	cfg := &Config{Sources: map[string]any{
+		"db":     map[string]any{"type": "postgres", "dsn_env": "CUSTOS_PG_DSN", "query": "select 1"},
+		"export": map[string]any{"type": "http", "url": "https://example.net/x", "headers": map[string]any{"Authorization": "env:CUSTOS_EXPORT_TOKEN"}},
+	}}
+	environ := []string{
+		"HOME=/h", "CUSTOS_DATA_DIR=/d", "CUSTOS_STORE_S3_SECRET_KEY=hunter2", "CUSTOS_SERVER_WORKERS=8",
+		"CUSTOS_CONFIG=/c.yaml", "CUSTOS_TOKEN=custos_x", "CUSTOS_SERVER_URL=http://x", "CUSTOS_KEY_PASSPHRASE=p",
+		"CUSTOS_KEY_PASSPHRASE_FILE=/p", "CUSTOS_RUN_SERVE=0", "CUSTOS_BIN=/b", "CUSTOS_TEST_S3_ENDPOINT=e", "CUSTOS_BENCH_DIR=/x",
+		"CUSTOS_PG_DSN=postgres://x", "CUSTOS_EXPORT_TOKEN=t",
+		"CUSTOS_STORE_TYP=s3", "CUSTOS_SERVER_LISTEN_ADDR=x", "CUSTOS_STORE_TYP=again", "CUSTOS_UNSET_TYPO=",
+	}
+	if got, want := strayEnv(environ, configKeys(""), cfg), []string{"CUSTOS_SERVER_LISTEN_ADDR", "CUSTOS_STORE_TYP"}; !slices.Equal(got, want) {
+		t.Errorf("stray: %v, want %v", got, want)
+	}
+	// Without a configuration (it could not be read), what sources read is
+	// not known, and so stray.
+	if got := strayEnv(environ, configKeys(""), nil); !slices.Contains(got, "CUSTOS_PG_DSN") || len(got) != 4 {
+		t.Errorf("stray without a configuration: %v", got)
 	}
 }

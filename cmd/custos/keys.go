@@ -72,8 +72,15 @@ func runKeysGenerate(_ context.Context, g *globalOptions, opts keysGenerateOptio
 
 // generateKey makes a new signing key of type typ in cfg.Key.File, with
 // its public key (.pub) and note verifier (.vkey) beside it, encrypted
-// unless noPass. It refuses to replace a key unless force.
-func generateKey(g *globalOptions, cfg *Config, typ string, noPass, force bool) (_ *chain.Key, _ []byte, err error) {
+// unless noPass. It refuses to replace a key unless force. It holds the
+// data directory's lock while it writes.
+func generateKey(g *globalOptions, cfg *Config, typ string, noPass, force bool) (*chain.Key, []byte, error) {
+	return createKey(g, cfg, typ, noPass, force, func() (func() error, error) { return lockForWrite(cfg.DataDir) })
+}
+
+// createKey is generateKey with the lock taken by lock, which returns the
+// func releasing it (a no-op for a caller that holds it already).
+func createKey(g *globalOptions, cfg *Config, typ string, noPass, force bool, lock func() (func() error, error)) (_ *chain.Key, _ []byte, err error) {
 	if cfg.Key.KMS != "" {
 		return nil, nil, usageErrorf("keys generate: key.kms is set (%s): create the key in the KMS", cfg.Key.KMS)
 	}
@@ -90,7 +97,7 @@ func generateKey(g *globalOptions, cfg *Config, typ string, noPass, force bool) 
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock, err := lockForWrite(cfg.DataDir)
+	unlock, err := lock()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -102,7 +102,9 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		err := l.Close(cctx)
 		// The local log stays authoritative whatever happens here; a
 		// mirror left behind is reported, and the next sync catches up.
-		if storeDown {
+		// A log that failed its verification is not copied: the mirror
+		// is what restores it.
+		if storeDown || l.Failed() != nil {
 			return errors.Join(err, unlock())
 		}
 		sctx, scancel := context.WithTimeout(ctx, mirrorTimeout)
@@ -111,7 +113,7 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		return errors.Join(err, serr, unlock())
 	}
 	syncFn := func(ctx context.Context) error {
-		if storeDown {
+		if storeDown || l.Failed() != nil {
 			return nil
 		}
 		_, err := mirror.Sync(ctx)

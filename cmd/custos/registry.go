@@ -12,6 +12,7 @@ import (
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
+	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -43,6 +44,14 @@ func openRegistrySync(ctx context.Context, g *globalOptions, cfg *Config) (*agen
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return openRegistryLocked(ctx, g, cfg, profiles, signer, unlock)
+}
+
+// openRegistryLocked is openRegistrySync once the data directory is
+// locked and the signer loaded: unlock releases the lock, on failure here
+// or through the returned func that closes the log.
+func openRegistryLocked(ctx context.Context, g *globalOptions, cfg *Config, profiles *order.Profiles, signer chain.Signer,
+	unlock func() error) (*agent.Registry, func() error, func(context.Context) error, error) {
 	store, storeDown, err := openWriterStore(ctx, g, cfg)
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, unlock())

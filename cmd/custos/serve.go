@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -22,8 +23,10 @@ import (
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/agent/jobs"
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/server"
+	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -56,47 +59,23 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	if len(args) != 0 {
 		return argCountError("serve", "", args)
 	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	if opts.listen != "" {
-		cfg.Server.Listen = opts.listen
-		if err := cfg.Server.validate(); err != nil {
-			return usageErrorf("serve: --listen: %v", err)
-		}
-	}
-	if cfg.Actor == "" {
-		cfg.Actor = cfg.AgentID // the daemon's own events; API steps name their caller
-	}
-	logger := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	g.logger = logger
-	useForKlog(ctx, logger.Handler())
-
-	if err := ensureKey(g, cfg); err != nil {
-		return err
-	}
-	tokens, adminFile, err := openTokens(cfg)
-	if err != nil {
-		return err
-	}
-	tlsConfig, err := serverTLS(cfg)
+	cfg, tlsConfig, logger, err := serveConfig(ctx, g, opts)
 	if err != nil {
 		return err
 	}
 	// The registry outlives ctx: on SIGTERM it must still publish the
 	// final checkpoint and sync the mirror.
 	base := context.WithoutCancel(ctx)
-	reg, closeReg, syncMirror, err := openRegistrySync(base, g, cfg)
+	st, err := openDaemonState(base, g, cfg)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, closeReg()) }()
-	srv, err := newServer(base, g, cfg, reg, tokens, logger)
+	defer func() { err = errors.Join(err, st.closeReg()) }()
+	srv, err := newServer(base, g, cfg, st.reg, st.tokens, logger)
 	if err != nil {
 		return err
 	}
-	sched, err := newScheduler(cfg, reg, logger, syncMirror)
+	sched, err := newScheduler(cfg, st.reg, logger, st.syncMirror)
 	if err != nil {
 		return err
 	}
@@ -120,8 +99,8 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	url := scheme + "://" + ln.Addr().String()
 	w := &errWriter{w: g.stdout}
 	w.printf("custos: serving %s on %s (data directory %s)\n", cfg.AgentID, url, cfg.DataDir)
-	if adminFile != "" {
-		w.printf("custos: the first admin token is in %s (shown once; read it, then remove the file)\n", adminFile)
+	if st.adminFile != "" {
+		w.printf("custos: the first admin token is in %s (shown once; read it, then remove the file)\n", st.adminFile)
 	}
 	removeInfo, err := writeServeInfo(cfg.DataDir, url)
 	if err != nil {
@@ -130,6 +109,88 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	defer removeInfo()
 	logger.Info("serving", "url", url, "data_dir", cfg.DataDir, "store", cfg.Store.Type)
 	return serveUntilDone(ctx, hs, ln, srv, sched, cfg.Server.DrainTimeout, logger)
+}
+
+// serveConfig reads and checks all the daemon needs before it touches the
+// data directory: the configuration with --listen, that it does not take
+// bearer tokens in clear from the network, and the TLS files. It makes the
+// daemon's JSON logger.
+func serveConfig(ctx context.Context, g *globalOptions, opts serveOptions) (*Config, *tls.Config, *slog.Logger, error) {
+	cfg, err := g.config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if opts.listen != "" {
+		cfg.Server.Listen = opts.listen
+		if err := cfg.Server.validate(); err != nil {
+			return nil, nil, nil, usageErrorf("serve: --listen: %v", err)
+		}
+	}
+	insecure, err := cfg.Server.checkPlainHTTP()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tlsConfig, err := serverTLS(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cfg.Actor == "" {
+		cfg.Actor = cfg.AgentID // the daemon's own events; API steps name their caller
+	}
+	logger := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	g.logger = logger
+	useForKlog(ctx, logger.Handler())
+	if insecure {
+		logger.Warn("serving plain HTTP on an address other than loopback (server.insecure_http): "+
+			"bearer tokens are protected only by the proxy in front", "listen", cfg.Server.Listen)
+	}
+	return cfg, tlsConfig, logger, nil
+}
+
+// daemonState is what the daemon opens in its data directory.
+type daemonState struct {
+	reg        *agent.Registry
+	closeReg   func() error // closes the log and releases the lock
+	syncMirror func(context.Context) error
+	tokens     *auth.Store
+	adminFile  string // where the first admin token was written, or ""
+}
+
+// openDaemonState takes the data directory's lock first and, holding it,
+// makes the signing key on first start and the first admin token, and
+// opens the registry: nothing is written into a data directory another
+// process holds.
+func openDaemonState(ctx context.Context, g *globalOptions, cfg *Config) (_ *daemonState, err error) {
+	unlock, err := lockForWrite(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if unlock != nil {
+			err = errors.Join(err, unlock())
+		}
+	}()
+	if err := ensureKey(g, cfg); err != nil {
+		return nil, err
+	}
+	profiles, err := order.LoadProfiles(cfg.Profiles)
+	if err != nil {
+		return nil, usageErrorf("config: profiles: %v", err)
+	}
+	signer, err := loadSigner(ctx, g, cfg)
+	if err != nil {
+		return nil, err
+	}
+	st := &daemonState{}
+	if st.tokens, st.adminFile, err = openTokens(cfg); err != nil {
+		return nil, err
+	}
+	held := unlock
+	unlock = nil // the registry releases it from here on
+	if st.reg, st.closeReg, st.syncMirror, err = openRegistryLocked(ctx, g, cfg, profiles, signer, held); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // serveUntilDone serves until ctx ends, then shuts down in order: stop
@@ -217,15 +278,20 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 
 // newScheduler makes the daemon's timed duties: expiry reminders (a log
 // line, and a signed webhook when configured), automatic release and purge
-// at expiry, periodic fixity, and the mirror sync of the log.
+// at expiry, periodic fixity, the mirror sync of the log and its
+// verification.
 func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMirror func(context.Context) error) (*scheduler.Scheduler, error) {
 	sc := cfg.Scheduler
+	verify, err := logVerification(cfg, reg, logger)
+	if err != nil {
+		return nil, err
+	}
 	s, err := scheduler.New(scheduler.Config{
 		Registry: reg, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
 		Webhook: sc.Webhook, WebhookSecret: []byte(sc.WebhookSecret.Reveal()),
 		StateFile:   cfg.dir().Scheduler(),
 		AutoRelease: sc.AutoRelease, PurgeGrace: sc.PurgeGrace, FixityEvery: sc.FixityEvery, FixityRate: sc.FixityRate, Tick: sc.Tick,
-		Hooks: []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}},
+		Hooks: []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}, verify},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
@@ -235,7 +301,9 @@ func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMir
 
 // ensureKey generates the signing key on first start, as `make run` does:
 // encrypted with CUSTOS_KEY_PASSPHRASE or a passphrase asked on the
-// terminal; with neither, an unencrypted key and a warning.
+// terminal; with neither, an unencrypted key and a warning. The caller
+// holds the data directory's lock. A key file missing beside a log is not
+// a first start: a new key would not sign that log, so it is refused.
 func ensureKey(g *globalOptions, cfg *Config) error {
 	if cfg.Key.KMS != "" {
 		return nil
@@ -243,12 +311,17 @@ func ensureKey(g *globalOptions, cfg *Config) error {
 	if _, err := os.Stat(cfg.Key.File); err == nil || !errors.Is(err, os.ErrNotExist) {
 		return nil // there, or a problem loadSigner reports
 	}
+	if _, err := os.Stat(filepath.Join(cfg.dir().Log(), chain.CheckpointPath)); err == nil {
+		return usageErrorf("serve: key file %s does not exist, and the log in %s was signed with a key: "+
+			"restore the key file, or set key.file to it (a new key would not sign this log)", cfg.Key.File, cfg.dir().Log())
+	}
 	hasPass := os.Getenv(passphraseEnv) != "" || os.Getenv(passphraseFileEnv) != ""
 	noPass := !hasPass && !term.IsTerminal(int(os.Stdin.Fd()))
 	if noPass {
 		fmt.Fprintln(g.stderr, "serve: no CUSTOS_KEY_PASSPHRASE(_FILE) and no terminal: generating an unencrypted key")
 	}
-	_, _, err := generateKey(g, cfg, "ed25519", noPass, false)
+	held := func() (func() error, error) { return func() error { return nil }, nil }
+	_, _, err := createKey(g, cfg, "ed25519", noPass, false, held)
 	debug.FreeOSMemory() // the passphrase's scrypt; loading the key needs as much again
 	return err
 }
@@ -276,7 +349,8 @@ func openTokens(cfg *Config) (*auth.Store, string, error) {
 	return tokens, path, nil
 }
 
-// serverTLS is the listener's TLS configuration, or nil for plain HTTP.
+// serverTLS is the listener's TLS configuration, or nil for plain HTTP. A
+// file that is missing or not what it should be is a configuration error.
 func serverTLS(cfg *Config) (*tls.Config, error) {
 	s := cfg.Server
 	if s.TLSCert == "" {
@@ -284,17 +358,17 @@ func serverTLS(cfg *Config) (*tls.Config, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
 	if err != nil {
-		return nil, fmt.Errorf("serve: server.tls_cert and tls_key: %w", err)
+		return nil, usageErrorf("serve: server.tls_cert and tls_key: %v", err)
 	}
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if s.ClientCA != "" {
 		pem, err := os.ReadFile(s.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("serve: server.client_ca: %w", err)
+			return nil, usageErrorf("serve: server.client_ca: %v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("serve: server.client_ca %s: no PEM certificate", s.ClientCA)
+			return nil, usageErrorf("serve: server.client_ca %s: no PEM certificate", s.ClientCA)
 		}
 		// Certificates are verified when given; a client without one may
 		// still present a bearer token.

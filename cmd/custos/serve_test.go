@@ -81,7 +81,13 @@ var servingLine = regexp.MustCompile(`serving \S+ on (https?://\S+) `)
 // the line that says where it listens.
 func startDaemon(t testing.TB, bin string, env []string) *daemon {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+	return startDaemonOn(t, bin, env, "127.0.0.1:0")
+}
+
+// startDaemonOn is startDaemon listening on listen.
+func startDaemonOn(t testing.TB, bin string, env []string, listen string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--listen", listen)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -318,5 +324,27 @@ func TestServeScenario(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the order's events do not hold %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestServePlainHTTPBeyondLoopback: with server.insecure_http (a proxy in
+// front terminates TLS) the daemon serves plain HTTP on every interface,
+// and says so in one WARN line; without it, it refuses to start (see
+// testdata/script/serve_start.txtar).
+func TestServePlainHTTPBeyondLoopback(t *testing.T) {
+	bin := custosBinary(t)
+	dir := t.TempDir()
+	env := []string{"CUSTOS_DATA_DIR=" + filepath.Join(dir, "data"), "CUSTOS_KEY_PASSPHRASE=insecure http test",
+		"CUSTOS_SERVER_INSECURE_HTTP=true"}
+	d := startDaemonOn(t, bin, env, "0.0.0.0:0")
+	d.stop(t)
+	var said []string
+	for line := range strings.Lines(d.stderr.String()) {
+		if strings.Contains(line, "insecure_http") {
+			said = append(said, line)
+		}
+	}
+	if len(said) != 1 || !strings.Contains(said[0], `"level":"WARN"`) || !strings.Contains(said[0], `"listen":"0.0.0.0:0"`) {
+		t.Fatalf("want one WARN line about server.insecure_http, got %q\nlog:\n%s", said, d.stderr)
 	}
 }

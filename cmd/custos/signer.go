@@ -35,7 +35,9 @@ func loadSigner(ctx context.Context, g *globalOptions, cfg *Config) (chain.Signe
 func loadKeyFile(path string, prompt io.Writer) (signature.SignerVerifier, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("key file %s does not exist (create it with custos keys generate)", path)
+		// The configuration names a key that is not there: a usage
+		// error, found before anything is written.
+		return nil, usageErrorf("key file %s does not exist (create it with custos keys generate, or set key.file)", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read key file: %w", err)

@@ -58,13 +58,21 @@ func (c *Config) s3Options() (storage.S3Options, error) {
 		SSE: s.SSE, SSEKMSKeyID: s.SSEKMSKeyID,
 		PartSize: s.PartSize, Concurrency: s.UploadConcurrency, RetryFor: s.RetryFor,
 	}
+	// Files the configuration names and that are not there (or not what
+	// they should be) are configuration errors, found before the store is
+	// reached.
+	if s.CAFile != "" {
+		if _, err := os.Stat(s.CAFile); err != nil {
+			return o, usageErrorf("config: store.s3.ca_file: %v", err)
+		}
+	}
 	if s.SSECKeyFile != "" {
 		key, err := os.ReadFile(s.SSECKeyFile)
 		if err != nil {
-			return o, fmt.Errorf("store.s3.sse_c_key_file: %w", err)
+			return o, usageErrorf("config: store.s3.sse_c_key_file: %v", err)
 		}
 		if len(key) != 32 {
-			return o, fmt.Errorf("store.s3.sse_c_key_file: %s holds %d bytes, not the 32 of an SSE-C key", s.SSECKeyFile, len(key))
+			return o, usageErrorf("config: store.s3.sse_c_key_file: %s holds %d bytes, not the 32 of an SSE-C key", s.SSECKeyFile, len(key))
 		}
 		o.SSECKey = key
 	}
