@@ -60,21 +60,77 @@ type DisclosureReport struct {
 // the chosen items as a BagIt bag with the order's custody events, their
 // inclusion proofs against one signed checkpoint, a signed statement about
 // the payload and the custody chain in CASE/UCO. Every item is read back
-// through the store, which re-hashes it. Only when the package is complete
-// and in place is disclosure.created logged and the order moved to
+// through the store, which re-hashes it; an item found altered or missing
+// is logged as fixity.failed, and the disclosure fails as tampering.
+//
+// The package is built in a private work directory (Config.WorkDir), then
+// opened and verified there by the code an investigator's `custos verify`
+// runs, trusting only the log's key; a package that does not verify is
+// never let go. Only then is it encrypted (with recipients) and moved to
+// opts.Out, and disclosure.created logged and the order moved to
 // disclosed; if that cannot be logged, the package is removed, so nothing
-// leaves unrecorded.
+// leaves unrecorded. A process killed on the way leaves its work
+// directory, which the next start removes (Recover).
 func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions) (*DisclosureReport, error) {
-	pl := r.Log
 	if r.Capturer == nil || r.Capturer.Signer == nil {
 		return nil, errors.New("disclose: no signer for the package's statement")
+	}
+	final, err := packagePath(opts)
+	if err != nil {
+		return nil, err
 	}
 	v, unlock, err := r.begin(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	o, st := v.Order, v.State
+	watch := &tamperWatch{}
+	c, err := r.disclosureContents(ctx, v, opts, watch)
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.newWork(id)
+	if err != nil {
+		return nil, fmt.Errorf("disclose order %s: %w", id, err)
+	}
+	defer w.remove()
+	b, err := r.buildPackage(ctx, w, opts.Out, c, opts.Recipients)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("disclose order %s: %w", id, err), r.recordTampered(ctx, v.Order, watch))
+	}
+	if err := w.publish(ctx, b, final); err != nil {
+		return nil, fmt.Errorf("disclose order %s: %w", id, err)
+	}
+	rep := &DisclosureReport{Order: v.Order, Path: final, SHA256: b.sha256, Items: b.files, Partial: c.Partial, Checkpoint: c.Checkpoint, Events: len(c.Events)}
+	if err := r.recordDisclosure(ctx, v.Order, rep, opts, c.Time); err != nil {
+		_ = os.RemoveAll(final)
+		return nil, fmt.Errorf("disclose: the package was built but its disclosure could not be logged, so it was removed: %w", err)
+	}
+	return rep, nil
+}
+
+// packagePath is where the package of opts goes: Out, or Out+".age" when
+// encrypted. It must not exist.
+func packagePath(opts DiscloseOptions) (string, error) {
+	final := opts.Out
+	if len(opts.Recipients) > 0 {
+		if disclosure.FormatFor(opts.Out) == disclosure.FormatDir {
+			return "", errors.New("an encrypted package is a .zip or a .tar: give --out PATH.zip or PATH.tar")
+		}
+		final += ".age"
+	}
+	if _, err := os.Lstat(final); err == nil {
+		return "", fmt.Errorf("%s exists: a package is never written over", final)
+	}
+	return final, nil
+}
+
+// disclosureContents gathers what the package of order v is made of: its
+// record, its events to the newest checkpoint with their proofs, and the
+// items opts selects, each read through watch.
+func (r *Registry) disclosureContents(ctx context.Context, v *OrderView, opts DiscloseOptions, watch *tamperWatch) (*disclosure.Contents, error) {
+	pl := r.Log
+	o, st, id := v.Order, v.State, v.Order.ID
 	if !o.Status.CanDisclose() {
 		return nil, fmt.Errorf("order %s is %s: it cannot be disclosed: %w", id, o.Status, order.ErrIllegalTransition)
 	}
@@ -89,7 +145,7 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 	if len(events) == 0 || events[len(events)-1].Index != st.LastIndex {
 		return nil, fmt.Errorf("disclose: checkpoint of size %d does not cover the order's newest event %d", cp.Size, st.LastIndex)
 	}
-	all, sealed, err := r.preservedItems(ctx, st, events)
+	all, sealed, err := r.preservedItems(ctx, st, events, watch)
 	if err != nil {
 		return nil, fmt.Errorf("disclose order %s: %w", id, err)
 	}
@@ -107,25 +163,15 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 	if sum := sha256.Sum256(rec); hex.EncodeToString(sum[:]) != st.Record {
 		return nil, &chain.TamperError{File: RecordKey(id, st.Record), Index: -1, What: "the order record does not hash to the digest the log holds"}
 	}
-	now := r.now()
-	w, err := disclosure.Write(ctx, opts.Out, &disclosure.Contents{
+	return &disclosure.Contents{
 		Order: rec, Events: events, Checkpoint: cp, Key: pl.Key(),
 		Prove: func(ctx context.Context, index uint64) (*chain.Proof, error) {
 			return chain.BuildInclusionProof(ctx, pl.FS(), cp.Raw, cp.Size, index)
 		},
 		Items: items, Partial: len(items) < len(all),
-		Organization: opts.Organization, Agent: r.Agent, Actor: opts.Actor, Time: now,
-		Recipients: opts.Recipients, Recipient: opts.RecipientText, Signer: r.Capturer.Signer,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("disclose order %s: %w", id, err)
-	}
-	rep := &DisclosureReport{Order: o, Path: w.Path, SHA256: w.SHA256, Items: w.Files, Partial: len(items) < len(all), Checkpoint: cp, Events: len(events)}
-	if err := r.recordDisclosure(ctx, o, rep, opts, now); err != nil {
-		_ = os.RemoveAll(w.Path)
-		return nil, fmt.Errorf("disclose: the package was built but its disclosure could not be logged, so it was removed: %w", err)
-	}
-	return rep, nil
+		Organization: opts.Organization, Agent: r.Agent, Actor: opts.Actor, Time: r.now(),
+		Recipient: opts.RecipientText, Signer: r.Capturer.Signer,
+	}, nil
 }
 
 // recordDisclosure logs disclosure.created and moves the order to
@@ -191,8 +237,8 @@ func orderEvents(ctx context.Context, fsys fs.FS, size uint64, id string) ([]*ch
 // bytes (sealed says where each sits in its batch, for its proof). Each is
 // read back through the store (or the spool while it waits there), which
 // re-hashes it: an item that does not match its digest fails the
-// disclosure as tampering.
-func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []*chain.Record) ([]disclosure.Item, map[string]HeldItem, error) {
+// disclosure as tampering, and watch notes it.
+func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []*chain.Record, watch *tamperWatch) ([]disclosure.Item, map[string]HeldItem, error) {
 	first := map[string]*chain.Record{}
 	for _, e := range events {
 		if e.Event.Type != chain.ItemPreserved || len(e.Event.Items) != 1 {
@@ -214,7 +260,9 @@ func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []
 			out = append(out, disclosure.Item{
 				SHA256: sum, SHA512: rec.SHA512, Size: size, Source: rec.Source, Name: rec.Name,
 				Categories: rec.Categories, MediaType: rec.MediaType, PreservedIndex: it.Index, Record: it.Line,
-				Open: func(ctx context.Context) (io.ReadCloser, error) { return r.openItem(ctx, key, spooled, sum, size) },
+				Open: watch.open(chain.Digest{SHA256: sum, SHA512: rec.SHA512}, key, func(ctx context.Context) (io.ReadCloser, error) {
+					return r.openItem(ctx, key, spooled, sum, size)
+				}),
 			})
 			it.Line, it.Record = nil, nil // proveRecords reads the batch again
 			sealed[sum] = it
@@ -231,7 +279,9 @@ func (r *Registry) preservedItems(ctx context.Context, st *OrderState, events []
 		out = append(out, disclosure.Item{
 			SHA256: sum, SHA512: e.Event.Items[0].SHA512, Size: d.Size, Source: d.Source, Name: d.Name,
 			Categories: d.Categories, MediaType: d.MediaType, PreservedIndex: e.Index,
-			Open: func(ctx context.Context) (io.ReadCloser, error) { return r.openItem(ctx, key, spooled, sum, d.Size) },
+			Open: watch.open(e.Event.Items[0], key, func(ctx context.Context) (io.ReadCloser, error) {
+				return r.openItem(ctx, key, spooled, sum, d.Size)
+			}),
 		})
 	}
 	return out, sealed, nil

@@ -14,6 +14,13 @@
 // read from its events, and a record or item is trusted only through the
 // digest the log holds for it.
 //
+// A writer's start calls Recover before anything else: every capture a
+// dead process left without an end is recorded as capture.failed
+// (interrupted), and the work a killed disclosure left (Config.WorkDir) is
+// removed and logged as disclosure.abandoned. A reader's start removes
+// that work too (ParkAbandonedWork) and leaves the logging to the next
+// writer.
+//
 // The subpackages hold the nouns the service uses: agent/order (the pure
 // order domain), agent/capture (the capture pipeline: sources chosen for
 // an order, hashing, spool, attestations, fixity), agent/source

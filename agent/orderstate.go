@@ -48,8 +48,13 @@ type OrderState struct {
 	// (capture.started with no capture.completed or capture.failed): the
 	// process running them died.
 	OpenCaptures []string
-	Events       int
-	LastIndex    uint64
+	// Interrupted are the captures recorded as interrupted (capture.failed
+	// with interrupted: true) since the order's last completed capture:
+	// what they stored and never sealed waits for the next capture of the
+	// order, which seals it in a recovery batch.
+	Interrupted []string
+	Events      int
+	LastIndex   uint64
 	// Status is the order's status after its newest order event.
 	Status order.Status
 	// Received holds the details of its order.received event (reference,
@@ -161,8 +166,16 @@ func (st *OrderState) applyItems(rec *chain.Record) error {
 		st.Batches = append(st.Batches, &capture.LoggedBatch{Order: e.Order, Index: rec.Index, Sealed: sb, Spooled: sb.Stored == chain.StoredInSpool})
 	case chain.CaptureStarted:
 		st.OpenCaptures = appendNew(st.OpenCaptures, e.Details["capture"])
-	case chain.CaptureCompleted, chain.CaptureFailed:
+	case chain.CaptureCompleted:
+		// It ran the recovery of every capture interrupted before it
+		// (captures of one order take turns).
 		st.OpenCaptures = remove(st.OpenCaptures, e.Details["capture"])
+		st.Interrupted = nil
+	case chain.CaptureFailed:
+		st.OpenCaptures = remove(st.OpenCaptures, e.Details["capture"])
+		if e.Details["interrupted"] == "true" {
+			st.Interrupted = appendNew(st.Interrupted, e.Details["capture"])
+		}
 	case chain.ItemPreserved:
 		for _, d := range e.Items {
 			if _, ok := st.Items[d.SHA256]; !ok {
@@ -254,6 +267,7 @@ func (st *OrderState) clone() *OrderState {
 	c.Spooled = maps.Clone(st.Spooled)
 	c.Purged = maps.Clone(st.Purged)
 	c.OpenCaptures = slices.Clone(st.OpenCaptures)
+	c.Interrupted = slices.Clone(st.Interrupted)
 	c.Batches = cloneBatches(st.Batches)
 	c.PurgedBatches = cloneBatches(st.PurgedBatches)
 	c.Received = maps.Clone(st.Received)

@@ -17,7 +17,6 @@ import (
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/source"
-	"github.com/custos-evidence/custos/chain"
 )
 
 // Document is an order document to preserve with a new order: the PDF,
@@ -166,18 +165,16 @@ func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []capture.N
 		if err != nil {
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
-		spec.Preserved, spec.Interrupted = held, st.OpenCaptures
+		spec.Preserved = held
+		// A writer's start records the captures a dead process left
+		// open (Recover); one it did not is recorded here.
 		for _, cid := range st.OpenCaptures {
-			e := chain.Event{
-				Type: chain.CaptureFailed, Time: r.now(), Order: o.ID, Actor: actor, Agent: r.Agent, Host: r.Host,
-				Authority: o.LegalBasis,
-				Reason:    "interrupted: the process running the capture stopped before it ended; items it sealed are in the log, what it stored and never sealed is sealed by the next capture",
-				Details:   map[string]string{"capture": cid, "interrupted": "true"},
-			}
-			if _, err := r.Log.Append(ctx, e); err != nil {
+			if _, err := r.Log.Append(ctx, interruptedEvent(o.ID, o.LegalBasis, cid, actor, r.Agent, r.Host, r.now(), "capture")); err != nil {
 				return nil, fmt.Errorf("order %s: record interrupted capture %s: %w", o.ID, cid, err)
 			}
+			st.Interrupted = appendNew(st.Interrupted, cid)
 		}
+		spec.Interrupted = st.Interrupted
 	}
 	if c.Spool != nil && c.StoreUp(ctx) && r.flushMu.TryLock() {
 		// Another step flushing now is flushing for this one too. The

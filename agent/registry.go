@@ -53,10 +53,15 @@ type Config struct {
 	// manifests (also the Capturer's Manifests); nil reads them from the
 	// store (and the spool), keeping no copy.
 	Manifests *capture.Index
-	Agent     string           // the agent id, in every event
-	Host      string           // the host name, in every event
-	Now       func() time.Time // nil: time.Now
-	Entropy   io.Reader        // order ids; nil: crypto/rand
+	// WorkDir holds work in progress (a disclosure being built), each in
+	// a private directory of its own: the data directory's work/, emptied
+	// at each writer's start by Recover. "" uses the system's temporary
+	// directory, which nothing sweeps.
+	WorkDir string
+	Agent   string           // the agent id, in every event
+	Host    string           // the host name, in every event
+	Now     func() time.Time // nil: time.Now
+	Entropy io.Reader        // order ids; nil: crypto/rand
 	// Logger reports what does not stop a step (a spool that could not be
 	// flushed yet); nil discards.
 	Logger *slog.Logger

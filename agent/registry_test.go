@@ -44,7 +44,7 @@ func (f *registryFixture) registry(ordersDir string) *Registry {
 	c.Spool = f.spool
 	reg, err := New(Config{
 		Log: f.log, Store: f.store, Profiles: mustLoadProfiles(), Capturer: &c, Agent: "agent-1", Host: "host-1",
-		Book: &OrderBook{Dir: ordersDir, Store: f.store},
+		Book: &OrderBook{Dir: ordersDir, Store: f.store}, WorkDir: filepath.Join(f.dir, "work"),
 	})
 	if err != nil {
 		panic(err) // every field is set above

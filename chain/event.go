@@ -41,19 +41,23 @@ const (
 	FixityFailed      EventType = "fixity.failed"
 	ItemAccessed      EventType = "item.accessed"
 	DisclosureCreated EventType = "disclosure.created"
-	OrderReleased     EventType = "order.released"
-	ItemPurged        EventType = "item.purged"
-	KeyRotated        EventType = "key.rotated"
-	LogOpened         EventType = "log.opened"
-	LogRecovered      EventType = "log.recovered"
-	CustodyNote       EventType = "custody.note"
+	// DisclosureAbandoned records that a start found and removed what a
+	// disclosure killed before it was checked and moved into place had
+	// written (a partial package: copies of evidence).
+	DisclosureAbandoned EventType = "disclosure.abandoned"
+	OrderReleased       EventType = "order.released"
+	ItemPurged          EventType = "item.purged"
+	KeyRotated          EventType = "key.rotated"
+	LogOpened           EventType = "log.opened"
+	LogRecovered        EventType = "log.recovered"
+	CustodyNote         EventType = "custody.note"
 )
 
 var knownTypes = map[EventType]bool{
 	OrderReceived: true, OrderAmended: true, OrderExtended: true, OrderHeld: true,
 	CaptureStarted: true, ItemPreserved: true, ItemStored: true, ItemsSealed: true, CaptureCompleted: true,
 	CaptureFailed: true, FixityVerified: true, FixityFailed: true, ItemAccessed: true,
-	DisclosureCreated: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
+	DisclosureCreated: true, DisclosureAbandoned: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
 	LogOpened: true, LogRecovered: true, CustodyNote: true,
 }
 

@@ -13,9 +13,11 @@ const (
 	JobsDir        = "jobs"           // the daemon's durable job queue
 	DisclosuresDir = "disclosures"    // packages the daemon built
 	UploadsDir     = "uploads"        // order documents received through the API
+	WorkDir        = "work"           // work in progress (disclosures being built), mode 0700; emptied at each start
 	TokensFile     = "tokens.json"    // the daemon's bearer tokens (hashed)
 	AdminTokenFile = "admin-token"    // the first admin token, mode 0600
 	SchedulerFile  = "scheduler.json" // the scheduler's state
+	RecoveryFile   = "recovery.json"  // how far the last writer's start read the log for captures left open
 	ServeFile      = "serve.json"     // where a running daemon listens
 )
 
@@ -46,6 +48,12 @@ func (d Dir) Jobs() string { return d.path(JobsDir) }
 // Disclosures is where the daemon keeps the packages it built.
 func (d Dir) Disclosures() string { return d.path(DisclosuresDir) }
 
+// Work is where work in progress lives while it is built (a disclosure
+// package, before it is checked and moved into place): private (mode
+// 0700), on the data directory's file system, and emptied at every start,
+// so that nothing a killed process was building outlives it.
+func (d Dir) Work() string { return d.path(WorkDir) }
+
 // Uploads is where the daemon keeps order documents received.
 func (d Dir) Uploads() string { return d.path(UploadsDir) }
 
@@ -57,6 +65,11 @@ func (d Dir) AdminToken() string { return d.path(AdminTokenFile) }
 
 // Scheduler is the scheduler's state file.
 func (d Dir) Scheduler() string { return d.path(SchedulerFile) }
+
+// Recovery is where a writer's start keeps how far it read the log for
+// captures a dead process left open, so that the next start reads only
+// what was appended since.
+func (d Dir) Recovery() string { return d.path(RecoveryFile) }
 
 // Serve is the file where a running daemon says where it listens.
 func (d Dir) Serve() string { return d.path(ServeFile) }

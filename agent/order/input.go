@@ -8,11 +8,13 @@ import (
 )
 
 // ParseFile reads an order file, JSON or YAML, with the fields of an
-// order record less those the agent sets. Unknown fields are refused.
-// expires_at and confidentiality.no_notification_until may be a date
-// (the end of that day, UTC), an RFC 3339 time or a duration after
-// received_at (90d, 2160h); received_at, when absent, is now. The result
-// is a draft for NewOrder; errors name the field.
+// order record less those the agent sets (received_at among them: the
+// receipt is the agent's clock when the order arrives, now). Unknown
+// fields are refused. expires_at and
+// confidentiality.no_notification_until may be a date (the end of that
+// day, UTC), an RFC 3339 time or a duration after receipt (90d, 2160h);
+// issued_at and signed_at, the authority's own dates, are RFC 3339 times.
+// The result is a draft for NewOrder; errors name the field.
 func ParseFile(data []byte, now time.Time) (*Order, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("order file is %d bytes, more than %d", len(data), MaxSize)
@@ -27,13 +29,11 @@ func ParseFile(data []byte, now time.Time) (*Order, error) {
 	}
 	var ps problems
 	received := now
-	if v, ok := m["received_at"]; ok {
-		if t, err := fileTime(v, time.Time{}, false); err != nil {
-			ps.add("received_at", "%s", err)
-		} else {
-			received, m["received_at"] = t, t.Format(time.RFC3339Nano)
-		}
+	if _, ok := m["received_at"]; ok {
+		ps.add("received_at", "%s", receivedAtGiven)
 	}
+	resolveFileTime(&ps, m, "issued_at", received, false)
+	resolveFileTime(&ps, m, "signed_at", received, false)
 	resolveFileTime(&ps, m, "expires_at", received, true)
 	if w, ok := m["window"].(map[string]any); ok {
 		resolveFileTime(&ps, w, "window.from", received, false)
@@ -96,9 +96,13 @@ type Flags struct {
 	Selectors       []string // TYPE:VALUE each (ParseSelector)
 	Categories      string   // comma-separated: subscriber,traffic,content
 	From, To        string   // RFC 3339; empty: open
-	ReceivedAt      string   // RFC 3339; empty: now
-	Expires         string   // a date, an RFC 3339 time or a duration (ParseExpiry); empty: the profile's default
-	Confidential    bool
+	// ReceivedAt must be empty: the receipt is the agent's clock (NewOrder).
+	ReceivedAt string
+	// IssuedAt and SignedAt are the authority's own dates, RFC 3339;
+	// empty: not given.
+	IssuedAt, SignedAt string
+	Expires            string // a date, an RFC 3339 time or a duration (ParseExpiry); empty: the profile's default
+	Confidential       bool
 	// NoNotificationUntil is a date, an RFC 3339 time or a duration.
 	NoNotificationUntil string
 	LegacyDigests       bool
@@ -115,11 +119,7 @@ func (f *Flags) Draft(now time.Time) (*Order, error) {
 	}
 	received := now
 	if f.ReceivedAt != "" {
-		if t, err := fileTime(f.ReceivedAt, time.Time{}, false); err != nil {
-			ps.add("received_at", "%s", err)
-		} else {
-			o.ReceivedAt, received = t, t
-		}
+		ps.add("received_at", "%s", receivedAtGiven)
 	}
 	for _, s := range f.Selectors {
 		// Kept as given: NewOrder names a bad one with the other problems.
@@ -141,6 +141,8 @@ func (f *Flags) Draft(now time.Time) (*Order, error) {
 	}{
 		{"window.from", f.From, &o.Window.From, false},
 		{"window.to", f.To, &o.Window.To, false},
+		{"issued_at", f.IssuedAt, &o.IssuedAt, false},
+		{"signed_at", f.SignedAt, &o.SignedAt, false},
 		{"expires_at", f.Expires, &o.ExpiresAt, true},
 		{"confidentiality.no_notification_until", f.NoNotificationUntil, &o.Confidentiality.NoNotificationUntil, true},
 	}

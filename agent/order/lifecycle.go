@@ -389,8 +389,8 @@ func (o *Order) LiftHold(c Change) (*Order, *chain.Event, error) {
 
 // Amend replaces what the authority may correct or add to an order (its
 // reference, authority, requesting state, legal basis, offence summary,
-// selectors, categories, window, confidentiality, legacy digests and
-// document) with next's, and returns the amended order and its
+// its own dates issued_at and signed_at, selectors, categories, window,
+// confidentiality, legacy digests and document) with next's, and returns the amended order and its
 // order.amended event, which lists the fields changed (and names the
 // document item when that changed). The id, profile, receipt, expiry,
 // extensions, hold and status cannot be amended: next must carry o's.
@@ -449,7 +449,8 @@ func (o *Order) changedFields(n *Order) []string {
 	}{
 		{"reference", o.Reference, n.Reference}, {"authority", o.Authority, n.Authority},
 		{"requesting_state", o.RequestingState, n.RequestingState}, {"legal_basis", o.LegalBasis, n.LegalBasis},
-		{"offence_summary", o.OffenceSummary, n.OffenceSummary}, {"selectors", o.Selectors, n.Selectors},
+		{"offence_summary", o.OffenceSummary, n.OffenceSummary}, {"issued_at", o.IssuedAt, n.IssuedAt},
+		{"signed_at", o.SignedAt, n.SignedAt}, {"selectors", o.Selectors, n.Selectors},
 		{"categories", o.Categories, n.Categories}, {"window", o.Window, n.Window},
 		{"confidentiality", o.Confidentiality, n.Confidentiality}, {"legacy_digests", o.LegacyDigests, n.LegacyDigests},
 		{"document", o.Document, n.Document},

@@ -392,6 +392,12 @@ func TestAmend(t *testing.T) {
 	if len(o.Selectors) != 3 {
 		t.Error("Amend changed the order it was given")
 	}
+	// The authority's own dates are its to correct, and named when they change.
+	next = o.clone()
+	next.IssuedAt = time.Date(2026, 11, 18, 9, 0, 0, 0, time.UTC)
+	if _, e, err := o.Amend(next, orderChange(at, "the issue date was missing")); err != nil || e.Details["amended"] != "issued_at" {
+		t.Errorf("amending issued_at: %v %v", e, err)
+	}
 	for _, tc := range []struct {
 		name   string
 		change func(n *Order)

@@ -119,7 +119,10 @@ type DocumentRef struct {
 //	profile            the jurisdiction profile: its periods and extensions
 //	legal_basis        the legal basis, as the order states it
 //	offence_summary    the offence and facts, as the order states them
-//	received_at        when the provider received the order (RFC 3339)
+//	received_at        when the provider received the order (RFC 3339): the
+//	                   agent's clock when the order arrived, never the sender's
+//	issued_at          when the authority issued the order, as it says
+//	signed_at          when the authority signed it, as it says
 //	selectors          [{type, value}]: whose data (see Selector)
 //	categories         subscriber, traffic, content
 //	window             {from, to}: the time span of the data; either end may be open
@@ -132,7 +135,10 @@ type DocumentRef struct {
 //	document           {sha256, name, media_type, size}: the order document item
 //
 // Times are UTC in a record; an order file may give expires_at and
-// no_notification_until as a date or a duration (see ParseExpiry).
+// no_notification_until as a date or a duration (see ParseExpiry). The
+// deadlines run from received_at; issued_at and signed_at are the
+// authority's own dates, recorded as it gives them (records written before
+// they existed have neither).
 type Order struct {
 	Version         int             `json:"v,omitempty"`
 	ID              string          `json:"id,omitempty"`
@@ -143,6 +149,8 @@ type Order struct {
 	LegalBasis      string          `json:"legal_basis"`
 	OffenceSummary  string          `json:"offence_summary,omitempty"`
 	ReceivedAt      time.Time       `json:"received_at,omitzero"`
+	IssuedAt        time.Time       `json:"issued_at,omitzero"`
+	SignedAt        time.Time       `json:"signed_at,omitzero"`
 	Selectors       []Selector      `json:"selectors"`
 	Categories      []Category      `json:"categories"`
 	Window          Window          `json:"window,omitzero"`
@@ -392,13 +400,33 @@ func isLowerHex(s string, n int) bool {
 	})
 }
 
+// ArrivedAt is when the agent received o by its own clock: received_at,
+// or the time in o's id (a ULID of the agent's clock when it recorded the
+// order) when that is later. Records written before received_at was the
+// agent's own may name an earlier receipt than the one that happened.
+func (o *Order) ArrivedAt() time.Time {
+	at := o.ReceivedAt
+	if id, err := ulid.ParseStrict(o.ID); err == nil {
+		if t := ulid.Time(id.Time()); t.After(at) {
+			at = t
+		}
+	}
+	return at
+}
+
+// receivedAtGiven is the problem of an order that names its own receipt.
+const receivedAtGiven = "set by the agent's clock when the order arrives, not by its sender: " +
+	"give the authority's own dates as issued_at and signed_at"
+
 // NewOrder makes the order recorded at receipt from a draft (from an order
-// file or the command line): it assigns the id (a ULID of now, random bits
-// from entropy), takes received_at as now when the draft gives none, puts
-// the selectors and categories in normal form, resolves the expiry (the
-// profile's default when the draft gives none) and checks it against the
-// profile. The status is received. Every problem is reported, each naming
-// its field; the draft is not changed.
+// file, the API or the command line): it assigns the id (a ULID of now,
+// random bits from entropy), sets received_at to now (the agent's clock:
+// a draft that gives one is refused, for a sender could otherwise backdate
+// an order into expiry), puts the selectors and categories in normal form,
+// resolves the expiry (the profile's default when the draft gives none)
+// and checks it against the profile. An expiry already past is refused:
+// no order is received expired. The status is received. Every problem is
+// reported, each naming its field; the draft is not changed.
 func NewOrder(draft *Order, ps *Profiles, now time.Time, entropy io.Reader) (*Order, error) {
 	o := draft.clone()
 	var errs problems
@@ -415,12 +443,19 @@ func NewOrder(draft *Order, ps *Profiles, now time.Time, entropy io.Reader) (*Or
 		errs.add("document", "set when the order document is stored as an item")
 	}
 	o.Version, o.Status, o.Extensions, o.CurrentHold, o.Document = Version, StatusReceived, nil, nil, nil
-	if o.ReceivedAt.IsZero() {
-		o.ReceivedAt = now
-	} else if o.ReceivedAt.After(now.Add(maxFutureAt)) {
-		errs.add("received_at", "%s is in the future", utcStamp(o.ReceivedAt))
+	if !o.ReceivedAt.IsZero() {
+		errs.add("received_at", "%s", receivedAtGiven)
 	}
+	o.ReceivedAt = now
 	o.normalize()
+	for _, t := range []struct {
+		field string
+		at    time.Time
+	}{{"issued_at", o.IssuedAt}, {"signed_at", o.SignedAt}} {
+		if t.at.After(now.Add(maxFutureAt)) {
+			errs.add(t.field, "%s is in the future (now is %s)", utcStamp(t.at), utcStamp(now))
+		}
+	}
 	o.validateFields(&errs)
 	if profileName.MatchString(o.Profile) { // else validateFields named it
 		o.resolveExpiry(ps, &errs)
@@ -451,6 +486,9 @@ func (o *Order) resolveExpiry(ps *Profiles, errs *problems) {
 		if o.ExpiresAt, err = p.DefaultExpiry(o.ReceivedAt); err != nil {
 			errs.add("expires_at", "%s", err)
 		}
+	case !o.ExpiresAt.After(o.ReceivedAt):
+		errs.add("expires_at", "%s is already past (the order is received now, %s): no order is received expired",
+			utcStamp(o.ExpiresAt), utcStamp(o.ReceivedAt))
 	default:
 		if err := p.CheckExpiry(o.ReceivedAt, o.ExpiresAt); err != nil {
 			errs.add("expires_at", "%s", err)
@@ -465,7 +503,7 @@ func (o *Order) normalize() {
 	o.Reference, o.Authority = strings.TrimSpace(o.Reference), strings.TrimSpace(o.Authority)
 	o.Profile = strings.TrimSpace(o.Profile)
 	o.RequestingState = strings.ToUpper(strings.TrimSpace(o.RequestingState))
-	for _, t := range []*time.Time{&o.ReceivedAt, &o.ExpiresAt, &o.Window.From, &o.Window.To, &o.Confidentiality.NoNotificationUntil} {
+	for _, t := range []*time.Time{&o.ReceivedAt, &o.IssuedAt, &o.SignedAt, &o.ExpiresAt, &o.Window.From, &o.Window.To, &o.Confidentiality.NoNotificationUntil} {
 		if !t.IsZero() {
 			*t = t.UTC()
 		}
@@ -521,7 +559,7 @@ const iso3166Alpha2 = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD 
 func Format(o *Order) ([]byte, error) {
 	c := o.clone()
 	c.Version = Version
-	for _, t := range []*time.Time{&c.ReceivedAt, &c.ExpiresAt, &c.Window.From, &c.Window.To, &c.Confidentiality.NoNotificationUntil} {
+	for _, t := range []*time.Time{&c.ReceivedAt, &c.IssuedAt, &c.SignedAt, &c.ExpiresAt, &c.Window.From, &c.Window.To, &c.Confidentiality.NoNotificationUntil} {
 		*t = t.UTC()
 	}
 	for i := range c.Extensions {

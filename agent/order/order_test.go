@@ -19,8 +19,9 @@ import (
 
 var updateOrderGolden = flag.Bool("update-order-golden", false, "rewrite agent/testdata/order-record.json")
 
-// orderNow is when the test orders are recorded: an hour after their receipt.
-var orderNow = orderReceived.Add(time.Hour)
+// orderNow is when the test orders are recorded: at their receipt, which
+// is the agent's clock when an order arrives.
+var orderNow = orderReceived
 
 // fixedEntropy makes order ids reproducible.
 func fixedEntropy() *bytes.Reader { return bytes.NewReader(bytes.Repeat([]byte{0x5a}, 10)) }
@@ -35,7 +36,7 @@ func testFlags() Flags {
 		Selectors: []string{"email:alice@example.net", "ip:203.0.113.7:443@2026-11-20T10:00:00+01:00",
 			"phone:+49 30 1234567"},
 		Categories: "traffic, subscriber", From: "2026-10-01T00:00:00Z", To: "2026-11-20T00:00:00Z",
-		ReceivedAt: "2026-11-20T10:00:00Z", Confidential: true, NoNotificationUntil: "2027-06-30",
+		IssuedAt: "2026-11-19T15:30:00+01:00", SignedAt: "2026-11-19T16:00:00+01:00", Confidential: true, NoNotificationUntil: "2027-06-30",
 	}
 }
 
@@ -80,11 +81,15 @@ func TestNewOrderFromFlags(t *testing.T) {
 	if want := endOf("2027-06-30"); !o.Confidentiality.NoNotificationUntil.Equal(want) || !o.Confidentiality.Confidential {
 		t.Errorf("confidentiality %+v", o.Confidentiality)
 	}
-	// Received at defaults to orderNow.
+	// Received at the agent's clock; the authority's dates as given.
 	f := testFlags()
-	f.ReceivedAt, f.Expires = "", "60d"
-	if o := newTestOrder(t, f); !o.ReceivedAt.Equal(orderNow) || !o.ExpiresAt.Equal(endOf("2027-01-19")) {
+	f.Expires = "60d"
+	o = newTestOrder(t, f)
+	if !o.ReceivedAt.Equal(orderNow) || !o.ExpiresAt.Equal(endOf("2027-01-19")) {
 		t.Errorf("received %s, expires %s", o.ReceivedAt, o.ExpiresAt)
+	}
+	if !o.IssuedAt.Equal(time.Date(2026, 11, 19, 14, 30, 0, 0, time.UTC)) || !o.SignedAt.Equal(time.Date(2026, 11, 19, 15, 0, 0, 0, time.UTC)) {
+		t.Errorf("issued %s, signed %s", o.IssuedAt, o.SignedAt)
 	}
 }
 
@@ -141,9 +146,14 @@ func TestOrderValidationErrors(t *testing.T) {
 		{"custom without expiry", "expires_at", "profile custom has no default period: the order must give its expiry",
 			func(f *Flags) { f.Profile = "custom" }},
 		{"unreadable expiry", "expires_at", `"soon" is not a date (2027-02-18), an RFC 3339 time or a duration`, func(f *Flags) { f.Expires = "soon" }},
-		{"expiry before receipt", "expires_at", "is not after the order's receipt", func(f *Flags) { f.Expires = "2026-11-19" }},
-		{"future receipt", "received_at", "2027-01-01T00:00:00Z is in the future", func(f *Flags) { f.ReceivedAt = "2027-01-01T00:00:00Z" }},
-		{"receipt without zone", "received_at", "is not an RFC 3339 time", func(f *Flags) { f.ReceivedAt = "2026-11-20T10:00:00" }},
+		{"expiry already past", "expires_at", "2026-11-19T23:59:59Z is already past (the order is received now, 2026-11-20T10:00:00Z): no order is received expired",
+			func(f *Flags) { f.Expires = "2026-11-19" }},
+		{"expiry now", "expires_at", "is already past", func(f *Flags) { f.Profile, f.Expires = "custom", orderNow.Format(time.RFC3339) }},
+		{"backdated receipt", "received_at", "set by the agent's clock when the order arrives, not by its sender: give the authority's own dates as issued_at and signed_at",
+			func(f *Flags) { f.ReceivedAt = "2020-01-01T00:00:00Z" }},
+		{"receipt given as now", "received_at", "set by the agent's clock", func(f *Flags) { f.ReceivedAt = orderNow.Format(time.RFC3339) }},
+		{"future issue", "issued_at", "2027-01-01T00:00:00Z is in the future", func(f *Flags) { f.IssuedAt = "2027-01-01T00:00:00Z" }},
+		{"signature without zone", "signed_at", "is not an RFC 3339 time", func(f *Flags) { f.SignedAt = "2026-11-19T10:00:00" }},
 		{"notification before receipt", "confidentiality.no_notification_until", "is before the order's receipt",
 			func(f *Flags) { f.NoNotificationUntil = "2026-11-01" }},
 	} {
@@ -297,8 +307,10 @@ func TestParseOrderFileErrors(t *testing.T) {
 		{"numeric expiry", string(base) + "expires_at: 90\n", "expires_at: want a time as a string, not 90"},
 		{"bad window", strings.Replace(string(base), "from: 2026-10-01T00:00:00Z", "from: 2026-10-01", 1),
 			`window.from: "2026-10-01" is not an RFC 3339 time`},
-		{"bad receipt", strings.Replace(string(base), "received_at: 2026-11-20T10:00:00Z", "received_at: today", 1),
-			`received_at: "today" is not an RFC 3339 time`},
+		{"backdated receipt", string(base) + "received_at: 2020-01-01T00:00:00Z\n", "received_at: set by the agent's clock when the order arrives"},
+		{"receipt given", string(base) + "received_at: today\n", "received_at: set by the agent's clock"},
+		{"bad issue date", strings.Replace(string(base), "issued_at: 2026-11-19T15:30:00+01:00", "issued_at: yesterday", 1),
+			`issued_at: "yesterday" is not an RFC 3339 time`},
 		{"bad notification date", strings.Replace(string(base), "no_notification_until: 2027-06-30", "no_notification_until: 2027-13-01", 1),
 			"confidentiality.no_notification_until:"},
 		{"repeated key", string(base) + "profile: us-2703f\n", "profile given twice"},
@@ -316,7 +328,7 @@ func TestParseOrderFileErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	// An expiry given as a duration counts from received_at in the file.
+	// An expiry given as a duration counts from the receipt: now.
 	o, err := ParseFile([]byte(string(base)+"expires_at: 60d\n"), orderNow)
 	if err != nil || !o.ExpiresAt.Equal(endOf("2027-01-19")) {
 		t.Errorf("expires_at 60d: %v %v", o, err)

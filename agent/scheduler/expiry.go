@@ -21,8 +21,9 @@ func releaseReason(o *order.Order) string {
 }
 
 // expire releases the orders past their expiry that may be released, and
-// purges released orders past their expiry. A held order has no fixed
-// end and is never touched; an extended order has its later expiry.
+// purges released orders past their expiry, once PurgeGrace has passed
+// since their receipt. A held order has no fixed end and is never
+// touched; an extended order has its later expiry.
 func (s *Scheduler) expire(ctx context.Context, now time.Time, views []*agent.OrderView, rep *Report) {
 	for _, v := range views {
 		if ctx.Err() != nil {
@@ -34,11 +35,11 @@ func (s *Scheduler) expire(ctx context.Context, now time.Time, views []*agent.Or
 		}
 		switch {
 		case o.Status == order.StatusReleased:
-			if !now.Before(s.purgeAt[o.ID]) {
+			if !now.Before(s.purgeAt[o.ID]) && s.purgeable(o, now, rep) {
 				s.purge(ctx, o, rep)
 			}
 		case releasable(o.Status) && o.Deadline(now, nil).Expired:
-			if s.release(ctx, o, rep) {
+			if s.release(ctx, o, rep) && s.purgeable(o, now, rep) {
 				s.purge(ctx, o, rep)
 			}
 		}
@@ -62,6 +63,26 @@ func (s *Scheduler) release(ctx context.Context, o *order.Order, rep *Report) bo
 	rep.Released = append(rep.Released, o.ID)
 	s.log.Info("expired order released", "order", o.ID, "expires_at", o.ExpiresAt, "previous_status", string(o.Status))
 	return true
+}
+
+// purgeable reports whether o was received PurgeGrace or longer ago by
+// the agent's clock (order.Order.ArrivedAt): a younger order is not
+// purged automatically, whatever its expiry; the first Step that defers it
+// says so in the log.
+func (s *Scheduler) purgeable(o *order.Order, now time.Time, rep *Report) bool {
+	until := o.ArrivedAt().Add(s.cfg.PurgeGrace)
+	if !now.Before(until) {
+		delete(s.graceSaid, o.ID)
+		return true
+	}
+	rep.PurgeDeferred = append(rep.PurgeDeferred, o.ID)
+	if !s.graceSaid[o.ID] {
+		s.graceSaid[o.ID] = true
+		s.log.Warn("expired order received less than the purge grace ago: not purged automatically before then",
+			"order", o.ID, "received_at", o.ArrivedAt(), "expires_at", o.ExpiresAt, "purge_from", until,
+			"grace", s.cfg.PurgeGrace.String())
+	}
+	return false
 }
 
 // purge deletes what the store lets go of a released order (item.purged

@@ -19,6 +19,9 @@ import (
 // DefaultTick is how often Run looks at the orders when Config.Tick is 0.
 const DefaultTick = time.Minute
 
+// DefaultPurgeGrace is Config.PurgeGrace when it is 0: seven days.
+const DefaultPurgeGrace = 7 * 24 * time.Hour
+
 // Config configures a Scheduler. Only Registry is required.
 type Config struct {
 	Registry *agent.Registry
@@ -46,6 +49,11 @@ type Config struct {
 	// are not held; a purge that finds items still retained is tried
 	// again later.
 	AutoRelease bool
+	// PurgeGrace: no order received less than this ago is purged
+	// automatically, whatever its expiry says (only a person's explicit
+	// purge can); it is released at expiry all the same. 0 means
+	// DefaultPurgeGrace.
+	PurgeGrace time.Duration
 
 	// FixityEvery is how often a fixity round starts over the items of
 	// the orders still preserved; 0 means no periodic fixity.
@@ -83,6 +91,9 @@ type Report struct {
 	// PurgeKept are released orders whose purge left items the store
 	// still retains: purged again on a later Step.
 	PurgeKept []string
+	// PurgeDeferred are released orders past their expiry not purged yet
+	// because they were received less than PurgeGrace ago.
+	PurgeDeferred []string
 	// FixityChecked and FixityFailed count the items this Step checked and
 	// those that failed; FixityRemaining is what the running round has
 	// left (0 when no round is running).
@@ -116,6 +127,7 @@ type Scheduler struct {
 	step       sync.Mutex // held by a Step; the fields below are the Step's
 	state      *state
 	purgeAt    map[string]time.Time // released orders: when to try purging again
+	graceSaid  map[string]bool      // orders whose deferred purge was logged
 	round      *fixityRound
 	nextFixity time.Time
 	hookAt     []time.Time
@@ -129,7 +141,7 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	s := &Scheduler{
 		cfg: cfg, reg: cfg.Registry, now: cfg.Now, log: cfg.Logger, actor: cfg.Actor, tick: cfg.Tick,
-		sleep: sleepCtx, purgeAt: map[string]time.Time{}, hookAt: make([]time.Time, len(cfg.Hooks)),
+		sleep: sleepCtx, purgeAt: map[string]time.Time{}, graceSaid: map[string]bool{}, hookAt: make([]time.Time, len(cfg.Hooks)),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -142,6 +154,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if s.tick == 0 {
 		s.tick = DefaultTick
+	}
+	if s.cfg.PurgeGrace == 0 {
+		s.cfg.PurgeGrace = DefaultPurgeGrace
 	}
 	if cfg.Webhook != "" {
 		s.webhook = newWebhook(cfg)
@@ -164,6 +179,8 @@ func (c *Config) validate() error {
 		return errors.New("no registry")
 	case c.Tick < 0:
 		return fmt.Errorf("tick %v is negative", c.Tick)
+	case c.PurgeGrace < 0:
+		return fmt.Errorf("purge grace %v is negative", c.PurgeGrace)
 	case c.FixityEvery < 0:
 		return fmt.Errorf("fixity interval %v is negative", c.FixityEvery)
 	case c.FixityRate < 0:

@@ -19,7 +19,9 @@
 // with Recipients, the archive is encrypted with age to PATH.age. Nothing
 // is visible at the path until the package is complete. Written says
 // where it is, its digest (the one disclosure.created records) and the
-// path of each item under data/.
+// path of each item under data/. A builder that checks its own package
+// before it lets it go writes the archive without Recipients, opens and
+// verifies it, then encrypts those very bytes with Encrypt.
 //
 // To verify a package, Open it (a directory, zip, tar or age file, with
 // the recipient's identities from ParseIdentities), then Verify its files

@@ -66,7 +66,9 @@ func FormatFor(path string) Format {
 
 // packageWriter receives the files of a package one after another. Nothing
 // is visible at the output path until close has succeeded; abort removes
-// everything written.
+// everything written. What it writes is evidence: files are mode 0600 and
+// directories 0700, readable by the writer's user alone (the modes inside
+// an archive, 0644, are the recipient's business).
 type packageWriter interface {
 	// create opens the next file, name slash-separated; size is exact.
 	create(name string, size int64) (io.WriteCloser, error)
@@ -91,12 +93,12 @@ func newPackageWriter(out string, f Format, recipients []age.Recipient, modTime 
 	}
 	tmp := fmt.Sprintf("%s.partial-%s", final, randomSuffix())
 	if f == FormatDir {
-		if err := os.Mkdir(tmp, 0o755); err != nil {
+		if err := os.Mkdir(tmp, 0o700); err != nil {
 			return nil, err
 		}
 		return &dirWriter{tmp: tmp, final: final}, nil
 	}
-	file, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	file, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -133,10 +135,10 @@ type dirWriter struct {
 
 func (d *dirWriter) create(name string, _ int64) (io.WriteCloser, error) {
 	path := filepath.Join(d.tmp, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}

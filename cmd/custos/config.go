@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
+	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/source"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -47,6 +48,10 @@ type SchedulerConfig struct {
 	// AutoRelease releases and then purges orders past their expiry that
 	// are not held.
 	AutoRelease bool `mapstructure:"auto_release"`
+	// PurgeGrace is how long after its receipt an order is safe from an
+	// automatic purge, whatever its expiry; a person's `order purge` is
+	// not bound by it.
+	PurgeGrace time.Duration `mapstructure:"purge_grace"`
 	// FixityEvery starts a fixity round over every preserved item (0: never);
 	// FixityRate bounds its reads in bytes per second (0: unlimited).
 	FixityEvery time.Duration `mapstructure:"fixity_every"`
@@ -211,6 +216,7 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "scheduler.webhook", def: ""},
 		{name: "scheduler.webhook_secret", def: "", secret: true},
 		{name: "scheduler.auto_release", def: true, kind: kindBool},
+		{name: "scheduler.purge_grace", def: scheduler.DefaultPurgeGrace, kind: kindDuration},
 		{name: "scheduler.fixity_every", def: 24 * time.Hour, kind: kindDuration},
 		{name: "scheduler.fixity_rate", def: int64(64 << 20), kind: kindInt},
 		{name: "scheduler.mirror_every", def: time.Minute, kind: kindDuration},
@@ -501,6 +507,8 @@ func (s *SchedulerConfig) validate() error {
 		return fmt.Errorf("config: scheduler.tick: %v is shorter than 1s", s.Tick)
 	case s.Webhook != "" && s.WebhookSecret == "":
 		return errors.New("config: scheduler.webhook: needs scheduler.webhook_secret, the key its requests are signed with")
+	case s.PurgeGrace <= 0:
+		return fmt.Errorf("config: scheduler.purge_grace: %v: must be positive (default %v): no order is purged automatically sooner after its receipt", s.PurgeGrace, scheduler.DefaultPurgeGrace)
 	case s.FixityEvery < 0 || s.FixityRate < 0:
 		return errors.New("config: scheduler.fixity_every and fixity_rate: must not be negative")
 	case s.MirrorEvery < time.Second:

@@ -46,8 +46,8 @@ func TestExampleConfig(t *testing.T) {
 		Server: ServerConfig{Listen: "127.0.0.1:8420", Workers: 4, DrainTimeout: 30 * time.Second,
 			JobRetention: 7 * 24 * time.Hour, DisclosureRetention: 7 * 24 * time.Hour},
 		Capture: CaptureConfig{Concurrency: 2, Workers: 16, BatchItems: 1024, BatchWait: 250 * time.Millisecond},
-		Scheduler: SchedulerConfig{Tick: time.Minute, AutoRelease: true, FixityEvery: 24 * time.Hour, FixityRate: 64 << 20,
-			MirrorEvery: time.Minute},
+		Scheduler: SchedulerConfig{Tick: time.Minute, AutoRelease: true, PurgeGrace: 7 * 24 * time.Hour, FixityEvery: 24 * time.Hour,
+			FixityRate: 64 << 20, MirrorEvery: time.Minute},
 	}
 	got := *cfg
 	srcs, err := got.sourceConfigs()

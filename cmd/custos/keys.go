@@ -15,6 +15,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/urfave/cli/v2"
 
+	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -270,11 +271,16 @@ func lockForWrite(dataDir string) (func() error, error) {
 	return l.Unlock, nil
 }
 
-// lockForRead locks the data directory shared, if it exists.
+// lockForRead locks the data directory shared, if it exists. No writer
+// runs beside a reader, so work in progress found there was left by a
+// process that died: it is removed now, and the next writer's start logs
+// it (agent.ParkAbandonedWork). What cannot be removed (a reader without
+// the right to) stays, private, for that writer.
 func lockForRead(dataDir string) (func() error, error) {
 	l, err := datadir.Lock(dataDir, false)
 	if err != nil {
 		return nil, daemonHint(dataDir, err)
 	}
+	_ = agent.ParkAbandonedWork(datadir.Dir(dataDir).Work())
 	return l.Unlock, nil
 }

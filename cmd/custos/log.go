@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/mirror"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -91,6 +92,10 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, unlock())
 	}
+	// Then what a process that died left unfinished is recorded, before
+	// this one writes anything of its own.
+	_, rerr := agent.Recover(ctx, agent.StartConfig{Log: l, WorkDir: cfg.dir().Work(), StateFile: cfg.dir().Recovery(),
+		Agent: cfg.AgentID, Host: host, Logger: g.logger})
 	closeFn := func() error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
@@ -113,6 +118,9 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		}
 		_, err := mirror.Sync(ctx)
 		return err
+	}
+	if rerr != nil {
+		return nil, nil, nil, errors.Join(fmt.Errorf("record what a process that died left unfinished: %w", rerr), closeFn())
 	}
 	return l, closeFn, syncFn, nil
 }

@@ -29,7 +29,9 @@ func newOrderAddCommand(g *globalOptions) *cli.Command {
 		Description: "The order is given by flags or by --file ORDER.json|yaml with the same fields\n" +
 			"(not both). It prints the new order's id; with --output json the whole order.\n" +
 			"--expires takes a date (2027-02-18, the end of that day UTC), an RFC 3339 time or a\n" +
-			"duration after receipt (90d, 2160h); without it the profile's default applies.",
+			"duration after receipt (90d, 2160h); without it the profile's default applies.\n" +
+			"The receipt is this agent's clock when the order arrives; the authority's own dates\n" +
+			"go in --issued-at and --signed-at. An order whose expiry is already past is refused.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Usage: "the order as a JSON or YAML `FILE`", Destination: &opts.file},
 			&cli.StringFlag{Name: "document", Usage: "the order document `FILE` (PDF, email, scan), preserved as an item of the order", Destination: &opts.document},
@@ -43,7 +45,10 @@ func newOrderAddCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "categories", Usage: "data `CATEGORIES`, comma-separated: subscriber,traffic,content", Destination: &f.Categories},
 			&cli.StringFlag{Name: "from", Usage: "start of the data's time window (RFC 3339)", Destination: &f.From},
 			&cli.StringFlag{Name: "to", Usage: "end of the data's time window (RFC 3339)", Destination: &f.To},
-			&cli.StringFlag{Name: "received-at", Usage: "when the order was received (RFC 3339; default now)", Destination: &f.ReceivedAt},
+			&cli.StringFlag{Name: "issued-at", Usage: "when the authority issued the order, as it says (RFC 3339)", Destination: &f.IssuedAt},
+			&cli.StringFlag{Name: "signed-at", Usage: "when the authority signed the order, as it says (RFC 3339)", Destination: &f.SignedAt},
+			// Refused with the reason: the receipt is the agent's clock.
+			&cli.StringFlag{Name: "received-at", Hidden: true, Destination: &f.ReceivedAt},
 			&cli.StringFlag{Name: "expires", Usage: "expiry: a date, an RFC 3339 time or a duration (90d)", Destination: &f.Expires},
 			&cli.BoolFlag{Name: "confidential", Usage: "the order is confidential", Destination: &f.Confidential},
 			&cli.StringFlag{Name: "no-notification-until", Usage: "no customer notification before this date or duration", Destination: &f.NoNotificationUntil},

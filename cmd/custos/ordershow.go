@@ -48,6 +48,12 @@ func printOrderDetail(g *globalOptions, od *api.OrderDetail) error {
 	w.printf("profile:          %s\n", o.Profile)
 	w.printf("legal basis:      %s\n", oneLine(o.LegalBasis))
 	w.printf("received:         %s\n", o.ReceivedAt.UTC().Format(time.RFC3339))
+	if !o.IssuedAt.IsZero() {
+		w.printf("issued:           %s (as the authority says)\n", o.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	if !o.SignedAt.IsZero() {
+		w.printf("signed:           %s (as the authority says)\n", o.SignedAt.UTC().Format(time.RFC3339))
+	}
 	w.printf("expires:          %s (%s)\n", o.ExpiresAt.UTC().Format(time.RFC3339), daysLeft(d))
 	for i, e := range o.Extensions {
 		w.printf("extension %d:      %s -> %s, %s\n", i+1, e.PreviousExpiresAt.UTC().Format(time.RFC3339), e.ExpiresAt.UTC().Format(time.RFC3339), oneLine(e.LegalBasis))

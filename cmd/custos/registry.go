@@ -72,7 +72,7 @@ func openRegistryLocked(ctx context.Context, g *globalOptions, cfg *Config, prof
 	reg, err := agent.New(agent.Config{
 		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger,
 		Book:      &agent.OrderBook{Dir: cfg.dir().Orders(), Store: store, Offline: storeDown},
-		Manifests: index,
+		Manifests: index, WorkDir: cfg.dir().Work(),
 		Capturer: &capture.Capturer{
 			Store: store, Log: l, Signer: signer, Spool: spool, Manifests: index,
 			Agent: cfg.AgentID, Host: host, Concurrency: cfg.Capture.Concurrency,

@@ -290,7 +290,7 @@ func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMir
 		Registry: reg, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
 		Webhook: sc.Webhook, WebhookSecret: []byte(sc.WebhookSecret.Reveal()),
 		StateFile:   cfg.dir().Scheduler(),
-		AutoRelease: sc.AutoRelease, FixityEvery: sc.FixityEvery, FixityRate: sc.FixityRate, Tick: sc.Tick,
+		AutoRelease: sc.AutoRelease, PurgeGrace: sc.PurgeGrace, FixityEvery: sc.FixityEvery, FixityRate: sc.FixityRate, Tick: sc.Tick,
 		Hooks: []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}, verify},
 	})
 	if err != nil {
