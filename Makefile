@@ -49,7 +49,7 @@ fuzz:
 # installs Debian's rclone, the capture benchmark's second S3 baseline.
 bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkAppendConcurrent' -benchtime 50000x -count 5 ./chain
-	$(GO) test -run '^$$' -bench 'BenchmarkVerifyLog1M' -benchtime 5x -count 1 -timeout 30m ./chain
+	$(GO) test -run '^$$' -bench 'BenchmarkVerifyLog1M|BenchmarkOpen1M' -benchtime 5x -count 1 -timeout 30m ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkProve1M|BenchmarkVerifyProof1M' -count 1 ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkVerifyPackage1GiB' -benchtime 5x -count 1 -timeout 30m ./chain/disclosure
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3Put1GiB|BenchmarkLocalPut1GiB' -benchtime 5x -count 1 -timeout 30m ./storage
