@@ -97,6 +97,9 @@ func TestInteropDisclosurePackage(t *testing.T) {
 			t.Run("checkpoint", func(t *testing.T) { checkCheckpointNote(t, root, pub.(ed25519.PublicKey)) })
 			t.Run("tlog-proofs", func(t *testing.T) { checkTLogProofs(t, root) })
 			t.Run("dsse", func(t *testing.T) { checkDSSE(t, root, pub.(ed25519.PublicKey)) })
+			if filepath.Ext(fm.out) == ".zip" {
+				checkZipReaders(t, fm.out, root)
+			}
 		})
 	}
 }

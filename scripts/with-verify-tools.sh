@@ -14,6 +14,12 @@
 # none, CUSTOS_TEST_BAGIT_UNAVAILABLE says why: the test then skips the
 # BagIt check, and fails it under CI=true.
 #
+# A .zip package is also read by two zip readers that are not Go's:
+# Info-ZIP's `unzip -t` and Python's zipfile (python3). As root with
+# apt-get, Debian's unzip is installed when missing (python3 is already
+# needed above); without them the zip readers' checks are skipped, and
+# fail under CI=true.
+#
 # It also provides a real browser for cmd/custos/verifyhtml_chromium_test.go,
 # which renders the HTML report of `custos verify --html`: Debian's
 # chromium, with fonts-dejavu-core so that text has glyphs to render
@@ -98,6 +104,14 @@ apt_install() {
   rm -f "$log"
   return "$rc"
 }
+
+if ! command -v unzip >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt_install unzip || say "apt-get install unzip failed"
+  fi
+  command -v unzip >/dev/null ||
+    say "no unzip (install Debian's unzip, or run as root to have it installed): the zip reader check is skipped, and fails under CI=true"
+fi
 
 if [ -n "${CUSTOS_TEST_CHROMIUM:-}" ]; then
   : # given

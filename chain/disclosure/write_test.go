@@ -193,8 +193,9 @@ func TestWriteArchives(t *testing.T) {
 	}
 }
 
-// A zip stores the payload as it is (no compression, no size surprise)
-// and deflates the tag files.
+// A zip deflates every entry, the payload at level 0 (stored blocks: its
+// bytes as they are, no size surprise), and no stored entry has a data
+// descriptor, which Java's ZipInputStream refuses (issue 18 item 8).
 func TestWriteZipMethods(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "p.zip")
 	if _, err := disclosure.Write(context.Background(), out, goldenContents(t)); err != nil {
@@ -206,12 +207,16 @@ func TestWriteZipMethods(t *testing.T) {
 	}
 	defer zr.Close()
 	for _, f := range zr.File {
-		want := zip.Deflate
-		if strings.HasPrefix(f.Name, "data/") {
-			want = zip.Store
+		if f.Method == zip.Store && f.Flags&0x8 != 0 {
+			t.Errorf("%s: a stored entry with a data descriptor", f.Name)
 		}
-		if f.Method != want {
-			t.Errorf("%s: method %d, want %d", f.Name, f.Method, want)
+		if f.Method != zip.Deflate {
+			t.Errorf("%s: method %d, want deflate", f.Name, f.Method)
+		}
+		// Level 0 adds 5 bytes per stored block of at most 64 KiB, and
+		// one empty final block.
+		if strings.HasPrefix(f.Name, "data/") && (f.CompressedSize64 < f.UncompressedSize64 || f.CompressedSize64 > f.UncompressedSize64+5*(f.UncompressedSize64/65535+2)) {
+			t.Errorf("%s: %d bytes in the zip for %d: not level 0", f.Name, f.CompressedSize64, f.UncompressedSize64)
 		}
 	}
 }
