@@ -97,6 +97,10 @@ func TestInteropDisclosurePackage(t *testing.T) {
 			t.Run("checkpoint", func(t *testing.T) { checkCheckpointNote(t, root, pub.(ed25519.PublicKey)) })
 			t.Run("tlog-proofs", func(t *testing.T) { checkTLogProofs(t, root) })
 			t.Run("dsse", func(t *testing.T) { checkDSSE(t, root, pub.(ed25519.PublicKey)) })
+			t.Run("case", func(t *testing.T) { checkCASEContents(t, root) })
+			if fm.name == "full/dir" { // minutes on a busy machine: once
+				t.Run("case-validate", func(t *testing.T) { checkCASE(t, root) })
+			}
 			if filepath.Ext(fm.out) == ".zip" {
 				checkZipReaders(t, fm.out, root)
 			}
