@@ -2,13 +2,19 @@ package disclosure_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // docSection returns the text of docs/package.md under heading, up to the
@@ -140,4 +146,108 @@ func readFile(t *testing.T, dir, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// docs/package.md lists the fields the writer writes (issue 18 item 15):
+// its table of the statement's predicate fields is exactly the fields of
+// the golden packages' signed statements, its list of bag-info.txt labels
+// is theirs in their order, and it shows the verify flag README.txt shows.
+func TestDocMatchesWhatIsWritten(t *testing.T) {
+	code := regexp.MustCompile("`([^`]+)`")
+	docFields := map[string]bool{}
+	var docFiles []string
+	for _, l := range strings.Split(docSection(t, "## custody/"), "\n") {
+		cells := strings.Split(strings.TrimSpace(l), "|")
+		if len(cells) < 4 || !strings.Contains(cells[1], "`") {
+			continue
+		}
+		for _, m := range code.FindAllStringSubmatch(cells[1], -1) {
+			docFields[m[1]] = true
+			if m[1] == "files" {
+				for _, f := range code.FindAllStringSubmatch(cells[2], -1) {
+					docFiles = strings.Split(strings.Trim(f[1], "{}"), ", ")
+				}
+			}
+		}
+	}
+	written := map[string]bool{}
+	var files []string
+	for _, name := range []string{"golden", "golden-batch"} {
+		var env struct{ Payload []byte }
+		if err := json.Unmarshal(readFile(t, filepath.Join("testdata", name), "custody/attestation.dsse.json"), &env); err != nil {
+			t.Fatal(err)
+		}
+		var st struct{ Predicate map[string]any }
+		if err := json.Unmarshal(env.Payload, &st); err != nil {
+			t.Fatal(err)
+		}
+		flattenFields("", st.Predicate, written)
+		files = files[:0]
+		for f := range st.Predicate["files"].(map[string]any) {
+			files = append(files, f)
+		}
+	}
+	// The items' fields the golden contents leave empty (omitempty):
+	// every field of disclosure.File.
+	ft := reflect.TypeFor[disclosure.File]()
+	for i := range ft.NumField() {
+		tag, _, _ := strings.Cut(ft.Field(i).Tag.Get("json"), ",")
+		written["items[]."+tag] = true
+	}
+	if !maps.Equal(docFields, written) {
+		t.Errorf("docs/package.md's predicate fields\n%v\nthe statement's\n%v", slices.Sorted(maps.Keys(docFields)), slices.Sorted(maps.Keys(written)))
+	}
+	slices.Sort(files)
+	slices.Sort(docFiles)
+	if !slices.Equal(files, docFiles) {
+		t.Errorf("docs/package.md's predicate files %v, the statement's %v", docFiles, files)
+	}
+
+	// bag-info.txt's labels, in order.
+	_, bullet, _ := strings.Cut(docSection(t, "## The bag (RFC 8493, BagIt 1.0)"), "- `bag-info.txt`")
+	bullet, _, _ = strings.Cut(bullet, "\n- ")
+	var docLabels, labels []string
+	for _, m := range code.FindAllStringSubmatch(bullet, -1) {
+		if regexp.MustCompile(`^[A-Z][A-Za-z]*(-[A-Z][A-Za-z]*)+$`).MatchString(m[1]) {
+			docLabels = append(docLabels, m[1])
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(string(readFile(t, filepath.Join("testdata", "golden"), "bag-info.txt")), "\n"), "\n") {
+		label, _, _ := strings.Cut(l, ":")
+		labels = append(labels, label)
+	}
+	if !slices.Equal(docLabels, labels) {
+		t.Errorf("docs/package.md's bag-info labels\n%v\nbag-info.txt's\n%v", docLabels, labels)
+	}
+
+	// The verify command README.txt shows.
+	m := regexp.MustCompile(`custos verify \. --[a-z-]+`).FindString(string(readFile(t, filepath.Join("testdata", "golden"), "README.txt")))
+	if m == "" || !strings.Contains(docSection(t, "## SHA256SUMS and README.txt"), "`"+m+" ") {
+		t.Errorf("README.txt shows %q, which docs/package.md's README section does not", m)
+	}
+}
+
+// flattenFields adds the names of v's fields to out: nested objects as
+// a.b, arrays of objects as a[].b; the files map is one field.
+func flattenFields(prefix string, v map[string]any, out map[string]bool) {
+	for k, x := range v {
+		name := prefix + k
+		switch x := x.(type) {
+		case map[string]any:
+			if name != "files" {
+				flattenFields(name+".", x, out)
+				continue
+			}
+		case []any:
+			if len(x) > 0 {
+				if _, ok := x[0].(map[string]any); ok {
+					for _, e := range x {
+						flattenFields(name+"[].", e.(map[string]any), out)
+					}
+					continue
+				}
+			}
+		}
+		out[name] = true
+	}
 }
