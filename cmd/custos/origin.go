@@ -55,7 +55,8 @@ func defaultOrigin(dataDir, keyFile string, hostname func() (string, error)) (st
 func hostLabel(host string) string {
 	b := []byte(strings.ToLower(strings.Trim(host, ".")))
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-'
+		if !ok {
 			b[i] = '-'
 		}
 	}
