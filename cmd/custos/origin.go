@@ -67,10 +67,12 @@ func hostLabel(host string) string {
 }
 
 // firstLine returns the first line of the file at path, "" when there is
-// no such file.
+// no such file or this user may not read it: a command that needs no log
+// (custos verify PACKAGE) runs beside a data directory it cannot read,
+// and one that needs the log fails when it opens it.
 func firstLine(path string) (string, error) {
 	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return "", nil
 	}
 	if err != nil {
