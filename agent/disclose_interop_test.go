@@ -13,6 +13,7 @@ package agent
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"cmp"
@@ -55,23 +56,54 @@ func TestInteropDisclosurePackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The directory form, then a .tar of the same order (a second
-	// disclosure, so its events include the first one's) unpacked here.
-	dir := filepath.Join(t.TempDir(), "pkg")
-	tarPath := filepath.Join(t.TempDir(), "pkg.tar")
-	for _, out := range []string{dir, tarPath} {
-		if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Organization: "Example Mail GmbH", Actor: "discloser"}); err != nil {
-			t.Fatalf("disclose %s: %v", filepath.Base(out), err)
+	// Every form a package is written in, whole and partial (the traffic
+	// item only): each a disclosure of its own, so that the later ones
+	// carry the earlier ones' events. Archives are unpacked here, by
+	// archive/tar and archive/zip, not by chain/disclosure.
+	type form struct{ name, out string }
+	var forms []form
+	for _, kind := range []string{"full", "partial"} {
+		for _, ext := range []string{"", ".zip", ".tar"} {
+			name := kind + "/" + cmp.Or(strings.TrimPrefix(ext, "."), "dir")
+			forms = append(forms, form{name, filepath.Join(t.TempDir(), "pkg"+ext)})
 		}
 	}
-	forms := []struct{ name, root string }{{"dir", dir}, {"tar", untarPackage(t, tarPath)}}
-	for _, form := range forms {
-		t.Run(form.name, func(t *testing.T) {
-			t.Run("sha256sum", func(t *testing.T) { checkSHA256SUMS(t, form.root) })
-			t.Run("bagit", func(t *testing.T) { checkBagIt(t, form.root) })
-			t.Run("checkpoint", func(t *testing.T) { checkCheckpointNote(t, form.root, pub.(ed25519.PublicKey)) })
-			t.Run("tlog-proofs", func(t *testing.T) { checkTLogProofs(t, form.root) })
-			t.Run("dsse", func(t *testing.T) { checkDSSE(t, form.root, pub.(ed25519.PublicKey)) })
+	for _, fm := range forms {
+		opts := DiscloseOptions{Out: fm.out, Organization: "Example Mail GmbH", Actor: "discloser"}
+		if strings.HasPrefix(fm.name, "partial/") {
+			opts.Categories = []string{"traffic"}
+		}
+		rep, err := f.reg.Disclose(ctx, o.ID, opts)
+		if err != nil {
+			t.Fatalf("disclose %s: %v", fm.name, err)
+		}
+		if rep.Partial != (opts.Categories != nil) {
+			t.Fatalf("disclose %s: partial %v", fm.name, rep.Partial)
+		}
+	}
+	for _, fm := range forms {
+		t.Run(fm.name, func(t *testing.T) {
+			var root string
+			switch filepath.Ext(fm.out) {
+			case ".zip":
+				root = unzipPackage(t, fm.out)
+			case ".tar":
+				root = untarPackage(t, fm.out)
+			default:
+				root = fm.out
+			}
+			t.Run("sha256sum", func(t *testing.T) { checkSHA256SUMS(t, root) })
+			t.Run("bagit", func(t *testing.T) { checkBagIt(t, root, fm.name == "full/dir") })
+			t.Run("checkpoint", func(t *testing.T) { checkCheckpointNote(t, root, pub.(ed25519.PublicKey)) })
+			t.Run("tlog-proofs", func(t *testing.T) { checkTLogProofs(t, root) })
+			t.Run("dsse", func(t *testing.T) { checkDSSE(t, root, pub.(ed25519.PublicKey)) })
+			t.Run("case", func(t *testing.T) { checkCASEContents(t, root) })
+			if fm.name == "full/dir" { // minutes on a busy machine: once
+				t.Run("case-validate", func(t *testing.T) { checkCASE(t, root) })
+			}
+			if filepath.Ext(fm.out) == ".zip" {
+				checkZipReaders(t, fm.out, root)
+			}
 		})
 	}
 }
@@ -109,9 +141,11 @@ func checkSHA256SUMS(t *testing.T, root string) {
 	}
 }
 
-// checkBagIt runs the BagIt validator on the package: it passes, and fails
-// when a byte of a data file is flipped or a data file is added.
-func checkBagIt(t *testing.T, root string) {
+// checkBagIt runs the BagIt validator on the package: it passes; with
+// tamper, the validator is also shown to fail when a byte of a data file
+// is flipped or a data file is added (once is enough: each run takes
+// seconds).
+func checkBagIt(t *testing.T, root string, tamper bool) {
 	validator := bagitValidator(t)
 	validate := func(dir string) (string, error) {
 		args := append(slices.Clone(validator[1:]), "--validate", dir)
@@ -119,6 +153,9 @@ func checkBagIt(t *testing.T, root string) {
 	}
 	if out, err := validate(root); err != nil {
 		t.Fatalf("%s --validate: %v\n%s", strings.Join(validator, " "), err, out)
+	}
+	if !tamper {
+		return
 	}
 
 	flipped := copyPackage(t, root)
@@ -464,6 +501,34 @@ func untarPackage(t *testing.T, path string) string {
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// unzipPackage unpacks a .zip package with archive/zip into a new
+// directory: regular files only (directories are made for them), every
+// name local.
+func unzipPackage(t *testing.T, path string) string {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	dst := filepath.Join(t.TempDir(), "unzipped")
+	for _, zf := range zr.File {
+		if !filepath.IsLocal(zf.Name) || !zf.Mode().IsRegular() {
+			t.Fatalf("zip entry %q (%v) is not a local file", zf.Name, zf.Mode())
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = writeFrom(filepath.Join(dst, filepath.FromSlash(zf.Name)), rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", zf.Name, err)
 		}
 	}
 	return dst

@@ -74,7 +74,7 @@ func TestDiscloseBuildsAVerifiablePackage(t *testing.T) {
 	for _, want := range []string{"bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sha512.txt", "tagmanifest-sha256.txt",
 		"custody/order.json", "custody/events.jsonl", "custody/checkpoint", "custody/keys/custos.vkey", "custody/keys/custos.pub",
 		"custody/attestation.dsse.json", "case.jsonld", "SHA256SUMS", "README.txt",
-		"data/mail/inbox/1.eml", "data/mail/etc/passwd", "data/proxy_logs/access.log"} {
+		"data/mail/inbox/1.eml", "data/mail/etc/passwd", "data/proxy logs/access.log"} {
 		if !slices.Contains(files, want) {
 			t.Errorf("package lacks %s (has %v)", want, files)
 		}
@@ -203,7 +203,7 @@ func TestDisclosePartialAndEncrypted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Partial || len(rep.Items) != 1 || rep.Items[0].Path != "data/proxy_logs/access.log" || rep.Path != out+".age" {
+	if !rep.Partial || len(rep.Items) != 1 || rep.Items[0].Path != "data/proxy logs/access.log" || rep.Path != out+".age" {
 		t.Fatalf("report: %+v", rep)
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
@@ -234,7 +234,7 @@ func TestDisclosePartialAndEncrypted(t *testing.T) {
 	for _, zf := range zr.File {
 		names = append(names, zf.Name)
 	}
-	if !slices.Contains(names, "data/proxy_logs/access.log") || slices.Contains(names, "data/mail/inbox/1.eml") || !slices.Contains(names, "SHA256SUMS") {
+	if !slices.Contains(names, "data/proxy logs/access.log") || slices.Contains(names, "data/mail/inbox/1.eml") || !slices.Contains(names, "SHA256SUMS") {
 		t.Fatalf("zip holds %v", names)
 	}
 }

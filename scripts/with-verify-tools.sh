@@ -14,6 +14,19 @@
 # none, CUSTOS_TEST_BAGIT_UNAVAILABLE says why: the test then skips the
 # BagIt check, and fails it under CI=true.
 #
+# A .zip package is also read by two zip readers that are not Go's:
+# Info-ZIP's `unzip -t` and Python's zipfile (python3). As root with
+# apt-get, Debian's unzip is installed when missing (python3 is already
+# needed above); without them the zip readers' checks are skipped, and
+# fail under CI=true.
+#
+# case.jsonld is checked against CASE 1.4.0 by shared/tools/case-validate/run
+# (found as the BagIt validator is; SHACL as CASE's case_validate does),
+# which needs Debian's python3-rdflib (and python3-packaging, which its
+# pySHACL imports): as root with apt-get they are installed when missing. The validator is exported as CUSTOS_TEST_CASE_VALIDATE;
+# without it CUSTOS_TEST_CASE_VALIDATE_UNAVAILABLE says why, and the check
+# is skipped, and fails under CI=true.
+#
 # It also provides a real browser for cmd/custos/verifyhtml_chromium_test.go,
 # which renders the HTML report of `custos verify --html`: Debian's
 # chromium, with fonts-dejavu-core so that text has glyphs to render
@@ -98,6 +111,32 @@ apt_install() {
   rm -f "$log"
   return "$rc"
 }
+
+if [ -z "${CUSTOS_TEST_CASE_VALIDATE:-}" ]; then
+  if ! tools=$(shared_tools) || [ ! -x "$tools/case-validate/run" ]; then
+    export CUSTOS_TEST_CASE_VALIDATE_UNAVAILABLE="no shared/tools/case-validate beside this checkout or its origin (set CUSTOS_SHARED_TOOLS)"
+  else
+    if ! /usr/bin/python3 -c 'import rdflib, packaging' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt_install python3-rdflib python3-packaging || say "apt-get install python3-rdflib python3-packaging failed"
+    fi
+    if /usr/bin/python3 -c 'import rdflib, packaging' 2>/dev/null; then
+      export CUSTOS_TEST_CASE_VALIDATE="$tools/case-validate/run"
+      say "CASE validator: $CUSTOS_TEST_CASE_VALIDATE"
+    else
+      export CUSTOS_TEST_CASE_VALIDATE_UNAVAILABLE="the CASE validator needs Debian's python3-rdflib and python3-packaging (run as root to have it installed)"
+    fi
+  fi
+  [ -z "${CUSTOS_TEST_CASE_VALIDATE_UNAVAILABLE:-}" ] ||
+    say "no CASE validator: $CUSTOS_TEST_CASE_VALIDATE_UNAVAILABLE; the CASE check is skipped, and fails under CI=true"
+fi
+
+if ! command -v unzip >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt_install unzip || say "apt-get install unzip failed"
+  fi
+  command -v unzip >/dev/null ||
+    say "no unzip (install Debian's unzip, or run as root to have it installed): the zip reader check is skipped, and fails under CI=true"
+fi
 
 if [ -n "${CUSTOS_TEST_CHROMIUM:-}" ]; then
   : # given

@@ -2,8 +2,13 @@ package disclosure
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/custos-evidence/custos/chain"
@@ -33,15 +38,21 @@ func typed(t, v string) jsonld { return jsonld{"@type": t, "@value": v} }
 func stampJSONLD(t time.Time) jsonld { return typed("xsd:dateTime", t.UTC().Format(time.RFC3339Nano)) }
 
 // caseJSONLD describes the custody chain of the disclosed items in
-// CASE/UCO: the order as an authorization, each capture as an
-// investigative action with the provenance record of what it preserved,
-// the disclosure as a final action, every disclosed file with its hashes,
-// and the custody events as annotations naming their log index.
+// CASE/UCO 1.4 (it conforms to CASE 1.4.0's shapes, no undefined term):
+// the order as an authorization issued by (createdBy) the authority, with
+// an annotation naming its selectors, its data categories and its record
+// (custody/order.json and its SHA-256); each capture as an investigative
+// action, its performer the actor who ran it, with the provenance record
+// of what it preserved; the disclosure as a final action, performed by
+// the actor who disclosed; every disclosed file with its path in the
+// package, its original name and source, its categories, media type and
+// hashes; and the custody events as annotations naming their log index.
 func caseJSONLD(in *Contents, o *orderRecord, items []File) ([]byte, error) {
 	base := "kb:" + o.ID + "-"
 	org := in.organization()
 	graph := []jsonld{
 		{"@id": base + "provider", "@type": "uco-identity:Organization", "uco-core:name": org},
+		{"@id": base + "authority", "@type": "uco-identity:Organization", "uco-core:name": o.Authority},
 		{"@id": base + "tool", "@type": "uco-tool:Tool", "uco-core:name": "custos", "uco-tool:toolType": "evidence preservation agent"},
 		{
 			"@id": base + "authorization", "@type": "case-investigation:Authorization",
@@ -51,32 +62,17 @@ func caseJSONLD(in *Contents, o *orderRecord, items []File) ([]byte, error) {
 			"uco-core:description": o.LegalBasis,
 			"uco-core:startTime":   stampJSONLD(o.ReceivedAt),
 			"uco-core:endTime":     stampJSONLD(o.ExpiresAt),
-			"uco-core:authorIdentity": jsonld{
-				"@id": base + "authority", "@type": "uco-identity:Organization", "uco-core:name": o.Authority,
-			},
+			"uco-core:createdBy":   ref(base + "authority"),
 		},
 	}
+	graph = append(graph, orderScope(base, o, in.Order)...)
 	files := map[string]string{}      // sha256 -> @id
 	sealedIn := map[uint64][]string{} // an items.sealed event's index -> the @id of the files of its batch
 	for _, it := range items {
 		id := base + "file-" + it.SHA256[:16]
 		files[it.SHA256] = id
 		sealedIn[it.PreservedIndex] = append(sealedIn[it.PreservedIndex], id)
-		graph = append(graph, jsonld{
-			"@id": id, "@type": "uco-observable:File",
-			"uco-core:hasFacet": []jsonld{
-				{"@id": id + "-file", "@type": "uco-observable:FileFacet", "uco-observable:fileName": it.Path,
-					"uco-observable:sizeInBytes": typed("xsd:integer", strconv.FormatInt(it.Size, 10))},
-				{"@id": id + "-content", "@type": "uco-observable:ContentDataFacet",
-					"uco-observable:sizeInBytes": typed("xsd:integer", strconv.FormatInt(it.Size, 10)),
-					"uco-observable:hash": []jsonld{
-						{"@id": id + "-sha256", "@type": "uco-types:Hash", "uco-types:hashMethod": typed("uco-vocabulary:HashNameVocab", "SHA256"),
-							"uco-types:hashValue": typed("xsd:hexBinary", it.SHA256)},
-						{"@id": id + "-sha512", "@type": "uco-types:Hash", "uco-types:hashMethod": typed("uco-vocabulary:HashNameVocab", "SHA512"),
-							"uco-types:hashValue": typed("xsd:hexBinary", it.SHA512)},
-					}},
-			},
-		})
+		graph = append(graph, fileNode(id, it))
 	}
 	// One investigative action per capture that preserved a disclosed item.
 	type capture struct {
@@ -130,7 +126,7 @@ func caseJSONLD(in *Contents, o *orderRecord, items []File) ([]byte, error) {
 		action := jsonld{
 			"@id": base + "capture-" + cid, "@type": "case-investigation:InvestigativeAction",
 			"uco-core:name": "preservation (capture " + cid + ")", "uco-action:startTime": stampJSONLD(c.start),
-			"uco-action:performer":   jsonld{"@id": base + "actor-" + safeSegment(c.actor), "@type": "uco-identity:Identity", "uco-core:name": c.actor},
+			"uco-action:performer":   identity(base, c.actor),
 			"uco-action:instrument":  ref(base + "tool"),
 			"uco-action:environment": ref(base + "provider"),
 			"uco-action:object":      []jsonld{ref(base + "authorization")},
@@ -152,17 +148,102 @@ func caseJSONLD(in *Contents, o *orderRecord, items []File) ([]byte, error) {
 	graph = append(graph,
 		jsonld{
 			"@id": base + "disclosure", "@type": "case-investigation:InvestigativeAction",
-			"uco-core:name":         "disclosure to " + o.Authority + " (" + o.RequestingState + ")",
-			"uco-core:description":  "recipient key: " + recipient + "; checkpoint size " + strconv.FormatUint(in.Checkpoint.Size, 10),
-			"uco-action:startTime":  stampJSONLD(in.Time),
-			"uco-action:instrument": ref(base + "tool"),
-			"uco-action:object":     append([]jsonld{ref(base + "authorization")}, all...),
-			"uco-action:result":     []jsonld{ref(base + "provenance-disclosure")},
+			"uco-core:name":          "disclosure to " + o.Authority + " (" + o.RequestingState + ")",
+			"uco-core:description":   "recipient key: " + recipient + "; checkpoint size " + strconv.FormatUint(in.Checkpoint.Size, 10),
+			"uco-action:startTime":   stampJSONLD(in.Time),
+			"uco-action:performer":   identity(base, in.Actor),
+			"uco-action:instrument":  ref(base + "tool"),
+			"uco-action:environment": ref(base + "provider"),
+			"uco-action:object":      append([]jsonld{ref(base + "authorization"), ref(base + "order-record")}, all...),
+			"uco-action:result":      []jsonld{ref(base + "provenance-disclosure")},
 		},
 		jsonld{"@id": base + "provenance-disclosure", "@type": "case-investigation:ProvenanceRecord",
 			"case-investigation:exhibitNumber": o.ID, "uco-core:object": all},
 	)
 	return jsonMarshal(jsonld{"@context": caseContext, "@graph": graph})
+}
+
+// identity is the person or service who performed an action, by the name
+// the custody log gives them ("" when it gave none).
+func identity(base, actor string) jsonld {
+	name := cmp.Or(actor, "unknown")
+	return jsonld{"@id": base + "actor-" + safeSegment(name), "@type": "uco-identity:Identity", "uco-core:name": name}
+}
+
+// hashes are the Hash nodes of a content's digests, hashMethod a
+// HashNameVocab member as an xsd:string (UCO 1.4).
+func hashes(id string, sums ...[2]string) []jsonld {
+	var out []jsonld
+	for _, s := range sums {
+		out = append(out, jsonld{"@id": id + "-" + strings.ToLower(s[0]), "@type": "uco-types:Hash",
+			"uco-types:hashMethod": s[0], "uco-types:hashValue": typed("xsd:hexBinary", s[1])})
+	}
+	return out
+}
+
+func sizeJSONLD(n int64) jsonld { return typed("xsd:integer", strconv.FormatInt(n, 10)) }
+
+// fileNode is a disclosed file: named by its path in the package, with
+// its original name and source, categories, media type and digests.
+func fileNode(id string, it File) jsonld {
+	tags := []string{"source:" + it.Source}
+	for _, c := range it.Categories {
+		tags = append(tags, "category:"+c)
+	}
+	content := jsonld{"@id": id + "-content", "@type": "uco-observable:ContentDataFacet",
+		"uco-observable:sizeInBytes": sizeJSONLD(it.Size),
+		"uco-observable:hash":        hashes(id, [2]string{"SHA256", it.SHA256}, [2]string{"SHA512", it.SHA512})}
+	if it.MediaType != "" {
+		content["uco-observable:mimeType"] = it.MediaType
+	}
+	return jsonld{
+		"@id": id, "@type": "uco-observable:File", "uco-core:name": it.Path, "uco-core:tag": tags,
+		"uco-core:description": "captured by source " + it.Source + " as " + it.Name,
+		"uco-core:hasFacet": []jsonld{
+			{"@id": id + "-file", "@type": "uco-observable:FileFacet",
+				"uco-observable:fileName": path.Base(it.Name), "uco-observable:filePath": it.Name,
+				"uco-observable:sizeInBytes": sizeJSONLD(it.Size)},
+			content,
+		},
+	}
+}
+
+// orderScope is what the order asks for: its record (custody/order.json,
+// with its SHA-256), its selectors and its data categories, in an
+// annotation on the authorization.
+func orderScope(base string, o *orderRecord, record []byte) []jsonld {
+	sum := sha256.Sum256(record)
+	graph := []jsonld{{
+		"@id": base + "order-record", "@type": "uco-observable:File", "uco-core:name": pkgOrder,
+		"uco-core:description": "the order as recorded; its SHA-256 is the order_sha256 of the order's newest order event",
+		"uco-core:hasFacet": []jsonld{
+			{"@id": base + "order-record-file", "@type": "uco-observable:FileFacet",
+				"uco-observable:fileName": path.Base(pkgOrder), "uco-observable:filePath": pkgOrder,
+				"uco-observable:sizeInBytes": sizeJSONLD(int64(len(record)))},
+			{"@id": base + "order-record-content", "@type": "uco-observable:ContentDataFacet",
+				"uco-observable:mimeType": "application/json", "uco-observable:sizeInBytes": sizeJSONLD(int64(len(record))),
+				"uco-observable:hash": hashes(base+"order-record", [2]string{"SHA256", hex.EncodeToString(sum[:])})},
+		},
+	}}
+	objects := []jsonld{ref(base + "authorization"), ref(base + "order-record")}
+	var sels []string
+	for i, s := range o.Selectors {
+		id := base + "selector-" + strconv.Itoa(i+1)
+		graph = append(graph, jsonld{"@id": id, "@type": "uco-observable:ObservableObject",
+			"uco-core:name": s.Type + ":" + s.Value, "uco-core:tag": []string{"selector", "selector-type:" + s.Type}})
+		objects = append(objects, ref(id))
+		sels = append(sels, s.Type+":"+s.Value)
+	}
+	tags := []string{}
+	for _, c := range o.Categories {
+		tags = append(tags, "category:"+c)
+	}
+	return append(graph, jsonld{
+		"@id": base + "order-scope", "@type": "uco-core:Annotation", "uco-core:name": "order scope",
+		"uco-core:statement": "selectors: " + cmp.Or(strings.Join(sels, ", "), "none") +
+			"; data categories: " + cmp.Or(strings.Join(o.Categories, ", "), "none"),
+		"uco-core:tag": tags, "uco-core:object": objects,
+	})
 }
 
 // jsonMarshal encodes v without HTML escaping, indented for people.

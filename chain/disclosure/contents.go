@@ -22,6 +22,11 @@ type orderRecord struct {
 	LegalBasis      string    `json:"legal_basis"`
 	ReceivedAt      time.Time `json:"received_at"`
 	ExpiresAt       time.Time `json:"expires_at"`
+	Selectors       []struct {
+		Type  string `json:"type"`
+		Value string `json:"value"`
+	} `json:"selectors"`
+	Categories []string `json:"categories"`
 }
 
 func parseOrderRecord(b []byte) (*orderRecord, error) {

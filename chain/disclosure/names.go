@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // payloadNamer gives items safe, readable, distinct names under data/
@@ -35,8 +39,7 @@ func (n *payloadNamer) name(src, name string) string {
 		segs = append(segs[:1], segs[len(segs)-8:]...)
 	}
 	p := "data/" + strings.Join(segs, "/")
-	if !n.taken[p] {
-		n.taken[p] = true
+	if n.take(p) {
 		return p
 	}
 	ext := path.Ext(p)
@@ -46,30 +49,75 @@ func (n *payloadNamer) name(src, name string) string {
 	base := strings.TrimSuffix(p, ext)
 	for i := 2; ; i++ {
 		q := fmt.Sprintf("%s~%d%s", base, i, ext)
-		if !n.taken[q] {
-			n.taken[q] = true
+		if n.take(q) {
 			return q
 		}
 	}
 }
 
-// safeSegment makes one path segment safe on every file system.
-func safeSegment(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '+' || c == '-'
-		if !ok {
-			b[i] = '_'
-		}
+// take takes p unless it, or a name that differs from it only in case, is
+// taken: a file system that ignores case (macOS's, Windows') would hold
+// them as one file.
+func (n *payloadNamer) take(p string) bool {
+	k := strings.ToLower(p)
+	if n.taken[k] {
+		return false
 	}
-	if len(b) > 0 && b[0] == '.' {
+	n.taken[k] = true
+	return true
+}
+
+// safeSegment makes one segment of an item's name a file name that every
+// common file system holds (docs/package.md, "Payload names"): the
+// segment as it is, in Unicode NFC, with "_" only for what some file
+// system cannot hold or BagIt gives a meaning to. The original name is
+// kept, unchanged, in the signed statement and the item's record.
+func safeSegment(s string) string {
+	s = norm.NFC.String(strings.ToValidUTF8(s, "_"))
+	b := []byte(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || strings.ContainsRune(unsafeRunes, r) {
+			return '_'
+		}
+		return r
+	}, s))
+	if len(b) > 0 && b[0] == '.' { // hidden on Unix, and never . or ..
 		b[0] = '_'
 	}
-	if len(b) > 100 {
-		b = b[:100]
+	if len(b) > maxSegmentBytes {
+		n := maxSegmentBytes
+		for n > 0 && !utf8.RuneStart(b[n]) {
+			n--
+		}
+		b = b[:n]
 	}
-	if len(b) == 0 {
+	if n := len(b); n > 0 && (b[n-1] == '.' || b[n-1] == ' ') { // Windows drops them
+		b[n-1] = '_'
+	}
+	out := string(b)
+	if reservedOnWindows(out) {
+		out = "_" + out
+	}
+	if out == "" {
 		return "_"
 	}
-	return string(b)
+	return out
+}
+
+// unsafeRunes are the characters besides controls that a segment never
+// holds: the path separators, the rest of what Windows refuses in a name,
+// and '%', which BagIt manifests percent-encode (RFC 8493 2.1.3).
+const unsafeRunes = `/\:*?"<>|%`
+
+// maxSegmentBytes is the longest segment, in bytes of UTF-8.
+const maxSegmentBytes = 100
+
+// reservedOnWindows reports whether name is a device name on Windows
+// (CON, NUL, COM1, ..., with or without an extension).
+func reservedOnWindows(name string) bool {
+	base, _, _ := strings.Cut(strings.ToUpper(name), ".")
+	switch base {
+	case "CON", "PRN", "AUX", "NUL":
+		return true
+	}
+	return len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) && base[3] >= '1' && base[3] <= '9'
 }

@@ -3,6 +3,7 @@ package disclosure
 import (
 	"archive/tar"
 	"archive/zip"
+	"compress/flate"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -116,6 +117,9 @@ func newPackageWriter(out string, f Format, recipients []age.Recipient, modTime 
 	switch f {
 	case FormatZip:
 		a.zip = zip.NewWriter(a.out)
+		a.zip.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
+			return flate.NewWriter(w, a.level)
+		})
 	default:
 		a.tar = tar.NewWriter(a.out)
 	}
@@ -173,13 +177,23 @@ type archiveWriter struct {
 	zip        *zip.Writer
 	tar        *tar.Writer
 	modTime    time.Time
+	level      int // the deflate level of the zip entry being written
 }
 
 func (a *archiveWriter) create(name string, size int64) (io.WriteCloser, error) {
 	if a.zip != nil {
+		// Every entry is deflated, its CRC-32 and sizes in a data
+		// descriptor after it, as a streamed entry must be. A stored entry
+		// with a data descriptor is refused by Java's ZipInputStream
+		// ("only DEFLATED entries can have EXT descriptor"), and a stored
+		// entry without one needs its CRC-32 before its bytes, which a
+		// streamed item does not have. Evidence is deflated at level 0:
+		// stored blocks of its bytes as they are, no CPU spent compressing
+		// and no size surprise (5 bytes per 64 KiB).
 		h := &zip.FileHeader{Name: name, Modified: a.modTime, Method: zip.Deflate}
+		a.level = 5 // archive/zip's own default
 		if strings.HasPrefix(name, "data/") {
-			h.Method = zip.Store // evidence is streamed as it is: no CPU spent, no size surprise
+			a.level = flate.NoCompression
 		}
 		h.SetMode(0o644)
 		w, err := a.zip.CreateHeader(h)

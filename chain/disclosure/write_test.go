@@ -97,7 +97,7 @@ func TestWriteGolden(t *testing.T) {
 				paths = append(paths, f.Path)
 			}
 			want := []string{"data/mail/inbox.mbox", "data/mail/sent.mbox", "data/order-document/order.pdf",
-				"data/subscriber/account_2.json", "data/traffic/empty-but-preserved.db", "data/traffic/records.csv"}
+				"data/subscriber/account~2.json", "data/traffic/empty-but-preserved.db", "data/traffic/records.csv"}
 			if !slices.Equal(paths, want) {
 				t.Errorf("files %v, want %v", paths, want)
 			}
@@ -193,8 +193,9 @@ func TestWriteArchives(t *testing.T) {
 	}
 }
 
-// A zip stores the payload as it is (no compression, no size surprise)
-// and deflates the tag files.
+// A zip deflates every entry, the payload at level 0 (stored blocks: its
+// bytes as they are, no size surprise), and no stored entry has a data
+// descriptor, which Java's ZipInputStream refuses (issue 18 item 8).
 func TestWriteZipMethods(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "p.zip")
 	if _, err := disclosure.Write(context.Background(), out, goldenContents(t)); err != nil {
@@ -206,12 +207,16 @@ func TestWriteZipMethods(t *testing.T) {
 	}
 	defer zr.Close()
 	for _, f := range zr.File {
-		want := zip.Deflate
-		if strings.HasPrefix(f.Name, "data/") {
-			want = zip.Store
+		if f.Method == zip.Store && f.Flags&0x8 != 0 {
+			t.Errorf("%s: a stored entry with a data descriptor", f.Name)
 		}
-		if f.Method != want {
-			t.Errorf("%s: method %d, want %d", f.Name, f.Method, want)
+		if f.Method != zip.Deflate {
+			t.Errorf("%s: method %d, want deflate", f.Name, f.Method)
+		}
+		// Level 0 adds 5 bytes per stored block of at most 64 KiB, and
+		// one empty final block.
+		if strings.HasPrefix(f.Name, "data/") && (f.CompressedSize64 < f.UncompressedSize64 || f.CompressedSize64 > f.UncompressedSize64+5*(f.UncompressedSize64/65535+2)) {
+			t.Errorf("%s: %d bytes in the zip for %d: not level 0", f.Name, f.CompressedSize64, f.UncompressedSize64)
 		}
 	}
 }
@@ -286,24 +291,41 @@ func TestWriteRefusals(t *testing.T) {
 }
 
 // Payload names are safe on every file system, readable and distinct
-// (docs/package.md, "Payload names").
+// (docs/package.md, "Payload names"): Unicode names are kept, in NFC
+// (issue 18 item 11), and only what some file system cannot hold, or
+// BagIt gives a meaning to, becomes "_".
 func TestPayloadNames(t *testing.T) {
 	long := strings.Repeat("x", 150)
 	items := []struct{ source, name, want string }{
 		{"mail", "inbox/1.eml", "data/mail/inbox/1.eml"},
 		{"mail", "../../etc/passwd", "data/mail/etc/passwd"},
-		{"proxy logs", "access.log", "data/proxy_logs/access.log"},
+		{"proxy logs", "access.log", "data/proxy logs/access.log"},
 		{"file:///srv/export/", "a.txt", "data/export/a.txt"},
 		{"mail", "inbox/1.eml", "data/mail/inbox/1~2.eml"},
 		{"mail", "inbox/1.eml", "data/mail/inbox/1~3.eml"},
 		{"mail", ".hidden", "data/mail/_hidden"},
 		{"mail", "", "data/mail/item"},
 		{"mail", "./", "data/mail/item~2"},
-		{"", "ü.txt", "data/_/__.txt"},
+		{"", "ü.txt", "data/_/ü.txt"},
 		{"mail", long, "data/mail/" + strings.Repeat("x", 100)},
 		{"mail", "a/b/c/d/e/f/g/h/i/j.txt", "data/mail/c/d/e/f/g/h/i/j.txt"},
 		{"mail", "dir.d/file", "data/mail/dir.d/file"},
 		{"mail", "dir.d/file", "data/mail/dir.d/file~2"},
+		{"mail", "Grüße café.txt", "data/mail/Grüße café.txt"},
+		{"mail", "Gru\u0308ße cafe\u0301 2.txt", "data/mail/Grüße café 2.txt"}, // NFD, as macOS names it
+		{"mail", "Отчёт 東京 📎.pdf", "data/mail/Отчёт 東京 📎.pdf"},
+		{"mail", `a:b*c?d"e<f>g|h\i%j.txt`, "data/mail/a_b_c_d_e_f_g_h_i_j.txt"},
+		{"mail", "tab\there\x00.txt", "data/mail/tab_here_.txt"},
+		{"mail", "bad\xffutf8.txt", "data/mail/bad_utf8.txt"},
+		{"mail", "ends with dot.", "data/mail/ends with dot_"},
+		{"mail", "ends with space ", "data/mail/ends with space_"},
+		{"mail", "con.txt", "data/mail/_con.txt"},
+		{"mail", "LPT1", "data/mail/_LPT1"},
+		{"mail", "COM10.txt", "data/mail/COM10.txt"},
+		{"mail", "README.TXT", "data/mail/README.TXT"},
+		{"mail", "readme.txt", "data/mail/readme~2.txt"}, // one file where case is ignored
+		{"mail", strings.Repeat("é", 60), "data/mail/" + strings.Repeat("é", 50)},
+		{"mail", "x" + strings.Repeat("é", 60), "data/mail/x" + strings.Repeat("é", 49)}, // cut before a character, never inside
 	}
 	c := goldenContents(t)
 	var payload []disclosure.Item
@@ -319,7 +341,13 @@ func TestPayloadNames(t *testing.T) {
 	}
 	for i, f := range w.Files {
 		if f.Path != items[i].want {
-			t.Errorf("%q from %q: %s, want %s", items[i].name, items[i].source, f.Path, items[i].want)
+			t.Errorf("%q from %q: %q, want %q", items[i].name, items[i].source, f.Path, items[i].want)
+		}
+		if f.Name != items[i].name {
+			t.Errorf("the statement names %q as %q", items[i].name, f.Name)
+		}
+		if _, err := os.Stat(filepath.Join(w.Path, filepath.FromSlash(f.Path))); err != nil {
+			t.Errorf("%q: %v", f.Path, err)
 		}
 	}
 }

@@ -61,7 +61,12 @@ With standard tools:
     sha256sum -c SHA256SUMS                 every file's SHA-256
     bagit.py --validate .                   the bag (python3-bagit), or any BagIt validator
     custody/checkpoint                      a C2SP signed note (golang.org/x/mod/sumdb/note)
-    custody/proofs/*.tlog-proof             C2SP tlog-proofs of the lines of custody/events.jsonl
+    custody/proofs/N.tlog-proof             C2SP tlog-proof of the event at log index N: its leaf
+                                            is the RFC 6962 hash SHA-256(0x00 || E) of the event's
+                                            raw bytes E, the "event" value of its line of
+                                            custody/events.jsonl exactly as written (not the
+                                            whole line, never re-encoded); an event's "prev" is
+                                            SHA-256(E) of the event before it
     custody/attestation.dsse.json           a DSSE envelope (in-toto statement), signed by
                                             the key in custody/keys/custos.pub
 `, rec.ID, rec.Reference, rec.Authority, rec.RequestingState, len(c.Items), len(c.Events),

@@ -210,7 +210,7 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 	if _, err := chain.ParseProof([]byte(proof)); err != nil {
 		t.Fatalf("log prove: %v\n%s", err, proof)
 	}
-	if cp := runCLI(t, bin, as("auditor"), 0, "log", "checkpoint"); !strings.HasPrefix(cp, "custos-agent\n") {
+	if cp := runCLI(t, bin, as("auditor"), 0, "log", "checkpoint"); !regexp.MustCompile(`^[a-z0-9.-]+/custos-[0-9a-f]{8}\n`).MatchString(cp) {
 		t.Fatalf("log checkpoint:\n%s", cp)
 	}
 	// A revoked token is refused from then on; in-process, tokens are

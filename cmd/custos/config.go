@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -171,7 +172,7 @@ type configKey struct {
 func configKeys(defaultDataDir string) []configKey {
 	return []configKey{
 		{name: "data_dir", def: defaultDataDir},
-		{name: "agent_id", def: "custos-agent"},
+		{name: "agent_id", def: ""}, // "": defaultOrigin
 		{name: "actor", def: ""},
 		{name: "key.file", def: "keys/custos.key"},
 		{name: "key.kms", def: ""},
@@ -417,6 +418,15 @@ func (c *Config) resolve(lookupEnv func(string) (string, bool)) error {
 			kf = filepath.Join(c.DataDir, kf)
 		}
 		c.Key.File = filepath.Clean(kf)
+	}
+	if c.AgentID == "" {
+		keyFile := c.Key.File
+		if c.Key.KMS != "" {
+			keyFile = ""
+		}
+		if c.AgentID, err = defaultOrigin(c.DataDir, keyFile, os.Hostname); err != nil {
+			return fmt.Errorf("config: agent_id: not set, and no default: %w", err)
+		}
 	}
 	c.Store.S3.RetentionMode = strings.ToUpper(c.Store.S3.RetentionMode)
 	c.Store.S3.Checksum = strings.ToUpper(c.Store.S3.Checksum)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func TestExampleConfig(t *testing.T) {
 	}
 	want := Config{
 		DataDir: "/var/lib/custos",
-		AgentID: "provider-agent-1",
+		AgentID: "custos.example.net/agent-1",
 		Actor:   "custodian@example.net",
 		Key:     KeyConfig{File: "/var/lib/custos/keys/custos.key"},
 		Store: StoreConfig{Type: "local", S3: S3Config{
@@ -106,7 +107,7 @@ func TestDefaults(t *testing.T) {
 		if cfg.DataDir != tc.want || cfg.Key.File != tc.want+"/keys/custos.key" {
 			t.Errorf("env %v: data_dir %s, key.file %s; want %s", tc.env, cfg.DataDir, cfg.Key.File, tc.want)
 		}
-		if cfg.AgentID != "custos-agent" || cfg.Log.CheckpointInterval != 2*time.Second || cfg.Store.Type != "local" {
+		if !regexp.MustCompile(`^[a-z0-9.-]+/custos-[0-9a-f]{8}$`).MatchString(cfg.AgentID) || cfg.Log.CheckpointInterval != 2*time.Second || cfg.Store.Type != "local" {
 			t.Errorf("defaults: %+v", cfg)
 		}
 	}

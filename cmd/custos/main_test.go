@@ -37,6 +37,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CUSTOS_KEY_PASSPHRASE", testPassphrase)
 			env.Setenv("CUSTOS_DATA_DIR", env.WorkDir+"/data")
 			env.Setenv("CUSTOS_LOG_CHECKPOINT_INTERVAL", "100ms")
+			// One origin the scripts can name; log_origin.txtar unsets it
+			// to see the default (HOST/custos-XXXXXXXX, or an existing log's).
+			env.Setenv("CUSTOS_AGENT_ID", "custos-agent")
 			env.Values[lockKey{}] = &heldLocks{}
 			return s3Env(env)
 		},
