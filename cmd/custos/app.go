@@ -40,19 +40,25 @@ type globalOptions struct {
 // command and returns the exit code. Deferred work inside commands always
 // runs, because nothing below here exits the process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	g := &globalOptions{stdout: stdout, stderr: stderr}
+	opts := &slog.HandlerOptions{Level: slog.LevelWarn}
+	g.logger = slog.New(&outputHandler{g: g, text: slog.NewTextHandler(stderr, opts), json: slog.NewJSONHandler(stderr, opts)})
 	// tessera reports through klog; keep its routine messages off stdout.
-	useForKlog(ctx, logger.Handler())
+	useForKlog(ctx, g.logger.Handler())
 
-	g := &globalOptions{stdout: stdout, stderr: stderr, logger: logger}
 	app := newApp(g)
 	cl := reorderArgs(app, args)
 	g.given = cl.given
 	err := app.RunContext(ctx, cl.args)
-	if err != nil {
+	code := exitCode(err)
+	switch {
+	case err == nil:
+	case g.json():
+		_ = writeJSON(stderr, jsonError{Error: jsonErrorBody{Code: errorCodes[code], Message: err.Error()}})
+	default:
 		fmt.Fprintf(stderr, "custos: %v\n", err)
 	}
-	return exitCode(err)
+	return code
 }
 
 func newApp(g *globalOptions) *cli.App {
@@ -202,7 +208,7 @@ func (g *globalOptions) config() (*Config, error) {
 	if !g.envChecked {
 		g.envChecked = true
 		for _, name := range strayEnv(os.Environ(), configKeys(""), cfg) {
-			fmt.Fprintf(g.stderr, "custos: warning: environment variable %s names no configuration key; it is ignored\n", name)
+			g.notef("custos: warning: environment variable %s names no configuration key; it is ignored", name)
 		}
 	}
 	if err != nil {
