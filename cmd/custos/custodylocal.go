@@ -220,7 +220,7 @@ func (l *localCustody) Capture(ctx context.Context, id string, req captureReques
 	if err != nil {
 		return nil, err
 	}
-	srcs, err := captureSources(cfg, v.Order, req.sources)
+	srcs, err := captureSources(cfg, v.Order, req.sources, req.category)
 	if err != nil {
 		return nil, err
 	}

@@ -211,7 +211,9 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 		case flag == "recipient":
 			w = fx.recipient
 		case flag == "source":
-			w = "export" // the configured source
+			w = "file://" + fx.export
+		case flag == "category":
+			w = "content"
 		case flag == "cut-off":
 			w = "now"
 		case flag == "expires" && placeholder.MatchString(w):
