@@ -58,7 +58,7 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 			return usageErrorf("capture: --cut-off %q: not an RFC 3339 time or now", opts.cutOff)
 		}
 	}
-	id, err := orderArg("capture", args)
+	id, err := g.orderArg(ctx, "capture", args)
 	if err != nil {
 		return err
 	}

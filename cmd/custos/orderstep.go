@@ -24,7 +24,7 @@ type orderStep struct {
 // the log names and the store lacks are reported as tampering once the
 // step is recorded.
 func runOrderStep(c *cli.Context, g *globalOptions, step orderStep) error {
-	id, err := orderArg(step.cmd, c.Args().Slice())
+	id, err := g.orderArg(c.Context, step.cmd, c.Args().Slice())
 	if err != nil {
 		return err
 	}

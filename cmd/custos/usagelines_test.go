@@ -182,6 +182,9 @@ func newUsageFixture(t *testing.T) *usageFixture {
 // placeholder is a word of the docs that stands for a value.
 var placeholder = regexp.MustCompile(`^[A-Z][A-Z0-9_]{2,}$|\.\.\.|%s|^T$`)
 
+// orderPrefix is an example prefix of an order id.
+var orderPrefix = regexp.MustCompile(`^0[0-7][0-9a-zA-Z]{2,23}$`)
+
 // fill turns a documented command line into arguments: optional parts
 // are given, the first of alternatives taken, placeholders filled in
 // with fx's values (paths written into work).
@@ -229,6 +232,8 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 			}
 		case flag == "listen":
 			w = "127.0.0.1:0"
+		case orderPrefix.MatchString(w): // an example prefix: the fixture's order's
+			w = strings.ToLower(fx.order[:len(w)])
 		case w == "ORDER" || w == "ID" || w == "01J..." || flag == "order":
 			w = fx.order
 		case w == "INDEX" || w == "N":
