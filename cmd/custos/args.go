@@ -52,11 +52,13 @@ func reorderArgs(app *cli.App, args []string) commandLine {
 		}
 		name, inline := flagName(a)
 		dest := &flags
-		f := (cli.Flag)(nil)
+		var f cli.Flag
 		if cmd != nil {
 			f = findFlag(cmd.Flags, name)
 		}
-		if f == nil && !(cmd != nil && isHelp(name)) {
+		// A command's help flag is the command's (urfave/cli adds it later).
+		commandHelp := cmd != nil && isHelp(name)
+		if f == nil && !commandHelp {
 			if gf := findFlag(app.Flags, name); gf != nil || cmd == nil {
 				f, dest = gf, &globals
 				if gf != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -296,7 +297,8 @@ func shellWords(s string) ([]string, error) {
 // TestUsageLines runs every command line shown in README.md, docs/*.md and
 // a disclosure package's README.txt, placeholders filled in, each on its
 // own copy of a data directory, and fails if one is refused as a usage
-// error (exit 2): the docs cannot drift from the binary. A command may
+// error (exit 2): the docs cannot drift from the binary. Each runs again
+// with --output json, and all it prints, errors included, must be JSON. A command may
 // fail otherwise (an item not there, a port in use): what it is asked is
 // what the docs show, not that the fixture suits it.
 func TestUsageLines(t *testing.T) {
@@ -326,31 +328,63 @@ func TestUsageLines(t *testing.T) {
 				}
 				setS3Env(t, s3)
 			}
-			work := t.TempDir()
-			data := filepath.Join(work, "data")
-			if !strings.HasPrefix(l.text, "custos keys generate") {
-				if out, err := exec.Command("cp", "-a", fx.data, data).CombinedOutput(); err != nil {
-					t.Fatalf("copy the data directory: %v\n%s", err, out)
-				}
-			}
-			t.Setenv("CUSTOS_DATA_DIR", data)
-			args := fx.fill(t, l.text, work)
 			if l.text == "custos verify . --key-line '%s'" {
 				t.Chdir(fx.pkg) // README.txt: run in the package
-				args[1] = "."
 			}
-			limit := time.Minute
-			if len(args) > 0 && args[0] == "serve" {
-				limit = 3 * time.Second // it runs until stopped
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), limit)
-			defer cancel()
-			code, out, errOut := custos(ctx, args...)
-			if code == exitUsage {
-				t.Errorf("%s: %s\nran: custos %q\nexit 2 (usage)\nstdout:\n%s\nstderr:\n%s", l.where, l.text, args, out, errOut)
+			for _, output := range []string{"text", "json"} {
+				args, code, out, errOut := fx.runDocLine(t, l.text, output)
+				if code == exitUsage {
+					t.Errorf("%s: %s\nran: custos %q\nexit 2 (usage)\nstdout:\n%s\nstderr:\n%s", l.where, l.text, args, out, errOut)
+				}
+				if output == "json" && args[0] != "serve" {
+					for name, s := range map[string]string{"stdout": out, "stderr": errOut} {
+						if !jsonLines(s) {
+							t.Errorf("%s: %s\nran: custos %q\n%s is not JSON:\n%s", l.where, l.text, args, name, s)
+						}
+					}
+				}
 			}
 		})
 	}
+}
+
+// runDocLine runs the documented command line text, filled in, on a copy
+// of the fixture's data directory, with --output output.
+func (fx *usageFixture) runDocLine(t *testing.T, text, output string) (args []string, code int, stdout, stderr string) {
+	t.Helper()
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	if !strings.HasPrefix(text, "custos keys generate") {
+		if out, err := exec.Command("cp", "-a", fx.data, data).CombinedOutput(); err != nil {
+			t.Fatalf("copy the data directory: %v\n%s", err, out)
+		}
+	}
+	t.Setenv("CUSTOS_DATA_DIR", data)
+	args = fx.fill(t, text, work)
+	if text == "custos verify . --key-line '%s'" {
+		args[1] = "."
+	}
+	limit := time.Minute
+	if args[0] == "serve" {
+		limit = 3 * time.Second // it runs until stopped
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	code, stdout, stderr = custos(ctx, append(args, "--output", output)...)
+	return args, code, stdout, stderr
+}
+
+// jsonLines says whether s is JSON: one value, or one per line.
+func jsonLines(s string) bool {
+	if json.Valid([]byte(s)) || s == "" {
+		return true
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		if !json.Valid([]byte(line)) {
+			return false
+		}
+	}
+	return true
 }
 
 // setS3Env points the store at the test S3 server, in a bucket of its own.
