@@ -23,14 +23,19 @@ type Catalog struct {
 	// with the evidence store's S3 server and credentials: the source's
 	// bucket lives beside the store's. Without it an s3:// URI is refused.
 	S3 func(params map[string]any) error
+	// AdHocCategory is the data category the items of an ad-hoc URI are
+	// labelled with (what may be disclosed depends on it): one of the
+	// order's. It may be left out only when the order names one category.
+	AdHocCategory string
 }
 
 // Select makes the connectors of a capture of o: those names name, each a
 // configured source or an ad-hoc URI (file://, https://, s3://; see
 // source.ConfigFromURI), or, with no names, every configured source that
-// serves one of o's categories. A source that names no categories (an
-// ad-hoc URI) serves, and records with its items, those the order asks
-// for. Errors name the source.
+// serves one of o's categories. A configured source that names no
+// categories serves, and records with its items, those the order asks
+// for; an ad-hoc URI's items are labelled with AdHocCategory, or the
+// order's only category. Errors name the source.
 func (c Catalog) Select(o *order.Order, names []string) ([]NamedSource, error) {
 	byName := map[string]source.Config{}
 	for _, sc := range c.Configured {
@@ -48,6 +53,9 @@ func (c Catalog) Select(o *order.Order, names []string) ([]NamedSource, error) {
 				strings.Join(categoryNames(o.Categories), ","))
 		}
 	}
+	if c.AdHocCategory != "" && !slices.ContainsFunc(names, func(n string) bool { _, ok := byName[n]; return !ok }) {
+		return nil, fmt.Errorf("capture: --category %s labels an ad-hoc --source URI, and none is given (a configured source's categories are in the configuration)", c.AdHocCategory)
+	}
 	for _, name := range names {
 		if sc, ok := byName[name]; ok {
 			chosen = append(chosen, sc)
@@ -55,6 +63,9 @@ func (c Catalog) Select(o *order.Order, names []string) ([]NamedSource, error) {
 		}
 		sc, err := c.adHoc(name, byName)
 		if err != nil {
+			return nil, err
+		}
+		if sc.Categories, err = c.adHocCategories(o, name); err != nil {
 			return nil, err
 		}
 		chosen = append(chosen, sc)
@@ -101,6 +112,22 @@ func (c Catalog) adHoc(uri string, byName map[string]source.Config) (source.Conf
 		}
 	}
 	return sc, nil
+}
+
+// adHocCategories are the categories the items of the ad-hoc source uri
+// are labelled with: AdHocCategory, one of o's, or o's only one.
+func (c Catalog) adHocCategories(o *order.Order, uri string) ([]string, error) {
+	cats := categoryNames(o.Categories)
+	switch {
+	case c.AdHocCategory != "" && !slices.Contains(cats, c.AdHocCategory):
+		return nil, fmt.Errorf("capture: --category %q: not one of the order's categories (%s)", c.AdHocCategory, strings.Join(cats, ","))
+	case c.AdHocCategory != "":
+		return []string{c.AdHocCategory}, nil
+	case len(cats) == 1:
+		return cats, nil
+	default:
+		return nil, fmt.Errorf("capture: --source %q: give --category (one of %s): the order names more than one data category, and its items are labelled with one in the signed record, which decides what may be disclosed", uri, strings.Join(cats, ","))
+	}
 }
 
 // servesOrder reports whether a configured source serves one of the

@@ -31,6 +31,7 @@ func TestCatalogSelectsTheSourcesOfAnOrder(t *testing.T) {
 	tests := []struct {
 		name    string
 		cat     Catalog
+		order   *order.Order // content unless set
 		names   []string
 		want    string // the sources chosen, "name:categories" joined by spaces
 		wantErr string
@@ -38,7 +39,13 @@ func TestCatalogSelectsTheSourcesOfAnOrder(t *testing.T) {
 	}{
 		{name: "serving the order", cat: cat, want: "mail:content exports:content,traffic"},
 		{name: "named", cat: cat, names: []string{"subscribers", "mail"}, want: "subscribers:subscriber mail:content"},
-		{name: "ad-hoc file URI", cat: cat, names: []string{"file://" + dir}, want: "file://" + dir + ":content,traffic"},
+		{name: "ad-hoc file URI, no category", cat: cat, names: []string{"file://" + dir}, wantErr: "give --category (one of content,traffic)"},
+		{name: "ad-hoc file URI", cat: withCategory(cat, "traffic"), names: []string{"file://" + dir}, want: "file://" + dir + ":traffic"},
+		{name: "ad-hoc, a category not the order's", cat: withCategory(cat, "subscriber"), names: []string{"file://" + dir},
+			wantErr: `--category "subscriber": not one of the order's categories (content,traffic)`},
+		{name: "category without an ad-hoc source", cat: withCategory(cat, "content"), names: []string{"mail"}, wantErr: "none is given"},
+		{name: "ad-hoc, the order's one category", cat: cat, order: &order.Order{Categories: []order.Category{order.CategoryTraffic}},
+			names: []string{"file://" + dir}, want: "file://" + dir + ":traffic"},
 		{name: "none serving", cat: Catalog{Configured: []source.Config{subs}},
 			wantErr: "capture: no configured source serves the order's categories (content,traffic); configure sources: or give --source NAME|URI"},
 		{name: "unknown name", cat: cat, names: []string{"mial"},
@@ -49,7 +56,11 @@ func TestCatalogSelectsTheSourcesOfAnOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srcs, err := tt.cat.Select(content, tt.names)
+			o := content
+			if tt.order != nil {
+				o = tt.order
+			}
+			srcs, err := tt.cat.Select(o, tt.names)
 			switch {
 			case tt.is != nil:
 				if !errors.Is(err, tt.is) {
@@ -73,4 +84,9 @@ func TestCatalogSelectsTheSourcesOfAnOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withCategory(c Catalog, cat string) Catalog {
+	c.AdHocCategory = cat
+	return c
 }

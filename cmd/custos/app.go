@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/custos-evidence/custos/agent/datadir"
@@ -25,6 +26,8 @@ type globalOptions struct {
 
 	// which global flags were given, so that they win over file and env
 	dataDirSet, actorSet bool
+	// given names the global flags given on the command line
+	given map[string]bool
 
 	stdout, stderr io.Writer
 	logger         *slog.Logger
@@ -37,17 +40,25 @@ type globalOptions struct {
 // command and returns the exit code. Deferred work inside commands always
 // runs, because nothing below here exits the process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	g := &globalOptions{stdout: stdout, stderr: stderr}
+	opts := &slog.HandlerOptions{Level: slog.LevelWarn}
+	g.logger = slog.New(&outputHandler{g: g, text: slog.NewTextHandler(stderr, opts), json: slog.NewJSONHandler(stderr, opts)})
 	// tessera reports through klog; keep its routine messages off stdout.
-	useForKlog(ctx, logger.Handler())
+	useForKlog(ctx, g.logger.Handler())
 
-	g := &globalOptions{stdout: stdout, stderr: stderr, logger: logger}
 	app := newApp(g)
-	err := app.RunContext(ctx, args)
-	if err != nil {
+	cl := reorderArgs(app, args)
+	g.given = cl.given
+	err := app.RunContext(ctx, cl.args)
+	code := exitCode(err)
+	switch {
+	case err == nil:
+	case g.json():
+		_ = writeJSON(stderr, jsonError{Error: jsonErrorBody{Code: errorCodes[code], Message: err.Error()}})
+	default:
 		fmt.Fprintf(stderr, "custos: %v\n", err)
 	}
-	return exitCode(err)
+	return code
 }
 
 func newApp(g *globalOptions) *cli.App {
@@ -98,8 +109,47 @@ func newApp(g *globalOptions) *cli.App {
 	app.OnUsageError = onUsageError
 	for _, c := range app.Commands {
 		setUsageHandlers(c)
+		if slices.Contains(localCommands, c.Name) {
+			refuseClientFlags(g, c)
+		}
+	}
+	for _, c := range findCommand(app.Commands, "log").Subcommands {
+		if c.Name == "verify" || c.Name == "restore" {
+			refuseClientFlags(g, c)
+		}
 	}
 	return app
+}
+
+// localCommands are the commands (with log verify and log restore) that
+// run on this machine only, never through a daemon.
+var localCommands = []string{"keys", "storage", "verify", "serve"}
+
+// clientFlags are the global flags of client mode.
+var clientFlags = []string{"server", "token", "token-file", "ca", "cert", "key"}
+
+// refuseClientFlags makes c, and its subcommands, refuse the client-mode
+// flags: a command that runs locally must not seem to have run on the
+// daemon. CUSTOS_SERVER_URL in the environment is only warned about.
+func refuseClientFlags(g *globalOptions, c *cli.Command) {
+	for _, s := range c.Subcommands {
+		refuseClientFlags(g, s)
+	}
+	if len(c.Subcommands) > 0 {
+		return // the group's Before would name the group
+	}
+	c.Before = func(c *cli.Context) error {
+		name := commandName(c)
+		for _, f := range clientFlags {
+			if g.given[f] {
+				return usageErrorf("%s: --%s: %s runs on this machine only, never through a daemon", name, f, name)
+			}
+		}
+		if g.server != "" {
+			g.logger.Warn("CUSTOS_SERVER_URL is set, but this command runs on this machine only", "command", name)
+		}
+		return nil
+	}
 }
 
 // setUsageHandlers makes flag errors usage errors (exit 2) and unknown
@@ -158,7 +208,7 @@ func (g *globalOptions) config() (*Config, error) {
 	if !g.envChecked {
 		g.envChecked = true
 		for _, name := range strayEnv(os.Environ(), configKeys(""), cfg) {
-			fmt.Fprintf(g.stderr, "custos: warning: environment variable %s names no configuration key; it is ignored\n", name)
+			g.notef("custos: warning: environment variable %s names no configuration key; it is ignored", name)
 		}
 	}
 	if err != nil {

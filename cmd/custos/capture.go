@@ -15,8 +15,9 @@ import (
 )
 
 type captureOptions struct {
-	sources cli.StringSlice
-	cutOff  string
+	sources  cli.StringSlice
+	cutOff   string
+	category string
 }
 
 func newCaptureCommand(g *globalOptions) *cli.Command {
@@ -30,11 +31,14 @@ func newCaptureCommand(g *globalOptions) *cli.Command {
 			"URI: file:///path (a file or a whole directory tree), https://host/path (an export\n" +
 			"endpoint), s3://bucket/prefix (objects of a bucket on the evidence store's S3 server).\n" +
 			"Only data that existed when the order was received is preserved unless --cut-off says\n" +
-			"otherwise. Re-running a capture preserves only what is not preserved yet. When the\n" +
+			"otherwise. An ad-hoc URI's items are labelled with --category, one of the order's\n" +
+			"categories, in the signed record (disclose --categories selects by it); it may be left\n" +
+			"out when the order names one. Re-running a capture preserves only what is not preserved yet. When the\n" +
 			"evidence store cannot be reached, items are sealed into the local spool and stored\n" +
 			"when it returns.",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "source", Usage: "a configured source `NAME` or an ad-hoc URI; repeatable", Destination: &opts.sources},
+			&cli.StringFlag{Name: "category", Usage: "the data `CATEGORY` of an ad-hoc URI's items, one of the order's (required when it names more than one)", Destination: &opts.category},
 			&cli.StringFlag{Name: "cut-off", Usage: "newest data to preserve: an RFC 3339 `TIME`, or now (default: the order's receipt)", Destination: &opts.cutOff},
 		},
 		Action: func(c *cli.Context) error {
@@ -54,11 +58,11 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 			return usageErrorf("capture: --cut-off %q: not an RFC 3339 time or now", opts.cutOff)
 		}
 	}
-	id, err := orderArg("capture", args)
+	id, err := g.orderArg(ctx, "capture", args)
 	if err != nil {
 		return err
 	}
-	sum, err := g.custody().Capture(ctx, id, captureRequest{sources: opts.sources.Value(), cutOff: opts.cutOff, cutOffAt: cutOff})
+	sum, err := g.custody().Capture(ctx, id, captureRequest{sources: opts.sources.Value(), category: opts.category, cutOff: opts.cutOff, cutOffAt: cutOff})
 	if sum != nil {
 		if perr := printCapture(g, *sum); perr != nil {
 			return errors.Join(err, perr)
@@ -71,14 +75,14 @@ func runCapture(ctx context.Context, g *globalOptions, opts captureOptions, args
 // names or ad-hoc URIs), or every configured source serving one of the
 // order's categories (capture.Catalog). Errors are usage errors naming the
 // source.
-func captureSources(cfg *Config, o *order.Order, names []string) ([]capture.NamedSource, error) {
+func captureSources(cfg *Config, o *order.Order, names []string, category string) ([]capture.NamedSource, error) {
 	configured, err := cfg.sourceConfigs()
 	if err != nil {
 		return nil, err
 	}
 	srcs, err := capture.Catalog{Configured: configured, S3: func(params map[string]any) error {
 		return s3SourceDefaults(cfg, params)
-	}}.Select(o, names)
+	}, AdHocCategory: category}.Select(o, names)
 	if err != nil {
 		return nil, &usageError{err: err}
 	}

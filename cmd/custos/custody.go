@@ -73,8 +73,9 @@ func (g *globalOptions) custody() custodyService {
 
 // captureRequest is a capture as the command takes it.
 type captureRequest struct {
-	sources []string // configured source names, or ad-hoc URIs (in-process only)
-	cutOff  string   // --cut-off as given: "", "now" or an RFC 3339 time
+	sources  []string // configured source names, or ad-hoc URIs (in-process only)
+	category string   // the category of ad-hoc URIs' items (in-process only)
+	cutOff   string   // --cut-off as given: "", "now" or an RFC 3339 time
 	// cutOffAt is cutOff read when the command started ("now" then).
 	cutOffAt time.Time
 }

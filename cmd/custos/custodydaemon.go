@@ -177,6 +177,9 @@ func (d *daemonCustody) Purge(ctx context.Context, id, reason string) (*api.Step
 // Capture queues the capture as a job of the daemon and waits for it to
 // end. The daemon refuses ad-hoc URIs: it captures configured sources.
 func (d *daemonCustody) Capture(ctx context.Context, id string, req captureRequest) (*api.CaptureSummary, error) {
+	if req.category != "" {
+		return nil, usageErrorf("capture: --category labels an ad-hoc --source URI, and the daemon captures configured sources only")
+	}
 	c, err := d.client()
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -63,6 +64,11 @@ func (l *localCustody) AddOrder(ctx context.Context, draft *order.Order, documen
 		}
 		doc = &agent.Document{Path: document}
 	}
+	// An invalid order is refused before anything that writes is opened:
+	// "nothing was done" means no log, lock or store either.
+	if err := l.validateOrder(draft); err != nil {
+		return nil, err
+	}
 	cfg, reg, closeReg, err := l.open(ctx)
 	if err != nil {
 		return nil, err
@@ -77,6 +83,25 @@ func (l *localCustody) AddOrder(ctx context.Context, draft *order.Order, documen
 		return nil, err
 	}
 	return res.Order, err
+}
+
+// validateOrder checks draft as the registry will, with the configured
+// profiles, without opening anything.
+func (l *localCustody) validateOrder(draft *order.Order) error {
+	cfg, err := l.g.config()
+	if err != nil {
+		return err
+	}
+	profiles, err := order.LoadProfiles(cfg.Profiles)
+	if err != nil {
+		return usageErrorf("config: profiles: %v", err)
+	}
+	_, err = order.NewOrder(draft, profiles, time.Now().UTC(), rand.Reader)
+	var ve *order.ValidationError
+	if errors.As(err, &ve) {
+		return usageErrorf("order add: %v", err)
+	}
+	return err
 }
 
 // ListOrders lists the orders of the data directory. An order whose
@@ -195,7 +220,7 @@ func (l *localCustody) Capture(ctx context.Context, id string, req captureReques
 	if err != nil {
 		return nil, err
 	}
-	srcs, err := captureSources(cfg, v.Order, req.sources)
+	srcs, err := captureSources(cfg, v.Order, req.sources, req.category)
 	if err != nil {
 		return nil, err
 	}

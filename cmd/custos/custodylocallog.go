@@ -42,7 +42,7 @@ func (l *localCustody) LogShow(ctx context.Context, order string, from uint64, e
 			if !errors.As(err, &te) {
 				return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
 			}
-			fmt.Fprintf(g.stderr, "custos: %v\n", err)
+			g.notef("custos: %v", err)
 			problems = append(problems, err)
 			continue
 		}

@@ -17,6 +17,7 @@ type discloseOptions struct {
 	items      string
 	categories string
 	recipients cli.StringSlice
+	verbose    bool
 }
 
 func newDiscloseCommand(g *globalOptions) *cli.Command {
@@ -34,6 +35,7 @@ func newDiscloseCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "the package `PATH`: a directory, .zip or .tar", Destination: &opts.out},
 			&cli.StringFlag{Name: "items", Usage: "only these items: SHA-256 `DIGESTS` or prefixes, comma-separated", Destination: &opts.items},
 			&cli.StringFlag{Name: "categories", Usage: "only items of these `CATEGORIES`: subscriber,traffic,content", Destination: &opts.categories},
+			&cli.BoolFlag{Name: "verbose", Usage: "list every file of the package (SHA-256 and path) before the summary", Destination: &opts.verbose},
 			&cli.StringSliceFlag{Name: "recipient", Usage: "encrypt to this age or SSH public `KEY`; repeatable", Destination: &opts.recipients},
 		},
 		Action: func(c *cli.Context) error {
@@ -63,7 +65,7 @@ func runDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, ar
 	if len(recipients) > 0 && disclosure.FormatFor(opts.out) == disclosure.FormatDir {
 		return usageErrorf("disclose: an encrypted package is a .zip or a .tar: give --out PATH.zip or PATH.tar")
 	}
-	id, err := orderArg("disclose", args)
+	id, err := g.orderArg(ctx, "disclose", args)
 	if err != nil {
 		return err
 	}
@@ -74,7 +76,7 @@ func runDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, ar
 	if d == nil {
 		return err
 	}
-	return errors.Join(err, printDisclosure(g, *d))
+	return errors.Join(err, printDisclosure(g, *d, opts.verbose))
 }
 
 // disclosureOutput is what `custos disclose` prints; the fields are in the
@@ -91,13 +93,15 @@ type disclosureOutput struct {
 	Status         order.Status          `json:"status"`
 }
 
-func printDisclosure(g *globalOptions, d disclosureOutput) error {
+// printDisclosure prints the summary of a disclosure, after its files
+// with verbose; JSON always holds the files.
+func printDisclosure(g *globalOptions, d disclosureOutput, verbose bool) error {
 	if g.json() {
 		return writeJSON(g.stdout, d)
 	}
 	w := &errWriter{w: g.stdout}
-	for _, it := range d.Items {
-		w.printf("%s  %s\n", it.SHA256, it.Path)
+	for i := 0; verbose && i < len(d.Items); i++ {
+		w.printf("%s  %s\n", d.Items[i].SHA256, d.Items[i].Path)
 	}
 	w.printf("package %s (sha256 %s): %d items, %d custody events proved against checkpoint %d; logged as entry %d\n",
 		d.Package, d.SHA256, len(d.Items), d.Events, d.CheckpointSize, d.Index)

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/chain"
@@ -53,15 +52,8 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
-// argCountError is the usage error for a wrong number of arguments. urfave/cli
-// stops reading flags at the first argument, so a flag given after one
-// arrives here as an argument: say so rather than miscount.
+// argCountError is the usage error for a wrong number of arguments.
 func argCountError(cmd, want string, args []string) error {
-	for _, a := range args {
-		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			return usageErrorf("%s: flag %s after an argument: flags go first (custos %s [flags] %s)", cmd, a, cmd, want)
-		}
-	}
 	if want == "" {
 		return usageErrorf("%s: unexpected arguments %q", cmd, args)
 	}

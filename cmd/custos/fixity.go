@@ -31,10 +31,9 @@ func runFixity(ctx context.Context, g *globalOptions, args []string) (err error)
 	}
 	order := ""
 	if len(args) == 1 {
-		if err := chain.ValidateOrderID(args[0]); err != nil {
-			return usageErrorf("fixity: %v", err)
+		if order, err = g.resolveOrderID(ctx, "fixity", args[0]); err != nil {
+			return err
 		}
-		order = args[0]
 	}
 	rep, err := g.custody().Fixity(ctx, order, func(fi api.FixityItem) {
 		if !g.json() {

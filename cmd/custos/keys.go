@@ -155,7 +155,7 @@ func newPrivateKey(typ string) (crypto.PrivateKey, error) {
 // secretbox, the format cosign uses), or as plain PKCS#8 with noPass.
 func encodePrivateKey(g *globalOptions, priv crypto.PrivateKey, noPass bool) ([]byte, error) {
 	if noPass {
-		fmt.Fprintln(g.stderr, "warning: the key is written unencrypted; anyone who can read the file can sign checkpoints")
+		g.notef("warning: the key is written unencrypted; anyone who can read the file can sign checkpoints")
 		b, err := cryptoutils.MarshalPrivateKeyToPEM(priv)
 		if err != nil {
 			return nil, fmt.Errorf("encode private key: %w", err)

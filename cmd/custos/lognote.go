@@ -35,8 +35,8 @@ func runLogNote(ctx context.Context, g *globalOptions, opts logNoteOptions, args
 		return argCountError("log note", "TEXT", args)
 	}
 	if opts.Order != "" {
-		if err := chain.ValidateOrderID(opts.Order); err != nil {
-			return &usageError{err: fmt.Errorf("log note: --order: %w", err)}
+		if opts.Order, err = g.resolveOrderID(ctx, "log note: --order", opts.Order); err != nil {
+			return err
 		}
 	}
 	ev, err := g.custody().Note(ctx, opts.Order, args[0])

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -62,7 +63,42 @@ func runLogProve(ctx context.Context, g *globalOptions, opts logProveOptions, ar
 	if err != nil && text == nil {
 		return err
 	}
+	if g.json() {
+		return errors.Join(err, writeProofJSON(g, opts, args, text))
+	}
 	return errors.Join(err, writeOutput(g, opts.Out, text))
+}
+
+// proofOutput is what `log prove --output json` prints: the tlog-proof of
+// an entry, or the hashes of a consistency proof; with --out, the file
+// holds the proof as text prints it, and the JSON names it.
+type proofOutput struct {
+	Index     *uint64  `json:"index,omitempty"`
+	Old       *uint64  `json:"old,omitempty"`
+	New       *uint64  `json:"new,omitempty"`
+	TlogProof string   `json:"tlog_proof,omitempty"`
+	Hashes    []string `json:"hashes,omitempty"`
+	Out       string   `json:"out,omitempty"`
+}
+
+func writeProofJSON(g *globalOptions, opts logProveOptions, args []string, text []byte) error {
+	var p proofOutput
+	nums := make([]uint64, len(args))
+	for i, a := range args {
+		nums[i], _ = strconv.ParseUint(a, 10, 64) // checked above
+	}
+	if opts.Consistency {
+		p.Old, p.New, p.Hashes = &nums[0], &nums[1], strings.Fields(string(text))
+	} else {
+		p.Index, p.TlogProof = &nums[0], string(text)
+	}
+	if opts.Out != "" {
+		if err := writeOutput(g, opts.Out, text); err != nil {
+			return err
+		}
+		p.Out, p.TlogProof, p.Hashes = opts.Out, "", nil
+	}
+	return writeJSON(g.stdout, p)
 }
 
 func containsSize(sizes []uint64, s uint64) bool {

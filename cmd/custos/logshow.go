@@ -41,8 +41,8 @@ func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args
 		return argCountError("log show", "", args)
 	}
 	if opts.Order != "" {
-		if err := chain.ValidateOrderID(opts.Order); err != nil {
-			return &usageError{err: fmt.Errorf("log show: --order: %w", err)}
+		if opts.Order, err = g.resolveOrderID(ctx, "log show: --order", opts.Order); err != nil {
+			return err
 		}
 	}
 	return g.custody().LogShow(ctx, opts.Order, opts.From, func(rec *chain.Record) error { return printRecord(g, rec) })

@@ -23,7 +23,7 @@ func newOrderShowCommand(g *globalOptions) *cli.Command {
 }
 
 func runOrderShow(ctx context.Context, g *globalOptions, args []string) error {
-	id, err := orderArg("order show", args)
+	id, err := g.orderArg(ctx, "order show", args)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ type orderStep struct {
 // the log names and the store lacks are reported as tampering once the
 // step is recorded.
 func runOrderStep(c *cli.Context, g *globalOptions, step orderStep) error {
-	id, err := orderArg(step.cmd, c.Args().Slice())
+	id, err := g.orderArg(c.Context, step.cmd, c.Args().Slice())
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func runOrderStep(c *cli.Context, g *globalOptions, step orderStep) error {
 	}
 	if res.Store != nil && len(res.Store.Missing) > 0 {
 		for _, k := range res.Store.Missing {
-			fmt.Fprintf(g.stderr, "custos: %s: missing from the store: %s\n", step.cmd, k)
+			g.notef("custos: %s: missing from the store: %s", step.cmd, k)
 		}
 		return fmt.Errorf("%s: recorded, but %d objects the custody log names are missing from the store: %w", step.cmd, len(res.Store.Missing), chain.ErrTamper)
 	}

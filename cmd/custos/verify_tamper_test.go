@@ -106,7 +106,7 @@ func buildTamperPkgs(t *testing.T) *tamperPkgs {
 	id := strings.TrimSpace(custosMust(t, "--data-dir", data, "order", "add", "--reference", "LE-7", "--authority", "Court",
 		"--requesting-state", "FR", "--profile", "budapest-16", "--legal-basis", "art. 16",
 		"--selector", "email:alice@example.net", "--categories", "content,traffic", "--document", filepath.Join(work, "order.pdf")))
-	custosMust(t, "--data-dir", data, "capture", "--source", "file://"+filepath.Join(work, "export"), id)
+	custosMust(t, "--data-dir", data, "capture", "--source", "file://"+filepath.Join(work, "export"), "--category", "content", id)
 
 	ageID, err := age.GenerateX25519Identity()
 	if err != nil {

@@ -297,7 +297,7 @@ func verifyReportsForBrowser(t *testing.T) [2]verifyReportFile {
 	id := strings.TrimSpace(custosMust(t, "order", "add", "--reference", "LE-7", "--authority", "Court", "--requesting-state", "FR",
 		"--profile", "budapest-16", "--legal-basis", "art. 16", "--selector", "email:alice@example.net",
 		"--categories", "content,traffic", "--document", filepath.Join(work, "order.pdf")))
-	custosMust(t, "capture", "--source", "file://"+filepath.Join(work, "export"), id)
+	custosMust(t, "capture", "--source", "file://"+filepath.Join(work, "export"), "--category", "content", id)
 	pkg := filepath.Join(work, "pkg")
 	custosMust(t, "disclose", "--out", pkg, id)
 	key := filepath.Join(work, "data", "keys", "custos.key.vkey")
