@@ -73,8 +73,12 @@ type Report struct {
 	Origin         string `json:"origin,omitempty"`
 	CheckpointSize uint64 `json:"checkpoint_size,omitempty"`
 	CheckpointHash []byte `json:"checkpoint_hash,omitempty"`
-	// BagInfo holds bag-info.txt's fields as read.
-	BagInfo map[string]string `json:"bag_info,omitempty"`
+	// BagInfo holds bag-info.txt's fields as read. BagInfoUnsigned lists,
+	// in the file's order, the labels whose values no signed evidence was
+	// compared with (Source-Organization always): they are what
+	// bag-info.txt alone says, and anyone can change them.
+	BagInfo         map[string]string `json:"bag_info,omitempty"`
+	BagInfoUnsigned []string          `json:"bag_info_unsigned,omitempty"`
 	// Files counts the package's files; PayloadBytes the bytes of data/,
 	// every one read and hashed with SHA-256 and SHA-512.
 	Files        int           `json:"files"`
