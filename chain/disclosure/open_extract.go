@@ -332,6 +332,9 @@ func (x *extractor) zip(f io.ReaderAt, size int64) error {
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return x.readErr(x.archive, err)
 	}
+	if err := x.zipExact(r, size, zr.File); err != nil {
+		return err
+	}
 	for _, zf := range zr.File {
 		if err := x.zipEntry(zf, size); err != nil {
 			return err
