@@ -68,6 +68,10 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 		c.fail(pkgAttestation, noIndex, "predicate type %q, not %q", st.PredicateType, PredicateType)
 	}
 	var p predicate
+	if err := chain.CheckJSONKeys(st.Predicate, &p); err != nil {
+		c.fail(pkgAttestation, noIndex, "the predicate is not a disclosure predicate: %v", err)
+		return
+	}
 	if err := json.Unmarshal(st.Predicate, &p); err != nil {
 		c.fail(pkgAttestation, noIndex, "the predicate is not a disclosure predicate: %v", err)
 		return

@@ -369,3 +369,27 @@ func TestVerifyBagInfoUnsignedFields(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyDuplicateJSONKeys: an envelope that carries a second payload
+// before the signed one (Go's decoder keeps the last key, others the
+// first) is refused, as is order.json with a key given twice (issue 18
+// item 3).
+func TestVerifyDuplicateJSONKeys(t *testing.T) {
+	base := newSmallPackage(t, pkgOptions{})
+	fx := base.copy(t)
+	env := fx.read(t, "custody/attestation.dsse.json")
+	forged := base64.StdEncoding.EncodeToString([]byte(`{"_type":"forged"}`))
+	fx.write(t, "custody/attestation.dsse.json", bytes.Replace(env, []byte(`"payload":`), []byte(`"payload":"`+forged+`","payload":`), 1))
+	fx.sealTags(t)
+	rep := verifyPackage(t, fx.dir, fx.trust)
+	if c := rep.Check(disclosure.CheckAttestationSignature); c.Result == disclosure.ResultOK || !strings.Contains(fmt.Sprint(c.Problems), `duplicate key "payload"`) {
+		t.Fatalf("an envelope with two payloads: %s %v", c.Result, c.Problems)
+	}
+	fx = base.copy(t)
+	fx.write(t, "custody/order.json", bytes.Replace(fx.read(t, "custody/order.json"), []byte(`{`), []byte(`{"authority":"forged",`), 1))
+	fx.sealTags(t)
+	rep = verifyPackage(t, fx.dir, fx.trust)
+	if c := rep.Check(disclosure.CheckOrderRecord); c.Result == disclosure.ResultOK || !strings.Contains(fmt.Sprint(c.Problems), `duplicate key "authority"`) {
+		t.Fatalf("order.json with two authorities: %s %v", c.Result, c.Problems)
+	}
+}
