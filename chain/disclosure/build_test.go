@@ -51,6 +51,8 @@ type pkgOptions struct {
 	recovery   bool // the batches are recovery batches
 	purgeBatch bool // batch 1 is purged whole after the capture
 	only       int  // disclose only this item (1-based), a partial package; 0: every item
+
+	recipient string // the recipient the statement names (the package itself is not encrypted)
 }
 
 // pkgFixture is a package on disk and what a test needs to check or
@@ -201,6 +203,7 @@ func story(t testing.TB, s signature.SignerVerifier, o pkgOptions, payload []pay
 	if o.only > 0 {
 		c.Items, c.Partial = c.Items[o.only-1:o.only], true
 	}
+	c.Recipient = o.recipient
 	final := chain.OrderStatus(cmp.Or(o.finalStatus, "preserved"))
 	if o.held {
 		final = chain.OrderStatus(cmp.Or(o.finalStatus, "held"))

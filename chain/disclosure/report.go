@@ -73,6 +73,9 @@ type Report struct {
 	Origin         string `json:"origin,omitempty"`
 	CheckpointSize uint64 `json:"checkpoint_size,omitempty"`
 	CheckpointHash []byte `json:"checkpoint_hash,omitempty"`
+	// Recipient is the recipient the signed statement names ("none" for
+	// a package not encrypted), when the statement could be read.
+	Recipient string `json:"recipient,omitempty"`
 	// BagInfo holds bag-info.txt's fields as read. BagInfoUnsigned lists,
 	// in the file's order, the labels whose values no signed evidence was
 	// compared with (Source-Organization always): they are what

@@ -77,6 +77,7 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 		return
 	}
 	v.pred = &p
+	v.rep.Recipient = p.Recipient
 	if p.Order != v.order {
 		c.fail(pkgAttestation, noIndex, "the statement is about order %q, the package's is %s", p.Order, v.order)
 	}

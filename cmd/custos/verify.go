@@ -104,6 +104,7 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	if err != nil && !errors.Is(err, chain.ErrTamper) {
 		return fmt.Errorf("verify: %w", err) // the report is incomplete: say nothing of the package
 	}
+	rep.CheckRecipient(pkg.Outer)
 	if opts.html != "" {
 		var page bytes.Buffer
 		if err := writeVerifyHTML(&page, args[0], pkg.Outer.SHA256, rep, time.Now()); err != nil {
