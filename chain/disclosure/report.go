@@ -88,7 +88,12 @@ type Report struct {
 	PayloadBytes int64         `json:"payload_bytes"`
 	Items        []ReportItem  `json:"items"`
 	Events       []ReportEvent `json:"events"`
-	Checks       []*Check      `json:"checks"`
+	// AdverseEvents are the events among Events that tell of something
+	// gone wrong (capture.failed, fixity.failed, log.recovered,
+	// disclosure.abandoned, item.purged), whether or not the package
+	// verifies.
+	AdverseEvents []AdverseEvent `json:"adverse_events"`
+	Checks        []*Check       `json:"checks"`
 }
 
 // ReportItem is one payload file as hashed.
@@ -190,8 +195,9 @@ func (r *Report) Err() error {
 }
 
 // WriteText writes the report for people: one line per check (its result,
-// name and summary), each problem indented below a failed check, and a
-// last line with the verdict.
+// name and summary), each problem indented below a failed check, the
+// adverse events of the order's story if any, and a last line with the
+// verdict.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	for _, c := range r.Checks {
@@ -216,9 +222,14 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "        ... and %d more problems\n", c.MoreProblems)
 		}
 	}
+	r.writeAdverse(&b)
 	if r.Result == ResultOK {
-		fmt.Fprintf(&b, "verified: order %s, %d files (%d payload bytes hashed with SHA-256 and SHA-512), %d events proven against checkpoint %d of %s\n",
-			r.Order, r.Files, r.PayloadBytes, len(r.Events), r.CheckpointSize, r.Origin)
+		adverse := ""
+		if n := len(r.AdverseEvents); n > 0 {
+			adverse = fmt.Sprintf("; %s in the order's story, listed above", plural(n, "adverse event"))
+		}
+		fmt.Fprintf(&b, "verified: order %s, %d files (%d payload bytes hashed with SHA-256 and SHA-512), %d events proven against checkpoint %d of %s%s\n",
+			r.Order, r.Files, r.PayloadBytes, len(r.Events), r.CheckpointSize, r.Origin, adverse)
 	} else {
 		fmt.Fprintf(&b, "NOT VERIFIED: %d of %d checks failed: %s\n", len(r.Failed()), len(r.Checks), strings.Join(r.Failed(), ", "))
 	}

@@ -39,7 +39,7 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 		return nil, errors.New("verify package: no trusted key")
 	}
 	v := &pkgVerifier{fsys: root, trust: trust, c: map[string]*Check{}, proven: map[uint64]bool{}}
-	v.rep = &Report{ReportVersion: ReportVersion, Items: []ReportItem{}, Events: []ReportEvent{}}
+	v.rep = &Report{ReportVersion: ReportVersion, Items: []ReportItem{}, Events: []ReportEvent{}, AdverseEvents: []AdverseEvent{}}
 	for _, name := range checkOrder {
 		c := &Check{Name: name, Result: ResultOK}
 		v.c[name] = c
@@ -69,6 +69,7 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 	v.checkTimes()
 	v.checkStatus()
 	v.checkBagInfo()
+	v.rep.collectAdverse()
 	v.finish()
 	return v.rep, v.rep.Err()
 }
