@@ -120,3 +120,27 @@ func TestOpenPackageBytesOutsideEntries(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenPackageDotSlashNames: a package archived from inside its
+// directory (tar -cf x.tar ., zip -r x.zip .) names every entry "./...",
+// with an entry "./" for the root; it opens to the same files (issue 18
+// item 7). A name that is the same once "./" is removed is a duplicate.
+func TestOpenPackageDotSlashNames(t *testing.T) {
+	dotted := []archEntry{{name: "./", typ: tar.TypeDir}}
+	for _, e := range openGoodEntries() {
+		e.name = "./" + e.name
+		dotted = append(dotted, e)
+	}
+	for name, data := range map[string][]byte{"package.tar": openTar(t, dotted), "package.zip": openZip(t, dotted)} {
+		t.Run(name, func(t *testing.T) {
+			p, err := disclosure.Open(context.Background(), openWriteFile(t, name, data), disclosure.OpenOptions{TempDir: t.TempDir()})
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			defer p.Close()
+			openSame(t, openReadAll(t, p.FS), openGoodFiles())
+		})
+	}
+	dup := append(openGoodEntries(), archEntry{name: "./bagit.txt", body: "BagIt-Version: 0.97\n"})
+	openRefused(t, openWriteFile(t, "package.tar", openTar(t, dup)), disclosure.OpenOptions{}, "bagit.txt", "duplicate entry")
+}

@@ -93,7 +93,12 @@ type Report struct {
 	// disclosure.abandoned, item.purged), whether or not the package
 	// verifies.
 	AdverseEvents []AdverseEvent `json:"adverse_events"`
-	Checks        []*Check       `json:"checks"`
+	// ExtraFiles are the files (and the __MACOSX/ directory) of the copy
+	// that an operating system or archiver adds, .DS_Store, ._NAME: set
+	// aside, not part of the package, not tampering. A package that
+	// verifies with extra files has result ok and this list non-empty.
+	ExtraFiles []string `json:"extra_files"`
+	Checks     []*Check `json:"checks"`
 }
 
 // ReportItem is one payload file as hashed.
@@ -223,10 +228,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	r.writeAdverse(&b)
+	for _, f := range r.ExtraFiles {
+		fmt.Fprintf(&b, "EXTRA   %s: not part of the package (added by an operating system or archiver to the copy), set aside\n", f)
+	}
 	if r.Result == ResultOK {
 		adverse := ""
 		if n := len(r.AdverseEvents); n > 0 {
 			adverse = fmt.Sprintf("; %s in the order's story, listed above", plural(n, "adverse event"))
+		}
+		if n := len(r.ExtraFiles); n > 0 {
+			adverse += fmt.Sprintf("; %s not part of the package set aside", plural(n, "extra file"))
 		}
 		fmt.Fprintf(&b, "verified: order %s, %d files (%d payload bytes hashed with SHA-256 and SHA-512), %d events proven against checkpoint %d of %s%s\n",
 			r.Order, r.Files, r.PayloadBytes, len(r.Events), r.CheckpointSize, r.Origin, adverse)

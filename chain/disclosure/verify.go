@@ -39,7 +39,8 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 		return nil, errors.New("verify package: no trusted key")
 	}
 	v := &pkgVerifier{fsys: root, trust: trust, c: map[string]*Check{}, proven: map[uint64]bool{}}
-	v.rep = &Report{ReportVersion: ReportVersion, Items: []ReportItem{}, Events: []ReportEvent{}, AdverseEvents: []AdverseEvent{}}
+	v.rep = &Report{ReportVersion: ReportVersion, Items: []ReportItem{}, Events: []ReportEvent{}, AdverseEvents: []AdverseEvent{},
+		ExtraFiles: []string{}}
 	for _, name := range checkOrder {
 		c := &Check{Name: name, Result: ResultOK}
 		v.c[name] = c
@@ -116,6 +117,13 @@ func (v *pkgVerifier) walk() error {
 	err := fs.WalkDir(v.fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if extra, skip := copyArtefact(p, d.IsDir()); extra {
+			if d.IsDir() {
+				p += "/"
+			}
+			v.rep.ExtraFiles = append(v.rep.ExtraFiles, p)
+			return skip
 		}
 		inData := strings.HasPrefix(p, pkgDataDir+"/")
 		switch {
