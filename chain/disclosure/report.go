@@ -119,10 +119,15 @@ type ReportItem struct {
 }
 
 // ReportEvent is one line of custody/events.jsonl that parsed; Proven
-// says that its tlog-proof led to the trusted checkpoint.
+// says that its tlog-proof led to the trusted checkpoint. Raw is the
+// event's bytes exactly as logged (base64 in JSON), so that a reader of
+// the report can check it again: the log's entry Index is those bytes,
+// the leaf hash SHA-256(0x00 || Raw), and the next event's prev is
+// SHA-256(Raw); Event is what they decode to.
 type ReportEvent struct {
 	Index  uint64       `json:"index"`
 	Event  *chain.Event `json:"event"`
+	Raw    []byte       `json:"raw"`
 	Proven bool         `json:"proven"`
 }
 

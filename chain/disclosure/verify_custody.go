@@ -217,7 +217,7 @@ func (v *pkgVerifier) checkProofs() {
 	}
 	for _, l := range v.lines {
 		if l.ev != nil {
-			v.rep.Events = append(v.rep.Events, ReportEvent{Index: l.index, Event: l.ev, Proven: v.proven[l.index]})
+			v.rep.Events = append(v.rep.Events, ReportEvent{Index: l.index, Event: l.ev, Raw: l.encoded, Proven: v.proven[l.index]})
 		}
 	}
 	if v.cp != nil {
