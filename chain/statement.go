@@ -105,9 +105,13 @@ type EnvelopeSignature struct {
 	Sig   string `json:"sig"` // standard base64
 }
 
-// ParseEnvelope reads a DSSE envelope's JSON.
+// ParseEnvelope reads a DSSE envelope's JSON, refusing duplicate keys
+// and keys that differ from its fields only in case (CheckJSONKeys).
 func ParseEnvelope(b []byte) (*Envelope, error) {
 	var env Envelope
+	if err := CheckJSONKeys(b, &env); err != nil {
+		return nil, fmt.Errorf("not a DSSE envelope: %w", err)
+	}
 	if err := json.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("not a DSSE envelope: %w", err)
 	}
@@ -161,9 +165,13 @@ func dssePAE(payloadType string, body []byte) []byte {
 }
 
 // ParseStatement reads the in-toto statement of an envelope's payload. It
-// checks the JSON only: the caller checks _type and predicateType.
+// checks the JSON only (CheckJSONKeys: no duplicate keys at any depth,
+// the predicate's too): the caller checks _type and predicateType.
 func ParseStatement(payload []byte) (*Statement, error) {
 	var st Statement
+	if err := CheckJSONKeys(payload, &st); err != nil {
+		return nil, fmt.Errorf("the payload is not an in-toto statement: %w", err)
+	}
 	if err := json.Unmarshal(payload, &st); err != nil {
 		return nil, fmt.Errorf("the payload is not an in-toto statement: %w", err)
 	}

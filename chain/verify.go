@@ -43,16 +43,23 @@ func (r *LogReport) problem(p *TamperError) {
 // VerifyLog checks the whole log directory fsys against the key of v: the
 // newest checkpoint's and every kept checkpoint's signature; every entry
 // re-hashed, parsed as a canonical event and compared with the hash tiles;
-// every tile recomputed; the tree root at the size of every checkpoint (so
-// each kept checkpoint is consistent with the newest); and the chain of each
-// order's events. It reads only fsys and holds no state.
+// every tile recomputed; the partial entry bundle and tiles of every kept
+// checkpoint a prefix of the newest version of their resource; the tree root at the size of every
+// checkpoint (so each kept checkpoint is consistent with the newest); and
+// the chain of each order's events. It reads only fsys and holds no state.
 //
 // Findings are collected in the report and returned joined as the error;
 // each is a *TamperError, so errors.Is(err, ErrTamper) holds. Any other
 // error is an I/O failure that says nothing about the log's integrity.
 func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, error) {
 	rep, _, err := verifyLog(ctx, fsys, v, nil)
-	return rep, err
+	if err != nil && !errors.Is(err, ErrTamper) {
+		return rep, err
+	}
+	if oerr := checkOlderResources(ctx, fsys, rep); oerr != nil {
+		return rep, oerr
+	}
+	return rep, rep.err()
 }
 
 // verifyLog is VerifyLog, from a verified prefix when from is not nil:

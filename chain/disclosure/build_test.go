@@ -51,6 +51,9 @@ type pkgOptions struct {
 	recovery   bool // the batches are recovery batches
 	purgeBatch bool // batch 1 is purged whole after the capture
 	only       int  // disclose only this item (1-based), a partial package; 0: every item
+
+	recipient    string // the recipient the statement names (the package itself is not encrypted)
+	fixityFailed bool   // a fixity.failed and a capture.failed are logged after the capture
 }
 
 // pkgFixture is a package on disk and what a test needs to check or
@@ -191,6 +194,12 @@ func story(t testing.TB, s signature.SignerVerifier, o pkgOptions, payload []pay
 	}
 	end := start + time.Hour
 	add(chain.Event{Type: chain.CaptureCompleted, Time: at(end), Order: pkgOrderID, Details: chain.CaptureDetails{Capture: pkgCapture}.Put(nil)})
+	if o.fixityFailed {
+		add(chain.Event{Type: chain.CaptureFailed, Time: at(end + 200*time.Millisecond), Order: pkgOrderID, Reason: "source unreachable",
+			Details: chain.CaptureDetails{Capture: pkgCapture}.Put(nil)})
+		add(chain.Event{Type: chain.FixityFailed, Time: at(end + 500*time.Millisecond), Order: pkgOrderID, Items: []chain.Digest{first},
+			Reason: "the stored item's SHA-256 differs"})
+	}
 	if o.purgeFirst {
 		add(chain.Event{Type: chain.ItemPurged, Time: at(end + time.Second), Order: pkgOrderID, Items: []chain.Digest{first}, Reason: "court order"})
 	}
@@ -201,6 +210,7 @@ func story(t testing.TB, s signature.SignerVerifier, o pkgOptions, payload []pay
 	if o.only > 0 {
 		c.Items, c.Partial = c.Items[o.only-1:o.only], true
 	}
+	c.Recipient = o.recipient
 	final := chain.OrderStatus(cmp.Or(o.finalStatus, "preserved"))
 	if o.held {
 		final = chain.OrderStatus(cmp.Or(o.finalStatus, "held"))

@@ -3,6 +3,8 @@ package disclosure
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
 // What the package's custody files say, read by the writer from its
@@ -31,6 +33,9 @@ type orderRecord struct {
 
 func parseOrderRecord(b []byte) (*orderRecord, error) {
 	var r orderRecord
+	if err := chain.CheckJSONKeys(b, &r); err != nil {
+		return nil, err
+	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}

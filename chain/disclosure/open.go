@@ -93,6 +93,11 @@ type OuterFile struct {
 	Kind      string // "directory", "zip" or "tar": the package's form, once decrypted
 	Encrypted bool   // the file was age-encrypted
 	Size      int64  // bytes of the file as received; 0 for a directory
+	// Recipient is, for an encrypted package, the recipient whose identity
+	// decrypted it: "age1..." or "ssh-ed25519 AAAA..." ("" if the
+	// identity's type does not say); Report.CheckRecipient compares it
+	// with the signed statement's.
+	Recipient string
 	// SHA256 is the lower-case hex SHA-256 of the file as received (of the
 	// .age file if encrypted), the digest the builder logs in
 	// disclosure.created; "" for a directory, for which the builder logs
@@ -168,6 +173,9 @@ func ParseIdentities(data []byte, passphrase func() ([]byte, error)) ([]age.Iden
 		if err != nil {
 			return nil, fmt.Errorf("parse age identities: %w", err)
 		}
+		for i, id := range ids {
+			ids[i] = namedIdentity{id, identityRecipient(id)}
+		}
 		return ids, nil
 	}
 	id, err := agessh.ParseIdentity(data)
@@ -183,12 +191,16 @@ func ParseIdentities(data []byte, passphrase func() ([]byte, error)) ([]age.Iden
 		if err != nil {
 			return nil, fmt.Errorf("parse SSH identity: %w", err)
 		}
-		return []age.Identity{enc}, nil
+		return []age.Identity{namedIdentity{enc, sshRecipient(missing.PublicKey)}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("parse SSH identity: %w", err)
 	}
-	return []age.Identity{id}, nil
+	signer, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse SSH identity: %w", err)
+	}
+	return []age.Identity{namedIdentity{id, sshRecipient(signer.PublicKey())}}, nil
 }
 
 // openArchive extracts the archive at path into a private directory.
@@ -285,7 +297,7 @@ func (x *extractor) outer(f *os.File, private string, out *OuterFile) error {
 		if form == formAgeArmor {
 			src = armor.NewReader(in)
 		}
-		form, err = x.decrypt(src, private)
+		form, err = x.decrypt(src, private, &out.Recipient)
 	default:
 		return tamper(x.archive, noIndex, "damaged or not a package: neither a directory, a zip, a tar nor an age-encrypted file")
 	}
@@ -303,8 +315,12 @@ func (x *extractor) outer(f *os.File, private string, out *OuterFile) error {
 
 // decrypt decrypts src, an age file, and extracts the archive it holds: a
 // tar straight from the stream, a zip from a decrypted copy in private.
-func (x *extractor) decrypt(src io.Reader, private string) (string, error) {
-	dec, err := age.Decrypt(src, x.opts.Identities...)
+func (x *extractor) decrypt(src io.Reader, private string, recipient *string) (string, error) {
+	ids := make([]age.Identity, len(x.opts.Identities))
+	for i, id := range x.opts.Identities {
+		ids[i] = recordingIdentity{id, recipient}
+	}
+	dec, err := age.Decrypt(src, ids...)
 	if err != nil {
 		return "", x.decryptErr(err)
 	}

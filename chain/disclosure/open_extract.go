@@ -265,12 +265,27 @@ func (x *extractor) tarPadding(r io.Reader) error {
 	}
 }
 
+// archiveName is an entry's name without the "./" that an archive of the
+// current directory puts before each (tar -cf x.tar . writes "./",
+// "./bagit.txt", ...); root reports the entry of the root itself. The
+// name left is checked as any other.
+func archiveName(name string) (_ string, root bool) {
+	if name == "." || name == "./" {
+		return name, true
+	}
+	return strings.TrimPrefix(name, "./"), false
+}
+
 // tarEntry extracts one tar entry, refusing every type but files and
 // directories.
 func (x *extractor) tarEntry(tr *tar.Reader, hdr *tar.Header) error {
 	name := hdr.Name
 	refuse := func(format string, args ...any) error {
 		return tamper(shown(name), noIndex, format+": a package holds only files and directories", args...)
+	}
+	name, root := archiveName(name)
+	if root && hdr.Typeflag == tar.TypeDir {
+		return nil // "./", of tar -cf x.tar .: the package root itself
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg:
@@ -332,6 +347,9 @@ func (x *extractor) zip(f io.ReaderAt, size int64) error {
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return x.readErr(x.archive, err)
 	}
+	if err := x.zipExact(r, size, zr.File); err != nil {
+		return err
+	}
 	for _, zf := range zr.File {
 		if err := x.zipEntry(zf, size); err != nil {
 			return err
@@ -343,7 +361,10 @@ func (x *extractor) zip(f io.ReaderAt, size int64) error {
 // zipEntry extracts one zip entry, refusing every type but files and
 // directories.
 func (x *extractor) zipEntry(zf *zip.File, size int64) error {
-	name := zf.Name
+	name, root := archiveName(zf.Name)
+	if root && zf.Mode().IsDir() {
+		return nil
+	}
 	refuse := func(format string, args ...any) error {
 		return tamper(shown(name), noIndex, format, args...)
 	}

@@ -66,12 +66,36 @@ func (x *extractor) zipCount(r io.Reader) error {
 	return nil
 }
 
+// zipDirectory is where a zip's structures lie, as archive/zip finds
+// them: the end of central directory record, the zip64 end record (or
+// -1), and the central directory's offset and size as the end records
+// state them, with the base offset of data prepended to the zip.
+type zipDirectory struct {
+	end, zip64End   int64
+	base            int64
+	dirOff, dirSize int64
+	commentLen      int64
+}
+
 // zipDirectoryStarts finds where archive/zip starts reading the central
-// directory, following its readDirectoryEnd: the end record in the last
-// 1 KiB or 65 KiB, the zip64 end record if its locator is there, and the
-// base offset of data prepended to the zip (or 0, when the directory is
-// found there too: both are returned).
+// directory: base+dirOff, and dirOff too when data was prepended to the
+// zip (archive/zip may start at either).
 func zipDirectoryStarts(r io.ReaderAt, size int64) ([]int64, error) {
+	d, err := findZipDirectory(r, size)
+	if err != nil {
+		return nil, err
+	}
+	starts := []int64{d.base + d.dirOff}
+	if d.base > 0 && d.dirOff < size {
+		starts = append(starts, d.dirOff)
+	}
+	return starts, nil
+}
+
+// findZipDirectory follows archive/zip's readDirectoryEnd: the end record
+// in the last 1 KiB or 65 KiB, the zip64 end record if its locator is
+// there, and the base offset of data prepended to the zip.
+func findZipDirectory(r io.ReaderAt, size int64) (*zipDirectory, error) {
 	var buf []byte
 	end := int64(-1)
 	for _, n := range []int64{1024, 65 * 1024} {
@@ -91,9 +115,11 @@ func zipDirectoryStarts(r io.ReaderAt, size int64) ([]int64, error) {
 	if end < 0 {
 		return nil, errZipFormat
 	}
+	d := &zipDirectory{end: end, zip64End: -1, commentLen: int64(binary.LittleEndian.Uint16(buf[20:]))}
 	records := binary.LittleEndian.Uint16(buf[10:])
 	dirSize := uint64(binary.LittleEndian.Uint32(buf[12:]))
 	dirOff := uint64(binary.LittleEndian.Uint32(buf[16:]))
+	dirEnd := end
 	if records == 0xffff || dirSize == 0xffff || dirOff == 0xffffffff {
 		p, err := zip64End(r, end)
 		if err != nil {
@@ -110,22 +136,19 @@ func zipDirectoryStarts(r io.ReaderAt, size int64) ([]int64, error) {
 			if binary.LittleEndian.Uint32(rec[:]) != 0x06064b50 {
 				return nil, errZipFormat
 			}
-			end, dirSize, dirOff = p, binary.LittleEndian.Uint64(rec[40:]), binary.LittleEndian.Uint64(rec[48:])
+			dirEnd, dirSize, dirOff = p, binary.LittleEndian.Uint64(rec[40:]), binary.LittleEndian.Uint64(rec[48:])
+			d.zip64End = p
 		}
 	}
 	if dirSize > 1<<63-1 || dirOff > 1<<63-1 {
 		return nil, errZipFormat
 	}
-	base := end - int64(dirSize) - int64(dirOff)
-	start := base + int64(dirOff)
-	if start < 0 || start >= size {
+	d.dirSize, d.dirOff = int64(dirSize), int64(dirOff)
+	d.base = dirEnd - d.dirSize - d.dirOff
+	if start := d.base + d.dirOff; start < 0 || start >= size {
 		return nil, errZipFormat
 	}
-	starts := []int64{start}
-	if base > 0 && int64(dirOff) < size {
-		starts = append(starts, int64(dirOff))
-	}
-	return starts, nil
+	return d, nil
 }
 
 // zipFindEnd finds the end of central directory record in b, as

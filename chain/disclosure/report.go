@@ -73,15 +73,32 @@ type Report struct {
 	Origin         string `json:"origin,omitempty"`
 	CheckpointSize uint64 `json:"checkpoint_size,omitempty"`
 	CheckpointHash []byte `json:"checkpoint_hash,omitempty"`
-	// BagInfo holds bag-info.txt's fields as read.
-	BagInfo map[string]string `json:"bag_info,omitempty"`
+	// Recipient is the recipient the signed statement names ("none" for
+	// a package not encrypted), when the statement could be read.
+	Recipient string `json:"recipient,omitempty"`
+	// BagInfo holds bag-info.txt's fields as read. BagInfoUnsigned lists,
+	// in the file's order, the labels whose values no signed evidence was
+	// compared with (Source-Organization always): they are what
+	// bag-info.txt alone says, and anyone can change them.
+	BagInfo         map[string]string `json:"bag_info,omitempty"`
+	BagInfoUnsigned []string          `json:"bag_info_unsigned,omitempty"`
 	// Files counts the package's files; PayloadBytes the bytes of data/,
 	// every one read and hashed with SHA-256 and SHA-512.
 	Files        int           `json:"files"`
 	PayloadBytes int64         `json:"payload_bytes"`
 	Items        []ReportItem  `json:"items"`
 	Events       []ReportEvent `json:"events"`
-	Checks       []*Check      `json:"checks"`
+	// AdverseEvents are the events among Events that tell of something
+	// gone wrong (capture.failed, fixity.failed, log.recovered,
+	// disclosure.abandoned, item.purged), whether or not the package
+	// verifies.
+	AdverseEvents []AdverseEvent `json:"adverse_events"`
+	// ExtraFiles are the files (and the __MACOSX/ directory) of the copy
+	// that an operating system or archiver adds, .DS_Store, ._NAME: set
+	// aside, not part of the package, not tampering. A package that
+	// verifies with extra files has result ok and this list non-empty.
+	ExtraFiles []string `json:"extra_files"`
+	Checks     []*Check `json:"checks"`
 }
 
 // ReportItem is one payload file as hashed.
@@ -102,10 +119,15 @@ type ReportItem struct {
 }
 
 // ReportEvent is one line of custody/events.jsonl that parsed; Proven
-// says that its tlog-proof led to the trusted checkpoint.
+// says that its tlog-proof led to the trusted checkpoint. Raw is the
+// event's bytes exactly as logged (base64 in JSON), so that a reader of
+// the report can check it again: the log's entry Index is those bytes,
+// the leaf hash SHA-256(0x00 || Raw), and the next event's prev is
+// SHA-256(Raw); Event is what they decode to.
 type ReportEvent struct {
 	Index  uint64       `json:"index"`
 	Event  *chain.Event `json:"event"`
+	Raw    []byte       `json:"raw"`
 	Proven bool         `json:"proven"`
 }
 
@@ -183,8 +205,9 @@ func (r *Report) Err() error {
 }
 
 // WriteText writes the report for people: one line per check (its result,
-// name and summary), each problem indented below a failed check, and a
-// last line with the verdict.
+// name and summary), each problem indented below a failed check, the
+// adverse events of the order's story if any, and a last line with the
+// verdict.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	for _, c := range r.Checks {
@@ -209,9 +232,20 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "        ... and %d more problems\n", c.MoreProblems)
 		}
 	}
+	r.writeAdverse(&b)
+	for _, f := range r.ExtraFiles {
+		fmt.Fprintf(&b, "EXTRA   %s: not part of the package (added by an operating system or archiver to the copy), set aside\n", f)
+	}
 	if r.Result == ResultOK {
-		fmt.Fprintf(&b, "verified: order %s, %d files (%d payload bytes hashed with SHA-256 and SHA-512), %d events proven against checkpoint %d of %s\n",
-			r.Order, r.Files, r.PayloadBytes, len(r.Events), r.CheckpointSize, r.Origin)
+		adverse := ""
+		if n := len(r.AdverseEvents); n > 0 {
+			adverse = fmt.Sprintf("; %s in the order's story, listed above", plural(n, "adverse event"))
+		}
+		if n := len(r.ExtraFiles); n > 0 {
+			adverse += fmt.Sprintf("; %s not part of the package set aside", plural(n, "extra file"))
+		}
+		fmt.Fprintf(&b, "verified: order %s, %d files (%d payload bytes hashed with SHA-256 and SHA-512), %d events proven against checkpoint %d of %s%s\n",
+			r.Order, r.Files, r.PayloadBytes, len(r.Events), r.CheckpointSize, r.Origin, adverse)
 	} else {
 		fmt.Fprintf(&b, "NOT VERIFIED: %d of %d checks failed: %s\n", len(r.Failed()), len(r.Checks), strings.Join(r.Failed(), ", "))
 	}

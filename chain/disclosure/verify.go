@@ -39,7 +39,8 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 		return nil, errors.New("verify package: no trusted key")
 	}
 	v := &pkgVerifier{fsys: root, trust: trust, c: map[string]*Check{}, proven: map[uint64]bool{}}
-	v.rep = &Report{ReportVersion: ReportVersion, Items: []ReportItem{}, Events: []ReportEvent{}}
+	v.rep = &Report{ReportVersion: ReportVersion, Items: []ReportItem{}, Events: []ReportEvent{}, AdverseEvents: []AdverseEvent{},
+		ExtraFiles: []string{}}
 	for _, name := range checkOrder {
 		c := &Check{Name: name, Result: ResultOK}
 		v.c[name] = c
@@ -69,6 +70,7 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 	v.checkTimes()
 	v.checkStatus()
 	v.checkBagInfo()
+	v.rep.collectAdverse()
 	v.finish()
 	return v.rep, v.rep.Err()
 }
@@ -87,15 +89,16 @@ type pkgVerifier struct {
 	payload      map[string]fileSums // by path
 	tags         map[string]*tagFile // by path
 
-	cp      *chain.Checkpoint
-	order   string       // the package's order id
-	record  *orderRecord // order.json's fields, when it parsed
-	lines   []eventLine
-	proven  map[uint64]bool
-	stmt    *chain.Statement
-	pred    *predicate
-	bagInfo map[string]string
-	sealed  map[string]*sealedItem // items proven by their record, by SHA-256
+	cp        *chain.Checkpoint
+	order     string       // the package's order id
+	record    *orderRecord // order.json's fields, when it parsed
+	recordErr error        // why it did not
+	lines     []eventLine
+	proven    map[uint64]bool
+	stmt      *chain.Statement
+	pred      *predicate
+	bagInfo   map[string]string
+	sealed    map[string]*sealedItem // items proven by their record, by SHA-256
 }
 
 // walk lists the package: each file classified as payload, tag or proof,
@@ -114,6 +117,13 @@ func (v *pkgVerifier) walk() error {
 	err := fs.WalkDir(v.fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if extra, skip := copyArtefact(p, d.IsDir()); extra {
+			if d.IsDir() {
+				p += "/"
+			}
+			v.rep.ExtraFiles = append(v.rep.ExtraFiles, p)
+			return skip
 		}
 		inData := strings.HasPrefix(p, pkgDataDir+"/")
 		switch {

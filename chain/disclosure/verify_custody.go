@@ -102,7 +102,9 @@ func (v *pkgVerifier) parseOrderRecord() {
 	if t == nil || t.data == nil {
 		return
 	}
-	if r, err := parseOrderRecord(t.data); err == nil {
+	r, err := parseOrderRecord(t.data)
+	v.recordErr = err
+	if err == nil {
 		v.record = r
 		if chain.ValidateOrderID(r.ID) == nil {
 			v.order = r.ID
@@ -215,7 +217,7 @@ func (v *pkgVerifier) checkProofs() {
 	}
 	for _, l := range v.lines {
 		if l.ev != nil {
-			v.rep.Events = append(v.rep.Events, ReportEvent{Index: l.index, Event: l.ev, Proven: v.proven[l.index]})
+			v.rep.Events = append(v.rep.Events, ReportEvent{Index: l.index, Event: l.ev, Raw: l.encoded, Proven: v.proven[l.index]})
 		}
 	}
 	if v.cp != nil {
@@ -309,6 +311,8 @@ func (v *pkgVerifier) checkOrderRecord() {
 		c.fail(pkgOrder, int64(newest.index), "SHA-256 of order.json is %s, the order's newest order event names %s", chain.EventHash(b), sum)
 	}
 	switch {
+	case v.record == nil && v.recordErr != nil:
+		c.fail(pkgOrder, noIndex, "not a JSON order record: %v", v.recordErr)
 	case v.record == nil:
 		c.fail(pkgOrder, noIndex, "not a JSON order record")
 	case v.record.ID != v.order:

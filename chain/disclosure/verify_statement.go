@@ -68,11 +68,16 @@ func (v *pkgVerifier) checkStatement(c *Check, payload []byte) {
 		c.fail(pkgAttestation, noIndex, "predicate type %q, not %q", st.PredicateType, PredicateType)
 	}
 	var p predicate
+	if err := chain.CheckJSONKeys(st.Predicate, &p); err != nil {
+		c.fail(pkgAttestation, noIndex, "the predicate is not a disclosure predicate: %v", err)
+		return
+	}
 	if err := json.Unmarshal(st.Predicate, &p); err != nil {
 		c.fail(pkgAttestation, noIndex, "the predicate is not a disclosure predicate: %v", err)
 		return
 	}
 	v.pred = &p
+	v.rep.Recipient = p.Recipient
 	if p.Order != v.order {
 		c.fail(pkgAttestation, noIndex, "the statement is about order %q, the package's is %s", p.Order, v.order)
 	}
@@ -185,13 +190,17 @@ func (v *pkgVerifier) checkBagInfo() {
 		return
 	}
 	info := v.bagInfo
+	compared := map[string]bool{}
+	defer func() { v.rep.BagInfoUnsigned = unsignedLabels(info, compared) }()
 	want := fmt.Sprintf("%d.%d", v.rep.PayloadBytes, len(v.payloadPaths))
+	compared["Payload-Oxum"] = true
 	if info["Payload-Oxum"] != want {
 		oxum.fail(pkgBagInfo, noIndex, "Payload-Oxum is %q; the payload is %d bytes in %d files (%s)", info["Payload-Oxum"], v.rep.PayloadBytes, len(v.payloadPaths), want)
 	} else {
 		oxum.Summary = fmt.Sprintf("%s: %d bytes in %d files", want, v.rep.PayloadBytes, len(v.payloadPaths))
 	}
 	expect := func(label, value, source string) {
+		compared[label] = true
 		if info[label] != value {
 			c.fail(pkgBagInfo, noIndex, "%s is %q, %s says %q", label, info[label], source, value)
 		}
@@ -203,6 +212,8 @@ func (v *pkgVerifier) checkBagInfo() {
 		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/records, which version %d added", version, Version)
 	case version != strconv.Itoa(versionOf(records)):
 		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/records: a package of version %d has some", version, Version)
+	default:
+		compared["Custos-Package-Version"] = true // what the package holds says which
 	}
 	expect("Custos-Order-Id", v.order, "the events")
 	expect("Internal-Sender-Identifier", v.order, "the events")
@@ -215,6 +226,8 @@ func (v *pkgVerifier) checkBagInfo() {
 		c.fail(pkgBagInfo, noIndex, "Custos-Disclosed-At %q is not an RFC 3339 UTC time", info["Custos-Disclosed-At"])
 	case !date.Equal(at.Truncate(24 * time.Hour)):
 		c.fail(pkgBagInfo, noIndex, "Bagging-Date %s is not the day of Custos-Disclosed-At %s", info["Bagging-Date"], info["Custos-Disclosed-At"])
+	default:
+		compared["Bagging-Date"] = v.pred != nil // the day of the signed disclosed_at
 	}
 	if p := info["Custos-Partial"]; p != "true" && p != "false" {
 		c.fail(pkgBagInfo, noIndex, "Custos-Partial is %q, not true or false", p)
@@ -235,7 +248,25 @@ func (v *pkgVerifier) checkBagInfo() {
 	if !c.failed() {
 		c.Summary = fmt.Sprintf("the format's fields; order %s, reference %q, disclosed %s, partial %s: as the signed evidence says",
 			v.order, info["External-Identifier"], info["Custos-Disclosed-At"], info["Custos-Partial"])
+		if u := unsignedLabels(info, compared); len(u) > 0 {
+			c.Summary += "; unsigned, as bag-info.txt alone says: " + strings.Join(u, ", ")
+		}
 	}
+}
+
+// unsignedLabels lists, in bag-info.txt's order, the labels of info whose
+// values nothing signed was compared with: Source-Organization always (no
+// signed file names the provider's organisation), and any other label
+// whose signed counterpart could not be read. A report shows them as
+// unsigned, never as fact.
+func unsignedLabels(info map[string]string, compared map[string]bool) []string {
+	var out []string
+	for _, label := range bagInfoLabels {
+		if _, ok := info[label]; ok && !compared[label] {
+			out = append(out, label)
+		}
+	}
+	return out
 }
 
 // checkStatementBinds checks what the statement says of the events (their

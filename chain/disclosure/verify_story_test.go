@@ -199,3 +199,75 @@ func TestVerifyPackageStatementBindsEventsAndTagFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyReportsAdverseEvents: a capture.failed and a fixity.failed in
+// the order's story are summarised in the text and JSON reports, even
+// though the package verifies; a story without one has an empty list
+// (issue 18 item 6).
+func TestVerifyReportsAdverseEvents(t *testing.T) {
+	fx := newSmallPackage(t, pkgOptions{fixityFailed: true})
+	rep := verifyPackage(t, fx.dir, fx.trust)
+	if rep.Result != disclosure.ResultOK {
+		t.Fatalf("the package fails: %v\n%s", rep.Failed(), reportText(rep))
+	}
+	var types []string
+	for _, a := range rep.AdverseEvents {
+		types = append(types, string(a.Type))
+		if !a.Proven || a.What == "" {
+			t.Errorf("adverse event %+v: not proven or no summary", a)
+		}
+	}
+	if strings.Join(types, " ") != "capture.failed fixity.failed" {
+		t.Fatalf("adverse events %v, want capture.failed and fixity.failed", types)
+	}
+	text := reportText(rep)
+	for _, want := range []string{"ADVERSE 2 adverse events in the order's story:", "capture.failed: \"source unreachable;",
+		"fixity.failed: \"the stored item's SHA-256 differs; sha256:", "; 2 adverse events in the order's story, listed above\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"adverse_events":[{"index":`) || !strings.Contains(string(js), `"type":"fixity.failed"`) {
+		t.Errorf("JSON report lacks the adverse events: %s", js)
+	}
+	clean := verifyPackage(t, newSmallPackage(t, pkgOptions{}).dir, fx.trust)
+	if js, _ := json.Marshal(clean); len(clean.AdverseEvents) != 0 || !strings.Contains(string(js), `"adverse_events":[]`) || strings.Contains(reportText(clean), "ADVERSE") {
+		t.Errorf("a clean story reports adverse events: %v", clean.AdverseEvents)
+	}
+}
+
+// TestVerifyExtraFiles: the files an operating system or archiver adds
+// to a copy (.DS_Store anywhere, ._NAME, a top-level __MACOSX/) are set
+// aside and named as extra files, not as tampering: the package verifies
+// without them. Any other file outside the format still fails the files
+// check (issue 18 item 7).
+func TestVerifyExtraFiles(t *testing.T) {
+	base := newSmallPackage(t, pkgOptions{})
+	fx := base.copy(t)
+	writeFiles(t, fx.dir, map[string]string{
+		".DS_Store": "\x00\x00\x00\x01Bud1", "data/mail/.DS_Store": "Bud1", "data/mail/._inbox.mbox": "\x00\x05\x16\x07",
+		"__MACOSX/data/mail/._sent.mbox": "\x00\x05\x16\x07",
+	})
+	rep := verifyPackage(t, fx.dir, fx.trust)
+	if rep.Result != disclosure.ResultOK {
+		t.Fatalf("extra files fail the package: %v\n%s", rep.Failed(), reportText(rep))
+	}
+	want := []string{".DS_Store", "__MACOSX/", "data/mail/.DS_Store", "data/mail/._inbox.mbox"}
+	if fmt.Sprint(rep.ExtraFiles) != fmt.Sprint(want) {
+		t.Fatalf("extra files %v, want %v", rep.ExtraFiles, want)
+	}
+	text := reportText(rep)
+	if !strings.Contains(text, "EXTRA   data/mail/.DS_Store: not part of the package") || !strings.Contains(text, "; 4 extra files not part of the package set aside\n") {
+		t.Errorf("text report:\n%s", text)
+	}
+	fx = base.copy(t)
+	writeFiles(t, fx.dir, map[string]string{"Thumbs.db": "x", "data/mail/.DS_Store": "Bud1"})
+	rep = verifyPackage(t, fx.dir, fx.trust)
+	if c := rep.Check(disclosure.CheckFiles); c.Result == disclosure.ResultOK || fmt.Sprint(rep.ExtraFiles) != "[data/mail/.DS_Store]" {
+		t.Fatalf("Thumbs.db at the root: files check %s, extra %v", c.Result, rep.ExtraFiles)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -328,4 +329,67 @@ func hasProblem(c *disclosure.Check, where string) bool {
 		}
 	}
 	return false
+}
+
+// TestVerifyBagInfoUnsignedFields changes each bag-info.txt field and
+// reseals, as anyone can: a field compared with signed evidence fails the
+// bag-info check; one that nothing signs (Source-Organization) still
+// verifies, but the report lists it as unsigned, so that no report shows
+// it as fact (issue 18 item 1).
+func TestVerifyBagInfoUnsignedFields(t *testing.T) {
+	base := newSmallPackage(t, pkgOptions{})
+	if rep := verifyPackage(t, base.dir, base.trust); rep.Result != disclosure.ResultOK ||
+		fmt.Sprint(rep.BagInfoUnsigned) != "[Source-Organization]" {
+		t.Fatalf("untampered: %s, unsigned %v", rep.Result, rep.BagInfoUnsigned)
+	}
+	for _, label := range []string{"Source-Organization", "External-Identifier", "Internal-Sender-Identifier", "Custos-Order-Id",
+		"Custos-Issuing-Authority", "Custos-Requesting-State", "Custos-Profile", "Custos-Legal-Basis", "Custos-Recipient",
+		"Custos-Disclosed-At", "Bagging-Date", "Custos-Partial", "Custos-Package-Version", "Payload-Oxum"} {
+		t.Run(label, func(t *testing.T) {
+			fx := base.copy(t)
+			fx.editLines(t, "bag-info.txt", func(lines []string) []string {
+				for i, l := range lines {
+					if strings.HasPrefix(l, label+": ") {
+						lines[i] = label + ": 1999-01-01"
+					}
+				}
+				return lines
+			})
+			fx.sealTags(t)
+			rep := verifyPackage(t, fx.dir, fx.trust)
+			if rep.Result == disclosure.ResultOK {
+				if !slices.Contains(rep.BagInfoUnsigned, label) || !strings.Contains(rep.Check(disclosure.CheckBagInfo).Summary, "unsigned") {
+					t.Fatalf("%s changed, the package verifies and the report does not call it unsigned: %v\n%s", label, rep.BagInfoUnsigned, reportText(rep))
+				}
+				return
+			}
+			if label == "Source-Organization" {
+				t.Fatalf("unsigned field changed, verification fails: %v", rep.Failed())
+			}
+		})
+	}
+}
+
+// TestVerifyDuplicateJSONKeys: an envelope that carries a second payload
+// before the signed one (Go's decoder keeps the last key, others the
+// first) is refused, as is order.json with a key given twice (issue 18
+// item 3).
+func TestVerifyDuplicateJSONKeys(t *testing.T) {
+	base := newSmallPackage(t, pkgOptions{})
+	fx := base.copy(t)
+	env := fx.read(t, "custody/attestation.dsse.json")
+	forged := base64.StdEncoding.EncodeToString([]byte(`{"_type":"forged"}`))
+	fx.write(t, "custody/attestation.dsse.json", bytes.Replace(env, []byte(`"payload":`), []byte(`"payload":"`+forged+`","payload":`), 1))
+	fx.sealTags(t)
+	rep := verifyPackage(t, fx.dir, fx.trust)
+	if c := rep.Check(disclosure.CheckAttestationSignature); c.Result == disclosure.ResultOK || !strings.Contains(fmt.Sprint(c.Problems), `duplicate key "payload"`) {
+		t.Fatalf("an envelope with two payloads: %s %v", c.Result, c.Problems)
+	}
+	fx = base.copy(t)
+	fx.write(t, "custody/order.json", bytes.Replace(fx.read(t, "custody/order.json"), []byte(`{`), []byte(`{"authority":"forged",`), 1))
+	fx.sealTags(t)
+	rep = verifyPackage(t, fx.dir, fx.trust)
+	if c := rep.Check(disclosure.CheckOrderRecord); c.Result == disclosure.ResultOK || !strings.Contains(fmt.Sprint(c.Problems), `duplicate key "authority"`) {
+		t.Fatalf("order.json with two authorities: %s %v", c.Result, c.Problems)
+	}
 }

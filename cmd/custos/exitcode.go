@@ -6,6 +6,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/disclosure"
 )
 
 // Exit codes of custos. They are part of its interface: scripts branch on
@@ -15,6 +16,7 @@ const (
 	exitError  = 1 // it failed: I/O, a locked data directory, a bad key file, ...
 	exitUsage  = 2 // bad flags, arguments or configuration; nothing was done
 	exitTamper = 3 // verification failed: tampering, a wrong key or a missing piece
+	exitExtra  = 4 // verified, but the copy holds extra files (.DS_Store, __MACOSX/) that are not part of the package
 )
 
 // exitCodesHelp is shown in `custos --help`.
@@ -22,7 +24,8 @@ const exitCodesHelp = `EXIT CODES:
    0  success
    1  error (I/O, locked data directory, unreadable key, ...)
    2  usage: bad flags, arguments or configuration; nothing was done
-   3  verification failed: tampering found, wrong key or missing evidence`
+   3  verification failed: tampering found, wrong key or missing evidence
+   4  verified, but the copy holds extra files that are not part of the package (.DS_Store, __MACOSX/)`
 
 // exitCode maps an error to the process exit code. It is the only place
 // that does: commands return errors and never exit.
@@ -33,6 +36,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, chain.ErrTamper):
 		return exitTamper
+	case errors.Is(err, disclosure.ErrExtraFiles):
+		return exitExtra
 	case errors.As(err, &ue), errors.Is(err, api.ErrBadRequest):
 		// The daemon refusing a request as made (client mode) is bad
 		// input too, as it is in-process.

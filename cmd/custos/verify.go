@@ -32,7 +32,8 @@ func newVerifyCommand(g *globalOptions) *cli.Command {
 			"SHA256SUMS, the signed statement, every event's inclusion proof, the checkpoint's\n" +
 			"signature, the order's chain of events and its lawful story are checked, each named\n" +
 			"with its result. Nothing is fetched or executed; archives are extracted into a private\n" +
-			"temporary directory with limits. Exits 0 only if everything holds, 3 if anything fails.\n" +
+			"temporary directory with limits. Exits 0 only if everything holds, 3 if anything fails,\n" +
+			"4 if the package verified but the copy holds extra files (.DS_Store, __MACOSX/).\n" +
 			"It needs no data directory, configuration or lock.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "the provider's key `FILE`: a PEM public key or a note verifier line", Destination: &opts.key},
@@ -104,6 +105,7 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	if err != nil && !errors.Is(err, chain.ErrTamper) {
 		return fmt.Errorf("verify: %w", err) // the report is incomplete: say nothing of the package
 	}
+	rep.CheckRecipient(pkg.Outer)
 	if opts.html != "" {
 		var page bytes.Buffer
 		if err := writeVerifyHTML(&page, args[0], pkg.Outer.SHA256, rep, time.Now()); err != nil {
@@ -131,6 +133,9 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	}
 	if rep.Result != disclosure.ResultOK {
 		return fmt.Errorf("verify: %s: %s failed: %w", args[0], strings.Join(rep.Failed(), ", "), chain.ErrTamper)
+	}
+	if len(rep.ExtraFiles) > 0 {
+		return fmt.Errorf("verify: %s: the package verified; %s: %w", args[0], strings.Join(rep.ExtraFiles, ", "), disclosure.ErrExtraFiles)
 	}
 	return nil
 }

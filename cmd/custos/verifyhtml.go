@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"html/template"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,13 +25,18 @@ type verifyPage struct {
 	PackageSHA  string
 	GeneratedAt string
 	Report      *disclosure.Report
-	Order       []labelValue // from bag-info.txt
+	Order       []labelValue // from bag-info.txt, each compared with signed evidence or marked unsigned
 	Checkpoint  string
 	Failed      int
 	Events      []pageEvent
 }
 
-type labelValue struct{ Label, Value string }
+// labelValue is one field of bag-info.txt. Unsigned marks a value that no
+// signed evidence was compared with: the page says so beside it.
+type labelValue struct {
+	Label, Value string
+	Unsigned     bool
+}
 
 type pageEvent struct {
 	Index  uint64
@@ -63,7 +69,7 @@ func writeVerifyHTML(w io.Writer, pkg, pkgSHA string, r *disclosure.Report, now 
 		{"Partial disclosure", "Custos-Partial"}, {"Payload", "Payload-Oxum"},
 	} {
 		if v, ok := r.BagInfo[k.key]; ok {
-			p.Order = append(p.Order, labelValue{k.label, v})
+			p.Order = append(p.Order, labelValue{k.label, v, slices.Contains(r.BagInfoUnsigned, k.key)})
 		}
 	}
 	if r.CheckpointSize > 0 {

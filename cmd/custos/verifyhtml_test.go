@@ -15,8 +15,10 @@ func TestVerifyHTMLIsSelfContainedAndEscaped(t *testing.T) {
 	idx := uint64(3)
 	r := &disclosure.Report{
 		Result: disclosure.ResultFailed, Order: "01JD8Z3K4M5N6P7Q8R9S0T1V2W", Key: "custos-agent+1234abcd+AQ==", Files: 20, PayloadBytes: 30,
-		BagInfo: map[string]string{"External-Identifier": "<script>alert(1)</script>", "Custos-Order-Id": "01JD8Z3K4M5N6P7Q8R9S0T1V2W"},
-		Items:   []disclosure.ReportItem{{Path: "data/mail/1.eml", Size: 5, SHA256: strings.Repeat("a", 64), SHA512: strings.Repeat("b", 128), PreservedIndex: &idx}},
+		BagInfo: map[string]string{"External-Identifier": "<script>alert(1)</script>", "Custos-Order-Id": "01JD8Z3K4M5N6P7Q8R9S0T1V2W",
+			"Source-Organization": "Forged Provider Ltd"},
+		BagInfoUnsigned: []string{"Source-Organization"},
+		Items:           []disclosure.ReportItem{{Path: "data/mail/1.eml", Size: 5, SHA256: strings.Repeat("a", 64), SHA512: strings.Repeat("b", 128), PreservedIndex: &idx}},
 		Events: []disclosure.ReportEvent{{Index: 3, Proven: true, Event: &chain.Event{Type: chain.ItemPreserved, Time: time.Unix(0, 0), Actor: "custodian",
 			Details: map[string]string{"name": "1.eml"}}}},
 		Checks: []*disclosure.Check{
@@ -30,10 +32,14 @@ func TestVerifyHTMLIsSelfContainedAndEscaped(t *testing.T) {
 	}
 	page := buf.String()
 	for _, want := range []string{`id="verdict" class="verdict failed"`, "FAILED: 1 of 2 checks do not hold", "data/mail/1.eml", "bad signature",
-		"item.preserved", "&lt;script&gt;alert(1)&lt;/script&gt;", "default-src 'none'"} {
+		"item.preserved", "&lt;script&gt;alert(1)&lt;/script&gt;", "default-src 'none'",
+		"<dd>Forged Provider Ltd <em class=\"unsigned\">(unsigned: only bag-info.txt says so"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+	if strings.Count(page, "(unsigned:") != 1 {
+		t.Errorf("the page marks %d fields unsigned, want only Source-Organization", strings.Count(page, "(unsigned:"))
 	}
 	if strings.Contains(page, "<script") || regexp.MustCompile(`(src|href)=`).MatchString(page) {
 		t.Errorf("page loads or runs something:\n%s", page)
