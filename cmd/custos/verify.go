@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,10 +133,33 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		return err
 	}
 	if rep.Result != disclosure.ResultOK {
-		return fmt.Errorf("verify: %s: %s failed: %w", args[0], strings.Join(rep.Failed(), ", "), chain.ErrTamper)
+		failed := rep.Failed()
+		if slices.Contains(failed, "keys") && !slices.ContainsFunc(failed, func(c string) bool { return !slices.Contains(keyChecks, c) }) {
+			return fmt.Errorf("verify: %s: %s failed: %w", args[0], strings.Join(failed, ", "), errUntrustedKey)
+		}
+		return fmt.Errorf("verify: %s: %s failed: %w", args[0], strings.Join(failed, ", "), chain.ErrTamper)
 	}
 	if len(rep.ExtraFiles) > 0 {
 		return fmt.Errorf("verify: %s: the package verified; %s: %w", args[0], strings.Join(rep.ExtraFiles, ", "), disclosure.ErrExtraFiles)
 	}
 	return nil
 }
+
+// keyChecks are the checks that fail, and only they, when a package is
+// verified with a key other than the one it was signed with.
+var keyChecks = []string{"keys", "checkpoint", "proofs", "attestation-signature"}
+
+// errUntrustedKey is a verification that failed only because the package
+// carries, and is signed by, another key than the one trusted: most often
+// the investigator was given the wrong key, not a tampered package. It is
+// a failed verification all the same (exit 3: nothing was verified).
+var errUntrustedKey error = untrustedKey{}
+
+type untrustedKey struct{}
+
+func (untrustedKey) Error() string {
+	return "not signed by the key you trust: the package carries and is signed by another key (custody/keys/custos.vkey); " +
+		"check that the key you were given is the provider's for this log, obtained apart from the package"
+}
+
+func (untrustedKey) Is(target error) bool { return target == chain.ErrTamper }
