@@ -79,13 +79,33 @@ func writeVerifyHTML(w io.Writer, pkg, pkgSHA string, r *disclosure.Report, now 
 		pe := pageEvent{Index: e.Index, Proven: e.Proven}
 		if e.Event != nil {
 			pe.Time = e.Event.Time.UTC().Format(time.RFC3339)
-			pe.Type = string(e.Event.Type)
+			pe.Type = eventTitle(e.Event)
 			pe.Actor = e.Event.Actor
 			pe.Detail = eventDetail(e.Event)
 		}
 		p.Events = append(p.Events, pe)
 	}
 	return verifyTemplate.Execute(w, p)
+}
+
+// eventTitle names what an event did, as an investigator reads it: an
+// order.amended says which change it was (a new status, a hold lifted,
+// fields amended), its type kept beside it.
+func eventTitle(e *chain.Event) string {
+	t := string(e.Type)
+	if e.Type != chain.OrderAmended {
+		return t
+	}
+	d := e.Details
+	switch {
+	case d["hold_lifted"] == "true":
+		return "hold lifted (" + t + ")"
+	case d["amended"] != "":
+		return "amended: " + d["amended"] + " (" + t + ")"
+	case d["previous_status"] != "" && d["status"] != "" && d["previous_status"] != d["status"]:
+		return d["previous_status"] + " → " + d["status"] + " (" + t + ")"
+	}
+	return t
 }
 
 // eventDetail is a one-line summary of an event for the timeline.

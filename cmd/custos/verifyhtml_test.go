@@ -54,3 +54,25 @@ func TestVerifyHTMLIsSelfContainedAndEscaped(t *testing.T) {
 		t.Errorf("verified page lacks its verdict")
 	}
 }
+
+// TestVerifyHTMLNamesStatusChanges: the investigator's timeline says what
+// an order.amended did (issue 20), keeping the event type beside it.
+func TestVerifyHTMLNamesStatusChanges(t *testing.T) {
+	amended := func(d map[string]string) disclosure.ReportEvent {
+		return disclosure.ReportEvent{Index: 7, Proven: true, Event: &chain.Event{Type: chain.OrderAmended, Time: time.Unix(0, 0), Actor: "custodian", Details: d}}
+	}
+	r := &disclosure.Report{Result: disclosure.ResultOK, Order: "01JD8Z3K4M5N6P7Q8R9S0T1V2W", Events: []disclosure.ReportEvent{
+		amended(map[string]string{"previous_status": "preserved", "status": "disclosed"}),
+		amended(map[string]string{"previous_status": "held", "status": "preserved", "hold_lifted": "true"}),
+		amended(map[string]string{"status": "preserved", "amended": "reference,selectors"}),
+	}}
+	var buf bytes.Buffer
+	if err := writeVerifyHTML(&buf, "pkg", "", r, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"preserved \u2192 disclosed (order.amended)", "hold lifted (order.amended)", "amended: reference,selectors (order.amended)"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("timeline lacks %q", want)
+		}
+	}
+}
