@@ -85,7 +85,11 @@ func printOrderDetail(g *globalOptions, od *api.OrderDetail) error {
 		if it.Spooled {
 			spooled = " (in the local spool)"
 		}
-		w.printf("  %s%s\n", it.SHA256, spooled)
+		if it.Name == "" { // preserved before batches: its event names only the digest
+			w.printf("  %s%s\n", it.SHA256, spooled)
+			continue
+		}
+		w.printf("  %s: %s  %d bytes  sha256 %s%s\n", it.Source, oneLine(it.Name), it.Size, it.SHA256, spooled)
 	}
 	if len(purged) > 0 {
 		w.printf("purged:           %d\n", len(purged))
