@@ -304,6 +304,9 @@ func (l *localCustody) Disclose(ctx context.Context, id string, req discloseRequ
 	org := cfg.Disclosure.Organization
 	if org == "" {
 		org = cfg.AgentID
+		// The package names its provider, unsigned, for the investigator
+		// to read (bag-info's Source-Organization): say what it will say.
+		l.g.notef("note: disclosure.organization is not set: the package names its provider %q (the log origin); set disclosure.organization (or CUSTOS_DISCLOSURE_ORGANIZATION) to the provider's name", org)
 	}
 	rep, err := reg.Disclose(ctx, id, agent.DiscloseOptions{
 		Out: req.out, Items: req.items, Categories: req.categories,

@@ -247,6 +247,7 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 	org := cfg.Disclosure.Organization
 	if org == "" {
 		org = cfg.AgentID
+		logger.Warn("disclosure.organization is not set: packages name their provider by the log origin; set it to the provider's name", "provider", org)
 	}
 	l, ok := reg.Log.(server.Log)
 	if !ok {
