@@ -77,7 +77,7 @@ func (r *Registry) Add(ctx context.Context, draft *order.Order, doc *Document, a
 	if ref == nil {
 		return res, nil
 	}
-	rep, err := r.capture(ctx, o, []capture.NamedSource{{Name: documentSourceName, Source: docSrc}}, now, nil, actor, nil)
+	rep, err := r.capture(ctx, o, []capture.NamedSource{{Name: documentSourceName, Source: docSrc}}, now, nil, actor, nil, nil)
 	res.Document = rep
 	if err != nil {
 		return res, fmt.Errorf("order %s received, its document not preserved: %w", o.ID, err)
@@ -101,8 +101,10 @@ type CaptureOptions struct {
 	// (by default only data that existed when the order was received).
 	CutOff time.Time
 	Actor  string
-	// Progress is told of the bytes read (see capture.Spec.Progress).
+	// Progress is told of the bytes read (see capture.Spec.Progress), and
+	// Sealed of the items of each batch sealed (capture.Spec.Sealed).
 	Progress func(n int)
+	Sealed   func(items int)
 }
 
 // Capture preserves what the sources yield for order id. It first records
@@ -137,7 +139,7 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 		}
 		o = n
 	}
-	rep, err := r.capture(ctx, o, opts.Sources, cutOff, v.State, opts.Actor, opts.Progress)
+	rep, err := r.capture(ctx, o, opts.Sources, cutOff, v.State, opts.Actor, opts.Progress, opts.Sealed)
 	if err != nil {
 		return rep, err
 	}
@@ -156,10 +158,10 @@ func (r *Registry) Capture(ctx context.Context, id string, opts CaptureOptions) 
 // capture runs the capturer for o. st, when given, is the order's state:
 // its open captures are closed as interrupted and its items not preserved
 // again.
-func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []capture.NamedSource, cutOff time.Time, st *OrderState, actor string, progress func(int)) (*capture.Report, error) {
+func (r *Registry) capture(ctx context.Context, o *order.Order, srcs []capture.NamedSource, cutOff time.Time, st *OrderState, actor string, progress, sealed func(int)) (*capture.Report, error) {
 	c := r.Capturer
 	spec := capture.NewSpec(o, srcs, cutOff)
-	spec.Actor, spec.Progress = actor, progress
+	spec.Actor, spec.Progress, spec.Sealed = actor, progress, sealed
 	if st != nil {
 		held, err := r.preserved(ctx, st)
 		if err != nil {

@@ -122,6 +122,9 @@ type Spec struct {
 	// Progress, when set, is told of every n bytes read from the
 	// sources, from several goroutines at once (a progress bar).
 	Progress func(n int)
+	// Sealed, when set, is told of the items of each batch once it is
+	// sealed (they are preserved then), from the sealing goroutine.
+	Sealed func(items int)
 	// Interrupted are the captures of the order that never ended (their
 	// process died): what they stored and never sealed is sealed first,
 	// in a recovery batch.

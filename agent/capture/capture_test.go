@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -405,9 +406,15 @@ func TestReportListsABoundedNumberOfItems(t *testing.T) {
 	}
 	src.items["same.eml"] = src.items["m00000.eml"] // already preserved, once
 	src.order = append(src.order[:1], append([]string{"same.eml"}, src.order[1:]...)...)
-	rep, err := f.c.Capture(ctx, spec(src, nil))
+	sp := spec(src, nil)
+	var sealed atomic.Int64 // what a progress display is told
+	sp.Sealed = func(items int) { sealed.Add(int64(items)) }
+	rep, err := f.c.Capture(ctx, sp)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sealed.Load() != int64(rep.Preserved()) {
+		t.Errorf("Sealed was told of %d items, %d were preserved", sealed.Load(), rep.Preserved())
 	}
 	want := ItemCounts{Preserved: n - 1, Duplicates: 1, Failed: 1}
 	if rep.Counts.Preserved != want.Preserved || rep.Counts.Duplicates != 1 || rep.Counts.Failed != 1 {

@@ -152,6 +152,9 @@ func (s *sealer) seal(batch []stored, recovery bool) {
 	}
 	if err == nil {
 		p.rep.Batches++
+		if p.spec.Sealed != nil {
+			p.spec.Sealed(len(batch))
+		}
 	}
 }
 

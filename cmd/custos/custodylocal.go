@@ -225,7 +225,7 @@ func (l *localCustody) Capture(ctx context.Context, id string, req captureReques
 		return nil, err
 	}
 	bar := newProgress(l.g, estimate(ctx, srcs, v.Order), "capturing")
-	rep, err := reg.Capture(ctx, id, agent.CaptureOptions{Sources: srcs, CutOff: req.cutOffAt, Actor: cfg.Actor, Progress: bar.add})
+	rep, err := reg.Capture(ctx, id, agent.CaptureOptions{Sources: srcs, CutOff: req.cutOffAt, Actor: cfg.Actor, Progress: bar.add, Sealed: bar.sealed})
 	bar.done()
 	if rep == nil {
 		return nil, fmt.Errorf("capture: %w", err)
