@@ -93,6 +93,7 @@ func newApp(g *globalOptions) *cli.App {
 			return nil
 		},
 		Commands: []*cli.Command{
+			newInitCommand(g),
 			newKeysCommand(g),
 			newLogCommand(g),
 			newStorageCommand(g),
@@ -204,7 +205,7 @@ func (g *globalOptions) config() (*Config, error) {
 	if g.actorSet {
 		over["actor"] = g.actor
 	}
-	cfg, err := loadConfig(g.configFile, os.LookupEnv, over)
+	cfg, err := loadConfig(defaultConfigFile(g), os.LookupEnv, over)
 	if !g.envChecked {
 		g.envChecked = true
 		for _, name := range strayEnv(os.Environ(), configKeys(""), cfg) {

@@ -22,6 +22,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// No test reads the configuration file of the user running the tests
+	// (custos init writes one under XDG_CONFIG_HOME). The scripts' custos
+	// runs this binary again, with HOME /no-home from testscript and the
+	// marker from Setup: its environment is the script's.
+	if os.Getenv("CUSTOS_TEST_SCRIPT") == "" {
+		if dir, err := os.MkdirTemp("", "custos-test-config-"); err == nil {
+			os.Setenv("XDG_CONFIG_HOME", dir)
+		}
+	}
 	testscript.Main(m, map[string]func(){
 		"custos": main, // the binary as users run it
 	})
@@ -34,6 +43,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
+			env.Setenv("CUSTOS_TEST_SCRIPT", "1")
 			env.Setenv("CUSTOS_KEY_PASSPHRASE", testPassphrase)
 			env.Setenv("CUSTOS_DATA_DIR", env.WorkDir+"/data")
 			env.Setenv("CUSTOS_LOG_CHECKPOINT_INTERVAL", "100ms")

@@ -231,6 +231,12 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 			if flag == "document" {
 				must(t, os.WriteFile(w, []byte("%PDF-1.4\n"), 0o644))
 			}
+		case flag == "actor":
+			w = "custodian@example.net"
+		case flag == "agent-id":
+			w = "custos.example.net/agent-1"
+		case flag == "organization":
+			w = "Example Mail GmbH"
 		case flag == "listen":
 			w = "127.0.0.1:0"
 		case orderPrefix.MatchString(w): // an example prefix: the fixture's order's
@@ -360,6 +366,7 @@ func (fx *usageFixture) runDocLine(t *testing.T, text, output string) (args []st
 		}
 	}
 	t.Setenv("CUSTOS_DATA_DIR", data)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config")) // custos init writes there
 	args = fx.fill(t, text, work)
 	if text == "custos verify . --key-line '%s'" {
 		args[1] = "."
