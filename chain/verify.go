@@ -56,7 +56,7 @@ func VerifyLog(ctx context.Context, fsys fs.FS, v note.Verifier) (*LogReport, er
 	if err != nil && !errors.Is(err, ErrTamper) {
 		return rep, err
 	}
-	if oerr := checkOlderResources(ctx, fsys, rep); oerr != nil {
+	if oerr := checkOlderResources(ctx, fsys, rep, rep.CheckpointSize+rep.Unsealed); oerr != nil {
 		return rep, oerr
 	}
 	return rep, rep.err()

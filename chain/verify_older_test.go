@@ -66,3 +66,48 @@ func TestVerifyLogOlderPartials(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyLogIgnoresPartialsBeyondTheLog: a writer killed between
+// writing an integration's bundle and tile and writing its tree state
+// leaves partials wider than the log, holding entries it never adopted.
+// No checkpoint covers them and the next integration overwrites them, so
+// they are not the newest version the older partials are checked against
+// (TestCrashSafety met this under -race in CI).
+func TestVerifyLogIgnoresPartialsBeyondTheLog(t *testing.T) {
+	base, key := buildLog(t, 300)
+	v, err := key.NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _, ok, err := chain.IntegratedSize(os.DirFS(base))
+	if err != nil || !ok {
+		t.Fatalf("tree state: %v %v", ok, err)
+	}
+	b := size / layout.EntryBundleWidth
+	p := layout.PartialTileSize(0, b, size)
+	if p == 0 || p > 250 {
+		t.Fatalf("the log's last bundle is not partial enough to widen: size %d", size)
+	}
+	dir := copyDir(t, base)
+	widen := func(file, wider string, extra []byte) {
+		raw, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Never adopted: the entries at these indexes will differ.
+		raw[len(raw)-1] ^= 1
+		if err := os.WriteFile(filepath.Join(dir, wider), append(raw, extra...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	widen(layout.EntriesPath(b, p), layout.EntriesPath(b, p+2), []byte{0, 1, 'x', 0, 1, 'y'})
+	widen(layout.TilePath(0, b, p), layout.TilePath(0, b, p+2), make([]byte, 64))
+	if rep, err := chain.VerifyLog(context.Background(), os.DirFS(dir), v); err != nil {
+		t.Fatalf("a leftover wider than the log is reported: %v %+v", err, rep)
+	}
+	// The newest version itself altered is still found.
+	mutate(t, filepath.Join(dir, layout.EntriesPath(b, p)), func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
+	if _, err := chain.VerifyLog(context.Background(), os.DirFS(dir), v); err == nil {
+		t.Fatal("the newest bundle altered is not reported")
+	}
+}
