@@ -106,10 +106,10 @@ func newApp(g *globalOptions) *cli.App {
 			newTokenCommand(g),
 		},
 	}
-	app.Action = unknownCommand
+	app.Action = unknownCommand(g)
 	app.OnUsageError = onUsageError
 	for _, c := range app.Commands {
-		setUsageHandlers(c)
+		setUsageHandlers(g, c)
 		if slices.Contains(localCommands, c.Name) {
 			refuseClientFlags(g, c)
 		}
@@ -155,13 +155,13 @@ func refuseClientFlags(g *globalOptions, c *cli.Command) {
 
 // setUsageHandlers makes flag errors usage errors (exit 2) and unknown
 // subcommands errors, throughout a command tree.
-func setUsageHandlers(c *cli.Command) {
+func setUsageHandlers(g *globalOptions, c *cli.Command) {
 	c.OnUsageError = onUsageError
 	if len(c.Subcommands) > 0 && c.Action == nil {
-		c.Action = unknownCommand
+		c.Action = unknownCommand(g)
 	}
 	for _, s := range c.Subcommands {
-		setUsageHandlers(s)
+		setUsageHandlers(g, s)
 	}
 }
 
@@ -181,16 +181,21 @@ func commandName(c *cli.Context) string {
 }
 
 // unknownCommand is the action of the app and of each command group:
-// with no arguments it shows help, otherwise the command does not exist.
-func unknownCommand(c *cli.Context) error {
-	name := strings.TrimSpace(c.App.Name + " " + commandName(c))
-	if c.Args().Present() {
-		return usageErrorf("unknown command %q (see %s --help)", strings.TrimSpace(commandName(c)+" "+c.Args().First()), name)
+// with no arguments it shows help (not with --output json, whose standard
+// output is JSON or nothing), otherwise the command does not exist.
+func unknownCommand(g *globalOptions) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		name := strings.TrimSpace(c.App.Name + " " + commandName(c))
+		if c.Args().Present() {
+			return usageErrorf("unknown command %q (see %s --help)", strings.TrimSpace(commandName(c)+" "+c.Args().First()), name)
+		}
+		if !g.json() {
+			if err := cli.ShowSubcommandHelp(c); err != nil {
+				return err
+			}
+		}
+		return usageErrorf("missing command (see %s --help)", name)
 	}
-	if err := cli.ShowSubcommandHelp(c); err != nil {
-		return err
-	}
-	return usageErrorf("missing command (see %s --help)", name)
 }
 
 // config loads, validates and caches the configuration.
