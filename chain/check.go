@@ -154,6 +154,14 @@ func verifyFiles(ctx context.Context, fsys, snap fs.FS, v note.Verifier, prev *v
 		return nil, nil, err
 	}
 	rep, mark, err := verifyLog(ctx, snap, v, from)
+	if from == nil && (err == nil || errors.Is(err, ErrTamper)) {
+		// A whole walk checks what custos log verify checks: the older
+		// partial versions kept for older checkpoints too.
+		if oerr := checkOlderResources(ctx, snap, rep, rep.CheckpointSize+rep.Unsealed); oerr != nil {
+			return rep, nil, oerr
+		}
+		err = rep.err()
+	}
 	if err != nil || mark == nil || mark.size != boundary {
 		return rep, nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/chain"
+	"github.com/transparency-dev/tessera/api/layout"
 )
 
 // grownLog is a closed log of n entries: buildLog's ten notes of two
@@ -253,5 +254,41 @@ func TestDamagedVerifiedRecord(t *testing.T) {
 	flipNote(t, dir)
 	if _, err := openAt(t, dir); !errors.Is(err, chain.ErrLogFailed) {
 		t.Fatalf("open of a tampered log without its record: %v", err)
+	}
+}
+
+// A full verification by the writer (the daemon's, every
+// log.verify_every) checks the older partial versions kept for older
+// checkpoints, as custos log verify does: one altered stops the log.
+func TestFullVerifyChecksOlderPartials(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := buildLog(t, 300)
+	sizes, err := chain.KeptCheckpointSizes(os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var older string
+	for _, size := range sizes[:len(sizes)-1] {
+		b := size / layout.EntryBundleWidth
+		p := layout.PartialTileSize(0, b, size)
+		if _, err := os.Stat(filepath.Join(dir, layout.EntriesPath(b, p))); p > 0 && err == nil {
+			older = layout.EntriesPath(b, p)
+		}
+	}
+	if older == "" {
+		t.Fatalf("no older partial bundle kept (checkpoints %v)", sizes)
+	}
+	l, err := openAt(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	if _, err := l.Verify(ctx, true); err != nil {
+		t.Fatalf("untouched: %v", err)
+	}
+	mutate(t, filepath.Join(dir, older), func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
+	_, err = l.Verify(ctx, true)
+	if !errors.Is(err, chain.ErrLogFailed) || !strings.Contains(err.Error(), older) {
+		t.Fatalf("an altered older partial %s: %v; want the log failed, naming it", older, err)
 	}
 }
