@@ -87,8 +87,11 @@ func newApp(g *globalOptions) *cli.App {
 		Before: func(c *cli.Context) error {
 			g.dataDirSet = c.IsSet("data-dir")
 			g.actorSet = c.IsSet("actor")
-			if g.output != "text" && g.output != "json" {
-				return usageErrorf("--output %q: must be text or json", g.output)
+			if g.output == "csv" && c.Args().First() != "report" {
+				return usageErrorf("--output csv: only custos report writes CSV; use text or json")
+			}
+			if g.output != "text" && g.output != "json" && g.output != "csv" {
+				return usageErrorf("--output %q: must be text or json (or csv, for custos report)", g.output)
 			}
 			return nil
 		},
@@ -102,6 +105,7 @@ func newApp(g *globalOptions) *cli.App {
 			newDiscloseCommand(g),
 			newVerifyCommand(g),
 			newFixityCommand(g),
+			newReportCommand(g),
 			newServeCommand(g),
 			newTokenCommand(g),
 		},

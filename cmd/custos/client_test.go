@@ -198,13 +198,15 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 	}
 
 	served := map[string]string{
-		"show": runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "show", id),
-		"list": runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "list"),
-		"text": runCLI(t, bin, as("custodian"), 0, "order", "list"),
-		"log":  runCLI(t, bin, as("auditor"), 0, "log", "show", "--order", id),
+		"show":   runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "show", id),
+		"list":   runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "list"),
+		"text":   runCLI(t, bin, as("custodian"), 0, "order", "list"),
+		"log":    runCLI(t, bin, as("auditor"), 0, "log", "show", "--order", id),
+		"report": reportFigures(t, runCLI(t, bin, as("auditor"), 0, "--output", "json", "report", "--from", "2000-01-01", "--to", "2099-12-31")),
 	}
 	if b.name == "daemon" { // the log is the auditor's to read (403)
 		runCLI(t, bin, as("custodian"), 1, "log", "show", "--order", id)
+		runCLI(t, bin, as("custodian"), 1, "report", "--from", "2000-01-01", "--to", "2099-12-31")
 	}
 	proof := runCLI(t, bin, as("auditor"), 0, "log", "prove", "1")
 	if _, err := chain.ParseProof([]byte(proof)); err != nil {
@@ -232,10 +234,18 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 
 	sess.stop(t)
 	local := map[string]string{
-		"show": runCLI(t, bin, s.env, 0, "--output", "json", "order", "show", id),
-		"list": runCLI(t, bin, s.env, 0, "--output", "json", "order", "list"),
-		"text": runCLI(t, bin, s.env, 0, "order", "list"),
-		"log":  runCLI(t, bin, s.env, 0, "log", "show", "--order", id),
+		"show":   runCLI(t, bin, s.env, 0, "--output", "json", "order", "show", id),
+		"list":   runCLI(t, bin, s.env, 0, "--output", "json", "order", "list"),
+		"text":   runCLI(t, bin, s.env, 0, "order", "list"),
+		"log":    runCLI(t, bin, s.env, 0, "log", "show", "--order", id),
+		"report": reportFigures(t, runCLI(t, bin, s.env, 0, "--output", "json", "report", "--from", "2000-01-01", "--to", "2099-12-31")),
+	}
+	// Three orders, one captured and disclosed, one released; the second's
+	// document, preserved at receipt, is not its data.
+	if !strings.Contains(local["report"], `"accounts":3,"by_instrument":[{"key":"budapest-16","orders":2},{"key":"budapest-29","orders":1}]`) ||
+		!strings.Contains(local["report"], `"by_outcome":[{"key":"preserved","orders":0},{"key":"disclosed","orders":1},{"key":"released","orders":1},{"key":"pending","orders":1}]`) ||
+		!strings.Contains(local["report"], `"receipt_to_first_sealed":{"max_seconds":`) || !strings.Contains(local["report"], `"orders":2,"p95_seconds"`) {
+		t.Errorf("report of the suite's orders: %s", local["report"])
 	}
 	for k := range served {
 		r, l := secondsLeft.ReplaceAllString(served[k], ""), secondsLeft.ReplaceAllString(local[k], "")
@@ -252,4 +262,21 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 	if err := json.Unmarshal([]byte(local["show"]), &shown); err != nil || shown.Order.Status != "disclosed" || len(shown.Items) != 1 {
 		t.Fatalf("order after the suite's steps: %v %+v", err, shown)
 	}
+}
+
+// reportFigures is a JSON report without the log size and checkpoint it
+// was computed at, which differ as the log grows between two reports.
+func reportFigures(t *testing.T, out string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("report --output json: %v\n%s", err, out)
+	}
+	delete(m, "log_size")
+	delete(m, "checkpoint_root")
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/order"
+	"github.com/custos-evidence/custos/agent/report"
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -54,6 +55,10 @@ type custodyService interface {
 	Checkpoint(ctx context.Context) ([]byte, error)
 	ProveInclusion(ctx context.Context, index uint64) ([]byte, error)
 	ProveConsistency(ctx context.Context, older, newer uint64) ([]byte, error)
+	// Report is the transparency report of the orders received in p,
+	// from the custody log up to a signed checkpoint; key is the log's
+	// verifier for an in-process check ("" for the configured one).
+	Report(ctx context.Context, p report.Period, key string) (*report.Report, error)
 
 	// The daemon's bearer tokens.
 	CreateToken(ctx context.Context, name string, role auth.Role) (*api.CreatedToken, error)

@@ -239,6 +239,8 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 			w = "Example Mail GmbH"
 		case flag == "listen":
 			w = "127.0.0.1:0"
+		case (flag == "from" || flag == "to") && w == "DATE":
+			w = map[string]string{"from": "2000-01-01", "to": "2099-12-31"}[flag]
 		case orderPrefix.MatchString(w): // an example prefix: the fixture's order's
 			w = strings.ToLower(fx.order[:len(w)])
 		case w == "ORDER" || w == "ID" || w == "01J..." || flag == "order":
