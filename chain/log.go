@@ -153,7 +153,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	failure := &failState{}
-	signer := &archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
+	signer := &archivingSigner{signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
 	opts := tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
@@ -317,17 +317,15 @@ func checkExisting(ctx context.Context, fsys fs.FS, v note.Verifier) (sealed, si
 
 // readKept reads and verifies checkpoints/<size>.
 func readKept(fsys fs.FS, v note.Verifier, size uint64) (*Checkpoint, error) {
-	file := CheckpointsDir + "/" + strconv.FormatUint(size, 10)
-	raw, err := fs.ReadFile(fsys, file)
-	if err != nil {
+	cp, err := readKeptUnverified(fsys, v.Name(), size)
+	if cp == nil {
 		return nil, err
 	}
-	cp, err := ParseCheckpoint(raw, v)
-	if err != nil {
-		return nil, withFile(err, file)
+	if _, serr := ParseCheckpoint(cp.Raw, v); serr != nil {
+		return nil, withFile(serr, CheckpointsDir+"/"+strconv.FormatUint(size, 10))
 	}
-	if cp.Size != size {
-		return nil, tamper(file, NoIndex, "kept under size %d but signs size %d", size, cp.Size)
+	if err != nil {
+		return nil, err
 	}
 	return cp, nil
 }
