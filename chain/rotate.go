@@ -1,10 +1,13 @@
 package chain
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	flog "github.com/transparency-dev/formats/log"
@@ -154,4 +157,91 @@ func cmpErr(err error, otherwise string) error {
 		return err
 	}
 	return errors.New(otherwise)
+}
+
+// Rotation certificates. A certificate carries what links the two keys of
+// one rotation, for a verifier that has only the log's package and one of
+// the keys: the key.rotated event, and its tlog-proof against the
+// checkpoint both keys signed. `custos keys rotate` writes one; an
+// investigator given it with either key trusts the other (LinkRotation).
+//
+//	custos key rotation v1
+//	event <base64 of the key.rotated entry>
+//	<the tlog-proof of the event against the dual-signed checkpoint>
+
+// rotationHeader is the first line, and version, of a rotation certificate.
+const rotationHeader = "custos key rotation v1"
+
+// MaxRotationSize bounds a rotation certificate.
+const MaxRotationSize = MaxProofSize + 2*MaxEventSize
+
+// FormatRotation returns the certificate of the key.rotated entry
+// encoded, proven by p against the checkpoint both keys signed.
+func FormatRotation(encoded []byte, p *Proof) ([]byte, error) {
+	proofText, err := FormatProof(p)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteString(rotationHeader + "\n")
+	b.WriteString("event " + base64.StdEncoding.EncodeToString(encoded) + "\n")
+	b.Write(proofText)
+	return b.Bytes(), nil
+}
+
+// LinkRotation checks the rotation certificate cert against t and returns
+// t with the other key of the rotation trusted too. The certificate's
+// checkpoint must be signed by a key t trusts and by the other key the
+// event names, for the same log, and must include the event, which must
+// be a key.rotated event naming a key t trusts. Every failure is a
+// *TamperError: a certificate that does not link the keys links nothing.
+func LinkRotation(t *Trust, cert []byte) (*Trust, error) {
+	if len(cert) > MaxRotationSize {
+		return nil, tamper("", NoIndex, "rotation certificate is %d bytes, more than %d", len(cert), MaxRotationSize)
+	}
+	head, rest, ok1 := bytes.Cut(cert, []byte("\n"))
+	evLine, proofText, ok2 := bytes.Cut(rest, []byte("\n"))
+	enc, ok3 := bytes.CutPrefix(evLine, []byte("event "))
+	if !ok1 || !ok2 || !ok3 || string(head) != rotationHeader {
+		return nil, tamper("", NoIndex, "not a %q certificate", rotationHeader)
+	}
+	encoded, err := base64.StdEncoding.Strict().DecodeString(string(enc))
+	if err != nil {
+		return nil, tamper("", NoIndex, "rotation certificate: event is not base64")
+	}
+	ev, err := ParseEvent(encoded)
+	if err != nil || ev.Type != KeyRotated {
+		return nil, tamper("", NoIndex, "rotation certificate: not a key.rotated event (%v)", err)
+	}
+	d := ReadKeyRotatedDetails(ev)
+	var keys [2]*Trust
+	for i, line := range []string{d.Old.Verifier, d.New.Verifier} {
+		if keys[i], err = ParseTrustLine(line); err != nil {
+			return nil, tamper("", NoIndex, "rotation certificate: %v", err)
+		}
+	}
+	if !t.Trusts(keys[0].Public) && !t.Trusts(keys[1].Public) {
+		return nil, tamper("", NoIndex, "rotation certificate: the rotation from %s to %s involves no trusted key", d.Old.KeyID, d.New.KeyID)
+	}
+	for _, k := range keys {
+		if _, _, _, err := VerifyEventProof(encoded, proofText, k.Note); err != nil {
+			return nil, tamper("", NoIndex, "rotation certificate: the checkpoint is not signed by both keys, or does not include the event: %s", errWhat(err))
+		}
+	}
+	out := *t
+	out.Linked = slices.Clone(t.Linked)
+	for _, k := range keys {
+		if !out.Trusts(k.Public) {
+			out.Linked = append(out.Linked, k)
+		}
+	}
+	return &out, nil
+}
+
+func errWhat(err error) string {
+	var te *TamperError
+	if errors.As(err, &te) {
+		return te.What
+	}
+	return err.Error()
 }

@@ -205,3 +205,69 @@ func TestForgedRotationTrustsNothing(t *testing.T) {
 		t.Fatalf("open with the forged key: %v, want tampering", err)
 	}
 }
+
+// TestLinkRotation: a rotation certificate links the old and the new key
+// for a verifier holding either, and nothing else links.
+func TestLinkRotation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s1, s2 := testSigner(t, 1), testSigner(t, 2)
+	l := openLog(t, dir, s1)
+	if _, err := l.Append(ctx, noteEvent(orderA, 0)); err != nil {
+		t.Fatal(err)
+	}
+	rec, cp, err := l.Rotate(ctx, s2, rotationEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := chain.BuildInclusionProof(ctx, l.FS(), cp.Raw, cp.Size, rec.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := chain.FormatRotation(rec.Encoded, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k1, k2, k3 := mustKey(t, s1), mustKey(t, s2), mustKey(t, testSigner(t, 3))
+	trust := func(k *chain.Key) *chain.Trust {
+		tr, err := chain.ParseTrustLine(k.Verifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	for _, tc := range []struct{ have, want *chain.Key }{{k1, k2}, {k2, k1}} {
+		linked, err := chain.LinkRotation(trust(tc.have), cert)
+		if err != nil {
+			t.Fatalf("link from %s: %v", tc.have.KeyID(), err)
+		}
+		if !linked.Trusts(tc.want.Public) || linked.Trusts(k3.Public) {
+			t.Fatalf("from %s: trusts %s %v, an unrelated key %v", tc.have.KeyID(), tc.want.KeyID(), linked.Trusts(tc.want.Public), linked.Trusts(k3.Public))
+		}
+	}
+	if _, err := chain.LinkRotation(trust(k3), cert); !errors.Is(err, chain.ErrTamper) {
+		t.Fatalf("link from an unrelated key: %v, want tampering", err)
+	}
+	// A certificate whose checkpoint only the old key signed: what
+	// someone naming a key of their own in a forged event would hold.
+	single := bytes.Replace(cert, p.Checkpoint, firstSignature(t, p.Checkpoint), 1)
+	for _, k := range []*chain.Key{k1, k2} {
+		if _, err := chain.LinkRotation(trust(k), single); !errors.Is(err, chain.ErrTamper) {
+			t.Fatalf("certificate signed by one key, from %s: %v, want tampering", k.KeyID(), err)
+		}
+	}
+}
+
+// firstSignature returns the signed note raw with only its first signature.
+func firstSignature(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	i := bytes.Index(raw, []byte("\n— "))
+	j := bytes.Index(raw[i+1:], []byte("\n— "))
+	if i < 0 || j < 0 {
+		t.Fatalf("not a note with two signatures:\n%s", raw)
+	}
+	return raw[:i+1+j+1]
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -89,16 +91,20 @@ type pkgVerifier struct {
 	payload      map[string]fileSums // by path
 	tags         map[string]*tagFile // by path
 
-	cp        *chain.Checkpoint
-	order     string       // the package's order id
-	record    *orderRecord // order.json's fields, when it parsed
-	recordErr error        // why it did not
-	lines     []eventLine
-	proven    map[uint64]bool
-	stmt      *chain.Statement
-	pred      *predicate
-	bagInfo   map[string]string
-	sealed    map[string]*sealedItem // items proven by their record, by SHA-256
+	cp *chain.Checkpoint
+	// cpVerifier and cpKey are the key that signed cp: the trusted key,
+	// or one linked to it.
+	cpVerifier note.Verifier
+	cpKey      *chain.Key
+	order      string       // the package's order id
+	record     *orderRecord // order.json's fields, when it parsed
+	recordErr  error        // why it did not
+	lines      []eventLine
+	proven     map[uint64]bool
+	stmt       *chain.Statement
+	pred       *predicate
+	bagInfo    map[string]string
+	sealed     map[string]*sealedItem // items proven by their record, by SHA-256
 }
 
 // walk lists the package: each file classified as payload, tag or proof,

@@ -37,14 +37,26 @@ func what(err error) string {
 	return err.Error()
 }
 
+// noteVerifier returns the verifier of the key that signed the package's
+// checkpoint: once checkCheckpoint found it, that key; before, the
+// trusted key.
 func (v *pkgVerifier) noteVerifier() (note.Verifier, *chain.Key, error) {
+	if v.cpVerifier != nil {
+		return v.cpVerifier, v.cpKey, nil
+	}
+	return v.trust.NoteVerifier(v.origin())
+}
+
+func (v *pkgVerifier) origin() string {
 	origin := ""
 	if t := v.tags[pkgCheckpoint]; t != nil {
 		origin, _, _ = strings.Cut(string(t.data), "\n")
 	}
-	return v.trust.NoteVerifier(origin)
+	return origin
 }
 
+// checkCheckpoint checks the checkpoint's signature with the trusted key,
+// or with a key a rotation certificate links to it (chain.LinkRotation).
 func (v *pkgVerifier) checkCheckpoint() {
 	c := v.c[CheckCheckpoint]
 	nv, k, err := v.noteVerifier()
@@ -60,13 +72,26 @@ func (v *pkgVerifier) checkCheckpoint() {
 		return
 	}
 	cp, err := chain.ParseCheckpoint(raw, nv)
+	linked := ""
+	for _, t := range v.trust.Linked {
+		if err == nil {
+			break
+		}
+		lnv, lk, lerr := t.NoteVerifier(v.origin())
+		if lerr != nil {
+			continue
+		}
+		if lcp, perr := chain.ParseCheckpoint(raw, lnv); perr == nil {
+			cp, err, nv, k, linked = lcp, nil, lnv, lk, ", linked to the trusted key by a key rotation"
+		}
+	}
 	if err != nil {
 		c.fail(pkgCheckpoint, noIndex, "%s", what(err))
 		return
 	}
-	v.cp = cp
+	v.cp, v.cpVerifier, v.cpKey = cp, nv, k
 	v.rep.Origin, v.rep.CheckpointSize, v.rep.CheckpointHash = cp.Origin, cp.Size, cp.Hash
-	c.Summary = fmt.Sprintf("log %s, size %d, signed by the trusted %s key %s", cp.Origin, cp.Size, k.Type, k.KeyID())
+	c.Summary = fmt.Sprintf("log %s, size %d, signed by the trusted %s key %s%s", cp.Origin, cp.Size, k.Type, k.KeyID(), linked)
 }
 
 // checkKeys checks that custody/keys names the trusted key. The verifier

@@ -43,7 +43,7 @@ func (v *pkgVerifier) checkAttestation() {
 		stC.fail(pkgAttestation, noIndex, "not checked: the payload is not base64")
 		return
 	}
-	if err := env.Verify(v.trust.Public); err != nil {
+	if err := v.verifyEnvelope(env); err != nil {
 		sigC.fail(pkgAttestation, noIndex, "%v", err)
 	}
 	v.checkStatement(stC, payload)
@@ -292,4 +292,19 @@ func (v *pkgVerifier) checkStatementBinds(c *Check, p *predicate) {
 			c.fail(name, noIndex, "SHA-256 is %s, the signed statement says %s", t.sha256, p.Files[name])
 		}
 	}
+}
+
+// verifyEnvelope checks the envelope's signature with the trusted key, or
+// with a key a rotation certificate links to it.
+func (v *pkgVerifier) verifyEnvelope(env *chain.Envelope) error {
+	err := env.Verify(v.trust.Public)
+	for _, t := range v.trust.Linked {
+		if err == nil {
+			return nil
+		}
+		if env.Verify(t.Public) == nil {
+			return nil
+		}
+	}
+	return err
 }

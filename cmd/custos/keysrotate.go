@@ -107,8 +107,12 @@ func runKeysRotate(ctx context.Context, g *globalOptions, opts keysRotateOptions
 			return fmt.Errorf("keys rotate: write the new key: %w", err)
 		}
 	}
-	rec, cp, err := rotateLog(ctx, g, cfg, oldSigner, next, opts.Reason)
+	rec, cp, cert, err := rotateLog(ctx, g, cfg, oldSigner, next, opts.Reason)
 	if err != nil {
+		if rec == nil && next.privPEM != nil {
+			// The log never named the staged key: nothing to keep.
+			err = errors.Join(err, os.Remove(staged))
+		}
 		return err
 	}
 	if next.privPEM != nil {
@@ -116,7 +120,14 @@ func runKeysRotate(ctx context.Context, g *globalOptions, opts keysRotateOptions
 			return fmt.Errorf("keys rotate: the log names the new key %s, but installing its file failed (move %s to %s by hand): %w", next.key.KeyID(), staged, cfg.Key.File, err)
 		}
 	}
-	return printRotation(g, cfg, oldKey, next, rec, cp)
+	certFile := filepath.Join(cfg.dir().Keys(), "rotations", oldKey.KeyID()+"-"+next.key.KeyID()+".rotation")
+	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
+		return fmt.Errorf("keys rotate: the key is rotated, but its certificate was not written: %w", err)
+	}
+	if err := datadir.WriteFile(certFile, cert, 0o644); err != nil {
+		return fmt.Errorf("keys rotate: write the rotation certificate: %w", err)
+	}
+	return printRotation(g, cfg, oldKey, next, rec, cp, certFile)
 }
 
 // probeKey signs a test message with s and returns its key.
@@ -206,26 +217,36 @@ func encodeNewPrivateKey(g *globalOptions, priv crypto.PrivateKey, noPass bool) 
 
 // rotateLog opens the log with the old key (the caller holds the lock),
 // rotates it to next, and closes it, mirroring the dual-signed checkpoint.
-func rotateLog(ctx context.Context, g *globalOptions, cfg *Config, old chain.Signer, next *newKey, reason string) (*chain.Record, *chain.Checkpoint, error) {
+// It returns the event, that checkpoint and the rotation certificate
+// (chain.FormatRotation) linking the keys; on an error, the event if the
+// log recorded it.
+func rotateLog(ctx context.Context, g *globalOptions, cfg *Config, old chain.Signer, next *newKey, reason string) (*chain.Record, *chain.Checkpoint, []byte, error) {
 	store, err := openStore(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	l, closeLog, _, err := openLogWith(ctx, g, cfg, old, store, false, func() error { return nil })
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	host, _ := os.Hostname()
 	rec, cp, err := l.Rotate(ctx, next.signer, chain.Event{
 		Time: time.Now().UTC(), Actor: cfg.Actor, Agent: cfg.AgentID, Host: host, Reason: reason, Details: next.details,
 	})
+	var cert []byte
+	if err == nil {
+		var p *chain.Proof
+		if p, err = chain.BuildInclusionProof(ctx, l.FS(), cp.Raw, cp.Size, rec.Index); err == nil {
+			cert, err = chain.FormatRotation(rec.Encoded, p)
+		}
+	}
 	if cerr := closeLog(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("keys rotate: %w", err)
+		return rec, nil, nil, fmt.Errorf("keys rotate: %w", err)
 	}
-	return rec, cp, nil
+	return rec, cp, cert, nil
 }
 
 // installKeyFile moves the old key's files to <dir>/retired/<key id>.*
@@ -264,17 +285,17 @@ func writePublicForms(path string, k *chain.Key) error {
 	return datadir.WriteFile(path+".vkey", []byte(k.Verifier+"\n"), 0o644)
 }
 
-func printRotation(g *globalOptions, cfg *Config, old *chain.Key, next *newKey, rec *chain.Record, cp *chain.Checkpoint) error {
+func printRotation(g *globalOptions, cfg *Config, old *chain.Key, next *newKey, rec *chain.Record, cp *chain.Checkpoint, certFile string) error {
 	kms := next.details["new_kms"]
 	if g.json() {
 		return writeJSON(g.stdout, map[string]any{
 			"old_key_id": old.KeyID(), "old_verifier": old.Verifier,
 			"new_key_id": next.key.KeyID(), "new_verifier": next.key.Verifier, "new_kms": kms,
-			"event": rec.Index, "checkpoint": cp.Size,
+			"event": rec.Index, "checkpoint": cp.Size, "certificate": certFile,
 		})
 	}
-	fmt.Fprintf(g.stdout, "key.rotated:  entry %d\nold key:      %s %s\nnew key:      %s %s\ncheckpoint:   size %d, signed by both keys\n",
-		rec.Index, old.KeyID(), old.Verifier, next.key.KeyID(), next.key.Verifier, cp.Size)
+	fmt.Fprintf(g.stdout, "key.rotated:  entry %d\nold key:      %s %s\nnew key:      %s %s\ncheckpoint:   size %d, signed by both keys\ncertificate:  %s\n",
+		rec.Index, old.KeyID(), old.Verifier, next.key.KeyID(), next.key.Verifier, cp.Size, certFile)
 	if kms != "" {
 		fmt.Fprintf(g.stdout, "now set key.kms to %s (CUSTOS_KEY_KMS): custos refuses to sign with the retired key\n", kms)
 	} else {
