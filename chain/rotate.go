@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -244,4 +245,31 @@ func errWhat(err error) string {
 		return te.What
 	}
 	return err.Error()
+}
+
+// RotationCertificate returns the rotation certificate of rec, a
+// key.rotated entry of the log in fsys: the entry and its tlog-proof
+// against the first kept checkpoint after it, the one both keys signed.
+// It checks no signature: LinkRotation does, for whoever relies on it.
+func RotationCertificate(ctx context.Context, fsys fs.FS, rec *Record) ([]byte, error) {
+	if rec.Event.Type != KeyRotated {
+		return nil, fmt.Errorf("rotation certificate: entry %d is %s, not %s", rec.Index, rec.Event.Type, KeyRotated)
+	}
+	sizes, err := KeptCheckpointSizes(fsys)
+	if err != nil {
+		return nil, err
+	}
+	i, _ := slices.BinarySearch(sizes, rec.Index+1)
+	if i == len(sizes) {
+		return nil, fmt.Errorf("rotation certificate: no checkpoint covers the key.rotated entry %d yet", rec.Index)
+	}
+	raw, err := fs.ReadFile(fsys, CheckpointsDir+"/"+strconv.FormatUint(sizes[i], 10))
+	if err != nil {
+		return nil, fmt.Errorf("rotation certificate of entry %d: %w", rec.Index, err)
+	}
+	p, err := BuildInclusionProof(ctx, fsys, raw, sizes[i], rec.Index)
+	if err != nil {
+		return nil, fmt.Errorf("rotation certificate of entry %d: %w", rec.Index, err)
+	}
+	return FormatRotation(rec.Encoded, p)
 }

@@ -55,6 +55,7 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 		return v.rep, fmt.Errorf("verify package: %w", err)
 	}
 	v.checkBagIt()
+	v.linkRotations()
 	v.checkCheckpoint()
 	v.checkKeys()
 	v.parseOrderRecord()
@@ -158,6 +159,10 @@ func (v *pkgVerifier) walk() error {
 			} else {
 				c.fail(p, noIndex, "not a proof name (custody/proofs/<index>.tlog-proof): the file is not part of the package format")
 			}
+		case path.Dir(p) == pkgRotationsDir:
+			if !isRotationName(path.Base(p)) {
+				c.fail(p, noIndex, "not a rotation certificate name (custody/keys/rotations/<n>.rotation): the file is not part of the package format")
+			}
 		case path.Dir(p) == pkgRecordsDir:
 			if _, _, ok := recordName(path.Base(p)); !ok {
 				c.fail(p, noIndex, "not a record name (custody/records/<sha256>.json or .proof): the file is not part of the package format")
@@ -217,6 +222,8 @@ func (v *pkgVerifier) read(ctx context.Context) error {
 			keep = chain.MaxCheckpointSize
 		case path.Dir(p) == pkgProofsDir:
 			keep = chain.MaxProofSize
+		case path.Dir(p) == pkgRotationsDir:
+			keep = chain.MaxRotationSize
 		case path.Dir(p) == pkgRecordsDir:
 			keep = chain.MaxRecordSize
 		case p == pkgCase || p == pkgReadme || !slices.Contains(pkgFixedFiles, p):

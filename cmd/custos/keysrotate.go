@@ -235,10 +235,7 @@ func rotateLog(ctx context.Context, g *globalOptions, cfg *Config, old chain.Sig
 	})
 	var cert []byte
 	if err == nil {
-		var p *chain.Proof
-		if p, err = chain.BuildInclusionProof(ctx, l.FS(), cp.Raw, cp.Size, rec.Index); err == nil {
-			cert, err = chain.FormatRotation(rec.Encoded, p)
-		}
+		cert, err = chain.RotationCertificate(ctx, l.FS(), rec)
 	}
 	if cerr := closeLog(); cerr != nil {
 		err = errors.Join(err, cerr)
