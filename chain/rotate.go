@@ -101,7 +101,10 @@ func (l *Log) CheckRotation(ctx context.Context, next Signer) (*Key, note.Signer
 // details are set here; e's own details, such as a KMS key's version,
 // are kept), and publishes the first checkpoint covering it, signed by the
 // old and the new key. Every later checkpoint is signed by next alone.
-// While it runs the log's own publication signs nothing.
+// While it runs the log's own publication signs nothing. Key and
+// Verifier return the new key once it returns; call it where nothing
+// else uses the log meanwhile (custos keys rotate holds the data
+// directory's write lock).
 func (l *Log) Rotate(ctx context.Context, next Signer, e Event) (*Record, *Checkpoint, error) {
 	key, ns, err := l.CheckRotation(ctx, next)
 	if err != nil {

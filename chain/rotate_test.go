@@ -271,3 +271,41 @@ func firstSignature(t *testing.T, raw []byte) []byte {
 	}
 	return raw[:i+1+j+1]
 }
+
+// TestRotateThenAppend: the log keeps being written after Rotate, its own
+// publication signing with the new key alone.
+func TestRotateThenAppend(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s1, s2 := testSigner(t, 1), testSigner(t, 2)
+	l := openLog(t, dir, s1)
+	if _, err := l.Append(ctx, noteEvent(orderA, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Rotate(ctx, s2, rotationEvent()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 4; i++ {
+		if _, err := l.Append(ctx, noteEvent(orderA, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, chain.CheckpointPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain.ParseCheckpoint(raw, verifierOf(t, s2)); err != nil {
+		t.Fatalf("the newest checkpoint is not signed by the new key: %v", err)
+	}
+	if _, err := chain.ParseCheckpoint(raw, verifierOf(t, s1)); err == nil {
+		t.Fatal("the newest checkpoint is still signed by the old key")
+	}
+	for _, s := range []chain.Signer{s1, s2} {
+		if _, err := chain.VerifyLog(ctx, os.DirFS(dir), verifierOf(t, s)); err != nil {
+			t.Fatalf("verify with %s: %v", mustKey(t, s).KeyID(), err)
+		}
+	}
+}

@@ -33,7 +33,8 @@ type LogReport struct {
 	Orders              int    // orders whose event chains were followed
 	// Keys are the keys that signed the log's checkpoints, oldest first,
 	// as log.opened and key.rotated name them; empty when the walk read
-	// none of those events (a verification resumed past them).
+	// none of those events (a verification resumed past them) or the
+	// verifier's key is none of them.
 	Keys      []LogKey
 	Rotations []Rotation // the key rotations found
 	Problems  []*TamperError
