@@ -186,7 +186,7 @@ func writeReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogRepo
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "log:              %s\n", dir)
 	fmt.Fprintf(&b, "origin:           %s\n", r.Origin)
-	fmt.Fprintf(&b, "key:              %s (checkpoints must carry its signature, or that of a key linked to it by a rotation)\n", key)
+	fmt.Fprintf(&b, "key:              %s (checkpoints must carry its signature)\n", key)
 	fmt.Fprintf(&b, "entries:          %d re-hashed, parsed and matched against the tiles\n", r.Entries)
 	fmt.Fprintf(&b, "checkpoint:       size %d\n", r.CheckpointSize)
 	fmt.Fprintf(&b, "checkpoints:      %d kept checkpoints verified (signature and root)\n", r.CheckpointsVerified)
