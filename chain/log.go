@@ -109,7 +109,8 @@ type Record struct {
 // refuses with a *TamperError. It then verifies what no earlier
 // verification covered (see Log.Verify: the entries appended since, and
 // that no file verified before has changed), and refuses a log that does
-// not verify with a *LogFailedError. Leftovers of writes a full disk or a
+// not verify with a *LogFailedError, and a key the log was rotated away
+// from (see Rotate) with ErrRetiredKey. Leftovers of writes a full disk or a
 // crash cut short are removed first (see sweepTemp). A new log starts
 // with a log.opened event; entries found beyond the newest checkpoint are
 // adopted with log.recovered.
