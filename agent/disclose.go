@@ -138,7 +138,7 @@ func (r *Registry) disclosureContents(ctx context.Context, v *OrderView, opts Di
 	if err != nil {
 		return nil, fmt.Errorf("disclose: checkpoint: %w", err)
 	}
-	events, err := orderEvents(ctx, pl.FS(), cp.Size, id)
+	events, rotations, err := orderEvents(ctx, pl.FS(), cp.Size, id)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,8 @@ func (r *Registry) disclosureContents(ctx context.Context, v *OrderView, opts Di
 		Prove: func(ctx context.Context, index uint64) (*chain.Proof, error) {
 			return chain.BuildInclusionProof(ctx, pl.FS(), cp.Raw, cp.Size, index)
 		},
-		Items: items, Partial: len(items) < len(all),
+		Rotations: rotations,
+		Items:     items, Partial: len(items) < len(all),
 		Organization: opts.Organization, Agent: r.Agent, Actor: opts.Actor, Time: r.now(),
 		Recipient: opts.RecipientText, Signer: r.Capturer.Signer,
 	}, nil
@@ -217,18 +218,28 @@ func (r *Registry) recordDisclosure(ctx context.Context, o *order.Order, rep *Di
 	return nil
 }
 
-// orderEvents reads the events of order id among the first size entries.
-func orderEvents(ctx context.Context, fsys fs.FS, size uint64, id string) ([]*chain.Record, error) {
-	var out []*chain.Record
+// orderEvents reads the events of order id among the first size entries,
+// and the rotation certificate of each key rotation among them.
+func orderEvents(ctx context.Context, fsys fs.FS, size uint64, id string) (events []*chain.Record, rotations [][]byte, err error) {
 	for rec, err := range chain.Entries(ctx, fsys, 0, size) {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if rec.Event.Order == id {
-			out = append(out, rec)
+		switch {
+		case rec.Event.Order == id:
+			events = append(events, rec)
+		case rec.Event.Type == chain.KeyRotated:
+			// Each key rotation the checkpoint covers goes with the
+			// package, so a verifier holding any of the log's keys
+			// trusts the one that signed it.
+			cert, err := chain.RotationCertificate(ctx, fsys, rec)
+			if err != nil {
+				return nil, nil, fmt.Errorf("disclose: %w", err)
+			}
+			rotations = append(rotations, cert)
 		}
 	}
-	return out, nil
+	return events, rotations, nil
 }
 
 // preservedItems lists the order's items (preserved, not purged), in log

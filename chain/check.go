@@ -112,6 +112,9 @@ func verifyOnOpen(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkCurrentKey(rep, v); err != nil {
+		return nil, err
+	}
 	if err := saveVerified(dir, prev, next); err != nil {
 		return nil, err
 	}
@@ -119,6 +122,24 @@ func verifyOnOpen(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) 
 		return prev, nil
 	}
 	return next, nil
+}
+
+// ErrRetiredKey is returned by Open when the log's key was rotated away
+// from the key given to sign it.
+var ErrRetiredKey = errors.New("the log's key was rotated: this key no longer signs it")
+
+// checkCurrentKey refuses to sign with a key the log rotated away from,
+// when the verification read the rotation: every checkpoint it signed
+// would be refused as not signed by the log's key of the time.
+func checkCurrentKey(rep *LogReport, v note.Verifier) error {
+	if rep == nil || len(rep.Keys) == 0 {
+		return nil
+	}
+	cur := rep.Keys[len(rep.Keys)-1]
+	if cur.KeyID != fmt.Sprintf("%08x", v.KeyHash()) {
+		return fmt.Errorf("%w: key %08x was rotated to %s (key id %s) at entry %d; configure that key", ErrRetiredKey, v.KeyHash(), cur.Verifier, cur.KeyID, cur.Index)
+	}
+	return nil
 }
 
 // verifyFiles verifies the log in snap (the files the writer changes, as

@@ -40,17 +40,37 @@ func ParseCheckpoint(raw []byte, v note.Verifier) (*Checkpoint, error) {
 			return nil, tamper("", NoIndex, "checkpoint is not a valid signed note: %v", err)
 		}
 	}
+	return checkpointBody(n.Text, v.Name(), raw)
+}
+
+// checkpointBody parses the body of a checkpoint of the log named origin.
+func checkpointBody(text, origin string, raw []byte) (*Checkpoint, error) {
 	var cp flog.Checkpoint
-	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
+	if _, err := cp.Unmarshal([]byte(text)); err != nil {
 		return nil, tamper("", NoIndex, "checkpoint body: %v", err)
 	}
-	if cp.Origin != v.Name() {
-		return nil, tamper("", NoIndex, "checkpoint origin %q is not the key's log %q", cp.Origin, v.Name())
+	if cp.Origin != origin {
+		return nil, tamper("", NoIndex, "checkpoint origin %q is not the key's log %q", cp.Origin, origin)
 	}
 	if len(cp.Hash) != 32 {
 		return nil, tamper("", NoIndex, "checkpoint root hash is %d bytes, not 32", len(cp.Hash))
 	}
 	return &Checkpoint{Origin: cp.Origin, Size: cp.Size, Hash: cp.Hash, Raw: raw}, nil
+}
+
+// parseUnverified parses the signed note raw as a checkpoint of the log
+// named origin without checking any signature: the caller checks them
+// once it knows which keys must have signed (see keyHistory).
+func parseUnverified(raw []byte, origin string) (*Checkpoint, error) {
+	if len(raw) > MaxCheckpointSize {
+		return nil, tamper("", NoIndex, "checkpoint is %d bytes, more than %d", len(raw), MaxCheckpointSize)
+	}
+	_, err := note.Open(raw, note.VerifierList())
+	var unverified *note.UnverifiedNoteError
+	if !errors.As(err, &unverified) {
+		return nil, tamper("", NoIndex, "checkpoint is not a valid signed note: %v", err)
+	}
+	return checkpointBody(unverified.Note.Text, origin, raw)
 }
 
 func signerList(n *note.Note) string {

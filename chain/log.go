@@ -109,7 +109,8 @@ type Record struct {
 // refuses with a *TamperError. It then verifies what no earlier
 // verification covered (see Log.Verify: the entries appended since, and
 // that no file verified before has changed), and refuses a log that does
-// not verify with a *LogFailedError. Leftovers of writes a full disk or a
+// not verify with a *LogFailedError, and a key the log was rotated away
+// from (see Rotate) with ErrRetiredKey. Leftovers of writes a full disk or a
 // crash cut short are removed first (see sweepTemp). A new log starts
 // with a log.opened event; entries found beyond the newest checkpoint are
 // adopted with log.recovered.
@@ -153,7 +154,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	failure := &failState{}
-	signer := &archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
+	signer := &archivingSigner{signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
 	opts := tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
@@ -317,17 +318,15 @@ func checkExisting(ctx context.Context, fsys fs.FS, v note.Verifier) (sealed, si
 
 // readKept reads and verifies checkpoints/<size>.
 func readKept(fsys fs.FS, v note.Verifier, size uint64) (*Checkpoint, error) {
-	file := CheckpointsDir + "/" + strconv.FormatUint(size, 10)
-	raw, err := fs.ReadFile(fsys, file)
-	if err != nil {
+	cp, err := readKeptUnverified(fsys, v.Name(), size)
+	if cp == nil {
 		return nil, err
 	}
-	cp, err := ParseCheckpoint(raw, v)
-	if err != nil {
-		return nil, withFile(err, file)
+	if _, serr := ParseCheckpoint(cp.Raw, v); serr != nil {
+		return nil, withFile(serr, CheckpointsDir+"/"+strconv.FormatUint(size, 10))
 	}
-	if cp.Size != size {
-		return nil, tamper(file, NoIndex, "kept under size %d but signs size %d", size, cp.Size)
+	if err != nil {
+		return nil, err
 	}
 	return cp, nil
 }

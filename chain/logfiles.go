@@ -25,10 +25,44 @@ import (
 // It signs nothing once the log has failed, and holds a lock while it
 // signs, so that a verification can read the checkpoints at one moment.
 type archivingSigner struct {
-	note.Signer
+	signer  note.Signer // the log's key; replaced by a rotation (use)
 	dir     string
 	failure *failState
 	mu      sync.Mutex
+	held    bool // a rotation is under way: sign nothing (hold)
+}
+
+func (a *archivingSigner) Name() string { return a.current().Name() }
+
+func (a *archivingSigner) KeyHash() uint32 { return a.current().KeyHash() }
+
+// current returns the signer of the log's key.
+func (a *archivingSigner) current() note.Signer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.signer
+}
+
+// hold stops signing until release, and returns the log's key: a key
+// rotation signs its checkpoint itself, with both keys.
+func (a *archivingSigner) hold() note.Signer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.held = true
+	return a.signer
+}
+
+func (a *archivingSigner) release() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.held = false
+}
+
+// use makes s the log's key.
+func (a *archivingSigner) use(s note.Signer) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.signer = s
 }
 
 func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
@@ -37,7 +71,10 @@ func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
 	if err := a.failure.err(); err != nil {
 		return nil, err
 	}
-	sig, err := a.Signer.Sign(msg)
+	if a.held {
+		return nil, errors.New("sign checkpoint: the log's key is being rotated")
+	}
+	sig, err := a.signer.Sign(msg)
 	if err != nil {
 		return nil, err
 	}
@@ -49,9 +86,9 @@ func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
 	var b bytes.Buffer
 	b.Write(msg)
 	b.WriteString("\n— ")
-	b.WriteString(a.Name())
+	b.WriteString(a.signer.Name())
 	b.WriteString(" ")
-	hs := binary.BigEndian.AppendUint32(nil, a.KeyHash())
+	hs := binary.BigEndian.AppendUint32(nil, a.signer.KeyHash())
 	b.WriteString(base64.StdEncoding.EncodeToString(append(hs, sig...)))
 	b.WriteString("\n")
 	if err := writeOnce(filepath.Join(a.dir, strconv.FormatUint(cp.Size, 10)), b.Bytes()); err != nil {

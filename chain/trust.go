@@ -24,6 +24,10 @@ type Trust struct {
 	// which names no log: the verifier then takes the log's origin from
 	// the checkpoint it checks, and the key decides.
 	Note note.Verifier
+	// Linked are the keys a rotation certificate links to this one
+	// (LinkRotation): the provider's keys before or after a rotation.
+	// Each has its Note set.
+	Linked []*Trust
 }
 
 // ParseTrust reads what `custos verify --key FILE` names: a PEM public key
@@ -116,8 +120,26 @@ func (t *Trust) NoteVerifier(origin string) (note.Verifier, *Key, error) {
 	return v, k, err
 }
 
-// Trusts reports whether pub is the trusted key.
+// Trusts reports whether pub is the trusted key or one linked to it.
 func (t *Trust) Trusts(pub crypto.PublicKey) bool {
 	e, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && e.Equal(t.Public)
+	if !ok {
+		return false
+	}
+	if e.Equal(t.Public) {
+		return true
+	}
+	for _, l := range t.Linked {
+		if e.Equal(l.Public) {
+			return true
+		}
+	}
+	return false
+}
+
+// Keys returns the trusted key and the keys linked to it, each without
+// links, the given key first.
+func (t *Trust) Keys() []*Trust {
+	keys := []*Trust{{Public: t.Public, Note: t.Note}}
+	return append(keys, t.Linked...)
 }

@@ -31,7 +31,13 @@ type LogReport struct {
 	CheckpointsVerified int    // kept checkpoints whose signature and root were checked
 	TilesVerified       int    // hash tiles recomputed and compared
 	Orders              int    // orders whose event chains were followed
-	Problems            []*TamperError
+	// Keys are the keys that signed the log's checkpoints, oldest first,
+	// as log.opened and key.rotated name them; empty when the walk read
+	// none of those events (a verification resumed past them) or the
+	// verifier's key is none of them.
+	Keys      []LogKey
+	Rotations []Rotation // the key rotations found
+	Problems  []*TamperError
 }
 
 func (r *LogReport) problem(p *TamperError) {
@@ -89,6 +95,7 @@ func verifyLog(ctx context.Context, fsys fs.FS, v note.Verifier, from *walkState
 	if err := w.run(ctx, size); err != nil {
 		return rep, nil, err
 	}
+	w.keys.checkSignatures(rep, roots, v)
 	rep.Orders = len(w.heads)
 	return rep, w.mark, rep.err()
 }
@@ -106,7 +113,9 @@ func signedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState) (
 	if err != nil {
 		return nil, 0, err
 	}
-	cp, err := ParseCheckpoint(raw, v)
+	// Signatures are checked after the walk (checkSignatures): which key
+	// signs a checkpoint depends on the key.rotated events before it.
+	cp, err := parseUnverified(raw, v.Name())
 	if err != nil {
 		rep.problem(asTamper(withFile(err, CheckpointPath)))
 		return nil, 0, nil
@@ -114,7 +123,7 @@ func signedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState) (
 	rep.CheckpointSize = cp.Size
 
 	// Every size at which a signed root must match the recomputed tree.
-	roots := map[uint64][]checkedRoot{cp.Size: {{file: CheckpointPath, hash: cp.Hash}}}
+	roots := map[uint64][]checkedRoot{cp.Size: {{file: CheckpointPath, hash: cp.Hash, raw: raw}}}
 	sizes, err := KeptCheckpointSizes(fsys)
 	if err != nil {
 		if te := asTamper(err); te != nil {
@@ -143,20 +152,23 @@ func signedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState) (
 			rep.CheckpointSize = max(rep.CheckpointSize, s)
 			continue
 		}
-		kcp, err := readKept(fsys, v, s)
+		kcp, err := readKeptUnverified(fsys, v.Name(), s)
+		file := CheckpointsDir + "/" + strconv.FormatUint(s, 10)
 		if te := asTamper(err); te != nil {
 			rep.problem(te)
+			if kcp != nil {
+				roots[s] = append(roots[s], checkedRoot{file: file, raw: kcp.Raw, sigOnly: true})
+			}
 			continue
 		}
 		if err != nil {
 			return nil, 0, err
 		}
-		file := CheckpointsDir + "/" + strconv.FormatUint(s, 10)
 		// A kept checkpoint larger than the published one is one signed
 		// just before a crash stopped its publication; its entries must be
 		// here all the same, which the walk below checks.
 		rep.CheckpointSize = max(rep.CheckpointSize, s)
-		roots[s] = append(roots[s], checkedRoot{file: file, hash: kcp.Hash})
+		roots[s] = append(roots[s], checkedRoot{file: file, hash: kcp.Hash, raw: kcp.Raw})
 	}
 
 	size := cp.Size
@@ -205,7 +217,9 @@ func asTamper(err error) *TamperError {
 type checkedRoot struct {
 	file     string
 	hash     []byte
+	raw      []byte // the signed note; nil for the unsigned tree state
 	unsigned bool
+	sigOnly  bool // a checkpoint of another size: only its signature is checked
 }
 
 // treeWalk streams the entries once, in order, rebuilding the tree.
@@ -219,6 +233,7 @@ type treeWalk struct {
 	heads map[string]head
 	// shifts records, per order, a displacement already reported.
 	shifts map[string]int64
+	keys   keyHistory // the keys log.opened and key.rotated name
 	links  bool       // follow the order chains (a walk from the first entry)
 	mark   *walkState // the walk's state at the last bundle boundary
 }
@@ -461,6 +476,9 @@ func (w *treeWalk) consume(pb *parsedBundle) error {
 		if ev != nil && w.links {
 			w.checkLink(first+uint64(i), pb.file, ev, pb.hashes[i])
 		}
+		if ev != nil && (ev.Type == LogOpened || ev.Type == KeyRotated) {
+			w.keys.add(w.rep, first+uint64(i), pb.file, ev)
+		}
 	}
 	w.rep.Entries += uint64(len(pb.leaves))
 	if pb.root == nil {
@@ -543,6 +561,9 @@ func (w *treeWalk) checkRootsOf(size uint64, rng *compact.Range) {
 		}
 	}
 	for _, r := range w.roots[size] {
+		if r.sigOnly {
+			continue
+		}
 		if !bytes.Equal(root, r.hash) {
 			w.rep.problem(tamper(r.file, NoIndex, "root hash at size %d does not match the entries: entries were altered, added, removed or reordered", size))
 			continue

@@ -1,11 +1,12 @@
-// Package disclosure is the disclosure package format, version 1
+// Package disclosure is the disclosure package format, versions 1 to 3
 // (docs/package.md): what leaves a provider for an investigator, and how
 // the investigator checks it, offline, trusting nothing but the provider's
 // key. A package is a BagIt bag of the disclosed items with the order's
 // custody chain beside them: its record, its events with one inclusion
 // proof each against one signed checkpoint, for each item sealed in a
 // batch its record with its proof in the batch's tree, a signed in-toto
-// statement about the payload, and the chain in CASE/UCO.
+// statement about the payload, the chain in CASE/UCO, and the
+// certificate of each rotation of the log's key its checkpoint covers.
 //
 // To write a package, gather its Contents (the order's canonical record,
 // its events as logged, the checkpoint and key of the log, a function that
@@ -30,6 +31,10 @@
 //	p, err := disclosure.Open(ctx, path, disclosure.OpenOptions{Identities: ids})
 //	defer p.Close()
 //	rep, err := disclosure.Verify(ctx, p.FS, trust) // trust from chain.ParseTrust
+//
+// A trust that chain.LinkRotation extended with a rotation certificate
+// from the provider also trusts the other key of that rotation; Verify
+// extends it the same way with the certificates the package carries.
 //
 // Open extracts an archive into a private directory and refuses what a
 // package never holds (links, devices, unclean or duplicate names, zip

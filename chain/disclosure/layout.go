@@ -8,19 +8,30 @@ import (
 // Version is the newest version of the package format, bag-info's
 // Custos-Package-Version. A change to the format changes it and
 // docs/package.md. Version 2 added custody/records, the records of items
-// sealed in batches (issue 15). A package without such items is version
-// 1, written byte for byte as before, so that verifiers of either version
-// read it; one with records says 2, so that a version 1 verifier says
-// which version it cannot read rather than calling the records extra.
-const Version = 2
+// sealed in batches (issue 15); version 3 added custody/keys/rotations,
+// the certificates of the log's key rotations (issue 16). A package is
+// of the oldest version that holds what it holds, written byte for byte
+// as before: one without records or rotations is version 1, so that
+// verifiers of every version read it; a newer one says its version, so
+// that an older verifier says which version it cannot read rather than
+// calling the new files extra.
+const Version = 3
 
-// versionWithout is the version of a package that holds no records.
-const versionWithout = 1
+// versionWithout is the version of a package that holds no records and no
+// rotation certificates; versionRecords of one with records only.
+const (
+	versionWithout = 1
+	versionRecords = 2
+)
 
-// versionOf is the version of a package that holds records, or not.
-func versionOf(records bool) int {
-	if records {
+// versionOf is the version of a package that holds records, or rotation
+// certificates, or neither.
+func versionOf(records, rotations bool) int {
+	switch {
+	case rotations:
 		return Version
+	case records:
+		return versionRecords
 	}
 	return versionWithout
 }
@@ -47,6 +58,8 @@ const (
 	pkgKeysDir        = "custody/keys"
 	pkgVKey           = "custody/keys/custos.vkey"
 	pkgPubKey         = "custody/keys/custos.pub"
+	pkgRotationsDir   = "custody/keys/rotations" // the certificates of the log's key rotations (version 3)
+	pkgRotationSuffix = ".rotation"
 	pkgAttestation    = "custody/attestation.dsse.json"
 	pkgCase           = "case.jsonld"
 	pkgSHA256SUMS     = "SHA256SUMS"
@@ -69,7 +82,7 @@ var pkgFixedFiles = []string{
 }
 
 // pkgDirs are the directories of a package besides those under data/.
-var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgRecordsDir, pkgKeysDir}
+var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgRecordsDir, pkgKeysDir, pkgRotationsDir}
 
 // signedTagFiles are the tag files whose SHA-256 the statement carries:
 // nothing else signs them.
@@ -107,4 +120,17 @@ func recordName(name string) (sum string, proof, ok bool) {
 		return s, true, isHex(s, 64)
 	}
 	return "", false, false
+}
+
+// rotationPath is the name of the i-th rotation certificate, in log order.
+func rotationPath(i int) string {
+	return pkgRotationsDir + "/" + strconv.Itoa(i+1) + pkgRotationSuffix
+}
+
+// isRotationName reports whether name, under custody/keys/rotations, is
+// "<n>.rotation" with n a decimal number from 1.
+func isRotationName(name string) bool {
+	n, ok := strings.CutSuffix(name, pkgRotationSuffix)
+	i, err := strconv.Atoi(n)
+	return ok && err == nil && i > 0 && strconv.Itoa(i) == n
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/custos-evidence/custos/chain"
 )
 
@@ -53,6 +55,7 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 		return v.rep, fmt.Errorf("verify package: %w", err)
 	}
 	v.checkBagIt()
+	v.linkRotations()
 	v.checkCheckpoint()
 	v.checkKeys()
 	v.parseOrderRecord()
@@ -89,16 +92,20 @@ type pkgVerifier struct {
 	payload      map[string]fileSums // by path
 	tags         map[string]*tagFile // by path
 
-	cp        *chain.Checkpoint
-	order     string       // the package's order id
-	record    *orderRecord // order.json's fields, when it parsed
-	recordErr error        // why it did not
-	lines     []eventLine
-	proven    map[uint64]bool
-	stmt      *chain.Statement
-	pred      *predicate
-	bagInfo   map[string]string
-	sealed    map[string]*sealedItem // items proven by their record, by SHA-256
+	cp *chain.Checkpoint
+	// cpVerifier and cpKey are the key that signed cp: the trusted key,
+	// or one linked to it.
+	cpVerifier note.Verifier
+	cpKey      *chain.Key
+	order      string       // the package's order id
+	record     *orderRecord // order.json's fields, when it parsed
+	recordErr  error        // why it did not
+	lines      []eventLine
+	proven     map[uint64]bool
+	stmt       *chain.Statement
+	pred       *predicate
+	bagInfo    map[string]string
+	sealed     map[string]*sealedItem // items proven by their record, by SHA-256
 }
 
 // walk lists the package: each file classified as payload, tag or proof,
@@ -151,6 +158,10 @@ func (v *pkgVerifier) walk() error {
 				v.proofPaths[idx] = p
 			} else {
 				c.fail(p, noIndex, "not a proof name (custody/proofs/<index>.tlog-proof): the file is not part of the package format")
+			}
+		case path.Dir(p) == pkgRotationsDir:
+			if !isRotationName(path.Base(p)) {
+				c.fail(p, noIndex, "not a rotation certificate name (custody/keys/rotations/<n>.rotation): the file is not part of the package format")
 			}
 		case path.Dir(p) == pkgRecordsDir:
 			if _, _, ok := recordName(path.Base(p)); !ok {
@@ -211,6 +222,8 @@ func (v *pkgVerifier) read(ctx context.Context) error {
 			keep = chain.MaxCheckpointSize
 		case path.Dir(p) == pkgProofsDir:
 			keep = chain.MaxProofSize
+		case path.Dir(p) == pkgRotationsDir:
+			keep = chain.MaxRotationSize
 		case path.Dir(p) == pkgRecordsDir:
 			keep = chain.MaxRecordSize
 		case p == pkgCase || p == pkgReadme || !slices.Contains(pkgFixedFiles, p):

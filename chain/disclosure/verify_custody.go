@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,14 +39,26 @@ func what(err error) string {
 	return err.Error()
 }
 
+// noteVerifier returns the verifier of the key that signed the package's
+// checkpoint: once checkCheckpoint found it, that key; before, the
+// trusted key.
 func (v *pkgVerifier) noteVerifier() (note.Verifier, *chain.Key, error) {
+	if v.cpVerifier != nil {
+		return v.cpVerifier, v.cpKey, nil
+	}
+	return v.trust.NoteVerifier(v.origin())
+}
+
+func (v *pkgVerifier) origin() string {
 	origin := ""
 	if t := v.tags[pkgCheckpoint]; t != nil {
 		origin, _, _ = strings.Cut(string(t.data), "\n")
 	}
-	return v.trust.NoteVerifier(origin)
+	return origin
 }
 
+// checkCheckpoint checks the checkpoint's signature with the trusted key,
+// or with a key a rotation certificate links to it (chain.LinkRotation).
 func (v *pkgVerifier) checkCheckpoint() {
 	c := v.c[CheckCheckpoint]
 	nv, k, err := v.noteVerifier()
@@ -60,13 +74,61 @@ func (v *pkgVerifier) checkCheckpoint() {
 		return
 	}
 	cp, err := chain.ParseCheckpoint(raw, nv)
+	linked := ""
+	for _, t := range v.trust.Linked {
+		if err == nil {
+			break
+		}
+		lnv, lk, lerr := t.NoteVerifier(v.origin())
+		if lerr != nil {
+			continue
+		}
+		if lcp, perr := chain.ParseCheckpoint(raw, lnv); perr == nil {
+			cp, err, nv, k, linked = lcp, nil, lnv, lk, ", linked to the trusted key by a key rotation"
+		}
+	}
 	if err != nil {
 		c.fail(pkgCheckpoint, noIndex, "%s", what(err))
 		return
 	}
-	v.cp = cp
+	v.cp, v.cpVerifier, v.cpKey = cp, nv, k
 	v.rep.Origin, v.rep.CheckpointSize, v.rep.CheckpointHash = cp.Origin, cp.Size, cp.Hash
-	c.Summary = fmt.Sprintf("log %s, size %d, signed by the trusted %s key %s", cp.Origin, cp.Size, k.Type, k.KeyID())
+	c.Summary = fmt.Sprintf("log %s, size %d, signed by the trusted %s key %s%s", cp.Origin, cp.Size, k.Type, k.KeyID(), linked)
+}
+
+// holdsRotations reports whether anything is under custody/keys/rotations.
+func (v *pkgVerifier) holdsRotations() bool {
+	return slices.ContainsFunc(v.tagPaths, func(p string) bool { return path.Dir(p) == pkgRotationsDir })
+}
+
+// linkRotations extends the trusted key with the keys the package's
+// rotation certificates link to it (chain.LinkRotation), in as many passes
+// as the chain of rotations needs. A certificate that links no trusted key
+// in the end fails the keys check: the package's key history was altered,
+// or names keys the verifier does not trust.
+func (v *pkgVerifier) linkRotations() {
+	c := v.c[CheckKeys]
+	pending := map[string][]byte{}
+	for _, p := range v.tagPaths {
+		if path.Dir(p) == pkgRotationsDir {
+			if b, ok := v.content(c, p); ok {
+				pending[p] = b
+			}
+		}
+	}
+	for progress := true; progress && len(pending) > 0; {
+		progress = false
+		for _, p := range slices.Sorted(maps.Keys(pending)) {
+			if linked, err := chain.LinkRotation(v.trust, pending[p]); err == nil {
+				v.trust, progress = linked, true
+				delete(pending, p)
+			}
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(pending)) {
+		_, err := chain.LinkRotation(v.trust, pending[p])
+		c.fail(p, noIndex, "links no trusted key: %s", what(err))
+	}
 }
 
 // checkKeys checks that custody/keys names the trusted key. The verifier

@@ -43,7 +43,7 @@ func (v *pkgVerifier) checkAttestation() {
 		stC.fail(pkgAttestation, noIndex, "not checked: the payload is not base64")
 		return
 	}
-	if err := env.Verify(v.trust.Public); err != nil {
+	if err := v.verifyEnvelope(env); err != nil {
 		sigC.fail(pkgAttestation, noIndex, "%v", err)
 	}
 	v.checkStatement(stC, payload)
@@ -205,15 +205,19 @@ func (v *pkgVerifier) checkBagInfo() {
 			c.fail(pkgBagInfo, noIndex, "%s is %q, %s says %q", label, info[label], source, value)
 		}
 	}
-	switch version, records := info["Custos-Package-Version"], v.holdsRecords(); {
-	case version != strconv.Itoa(versionWithout) && version != strconv.Itoa(Version):
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q: this verifier reads versions %d and %d", version, versionWithout, Version)
-	case version != strconv.Itoa(versionOf(records)) && records:
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/records, which version %d added", version, Version)
-	case version != strconv.Itoa(versionOf(records)):
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/records: a package of version %d has some", version, Version)
-	default:
+	switch version, records, rotations := info["Custos-Package-Version"], v.holdsRecords(), v.holdsRotations(); {
+	case version != strconv.Itoa(versionWithout) && version != strconv.Itoa(versionRecords) && version != strconv.Itoa(Version):
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q: this verifier reads versions %d to %d", version, versionWithout, Version)
+	case version == strconv.Itoa(versionOf(records, rotations)):
 		compared["Custos-Package-Version"] = true // what the package holds says which
+	case rotations:
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/keys/rotations, which version %d added", version, Version)
+	case version == strconv.Itoa(Version):
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/keys/rotations: a package of version %d has some", version, Version)
+	case records:
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/records, which version %d added", version, versionRecords)
+	default:
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/records: a package of version %d has some", version, versionRecords)
 	}
 	expect("Custos-Order-Id", v.order, "the events")
 	expect("Internal-Sender-Identifier", v.order, "the events")
@@ -292,4 +296,19 @@ func (v *pkgVerifier) checkStatementBinds(c *Check, p *predicate) {
 			c.fail(name, noIndex, "SHA-256 is %s, the signed statement says %s", t.sha256, p.Files[name])
 		}
 	}
+}
+
+// verifyEnvelope checks the envelope's signature with the trusted key, or
+// with a key a rotation certificate links to it.
+func (v *pkgVerifier) verifyEnvelope(env *chain.Envelope) error {
+	err := env.Verify(v.trust.Public)
+	for _, t := range v.trust.Linked {
+		if err == nil {
+			return nil
+		}
+		if env.Verify(t.Public) == nil {
+			return nil
+		}
+	}
+	return err
 }

@@ -34,6 +34,11 @@ type Contents struct {
 	Checkpoint *chain.Checkpoint
 	// Key is the log's key, copied into custody/keys for information.
 	Key *chain.Key
+	// Rotations are the certificates (chain.RotationCertificate) of the
+	// log's key rotations that Checkpoint covers, in log order: with them
+	// a verifier holding any of the log's keys trusts the one that signed
+	// the package (custody/keys/rotations, version 3).
+	Rotations [][]byte
 	// Prove returns the inclusion proof of the log's entry at index against
 	// Checkpoint.
 	Prove func(ctx context.Context, index uint64) (*chain.Proof, error)
@@ -322,7 +327,7 @@ func tagFiles(c *Contents, rec *orderRecord, sorted []File) ([]tagData, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []tagData{
+	tags := []tagData{
 		{pkgBagIt, []byte(bagItDeclared)},
 		{pkgBagInfo, bagInfo(c, rec, oxumBytes, len(sorted))},
 		{pkgManifest256, m256.Bytes()},
@@ -335,7 +340,11 @@ func tagFiles(c *Contents, rec *orderRecord, sorted []File) ([]tagData, error) {
 		{pkgAttestation, statement},
 		{pkgCase, caseDoc},
 		{pkgReadme, readme},
-	}, nil
+	}
+	for i, cert := range c.Rotations {
+		tags = append(tags, tagData{rotationPath(i), cert})
+	}
+	return tags, nil
 }
 
 // seal writes the tag manifests over the tag files written so far, then

@@ -20,6 +20,7 @@ func otherEnv(name string) bool {
 		"CUSTOS_TOKEN",      // --token
 		passphraseEnv,       // the key file's passphrase
 		passphraseFileEnv,   // ... or the file holding it
+		newPassphraseEnv,    // keys rotate: the new key's passphrase
 		"CUSTOS_RUN_SERVE",  // make run (scripts/run.sh): start the daemon after the demo
 		"CUSTOS_BIN":        // make run: the custos binary to run
 		return true

@@ -23,10 +23,11 @@ import (
 func newKeysCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "keys",
-		Usage: "create and show the checkpoint signing key",
+		Usage: "create, show and rotate the checkpoint signing key",
 		Subcommands: []*cli.Command{
 			newKeysGenerateCommand(g),
 			newKeysShowCommand(g),
+			newKeysRotateCommand(g),
 		},
 	}
 }

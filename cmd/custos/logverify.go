@@ -150,8 +150,33 @@ func reportJSON(dir string, v note.Verifier, r *chain.LogReport) map[string]any 
 		"checkpoints_verified": r.CheckpointsVerified,
 		"tiles_verified":       r.TilesVerified,
 		"orders":               r.Orders,
+		"rotations":            rotationsJSON(r),
 		"problems":             probs,
 	}
+}
+
+// rotationsJSON lists the key rotations a verification found.
+func rotationsJSON(r *chain.LogReport) []map[string]any {
+	out := []map[string]any{}
+	for _, rot := range r.Rotations {
+		out = append(out, map[string]any{
+			"index": rot.Index, "old_key_id": rot.Old.KeyID, "old_verifier": rot.Old.Verifier,
+			"new_key_id": rot.New.KeyID, "new_verifier": rot.New.Verifier,
+			"checkpoint": rot.Checkpoint, "confirmed": rot.Confirmed,
+		})
+	}
+	return out
+}
+
+// rotationLine says what a verification found of one key rotation.
+func rotationLine(rot chain.Rotation) string {
+	switch {
+	case rot.Confirmed:
+		return fmt.Sprintf("entry %d: key %s rotated to %s; checkpoint %d signed by both", rot.Index, rot.Old.KeyID, rot.New.KeyID, rot.Checkpoint)
+	case rot.Checkpoint == 0:
+		return fmt.Sprintf("entry %d: key %s rotated to %s; no checkpoint covers it yet", rot.Index, rot.Old.KeyID, rot.New.KeyID)
+	}
+	return fmt.Sprintf("entry %d: key %s rotated to %s; checkpoint %d NOT signed by both: not confirmed", rot.Index, rot.Old.KeyID, rot.New.KeyID, rot.Checkpoint)
 }
 
 // writeReport writes the text form of a verification report.
@@ -168,6 +193,9 @@ func writeReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogRepo
 	fmt.Fprintf(&b, "tiles:            %d recomputed\n", r.TilesVerified)
 	fmt.Fprintf(&b, "orders:           %d event chains followed\n", r.Orders)
 	fmt.Fprintf(&b, "unsealed entries: %d\n", r.Unsealed)
+	for _, rot := range r.Rotations {
+		fmt.Fprintf(&b, "key rotation:     %s\n", rotationLine(rot))
+	}
 	switch {
 	case ok:
 		b.WriteString("problems:         none\nOK\n")

@@ -33,6 +33,13 @@ func loadSigner(ctx context.Context, g *globalOptions, cfg *Config) (chain.Signe
 // loadKeyFile reads the private key in path. It asks for the passphrase
 // only if the key is encrypted.
 func loadKeyFile(path string, prompt io.Writer) (signature.SignerVerifier, error) {
+	return loadKeyFileFrom(path, prompt, passphraseEnv)
+}
+
+// loadKeyFileFrom is loadKeyFile with the passphrase in the environment
+// variable env (or in the file passphraseFileEnv names, for the
+// configured key only).
+func loadKeyFileFrom(path string, prompt io.Writer, env string) (signature.SignerVerifier, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		// The configuration names a key that is not there: a usage
@@ -49,7 +56,7 @@ func loadKeyFile(path string, prompt io.Writer) (signature.SignerVerifier, error
 	var pf cryptoutils.PassFunc
 	switch {
 	case isEncryptedPEM(block.Type):
-		pass, err := readPassphrase(prompt, false)
+		pass, err := readPassphraseFrom(prompt, false, env)
 		if err != nil {
 			return nil, fmt.Errorf("key file %s is encrypted: %w", path, err)
 		}
@@ -86,10 +93,16 @@ const passphraseFileEnv = "CUSTOS_KEY_PASSPHRASE_FILE"
 // from the file CUSTOS_KEY_PASSPHRASE_FILE names (its first line), else
 // asks on the terminal (twice if confirm). It never prints it.
 func readPassphrase(prompt io.Writer, confirm bool) ([]byte, error) {
-	if p := os.Getenv(passphraseEnv); p != "" {
+	return readPassphraseFrom(prompt, confirm, passphraseEnv)
+}
+
+// readPassphraseFrom is readPassphrase with the passphrase in env; the
+// file of CUSTOS_KEY_PASSPHRASE_FILE serves only the configured key.
+func readPassphraseFrom(prompt io.Writer, confirm bool, env string) ([]byte, error) {
+	if p := os.Getenv(env); p != "" {
 		return []byte(p), nil
 	}
-	if f := os.Getenv(passphraseFileEnv); f != "" {
+	if f := os.Getenv(passphraseFileEnv); f != "" && env == passphraseEnv {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", passphraseFileEnv, err)
@@ -102,7 +115,7 @@ func readPassphrase(prompt io.Writer, confirm bool) ([]byte, error) {
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
-		return nil, fmt.Errorf("no passphrase: set %s or run on a terminal", passphraseEnv)
+		return nil, fmt.Errorf("no passphrase: set %s or run on a terminal", env)
 	}
 	fmt.Fprint(prompt, "Key passphrase: ")
 	p, err := term.ReadPassword(fd)

@@ -138,6 +138,7 @@ func newUsageFixture(t *testing.T) *usageFixture {
 	fx := &usageFixture{data: filepath.Join(dir, "data"), pkg: filepath.Join(dir, "pkg"), export: filepath.Join(dir, "export")}
 	t.Setenv("CUSTOS_DATA_DIR", fx.data)
 	t.Setenv("CUSTOS_KEY_PASSPHRASE", testPassphrase)
+	t.Setenv("CUSTOS_NEW_KEY_PASSPHRASE", testPassphrase+" rotated")
 	t.Setenv("CUSTOS_ACTOR", "alice@example.net")
 	t.Setenv("CUSTOS_LOG_CHECKPOINT_INTERVAL", "100ms")
 	t.Setenv("CUSTOS_SERVER_LISTEN", "127.0.0.1:0")
@@ -206,7 +207,9 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 		w, _, _ = strings.Cut(w, "|")
 		w = strings.TrimSuffix(w, ",...")
 		switch flag := strings.TrimLeft(prev, "-"); {
-		case flag == "key":
+		case flag == "key" || flag == "rotation":
+			// (no rotation certificate in the fixture: the key file
+			// stands in, refused as not one, exit 3)
 			w = fx.vkey
 		case flag == "key-line" || w == "%s":
 			w = fx.keyLine

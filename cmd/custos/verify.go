@@ -18,6 +18,7 @@ import (
 
 type verifyOptions struct {
 	key, keyLine, identity string
+	rotations              []string
 	json                   bool
 	html                   string
 }
@@ -39,11 +40,13 @@ func newVerifyCommand(g *globalOptions) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "the provider's key `FILE`: a PEM public key or a note verifier line", Destination: &opts.key},
 			&cli.StringFlag{Name: "key-line", Usage: "the provider's note verifier `LINE` (name+hash+key)", Destination: &opts.keyLine},
+			&cli.StringSliceFlag{Name: "rotation", Usage: "a key rotation certificate `FILE` from the provider, linking the key to the one before or after it (repeatable)"},
 			&cli.StringFlag{Name: "identity", Usage: "age identity `FILE` (age or SSH private key) for an .age package", Destination: &opts.identity},
 			&cli.BoolFlag{Name: "json", Usage: "print the machine report (stable JSON)", Destination: &opts.json},
 			&cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report to `FILE`", Destination: &opts.html},
 		},
 		Action: func(c *cli.Context) error {
+			opts.rotations = c.StringSlice("rotation")
 			return runVerify(c.Context, g, opts, c.Args().Slice())
 		},
 	}
@@ -71,6 +74,9 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		}
 	default:
 		return usageErrorf("verify: --key FILE or --key-line LINE is required: the provider's key, obtained apart from the package")
+	}
+	if trust, err = linkRotations(trust, opts.rotations); err != nil {
+		return err
 	}
 	var open disclosure.OpenOptions
 	if opts.identity != "" {
@@ -163,3 +169,40 @@ func (untrustedKey) Error() string {
 }
 
 func (untrustedKey) Is(target error) bool { return target == chain.ErrTamper }
+
+// linkRotations extends trust with the keys the rotation certificates in
+// files link to it, in whatever order they are given: each pass links
+// what the keys trusted so far reach. A certificate that links no
+// trusted key in the end is reported as tampering.
+func linkRotations(trust *chain.Trust, files []string) (*chain.Trust, error) {
+	certs := map[string][]byte{}
+	for _, f := range files {
+		data, err := readLimited(f, chain.MaxRotationSize)
+		if err != nil {
+			return nil, usageErrorf("verify: --rotation: %v", err)
+		}
+		certs[f] = data
+	}
+	for len(certs) > 0 {
+		var lastErr error
+		var lastFile string
+		progress := false
+		for _, f := range files {
+			data, ok := certs[f]
+			if !ok {
+				continue
+			}
+			linked, err := chain.LinkRotation(trust, data)
+			if err != nil {
+				lastErr, lastFile = err, f
+				continue
+			}
+			trust, progress = linked, true
+			delete(certs, f)
+		}
+		if !progress {
+			return nil, fmt.Errorf("verify: --rotation %s: %w", lastFile, lastErr)
+		}
+	}
+	return trust, nil
+}
