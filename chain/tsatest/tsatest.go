@@ -24,15 +24,17 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/digitorus/timestamp"
+
+	"github.com/custos-evidence/custos/chain"
 )
 
 // Options shape a test authority. The zero value is a working authority
@@ -51,6 +53,14 @@ type Options struct {
 	NotBefore, NotAfter time.Time
 }
 
+// TB is what New needs of a test: testing.TB has it, and a testscript
+// setup can adapt its Env to it.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // TSA is a running test authority.
 type TSA struct {
 	srv      *httptest.Server
@@ -60,7 +70,7 @@ type TSA struct {
 }
 
 // New starts an authority; it stops when the test ends.
-func New(t testing.TB, opts Options) *TSA {
+func New(t TB, opts Options) *TSA {
 	t.Helper()
 	if opts.Name == "" {
 		opts.Name = "Test TSA"
@@ -116,6 +126,26 @@ func New(t testing.TB, opts Options) *TSA {
 	return a
 }
 
+// Token asks the authority, over HTTP, for a token over note and returns
+// its answer (a DER TimeStampResp).
+func (a *TSA) Token(t TB, note []byte) []byte {
+	t.Helper()
+	req, err := chain.NewTimestampRequest(note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(a.URL(), "application/timestamp-query", bytes.NewReader(req.DER))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatal(fmt.Sprintf("test tsa: HTTP %d, %v", resp.StatusCode, err))
+	}
+	return b
+}
+
 // URL is where the authority answers.
 func (a *TSA) URL() string { return a.srv.URL }
 
@@ -138,7 +168,7 @@ func pemCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
-func makeCert(t testing.TB, cn string, parent *x509.Certificate, parentKey crypto.Signer, opts Options) (crypto.Signer, *x509.Certificate) {
+func makeCert(t TB, cn string, parent *x509.Certificate, parentKey crypto.Signer, opts Options) (crypto.Signer, *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -69,6 +69,7 @@ func TestScripts(t *testing.T) {
 			"releaselock": cmdReleaseLock,
 			"storeput":    cmdStorePut,
 			"stdoutvar":   cmdStdoutVar,
+			"tsas":        cmdTSAs,
 		},
 	})
 }

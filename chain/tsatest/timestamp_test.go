@@ -1,49 +1,43 @@
-package chain_test
+package tsatest_test
+
+// The tests of chain's timestamps live here, beside the test authority:
+// chain's own tests import nothing of ours.
 
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/x509"
 	"errors"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sigstore/sigstore/pkg/signature"
+
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/chain/tsatest"
 )
-
-// askTSA posts a request for a token over note to the authority at url.
-func askTSA(t *testing.T, url string, note []byte) []byte {
-	t.Helper()
-	req, err := chain.NewTimestampRequest(note)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(url, "application/timestamp-query", bytes.NewReader(req.DER))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("tsa: %d %v", resp.StatusCode, err)
-	}
-	return b
-}
 
 // keptCheckpoint writes a log with one event and returns its directory
 // and its newest kept checkpoint.
 func keptCheckpoint(t *testing.T) (string, *chain.Checkpoint) {
 	t.Helper()
 	dir := t.TempDir()
-	l := openLog(t, dir, testSigner(t, 1))
+	sv, err := signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
-	if _, err := l.Append(ctx, noteEvent(orderA, 1)); err != nil {
+	l, err := chain.Open(ctx, chain.Config{Dir: dir, Origin: "custos.example.net/test", Signer: sv,
+		CheckpointInterval: chain.MinCheckpointInterval, BatchMaxAge: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, chain.Event{Type: chain.CustodyNote, Time: time.Now(), Order: "01J9Z3K4M5N6P7Q8R9S0T1V2W3",
+		Actor: "custodian@example.net", Agent: "agent-1", Reason: "a note"}); err != nil {
 		t.Fatal(err)
 	}
 	cp, err := l.Publish(ctx)
@@ -64,7 +58,7 @@ func TestTimestampVerifiesAtItsOwnTime(t *testing.T) {
 	other := tsatest.New(t, tsatest.Options{Name: "Other TSA"})
 	roots := []*x509.Certificate{good.Root(), expired.Root()}
 
-	resp := askTSA(t, good.URL(), cp.Raw)
+	resp := good.Token(t, cp.Raw)
 	ts, err := chain.KeepTimestamp(dir, cp.Size, "good", resp)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +75,7 @@ func TestTimestampVerifiesAtItsOwnTime(t *testing.T) {
 		t.Fatalf("token says %v by %v", vts.GenTime, vts.Signer)
 	}
 
-	old := askTSA(t, expired.URL(), cp.Raw)
+	old := expired.Token(t, cp.Raw)
 	tsatest.WaitExpiry(expired)
 	if _, err := expired.Leaf().Verify(x509.VerifyOptions{Roots: pool(expired.Root()), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping}}); err == nil {
 		t.Fatal("the old authority's certificate should have expired by now")
@@ -94,7 +88,7 @@ func TestTimestampVerifiesAtItsOwnTime(t *testing.T) {
 		t.Fatalf("genTime %v after the certificate's expiry %v", ots.GenTime, expired.Leaf().NotAfter)
 	}
 
-	_, err = chain.VerifyTimestamp("t", askTSA(t, other.URL(), cp.Raw), cp.Raw, roots, nil)
+	_, err = chain.VerifyTimestamp("t", other.Token(t, cp.Raw), cp.Raw, roots, nil)
 	if !errors.Is(err, chain.ErrUntrustedTimestamp) || errors.Is(err, chain.ErrTamper) {
 		t.Fatalf("a token of an authority not among the roots: %v, want untrusted and not tampering", err)
 	}
@@ -117,7 +111,7 @@ func TestTimestampVerifiesAtItsOwnTime(t *testing.T) {
 func TestKeepTimestampRefusesAnotherDigest(t *testing.T) {
 	dir, cp := keptCheckpoint(t)
 	liar := tsatest.New(t, tsatest.Options{OtherDigest: true})
-	_, err := chain.KeepTimestamp(dir, cp.Size, "liar", askTSA(t, liar.URL(), cp.Raw))
+	_, err := chain.KeepTimestamp(dir, cp.Size, "liar", liar.Token(t, cp.Raw))
 	var te *chain.TamperError
 	if !errors.As(err, &te) || !strings.Contains(te.What, "another digest") {
 		t.Fatalf("a token for another digest: %v, want tampering", err)
