@@ -12,15 +12,25 @@ import (
 // 1, written byte for byte as before, so that verifiers of either version
 // read it; one with records says 2, so that a version 1 verifier says
 // which version it cannot read rather than calling the records extra.
-const Version = 2
+//
+// Version 3 added custody/timestamps (issue 16): a package that carries
+// timestamp tokens says 3, whether or not it holds records.
+const Version = 3
 
 // versionWithout is the version of a package that holds no records.
 const versionWithout = 1
 
-// versionOf is the version of a package that holds records, or not.
-func versionOf(records bool) int {
-	if records {
+// versionRecords is the version that added custody/records.
+const versionRecords = 2
+
+// versionOf is the version of a package that holds records, or
+// timestamps, or neither.
+func versionOf(records, timestamps bool) int {
+	switch {
+	case timestamps:
 		return Version
+	case records:
+		return versionRecords
 	}
 	return versionWithout
 }
@@ -42,7 +52,8 @@ const (
 	pkgOrder          = "custody/order.json"
 	pkgEvents         = "custody/events.jsonl"
 	pkgProofsDir      = "custody/proofs"
-	pkgRecordsDir     = "custody/records" // a record and its proof per item sealed in a batch
+	pkgRecordsDir     = "custody/records"    // a record and its proof per item sealed in a batch
+	pkgTimestampsDir  = "custody/timestamps" // RFC 3161 tokens over kept checkpoints, each with that checkpoint and its consistency proof
 	pkgCheckpoint     = "custody/checkpoint"
 	pkgKeysDir        = "custody/keys"
 	pkgVKey           = "custody/keys/custos.vkey"
@@ -69,7 +80,7 @@ var pkgFixedFiles = []string{
 }
 
 // pkgDirs are the directories of a package besides those under data/.
-var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgRecordsDir, pkgKeysDir}
+var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgRecordsDir, pkgTimestampsDir, pkgKeysDir}
 
 // signedTagFiles are the tag files whose SHA-256 the statement carries:
 // nothing else signs them.

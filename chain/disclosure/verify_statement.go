@@ -205,13 +205,17 @@ func (v *pkgVerifier) checkBagInfo() {
 			c.fail(pkgBagInfo, noIndex, "%s is %q, %s says %q", label, info[label], source, value)
 		}
 	}
-	switch version, records := info["Custos-Package-Version"], v.holdsRecords(); {
-	case version != strconv.Itoa(versionWithout) && version != strconv.Itoa(Version):
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q: this verifier reads versions %d and %d", version, versionWithout, Version)
-	case version != strconv.Itoa(versionOf(records)) && records:
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/records, which version %d added", version, Version)
-	case version != strconv.Itoa(versionOf(records)):
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/records: a package of version %d has some", version, Version)
+	switch version, records, stamps := info["Custos-Package-Version"], v.holdsRecords(), v.holdsTimestamps(); {
+	case version != strconv.Itoa(versionWithout) && version != strconv.Itoa(versionRecords) && version != strconv.Itoa(Version):
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q: this verifier reads versions %d to %d", version, versionWithout, Version)
+	case version == strconv.Itoa(Version) && !stamps:
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/timestamps: a package of version %d has some", version, Version)
+	case version != strconv.Itoa(versionOf(records, stamps)) && stamps:
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/timestamps, which version %d added", version, Version)
+	case version != strconv.Itoa(versionOf(records, stamps)) && records:
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/records, which version %d added", version, versionRecords)
+	case version != strconv.Itoa(versionOf(records, stamps)):
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/records and no custody/timestamps, which versions %d and %d added", version, versionRecords, Version)
 	default:
 		compared["Custos-Package-Version"] = true // what the package holds says which
 	}

@@ -57,6 +57,9 @@ func TestScripts(t *testing.T) {
 			if cond == "s3" {
 				return os.Getenv("CUSTOS_TEST_S3_ENDPOINT") != "", nil
 			}
+			if name, ok := strings.CutPrefix(cond, "tool:"); ok {
+				return toolCondition(name)
+			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -70,6 +73,9 @@ func TestScripts(t *testing.T) {
 			"storeput":    cmdStorePut,
 			"stdoutvar":   cmdStdoutVar,
 			"tsas":        cmdTSAs,
+			"tsrfile":     cmdTSRFile,
+			"flipgentime": cmdFlipGenTime,
+			"sleep":       cmdSleep,
 		},
 	})
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -24,6 +26,7 @@ func (s scriptTB) Cleanup(f func())  { s.ts.Defer(f) }
 //
 //	tsa.yaml         good (works), down (never answers), liar (tokens for another digest)
 //	tsa-good.yaml    good alone
+//	tsa-fast.yaml    good alone, asked at most once a second
 //	tsa-badurl.yaml  a URL that does not parse
 //	tsa-nocert.yaml  a chain file with no certificate
 //
@@ -57,9 +60,66 @@ func cmdTSAs(ts *testscript.TestScript, neg bool, args []string) {
 		all = append(all, entry(n, auths[n].URL(), chain))
 	}
 	write("tsa.yaml", conf(all...))
+	write("tsa-fast.yaml", append(conf(all[0]), "    every: 1s\n"...))
 	write("tsa-good.yaml", conf(all[0]))
 	write("good-root.pem", auths["good"].RootPEM())
 	write("other-root.pem", other.RootPEM())
 	write("tsa-badurl.yaml", conf(entry("good", "http://[::1", filepath.Join(ts.Getenv("WORK"), "good-chain.pem"))))
 	write("tsa-nocert.yaml", conf(entry("good", auths["good"].URL(), write("nocert.pem", []byte("not a certificate\n")))))
+}
+
+// tsrfile DIR VAR sets VAR to the first token (*.tsr) in DIR, by name,
+// and VAR_CHECKPOINT to the checkpoint it covers beside it
+// (<size>.checkpoint).
+func cmdTSRFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: tsrfile DIR VAR")
+	}
+	dir := ts.MkAbs(args[0])
+	ents, err := os.ReadDir(dir)
+	ts.Check(err)
+	for _, e := range ents {
+		if size, _, ok := strings.Cut(e.Name(), "."); ok && strings.HasSuffix(e.Name(), ".tsr") {
+			ts.Setenv(args[1], filepath.Join(dir, e.Name()))
+			ts.Setenv(args[1]+"_CHECKPOINT", filepath.Join(dir, size+".checkpoint"))
+			return
+		}
+	}
+	ts.Fatalf("no .tsr file in %s", dir)
+}
+
+// toolCondition is the script condition tool:NAME: NAME is installed.
+// Under CI=true (scripts/with-verify-tools.sh installs it there) a missing
+// tool is an error, which fails the script rather than skip it.
+func toolCondition(name string) (bool, error) {
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			return false, fmt.Errorf("%s is not installed (CI=true)", name)
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// flipgentime FILE changes one digit of the genTime of the token in FILE
+// (tsatest.Flip): one byte, inside what the authority signed.
+func cmdFlipGenTime(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: flipgentime FILE")
+	}
+	file := ts.MkAbs(args[0])
+	b, err := os.ReadFile(file)
+	ts.Check(err)
+	ts.Check(os.WriteFile(file, tsatest.Flip(b), 0o644))
+}
+
+// sleep DURATION lets the clock pass a rate limit (log.timestamp.every):
+// what is waited for is time itself, not another process.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }
