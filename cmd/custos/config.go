@@ -548,8 +548,12 @@ func (c *Config) validate() error {
 	if _, err := c.sourceConfigs(); err != nil {
 		return err
 	}
-	if _, err := order.LoadProfiles(c.Profiles); err != nil {
+	profiles, err := order.LoadProfiles(c.Profiles)
+	if err != nil {
 		return fmt.Errorf("config: profiles: %w", err)
+	}
+	if err := c.Log.Timestamp.checkProfiles(profiles); err != nil {
+		return err
 	}
 	if err := c.Scheduler.validate(); err != nil {
 		return err

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/tsa"
 	"github.com/custos-evidence/custos/chain"
 )
@@ -45,6 +47,22 @@ func (t *TimestampConfig) authorities() ([]tsa.Authority, error) {
 		out = append(out, tsa.Authority{Name: a.Name, URL: a.URL, Chain: certs})
 	}
 	return out, nil
+}
+
+// checkProfiles refuses a profile that names a timestamp authority that
+// log.timestamp.tsa does not configure: its orders would go without the
+// tokens their instrument calls for.
+func (t *TimestampConfig) checkProfiles(ps *order.Profiles) error {
+	for _, name := range ps.Names() {
+		p, err := ps.Lookup(name)
+		if err != nil || p.TSA == "" {
+			continue
+		}
+		if !slices.ContainsFunc(t.TSA, func(a TSAConfig) bool { return a.Name == p.TSA }) {
+			return fmt.Errorf("config: profiles: %s: tsa %q is not among log.timestamp.tsa", name, p.TSA)
+		}
+	}
+	return nil
 }
 
 // readCertificates reads every CERTIFICATE block of a PEM file; a file

@@ -24,9 +24,11 @@ func (s scriptTB) Cleanup(f func())  { s.ts.Defer(f) }
 // $WORK, the configurations that name them (absolute paths, as YAML
 // cannot expand $WORK):
 //
-//	tsa.yaml         good (works), down (never answers), liar (tokens for another digest)
+//	tsa.yaml         good (works), down (never answers), liar (tokens for another digest);
+//	                 the profile eu-epoc-pr names good
 //	tsa-good.yaml    good alone
 //	tsa-fast.yaml    good alone, asked at most once a second
+//	tsa-profile-missing.yaml  eu-epoc-pr names an authority not configured
 //	tsa-badurl.yaml  a URL that does not parse
 //	tsa-nocert.yaml  a chain file with no certificate
 //
@@ -59,9 +61,10 @@ func cmdTSAs(ts *testscript.TestScript, neg bool, args []string) {
 		chain := write(n+"-chain.pem", auths[n].ChainPEM())
 		all = append(all, entry(n, auths[n].URL(), chain))
 	}
-	write("tsa.yaml", conf(all...))
+	write("tsa.yaml", append(conf(all...), "profiles:\n  eu-epoc-pr: {tsa: good}\n"...))
 	write("tsa-fast.yaml", append(conf(all[0]), "    every: 1s\n"...))
 	write("tsa-good.yaml", conf(all[0]))
+	write("tsa-profile-missing.yaml", append(conf(all[0]), "profiles:\n  eu-epoc-pr: {tsa: qualified}\n"...))
 	write("good-root.pem", auths["good"].RootPEM())
 	write("other-root.pem", other.RootPEM())
 	write("tsa-badurl.yaml", conf(entry("good", "http://[::1", filepath.Join(ts.Getenv("WORK"), "good-chain.pem"))))
