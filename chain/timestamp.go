@@ -103,6 +103,16 @@ func compareUint(a, b uint64) int {
 	return 0
 }
 
+// ParseTimestampFile reads a token's path inside a log directory,
+// timestamps/<size>.<tsa>.tsr; ok is false for any other path.
+func ParseTimestampFile(path string) (KeptTimestamp, bool) {
+	name, ok := strings.CutPrefix(path, TimestampsDir+"/")
+	if !ok || strings.Contains(name, "/") {
+		return KeptTimestamp{}, false
+	}
+	return parseTimestampName(name)
+}
+
 // parseTimestampName reads <size>.<tsa>.tsr.
 func parseTimestampName(name string) (KeptTimestamp, bool) {
 	base, ok := strings.CutSuffix(name, ".tsr")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -655,5 +657,41 @@ func TestMirrorTimestamps(t *testing.T) {
 	}
 	if _, _, err := f.store.Get(ctx, "log/"+chain.TimestampFile(size, "two")); err != nil {
 		t.Fatalf("the second token is not mirrored: %v", err)
+	}
+
+	// A lost log is restored with its tokens, and the next sync puts none.
+	if err := os.RemoveAll(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.mirror.Restore(ctx, false)
+	if err != nil || res.Timestamps != 2 {
+		t.Fatalf("restore: %+v %v, want both tokens", res, err)
+	}
+	back, err := os.ReadFile(filepath.Join(f.dir, filepath.FromSlash(chain.TimestampFile(size, "one"))))
+	if err != nil || !bytes.Equal(back, tok) {
+		t.Fatalf("restored token differs (%v)", err)
+	}
+	puts = f.store.puts.Load()
+	if rep := f.sync(t); rep.Timestamps != 0 || f.store.puts.Load() != puts {
+		t.Fatalf("sync after restore = %+v, %d puts", rep, f.store.puts.Load()-puts)
+	}
+
+	// A mirrored token over another checkpoint is refused as tampering,
+	// and nothing is put in place.
+	if err := os.RemoveAll(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	other := one.Token(t, []byte("another checkpoint\n"))
+	sum := sha256.Sum256(other)
+	if _, err := f.store.Put(ctx, "log/"+chain.TimestampFile(size, "three"), bytes.NewReader(other),
+		storage.PutOptions{SHA256: hex.EncodeToString(sum[:])}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.mirror.Restore(ctx, false)
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "another digest") {
+		t.Fatalf("restore with a forged token: %v, want tampering", err)
+	}
+	if _, err := os.Stat(f.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a log was put in place: %v", err)
 	}
 }
