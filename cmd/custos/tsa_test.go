@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/custos-evidence/custos/chain/tsatest"
 )
@@ -125,4 +126,26 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// reportschema FILE validates the custos verify --json report in FILE
+// against docs/verify-report.schema.json.
+func cmdReportSchema(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: reportschema FILE")
+	}
+	f, err := os.Open(filepath.Join(ts.Getenv("CUSTOS_TEST_REPO"), "docs", "verify-report.schema.json"))
+	ts.Check(err)
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	ts.Check(err)
+	c := jsonschema.NewCompiler()
+	ts.Check(c.AddResource("verify-report.schema.json", doc))
+	sch, err := c.Compile("verify-report.schema.json")
+	ts.Check(err)
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(ts.ReadFile(args[0])))
+	ts.Check(err)
+	if err := sch.Validate(inst); err != nil {
+		ts.Fatalf("%s does not follow the schema: %v", args[0], err)
+	}
 }
