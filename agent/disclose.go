@@ -163,8 +163,12 @@ func (r *Registry) disclosureContents(ctx context.Context, v *OrderView, opts Di
 	if sum := sha256.Sum256(rec); hex.EncodeToString(sum[:]) != st.Record {
 		return nil, &chain.TamperError{File: RecordKey(id, st.Record), Index: -1, What: "the order record does not hash to the digest the log holds"}
 	}
+	stamps, err := packageTimestamps(ctx, pl.FS(), events, cp)
+	if err != nil {
+		return nil, fmt.Errorf("disclose order %s: %w", id, err)
+	}
 	return &disclosure.Contents{
-		Order: rec, Events: events, Checkpoint: cp, Key: pl.Key(),
+		Order: rec, Events: events, Checkpoint: cp, Key: pl.Key(), Timestamps: stamps,
 		Prove: func(ctx context.Context, index uint64) (*chain.Proof, error) {
 			return chain.BuildInclusionProof(ctx, pl.FS(), cp.Raw, cp.Size, index)
 		},

@@ -33,6 +33,7 @@ func sweepTemp(dir string) error {
 		".":            {CheckpointPath},
 		".state":       {"treeState", "gcState", "version"},
 		CheckpointsDir: nil,
+		TimestampsDir:  nil,
 	} {
 		if err := sweepDir(filepath.Join(dir, sub), names); err != nil {
 			return err

@@ -14,6 +14,9 @@
 # none, CUSTOS_TEST_BAGIT_UNAVAILABLE says why: the test then skips the
 # BagIt check, and fails it under CI=true.
 #
+# Debian's openssl checks a package's RFC 3161 tokens (openssl ts
+# -verify); as root with apt-get it is installed when missing.
+#
 # A .zip package is also read by two zip readers that are not Go's:
 # Info-ZIP's `unzip -t` and Python's zipfile (python3). As root with
 # apt-get, Debian's unzip is installed when missing (python3 is already
@@ -136,6 +139,16 @@ if ! command -v unzip >/dev/null; then
   fi
   command -v unzip >/dev/null ||
     say "no unzip (install Debian's unzip, or run as root to have it installed): the zip reader check is skipped, and fails under CI=true"
+fi
+
+# Debian's openssl checks an RFC 3161 token of a package (openssl ts
+# -verify), as an investigator would without custos.
+if ! command -v openssl >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt_install openssl || say "apt-get install openssl failed"
+  fi
+  command -v openssl >/dev/null ||
+    say "no openssl (install Debian's openssl, or run as root to have it installed): the token check is skipped, and fails under CI=true"
 fi
 
 if [ -n "${CUSTOS_TEST_CHROMIUM:-}" ]; then

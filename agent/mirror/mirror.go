@@ -52,6 +52,10 @@ const DefaultConcurrency = 8
 // stale record costs only identical re-puts.
 const mirroredFile = ".mirrored"
 
+// mirroredTimestampsFile records, the same way, the size of the newest
+// checkpoint whose timestamp tokens the store holds.
+const mirroredTimestampsFile = ".mirrored-timestamps"
+
 // Config configures a Mirror.
 type Config struct {
 	// Dir is the log directory, <data-dir>/log.
@@ -166,6 +170,7 @@ func (m *Mirror) Check(ctx context.Context) (*chain.Checkpoint, error) {
 // SyncReport says what one Sync copied.
 type SyncReport struct {
 	Checkpoints int    // checkpoints copied
+	Timestamps  int    // timestamp tokens copied (log/timestamps/<size>.<tsa>.tsr)
 	Files       int    // tiles and entry bundles copied
 	Size        uint64 // size of the newest checkpoint the store now holds, if Checkpoints > 0
 }
@@ -208,10 +213,86 @@ func (m *Mirror) Sync(ctx context.Context) (*SyncReport, error) {
 		rep.Size = s
 		from = s
 	}
+	n, err := m.syncTimestamps(ctx, fsys, from, ok || rep.Checkpoints > 0)
+	rep.Timestamps = n
+	if err != nil {
+		return rep, fmt.Errorf("mirror log to the store: %w", err)
+	}
 	if rep.Checkpoints > 0 {
-		m.cfg.Logger.Info("log mirrored", "checkpoints", rep.Checkpoints, "files", rep.Files, "size", rep.Size)
+		m.cfg.Logger.Info("log mirrored", "checkpoints", rep.Checkpoints, "timestamps", rep.Timestamps, "files", rep.Files, "size", rep.Size)
 	}
 	return rep, nil
+}
+
+// syncTimestamps copies, write-once, the timestamp tokens over the
+// checkpoints the store holds (up to size mirrored), from the size of the
+// newest one copied before: tokens arrive after their checkpoint, and
+// only for the newest, so none is ever older than the record. The record
+// also counts the tokens of its size, so that one another authority gave
+// for that size since is copied too. An identical token already in the
+// store is fine, a different one is tampering.
+func (m *Mirror) syncTimestamps(ctx context.Context, fsys fs.FS, mirrored uint64, have bool) (int, error) {
+	if !have {
+		return 0, nil
+	}
+	kept, err := chain.KeptTimestamps(fsys)
+	if err != nil {
+		return 0, err
+	}
+	done, doneN := readTimestampsRecord(m.cfg.Dir)
+	var todo []chain.KeptTimestamp
+	atDone := 0
+	for _, k := range kept {
+		if k.Size < done || k.Size > mirrored {
+			continue
+		}
+		if k.Size == done {
+			atDone++
+		}
+		todo = append(todo, k)
+	}
+	if atDone == doneN {
+		todo = todo[atDone:]
+	}
+	if len(todo) == 0 {
+		return 0, nil
+	}
+	for i, k := range todo {
+		data, err := fs.ReadFile(fsys, k.File)
+		if err != nil {
+			return i, err
+		}
+		if err := m.put(ctx, Prefix+k.File, data); err != nil {
+			return i, err
+		}
+	}
+	newest, n := todo[len(todo)-1].Size, 0
+	for _, k := range todo {
+		if k.Size == newest {
+			n++
+		}
+	}
+	if err := writeTimestampsRecord(m.cfg.Dir, newest, n); err != nil {
+		return len(todo), fmt.Errorf("record timestamps of checkpoint %d: %w", newest, err)
+	}
+	return len(todo), nil
+}
+
+// readTimestampsRecord reads the size of the newest checkpoint whose
+// tokens were copied, and how many of them.
+func readTimestampsRecord(dir string) (size uint64, n int) {
+	b, err := os.ReadFile(filepath.Join(dir, mirroredTimestampsFile))
+	if err != nil {
+		return 0, -1
+	}
+	if _, err := fmt.Sscanf(string(b), "%d %d", &size, &n); err != nil {
+		return 0, -1
+	}
+	return size, n
+}
+
+func writeTimestampsRecord(dir string, size uint64, n int) error {
+	return writeRecordFile(dir, mirroredTimestampsFile, fmt.Sprintf("%d %d\n", size, n))
 }
 
 // syncCheckpoint copies the files the tree of size s added to the tree of
@@ -339,19 +420,23 @@ func readRecord(dir string) (size uint64, ok bool) {
 // writeRecord replaces the record atomically. It is not synced: a record
 // lost in a crash only makes the next sync repeat identical puts.
 func writeRecord(dir string, size uint64) error {
-	f, err := os.CreateTemp(dir, mirroredFile+"-*")
+	return writeRecordFile(dir, mirroredFile, fmt.Sprintf("%d\n", size))
+}
+
+func writeRecordFile(dir, name, content string) error {
+	f, err := os.CreateTemp(dir, name+"-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	_, err = fmt.Fprintf(f, "%d\n", size)
+	_, err = f.WriteString(content)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), filepath.Join(dir, mirroredFile))
+	return os.Rename(f.Name(), filepath.Join(dir, name))
 }
 
 func removeRecord(dir string) error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent/mirror"
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/tsatest"
 	"github.com/custos-evidence/custos/storage"
 )
 
@@ -609,5 +612,86 @@ func TestMirrorWhileAppending(t *testing.T) {
 	}
 	if got := entries(t, f.dir); res.Verified.Entries != 601 || !slicesEqual(got, want) {
 		t.Fatalf("restored %d entries (verified %d), want the %d appended", len(got), res.Verified.Entries, len(want))
+	}
+}
+
+// TestMirrorTimestamps copies the tokens over mirrored checkpoints
+// write-once, each once, and a token another authority gave later for
+// the same checkpoint too.
+func TestMirrorTimestamps(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	appendNotes(t, f.dir, f.signer, 3, "note")
+	sizes := keptSizes(t, f.dir)
+	size := sizes[len(sizes)-1]
+	note, err := os.ReadFile(filepath.Join(f.dir, chain.CheckpointsDir, fmt.Sprint(size)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, two := tsatest.New(t, tsatest.Options{Name: "One"}), tsatest.New(t, tsatest.Options{Name: "Two"})
+	tok := one.Token(t, note)
+	if _, err := chain.KeepTimestamp(f.dir, size, "one", tok); err != nil {
+		t.Fatal(err)
+	}
+	if rep := f.sync(t); rep.Timestamps != 1 {
+		t.Fatalf("first sync = %+v, want one token", rep)
+	}
+	rc, _, err := f.store.Get(ctx, "log/"+chain.TimestampFile(size, "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, tok) {
+		t.Fatalf("mirrored token differs (%v)", err)
+	}
+	puts := f.store.puts.Load()
+	if rep := f.sync(t); rep.Timestamps != 0 || f.store.puts.Load() != puts {
+		t.Fatalf("sync with nothing new = %+v, %d puts", rep, f.store.puts.Load()-puts)
+	}
+	if _, err := chain.KeepTimestamp(f.dir, size, "two", two.Token(t, note)); err != nil {
+		t.Fatal(err)
+	}
+	if rep := f.sync(t); rep.Timestamps != 2 {
+		t.Fatalf("sync after a second authority's token = %+v, want both of that size put", rep)
+	}
+	if _, _, err := f.store.Get(ctx, "log/"+chain.TimestampFile(size, "two")); err != nil {
+		t.Fatalf("the second token is not mirrored: %v", err)
+	}
+
+	// A lost log is restored with its tokens, and the next sync puts none.
+	if err := os.RemoveAll(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.mirror.Restore(ctx, false)
+	if err != nil || res.Timestamps != 2 {
+		t.Fatalf("restore: %+v %v, want both tokens", res, err)
+	}
+	back, err := os.ReadFile(filepath.Join(f.dir, filepath.FromSlash(chain.TimestampFile(size, "one"))))
+	if err != nil || !bytes.Equal(back, tok) {
+		t.Fatalf("restored token differs (%v)", err)
+	}
+	puts = f.store.puts.Load()
+	if rep := f.sync(t); rep.Timestamps != 0 || f.store.puts.Load() != puts {
+		t.Fatalf("sync after restore = %+v, %d puts", rep, f.store.puts.Load()-puts)
+	}
+
+	// A mirrored token over another checkpoint is refused as tampering,
+	// and nothing is put in place.
+	if err := os.RemoveAll(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	other := one.Token(t, []byte("another checkpoint\n"))
+	sum := sha256.Sum256(other)
+	if _, err := f.store.Put(ctx, "log/"+chain.TimestampFile(size, "three"), bytes.NewReader(other),
+		storage.PutOptions{SHA256: hex.EncodeToString(sum[:])}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.mirror.Restore(ctx, false)
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "another digest") {
+		t.Fatalf("restore with a forged token: %v, want tampering", err)
+	}
+	if _, err := os.Stat(f.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a log was put in place: %v", err)
 	}
 }

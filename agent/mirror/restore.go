@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -29,6 +30,7 @@ type RestoreReport struct {
 	Checkpoint  *chain.Checkpoint // the newest mirrored checkpoint, at which the log was restored
 	Checkpoints int               // checkpoints restored
 	Files       int               // tiles and entry bundles restored
+	Timestamps  int               // timestamp tokens restored (log/timestamps/)
 	MovedAside  string            // where the log that was in the way went, if any
 	Verified    *chain.LogReport  // chain.VerifyLog of the restored log
 }
@@ -122,7 +124,57 @@ func (m *Mirror) download(ctx context.Context, tmp string, sizes []uint64) (*Res
 	if rep.Verified.Unsealed != 0 || rep.Verified.CheckpointSize != newest.Size {
 		return rep, fmt.Errorf("the restored log holds %d entries beyond its checkpoint of size %d: %w", rep.Verified.Unsealed, newest.Size, chain.ErrTamper)
 	}
-	return rep, nil
+	rep.Timestamps, err = m.downloadTimestamps(ctx, tmp, newest.Size)
+	return rep, err
+}
+
+// downloadTimestamps fetches the mirrored tokens over the restored
+// checkpoints into tmp, each kept only once it covers its restored
+// checkpoint (chain.KeepTimestamp): a token that does not, or an object
+// under log/timestamps/ that is no token, is tampering with the mirror.
+func (m *Mirror) downloadTimestamps(ctx context.Context, tmp string, newest uint64) (int, error) {
+	const prefix = Prefix + chain.TimestampsDir + "/"
+	var names []string
+	for info, err := range m.cfg.Store.List(ctx, prefix) {
+		if err != nil {
+			return 0, storeError(prefix, "list", err)
+		}
+		names = append(names, strings.TrimPrefix(info.Key, Prefix))
+	}
+	n, last, atLast := 0, uint64(0), 0
+	for _, name := range names {
+		k, ok := chain.ParseTimestampFile(name)
+		if !ok {
+			return n, &chain.TamperError{File: Prefix + name, Index: chain.NoIndex, What: "unexpected object among the mirrored timestamps"}
+		}
+		if k.Size > newest {
+			continue // over a checkpoint the restored log does not reach
+		}
+		if err := m.fetch(ctx, tmp, name, newest); err != nil {
+			return n, err
+		}
+		data, err := os.ReadFile(filepath.Join(tmp, filepath.FromSlash(name)))
+		if err != nil {
+			return n, err
+		}
+		if err := os.Remove(filepath.Join(tmp, filepath.FromSlash(name))); err != nil {
+			return n, err
+		}
+		if _, err := chain.KeepTimestamp(tmp, k.Size, k.TSA, data); err != nil {
+			return n, namingFile(err, Prefix+name)
+		}
+		n++
+		switch {
+		case k.Size > last:
+			last, atLast = k.Size, 1
+		case k.Size == last:
+			atLast++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, writeTimestampsRecord(tmp, last, atLast)
 }
 
 // fetch copies the mirrored object of path into the same path under tmp,

@@ -118,6 +118,11 @@ type Profile struct {
 	// Reminders are the days before the expiry at which the custodian is
 	// reminded.
 	Reminders []Days `json:"reminders,omitempty"`
+	// TSA names the timestamp authority (a name in log.timestamp.tsa) the
+	// instrument calls for, such as a qualified one under eIDAS for an
+	// EU order; "" names none. A deployment that has a profile naming an
+	// authority it does not configure is refused at start.
+	TSA string `json:"tsa,omitempty"`
 }
 
 var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

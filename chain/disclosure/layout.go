@@ -8,27 +8,29 @@ import (
 // Version is the newest version of the package format, bag-info's
 // Custos-Package-Version. A change to the format changes it and
 // docs/package.md. Version 2 added custody/records, the records of items
-// sealed in batches (issue 15); version 3 added custody/keys/rotations,
-// the certificates of the log's key rotations (issue 16). A package is
-// of the oldest version that holds what it holds, written byte for byte
-// as before: one without records or rotations is version 1, so that
-// verifiers of every version read it; a newer one says its version, so
-// that an older verifier says which version it cannot read rather than
+// sealed in batches (issue 15); version 3 added custody/timestamps and
+// custody/keys/rotations, the RFC 3161 tokens over checkpoints and the
+// certificates of the log's key rotations (issue 16). A package is of the
+// oldest version that holds what it holds, written byte for byte as
+// before: one without records, timestamps or rotations is version 1, so
+// that verifiers of every version read it; a newer one says its version,
+// so that an older verifier says which version it cannot read rather than
 // calling the new files extra.
 const Version = 3
 
-// versionWithout is the version of a package that holds no records and no
-// rotation certificates; versionRecords of one with records only.
+// versionWithout is the version of a package that holds no records, no
+// timestamps and no rotation certificates; versionRecords of one with
+// records only.
 const (
 	versionWithout = 1
 	versionRecords = 2
 )
 
-// versionOf is the version of a package that holds records, or rotation
-// certificates, or neither.
-func versionOf(records, rotations bool) int {
+// versionOf is the version of a package that holds records, or what
+// version 3 added (timestamps, rotation certificates), or neither.
+func versionOf(records, v3 bool) int {
 	switch {
-	case rotations:
+	case v3:
 		return Version
 	case records:
 		return versionRecords
@@ -53,7 +55,8 @@ const (
 	pkgOrder          = "custody/order.json"
 	pkgEvents         = "custody/events.jsonl"
 	pkgProofsDir      = "custody/proofs"
-	pkgRecordsDir     = "custody/records" // a record and its proof per item sealed in a batch
+	pkgRecordsDir     = "custody/records"    // a record and its proof per item sealed in a batch
+	pkgTimestampsDir  = "custody/timestamps" // RFC 3161 tokens over kept checkpoints, each with that checkpoint and its consistency proof
 	pkgCheckpoint     = "custody/checkpoint"
 	pkgKeysDir        = "custody/keys"
 	pkgVKey           = "custody/keys/custos.vkey"
@@ -82,7 +85,7 @@ var pkgFixedFiles = []string{
 }
 
 // pkgDirs are the directories of a package besides those under data/.
-var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgRecordsDir, pkgKeysDir, pkgRotationsDir}
+var pkgDirs = []string{".", pkgDataDir, pkgCustodyDir, pkgProofsDir, pkgRecordsDir, pkgTimestampsDir, pkgKeysDir, pkgRotationsDir}
 
 // signedTagFiles are the tag files whose SHA-256 the statement carries:
 // nothing else signs them.

@@ -35,13 +35,14 @@ const (
 	CheckCaptureWindow        = "capture-window"        // items preserved inside captures begun before expiry
 	CheckEventTimes           = "event-times"           // times never go back, and none is after the disclosure
 	CheckOrderStatus          = "order-status"          // the order's status allows disclosure
+	CheckTimestamps           = "timestamps"            // each RFC 3161 token covers a checkpoint signed by the key and consistent with the package's
 )
 
 var checkOrder = []string{
 	CheckFiles, CheckBagIt, CheckBagInfo, CheckPayloadOxum, CheckManifestSHA256, CheckManifestSHA512,
 	CheckTagManifest, CheckTagManifest512, CheckSHA256SUMS, CheckKeys, CheckCheckpoint, CheckEvents, CheckProofs, CheckChain,
 	CheckOrderRecord, CheckAttestationSignature, CheckAttestationStatement, CheckAttestationSubjects,
-	CheckRecords, CheckItemsPreserved, CheckCaptureWindow, CheckEventTimes, CheckOrderStatus,
+	CheckRecords, CheckItemsPreserved, CheckCaptureWindow, CheckEventTimes, CheckOrderStatus, CheckTimestamps,
 }
 
 // ReportVersion is the version of the JSON form of Report.
@@ -98,7 +99,12 @@ type Report struct {
 	// aside, not part of the package, not tampering. A package that
 	// verifies with extra files has result ok and this list non-empty.
 	ExtraFiles []string `json:"extra_files"`
-	Checks     []*Check `json:"checks"`
+	// Timestamps are the package's RFC 3161 tokens as checked, and Time
+	// what the trusted ones prove about when (Time.Checked is false when
+	// the verifier gave no TSA roots).
+	Timestamps []ReportTimestamp `json:"timestamps"`
+	Time       *ReportTime       `json:"time"`
+	Checks     []*Check          `json:"checks"`
 }
 
 // ReportItem is one payload file as hashed.
@@ -233,6 +239,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	r.writeAdverse(&b)
+	r.writeTime(&b)
 	for _, f := range r.ExtraFiles {
 		fmt.Fprintf(&b, "EXTRA   %s: not part of the package (added by an operating system or archiver to the copy), set aside\n", f)
 	}

@@ -37,10 +37,21 @@ const maxKeptTagFile = 256 << 20
 // context's end) says nothing about the package, and the report is
 // incomplete.
 func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error) {
+	return VerifyWith(ctx, root, trust, VerifyOptions{})
+}
+
+// VerifyWith is Verify with the verifier's own trust in timestamp
+// authorities (opts.TSARoots): each token of custody/timestamps is then
+// checked to chain to them at its own time, and the report's Time says
+// when the order was received, first sealed and disclosed at the latest.
+// Without roots, tokens are checked for integrity only (a token altered
+// or over another checkpoint is tampering all the same) and Time says
+// that time was not checked.
+func VerifyWith(ctx context.Context, root fs.FS, trust *chain.Trust, opts VerifyOptions) (*Report, error) {
 	if trust == nil || trust.Public == nil {
 		return nil, errors.New("verify package: no trusted key")
 	}
-	v := &pkgVerifier{fsys: root, trust: trust, c: map[string]*Check{}, proven: map[uint64]bool{}}
+	v := &pkgVerifier{fsys: root, trust: trust, opts: opts, c: map[string]*Check{}, proven: map[uint64]bool{}}
 	v.rep = &Report{ReportVersion: ReportVersion, Items: []ReportItem{}, Events: []ReportEvent{}, AdverseEvents: []AdverseEvent{},
 		ExtraFiles: []string{}}
 	for _, name := range checkOrder {
@@ -72,6 +83,7 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 	v.checkCaptures()
 	v.checkTimes()
 	v.checkStatus()
+	v.checkTimestamps()
 	v.checkBagInfo()
 	v.rep.collectAdverse()
 	v.finish()
@@ -83,6 +95,7 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 type pkgVerifier struct {
 	fsys  fs.FS
 	trust *chain.Trust
+	opts  VerifyOptions
 	rep   *Report
 	c     map[string]*Check
 
@@ -167,6 +180,10 @@ func (v *pkgVerifier) walk() error {
 			if _, _, ok := recordName(path.Base(p)); !ok {
 				c.fail(p, noIndex, "not a record name (custody/records/<sha256>.json or .proof): the file is not part of the package format")
 			}
+		case path.Dir(p) == pkgTimestampsDir:
+			if _, _, _, ok := parseTimestampName(path.Base(p)); !ok {
+				c.fail(p, noIndex, "not a timestamp name (custody/timestamps/<size>.<tsa>.tsr, <size>.checkpoint or <size>.consistency): the file is not part of the package format")
+			}
 		default:
 			c.fail(p, noIndex, "file is not part of the package format")
 		}
@@ -226,6 +243,8 @@ func (v *pkgVerifier) read(ctx context.Context) error {
 			keep = chain.MaxRotationSize
 		case path.Dir(p) == pkgRecordsDir:
 			keep = chain.MaxRecordSize
+		case path.Dir(p) == pkgTimestampsDir:
+			keep = chain.MaxTimestampSize
 		case p == pkgCase || p == pkgReadme || !slices.Contains(pkgFixedFiles, p):
 			keep = 0 // hashed only
 		}

@@ -292,7 +292,7 @@ func TestPackageVersion(t *testing.T) {
 		{"a package of batch items", func(t *testing.T) *pkgFixture { return newBatchPackage(t, goldenBatchOptions) }, "2", ""},
 		{"records said to be version 1", func(t *testing.T) *pkgFixture { return newBatchPackage(t, goldenBatchOptions) }, "1", "which version 2 added"},
 		{"no records said to be version 2", func(t *testing.T) *pkgFixture { return newSmallPackage(t, pkgOptions{}) }, "2", "holds no custody/records"},
-		{"no rotations said to be version 3", func(t *testing.T) *pkgFixture { return newBatchPackage(t, goldenBatchOptions) }, "3", "holds no custody/keys/rotations"},
+		{"no timestamps or rotations said to be version 3", func(t *testing.T) *pkgFixture { return newBatchPackage(t, goldenBatchOptions) }, "3", "holds no custody/timestamps and no custody/keys/rotations"},
 		{"version 4", func(t *testing.T) *pkgFixture { return newBatchPackage(t, goldenBatchOptions) }, "4", "reads versions 1 to 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

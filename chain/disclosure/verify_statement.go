@@ -205,15 +205,15 @@ func (v *pkgVerifier) checkBagInfo() {
 			c.fail(pkgBagInfo, noIndex, "%s is %q, %s says %q", label, info[label], source, value)
 		}
 	}
-	switch version, records, rotations := info["Custos-Package-Version"], v.holdsRecords(), v.holdsRotations(); {
+	switch version, records, stamps, rotations := info["Custos-Package-Version"], v.holdsRecords(), v.holdsTimestamps(), v.holdsRotations(); {
 	case version != strconv.Itoa(versionWithout) && version != strconv.Itoa(versionRecords) && version != strconv.Itoa(Version):
 		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q: this verifier reads versions %d to %d", version, versionWithout, Version)
-	case version == strconv.Itoa(versionOf(records, rotations)):
+	case version == strconv.Itoa(versionOf(records, stamps || rotations)):
 		compared["Custos-Package-Version"] = true // what the package holds says which
-	case rotations:
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/keys/rotations, which version %d added", version, Version)
+	case stamps || rotations:
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/timestamps or custody/keys/rotations, which version %d added", version, Version)
 	case version == strconv.Itoa(Version):
-		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/keys/rotations: a package of version %d has some", version, Version)
+		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds no custody/timestamps and no custody/keys/rotations: a package of version %d has some", version, Version)
 	case records:
 		c.fail(pkgBagInfo, noIndex, "Custos-Package-Version is %q, but the package holds custody/records, which version %d added", version, versionRecords)
 	default:

@@ -61,6 +61,11 @@ type Contents struct {
 
 	// Signer signs the statement with the log's key.
 	Signer chain.Signer
+
+	// Timestamps are the tokens over the checkpoints that first included
+	// the order's receipt, its first sealed items and its disclosure,
+	// where the log holds such tokens; each Size is at most Checkpoint's.
+	Timestamps []Timestamp
 }
 
 // Item is one item to disclose, as its item.preserved event, or its record
@@ -232,6 +237,9 @@ func (b *bagBuilder) write(ctx context.Context, c *Contents, rec *orderRecord) (
 		}
 	}
 	if err := b.records(c.Items); err != nil {
+		return nil, err
+	}
+	if err := b.timestamps(c.Timestamps); err != nil {
 		return nil, err
 	}
 	return files, b.seal(sorted)

@@ -17,7 +17,7 @@ func bagInfo(c *Contents, rec *orderRecord, oxumBytes int64, files int) []byte {
 		fmt.Sprintf("%d.%d", oxumBytes, files),
 		rec.Reference,
 		rec.ID,
-		strconv.Itoa(versionOf(c.hasRecords(), len(c.Rotations) > 0)),
+		strconv.Itoa(versionOf(c.hasRecords(), len(c.Timestamps) > 0 || len(c.Rotations) > 0)),
 		rec.ID,
 		rec.Authority,
 		rec.RequestingState,

@@ -17,6 +17,7 @@ import (
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/source"
+	"github.com/custos-evidence/custos/agent/tsa"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -120,6 +121,28 @@ type LogConfig struct {
 	// VerifyEvery is how often the daemon verifies the whole log from its
 	// first entry; between two, each scheduler tick verifies what is new.
 	VerifyEvery time.Duration `mapstructure:"verify_every"`
+	// Timestamp names the RFC 3161 timestamp authorities asked for tokens
+	// over the log's checkpoints (agent/tsa).
+	Timestamp TimestampConfig `mapstructure:"timestamp"`
+}
+
+// TimestampConfig configures the tokens over checkpoints.
+type TimestampConfig struct {
+	// TSA lists the authorities; none: no tokens are asked for.
+	TSA []TSAConfig `mapstructure:"tsa"`
+	// Every is the shortest time between two requests to one authority.
+	Every time.Duration `mapstructure:"every"`
+}
+
+// TSAConfig is one timestamp authority.
+type TSAConfig struct {
+	// Name names its tokens: log/timestamps/<size>.<name>.tsr.
+	Name string `mapstructure:"name"`
+	// URL receives the requests.
+	URL string `mapstructure:"url"`
+	// Chain is a PEM file with the certificates its tokens must chain
+	// to (relative to data_dir).
+	Chain string `mapstructure:"chain"`
 }
 
 // Secret is a configuration value that is never printed: every formatting
@@ -153,10 +176,11 @@ const (
 	kindDuration
 	kindMap
 	kindInt
+	kindList
 )
 
 func (k valueKind) String() string {
-	return [...]string{"a string", "a boolean", "a duration", "a mapping", "an integer"}[k]
+	return [...]string{"a string", "a boolean", "a duration", "a mapping", "an integer", "a list"}[k]
 }
 
 // configKey is one configuration key, with its default.
@@ -196,6 +220,8 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "store.s3.retry_for", def: 2 * time.Minute, kind: kindDuration},
 		{name: "log.checkpoint_interval", def: chain.DefaultCheckpointInterval, kind: kindDuration},
 		{name: "log.verify_every", def: 24 * time.Hour, kind: kindDuration},
+		{name: "log.timestamp.tsa", def: []any{}, kind: kindList},
+		{name: "log.timestamp.every", def: tsa.DefaultEvery, kind: kindDuration},
 		{name: "server.listen", def: "127.0.0.1:8420"},
 		{name: "server.tls_cert", def: ""},
 		{name: "server.tls_key", def: ""},
@@ -367,6 +393,10 @@ func checkType(k configKey, val any) error {
 		if val != nil {
 			_, err = cast.ToStringMapE(val)
 		}
+	case kindList:
+		if _, ok := val.([]any); !ok && val != nil {
+			err = errors.New("wrong type")
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("config: %s: %s is not %s", k.name, describe(val, k.secret), k.kind)
@@ -428,6 +458,19 @@ func (c *Config) resolve(lookupEnv func(string) (string, bool)) error {
 			return fmt.Errorf("config: agent_id: not set, and no default: %w", err)
 		}
 	}
+	for i, a := range c.Log.Timestamp.TSA {
+		if a.Chain == "" {
+			continue
+		}
+		f, err := expandHome(a.Chain, lookupEnv)
+		if err != nil {
+			return fmt.Errorf("config: log.timestamp.tsa[%d].chain: %w", i, err)
+		}
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(c.DataDir, f)
+		}
+		c.Log.Timestamp.TSA[i].Chain = filepath.Clean(f)
+	}
 	c.Store.S3.RetentionMode = strings.ToUpper(c.Store.S3.RetentionMode)
 	c.Store.S3.Checksum = strings.ToUpper(c.Store.S3.Checksum)
 	c.Store.S3.SSE = strings.ToLower(c.Store.S3.SSE)
@@ -487,6 +530,9 @@ func (c *Config) validate() error {
 	if err := c.Store.S3.validate(); err != nil {
 		return err
 	}
+	if _, err := c.Log.Timestamp.authorities(); err != nil {
+		return err
+	}
 	if c.Capture.Concurrency < 1 || c.Capture.Concurrency > 64 {
 		return fmt.Errorf("config: capture.concurrency: %d is not between 1 and 64", c.Capture.Concurrency)
 	}
@@ -502,8 +548,12 @@ func (c *Config) validate() error {
 	if _, err := c.sourceConfigs(); err != nil {
 		return err
 	}
-	if _, err := order.LoadProfiles(c.Profiles); err != nil {
+	profiles, err := order.LoadProfiles(c.Profiles)
+	if err != nil {
 		return fmt.Errorf("config: profiles: %w", err)
+	}
+	if err := c.Log.Timestamp.checkProfiles(profiles); err != nil {
+		return err
 	}
 	if err := c.Scheduler.validate(); err != nil {
 		return err

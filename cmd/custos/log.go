@@ -94,12 +94,23 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 	}
 	// Then what a process that died left unfinished is recorded, before
 	// this one writes anything of its own.
+	stamper, err := newStamper(cfg, g.logger)
+	if err != nil {
+		return nil, nil, nil, errors.Join(err, l.Close(ctx), unlock())
+	}
 	_, rerr := agent.Recover(ctx, agent.StartConfig{Log: l, WorkDir: cfg.dir().Work(), StateFile: cfg.dir().Recovery(),
 		Agent: cfg.AgentID, Host: host, Logger: g.logger})
 	closeFn := func() error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
 		err := l.Close(cctx)
+		// The final checkpoint gets its token if one is due; an
+		// authority that does not answer is logged and skipped.
+		if err == nil && stamper != nil && l.Failed() == nil {
+			if _, serr := stamper.Stamp(cctx); serr != nil {
+				g.logger.Error("timestamps: the final checkpoint was not timestamped", "err", serr)
+			}
+		}
 		// The local log stays authoritative whatever happens here; a
 		// mirror left behind is reported, and the next sync catches up.
 		// A log that failed its verification is not copied: the mirror

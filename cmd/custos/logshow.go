@@ -17,8 +17,9 @@ import (
 )
 
 type logShowOptions struct {
-	Order string
-	From  uint64
+	Order      string
+	From       uint64
+	Timestamps bool
 }
 
 func newLogShowCommand(g *globalOptions) *cli.Command {
@@ -29,6 +30,7 @@ func newLogShowCommand(g *globalOptions) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "order", Usage: "only the events of order `ID`", Destination: &opts.Order},
 			&cli.Uint64Flag{Name: "from", Usage: "start at log index `N`", Destination: &opts.From},
+			&cli.BoolFlag{Name: "timestamps", Usage: "list the RFC 3161 tokens over the checkpoints instead: size, authority, genTime, and whether the token covers its checkpoint", Destination: &opts.Timestamps},
 		},
 		Action: func(c *cli.Context) error {
 			return runLogShow(c.Context, g, opts, c.Args().Slice())
@@ -39,6 +41,12 @@ func newLogShowCommand(g *globalOptions) *cli.Command {
 func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args []string) (err error) {
 	if len(args) != 0 {
 		return argCountError("log show", "", args)
+	}
+	if opts.Timestamps {
+		if opts.Order != "" || opts.From != 0 {
+			return usageErrorf("log show: --timestamps lists every token; it takes no --order or --from")
+		}
+		return showTimestamps(g)
 	}
 	if opts.Order != "" {
 		if opts.Order, err = g.resolveOrderID(ctx, "log show: --order", opts.Order); err != nil {

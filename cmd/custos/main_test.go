@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +51,11 @@ func TestScripts(t *testing.T) {
 			// One origin the scripts can name; log_origin.txtar unsets it
 			// to see the default (HOST/custos-XXXXXXXX, or an existing log's).
 			env.Setenv("CUSTOS_AGENT_ID", "custos-agent")
+			repo, err := filepath.Abs("../..")
+			if err != nil {
+				return err
+			}
+			env.Setenv("CUSTOS_TEST_REPO", repo)
 			env.Values[lockKey{}] = &heldLocks{}
 			return s3Env(env)
 		},
@@ -57,18 +63,26 @@ func TestScripts(t *testing.T) {
 			if cond == "s3" {
 				return os.Getenv("CUSTOS_TEST_S3_ENDPOINT") != "", nil
 			}
+			if name, ok := strings.CutPrefix(cond, "tool:"); ok {
+				return toolCondition(name)
+			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":       cmdExits,
-			"flipbyte":    cmdFlipByte,
-			"swapentries": cmdSwapEntries,
-			"flipsig":     cmdFlipSig,
-			"truncate":    cmdTruncate,
-			"holdlock":    cmdHoldLock,
-			"releaselock": cmdReleaseLock,
-			"storeput":    cmdStorePut,
-			"stdoutvar":   cmdStdoutVar,
+			"exits":        cmdExits,
+			"flipbyte":     cmdFlipByte,
+			"swapentries":  cmdSwapEntries,
+			"flipsig":      cmdFlipSig,
+			"truncate":     cmdTruncate,
+			"holdlock":     cmdHoldLock,
+			"releaselock":  cmdReleaseLock,
+			"storeput":     cmdStorePut,
+			"stdoutvar":    cmdStdoutVar,
+			"tsas":         cmdTSAs,
+			"tsrfile":      cmdTSRFile,
+			"flipgentime":  cmdFlipGenTime,
+			"sleep":        cmdSleep,
+			"reportschema": cmdReportSchema,
 		},
 	})
 }

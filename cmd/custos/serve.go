@@ -287,12 +287,22 @@ func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMir
 	if err != nil {
 		return nil, err
 	}
+	hooks := []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}, verify}
+	stamper, err := newStamper(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if stamper != nil {
+		// Before the mirror sync, so a new token is copied at once.
+		stamp := func(ctx context.Context) error { _, err := stamper.Stamp(ctx); return err }
+		hooks = append([]scheduler.Hook{{Name: "timestamps", Every: cfg.Log.Timestamp.Every, Run: stamp}}, hooks...)
+	}
 	s, err := scheduler.New(scheduler.Config{
 		Registry: reg, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
 		Webhook: sc.Webhook, WebhookSecret: []byte(sc.WebhookSecret.Reveal()),
 		StateFile:   cfg.dir().Scheduler(),
 		AutoRelease: sc.AutoRelease, PurgeGrace: sc.PurgeGrace, FixityEvery: sc.FixityEvery, FixityRate: sc.FixityRate, Tick: sc.Tick,
-		Hooks: []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}, verify},
+		Hooks: hooks,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/custos-evidence/custos/chain/tsatest"
 )
 
 // docLine is a custos command line shown in a document.
@@ -130,12 +132,14 @@ func isCommandName(s string) bool {
 // disclosed, the package, the verifier key and an age identity.
 type usageFixture struct {
 	data, pkg, vkey, keyLine, identity, recipient, order, export string
+	tsaRoots                                                     []byte // PEM roots of a test timestamp authority
 }
 
 func newUsageFixture(t *testing.T) *usageFixture {
 	t.Helper()
 	dir := t.TempDir()
-	fx := &usageFixture{data: filepath.Join(dir, "data"), pkg: filepath.Join(dir, "pkg"), export: filepath.Join(dir, "export")}
+	fx := &usageFixture{data: filepath.Join(dir, "data"), pkg: filepath.Join(dir, "pkg"), export: filepath.Join(dir, "export"),
+		tsaRoots: tsatest.New(t, tsatest.Options{}).RootPEM()}
 	t.Setenv("CUSTOS_DATA_DIR", fx.data)
 	t.Setenv("CUSTOS_KEY_PASSPHRASE", testPassphrase)
 	t.Setenv("CUSTOS_NEW_KEY_PASSPHRASE", testPassphrase+" rotated")
@@ -229,6 +233,9 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 			w = time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
 		case flag == "items":
 			w = "0123456789abcdef"
+		case flag == "tsa-roots":
+			w = filepath.Join(work, "tsa-roots.pem")
+			must(t, os.WriteFile(w, fx.tsaRoots, 0o644))
 		case flag == "out" || flag == "html" || flag == "document":
 			w = filepath.Join(work, strings.ToLower(filepath.Base(w)))
 			if flag == "document" {

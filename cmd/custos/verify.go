@@ -21,6 +21,7 @@ type verifyOptions struct {
 	rotations              []string
 	json                   bool
 	html                   string
+	tsaRoots               string
 }
 
 func newVerifyCommand(g *globalOptions) *cli.Command {
@@ -44,6 +45,7 @@ func newVerifyCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "identity", Usage: "age identity `FILE` (age or SSH private key) for an .age package", Destination: &opts.identity},
 			&cli.BoolFlag{Name: "json", Usage: "print the machine report (stable JSON)", Destination: &opts.json},
 			&cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report to `FILE`", Destination: &opts.html},
+			&cli.StringFlag{Name: "tsa-roots", Usage: "PEM `FILE` of the timestamp authorities' root certificates you trust: check the package's RFC 3161 tokens and say when it was received, sealed and disclosed at the latest", Destination: &opts.tsaRoots},
 		},
 		Action: func(c *cli.Context) error {
 			opts.rotations = c.StringSlice("rotation")
@@ -78,6 +80,12 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	if trust, err = linkRotations(trust, opts.rotations); err != nil {
 		return err
 	}
+	var vopts disclosure.VerifyOptions
+	if opts.tsaRoots != "" {
+		if vopts.TSARoots, err = readCertificates(opts.tsaRoots); err != nil {
+			return usageErrorf("verify: --tsa-roots: %v", err)
+		}
+	}
 	var open disclosure.OpenOptions
 	if opts.identity != "" {
 		data, err := readLimited(opts.identity, 1<<20)
@@ -108,7 +116,7 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		return fmt.Errorf("verify: %w", err)
 	}
 	defer func() { err = errors.Join(err, pkg.Close()) }()
-	rep, err := disclosure.Verify(ctx, pkg.FS, trust)
+	rep, err := disclosure.VerifyWith(ctx, pkg.FS, trust, vopts)
 	if err != nil && !errors.Is(err, chain.ErrTamper) {
 		return fmt.Errorf("verify: %w", err) // the report is incomplete: say nothing of the package
 	}

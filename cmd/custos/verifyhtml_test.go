@@ -76,3 +76,30 @@ func TestVerifyHTMLNamesStatusChanges(t *testing.T) {
 		}
 	}
 }
+
+// The page says what the trusted tokens prove about time, or plainly that
+// time was not checked.
+func TestVerifyHTMLSaysTime(t *testing.T) {
+	at := time.Date(2026, 12, 7, 10, 0, 5, 0, time.UTC)
+	after := int64(42)
+	for _, tc := range []struct {
+		time *disclosure.ReportTime
+		want []string
+	}{
+		{&disclosure.ReportTime{}, []string{"Not checked: no timestamp authority roots were given"}},
+		{&disclosure.ReportTime{Checked: true, Received: &disclosure.TimeClaim{Index: 1, NoLaterThan: at, TSA: "qtsa", Authority: "CN=Q"}, SealedAfterSeconds: &after,
+			FirstSealed: &disclosure.TimeClaim{Index: 4, NoLaterThan: at.Add(42 * time.Second), TSA: "qtsa", Authority: "CN=Q"}},
+			[]string{"no later than 2026-12-07T10:00:05Z (entry 1; token of qtsa, CN=Q)", "no later than 2026-12-07T10:00:47Z (entry 4;", "42 seconds after the receipt", "<dt>disclosed</dt><dd>no trusted token"}},
+	} {
+		r := &disclosure.Report{Result: disclosure.ResultOK, Time: tc.time, Checks: []*disclosure.Check{{Name: "files", Result: disclosure.ResultOK}}}
+		var buf bytes.Buffer
+		if err := writeVerifyHTML(&buf, "pkg", "", r, time.Unix(0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(buf.String(), want) {
+				t.Errorf("page lacks %q", want)
+			}
+		}
+	}
+}

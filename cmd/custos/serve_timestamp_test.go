@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/chain/tsatest"
+)
+
+// The daemon asks for tokens on its scheduler: an order received through
+// the API is covered by a token within log.timestamp.every plus a tick
+// and a checkpoint, and the token reaches the store's mirror; an
+// authority that is down is logged, naming it, and preservation goes on.
+func TestServeTimestamps(t *testing.T) {
+	bin := custosBinary(t)
+	dir := t.TempDir()
+	good := tsatest.New(t, tsatest.Options{Name: "Good TSA"})
+	down := tsatest.New(t, tsatest.Options{Name: "Down TSA", Down: true})
+	var entries []string
+	for name, a := range map[string]*tsatest.TSA{"good": good, "down": down} {
+		chainFile := filepath.Join(dir, name+".pem")
+		if err := os.WriteFile(chainFile, a.ChainPEM(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, fmt.Sprintf("      - {name: %s, url: %q, chain: %q}\n", name, a.URL(), chainFile))
+	}
+	config := filepath.Join(dir, "custos.yaml")
+	if err := os.WriteFile(config, []byte("log:\n  timestamp:\n    every: 1s\n    tsa:\n"+strings.Join(entries, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	env := []string{"CUSTOS_DATA_DIR=" + data, "CUSTOS_CONFIG=" + config, "CUSTOS_KEY_PASSPHRASE=serve timestamps",
+		"CUSTOS_LOG_CHECKPOINT_INTERVAL=200ms", "CUSTOS_SCHEDULER_MIRROR_EVERY=1s", "CUSTOS_SCHEDULER_TICK=1s"}
+	d := startDaemon(t, bin, env)
+	admin, err := os.ReadFile(filepath.Join(data, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nt struct {
+		Secret string `json:"secret"`
+	}
+	d.call(t, strings.TrimSpace(string(admin)), "POST", "/v1/tokens", map[string]string{"name": "intake-1", "role": "intake"}, http.StatusCreated, &nt)
+	var order struct {
+		ID string `json:"id"`
+	}
+	received := time.Now()
+	d.call(t, nt.Secret, "POST", "/v1/orders", map[string]any{
+		"reference": "TSA-1", "authority": "Court", "requesting_state": "NL", "profile": "eu-epoc-pr",
+		"legal_basis": "Regulation (EU) 2023/1543, art. 6", "categories": []string{"content"},
+		"selectors": []map[string]string{{"type": "email", "value": "alice@example.net"}},
+	}, http.StatusCreated, &order)
+
+	// Wait for the daemon's scheduler, bounded by the issue's bound with
+	// room for a loaded machine: every (1s) + a tick (1s) + a checkpoint.
+	logDir := filepath.Join(data, "log")
+	deadline := received.Add(15 * time.Second)
+	var kept []chain.KeptTimestamp
+	for ; time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if kept, err = chain.KeptTimestamps(os.DirFS(logDir)); err == nil && len(kept) > 0 {
+			break
+		}
+	}
+	if len(kept) == 0 || kept[0].TSA != "good" {
+		t.Fatalf("no token of the good authority %v after the order's receipt: %+v %v\n%s", time.Since(received), kept, err, d.stderr)
+	}
+	t.Logf("order received through the API to its first token kept: %v", time.Since(received).Round(time.Millisecond))
+	for ; time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if strings.Contains(d.stderr.String(), `"tsa":"down"`) {
+			break
+		}
+	}
+	if out := d.stderr.String(); !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, `"tsa":"down"`) || strings.Contains(out, down.URL()) {
+		t.Fatalf("the down authority is not logged as a WARN naming it (and only it):\n%s", out)
+	}
+	d.stop(t)
+	// The store's mirror holds the token (the local store is under the data directory).
+	var mirrored bool
+	_ = filepath.WalkDir(data, func(p string, e os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, filepath.Join("log", "timestamps", filepath.Base(kept[0].File))) && !strings.HasPrefix(p, logDir) {
+			mirrored = true
+		}
+		return nil
+	})
+	if !mirrored {
+		t.Fatalf("the token %s is not in the store's mirror", kept[0].File)
+	}
+}
