@@ -3,10 +3,48 @@ package order
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
+
+// ErrInvalidForm is matched by every refusal of an EU form as it was
+// sent (FormError): malformed, incomplete, contradicting the orders
+// received, or asking what the Regulation does not allow (a second
+// extension). The same form is refused again; nothing was recorded.
+var ErrInvalidForm = errors.New("invalid EU form")
+
+// FormError is a refused EU form. Its message names the form's field;
+// Problems, when the form failed its mapping, lists each one.
+type FormError struct {
+	Err error
+}
+
+func (e *FormError) Error() string        { return e.Err.Error() }
+func (e *FormError) Unwrap() error        { return e.Err }
+func (e *FormError) Is(target error) bool { return target == ErrInvalidForm }
+
+// Problems lists the fields the form was refused for, each with its
+// problem.
+func (e *FormError) Problems() []*FieldError {
+	var ve *ValidationError
+	var fe *FieldError
+	switch {
+	case errors.As(e.Err, &ve):
+		return ve.Problems
+	case errors.As(e.Err, &fe):
+		return []*FieldError{fe}
+	}
+	return nil
+}
+
+func formError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &FormError{Err: err}
+}
 
 // FormType is the kind of EU certificate (Regulation (EU) 2023/1543) a
 // form is.
@@ -166,6 +204,14 @@ func formCategory(c string) (Category, bool) {
 // (EPOC-PR/SectionA/IssuingAuthority/FileNumber); nothing is read from
 // anywhere but data.
 func ParseForm(data []byte, now time.Time) (*ParsedForm, error) {
+	pf, err := parseForm(data, now)
+	if err != nil {
+		return nil, formError(err)
+	}
+	return pf, nil
+}
+
+func parseForm(data []byte, now time.Time) (*ParsedForm, error) {
 	root, ns, err := readFormXML(data)
 	if err != nil {
 		return nil, err

@@ -261,6 +261,9 @@ func TestParseFormRefused(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted: %+v", pf)
 			}
+			if !errors.Is(err, ErrInvalidForm) {
+				t.Errorf("%v does not match ErrInvalidForm", err)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)

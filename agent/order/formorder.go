@@ -86,14 +86,14 @@ func (f *ParsedForm) CheckNew(orders []*Order) error {
 	for _, o := range orders {
 		for _, c := range o.certificates() {
 			if c == id {
-				return &FieldError{Field: root + "/CertificateID", Msg: fmt.Sprintf("%q is already recorded, by order %s", printable(id), o.ID)}
+				return formError(&FieldError{Field: root + "/CertificateID", Msg: fmt.Sprintf("%q is already recorded, by order %s", printable(id), o.ID)})
 			}
 		}
 		if d := f.Draft; d != nil && o.Form != nil && o.Form.Type == f.Type &&
 			o.Reference == d.Reference && o.RequestingState == d.RequestingState {
-			return &FieldError{Field: root + "/SectionA/IssuingAuthority/FileNumber", Msg: fmt.Sprintf(
+			return formError(&FieldError{Field: root + "/SectionA/IssuingAuthority/FileNumber", Msg: fmt.Sprintf(
 				"%q of %s is the file number of order %s (certificate %s) already: a second %s under it would make the reference name two orders",
-				printable(d.Reference), d.RequestingState, o.ID, o.Form.CertificateID, f.Type.Annex())}
+				printable(d.Reference), d.RequestingState, o.ID, o.Form.CertificateID, f.Type.Annex())})
 		}
 	}
 	return nil
@@ -112,6 +112,11 @@ func (f *ParsedForm) root() string {
 // order's is a collision, named as such. orders are every order the
 // agent holds.
 func (f *ParsedForm) Target(orders []*Order) (*Order, error) {
+	o, err := f.target(orders)
+	return o, formError(err)
+}
+
+func (f *ParsedForm) target(orders []*Order) (*Order, error) {
 	if f.Refers == nil {
 		return nil, fmt.Errorf("%s applies to no order: it is received as one", f.Type.Annex())
 	}
@@ -163,9 +168,9 @@ func (o *Order) ApplyForm(p *Profile, f *ParsedForm, c Change) (*Order, *chain.E
 	}
 	for _, prev := range o.Form.Applied {
 		if prev.Type == FormExtension && a.Type == FormExtension {
-			return nil, nil, &FieldError{Field: f.root(), Msg: fmt.Sprintf(
+			return nil, nil, formError(&FieldError{Field: f.root(), Msg: fmt.Sprintf(
 				"order %s was extended already by Annex VI certificate %q on %s: Regulation (EU) 2023/1543 allows one extension",
-				o.ID, printable(prev.CertificateID), utcStamp(prev.At))}
+				o.ID, printable(prev.CertificateID), utcStamp(prev.At))})
 		}
 	}
 	applied := *a
