@@ -60,6 +60,7 @@ func readFormXML(data []byte) (*xmlNode, string, error) {
 		elements int
 	)
 	for {
+		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
 			break
@@ -70,7 +71,7 @@ func readFormXML(data []byte) (*xmlNode, string, error) {
 		switch t := tok.(type) {
 		case xml.Directive:
 			return nil, "", fmt.Errorf("form XML: line %d: a DOCTYPE or other declaration (<!%s...>) is not allowed: forms take no DTD and no entities, internal or external",
-				lineOf(dec), printable(firstWord(t)))
+				lineAt(data, start), printable(firstWord(t)))
 		case xml.ProcInst:
 			if t.Target != "xml" || root != nil {
 				return nil, "", fmt.Errorf("form XML: line %d: processing instruction <?%s?> is not allowed", lineOf(dec), printable(t.Target))
@@ -119,6 +120,15 @@ func readFormXML(data []byte) (*xmlNode, string, error) {
 		return nil, "", errors.New("form XML: no root element")
 	}
 	return root, rootNS, nil
+}
+
+// lineAt is the line of the first markup at or after offset.
+func lineAt(data []byte, offset int64) int {
+	rest := data[offset:]
+	if i := bytes.IndexByte(rest, '<'); i >= 0 {
+		rest = rest[:i]
+	}
+	return 1 + bytes.Count(data[:offset], []byte("\n")) + bytes.Count(rest, []byte("\n"))
 }
 
 func lineOf(d *xml.Decoder) int {
