@@ -431,6 +431,17 @@ func (fr *formReader) order(root *xmlNode, spec formSpec, sum string) *Order {
 	o.OffenceSummary = fr.text(e, r+"/SectionE", "Offence", false)
 	fr.present(root, r, "SectionL")
 
+	for _, t := range []struct {
+		field, v  string
+		limit     int
+		multiline bool
+	}{
+		{iap + "/Name", o.Authority, maxShortText, false}, {iap + "/FileNumber", o.Reference, maxShortText, false},
+		{r + "/SectionE/LegalBasis", o.LegalBasis, maxLongText, true}, {r + "/SectionE/Offence", o.OffenceSummary, maxLongText, true},
+	} {
+		// What NewOrder checks again, named here as the form names it.
+		fr.ps.checkText(t.field, t.v, false, t.limit, t.multiline)
+	}
 	f.Fields = root.rest(r, nil)
 	return o
 }
