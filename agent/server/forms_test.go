@@ -81,18 +81,20 @@ func TestImportFormsThroughTheAPI(t *testing.T) {
 	refused("several MiB", bytes.Repeat([]byte("<a>"), 1<<20), http.StatusRequestEntityTooLarge, "more than")
 
 	r = f.postForm(t, "intake", euForm(t, "annex-vi.xml"))
+	res = api.ImportResult{}
 	if r.status != http.StatusOK {
 		t.Fatalf("Annex VI: %d %s", r.status, r.body)
 	}
 	r.json(t, &res)
-	if !res.Applied || res.Order.ID != id || res.Order.Status != order.StatusExtended || res.Store == nil || res.Store.Objects == 0 {
+	if !res.Applied || res.Order != nil || res.Step.Order != id || res.Step.Status != order.StatusExtended || res.Step.Store.Objects == 0 {
 		t.Errorf("Annex VI: %s", r.body)
 	}
 	refused("second extension", euForm(t, "annex-vi.xml", "000051", "000052"), http.StatusBadRequest, "allows one extension")
 
 	r = f.postForm(t, "intake", euForm(t, "annex-v.xml"))
+	res = api.ImportResult{}
 	r.json(t, &res)
-	if r.status != http.StatusOK || res.Order.Status != order.StatusHeld || res.Form.Type != order.FormConfirmation {
+	if r.status != http.StatusOK || res.Step == nil || res.Step.Status != order.StatusHeld || res.Form.Type != order.FormConfirmation || strings.Contains(string(r.body), "CUST-0042") {
 		t.Errorf("Annex V: %d %s", r.status, r.body)
 	}
 }

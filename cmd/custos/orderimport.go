@@ -39,18 +39,17 @@ func runOrderImport(ctx context.Context, g *globalOptions, args []string) error 
 	}
 	// The order is received, or the form applied, from here on.
 	var out error
-	o := res.Order
-	switch {
+	switch st := res.Step; {
 	case g.json():
 		out = writeJSON(g.stdout, res)
-	case !res.Applied:
-		_, out = fmt.Fprintln(g.stdout, o.ID)
-	case o.Status == order.StatusHeld:
+	case st == nil:
+		_, out = fmt.Fprintln(g.stdout, res.Order.ID)
+	case st.Status == order.StatusHeld:
 		_, out = fmt.Fprintf(g.stdout, "order %s held until production by %s %s (sha256 %s); legal hold set on %d objects\n",
-			o.ID, res.Form.Type.Annex(), res.Form.CertificateID, res.Form.SHA256, res.Store.Objects)
+			st.Order, res.Form.Type.Annex(), res.Form.CertificateID, res.Form.SHA256, st.Store.Objects)
 	default:
 		_, out = fmt.Fprintf(g.stdout, "order %s extended to %s by %s %s (sha256 %s); retention of %d objects extended\n",
-			o.ID, o.ExpiresAt.Format(time.RFC3339), res.Form.Type.Annex(), res.Form.CertificateID, res.Form.SHA256, res.Store.Objects)
+			st.Order, st.ExpiresAt.Format(time.RFC3339), res.Form.Type.Annex(), res.Form.CertificateID, res.Form.SHA256, st.Store.Objects)
 	}
 	return errors.Join(err, out)
 }
