@@ -311,7 +311,7 @@ func (fr *formReader) one(n *xmlNode, path, name string, required bool) *xmlNode
 	switch {
 	case len(ks) == 0:
 		if required {
-			fr.ps.add(path+"/"+name, "missing")
+			fr.ps.add(path+"/"+name, "missing%s", otherNamespace(n, name))
 		}
 		return nil
 	case len(ks) > 1:
@@ -331,7 +331,22 @@ func (fr *formReader) present(n *xmlNode, path, name string) {
 			return
 		}
 	}
-	fr.ps.add(path+"/"+name, "missing")
+	fr.ps.add(path+"/"+name, "missing%s", otherNamespace(n, name))
+}
+
+// otherNamespace says, when n has an element called name in another
+// namespace than the form's, which one: the likeliest cause of a missing
+// field is a prefix or default namespace left off.
+func otherNamespace(n *xmlNode, name string) string {
+	for _, k := range n.kids {
+		if ns, local, ok := strings.Cut(strings.TrimPrefix(k.name, "{"), "}"); ok && strings.HasPrefix(k.name, "{") && local == name {
+			if ns == "" {
+				return fmt.Sprintf(" (<%s> is there in no namespace, not the form's)", name)
+			}
+			return fmt.Sprintf(" (<%s> is there in namespace %q, not the form's)", name, printable(ns))
+		}
+	}
+	return ""
 }
 
 // text is the trimmed text of the single child name of n.

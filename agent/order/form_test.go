@@ -251,6 +251,8 @@ func TestParseFormRefused(t *testing.T) {
 		{"file number twice", edit(`<Address>`, `<FileNumber>1</FileNumber><Address>`), []string{"EPOC-PR/SectionA/IssuingAuthority/FileNumber: given 2 times"}},
 		{"no legal basis", edit(`<LegalBasis>Regulation (EU) 2023/1543, art. 6; § 100a StPO</LegalBasis>`, ``), []string{"EPOC-PR/SectionE/LegalBasis: missing"}},
 		{"file number too long", edit(`<FileNumber>276 Js 1123/26</FileNumber>`, `<FileNumber>`+strings.Repeat("7", 600)+`</FileNumber>`), []string{"EPOC-PR/SectionA/IssuingAuthority/FileNumber: 600 bytes, more than 512"}},
+		{"section in no namespace", []byte(strings.NewReplacer("<epoc:SectionE>", `<SectionE xmlns="">`, "</epoc:SectionE>", "</SectionE>").Replace(string(readForm(t, "epoc-emergency.xml")))),
+			[]string{"EPOC/SectionE: missing (<SectionE> is there in no namespace, not the form's)"}},
 		{"bad state", edit(`<State>DE</State>`, `<State>XX</State>`), []string{"EPOC-PR/SectionA/IssuingAuthority/State"}},
 		{"bad date", edit(`<IssuedAt>2026-11-18T09:30:00+01:00</IssuedAt>`, `<IssuedAt>18.11.2026</IssuedAt>`), []string{"EPOC-PR/IssuedAt", "not a date"}},
 		{"no addressee", []byte(strings.NewReplacer("<Addressee ", "<Recipient ", "</Addressee>", "</Recipient>").Replace(prForm)), []string{"EPOC-PR/SectionB/Addressee: missing"}},
