@@ -181,7 +181,7 @@ func (f *Form) clone() *Form {
 	return &c
 }
 
-// formCategories maps the forms' data categories onto the order's. Data
+// formCategory maps the forms' data categories onto the order's. Data
 // requested for the sole purpose of identifying the user (art. 3(10)) is
 // traffic data to a capture; the form's own name stays in Form.Data.
 func formCategory(c string) (Category, bool) {
