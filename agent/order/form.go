@@ -228,9 +228,9 @@ func parseForm(data []byte, now time.Time) (*ParsedForm, error) {
 	}
 	switch spec.typ {
 	case FormEPOC, FormEPOCPR:
-		pf.Draft = fr.order(root, spec, pf.SHA256)
+		pf.Draft = fr.order(root, spec, ns, pf.SHA256)
 	default:
-		pf.Refers, pf.Applied = fr.applied(root, spec, pf.SHA256)
+		pf.Refers, pf.Applied = fr.applied(root, spec, ns, pf.SHA256)
 	}
 	fields := pf.fields()
 	size := 0
@@ -406,12 +406,9 @@ func (fr *formReader) boolean(n *xmlNode, path, name string) bool {
 }
 
 // order maps an EPOC-PR or EPOC onto the draft of an order.
-func (fr *formReader) order(root *xmlNode, spec formSpec, sum string) *Order {
+func (fr *formReader) order(root *xmlNode, spec formSpec, ns, sum string) *Order {
 	r := spec.root
-	f := &Form{Type: spec.typ, Namespace: FormNamespace, SHA256: sum, Production: spec.typ == FormEPOC}
-	if ns := spec.ns; ns != "" {
-		f.Namespace = ns
-	}
+	f := &Form{Type: spec.typ, Namespace: ns, SHA256: sum, Production: spec.typ == FormEPOC}
 	o := &Order{Profile: "eu-epoc-pr", Form: f}
 	f.CertificateID = fr.text(root, r, "CertificateID", true)
 	fr.ps.checkText(r+"/CertificateID", f.CertificateID, false, maxShortText, false)
@@ -419,15 +416,7 @@ func (fr *formReader) order(root *xmlNode, spec formSpec, sum string) *Order {
 	o.SignedAt = fr.date(root, r, "SignedAt", false)
 	fr.notBefore(o.SignedAt, o.IssuedAt, r+"/SignedAt")
 
-	a := fr.one(root, r, "SectionA", true)
-	ia := fr.one(a, r+"/SectionA", "IssuingAuthority", true)
-	iap := r + "/SectionA/IssuingAuthority"
-	o.Authority = fr.text(ia, iap, "Name", true)
-	o.RequestingState = strings.ToUpper(fr.text(ia, iap, "State", true))
-	if o.RequestingState != "" && !isCountry(o.RequestingState) {
-		fr.ps.add(iap+"/State", "%q is not an ISO 3166-1 alpha-2 country code (such as DE)", printable(clip(o.RequestingState)))
-	}
-	o.Reference = fr.text(ia, iap, "FileNumber", true)
+	fr.sectionA(o, fr.one(root, r, "SectionA", true), r+"/SectionA")
 
 	b := fr.one(root, r, "SectionB", true)
 	fr.present(b, r+"/SectionB", "Addressee")
@@ -439,26 +428,37 @@ func (fr *formReader) order(root *xmlNode, spec formSpec, sum string) *Order {
 
 	d := fr.one(root, r, "SectionD", true)
 	fr.identifiers(o, d, r+"/SectionD")
-	fr.categories(o, d, r+"/SectionD", o.IssuedAt)
+	fr.categories(o, d, r+"/SectionD")
 
-	e := fr.one(root, r, "SectionE", true)
-	o.LegalBasis = fr.text(e, r+"/SectionE", "LegalBasis", true)
-	o.OffenceSummary = fr.text(e, r+"/SectionE", "Offence", false)
+	fr.sectionE(o, fr.one(root, r, "SectionE", true), r+"/SectionE")
 	fr.present(root, r, "SectionL")
-
-	for _, t := range []struct {
-		field, v  string
-		limit     int
-		multiline bool
-	}{
-		{iap + "/Name", o.Authority, maxShortText, false}, {iap + "/FileNumber", o.Reference, maxShortText, false},
-		{r + "/SectionE/LegalBasis", o.LegalBasis, maxLongText, true}, {r + "/SectionE/Offence", o.OffenceSummary, maxLongText, true},
-	} {
-		// What NewOrder checks again, named here as the form names it.
-		fr.ps.checkText(t.field, t.v, false, t.limit, t.multiline)
-	}
 	f.Fields = root.rest(r, nil)
 	return o
+}
+
+// sectionA reads the issuing authority: the order's authority,
+// requesting state and reference (its file number). The validating
+// authority is kept verbatim.
+func (fr *formReader) sectionA(o *Order, a *xmlNode, path string) {
+	ia := fr.one(a, path, "IssuingAuthority", true)
+	iap := path + "/IssuingAuthority"
+	o.Authority = fr.text(ia, iap, "Name", true)
+	o.RequestingState = strings.ToUpper(fr.text(ia, iap, "State", true))
+	if o.RequestingState != "" && !isCountry(o.RequestingState) {
+		fr.ps.add(iap+"/State", "%q is not an ISO 3166-1 alpha-2 country code (such as DE)", printable(clip(o.RequestingState)))
+	}
+	o.Reference = fr.text(ia, iap, "FileNumber", true)
+	// What NewOrder checks again, named here as the form names it.
+	fr.ps.checkText(iap+"/Name", o.Authority, false, maxShortText, false)
+	fr.ps.checkText(iap+"/FileNumber", o.Reference, false, maxShortText, false)
+}
+
+// sectionE reads the grounds: the legal basis and the offence.
+func (fr *formReader) sectionE(o *Order, e *xmlNode, path string) {
+	o.LegalBasis = fr.text(e, path, "LegalBasis", true)
+	o.OffenceSummary = fr.text(e, path, "Offence", false)
+	fr.ps.checkText(path+"/LegalBasis", o.LegalBasis, false, maxLongText, true)
+	fr.ps.checkText(path+"/Offence", o.OffenceSummary, false, maxLongText, true)
 }
 
 // identifiers reads Section D's identifiers as the order's selectors.
@@ -489,7 +489,7 @@ func (fr *formReader) identifiers(o *Order, d *xmlNode, path string) {
 // categories reads Section D's data categories and their time ranges:
 // the order's categories, and its window spans every range (an open end
 // of any range leaves that end open).
-func (fr *formReader) categories(o *Order, d *xmlNode, path string, issued time.Time) {
+func (fr *formReader) categories(o *Order, d *xmlNode, path string) {
 	if d == nil {
 		return
 	}
@@ -536,12 +536,9 @@ func (fr *formReader) categories(o *Order, d *xmlNode, path string, issued time.
 
 // applied reads an Annex V or VI: the order it names and what applying
 // it records.
-func (fr *formReader) applied(root *xmlNode, spec formSpec, sum string) (*FormReference, *AppliedForm) {
+func (fr *formReader) applied(root *xmlNode, spec formSpec, ns, sum string) (*FormReference, *AppliedForm) {
 	r := spec.root
-	a := &AppliedForm{Type: spec.typ, Namespace: FormNamespace, SHA256: sum}
-	if spec.ns != "" {
-		a.Namespace = spec.ns
-	}
+	a := &AppliedForm{Type: spec.typ, Namespace: ns, SHA256: sum}
 	a.CertificateID = fr.text(root, r, "CertificateID", true)
 	fr.ps.checkText(r+"/CertificateID", a.CertificateID, false, maxShortText, false)
 	a.IssuedAt = fr.date(root, r, "IssuedAt", true)

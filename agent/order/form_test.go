@@ -74,9 +74,10 @@ func TestParseFormOrders(t *testing.T) {
 		selectors             int
 		categories            []Category
 		data                  []string
+		namespace             string
 	}{
-		{"epoc-pr.xml", FormEPOCPR, false, false, 2, []Category{CategorySubscriber, CategoryTraffic, CategoryContent}, []string{"subscriber", "traffic", "content"}},
-		{"epoc-emergency.xml", FormEPOC, true, true, 1, []Category{CategorySubscriber, CategoryTraffic}, []string{"identification", "subscriber"}},
+		{"epoc-pr.xml", FormEPOCPR, false, false, 2, []Category{CategorySubscriber, CategoryTraffic, CategoryContent}, []string{"subscriber", "traffic", "content"}, "http://data.europa.eu/edm/1/ns/forms/EPOC-PR-FORM-2#"},
+		{"epoc-emergency.xml", FormEPOC, true, true, 1, []Category{CategorySubscriber, CategoryTraffic}, []string{"identification", "subscriber"}, FormNamespace},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			data := readForm(t, tc.file)
@@ -88,6 +89,9 @@ func TestParseFormOrders(t *testing.T) {
 			f := pf.Draft.Form
 			if pf.Type != tc.typ || f.Type != tc.typ || f.Production != tc.production || f.Emergency != tc.emergency {
 				t.Errorf("type %s/%s production %v emergency %v, want %s %v %v", pf.Type, f.Type, f.Production, f.Emergency, tc.typ, tc.production, tc.emergency)
+			}
+			if f.Namespace != tc.namespace {
+				t.Errorf("namespace %s, want the form's %s", f.Namespace, tc.namespace)
 			}
 			if f.SHA256 != hex.EncodeToString(sum[:]) || pf.SHA256 != f.SHA256 {
 				t.Errorf("form sha256 %s, want the XML's %x", f.SHA256, sum)
