@@ -482,3 +482,14 @@ func FuzzParseForm(f *testing.F) {
 		}
 	})
 }
+
+func TestParseFormByteOrderMark(t *testing.T) {
+	data := append([]byte("\xef\xbb\xbf"), readForm(t, "annex-vi.xml")...)
+	pf, err := ParseForm(data, orderNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(data); pf.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("digest %s is not of the bytes as sent", pf.SHA256)
+	}
+}

@@ -51,6 +51,9 @@ func readFormXML(data []byte) (*xmlNode, string, error) {
 	if len(data) > MaxFormSize {
 		return nil, "", fmt.Errorf("form is %d bytes, more than %d", len(data), MaxFormSize)
 	}
+	// A byte order mark, as Windows tools write one, is no text outside
+	// the root; the form's digest is of its bytes as sent all the same.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
 	var (
