@@ -23,6 +23,10 @@ import (
 // email or scan that carried it.
 type Document struct {
 	Path string // a regular file
+	// SHA256, when set, is what the file must hash to (the bytes read
+	// before, as an imported form's): a file that changed since is
+	// refused before anything is recorded.
+	SHA256 string
 }
 
 // AddResult is what Add did.
@@ -44,7 +48,7 @@ func (r *Registry) Add(ctx context.Context, draft *order.Order, doc *Document, a
 	var ref *order.DocumentRef
 	if doc != nil {
 		var err error
-		ref, docSrc, err = documentSource(doc.Path)
+		ref, docSrc, err = doc.source()
 		if err != nil {
 			return nil, err
 		}
@@ -233,6 +237,15 @@ func (r *Registry) FlushSpool(ctx context.Context, actor string) (*capture.Flush
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	return r.Capturer.Flush(ctx, capture.FlushOptions{Actor: actor, Retention: r.retention, Turn: r.turn("")})
+}
+
+// source is documentSource, checked against d.SHA256 when set.
+func (d *Document) source() (*order.DocumentRef, source.Source, error) {
+	ref, src, err := documentSource(d.Path)
+	if err == nil && d.SHA256 != "" && ref.SHA256 != d.SHA256 {
+		return nil, nil, fmt.Errorf("order document %s changed since it was read: sha256 %s, read as %s", d.Path, ref.SHA256, d.SHA256)
+	}
+	return ref, src, err
 }
 
 // documentSource reads the order document at path once to name it (its

@@ -84,6 +84,9 @@ type Registry struct {
 	mu      sync.Mutex
 	locks   map[string]*orderLock
 	flushMu sync.Mutex
+	// importMu makes imports of EU forms take turns: each checks the
+	// form against every order before it records one.
+	importMu sync.Mutex
 }
 
 // New returns the registry cfg describes, its defaults applied.
@@ -313,7 +316,13 @@ func (r *Registry) Extend(ctx context.Context, id string, expires time.Time, bas
 	if err != nil {
 		return nil, nil, err
 	}
-	rep, err := r.eachObject(ctx, v.State, func(key string) error {
+	return r.applyExtension(ctx, v.State, n, e)
+}
+
+// applyExtension extends the retention of every object of the order to
+// n's expiry, then records n and its event.
+func (r *Registry) applyExtension(ctx context.Context, st *OrderState, n *order.Order, e *chain.Event) (*order.Order, *StoreReport, error) {
+	rep, err := r.eachObject(ctx, st, func(key string) error {
 		err := r.Store.ExtendRetention(ctx, key, n.ExpiresAt)
 		if errors.Is(err, storage.ErrRetention) {
 			// Already retained longer (an extension that stopped before

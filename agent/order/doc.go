@@ -22,6 +22,18 @@
 // returns an error matching ErrIllegalTransition or ErrProfileRule and
 // changes nothing. Deadline tells how long an order has left.
 //
+// EU certificates (Regulation (EU) 2023/1543) arrive as XML forms
+// (ParseForm; docs/orders.md has the mapping): an EPOC-PR or EPOC is the
+// draft of a new order, its Form kept in the record; an Annex V or VI
+// names the order it applies to (ParsedForm.Target), and ApplyForm holds
+// or extends it with an event naming the form's SHA-256:
+//
+//	pf, err := order.ParseForm(xml, now)       // refuses DOCTYPEs, depth, size; errors name the form's field
+//	err = pf.CheckNew(orders)                  // the same certificate, or a file number taken
+//	o, err := order.NewOrder(pf.Draft, ps, now, rand.Reader)
+//	t, err := pf.Target(orders)                // an Annex V or VI
+//	n, e, err := t.ApplyForm(profile, pf, change)
+//
 // Selectors (ParseSelector) are the typed identifiers an order names:
 // account, email, phone, ip+port+time, username, url, device.
 package order

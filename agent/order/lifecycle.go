@@ -235,6 +235,10 @@ func (o *Order) ReceivedEvent(c Change) (*chain.Event, error) {
 	if !o.Confidentiality.NoNotificationUntil.IsZero() {
 		d["no_notification_until"] = utcStamp(o.Confidentiality.NoNotificationUntil)
 	}
+	if f := o.Form; f != nil {
+		d["form"], d["form_certificate_id"], d["form_sha256"] = string(f.Type), f.CertificateID, f.SHA256
+		d["production"], d["emergency"] = fmt.Sprint(f.Production), fmt.Sprint(f.Emergency)
+	}
 	return o.event(chain.OrderReceived, c, "", d)
 }
 
@@ -311,6 +315,12 @@ func (o *Order) checkProlong(to Status, c Change, basis string) error {
 // expired, and one of a held order. It returns the extended order and its
 // order.extended event; o is not changed.
 func (o *Order) Extend(p *Profile, expires time.Time, c Change) (*Order, *chain.Event, error) {
+	return o.extend(p, expires, c, nil)
+}
+
+// extend is Extend; edit, when given, changes the extended order before
+// its event names its record.
+func (o *Order) extend(p *Profile, expires time.Time, c Change, edit func(*Order)) (*Order, *chain.Event, error) {
 	if err := o.checkProfile(p); err != nil {
 		return nil, nil, err
 	}
@@ -329,6 +339,9 @@ func (o *Order) Extend(p *Profile, expires time.Time, c Change) (*Order, *chain.
 		At: c.At.UTC(), PreviousExpiresAt: o.ExpiresAt, ExpiresAt: newExpiry, LegalBasis: c.Reason, Actor: c.Actor,
 	})
 	n.ExpiresAt, n.Status = newExpiry, StatusExtended
+	if edit != nil {
+		edit(n)
+	}
 	e, err := n.event(chain.OrderExtended, c, o.Status, map[string]string{
 		"previous_expires_at": utcStamp(o.ExpiresAt), "expires_at": utcStamp(newExpiry),
 		"extension": fmt.Sprint(len(n.Extensions)), "extensions_allowed": p.Extensions.Count.String(),
@@ -345,6 +358,12 @@ func (o *Order) Extend(p *Profile, expires time.Time, c Change) (*Order, *chain.
 // profile that names no such condition refuses holds. It returns the
 // held order and its order.held event; o is not changed.
 func (o *Order) Hold(p *Profile, c Change) (*Order, *chain.Event, error) {
+	return o.hold(p, c, nil)
+}
+
+// hold is Hold; edit, when given, changes the held order before its
+// event names its record.
+func (o *Order) hold(p *Profile, c Change, edit func(*Order)) (*Order, *chain.Event, error) {
 	if err := o.checkProfile(p); err != nil {
 		return nil, nil, err
 	}
@@ -358,6 +377,9 @@ func (o *Order) Hold(p *Profile, c Change) (*Order, *chain.Event, error) {
 	n := o.clone()
 	n.Status = StatusHeld
 	n.CurrentHold = &Hold{At: c.At.UTC(), Basis: c.Reason, While: p.Extensions.While, Actor: c.Actor, PreviousStatus: o.Status}
+	if edit != nil {
+		edit(n)
+	}
 	e, err := n.event(chain.OrderHeld, c, o.Status, map[string]string{"while": p.Extensions.While})
 	if err != nil {
 		return nil, nil, err
@@ -412,7 +434,7 @@ func (o *Order) Amend(next *Order, c Change) (*Order, *chain.Event, error) {
 	}{
 		{"id", o.ID, n.ID}, {"profile", o.Profile, n.Profile}, {"received_at", o.ReceivedAt, n.ReceivedAt},
 		{"expires_at", o.ExpiresAt, n.ExpiresAt}, {"extensions", o.Extensions, n.Extensions},
-		{"hold", o.CurrentHold, n.CurrentHold}, {"status", o.Status, n.Status},
+		{"hold", o.CurrentHold, n.CurrentHold}, {"status", o.Status, n.Status}, {"form", o.Form, n.Form},
 	}
 	for _, f := range fixed {
 		if !sameJSON(f.a, f.b) {

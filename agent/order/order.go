@@ -133,6 +133,9 @@ type DocumentRef struct {
 //	legacy_digests     MD5 and SHA-1 wanted beside SHA-256 and SHA-512
 //	status             see Status
 //	document           {sha256, name, media_type, size}: the order document item
+//	form               the EU certificate the order came as: {type, namespace,
+//	                   certificate_id, sha256, production, emergency, data,
+//	                   fields, applied} (see Form and docs/orders.md)
 //
 // Times are UTC in a record; an order file may give expires_at and
 // no_notification_until as a date or a duration (see ParseExpiry). The
@@ -161,6 +164,9 @@ type Order struct {
 	LegacyDigests   bool            `json:"legacy_digests,omitempty"`
 	Status          Status          `json:"status,omitempty"`
 	Document        *DocumentRef    `json:"document,omitempty"`
+	// Form is the EU certificate the order was received as (ParseForm);
+	// nil for an order received by flags or an order file.
+	Form *Form `json:"form,omitempty"`
 }
 
 // ValidationError lists every problem found in an order.
@@ -223,6 +229,7 @@ func (o *Order) clone() *Order {
 		d := *o.Document
 		c.Document = &d
 	}
+	c.Form = o.Form.clone()
 	return &c
 }
 
@@ -293,6 +300,9 @@ func (o *Order) validateFields(ps *problems) {
 		if d.Size < 0 {
 			ps.add("document.size", "negative")
 		}
+	}
+	if o.Form != nil {
+		o.Form.validate(ps)
 	}
 }
 
@@ -568,6 +578,9 @@ func Format(o *Order) ([]byte, error) {
 	}
 	if c.CurrentHold != nil {
 		c.CurrentHold.At = c.CurrentHold.At.UTC()
+	}
+	if c.Form != nil {
+		c.Form.utc()
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("order %s: %w", printable(o.ID), err)

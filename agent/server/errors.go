@@ -50,6 +50,7 @@ func forbidden(id *auth.Identity, roles []auth.Role) *api.Error {
 func classify(err error) (*api.Error, bool) {
 	var ae *api.Error
 	var ve *order.ValidationError
+	var fe *order.FormError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
@@ -64,6 +65,14 @@ func classify(err error) (*api.Error, bool) {
 		// Before the kinds of bad input: tampering is never answered as
 		// the caller's mistake, whatever else the error says.
 		return newError(http.StatusInternalServerError, "tamper", "TAMPERING DETECTED: %s", err), true
+	case errors.As(err, &fe):
+		// Before invalid_order: a form's mapping problems are a
+		// ValidationError inside.
+		e := newError(http.StatusBadRequest, "invalid_form", "%s", fe.Error())
+		for _, p := range fe.Problems() {
+			e.Fields = append(e.Fields, api.FieldError{Field: p.Field, Problem: p.Msg})
+		}
+		return e, true
 	case errors.As(err, &ve):
 		e := newError(http.StatusBadRequest, "invalid_order", "%s", ve.Error())
 		for _, p := range ve.Problems {

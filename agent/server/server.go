@@ -253,6 +253,7 @@ func (s *Server) register() {
 	s.handle("GET /metrics", []auth.Role{auth.Auditor, auth.Admin}, s.metricsHandler)
 
 	s.handleLimit("POST /v1/orders", []auth.Role{auth.Intake}, s.cfg.MaxDocument+maxOrderBody+64<<10, s.createOrder)
+	s.handleLimit("POST /v1/forms", []auth.Role{auth.Intake}, maxFormBody, s.importForm)
 	s.handle("GET /v1/orders", orderReaders, s.listOrders)
 	s.handle("GET /v1/orders/{id}", orderReaders, s.getOrder)
 	s.handle("POST /v1/orders/{id}/extend", []auth.Role{auth.Custodian}, s.extendOrder)

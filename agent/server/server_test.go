@@ -251,6 +251,16 @@ func (f *fixture) do(t testing.TB, token, method, path string, body any) *respon
 		}
 		rd = bytes.NewReader(enc)
 	}
+	ct := ""
+	if rd != nil {
+		ct = "application/json"
+	}
+	return f.send(t, token, method, path, ct, rd)
+}
+
+// send sends a request as token with a body of media type ct.
+func (f *fixture) send(t testing.TB, token, method, path, ct string, rd io.Reader) *response {
+	t.Helper()
 	req, err := http.NewRequest(method, f.http.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
@@ -262,8 +272,8 @@ func (f *fixture) do(t testing.TB, token, method, path string, body any) *respon
 		}
 		req.Header.Set("Authorization", "Bearer "+secret)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
 	}
 	res, err := f.http.Client().Do(req)
 	if err != nil {

@@ -197,6 +197,19 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 		t.Fatalf("order purge: %v %+v", err, purged)
 	}
 
+	// An EU form (not confidential, so that the custodian captures its
+	// order) and its Annex VI; a second extension and a malformed form
+	// are bad input, whoever is asked.
+	pr := euFormFile(t, s.dir, "epoc-pr.xml", "<Confidential>true</Confidential>", "<Confidential>false</Confidential>")
+	eu := strings.TrimSpace(runCLI(t, bin, as("intake"), 0, "order", "import", pr))
+	runCLI(t, bin, as("custodian"), 0, "capture", "--source", "big", eu)
+	if out := runCLI(t, bin, as("intake"), 0, "order", "import", euFormFile(t, s.dir, "annex-vi.xml")); !regexp.MustCompile(
+		`^order ` + eu + ` extended to \S+ by Annex VI .* DE-BER-EPOCPR6-2026-000051 \(sha256 [0-9a-f]{64}\); retention of [1-9]\d* objects extended\n$`).MatchString(out) {
+		t.Fatalf("order import of an Annex VI printed %q", out)
+	}
+	runCLI(t, bin, as("intake"), 2, "order", "import", euFormFile(t, s.dir, "annex-vi.xml", "000051", "000052"))
+	runCLI(t, bin, as("intake"), 2, "order", "import", euFormFile(t, s.dir, "epoc-pr-missing-file-number.xml"))
+
 	served := map[string]string{
 		"show":   runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "show", id),
 		"list":   runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "list"),
@@ -279,4 +292,19 @@ func reportFigures(t *testing.T, out string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// euFormFile writes one of agent/order's test forms, edited by the
+// replacer pairs, into dir.
+func euFormFile(t *testing.T, dir, name string, edits ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "agent", "order", "testdata", "forms", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "form-"+name)
+	if err := os.WriteFile(path, []byte(strings.NewReplacer(edits...).Replace(string(b))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

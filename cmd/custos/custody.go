@@ -27,6 +27,10 @@ type custodyService interface {
 	// path; "" for none). The order is received once it is returned,
 	// even with an error, which then says what befell the document.
 	AddOrder(ctx context.Context, draft *order.Order, document string) (*order.Order, error)
+	// ImportForm receives the EU form in XML at path: a new order, or an
+	// Annex V or VI applied to the order it names. A result returned with
+	// an error is a new order whose form could not be preserved.
+	ImportForm(ctx context.Context, path string) (*api.ImportResult, error)
 	// ListOrders lists the orders; those whose record cannot be read are
 	// left out and named in unreadable.
 	ListOrders(ctx context.Context) (list []api.OrderSummary, unreadable, err error)

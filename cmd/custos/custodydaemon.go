@@ -110,6 +110,26 @@ func (d *daemonCustody) AddOrder(ctx context.Context, draft *order.Order, docume
 	return o, nil
 }
 
+func (d *daemonCustody) ImportForm(ctx context.Context, path string) (*api.ImportResult, error) {
+	c, err := d.client()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageErrorf("order import: %v", err)
+	}
+	defer f.Close()
+	res, docErr, err := c.ImportForm(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("order import: %w", err)
+	}
+	if docErr != "" {
+		return res, fmt.Errorf("order import: %s", docErr)
+	}
+	return res, nil
+}
+
 // ListOrders lists the orders the daemon shows this identity; it leaves
 // out, and logs, those whose record it cannot read.
 func (d *daemonCustody) ListOrders(ctx context.Context) (_ []api.OrderSummary, unreadable, err error) {

@@ -87,6 +87,26 @@ func (l *localCustody) AddOrder(ctx context.Context, draft *order.Order, documen
 
 // validateOrder checks draft as the registry will, with the configured
 // profiles, without opening anything.
+func (l *localCustody) ImportForm(ctx context.Context, path string) (_ *api.ImportResult, err error) {
+	if err := checkForm(path); err != nil {
+		return nil, err
+	}
+	cfg, reg, closeReg, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, closeReg()) }()
+	res, err := reg.Import(ctx, &agent.Document{Path: path}, agent.ImportOptions{Actor: cfg.Actor})
+	var ve *order.ValidationError
+	if errors.Is(err, order.ErrInvalidForm) || errors.As(err, &ve) {
+		return nil, usageErrorf("order import: %s: %v", path, err)
+	}
+	if res == nil {
+		return nil, err
+	}
+	return api.NewImportResult(res), err
+}
+
 func (l *localCustody) validateOrder(draft *order.Order) error {
 	cfg, err := l.g.config()
 	if err != nil {

@@ -16,6 +16,7 @@ func newOrderCommand(g *globalOptions) *cli.Command {
 		Usage: "receive preservation orders and take them through their lifecycle",
 		Subcommands: []*cli.Command{
 			newOrderAddCommand(g),
+			newOrderImportCommand(g),
 			newOrderListCommand(g),
 			newOrderShowCommand(g),
 			newOrderExtendCommand(g),

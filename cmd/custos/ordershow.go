@@ -78,6 +78,19 @@ func printOrderDetail(g *globalOptions, od *api.OrderDetail) error {
 	if o.Document != nil {
 		w.printf("document:         %s %s (%d bytes) sha256 %s\n", o.Document.Name, o.Document.MediaType, o.Document.Size, o.Document.SHA256)
 	}
+	if f := o.Form; f != nil {
+		kind := "preservation"
+		if f.Production {
+			kind = "production"
+		}
+		if f.Emergency {
+			kind += ", emergency"
+		}
+		w.printf("form:             %s %s (%s; %d fields kept verbatim) sha256 %s\n", f.Type.Annex(), oneLine(f.CertificateID), kind, len(f.Fields), f.SHA256)
+		for _, a := range f.Applied {
+			w.printf("  applied %s: %s %s sha256 %s\n", a.At.UTC().Format(time.RFC3339), a.Type.Annex(), oneLine(a.CertificateID), a.SHA256)
+		}
+	}
 	w.printf("events:           %d\n", od.Events)
 	w.printf("items:            %d\n", len(items))
 	for _, it := range items {

@@ -251,6 +251,11 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 			w = "127.0.0.1:0"
 		case (flag == "from" || flag == "to") && w == "DATE":
 			w = map[string]string{"from": "2000-01-01", "to": "2099-12-31"}[flag]
+		case prev == "" && strings.HasSuffix(w, ".xml"): // an EU form: the tests' own
+			b, err := os.ReadFile(filepath.Join("..", "..", "agent", "order", "testdata", "forms", filepath.Base(w)))
+			must(t, err)
+			w = filepath.Join(work, filepath.Base(w))
+			must(t, os.WriteFile(w, b, 0o644))
 		case orderPrefix.MatchString(w): // an example prefix: the fixture's order's
 			w = strings.ToLower(fx.order[:len(w)])
 		case w == "ORDER" || w == "ID" || w == "01J..." || flag == "order":
