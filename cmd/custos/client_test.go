@@ -253,11 +253,13 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 		"log":    runCLI(t, bin, s.env, 0, "log", "show", "--order", id),
 		"report": reportFigures(t, runCLI(t, bin, s.env, 0, "--output", "json", "report", "--from", "2000-01-01", "--to", "2099-12-31")),
 	}
-	// Three orders, one captured and disclosed, one released; the second's
-	// document, preserved at receipt, is not its data.
-	if !strings.Contains(local["report"], `"accounts":3,"by_instrument":[{"key":"budapest-16","orders":2},{"key":"budapest-29","orders":1}]`) ||
-		!strings.Contains(local["report"], `"by_outcome":[{"key":"preserved","orders":0},{"key":"disclosed","orders":1},{"key":"released","orders":1},{"key":"pending","orders":1}]`) ||
-		!strings.Contains(local["report"], `"receipt_to_first_sealed":{"max_seconds":`) || !strings.Contains(local["report"], `"orders":2,"p95_seconds"`) {
+	// Four orders: one captured and disclosed, one released, one
+	// imported from an EU form and captured, one whose document alone,
+	// preserved at receipt, is not its data.
+	if !strings.Contains(local["report"], `"accounts":5,"by_instrument":[{"key":"budapest-16","orders":2},{"key":"budapest-29","orders":1},{"key":"eu-epoc-pr","orders":1}]`) ||
+		!strings.Contains(local["report"], `"by_outcome":[{"key":"preserved","orders":1},{"key":"disclosed","orders":1},{"key":"released","orders":1},{"key":"pending","orders":1}]`) ||
+		!strings.Contains(local["report"], `"by_requesting_state":[{"key":"FR","orders":3},{"key":"DE","orders":1}]`) ||
+		!strings.Contains(local["report"], `"orders":3,"p95_seconds"`) {
 		t.Errorf("report of the suite's orders: %s", local["report"])
 	}
 	for k := range served {
