@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera"
@@ -64,6 +65,12 @@ type Config struct {
 	Agent, Actor, Host string
 	// Now is the clock of the log.opened event; nil means time.Now.
 	Now func() time.Time
+	// Witnesses, when set, cosign every checkpoint before it is
+	// published (see WitnessConfig); nil means none.
+	Witnesses *WitnessConfig
+	// Logger reports checkpoints published without their witness
+	// quorum; nil discards.
+	Logger *slog.Logger
 }
 
 // Log is the custody log of one deployment: an append-only RFC 6962 Merkle
@@ -74,9 +81,13 @@ type Log struct {
 	key      *Key
 	verifier note.Verifier
 	signer   *archivingSigner // signs and keeps checkpoints
-	pubMu    sync.Mutex       // one Publish at a time
-	failure  *failState       // set once a verification finds tampering
-	verifyMu sync.Mutex       // one Verify at a time
+	// newCP signs a checkpoint, keeps it (signer) and has the witnesses
+	// cosign it: tessera's own publisher, the one its timer uses.
+	newCP    func(ctx context.Context, size uint64, root []byte) ([]byte, error)
+	logger   *slog.Logger
+	pubMu    sync.Mutex // one Publish at a time
+	failure  *failState // set once a verification finds tampering
+	verifyMu sync.Mutex // one Verify at a time
 	verified atomic.Pointer[verifiedState]
 	fsys     fs.FS
 	appender *tessera.Appender
@@ -132,6 +143,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.BatchMaxAge == 0 {
 		cfg.BatchMaxAge = DefaultBatchMaxAge
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	ns, key, err := NewNoteSigner(cfg.Origin, cfg.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
@@ -140,25 +154,37 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, CheckpointsDir), checkpointsPerm); err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+	for _, d := range []string{CheckpointsDir, CosignaturesDir} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), checkpointsPerm); err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
 	}
 	fsys := os.DirFS(cfg.Dir)
 	sealed, size, verified, err := checkBeforeWriting(ctx, cfg.Dir, fsys, v)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
-	driver, err := posix.New(ctx, posix.Config{Path: cfg.Dir})
+	var client *http.Client
+	if cfg.Witnesses != nil {
+		client = cfg.Witnesses.HTTPClient
+	}
+	driver, err := posix.New(ctx, posix.Config{Path: cfg.Dir, HTTPClient: client})
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
+	if client == nil {
+		client = http.DefaultClient
+	}
 	failure := &failState{}
 	signer := &archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
-	opts := tessera.NewAppendOptions().
+	opts, err := withWitnesses(tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
 		WithCheckpointInterval(cfg.CheckpointInterval).
-		WithCheckpointRepublishInterval(0)
+		WithCheckpointRepublishInterval(0), cfg.Witnesses)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
 	// The appender's background work must outlive ctx until Close has
 	// published the final checkpoint, so it gets a context of its own.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -170,8 +196,12 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l := &Log{
 		cfg: cfg, key: key, verifier: v, signer: signer, failure: failure, fsys: fsys,
 		appender: a, shutdown: shutdown, reader: reader, cancel: cancel,
+		newCP: opts.CheckpointPublisher(reader, client), logger: cfg.Logger,
 		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
 	}
+	// Before each new checkpoint is signed, the published one's
+	// cosignatures are kept: the log's timer publishes too.
+	signer.beforeSign = l.keepPublished
 	l.verified.Store(verified)
 	if err := l.appendStart(ctx, sealed, size); err != nil {
 		return nil, errors.Join(fmt.Errorf("open log %s: %w", cfg.Dir, err), l.Close(ctx))
@@ -511,7 +541,12 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 // needs a proof now, need not wait for that: Publish signs the tree the
 // writer has integrated, keeps the checkpoint under checkpoints/<size> and
 // replaces the published one, as the log's own publication does (the same
-// signed note, byte for byte).
+// signed note, byte for byte). With witnesses (Config.Witnesses) the
+// checkpoint goes through the same publisher as the log's own: tessera
+// sends it to the witnesses, and the published note carries their
+// cosignatures, kept under cosignatures/<size>. Fail-closed, a quorum
+// not met publishes nothing and returns an error wrapping
+// ErrWitnessQuorum that names the witnesses and the quorum.
 func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 	l.pubMu.Lock()
 	defer l.pubMu.Unlock()
@@ -541,18 +576,33 @@ func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 			return cp, nil
 		}
 	}
-	if size == 0 {
-		root = rfc6962.DefaultHasher.EmptyRoot()
-	}
-	body := flog.Checkpoint{Origin: l.key.Name, Size: size, Hash: root}.Marshal()
-	signed, err := note.Sign(&note.Note{Text: string(body)}, l.signer)
+	signed, err := l.newCP(ctx, size, root)
 	if err != nil {
+		if w := l.cfg.Witnesses; w != nil && w.Policy != nil && !w.FailOpen && l.signer.signed(size) {
+			// Signed and kept, but the witnesses did not cosign it.
+			return nil, quorumError(size, w.Policy, err)
+		}
 		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
 	}
 	if err := replaceFile(filepath.Join(l.cfg.Dir, CheckpointPath), signed); err != nil {
 		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
 	}
+	if err := l.keepCosigned(signed); err != nil {
+		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
+	}
 	return ParseCheckpoint(signed, l.verifier)
+}
+
+// keepPublished keeps the cosignatures of the published checkpoint.
+func (l *Log) keepPublished() error {
+	raw, err := fs.ReadFile(l.fsys, CheckpointPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return l.keepCosigned(raw)
 }
 
 // Prove returns an inclusion proof of entry index against the newest
@@ -577,7 +627,16 @@ func (l *Log) Close(ctx context.Context) error {
 	// checkpoint covering every entry, finds one at once rather than at
 	// its next interval.
 	_, err := l.Publish(ctx)
-	err = errors.Join(err, l.shutdown(ctx))
+	sctx := ctx
+	if errors.Is(err, ErrWitnessQuorum) {
+		// No checkpoint covers the last entries, and none will until
+		// the witnesses answer: the driver's shutdown, which waits for
+		// one, need not wait long.
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, time.Second)
+		defer cancel()
+	}
+	err = errors.Join(err, l.shutdown(sctx))
 	if _, cerr := l.Checkpoint(ctx); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

@@ -28,7 +28,10 @@ type archivingSigner struct {
 	note.Signer
 	dir     string
 	failure *failState
-	mu      sync.Mutex
+	// beforeSign runs before each signature (it keeps the published
+	// checkpoint's cosignatures); nil does nothing.
+	beforeSign func() error
+	mu         sync.Mutex
 }
 
 func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
@@ -36,6 +39,11 @@ func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
 	defer a.mu.Unlock()
 	if err := a.failure.err(); err != nil {
 		return nil, err
+	}
+	if a.beforeSign != nil {
+		if err := a.beforeSign(); err != nil {
+			return nil, err
+		}
 	}
 	sig, err := a.Signer.Sign(msg)
 	if err != nil {
@@ -58,6 +66,12 @@ func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
 		return nil, fmt.Errorf("archive checkpoint %d: %w", cp.Size, err)
 	}
 	return sig, nil
+}
+
+// signed says a checkpoint of size entries was signed and kept.
+func (a *archivingSigner) signed(size uint64) bool {
+	_, err := os.Stat(filepath.Join(a.dir, strconv.FormatUint(size, 10)))
+	return err == nil
 }
 
 // replaceFile durably and atomically replaces path with data.
