@@ -43,7 +43,7 @@ func TestExampleConfig(t *testing.T) {
 			Endpoint: "127.0.0.1:9000", Bucket: "evidence", Region: "us-east-1",
 			TLS: true, RetentionMode: "GOVERNANCE", Checksum: "CRC32C", PartSize: 16 << 20, UploadConcurrency: 1, RetryFor: 2 * time.Minute,
 		}},
-		Log: LogConfig{CheckpointInterval: 2 * time.Second, VerifyEvery: 24 * time.Hour},
+		Log: LogConfig{CheckpointInterval: 2 * time.Second, VerifyEvery: 24 * time.Hour, WitnessFailOpen: true, WitnessTimeout: 5 * time.Second},
 		Server: ServerConfig{Listen: "127.0.0.1:8420", Workers: 4, DrainTimeout: 30 * time.Second,
 			JobRetention: 7 * 24 * time.Hour, DisclosureRetention: 7 * 24 * time.Hour},
 		Capture: CaptureConfig{Concurrency: 2, Workers: 16, BatchItems: 1024, BatchWait: 250 * time.Millisecond},
