@@ -24,6 +24,9 @@ type Trust struct {
 	// which names no log: the verifier then takes the log's origin from
 	// the checkpoint it checks, and the key decides.
 	Note note.Verifier
+	// Witnesses is the witness policy the checkpoint's cosignatures must
+	// meet; nil: witnesses are not checked.
+	Witnesses *WitnessPolicy
 }
 
 // ParseTrust reads what `custos verify --key FILE` names: a PEM public key

@@ -54,6 +54,7 @@ func Verify(ctx context.Context, root fs.FS, trust *chain.Trust) (*Report, error
 	}
 	v.checkBagIt()
 	v.checkCheckpoint()
+	v.checkWitnesses()
 	v.checkKeys()
 	v.parseOrderRecord()
 	v.checkEvents()
