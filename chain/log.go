@@ -94,6 +94,8 @@ type Log struct {
 	shutdown func(context.Context) error
 	reader   tessera.LogReader
 	cancel   context.CancelFunc
+	// stopLoop stops publishLoop and waits for it; nil without witnesses.
+	stopLoop func()
 
 	mu          sync.Mutex
 	headsLoaded bool
@@ -160,7 +162,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		}
 	}
 	fsys := os.DirFS(cfg.Dir)
-	sealed, size, verified, err := checkBeforeWriting(ctx, cfg.Dir, fsys, v)
+	failClosed := cfg.Witnesses != nil && cfg.Witnesses.Policy != nil && !cfg.Witnesses.FailOpen
+	sealed, size, verified, err := checkBeforeWriting(ctx, cfg.Dir, fsys, v, failClosed)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
@@ -177,10 +180,16 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	failure := &failState{}
 	signer := &archivingSigner{Signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
+	witnessed := cfg.Witnesses != nil && cfg.Witnesses.Policy != nil
+	interval := cfg.CheckpointInterval
+	if witnessed {
+		// Publish alone publishes (publishLoop): see there.
+		interval = timerOff
+	}
 	opts, err := withWitnesses(tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
-		WithCheckpointInterval(cfg.CheckpointInterval).
+		WithCheckpointInterval(interval).
 		WithCheckpointRepublishInterval(0), cfg.Witnesses)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
@@ -200,8 +209,17 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
 	}
 	// Before each new checkpoint is signed, the published one's
-	// cosignatures are kept: the log's timer publishes too.
+	// cosignatures are kept, whoever published it.
 	signer.beforeSign = l.keepPublished
+	if witnessed {
+		lctx, stop := context.WithCancel(bg)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			l.publishLoop(lctx, cfg.CheckpointInterval)
+		}()
+		l.stopLoop = func() { stop(); <-done }
+	}
 	l.verified.Store(verified)
 	if err := l.appendStart(ctx, sealed, size); err != nil {
 		return nil, errors.Join(fmt.Errorf("open log %s: %w", cfg.Dir, err), l.Close(ctx))
@@ -247,9 +265,10 @@ func (l *Log) appendStart(ctx context.Context, sealed, size uint64) error {
 // removes the leftovers of cut-short writes, checks what the writer is
 // about to extend (checkExisting), verifies what no verification covered
 // yet (verifyOnOpen), and only then publishes a kept checkpoint that a
-// crash left unpublished. It returns the size the newest signed checkpoint
+// crash left unpublished (or, failClosed, removes it: no witness cosigned
+// it). It returns the size the newest published or kept checkpoint
 // seals, the log's size and what is verified.
-func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) (sealed, size uint64, verified *verifiedState, err error) {
+func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier, failClosed bool) (sealed, size uint64, verified *verifiedState, err error) {
 	if err := sweepTemp(dir); err != nil {
 		return 0, 0, nil, err
 	}
@@ -262,7 +281,23 @@ func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Veri
 			return 0, 0, nil, err
 		}
 	}
-	if publish != nil {
+	switch {
+	case publish != nil && failClosed:
+		// Signed just before a crash stopped its witnessing: it goes,
+		// and the entries it sealed are adopted with log.recovered.
+		raw, err := fs.ReadFile(fsys, CheckpointPath)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		cp, err := ParseCheckpoint(raw, v)
+		if err != nil {
+			return 0, 0, nil, withFile(err, CheckpointPath)
+		}
+		if err := removeKept(filepath.Join(dir, CheckpointsDir), sealed); err != nil {
+			return 0, 0, nil, err
+		}
+		sealed = cp.Size
+	case publish != nil:
 		// Signed just before a crash stopped its publication: publish it,
 		// so at most one kept checkpoint is ever newer than the published.
 		if err := replaceFile(filepath.Join(dir, CheckpointPath), publish); err != nil {
@@ -541,11 +576,12 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 // needs a proof now, need not wait for that: Publish signs the tree the
 // writer has integrated, keeps the checkpoint under checkpoints/<size> and
 // replaces the published one, as the log's own publication does (the same
-// signed note, byte for byte). With witnesses (Config.Witnesses) the
-// checkpoint goes through the same publisher as the log's own: tessera
-// sends it to the witnesses, and the published note carries their
-// cosignatures, kept under cosignatures/<size>. Fail-closed, a quorum
-// not met publishes nothing and returns an error wrapping
+// signed note, byte for byte). With witnesses (Config.Witnesses) every
+// checkpoint is published here, the timed ones too (publishLoop), through
+// tessera's own publisher: it signs, then sends the checkpoint to the
+// witnesses, and the published note carries their cosignatures, kept
+// under cosignatures/<size>. Fail-closed, a quorum not met publishes
+// nothing, drops the checkpoint just signed, and returns an error wrapping
 // ErrWitnessQuorum that names the witnesses and the quorum.
 func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 	l.pubMu.Lock()
@@ -579,8 +615,11 @@ func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 	signed, err := l.newCP(ctx, size, root)
 	if err != nil {
 		if w := l.cfg.Witnesses; w != nil && w.Policy != nil && !w.FailOpen && l.signer.signed(size) {
-			// Signed and kept, but the witnesses did not cosign it.
-			return nil, quorumError(size, w.Policy, err)
+			// Signed and kept, but the witnesses did not cosign it: it
+			// is not published, and not kept either, so that failed
+			// attempts never leave signed checkpoints newer than the
+			// published one (which a verification takes for a rollback).
+			return nil, errors.Join(quorumError(size, w.Policy, err), l.signer.drop(size))
 		}
 		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
 	}
@@ -591,6 +630,33 @@ func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
 	}
 	return ParseCheckpoint(signed, l.verifier)
+}
+
+// timerOff is tessera's checkpoint interval when Publish alone publishes.
+const timerOff = 100 * 365 * 24 * time.Hour
+
+// publishLoop publishes, through Publish, a checkpoint every interval
+// while the log grows; it runs while witnesses cosign. tessera's own timer
+// is then off, so that one checkpoint at a time goes to the witnesses,
+// each one published is kept with its cosignatures at once, and one the
+// witnesses did not cosign is dropped before the next is signed (see
+// Publish). A failure is logged and tried again at the next interval.
+func (l *Log) publishLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if l.Failed() != nil {
+			continue
+		}
+		if _, err := l.Publish(ctx); err != nil && ctx.Err() == nil {
+			l.logger.Warn("checkpoint not published", "err", err)
+		}
+	}
 }
 
 // keepPublished keeps the cosignatures of the published checkpoint.
@@ -620,6 +686,9 @@ func (l *Log) Prove(ctx context.Context, index uint64) (*Proof, error) {
 // failed (see Verify) publishes nothing: Close only stops it.
 func (l *Log) Close(ctx context.Context) error {
 	defer l.cancel()
+	if l.stopLoop != nil {
+		l.stopLoop()
+	}
 	if l.Failed() != nil {
 		return nil
 	}

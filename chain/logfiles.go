@@ -74,6 +74,28 @@ func (a *archivingSigner) signed(size uint64) bool {
 	return err == nil
 }
 
+// drop removes the kept checkpoint of size entries, which was signed but
+// not published.
+func (a *archivingSigner) drop(size uint64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return removeKept(a.dir, size)
+}
+
+// removeKept durably removes the kept checkpoint of size entries from
+// dir.
+func removeKept(dir string, size uint64) error {
+	if err := os.Remove(filepath.Join(dir, strconv.FormatUint(size, 10))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // replaceFile durably and atomically replaces path with data.
 func replaceFile(path string, data []byte) error {
 	return placeFile(path, data, os.Rename)

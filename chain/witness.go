@@ -181,9 +181,9 @@ func withWitnesses(opts *tessera.AppendOptions, cfg *WitnessConfig) (*tessera.Ap
 // cosignatures/<size> when it carries cosignatures, once, and logs at
 // WARN a checkpoint that missed its quorum. It is called with every
 // checkpoint Publish publishes, and, before each new checkpoint is
-// signed, with the published one (which the log may have published on
-// its own timer), so that every published checkpoint's cosignatures are
-// kept.
+// signed, with the published one (tessera publishes a new log's first,
+// empty, checkpoint itself), so that every published checkpoint's
+// cosignatures are kept.
 func (l *Log) keepCosigned(raw []byte) error {
 	w := l.cfg.Witnesses
 	if w == nil || w.Policy == nil || raw == nil {

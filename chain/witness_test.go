@@ -227,6 +227,16 @@ func TestWitnessQuorumFailClosed(t *testing.T) {
 	if cp, err := chain.ParseCheckpoint(raw, l.Verifier()); err != nil || cp.Size != before.Size {
 		t.Fatalf("published checkpoint moved to %v (%v) though its quorum was not met", cp, err)
 	}
+	// Tried again as the log grows, still without its quorum: no signed
+	// checkpoint is left behind newer than the published one, which a
+	// verification would take for a rollback.
+	appendNotes(t, l, 4, 2)
+	if _, err := l.Publish(ctx); !errors.Is(err, chain.ErrWitnessQuorum) {
+		t.Fatalf("second attempt: %v", err)
+	}
+	if rep, err := l.Verify(ctx, true); err != nil {
+		t.Fatalf("verify after failed witnessing: %v (%+v)", err, rep)
+	}
 	down.SetDown(false)
 	after, err := l.Publish(ctx)
 	if err != nil || after.Size <= before.Size {
@@ -309,5 +319,97 @@ func TestParseWitnessPolicyRefuses(t *testing.T) {
 	}
 	if _, err := chain.ParseWitnessPolicy([]byte(good + "quorum a\n")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWitnessedLogPublishesOnItsOwn: with witnesses the log's timed
+// checkpoints go through the same path: published, cosigned and kept
+// without anyone calling Publish.
+func TestWitnessedLogPublishesOnItsOwn(t *testing.T) {
+	ctx := context.Background()
+	w := startWitness(t, "timer.witness.test", witnesstest.Ed25519, 1)
+	p := mustPolicy(t, witnesstest.Policy(1, w))
+	dir := t.TempDir()
+	l, err := chain.Open(ctx, chain.Config{Dir: dir, Origin: testOrigin, Signer: testSigner(t, 1),
+		CheckpointInterval: chain.MinCheckpointInterval, BatchMaxAge: time.Millisecond, Now: func() time.Time { return testTime },
+		Witnesses: &chain.WitnessConfig{Policy: p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendNotes(t, l, 0, 5)
+	size, err := l.Size(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, chain.CosignaturesDir, strconv.FormatUint(size, 10))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(file); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no cosigned checkpoint of %d entries published within 10s", size)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the condition, not waiting for it
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := p.CheckCosignatures(raw); err != nil || !res.QuorumMet {
+		t.Fatalf("timed checkpoint: %+v, %v", res, err)
+	}
+	closeLog(t, l)
+}
+
+// TestWitnessFailClosedDropsUnwitnessed: a checkpoint signed but never
+// witnessed (a crash between the two) is not published when the log is
+// opened again fail-closed; its entries are adopted with log.recovered.
+func TestWitnessFailClosedDropsUnwitnessed(t *testing.T) {
+	ctx := context.Background()
+	w := startWitness(t, "crash.witness.test", witnesstest.Ed25519, 1)
+	policy := witnesstest.Policy(1, w)
+	dir := t.TempDir()
+	l := openWitnessed(t, dir, 1, policy, false, nil)
+	appendNotes(t, l, 0, 3)
+	published, err := l.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLog(t, l)
+	// What a crash leaves: entries, and a kept checkpoint signed for
+	// them, never published (written here by a log without witnesses,
+	// whose published checkpoint is then put back).
+	plain := openLog(t, dir, testSigner(t, 1))
+	appendNotes(t, plain, 3, 2)
+	kept, err := plain.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLog(t, plain)
+	if err := os.WriteFile(filepath.Join(dir, chain.CheckpointPath), published.Raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = openWitnessed(t, dir, 1, policy, false, nil)
+	defer closeLog(t, l)
+	if _, err := os.Stat(filepath.Join(dir, chain.CheckpointsDir, strconv.FormatUint(kept.Size, 10))); err == nil {
+		t.Fatalf("the unwitnessed checkpoint of %d entries is still kept", kept.Size)
+	}
+	cp, err := l.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := mustPolicy(t, policy).CheckCosignatures(cp.Raw); err != nil || !res.QuorumMet || cp.Size <= kept.Size {
+		t.Fatalf("checkpoint after reopening: size %d, %+v, %v", cp.Size, res, err)
+	}
+	var recovered bool
+	for r, err := range chain.Entries(ctx, l.FS(), published.Size, cp.Size) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recovered = recovered || r.Event.Type == chain.LogRecovered
+	}
+	if !recovered {
+		t.Fatal("the entries the dropped checkpoint sealed were not adopted with log.recovered")
 	}
 }
