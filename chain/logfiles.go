@@ -88,12 +88,7 @@ func removeKept(dir string, size uint64) error {
 	if err := os.Remove(filepath.Join(dir, strconv.FormatUint(size, 10))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(dir)
 }
 
 // replaceFile durably and atomically replaces path with data.
@@ -138,6 +133,11 @@ func placeFile(path string, data []byte, place func(tmp, path string) error) err
 	if err := place(tmp, path); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes the names in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
