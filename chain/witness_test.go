@@ -380,7 +380,11 @@ func TestWitnessFailClosedDropsUnwitnessed(t *testing.T) {
 	// What a crash leaves: entries, and a kept checkpoint signed for
 	// them, never published (written here by a log without witnesses,
 	// whose published checkpoint is then put back).
-	plain := openLog(t, dir, testSigner(t, 1))
+	plain, err := chain.Open(ctx, chain.Config{Dir: dir, Origin: testOrigin, Signer: testSigner(t, 1),
+		CheckpointInterval: time.Hour, BatchMaxAge: time.Millisecond, Now: func() time.Time { return testTime }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	appendNotes(t, plain, 3, 2)
 	kept, err := plain.Publish(ctx)
 	if err != nil {
