@@ -1,10 +1,13 @@
 package chain
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -63,10 +66,14 @@ func ParseWitnessPolicy(text []byte) (*WitnessPolicy, error) {
 	}
 	p := &WitnessPolicy{text: append([]byte(nil), text...), group: g}
 	seen := map[string]bool{}
+	var bad error
 	var walk func(c any)
 	walk = func(c any) {
 		switch c := c.(type) {
 		case witness.Witness:
+			if u, err := url.Parse(c.URL); err != nil || u.User != nil {
+				bad = fmt.Errorf("witness policy: witness %s: a URL with credentials, or none: witness URLs appear in logs and errors", c.Key.Name())
+			}
 			id := fmt.Sprintf("%s+%08x", c.Key.Name(), c.Key.KeyHash())
 			if !seen[id] {
 				seen[id] = true
@@ -79,8 +86,43 @@ func ParseWitnessPolicy(text []byte) (*WitnessPolicy, error) {
 		}
 	}
 	walk(g)
+	if bad != nil {
+		return nil, bad
+	}
+	if n := cosignedSize(text); n > MaxCheckpointSize {
+		return nil, fmt.Errorf("witness policy: %d witnesses' cosignatures would make checkpoints of about %d bytes, more than the %d a verifier reads", len(p.witnesses), n, MaxCheckpointSize)
+	}
 	return p, nil
 }
+
+// cosignedSize bounds the size of a checkpoint every witness of the
+// policy text cosigned: the checkpoint's body and the log's signatures in
+// 1 KiB, and one signature line a witness, "— NAME BASE64\n", BASE64 the
+// key hash, a timestamp and the signature of the witness key's type.
+func cosignedSize(text []byte) int {
+	n := 1 << 10
+	for _, line := range strings.Split(string(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "witness" {
+			continue
+		}
+		name, rest, _ := strings.Cut(f[2], "+")
+		_, key64, _ := strings.Cut(rest, "+")
+		sig := ed25519.SignatureSize
+		if key, err := base64.StdEncoding.DecodeString(key64); err == nil && len(key) > 0 && key[0] == algMLDSA44 {
+			sig = mldsaSignatureSize
+		}
+		n += len("— ") + len(name) + 1 + base64.StdEncoding.EncodedLen(4+8+sig) + 1
+	}
+	return n
+}
+
+// The C2SP signed-note type of ML-DSA-44 cosignature keys, and the size of
+// their signatures (FIPS 204).
+const (
+	algMLDSA44         = 0x06
+	mldsaSignatureSize = 2420
+)
 
 // Witnesses lists the witnesses the policy names, in policy order.
 func (p *WitnessPolicy) Witnesses() []PolicyWitness { return p.witnesses }

@@ -312,6 +312,7 @@ func TestParseWitnessPolicyRefuses(t *testing.T) {
 		"unknown key type":    fmt.Sprintf("witness a %s %s\nquorum a\n", ecdsaKey, w.URL()),
 		"unknown member":      good + "group g 1 b\nquorum g\n",
 		"witness without url": fmt.Sprintf("witness a %s\nquorum a\n", w.VKey),
+		"url with a password": fmt.Sprintf("witness a %s https://u:secret@w.example\nquorum a\n", w.VKey),
 	} {
 		if _, err := chain.ParseWitnessPolicy([]byte(text)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -415,5 +416,43 @@ func TestWitnessFailClosedDropsUnwitnessed(t *testing.T) {
 	}
 	if !recovered {
 		t.Fatal("the entries the dropped checkpoint sealed were not adopted with log.recovered")
+	}
+}
+
+// TestWitnessManyMLDSA: five ML-DSA-44 cosignatures (3.3 KB each) make a
+// checkpoint the log publishes and verifies; a policy whose cosignatures
+// could not fit in a checkpoint a verifier reads is refused.
+func TestWitnessManyMLDSA(t *testing.T) {
+	ctx := context.Background()
+	var ws []*witnesstest.Witness
+	for i := range 5 {
+		ws = append(ws, startWitness(t, fmt.Sprintf("mldsa%d.witness.test", i), witnesstest.MLDSA44, 1))
+	}
+	policy := witnesstest.Policy(5, ws...)
+	dir := t.TempDir()
+	l := openWitnessed(t, dir, 1, policy, false, nil)
+	appendNotes(t, l, 0, 2)
+	cp, err := l.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := mustPolicy(t, policy).CheckCosignatures(cp.Raw); err != nil || len(res.Witnesses) != 5 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	closeLog(t, l)
+	if _, err := chain.VerifyLog(ctx, os.DirFS(dir), mustVerifier(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var many bytes.Buffer
+	for i := range 25 {
+		fmt.Fprintf(&many, "witness w%d %s %s\n", i, ws[0].VKey, ws[0].URL())
+	}
+	many.WriteString("group g any")
+	for i := range 25 {
+		fmt.Fprintf(&many, " w%d", i)
+	}
+	many.WriteString("\nquorum g\n")
+	if _, err := chain.ParseWitnessPolicy(many.Bytes()); err == nil || !strings.Contains(err.Error(), "more than the") {
+		t.Fatalf("25 ML-DSA-44 witnesses: %v", err)
 	}
 }
