@@ -456,3 +456,38 @@ func TestWitnessManyMLDSA(t *testing.T) {
 		t.Fatalf("25 ML-DSA-44 witnesses: %v", err)
 	}
 }
+
+// TestVerifyLogChecksCosigned: log verification reads the cosigned
+// checkpoints too: one whose log signature or root was changed is
+// tampering, named by its file.
+func TestVerifyLogChecksCosigned(t *testing.T) {
+	ctx := context.Background()
+	w := startWitness(t, "verify.witness.test", witnesstest.Ed25519, 1)
+	dir := t.TempDir()
+	l := openWitnessed(t, dir, 1, witnesstest.Policy(1, w), false, nil)
+	appendNotes(t, l, 0, 3)
+	cp, err := l.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLog(t, l)
+	v := mustVerifier(t, 1)
+	if _, err := chain.VerifyLog(ctx, os.DirFS(dir), v); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, chain.CosignaturesDir, strconv.FormatUint(cp.Size, 10))
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another root under the log's signature lines: they no longer verify.
+	lines := strings.SplitN(string(raw), "\n", 4)
+	lines[2] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chain.VerifyLog(ctx, os.DirFS(dir), v)
+	if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), chain.CosignaturesDir+"/"+strconv.FormatUint(cp.Size, 10)) {
+		t.Fatalf("altered cosigned checkpoint: %v", err)
+	}
+}
