@@ -68,8 +68,8 @@ type Config struct {
 	// Witnesses, when set, cosign every checkpoint before it is
 	// published (see WitnessConfig); nil means none.
 	Witnesses *WitnessConfig
-	// Logger reports checkpoints published without their witness
-	// quorum; nil discards.
+	// Logger reports, at WARN, checkpoints published without their
+	// witness quorum and timed checkpoints not published; nil discards.
 	Logger *slog.Logger
 }
 

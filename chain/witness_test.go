@@ -146,7 +146,7 @@ func TestWitnessesCosignCheckpoints(t *testing.T) {
 	}
 }
 
-func mustVerifier(t *testing.T, seed byte) note.Verifier {
+func mustVerifier(t testing.TB, seed byte) note.Verifier {
 	t.Helper()
 	_, key, err := chain.NewNoteSigner(testOrigin, testSigner(t, seed))
 	if err != nil {

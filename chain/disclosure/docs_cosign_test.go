@@ -52,17 +52,14 @@ func TestDocCosignatureProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ed, err := witnesstest.New("ed.witness.test", witnesstest.Ed25519, v)
+	ws, err := witnesstest.Both(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ed.Close()
-	ml, err := witnesstest.New("mldsa.witness.test", witnesstest.MLDSA44, v)
-	if err != nil {
-		t.Fatal(err)
+	for _, w := range ws {
+		defer w.Close()
 	}
-	defer ml.Close()
-	policy, err := chain.ParseWitnessPolicy(witnesstest.Policy(2, ed, ml))
+	policy, err := chain.ParseWitnessPolicy(witnesstest.Policy(2, ws...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +83,7 @@ func TestDocCosignatureProgram(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	for _, w := range []*witnesstest.Witness{ed, ml} {
+	for _, w := range ws {
 		out, err := run(w.VKey, cp.Raw)
 		if err != nil || !strings.HasPrefix(out, "cosigned by "+w.Name+" at ") {
 			t.Fatalf("%s: %v\n%s", w.Name, err, out)

@@ -234,3 +234,19 @@ func (w *Witness) addCheckpoint(rw http.ResponseWriter, hr *http.Request) {
 	// the blank line.
 	_, _ = rw.Write(signed[len(n.Text)+1:])
 }
+
+// Both starts two witnesses of the log whose key is logKey, one of each
+// algorithm: ed.witness.test (Ed25519) and mldsa.witness.test
+// (ML-DSA-44). Close each when done.
+func Both(logKey note.Verifier) ([]*Witness, error) {
+	ed, err := New("ed.witness.test", Ed25519, logKey)
+	if err != nil {
+		return nil, err
+	}
+	ml, err := New("mldsa.witness.test", MLDSA44, logKey)
+	if err != nil {
+		ed.Close()
+		return nil, err
+	}
+	return []*Witness{ed, ml}, nil
+}

@@ -42,15 +42,12 @@ func TestWitnessedPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ed, err := witnesstest.New("ed.witness.test", witnesstest.Ed25519, trust.Note)
+	ws, err := witnesstest.Both(trust.Note)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ed, ml := ws[0], ws[1]
 	defer ed.Close()
-	ml, err := witnesstest.New("mldsa.witness.test", witnesstest.MLDSA44, trust.Note)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer ml.Close()
 	policy := filepath.Join(work, "witnesses.policy")
 	writeTree(t, work, map[string]string{"witnesses.policy": string(witnesstest.Policy(2, ed, ml))})
