@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/custos-evidence/custos/chain"
@@ -58,6 +57,6 @@ func BenchmarkCaptureSmallWitnessed(b *testing.B) {
 	rp, rw, rb := smallCount/benchMedian(t[0]).Seconds(), smallCount/benchMedian(t[1]).Seconds(), smallCount/benchMedian(t[2]).Seconds()
 	b.ReportMetric(rw, "files/s")
 	b.ReportMetric(rw/rp, "x-unwitnessed")
-	b.Log(fmt.Sprintf("capture of %d files of %d KiB into the local store, median of %d: without witnesses %.0f files/s, with two (Ed25519, ML-DSA-44, fail-closed) %.0f files/s: %.3f of it (target >= %.2f: %s); bare write+fsync+rename loop %.0f files/s; runs without %v, with %v",
-		smallCount, smallSize>>10, len(t[0]), rp, rw, rw/rp, targetWitnessed, benchVerdict(rw/rp >= targetWitnessed), rb, t[0], t[1]))
+	b.Logf("capture of %d files of %d KiB into the local store, median of %d: without witnesses %.0f files/s, with two (Ed25519, ML-DSA-44, fail-closed) %.0f files/s: %.3f of it (target >= %.2f: %s); bare write+fsync+rename loop %.0f files/s; runs without %v, with %v",
+		smallCount, smallSize>>10, len(t[0]), rp, rw, rw/rp, targetWitnessed, benchVerdict(rw/rp >= targetWitnessed), rb, t[0], t[1])
 }
