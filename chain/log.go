@@ -156,7 +156,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	for _, d := range []string{CheckpointsDir, CosignaturesDir} {
+	dirs := []string{CheckpointsDir}
+	if cfg.Witnesses != nil && cfg.Witnesses.Policy != nil {
+		dirs = append(dirs, CosignaturesDir)
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), checkpointsPerm); err != nil {
 			return nil, fmt.Errorf("open log: %w", err)
 		}
