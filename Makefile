@@ -51,6 +51,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkAppendConcurrent' -benchtime 50000x -count 5 ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkVerifyLog1M|BenchmarkOpen1M' -benchtime 5x -count 1 -timeout 30m ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkProve1M|BenchmarkVerifyProof1M' -count 1 ./chain
+	$(GO) test -run '^$$' -bench 'BenchmarkPublishWitnessed' -benchtime 300x -count 3 ./chain
 	$(GO) test -run '^$$' -bench 'BenchmarkVerifyPackage1GiB' -benchtime 5x -count 1 -timeout 30m ./chain/disclosure
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3Put1GiB|BenchmarkLocalPut1GiB' -benchtime 5x -count 1 -timeout 30m ./storage
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkS3PutSmall|BenchmarkLocalPutSmall|BenchmarkPeakRSS1GiB' -benchtime 3x -count 1 -timeout 30m ./storage

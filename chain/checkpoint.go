@@ -8,8 +8,11 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// MaxCheckpointSize bounds a signed checkpoint; real ones are a few hundred bytes.
-const MaxCheckpointSize = 16 << 10
+// MaxCheckpointSize bounds a signed checkpoint. The log's own are a few
+// hundred bytes; each witness's cosignature adds about 100 bytes
+// (Ed25519) or 3.3 KB (ML-DSA-44), which ParseWitnessPolicy keeps within
+// this bound.
+const MaxCheckpointSize = 64 << 10
 
 // Checkpoint is a C2SP tlog-checkpoint whose signature has been verified.
 type Checkpoint struct {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera"
@@ -64,6 +65,12 @@ type Config struct {
 	Agent, Actor, Host string
 	// Now is the clock of the log.opened event; nil means time.Now.
 	Now func() time.Time
+	// Witnesses, when set, cosign every checkpoint before it is
+	// published (see WitnessConfig); nil means none.
+	Witnesses *WitnessConfig
+	// Logger reports, at WARN, checkpoints published without their
+	// witness quorum and timed checkpoints not published; nil discards.
+	Logger *slog.Logger
 }
 
 // Log is the custody log of one deployment: an append-only RFC 6962 Merkle
@@ -74,15 +81,21 @@ type Log struct {
 	key      *Key
 	verifier note.Verifier
 	signer   *archivingSigner // signs and keeps checkpoints
-	pubMu    sync.Mutex       // one Publish at a time
-	failure  *failState       // set once a verification finds tampering
-	verifyMu sync.Mutex       // one Verify at a time
+	// newCP signs a checkpoint, keeps it (signer) and has the witnesses
+	// cosign it: tessera's own publisher, the one its timer uses.
+	newCP    func(ctx context.Context, size uint64, root []byte) ([]byte, error)
+	logger   *slog.Logger
+	pubMu    sync.Mutex // one Publish at a time
+	failure  *failState // set once a verification finds tampering
+	verifyMu sync.Mutex // one Verify at a time
 	verified atomic.Pointer[verifiedState]
 	fsys     fs.FS
 	appender *tessera.Appender
 	shutdown func(context.Context) error
 	reader   tessera.LogReader
 	cancel   context.CancelFunc
+	// stopLoop stops publishLoop and waits for it; nil without witnesses.
+	stopLoop func()
 
 	mu          sync.Mutex
 	headsLoaded bool
@@ -133,6 +146,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.BatchMaxAge == 0 {
 		cfg.BatchMaxAge = DefaultBatchMaxAge
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	ns, key, err := NewNoteSigner(cfg.Origin, cfg.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
@@ -141,25 +157,48 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, CheckpointsDir), checkpointsPerm); err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+	dirs := []string{CheckpointsDir}
+	if cfg.Witnesses != nil && cfg.Witnesses.Policy != nil {
+		dirs = append(dirs, CosignaturesDir)
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), checkpointsPerm); err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
 	}
 	fsys := os.DirFS(cfg.Dir)
-	sealed, size, verified, err := checkBeforeWriting(ctx, cfg.Dir, fsys, v)
+	failClosed := cfg.Witnesses != nil && cfg.Witnesses.Policy != nil && !cfg.Witnesses.FailOpen
+	sealed, size, verified, err := checkBeforeWriting(ctx, cfg.Dir, fsys, v, failClosed)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
-	driver, err := posix.New(ctx, posix.Config{Path: cfg.Dir})
+	var client *http.Client
+	if cfg.Witnesses != nil {
+		client = cfg.Witnesses.HTTPClient
+	}
+	driver, err := posix.New(ctx, posix.Config{Path: cfg.Dir, HTTPClient: client})
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
+	if client == nil {
+		client = http.DefaultClient
+	}
 	failure := &failState{}
 	signer := &archivingSigner{signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
-	opts := tessera.NewAppendOptions().
+	witnessed := cfg.Witnesses != nil && cfg.Witnesses.Policy != nil
+	interval := cfg.CheckpointInterval
+	if witnessed {
+		// Publish alone publishes (publishLoop): see there.
+		interval = timerOff
+	}
+	opts, err := withWitnesses(tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
-		WithCheckpointInterval(cfg.CheckpointInterval).
-		WithCheckpointRepublishInterval(0)
+		WithCheckpointInterval(interval).
+		WithCheckpointRepublishInterval(0), cfg.Witnesses)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
 	// The appender's background work must outlive ctx until Close has
 	// published the final checkpoint, so it gets a context of its own.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -171,7 +210,20 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l := &Log{
 		cfg: cfg, key: key, verifier: v, signer: signer, failure: failure, fsys: fsys,
 		appender: a, shutdown: shutdown, reader: reader, cancel: cancel,
+		newCP: opts.CheckpointPublisher(reader, client), logger: cfg.Logger,
 		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
+	}
+	// Before each new checkpoint is signed, the published one's
+	// cosignatures are kept, whoever published it.
+	signer.beforeSign = l.keepPublished
+	if witnessed {
+		lctx, stop := context.WithCancel(bg)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			l.publishLoop(lctx, cfg.CheckpointInterval)
+		}()
+		l.stopLoop = func() { stop(); <-done }
 	}
 	l.verified.Store(verified)
 	if err := l.appendStart(ctx, sealed, size); err != nil {
@@ -218,9 +270,10 @@ func (l *Log) appendStart(ctx context.Context, sealed, size uint64) error {
 // removes the leftovers of cut-short writes, checks what the writer is
 // about to extend (checkExisting), verifies what no verification covered
 // yet (verifyOnOpen), and only then publishes a kept checkpoint that a
-// crash left unpublished. It returns the size the newest signed checkpoint
+// crash left unpublished (or, failClosed, removes it: no witness cosigned
+// it). It returns the size the newest published or kept checkpoint
 // seals, the log's size and what is verified.
-func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) (sealed, size uint64, verified *verifiedState, err error) {
+func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier, failClosed bool) (sealed, size uint64, verified *verifiedState, err error) {
 	if err := sweepTemp(dir); err != nil {
 		return 0, 0, nil, err
 	}
@@ -233,7 +286,23 @@ func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Veri
 			return 0, 0, nil, err
 		}
 	}
-	if publish != nil {
+	switch {
+	case publish != nil && failClosed:
+		// Signed just before a crash stopped its witnessing: it goes,
+		// and the entries it sealed are adopted with log.recovered.
+		raw, err := fs.ReadFile(fsys, CheckpointPath)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		cp, err := ParseCheckpoint(raw, v)
+		if err != nil {
+			return 0, 0, nil, withFile(err, CheckpointPath)
+		}
+		if err := removeKept(filepath.Join(dir, CheckpointsDir), sealed); err != nil {
+			return 0, 0, nil, err
+		}
+		sealed = cp.Size
+	case publish != nil:
 		// Signed just before a crash stopped its publication: publish it,
 		// so at most one kept checkpoint is ever newer than the published.
 		if err := replaceFile(filepath.Join(dir, CheckpointPath), publish); err != nil {
@@ -510,7 +579,13 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 // needs a proof now, need not wait for that: Publish signs the tree the
 // writer has integrated, keeps the checkpoint under checkpoints/<size> and
 // replaces the published one, as the log's own publication does (the same
-// signed note, byte for byte).
+// signed note, byte for byte). With witnesses (Config.Witnesses) every
+// checkpoint is published here, the timed ones too (publishLoop), through
+// tessera's own publisher: it signs, then sends the checkpoint to the
+// witnesses, and the published note carries their cosignatures, kept
+// under cosignatures/<size>. Fail-closed, a quorum not met publishes
+// nothing, drops the checkpoint just signed, and returns an error wrapping
+// ErrWitnessQuorum that names the witnesses and the quorum.
 func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 	l.pubMu.Lock()
 	defer l.pubMu.Unlock()
@@ -540,18 +615,63 @@ func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 			return cp, nil
 		}
 	}
-	if size == 0 {
-		root = rfc6962.DefaultHasher.EmptyRoot()
-	}
-	body := flog.Checkpoint{Origin: l.key.Name, Size: size, Hash: root}.Marshal()
-	signed, err := note.Sign(&note.Note{Text: string(body)}, l.signer)
+	signed, err := l.newCP(ctx, size, root)
 	if err != nil {
+		if w := l.cfg.Witnesses; w != nil && w.Policy != nil && !w.FailOpen && l.signer.signed(size) {
+			// Signed and kept, but the witnesses did not cosign it: it
+			// is not published, and not kept either, so that failed
+			// attempts never leave signed checkpoints newer than the
+			// published one (which a verification takes for a rollback).
+			return nil, errors.Join(quorumError(size, w.Policy, err), l.signer.drop(size))
+		}
 		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
 	}
 	if err := replaceFile(filepath.Join(l.cfg.Dir, CheckpointPath), signed); err != nil {
 		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
 	}
+	if err := l.keepCosigned(signed); err != nil {
+		return nil, fmt.Errorf("publish checkpoint of %d entries: %w", size, err)
+	}
 	return ParseCheckpoint(signed, l.verifier)
+}
+
+// timerOff is tessera's checkpoint interval when Publish alone publishes.
+const timerOff = 100 * 365 * 24 * time.Hour
+
+// publishLoop publishes, through Publish, a checkpoint every interval
+// while the log grows; it runs while witnesses cosign. tessera's own timer
+// is then off, so that one checkpoint at a time goes to the witnesses,
+// each one published is kept with its cosignatures at once, and one the
+// witnesses did not cosign is dropped before the next is signed (see
+// Publish). A failure is logged and tried again at the next interval.
+func (l *Log) publishLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if l.Failed() != nil {
+			continue
+		}
+		if _, err := l.Publish(ctx); err != nil && ctx.Err() == nil {
+			l.logger.Warn("checkpoint not published", "err", err)
+		}
+	}
+}
+
+// keepPublished keeps the cosignatures of the published checkpoint.
+func (l *Log) keepPublished() error {
+	raw, err := fs.ReadFile(l.fsys, CheckpointPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return l.keepCosigned(raw)
 }
 
 // Prove returns an inclusion proof of entry index against the newest
@@ -569,6 +689,9 @@ func (l *Log) Prove(ctx context.Context, index uint64) (*Proof, error) {
 // failed (see Verify) publishes nothing: Close only stops it.
 func (l *Log) Close(ctx context.Context) error {
 	defer l.cancel()
+	if l.stopLoop != nil {
+		l.stopLoop()
+	}
 	if l.Failed() != nil {
 		return nil
 	}
@@ -576,7 +699,16 @@ func (l *Log) Close(ctx context.Context) error {
 	// checkpoint covering every entry, finds one at once rather than at
 	// its next interval.
 	_, err := l.Publish(ctx)
-	err = errors.Join(err, l.shutdown(ctx))
+	sctx := ctx
+	if errors.Is(err, ErrWitnessQuorum) {
+		// No checkpoint covers the last entries, and none will until
+		// the witnesses answer: the driver's shutdown, which waits for
+		// one, need not wait long.
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, time.Second)
+		defer cancel()
+	}
+	err = errors.Join(err, l.shutdown(sctx))
 	if _, cerr := l.Checkpoint(ctx); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

@@ -28,8 +28,11 @@ type archivingSigner struct {
 	signer  note.Signer // the log's key; replaced by a rotation (use)
 	dir     string
 	failure *failState
-	mu      sync.Mutex
-	held    bool // a rotation is under way: sign nothing (hold)
+	// beforeSign runs before each signature (it keeps the published
+	// checkpoint's cosignatures); nil does nothing.
+	beforeSign func() error
+	mu         sync.Mutex
+	held       bool // a rotation is under way: sign nothing (hold)
 }
 
 func (a *archivingSigner) Name() string { return a.current().Name() }
@@ -74,6 +77,11 @@ func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
 	if a.held {
 		return nil, errors.New("sign checkpoint: the log's key is being rotated")
 	}
+	if a.beforeSign != nil {
+		if err := a.beforeSign(); err != nil {
+			return nil, err
+		}
+	}
 	sig, err := a.signer.Sign(msg)
 	if err != nil {
 		return nil, err
@@ -95,6 +103,29 @@ func (a *archivingSigner) Sign(msg []byte) ([]byte, error) {
 		return nil, fmt.Errorf("archive checkpoint %d: %w", cp.Size, err)
 	}
 	return sig, nil
+}
+
+// signed says a checkpoint of size entries was signed and kept.
+func (a *archivingSigner) signed(size uint64) bool {
+	_, err := os.Stat(filepath.Join(a.dir, strconv.FormatUint(size, 10)))
+	return err == nil
+}
+
+// drop removes the kept checkpoint of size entries, which was signed but
+// not published.
+func (a *archivingSigner) drop(size uint64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return removeKept(a.dir, size)
+}
+
+// removeKept durably removes the kept checkpoint of size entries from
+// dir.
+func removeKept(dir string, size uint64) error {
+	if err := os.Remove(filepath.Join(dir, strconv.FormatUint(size, 10))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return syncDir(dir)
 }
 
 // replaceFile durably and atomically replaces path with data.
@@ -139,6 +170,11 @@ func placeFile(path string, data []byte, place func(tmp, path string) error) err
 	if err := place(tmp, path); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes the names in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 )
 
 // MaxProofSize bounds a tlog-proof file: 64 hashes and a checkpoint.
-const MaxProofSize = 32 << 10
+const MaxProofSize = MaxCheckpointSize + 16<<10
 
 // Proof is a C2SP tlog-proof (c2sp.org/tlog-proof@v1): the index of one
 // entry, its inclusion proof and the signed checkpoint it proves against.

@@ -30,10 +30,11 @@ func sweepTemp(dir string) error {
 		return err
 	}
 	for sub, names := range map[string][]string{
-		".":            {CheckpointPath},
-		".state":       {"treeState", "gcState", "version"},
-		CheckpointsDir: nil,
-		TimestampsDir:  nil,
+		".":             {CheckpointPath},
+		".state":        {"treeState", "gcState", "version"},
+		CheckpointsDir:  nil,
+		TimestampsDir:   nil,
+		CosignaturesDir: nil,
 	} {
 		if err := sweepDir(filepath.Join(dir, sub), names); err != nil {
 			return err

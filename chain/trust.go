@@ -28,6 +28,9 @@ type Trust struct {
 	// (LinkRotation): the provider's keys before or after a rotation.
 	// Each has its Note set.
 	Linked []*Trust
+	// Witnesses is the witness policy the checkpoint's cosignatures must
+	// meet; nil: witnesses are not checked.
+	Witnesses *WitnessPolicy
 }
 
 // ParseTrust reads what `custos verify --key FILE` names: a PEM public key

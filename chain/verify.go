@@ -170,6 +170,9 @@ func signedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState) (
 		rep.CheckpointSize = max(rep.CheckpointSize, s)
 		roots[s] = append(roots[s], checkedRoot{file: file, hash: kcp.Hash, raw: kcp.Raw})
 	}
+	if err := cosignedRoots(fsys, v, rep, from, roots); err != nil {
+		return nil, 0, err
+	}
 
 	size := cp.Size
 	stateSize, stateRoot, haveState, err := IntegratedSize(fsys)
@@ -193,6 +196,49 @@ func signedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState) (
 		size = max(size, s)
 	}
 	return roots, size, nil
+}
+
+// cosignedRoots adds to roots the root of each checkpoint kept with its
+// witnesses' cosignatures (CosignaturesDir): each must be the log's
+// checkpoint of the size it is kept under, signed by its key, and its root
+// the tree's at that size. (The witnesses' own signatures need their keys:
+// a verifier with the witness policy checks them.)
+func cosignedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState, roots map[uint64][]checkedRoot) error {
+	ents, err := fs.ReadDir(fsys, CosignaturesDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		file := CosignaturesDir + "/" + e.Name()
+		s, err := strconv.ParseUint(e.Name(), 10, 64)
+		switch {
+		case isTempName(e.Name()):
+			continue
+		case err != nil || strconv.FormatUint(s, 10) != e.Name():
+			rep.problem(tamper(file, NoIndex, "unexpected file among the cosigned checkpoints"))
+			continue
+		case from != nil && s < from.size:
+			continue
+		}
+		raw, err := fs.ReadFile(fsys, file)
+		if err != nil {
+			return err
+		}
+		cp, err := ParseCheckpoint(raw, v)
+		if err != nil {
+			rep.problem(asTamper(withFile(err, file)))
+			continue
+		}
+		if cp.Size != s {
+			rep.problem(tamper(file, NoIndex, "kept under size %d but signs size %d", s, cp.Size))
+			continue
+		}
+		roots[s] = append(roots[s], checkedRoot{file: file, hash: cp.Hash})
+	}
+	return nil
 }
 
 func (r *LogReport) err() error {

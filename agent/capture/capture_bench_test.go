@@ -133,11 +133,23 @@ func benchScratch(b *testing.B, in benchFiles, name string) (string, func()) {
 // benchCapturer is a Capturer into store with a real custody log in dir,
 // configured as the agent's (chain's default batching and checkpoints).
 func benchCapturer(ctx context.Context, store Store, dir string) (*Capturer, func() error, error) {
-	signer, err := signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
+	return benchCapturerWith(ctx, store, dir, nil)
+}
+
+// benchSigner is the benchmarks' log key.
+func benchSigner() (signature.SignerVerifier, error) {
+	return signature.LoadED25519SignerVerifier(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
+}
+
+// benchCapturerWith is benchCapturer whose log sends its checkpoints to
+// witnesses (nil: none).
+func benchCapturerWith(ctx context.Context, store Store, dir string, witnesses *chain.WitnessConfig) (*Capturer, func() error, error) {
+	signer, err := benchSigner()
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := chain.Open(ctx, chain.Config{Dir: filepath.Join(dir, "log"), Origin: "custos.bench/agent-1", Signer: signer, Agent: "agent-1"})
+	l, err := chain.Open(ctx, chain.Config{Dir: filepath.Join(dir, "log"), Origin: "custos.bench/agent-1", Signer: signer, Agent: "agent-1",
+		Witnesses: witnesses})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,11 +247,23 @@ func hashPass(b *testing.B, path string, h func() hash.Hash) benchRun {
 // into the store open makes in a new directory, with a new custody log;
 // the number of log appends each capture made is appended to appends.
 func captureInto(b *testing.B, in benchFiles, open func(dir string) (Store, func()), typ, path string, want int, appends *[]int64) benchRun {
+	return captureIntoWith(b, in, open, typ, path, want, appends, nil)
+}
+
+// captureIntoWith is captureInto with a log whose checkpoints witnesses
+// returns cosign (nil: none); a new set of witnesses for each run.
+func captureIntoWith(b *testing.B, in benchFiles, open func(dir string) (Store, func()), typ, path string, want int, appends *[]int64,
+	witnesses func() (*chain.WitnessConfig, func())) benchRun {
 	ctx := context.Background()
 	return func(int) (func(), func()) {
 		dir, cleanup := benchScratch(b, in, "capture")
 		store, remove := open(dir)
-		c, closeLog, err := benchCapturer(ctx, store, dir)
+		var w *chain.WitnessConfig
+		stop := func() {}
+		if witnesses != nil {
+			w, stop = witnesses()
+		}
+		c, closeLog, err := benchCapturerWith(ctx, store, dir, w)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -255,6 +279,7 @@ func captureInto(b *testing.B, in benchFiles, open func(dir string) (Store, func
 			if err := closeLog(); err != nil {
 				b.Fatal(err)
 			}
+			stop()
 			remove()
 			cleanup()
 		}

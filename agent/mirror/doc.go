@@ -16,5 +16,6 @@
 //
 // The mirror lives under Prefix ("log/") in the store, in the same
 // C2SP tlog-tiles layout as the local log, with every checkpoint kept under
-// log/checkpoints/<size>.
+// log/checkpoints/<size>, and each one witnesses cosigned under
+// log/cosignatures/<size>.
 package mirror

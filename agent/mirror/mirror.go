@@ -41,6 +41,7 @@ type Store interface {
 const (
 	Prefix            = "log/"
 	mirrorCheckpoints = Prefix + chain.CheckpointsDir + "/"
+	mirrorCosigned    = Prefix + chain.CosignaturesDir + "/"
 )
 
 // DefaultConcurrency is how many objects a mirror moves at once.
@@ -55,6 +56,10 @@ const mirroredFile = ".mirrored"
 // mirroredTimestampsFile records, the same way, the size of the newest
 // checkpoint whose timestamp tokens the store holds.
 const mirroredTimestampsFile = ".mirrored-timestamps"
+
+// cosignedFile records, the same way, the largest size whose cosigned
+// checkpoint (chain.CosignaturesDir) the store holds.
+const cosignedFile = ".mirrored-cosignatures"
 
 // Config configures a Mirror.
 type Config struct {
@@ -171,6 +176,7 @@ func (m *Mirror) Check(ctx context.Context) (*chain.Checkpoint, error) {
 type SyncReport struct {
 	Checkpoints int    // checkpoints copied
 	Timestamps  int    // timestamp tokens copied (log/timestamps/<size>.<tsa>.tsr)
+	Cosigned    int    // cosigned checkpoints copied
 	Files       int    // tiles and entry bundles copied
 	Size        uint64 // size of the newest checkpoint the store now holds, if Checkpoints > 0
 }
@@ -218,8 +224,13 @@ func (m *Mirror) Sync(ctx context.Context) (*SyncReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("mirror log to the store: %w", err)
 	}
-	if rep.Checkpoints > 0 {
-		m.cfg.Logger.Info("log mirrored", "checkpoints", rep.Checkpoints, "timestamps", rep.Timestamps, "files", rep.Files, "size", rep.Size)
+	n, err = m.syncCosigned(ctx, fsys, from)
+	rep.Cosigned = n
+	if err != nil {
+		return rep, fmt.Errorf("mirror log to the store: %w", err)
+	}
+	if rep.Checkpoints > 0 || rep.Cosigned > 0 {
+		m.cfg.Logger.Info("log mirrored", "checkpoints", rep.Checkpoints, "timestamps", rep.Timestamps, "cosigned", rep.Cosigned, "files", rep.Files, "size", rep.Size)
 	}
 	return rep, nil
 }
@@ -295,6 +306,53 @@ func writeTimestampsRecord(dir string, size uint64, n int) error {
 	return writeRecordFile(dir, mirroredTimestampsFile, fmt.Sprintf("%d %d\n", size, n))
 }
 
+// syncCosigned copies the cosigned checkpoints kept since the last sync,
+// up to size upTo (the newest checkpoint the store holds with all it
+// covers), write-once, each after verifying that it is the log's
+// checkpoint of the size it is kept under. A witness's cosignatures are
+// kept when the log publishes the next checkpoint, so they may come
+// after their checkpoint was mirrored: they have their own record.
+func (m *Mirror) syncCosigned(ctx context.Context, fsys fs.FS, upTo uint64) (int, error) {
+	ents, err := fs.ReadDir(fsys, chain.CosignaturesDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	done, haveDone := readSize(filepath.Join(m.cfg.Dir, cosignedFile))
+	var sizes []uint64
+	for _, e := range ents {
+		s, err := strconv.ParseUint(e.Name(), 10, 64)
+		if err != nil || strconv.FormatUint(s, 10) != e.Name() || s > upTo || (haveDone && s <= done) {
+			continue // a temporary, or not due yet
+		}
+		sizes = append(sizes, s)
+	}
+	slices.Sort(sizes)
+	for i, s := range sizes {
+		file := chain.CosignaturesDir + "/" + strconv.FormatUint(s, 10)
+		raw, err := fs.ReadFile(fsys, file)
+		if err != nil {
+			return i, err
+		}
+		cp, err := chain.ParseCheckpoint(raw, m.cfg.Verifier)
+		if err != nil {
+			return i, namingFile(err, file)
+		}
+		if cp.Size != s {
+			return i, &chain.TamperError{File: file, Index: chain.NoIndex, What: fmt.Sprintf("kept under size %d but signs size %d", s, cp.Size)}
+		}
+		if err := m.put(ctx, mirrorCosigned+strconv.FormatUint(s, 10), raw); err != nil {
+			return i, err
+		}
+		if err := writeSize(m.cfg.Dir, cosignedFile, s); err != nil {
+			return i + 1, fmt.Errorf("mirror log: record cosigned checkpoint %d: %w", s, err)
+		}
+	}
+	return len(sizes), nil
+}
+
 // syncCheckpoint copies the files the tree of size s added to the tree of
 // size from, then the checkpoint of size s.
 func (m *Mirror) syncCheckpoint(ctx context.Context, fsys fs.FS, from, s uint64) (int, error) {
@@ -344,15 +402,21 @@ func (m *Mirror) put(ctx context.Context, key string, data []byte) error {
 
 // mirroredSizes lists the checkpoint sizes the store holds, ascending.
 func (m *Mirror) mirroredSizes(ctx context.Context) ([]uint64, error) {
+	return m.listSizes(ctx, mirrorCheckpoints, "the mirrored checkpoints")
+}
+
+// listSizes lists the sizes of the objects under prefix, ascending; an
+// object named otherwise is tampering with what.
+func (m *Mirror) listSizes(ctx context.Context, prefix, what string) ([]uint64, error) {
 	var sizes []uint64
-	for info, err := range m.cfg.Store.List(ctx, mirrorCheckpoints) {
+	for info, err := range m.cfg.Store.List(ctx, prefix) {
 		if err != nil {
-			return nil, storeError(mirrorCheckpoints, "list", err)
+			return nil, storeError(prefix, "list", err)
 		}
-		name := strings.TrimPrefix(info.Key, mirrorCheckpoints)
+		name := strings.TrimPrefix(info.Key, prefix)
 		n, err := strconv.ParseUint(name, 10, 64)
 		if err != nil || strconv.FormatUint(n, 10) != name {
-			return nil, &chain.TamperError{File: info.Key, Index: chain.NoIndex, What: "unexpected object among the mirrored checkpoints"}
+			return nil, &chain.TamperError{File: info.Key, Index: chain.NoIndex, What: "unexpected object among " + what}
 		}
 		sizes = append(sizes, n)
 	}
@@ -409,7 +473,12 @@ func namingFile(err error, file string) error {
 // readRecord reads the size of the newest checkpoint mirrored with all
 // it covers; ok is false when there is no usable record.
 func readRecord(dir string) (size uint64, ok bool) {
-	b, err := os.ReadFile(filepath.Join(dir, mirroredFile))
+	return readSize(filepath.Join(dir, mirroredFile))
+}
+
+// readSize reads a record file of one size.
+func readSize(path string) (size uint64, ok bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}
@@ -420,9 +489,15 @@ func readRecord(dir string) (size uint64, ok bool) {
 // writeRecord replaces the record atomically. It is not synced: a record
 // lost in a crash only makes the next sync repeat identical puts.
 func writeRecord(dir string, size uint64) error {
-	return writeRecordFile(dir, mirroredFile, fmt.Sprintf("%d\n", size))
+	return writeSize(dir, mirroredFile, size)
 }
 
+// writeSize replaces the record file name in dir with size.
+func writeSize(dir, name string, size uint64) error {
+	return writeRecordFile(dir, name, fmt.Sprintf("%d\n", size))
+}
+
+// writeRecordFile replaces the record file name in dir with content.
 func writeRecordFile(dir, name, content string) error {
 	f, err := os.CreateTemp(dir, name+"-*")
 	if err != nil {

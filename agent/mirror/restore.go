@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,8 +111,34 @@ func (m *Mirror) download(ctx context.Context, tmp string, sizes []uint64) (*Res
 	for _, f := range files {
 		g.Go(func() error { return m.fetch(gctx, tmp, f.Path, newest.Size) })
 	}
+	cosigned, err := m.mirroredCosigned(ctx, newest.Size)
+	if err != nil {
+		return rep, err
+	}
+	for _, s := range cosigned {
+		g.Go(func() error {
+			return m.fetch(gctx, tmp, chain.CosignaturesDir+"/"+strconv.FormatUint(s, 10), newest.Size)
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return rep, err
+	}
+	for _, s := range cosigned {
+		// Only the log's checkpoint of the size it is kept under.
+		file := chain.CosignaturesDir + "/" + strconv.FormatUint(s, 10)
+		raw, err := os.ReadFile(filepath.Join(tmp, filepath.FromSlash(file)))
+		if err != nil {
+			return rep, err
+		}
+		if cp, err := chain.ParseCheckpoint(raw, m.cfg.Verifier); err != nil || cp.Size != s {
+			return rep, &chain.TamperError{File: mirrorCosigned + strconv.FormatUint(s, 10), Index: chain.NoIndex,
+				What: fmt.Sprintf("not the log's cosigned checkpoint of size %d (%v)", s, err)}
+		}
+	}
+	if n := len(cosigned); n > 0 {
+		if err := writeSize(tmp, cosignedFile, cosigned[n-1]); err != nil {
+			return rep, err
+		}
 	}
 	rep.Checkpoints, rep.Files = len(sizes), len(files)
 	if _, err := chain.Reinstate(tmp, m.cfg.Verifier); err != nil {
@@ -175,6 +202,16 @@ func (m *Mirror) downloadTimestamps(ctx context.Context, tmp string, newest uint
 		return 0, nil
 	}
 	return n, writeTimestampsRecord(tmp, last, atLast)
+}
+
+// mirroredCosigned lists the sizes, up to upTo, of the cosigned
+// checkpoints the store holds, ascending.
+func (m *Mirror) mirroredCosigned(ctx context.Context, upTo uint64) ([]uint64, error) {
+	sizes, err := m.listSizes(ctx, mirrorCosigned, "the mirrored cosigned checkpoints")
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(sizes, func(s uint64) bool { return s > upTo }), nil
 }
 
 // fetch copies the mirrored object of path into the same path under tmp,

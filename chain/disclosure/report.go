@@ -23,6 +23,7 @@ const (
 	CheckSHA256SUMS           = "sha256sums"            // every file but SHA256SUMS listed, with its SHA-256
 	CheckKeys                 = "keys"                  // custody/keys names the trusted key
 	CheckCheckpoint           = "checkpoint"            // the checkpoint is signed by the trusted key
+	CheckWitnesses            = "witnesses"             // its cosignatures meet the trusted witness policy, if one is given
 	CheckEvents               = "events"                // events.jsonl: canonical events of the order, in log order
 	CheckProofs               = "proofs"                // one tlog-proof per event, each leading to the checkpoint
 	CheckChain                = "chain"                 // each event links to the one before it
@@ -40,7 +41,7 @@ const (
 
 var checkOrder = []string{
 	CheckFiles, CheckBagIt, CheckBagInfo, CheckPayloadOxum, CheckManifestSHA256, CheckManifestSHA512,
-	CheckTagManifest, CheckTagManifest512, CheckSHA256SUMS, CheckKeys, CheckCheckpoint, CheckEvents, CheckProofs, CheckChain,
+	CheckTagManifest, CheckTagManifest512, CheckSHA256SUMS, CheckKeys, CheckCheckpoint, CheckWitnesses, CheckEvents, CheckProofs, CheckChain,
 	CheckOrderRecord, CheckAttestationSignature, CheckAttestationStatement, CheckAttestationSubjects,
 	CheckRecords, CheckItemsPreserved, CheckCaptureWindow, CheckEventTimes, CheckOrderStatus, CheckTimestamps,
 }
@@ -74,6 +75,9 @@ type Report struct {
 	Origin         string `json:"origin,omitempty"`
 	CheckpointSize uint64 `json:"checkpoint_size,omitempty"`
 	CheckpointHash []byte `json:"checkpoint_hash,omitempty"`
+	// Witnesses is what the checkpoint's cosignatures showed, when the
+	// checkpoint verified.
+	Witnesses *WitnessReport `json:"witnesses,omitempty"`
 	// Recipient is the recipient the signed statement names ("none" for
 	// a package not encrypted), when the statement could be read.
 	Recipient string `json:"recipient,omitempty"`

@@ -68,6 +68,7 @@ func VerifyWith(ctx context.Context, root fs.FS, trust *chain.Trust, opts Verify
 	v.checkBagIt()
 	v.linkRotations()
 	v.checkCheckpoint()
+	v.checkWitnesses()
 	v.checkKeys()
 	v.parseOrderRecord()
 	v.checkEvents()

@@ -39,8 +39,8 @@ func verifyPackage(t *testing.T, dir string, trust *chain.Trust) *disclosure.Rep
 			t.Fatalf("error %v holds no *TamperError", err)
 		}
 	}
-	if len(rep.Checks) != 24 {
-		t.Fatalf("%d checks reported, want every one of the 24", len(rep.Checks))
+	if len(rep.Checks) != 25 {
+		t.Fatalf("%d checks reported, want every one of the 25", len(rep.Checks))
 	}
 	return rep
 }
@@ -71,7 +71,7 @@ func TestVerifyPackageUntampered(t *testing.T) {
 		}
 	}
 	text := reportText(rep)
-	if n := strings.Count(text, "\n"); n != 26 || !strings.Contains(text, "verified: order "+pkgOrderID) {
+	if n := strings.Count(text, "\n"); n != 27 || !strings.Contains(text, "verified: order "+pkgOrderID) {
 		t.Errorf("text form: %d lines:\n%s", n, text)
 	}
 }

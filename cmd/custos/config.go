@@ -124,6 +124,40 @@ type LogConfig struct {
 	// Timestamp names the RFC 3161 timestamp authorities asked for tokens
 	// over the log's checkpoints (agent/tsa).
 	Timestamp TimestampConfig `mapstructure:"timestamp"`
+	// Witnesses is a witness policy file (relative to data_dir); every
+	// checkpoint is sent to its witnesses to cosign. Empty: none.
+	Witnesses string `mapstructure:"witnesses"`
+	// WitnessFailOpen publishes a checkpoint that missed its quorum all
+	// the same, logging it at WARN (the default: a witness down never
+	// stops preservation); false blocks its publication.
+	WitnessFailOpen bool `mapstructure:"witness_fail_open"`
+	// WitnessTimeout bounds the wait for one checkpoint's witnesses.
+	WitnessTimeout time.Duration `mapstructure:"witness_timeout"`
+
+	witnessPolicy *chain.WitnessPolicy // Witnesses, parsed by validate
+}
+
+// witnessConfig is the log's witnesses, nil when none are configured.
+func (l *LogConfig) witnessConfig() *chain.WitnessConfig {
+	if l.witnessPolicy == nil {
+		return nil
+	}
+	return &chain.WitnessConfig{Policy: l.witnessPolicy, FailOpen: l.WitnessFailOpen, Timeout: l.WitnessTimeout}
+}
+
+// loadWitnesses reads and parses the witness policy file, if any.
+func (l *LogConfig) loadWitnesses() error {
+	if l.Witnesses == "" {
+		return nil
+	}
+	text, err := readLimited(l.Witnesses, 1<<20)
+	if err != nil {
+		return fmt.Errorf("config: log.witnesses: %w", err)
+	}
+	if l.witnessPolicy, err = chain.ParseWitnessPolicy(text); err != nil {
+		return fmt.Errorf("config: log.witnesses: %s: %w", l.Witnesses, err)
+	}
+	return nil
 }
 
 // TimestampConfig configures the tokens over checkpoints.
@@ -222,6 +256,9 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "log.verify_every", def: 24 * time.Hour, kind: kindDuration},
 		{name: "log.timestamp.tsa", def: []any{}, kind: kindList},
 		{name: "log.timestamp.every", def: tsa.DefaultEvery, kind: kindDuration},
+		{name: "log.witnesses", def: ""},
+		{name: "log.witness_fail_open", def: true, kind: kindBool},
+		{name: "log.witness_timeout", def: chain.DefaultWitnessTimeout, kind: kindDuration},
 		{name: "server.listen", def: "127.0.0.1:8420"},
 		{name: "server.tls_cert", def: ""},
 		{name: "server.tls_key", def: ""},
@@ -474,15 +511,21 @@ func (c *Config) resolve(lookupEnv func(string) (string, bool)) error {
 	c.Store.S3.RetentionMode = strings.ToUpper(c.Store.S3.RetentionMode)
 	c.Store.S3.Checksum = strings.ToUpper(c.Store.S3.Checksum)
 	c.Store.S3.SSE = strings.ToLower(c.Store.S3.SSE)
-	if c.Store.S3.SSECKeyFile != "" {
-		f, err := expandHome(c.Store.S3.SSECKeyFile, lookupEnv)
+	for _, f := range []struct {
+		key  string
+		path *string
+	}{{"store.s3.sse_c_key_file", &c.Store.S3.SSECKeyFile}, {"log.witnesses", &c.Log.Witnesses}} {
+		if *f.path == "" {
+			continue
+		}
+		p, err := expandHome(*f.path, lookupEnv)
 		if err != nil {
-			return fmt.Errorf("config: store.s3.sse_c_key_file: %w", err)
+			return fmt.Errorf("config: %s: %w", f.key, err)
 		}
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(c.DataDir, f)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(c.DataDir, p)
 		}
-		c.Store.S3.SSECKeyFile = filepath.Clean(f)
+		*f.path = filepath.Clean(p)
 	}
 	return nil
 }
@@ -508,6 +551,12 @@ func (c *Config) validate() error {
 	}
 	if c.Log.VerifyEvery < time.Minute {
 		return fmt.Errorf("config: log.verify_every: %v is shorter than 1m", c.Log.VerifyEvery)
+	}
+	if c.Log.WitnessTimeout < 100*time.Millisecond {
+		return fmt.Errorf("config: log.witness_timeout: %v is shorter than 100ms", c.Log.WitnessTimeout)
+	}
+	if err := c.Log.loadWitnesses(); err != nil {
+		return err
 	}
 	switch c.Store.Type {
 	case "local":

@@ -88,6 +88,8 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		Agent:              cfg.AgentID,
 		Actor:              cfg.Actor,
 		Host:               host,
+		Witnesses:          cfg.Log.witnessConfig(),
+		Logger:             g.logger,
 	})
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, unlock())

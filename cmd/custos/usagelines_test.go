@@ -241,6 +241,9 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 			if flag == "document" {
 				must(t, os.WriteFile(w, []byte("%PDF-1.4\n"), 0o644))
 			}
+		case flag == "witness-policy":
+			w = filepath.Join(work, "witnesses.policy")
+			must(t, os.WriteFile(w, []byte("witness w1 w1.example+6ae2e1d6+BBFR9wtrOxVS4qTTaupj1PwW0uFzmU0bRwkNUpMmJRxE https://w1.example\nquorum none\n"), 0o644))
 		case flag == "actor":
 			w = "custodian@example.net"
 		case flag == "agent-id":

@@ -19,6 +19,7 @@ import (
 type verifyOptions struct {
 	key, keyLine, identity string
 	rotations              []string
+	witnessPolicy          string
 	json                   bool
 	html                   string
 	tsaRoots               string
@@ -37,11 +38,15 @@ func newVerifyCommand(g *globalOptions) *cli.Command {
 			"with its result. Nothing is fetched or executed; archives are extracted into a private\n" +
 			"temporary directory with limits. Exits 0 only if everything holds, 3 if anything fails,\n" +
 			"4 if the package verified but the copy holds extra files (.DS_Store, __MACOSX/).\n" +
+			"With --witness-policy, the checkpoint's witness cosignatures are checked against your\n" +
+			"policy (which witnesses cosigned, and whether its quorum is met); without it, verify\n" +
+			"says that witnesses were not checked.\n" +
 			"It needs no data directory, configuration or lock.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "the provider's key `FILE`: a PEM public key or a note verifier line", Destination: &opts.key},
 			&cli.StringFlag{Name: "key-line", Usage: "the provider's note verifier `LINE` (name+hash+key)", Destination: &opts.keyLine},
 			&cli.StringSliceFlag{Name: "rotation", Usage: "a key rotation certificate `FILE` from the provider, linking the key to the one before or after it (repeatable)"},
+			&cli.StringFlag{Name: "witness-policy", Usage: "witness policy `FILE` (Sigsum/transparency-dev format) the checkpoint's cosignatures must meet", Destination: &opts.witnessPolicy},
 			&cli.StringFlag{Name: "identity", Usage: "age identity `FILE` (age or SSH private key) for an .age package", Destination: &opts.identity},
 			&cli.BoolFlag{Name: "json", Usage: "print the machine report (stable JSON)", Destination: &opts.json},
 			&cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report to `FILE`", Destination: &opts.html},
@@ -76,6 +81,15 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		}
 	default:
 		return usageErrorf("verify: --key FILE or --key-line LINE is required: the provider's key, obtained apart from the package")
+	}
+	if opts.witnessPolicy != "" {
+		data, err := readLimited(opts.witnessPolicy, 1<<20)
+		if err != nil {
+			return usageErrorf("verify: --witness-policy: %v", err)
+		}
+		if trust.Witnesses, err = chain.ParseWitnessPolicy(data); err != nil {
+			return usageErrorf("verify: --witness-policy %s: %v", opts.witnessPolicy, err)
+		}
 	}
 	if trust, err = linkRotations(trust, opts.rotations); err != nil {
 		return err
@@ -161,7 +175,7 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 
 // keyChecks are the checks that fail, and only they, when a package is
 // verified with a key other than the one it was signed with.
-var keyChecks = []string{"keys", "checkpoint", "proofs", "attestation-signature"}
+var keyChecks = []string{"keys", "checkpoint", "witnesses", "proofs", "attestation-signature"}
 
 // errUntrustedKey is a verification that failed only because the package
 // carries, and is signed by, another key than the one trusted: most often
