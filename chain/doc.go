@@ -24,7 +24,7 @@
 //
 //	rep, err := chain.VerifyLog(ctx, fsys, verifier)   // the whole log: entries, tiles, checkpoints, order chains
 //	for rec, err := range chain.Entries(ctx, fsys, 0, size) { ... }
-//	ev, proof, cp, err := chain.VerifyEvent(encoded, proofText, checkpoint, verifier)
+//	ev, proof, err := chain.VerifyEvent(encoded, proofText, checkpoint, verifier)
 //
 // Every finding of tampering is a *TamperError naming the file and entry;
 // errors.Is(err, ErrTamper) holds for each, and any other error says
