@@ -357,7 +357,7 @@ func (r *Registry) openItem(ctx context.Context, key string, spooled bool, sum s
 // documentSourceName is the source name of the order document item. It
 // serves no data category: a disclosure limited to categories leaves it
 // out unless --items names it.
-const documentSourceName = "order-document"
+const documentSourceName = chain.OrderDocumentSource
 
 // selectItems applies the disclosure's limits.
 func selectItems(all []disclosure.Item, opts DiscloseOptions) ([]disclosure.Item, error) {

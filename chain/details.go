@@ -16,6 +16,12 @@ import (
 // takes them back from an event. The keys and the text of their values are
 // part of the event format: changing one changes every log written since.
 
+// OrderDocumentSource is the source name of the capture that preserves an
+// order's own document at receipt (capture.started names it among its
+// sources): its item is the order, not data the order names, and serves
+// no data category.
+const OrderDocumentSource = "order-document"
+
 // OrderStatus is an order's status as its order events name it (the status
 // and previous_status details). The agent's lifecycle decides which status
 // may follow which; the log and a package's verifier read the names.

@@ -50,16 +50,11 @@ func Outcomes() []string {
 	return []string{OutcomePreserved, OutcomeDisclosed, OutcomeReleased, OutcomePending}
 }
 
-// documentSource is the source name of the capture that preserves an
-// order's own document at receipt (the agent's): its items are the order,
-// not the data it names, and do not count as preservation here.
-const documentSource = "order-document"
-
 // isDocumentCapture reports whether a capture.started's sources (each
 // "name (kind)", comma-separated) are the order's document alone.
 func isDocumentCapture(sources string) bool {
 	name, _, _ := strings.Cut(sources, " (")
-	return name == documentSource && !strings.Contains(sources, ", ")
+	return name == chain.OrderDocumentSource && !strings.Contains(sources, ", ")
 }
 
 // Count is one row of a breakdown.
