@@ -58,7 +58,7 @@ bench:
 	./scripts/with-minio.sh ./scripts/with-rclone.sh $(GO) test -run '^$$' -bench 'BenchmarkCaptureLocal1GiB|BenchmarkCaptureS31GiB' -benchtime 3x -count 3 -timeout 60m ./agent/capture
 	./scripts/with-minio.sh ./scripts/with-rclone.sh $(GO) test -run '^$$' -bench 'BenchmarkCaptureSmall|BenchmarkCaptureMailbox|BenchmarkCapturePeakRSS1GiB' -benchtime 3x -count 1 -timeout 90m ./agent/capture
 	$(GO) test -run '^$$' -bench 'BenchmarkDisclose1GiB' -benchtime 3x -count 3 -timeout 30m ./agent
-	$(GO) test -run '^$$' -bench 'BenchmarkCLICaptureTSA' -benchtime 5x -count 1 -timeout 30m ./cmd/custos
+	$(GO) test -run '^$$' -bench 'BenchmarkCLICaptureTSA' -benchtime 6x -count 1 -timeout 30m ./cmd/custos
 	./scripts/with-minio.sh $(GO) test -run '^$$' -bench 'BenchmarkAPISmallCaptures' -benchtime 1x -count 3 -timeout 30m ./agent/server
 	$(GO) test -run '^$$' -bench 'BenchmarkServeRSS' -benchtime 1x -count 3 -timeout 30m ./cmd/custos
 	$(GO) test -run '^$$' -bench 'BenchmarkCLICommands' -benchtime 9x -count 1 -timeout 30m ./cmd/custos
