@@ -84,7 +84,18 @@ type Stamper struct {
 	cfg  Config
 	mu   sync.Mutex
 	last map[string]time.Time // the last request to each authority, in this process
+	// quiet remembers, per authority, entries already read and found to
+	// hold no order event, so that a loop calling Stamp often reads each
+	// entry once.
+	quiet map[string]span
+	// runErr is the last error Run logged, so that a lasting one is
+	// logged once.
+	runErr string
 }
+
+// span is the entries [from, to) an authority's newest token at from left
+// uncovered.
+type span struct{ from, to uint64 }
 
 // New returns a Stamper for the log in cfg.Dir.
 func New(cfg Config) (*Stamper, error) {
@@ -119,7 +130,7 @@ func New(cfg Config) (*Stamper, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Stamper{cfg: cfg, last: map[string]time.Time{}}, nil
+	return &Stamper{cfg: cfg, last: map[string]time.Time{}, quiet: map[string]span{}}, nil
 }
 
 // ParseURL checks an authority's URL: absolute, http or https, with a host.
@@ -189,11 +200,19 @@ func (s *Stamper) Stamp(ctx context.Context) ([]Result, error) {
 		if !s.due(a.Name, has, from) {
 			continue
 		}
-		pending, err := orderEventSince(ctx, fsys, from, size, has)
+		if !has {
+			from = 0
+		}
+		start := from
+		if q, ok := s.quiet[a.Name]; ok && q.from == from && q.to <= size {
+			start = q.to
+		}
+		pending, err := orderEventSince(ctx, fsys, start, size)
 		if err != nil {
 			return out, err
 		}
 		if !pending {
+			s.quiet[a.Name] = span{from, size}
 			continue
 		}
 		s.last[a.Name] = s.cfg.Now()
@@ -206,6 +225,53 @@ func (s *Stamper) Stamp(ctx context.Context) ([]Result, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// RunEvery is how often Run looks for a checkpoint to timestamp.
+const RunEvery = time.Second
+
+// Run calls Stamp every interval (RunEvery when 0) until ctx is done, so
+// that an order's receipt is timestamped within about Config.Every and a
+// checkpoint whatever else the daemon's clock is set to; Stamp reads only
+// entries it has not read before. A lasting error is logged once (Error
+// for tampering, Warn otherwise) and tried again at the next interval.
+func (s *Stamper) Run(ctx context.Context, interval time.Duration) {
+	if len(s.cfg.Authorities) == 0 {
+		return
+	}
+	if interval <= 0 {
+		interval = RunEvery
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		_, err := s.Stamp(ctx)
+		s.logRunErr(ctx, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// logRunErr logs err unless Run logged it last time.
+func (s *Stamper) logRunErr(ctx context.Context, err error) {
+	msg := ""
+	if err != nil && ctx.Err() == nil {
+		msg = err.Error()
+	}
+	if msg == s.runErr {
+		return
+	}
+	s.runErr = msg
+	switch {
+	case msg == "":
+	case errors.Is(err, chain.ErrTamper):
+		s.cfg.Logger.Error("timestamps: the log does not read back as written; no token is asked for until it does", "error", err)
+	default:
+		s.cfg.Logger.Warn("timestamps: cannot read the log; tried again shortly", "error", err)
+	}
 }
 
 // askedFile, in the log directory, records when each authority was last
@@ -276,11 +342,8 @@ func (s *Stamper) due(name string, has bool, size uint64) bool {
 }
 
 // orderEventSince says whether the entries [from, size) hold an event of
-// an order ([0, size) when the authority has no token yet).
-func orderEventSince(ctx context.Context, fsys fs.FS, from, size uint64, has bool) (bool, error) {
-	if !has {
-		from = 0
-	}
+// an order.
+func orderEventSince(ctx context.Context, fsys fs.FS, from, size uint64) (bool, error) {
 	for rec, err := range chain.Entries(ctx, fsys, from, size) {
 		if err != nil {
 			return false, err

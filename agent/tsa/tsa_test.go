@@ -159,3 +159,53 @@ func TestNewRefusesBadAuthorities(t *testing.T) {
 		}
 	}
 }
+
+// Run asks on its own clock: entries of no order are read once and ask
+// nobody, however often Run looks; an order event after them is found and
+// timestamped, and Run ends with its context.
+func TestRunTimestampsAnOrderAfterQuietEntries(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	good := tsatest.New(t, tsatest.Options{Name: "Good TSA"})
+	var logged bytes.Buffer
+	s, err := tsa.New(tsa.Config{Dir: dir, Every: time.Millisecond, Authorities: []tsa.Authority{authority("good", good)},
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx, 5*time.Millisecond) }()
+	kept := func() []chain.KeptTimestamp {
+		k, err := chain.KeptTimestamps(os.DirFS(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	for range 3 { // entries of no order, each under a checkpoint Run sees
+		appendAndPublish(t, l, "")
+		time.Sleep(20 * time.Millisecond)
+	}
+	if k := kept(); len(k) != 0 {
+		t.Fatalf("a token over a log with no order event: %+v", k)
+	}
+	size := appendAndPublish(t, l, orderID)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(kept()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	k := kept()
+	if len(k) != 1 || k[0].TSA != "good" || k[0].Size != size {
+		t.Fatalf("after an order event at checkpoint %d: %+v\n%s", size, k, logged.String())
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not end with its context")
+	}
+	if strings.Contains(logged.String(), "level=WARN") || strings.Contains(logged.String(), "level=ERROR") {
+		t.Fatalf("Run logged a problem:\n%s", logged.String())
+	}
+}

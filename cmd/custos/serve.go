@@ -26,6 +26,7 @@ import (
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/agent/scheduler"
 	"github.com/custos-evidence/custos/agent/server"
+	"github.com/custos-evidence/custos/agent/tsa"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -79,6 +80,10 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	if err != nil {
 		return err
 	}
+	stamper, err := newStamper(cfg, logger)
+	if err != nil {
+		return err
+	}
 	// Decrypting the key (scrypt) and opening the log took tens of MiB
 	// that the daemon will not need again: give them back now rather than
 	// whenever the scavenger gets to them.
@@ -108,7 +113,7 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	}
 	defer removeInfo()
 	logger.Info("serving", "url", url, "data_dir", cfg.DataDir, "store", cfg.Store.Type)
-	return serveUntilDone(ctx, hs, ln, srv, sched, cfg.Server.DrainTimeout, logger)
+	return serveUntilDone(ctx, hs, ln, srv, sched, stamper, cfg.Server.DrainTimeout, logger)
 }
 
 // serveConfig reads and checks all the daemon needs before it touches the
@@ -195,9 +200,12 @@ func openDaemonState(ctx context.Context, g *globalOptions, cfg *Config) (_ *dae
 
 // serveUntilDone serves until ctx ends, then shuts down in order: stop
 // taking requests, let open ones finish, drain the jobs. The caller then
-// closes the log, which publishes the final checkpoint.
+// closes the log, which publishes the final checkpoint. stamper, when not
+// nil, asks for timestamps on its own short clock beside the scheduler's
+// tick, so a token follows an order's receipt within log.timestamp.every
+// and a checkpoint (issue 16) however long the tick is.
 func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *server.Server, sched *scheduler.Scheduler,
-	drainTimeout time.Duration, logger *slog.Logger) error {
+	stamper *tsa.Stamper, drainTimeout time.Duration, logger *slog.Logger) error {
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	jobsDone := make(chan error, 1)
@@ -206,6 +214,13 @@ func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *
 	defer stopSched()
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(schedCtx) }()
+	stampDone := make(chan struct{})
+	go func() {
+		defer close(stampDone)
+		if stamper != nil {
+			stamper.Run(schedCtx, 0)
+		}
+	}()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	var err error
@@ -218,6 +233,7 @@ func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, srv *
 	// The scheduler first: a release or purge it is making ends with its
 	// step (the registry records each before it returns).
 	stopSched()
+	<-stampDone
 	if serr := <-schedDone; serr != nil {
 		err = errors.Join(err, fmt.Errorf("serve: scheduler: %w", serr))
 	}
@@ -288,15 +304,6 @@ func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMir
 		return nil, err
 	}
 	hooks := []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}, verify}
-	stamper, err := newStamper(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	if stamper != nil {
-		// Before the mirror sync, so a new token is copied at once.
-		stamp := func(ctx context.Context) error { _, err := stamper.Stamp(ctx); return err }
-		hooks = append([]scheduler.Hook{{Name: "timestamps", Every: cfg.Log.Timestamp.Every, Run: stamp}}, hooks...)
-	}
 	s, err := scheduler.New(scheduler.Config{
 		Registry: reg, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
 		Webhook: sc.Webhook, WebhookSecret: []byte(sc.WebhookSecret.Reveal()),
