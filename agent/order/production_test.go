@@ -145,8 +145,11 @@ func TestProductionReview(t *testing.T) {
 	noReason := c
 	noReason.Reason = ""
 	for name, f := range map[string]func() error{
-		"second review":    func() error { _, _, err := n.Review(ReviewObjected, false, c); return err },
-		"not notified":     func() error { _, _, err := productionOrder(&Production{}).Review(ReviewConfirmed, false, c); return err },
+		"second review": func() error { _, _, err := n.Review(ReviewObjected, false, c); return err },
+		"not notified": func() error {
+			_, _, err := productionOrder(&Production{}).Review(ReviewConfirmed, false, c)
+			return err
+		},
 		"no production":    func() error { _, _, err := productionOrder(nil).Review(ReviewConfirmed, false, c); return err },
 		"produced already": func() error { _, _, err := notified.Review(ReviewObjected, true, c); return err },
 		"unknown outcome":  func() error { _, _, err := notified.Review("maybe", false, c); return err },
