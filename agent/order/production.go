@@ -246,51 +246,52 @@ type DeadlineLogged struct {
 	Met    bool
 }
 
-// Duty is what the scheduler logs for o's production deadline at now,
-// given what the log holds of it (logged) and the time of the order's
-// first disclosure (zero when none): deadline.missed once the deadline
-// passed with no disclosure, else a deadline.warning for the largest share
-// passed that was not warned of (one warning, late, after a daemon was
-// down across two). It returns nil when nothing is due: no production
-// order, stopped, produced, missed already, or no share passed.
+// Duty is the deadline event due for o at now, given what the log holds
+// of its deadline (logged) and the time of the order's first disclosure
+// (producedAt, zero when none), or nil when none is:
+//
+//   - deadline.set when the log holds none for the deadline o has now
+//     (its receipt's was lost to a crash);
+//   - deadline.met once when a disclosure came by the due time,
+//     deadline.missed once when the due time passed without one;
+//   - else deadline.warning for the largest share of the time passed that
+//     was not warned of (one warning, late, when a daemon was down across
+//     two).
+//
+// A stopped deadline (an objection) has no warnings and is never missed.
 func (o *Order) Duty(now, producedAt time.Time, logged DeadlineLogged, c Change) (*chain.Event, error) {
 	d, ok := o.ProductionDue()
-	if !ok || d.Stopped || !producedAt.IsZero() || logged.Missed || logged.Met {
+	if !ok || logged.Missed || logged.Met {
 		return nil, nil
 	}
 	c.At = now
-	if !now.Before(d.Due) {
-		c.Reason = fmt.Sprintf("production was due %s (%s) and no disclosure was made", utcStamp(d.Due), d.Rule)
-		return deadlineEvent(chain.DeadlineMissed, o, c, chain.DeadlineDetails{Kind: d.Kind, Rule: d.Rule, Due: d.Due})
-	}
-	warned := 0
-	if logged.Due.Equal(d.Due) {
-		warned = logged.Warned
+	dd := chain.DeadlineDetails{Kind: d.Kind, Rule: d.Rule, Due: d.Due}
+	switch {
+	case !logged.Due.Equal(d.Due):
+		return o.DeadlineSetEvent(c)
+	case !producedAt.IsZero() && !producedAt.After(d.Due):
+		dd.ProducedAt = producedAt
+		c.Reason = fmt.Sprintf("produced %s, due %s (%s)", utcStamp(producedAt), utcStamp(d.Due), d.Rule)
+		return deadlineEvent(chain.DeadlineMet, o, c, dd)
+	case d.Stopped:
+		return nil, nil
+	case !producedAt.IsZero() || !now.Before(d.Due):
+		dd.ProducedAt = producedAt
+		c.Reason = fmt.Sprintf("production was due %s (%s) and no disclosure was made by then", utcStamp(d.Due), d.Rule)
+		return deadlineEvent(chain.DeadlineMissed, o, c, dd)
 	}
 	share := 0
 	for _, s := range WarningShares() {
-		if s > warned && !now.Before(d.WarnAt(s)) {
+		if s > logged.Warned && !now.Before(d.WarnAt(s)) {
 			share = s
 		}
 	}
 	if share == 0 {
 		return nil, nil
 	}
+	dd.Share = share
 	c.Reason = fmt.Sprintf("%d%% of the time to produce has passed: due %s (%s left)", share, utcStamp(d.Due), d.Due.Sub(now).Round(time.Minute))
-	return deadlineEvent(chain.DeadlineWarning, o, c, chain.DeadlineDetails{Kind: d.Kind, Rule: d.Rule, Due: d.Due, Share: share})
-}
-
-// MetEvent is the deadline.met event of a production order disclosed at
-// c.At, in time; nil when o is no production order, or its deadline
-// passed, or was stopped (the log then holds or will hold
-// deadline.missed).
-func (o *Order) MetEvent(c Change) (*chain.Event, error) {
-	d, ok := o.ProductionDue()
-	if !ok || d.Stopped || c.At.After(d.Due) {
-		return nil, nil
-	}
-	c.Reason = fmt.Sprintf("produced %s, due %s (%s)", utcStamp(c.At), utcStamp(d.Due), d.Rule)
-	return deadlineEvent(chain.DeadlineMet, o, c, chain.DeadlineDetails{Kind: d.Kind, Rule: d.Rule, Due: d.Due, ProducedAt: c.At})
+	return deadlineEvent(chain.DeadlineWarning, o, c, dd)
 }
 
 // CheckProduce refuses a disclosure of production order o at now that

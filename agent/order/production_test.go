@@ -66,35 +66,39 @@ func TestProductionDue(t *testing.T) {
 func TestProductionDuty(t *testing.T) {
 	ten := productionOrder(&Production{})
 	eight := productionOrder(&Production{Emergency: true})
+	tenDue, eightDue := received.Add(10*24*time.Hour), received.Add(8*time.Hour)
 	c := Change{Actor: "scheduler", Agent: "agent-1"}
 	for _, tc := range []struct {
 		name     string
 		o        *Order
 		at       time.Duration
 		logged   DeadlineLogged
-		produced bool
+		produced time.Duration   // after receipt; 0 for none
 		want     chain.EventType // "" for nothing
 		share    int
 	}{
-		{"10d: before half", ten, 4 * 24 * time.Hour, DeadlineLogged{}, false, "", 0},
-		{"10d: at half", ten, 5 * 24 * time.Hour, DeadlineLogged{}, false, chain.DeadlineWarning, 50},
-		{"10d: half warned", ten, 6 * 24 * time.Hour, DeadlineLogged{Due: received.Add(10 * 24 * time.Hour), Warned: 50}, false, "", 0},
-		{"10d: 80 % after half", ten, 8 * 24 * time.Hour, DeadlineLogged{Due: received.Add(10 * 24 * time.Hour), Warned: 50}, false, chain.DeadlineWarning, 80},
-		{"10d: both passed unwarned: one, the latest", ten, 9 * 24 * time.Hour, DeadlineLogged{}, false, chain.DeadlineWarning, 80},
-		{"10d: a warning of another due time", ten, 6 * 24 * time.Hour, DeadlineLogged{Due: received.Add(time.Hour), Warned: 80}, false, chain.DeadlineWarning, 50},
-		{"10d: passed", ten, 10 * 24 * time.Hour, DeadlineLogged{Warned: 80}, false, chain.DeadlineMissed, 0},
-		{"10d: missed once", ten, 11 * 24 * time.Hour, DeadlineLogged{Missed: true}, false, "", 0},
-		{"10d: produced", ten, 11 * 24 * time.Hour, DeadlineLogged{}, true, "", 0},
-		{"8h: at 4h", eight, 4 * time.Hour, DeadlineLogged{}, false, chain.DeadlineWarning, 50},
-		{"8h: at 6h24", eight, 6*time.Hour + 24*time.Minute, DeadlineLogged{Due: received.Add(8 * time.Hour), Warned: 50}, false, chain.DeadlineWarning, 80},
-		{"8h: passed", eight, 8 * time.Hour, DeadlineLogged{}, false, chain.DeadlineMissed, 0},
-		{"objected: nothing", productionOrder(&Production{AuthorityNotified: true, Review: review(ReviewObjected, received)}), 11 * 24 * time.Hour, DeadlineLogged{}, false, "", 0},
-		{"no production order", productionOrder(nil), 11 * 24 * time.Hour, DeadlineLogged{}, false, "", 0},
+		{"10d: no deadline.set logged", ten, time.Hour, DeadlineLogged{}, 0, chain.DeadlineSet, 0},
+		{"10d: another deadline.set logged", ten, time.Hour, DeadlineLogged{Due: eightDue}, 0, chain.DeadlineSet, 0},
+		{"10d: before half", ten, 4 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, 0, "", 0},
+		{"10d: at half", ten, 5 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, 0, chain.DeadlineWarning, 50},
+		{"10d: half warned", ten, 6 * 24 * time.Hour, DeadlineLogged{Due: tenDue, Warned: 50}, 0, "", 0},
+		{"10d: 80 % after half", ten, 8 * 24 * time.Hour, DeadlineLogged{Due: tenDue, Warned: 50}, 0, chain.DeadlineWarning, 80},
+		{"10d: both passed unwarned: one, the latest", ten, 9 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, 0, chain.DeadlineWarning, 80},
+		{"10d: passed", ten, 10 * 24 * time.Hour, DeadlineLogged{Due: tenDue, Warned: 80}, 0, chain.DeadlineMissed, 0},
+		{"10d: missed once", ten, 11 * 24 * time.Hour, DeadlineLogged{Due: tenDue, Missed: true}, 0, "", 0},
+		{"10d: produced in time", ten, 11 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, time.Hour, chain.DeadlineMet, 0},
+		{"10d: met once", ten, 11 * 24 * time.Hour, DeadlineLogged{Due: tenDue, Met: true}, time.Hour, "", 0},
+		{"10d: produced late, while no one looked", ten, 12 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, 11 * 24 * time.Hour, chain.DeadlineMissed, 0},
+		{"8h: at 4h", eight, 4 * time.Hour, DeadlineLogged{Due: eightDue}, 0, chain.DeadlineWarning, 50},
+		{"8h: at 6h24", eight, 6*time.Hour + 24*time.Minute, DeadlineLogged{Due: eightDue, Warned: 50}, 0, chain.DeadlineWarning, 80},
+		{"8h: passed", eight, 8 * time.Hour, DeadlineLogged{Due: eightDue}, 0, chain.DeadlineMissed, 0},
+		{"objected: nothing", productionOrder(&Production{AuthorityNotified: true, Review: review(ReviewObjected, received)}), 11 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, 0, "", 0},
+		{"no production order", productionOrder(nil), 11 * 24 * time.Hour, DeadlineLogged{}, 0, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var produced time.Time
-			if tc.produced {
-				produced = received.Add(time.Hour)
+			if tc.produced != 0 {
+				produced = received.Add(tc.produced)
 			}
 			e, err := tc.o.Duty(received.Add(tc.at), produced, tc.logged, c)
 			if err != nil {
