@@ -59,7 +59,7 @@ func (d DeadlineDetails) Put(m map[string]string) map[string]string {
 	}
 	stamp := func(key string, t time.Time) {
 		if !t.IsZero() {
-			m[key] = t.UTC().Format(time.RFC3339)
+			m[key] = t.UTC().Format(time.RFC3339Nano)
 		}
 	}
 	stamp("due", d.Due)

@@ -31,11 +31,15 @@ type OrderSummary struct {
 	Order    *order.Order   `json:"order"`
 	Deadline order.Deadline `json:"deadline"`
 	Items    int            `json:"items"`
+	// Production is a production order's deadline at the time of the
+	// list; absent for any other order.
+	Production *order.ProductionState `json:"production,omitempty"`
 }
 
-// NewOrderSummary lists v with its deadline d.
-func NewOrderSummary(v *agent.OrderView, d order.Deadline) OrderSummary {
-	return OrderSummary{Order: v.Order, Deadline: d, Items: v.State.ItemCount()}
+// NewOrderSummary lists v with its deadline d and, for a production
+// order, its production deadline at now.
+func NewOrderSummary(v *agent.OrderView, d order.Deadline, now time.Time) OrderSummary {
+	return OrderSummary{Order: v.Order, Deadline: d, Items: v.State.ItemCount(), Production: v.Order.ProductionState(now, v.State.Produced)}
 }
 
 // OrderDetail is one order, as GET /v1/orders/{id} and

@@ -9,7 +9,9 @@ import (
 	"github.com/custos-evidence/custos/chain"
 )
 
-var received = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+// received has nanoseconds, as an order received by the agent's clock does:
+// the deadline events must carry them.
+var received = time.Date(2026, 12, 1, 9, 0, 0, 123456789, time.UTC)
 
 func productionOrder(p *Production) *Order {
 	return &Order{Version: Version, ID: "01KBXYZ0000000000000000000", Reference: "P-1", Authority: "Court", RequestingState: "DE",

@@ -259,7 +259,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Ide
 		if !visible(v.Order, id) || (status != "" && string(v.Order.Status) != status) {
 			continue
 		}
-		out = append(out, api.NewOrderSummary(v, s.deadline(v.Order)))
+		out = append(out, api.NewOrderSummary(v, s.deadline(v.Order), s.cfg.Now()))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
