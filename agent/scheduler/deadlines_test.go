@@ -19,19 +19,11 @@ import (
 // with its flags, now.
 func (f *fixture) addProduction(t *testing.T, emergency, notified bool) *order.Order {
 	t.Helper()
-	draft, err := (&order.Flags{
+	return f.receive(t, order.Flags{
 		Reference: "PROD-1", Authority: "Landgericht Berlin", RequestingState: "DE", Profile: "custom", LegalBasis: "StPO 95",
 		Selectors: []string{"email:" + selector}, Categories: "content", Expires: "60d",
 		Production: true, Emergency: emergency, AuthorityNotified: notified,
-	}).Draft(f.clk.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := f.reg.Add(context.Background(), draft, nil, "intake@example.net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Order
+	})
 }
 
 // restart replaces f's registry by a new one over the same log, store and
