@@ -33,7 +33,7 @@ func detail(ctx context.Context, s *Server, v *agent.OrderView) (*api.OrderDetai
 	if err != nil {
 		return nil, err
 	}
-	return api.NewOrderDetail(v, s.deadline(v.Order), items), nil
+	return api.NewOrderDetail(v, s.deadline(v.Order), items, s.cfg.Now()), nil
 }
 
 // visible reports whether id may see order o (see order.Order.Visible).

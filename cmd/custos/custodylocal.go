@@ -164,7 +164,8 @@ func (l *localCustody) ShowOrder(ctx context.Context, id string) (_ *api.OrderDe
 	if err != nil {
 		return nil, err
 	}
-	return api.NewOrderDetail(v, reg.Deadline(v.Order, time.Now()), items), nil
+	now := time.Now()
+	return api.NewOrderDetail(v, reg.Deadline(v.Order, now), items, now), nil
 }
 
 // step runs a lifecycle step on order id as the data directory's writer.
