@@ -258,7 +258,9 @@ type DeadlineLogged struct {
 //     was not warned of (one warning, late, when a daemon was down across
 //     two).
 //
-// A stopped deadline (an objection) has no warnings and is never missed.
+// A stopped deadline (an objection), and one of an order released (or
+// purged) without a disclosure, has no warnings and is never missed: the
+// order ended, and its deadline with it.
 func (o *Order) Duty(now, producedAt time.Time, logged DeadlineLogged, c Change) (*chain.Event, error) {
 	d, ok := o.ProductionDue()
 	if !ok || logged.Missed || logged.Met {
@@ -273,7 +275,7 @@ func (o *Order) Duty(now, producedAt time.Time, logged DeadlineLogged, c Change)
 		dd.ProducedAt = producedAt
 		c.Reason = fmt.Sprintf("produced %s, due %s (%s)", utcStamp(producedAt), utcStamp(d.Due), d.Rule)
 		return deadlineEvent(chain.DeadlineMet, o, c, dd)
-	case d.Stopped:
+	case d.Stopped, producedAt.IsZero() && (o.Status == StatusReleased || o.Status == StatusPurged):
 		return nil, nil
 	case !producedAt.IsZero() || !now.Before(d.Due):
 		dd.ProducedAt = producedAt

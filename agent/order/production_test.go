@@ -65,6 +65,12 @@ func TestProductionDue(t *testing.T) {
 	}
 }
 
+func released(o *Order) *Order {
+	c := o.clone()
+	c.Status = StatusReleased
+	return c
+}
+
 func TestProductionDuty(t *testing.T) {
 	ten := productionOrder(&Production{})
 	eight := productionOrder(&Production{Emergency: true})
@@ -96,6 +102,8 @@ func TestProductionDuty(t *testing.T) {
 		{"8h: passed", eight, 8 * time.Hour, DeadlineLogged{Due: eightDue}, 0, chain.DeadlineMissed, 0},
 		{"objected: nothing", productionOrder(&Production{AuthorityNotified: true, Review: review(ReviewObjected, received)}), 11 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, 0, "", 0},
 		{"no production order", productionOrder(nil), 11 * 24 * time.Hour, DeadlineLogged{}, 0, "", 0},
+		{"released unproduced: ended", released(ten), 11 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, 0, "", 0},
+		{"released after production in time: met", released(ten), 11 * 24 * time.Hour, DeadlineLogged{Due: tenDue}, time.Hour, chain.DeadlineMet, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var produced time.Time

@@ -22,8 +22,8 @@ func (s *Scheduler) keepDeadlines(ctx context.Context, now time.Time, views []*a
 			return
 		}
 		o := v.Order
-		if o.Production == nil || o.Status == order.StatusPurged {
-			continue
+		if o.Production == nil || v.State.Deadline.Missed || v.State.Deadline.Met {
+			continue // no production order, or its deadline ended
 		}
 		logged, err := s.reg.KeepDeadline(ctx, o.ID, now, s.actor)
 		for _, e := range logged {
