@@ -210,3 +210,39 @@ func TestDeadlineReviewHoldsProductionUntilConfirmedAndObjectionStopsIt(t *testi
 		t.Fatalf("deadline.set details: %+v", sets)
 	}
 }
+
+// With a webhook, each warning and the miss are posted once, signed, and
+// a notice the webhook refused is posted again at the next Step; the
+// state file keeps a restart from posting one twice.
+func TestDeadlineNoticesPostedOnceAcrossRestarts(t *testing.T) {
+	f := newFixture(t, 0)
+	cfg, rcv := f.webhookConfig(t)
+	o := f.addProduction(t, true, false)
+	s := f.scheduler(t, cfg)
+	f.stepAt(t, s, t0.Add(4*time.Hour))
+	rcv.setFailing(true)
+	if rep := f.stepAt(t, s, t0.Add(7*time.Hour)); !slices.Equal(rep.DeadlineWarned, []string{o.ID}) || len(rep.Errors) != 1 {
+		t.Fatalf("80 %% while the webhook is down: %+v", rep)
+	}
+	rcv.setFailing(false)
+	s = f.scheduler(t, cfg)
+	if rep := step(t, s); len(rep.DeadlineWarned) != 0 || len(rep.Errors) != 0 {
+		t.Fatalf("after a restart: %+v", rep)
+	}
+	f.stepAt(t, s, t0.Add(8*time.Hour))
+	s = f.scheduler(t, cfg)
+	step(t, s)
+	got, attempts := rcv.received()
+	var types []string
+	for _, r := range got {
+		types = append(types, r.Type+"@"+r.Delivery[strings.LastIndex(r.Delivery, "/")+1:])
+		if r.Order != o.ID || r.Reference != "PROD-1" {
+			t.Errorf("notice %+v", r)
+		}
+	}
+	want := []string{"custos.order.deadline_warning@50", "custos.order.deadline_warning@80", "custos.order.deadline_missed@missed"}
+	if !slices.Equal(types, want) || attempts != 4 {
+		t.Fatalf("webhook got %v in %d requests, want %v in 4", types, attempts, want)
+	}
+	f.checkNoSecretLogged(t, cfg)
+}

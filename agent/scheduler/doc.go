@@ -45,7 +45,10 @@
 // time that was not logged as met yet; each is a log line too (a miss at
 // Error). What was logged is read back from the custody log itself
 // (agent.Registry.KeepDeadline), not from StateFile, so a restart repeats
-// none. They are not posted to the Webhook.
+// none. With a Webhook, the latest warning, or the miss, is posted once as
+// a DeadlineNotice, signed as a Reminder is; one the webhook refused is
+// posted again at the next Step, and those it took are remembered in
+// StateFile.
 //
 // With AutoRelease, an order past its expiry that is not held is released
 // (order.released, "expired: automatic release at <expiry>") and purged
