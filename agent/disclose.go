@@ -84,6 +84,9 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 		return nil, err
 	}
 	defer unlock()
+	if err := v.Order.CheckProduce(r.now()); err != nil {
+		return nil, err
+	}
 	watch := &tamperWatch{}
 	c, err := r.disclosureContents(ctx, v, opts, watch)
 	if err != nil {
@@ -106,6 +109,7 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 		_ = os.RemoveAll(final)
 		return nil, fmt.Errorf("disclose: the package was built but its disclosure could not be logged, so it was removed: %w", err)
 	}
+	r.produced(ctx, v.Order, v.State, c.Time, opts.Actor)
 	return rep, nil
 }
 

@@ -63,6 +63,11 @@ type OrderState struct {
 	// of an order whose record is gone (a purged one).
 	Received  map[string]string
 	ExpiresAt string
+	// Produced is the time of the order's first disclosure.created: a
+	// production order's data produced. Deadline is what its deadline
+	// events say (deadline.go).
+	Produced time.Time
+	Deadline order.DeadlineLogged
 }
 
 // ReadOrderStates reads the first size entries of the log in fsys and
@@ -139,6 +144,9 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 		if e.Type == chain.OrderReceived {
 			st.Received = e.Details
 		}
+	}
+	if err := st.applyDeadline(rec); err != nil {
+		return err
 	}
 	return st.applyItems(rec)
 }

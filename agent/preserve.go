@@ -78,24 +78,31 @@ func (r *Registry) Add(ctx context.Context, draft *order.Order, doc *Document, a
 		return nil, err
 	}
 	res := &AddResult{Order: o}
+	// A production order's deadline runs from its receipt: logged at once.
+	// Should that fail, the order is received all the same and the
+	// scheduler logs the deadline at its next step.
+	dlErr := r.logDeadlineSet(ctx, o, order.Change{Actor: actor, Agent: r.Agent, Host: r.Host, At: now})
+	if dlErr != nil {
+		dlErr = fmt.Errorf("order %s received, its production deadline not logged yet (the scheduler logs it): %w", o.ID, dlErr)
+	}
 	if ref == nil {
-		return res, nil
+		return res, dlErr
 	}
 	rep, err := r.capture(ctx, o, []capture.NamedSource{{Name: documentSourceName, Source: docSrc}}, now, nil, actor, nil, nil)
 	res.Document = rep
 	if err != nil {
-		return res, fmt.Errorf("order %s received, its document not preserved: %w", o.ID, err)
+		return res, errors.Join(fmt.Errorf("order %s received, its document not preserved: %w", o.ID, err), dlErr)
 	}
 	if rep.Failed() {
-		return res, fmt.Errorf("order %s received, its document not preserved: %s", o.ID, strings.Join(rep.Failures(), "; "))
+		return res, errors.Join(fmt.Errorf("order %s received, its document not preserved: %s", o.ID, strings.Join(rep.Failures(), "; ")), dlErr)
 	}
 	for _, it := range rep.Items {
 		if it.Digests.SHA256 != ref.SHA256 {
-			return res, fmt.Errorf("order %s received: the document %s changed while it was read (%s at receipt, %s preserved)",
-				o.ID, doc.Path, ref.SHA256, it.Digests.SHA256)
+			return res, errors.Join(fmt.Errorf("order %s received: the document %s changed while it was read (%s at receipt, %s preserved)",
+				o.ID, doc.Path, ref.SHA256, it.Digests.SHA256), dlErr)
 		}
 	}
-	return res, nil
+	return res, dlErr
 }
 
 // CaptureOptions are the choices of one capture.

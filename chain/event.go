@@ -51,6 +51,16 @@ const (
 	LogOpened           EventType = "log.opened"
 	LogRecovered        EventType = "log.recovered"
 	CustodyNote         EventType = "custody.note"
+	// OrderReviewed records the enforcing authority's review of a
+	// production order (confirmed or objected); the deadline events
+	// record each production deadline computed (deadline.set), a share of
+	// its time passed (deadline.warning), and whether it was met by a
+	// disclosure (deadline.met) or passed without one (deadline.missed).
+	OrderReviewed   EventType = "order.reviewed"
+	DeadlineSet     EventType = "deadline.set"
+	DeadlineWarning EventType = "deadline.warning"
+	DeadlineMissed  EventType = "deadline.missed"
+	DeadlineMet     EventType = "deadline.met"
 )
 
 var knownTypes = map[EventType]bool{
@@ -59,6 +69,7 @@ var knownTypes = map[EventType]bool{
 	CaptureFailed: true, FixityVerified: true, FixityFailed: true, ItemAccessed: true,
 	DisclosureCreated: true, DisclosureAbandoned: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
 	LogOpened: true, LogRecovered: true, CustodyNote: true,
+	OrderReviewed: true, DeadlineSet: true, DeadlineWarning: true, DeadlineMissed: true, DeadlineMet: true,
 }
 
 // Digest identifies one preserved item by its content hashes, lower-case hex.

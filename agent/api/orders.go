@@ -31,23 +31,30 @@ type OrderSummary struct {
 	Order    *order.Order   `json:"order"`
 	Deadline order.Deadline `json:"deadline"`
 	Items    int            `json:"items"`
+	// Production is a production order's deadline at the time of the
+	// list; absent for any other order.
+	Production *order.ProductionState `json:"production,omitempty"`
 }
 
-// NewOrderSummary lists v with its deadline d.
-func NewOrderSummary(v *agent.OrderView, d order.Deadline) OrderSummary {
-	return OrderSummary{Order: v.Order, Deadline: d, Items: v.State.ItemCount()}
+// NewOrderSummary lists v with its deadline d and, for a production
+// order, its production deadline at now.
+func NewOrderSummary(v *agent.OrderView, d order.Deadline, now time.Time) OrderSummary {
+	return OrderSummary{Order: v.Order, Deadline: d, Items: v.State.ItemCount(), Production: v.Order.ProductionState(now, v.State.Produced)}
 }
 
 // OrderDetail is one order, as GET /v1/orders/{id} and
 // `custos order show --output json` give it; the fields are in the order
 // their JSON names sort.
 type OrderDetail struct {
-	Deadline     order.Deadline `json:"deadline"`
-	Events       int            `json:"events"`
-	Items        []ItemView     `json:"items"`
-	Order        *order.Order   `json:"order"`
-	Purged       []chain.Digest `json:"purged"`
-	RecordSHA256 string         `json:"record_sha256"`
+	Deadline order.Deadline `json:"deadline"`
+	Events   int            `json:"events"`
+	Items    []ItemView     `json:"items"`
+	Order    *order.Order   `json:"order"`
+	// Production is a production order's deadline when shown; absent
+	// for any other order.
+	Production   *order.ProductionState `json:"production,omitempty"`
+	Purged       []chain.Digest         `json:"purged"`
+	RecordSHA256 string                 `json:"record_sha256"`
 }
 
 // ItemView is an item the order holds, in an OrderDetail.
@@ -63,10 +70,12 @@ type ItemView struct {
 	Size   int64  `json:"size,omitempty"`
 }
 
-// NewOrderDetail describes v, which holds items, with its deadline d.
-func NewOrderDetail(v *agent.OrderView, d order.Deadline, items []agent.HeldItem) *OrderDetail {
+// NewOrderDetail describes v, which holds items, with its deadline d and,
+// for a production order, its production deadline at now.
+func NewOrderDetail(v *agent.OrderView, d order.Deadline, items []agent.HeldItem, now time.Time) *OrderDetail {
 	st := v.State
-	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record}
+	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record,
+		Production: v.Order.ProductionState(now, st.Produced)}
 	for _, it := range items {
 		iv := ItemView{SHA256: it.Digest.SHA256, SHA512: it.Digest.SHA512, Key: it.Key, Spooled: it.Spooled}
 		if it.Record != nil {

@@ -422,7 +422,11 @@ func (fr *formReader) order(root *xmlNode, spec formSpec, ns, sum string) *Order
 	fr.present(b, r+"/SectionB", "Addressee")
 	if spec.typ == FormEPOC {
 		f.Emergency = fr.boolean(b, r+"/SectionB", "Emergency")
-		fr.present(root, r, "SectionC") // the deadlines, kept verbatim
+		// The deadlines are kept verbatim; whether the enforcing authority
+		// was notified decides the production deadline (Production).
+		c := fr.one(root, r, "SectionC", true)
+		notified := c != nil && fr.boolean(c, r+"/SectionC", "EnforcingAuthorityNotified")
+		o.Production = &Production{Emergency: f.Emergency, AuthorityNotified: notified}
 	}
 	o.Confidentiality.Confidential = fr.boolean(b, r+"/SectionB", "Confidential")
 

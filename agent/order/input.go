@@ -106,6 +106,9 @@ type Flags struct {
 	// NoNotificationUntil is a date, an RFC 3339 time or a duration.
 	NoNotificationUntil string
 	LegacyDigests       bool
+	// Production makes it a production order; Emergency and
+	// AuthorityNotified are its flags (Production), refused without it.
+	Production, Emergency, AuthorityNotified bool
 }
 
 // Draft turns the flags into a draft order for NewOrder, which checks it.
@@ -116,6 +119,12 @@ func (f *Flags) Draft(now time.Time) (*Order, error) {
 		Reference: f.Reference, Authority: f.Authority, RequestingState: f.RequestingState,
 		Profile: f.Profile, LegalBasis: f.LegalBasis, OffenceSummary: f.OffenceSummary,
 		Confidentiality: Confidentiality{Confidential: f.Confidential}, LegacyDigests: f.LegacyDigests,
+	}
+	switch {
+	case f.Production:
+		o.Production = &Production{Emergency: f.Emergency, AuthorityNotified: f.AuthorityNotified}
+	case f.Emergency || f.AuthorityNotified:
+		ps.add("production", "emergency and authority_notified are flags of a production order: give production too")
 	}
 	received := now
 	if f.ReceivedAt != "" {

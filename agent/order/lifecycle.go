@@ -239,6 +239,9 @@ func (o *Order) ReceivedEvent(c Change) (*chain.Event, error) {
 		d["form"], d["form_certificate_id"], d["form_sha256"] = string(f.Type), f.CertificateID, f.SHA256
 		d["production"], d["emergency"] = fmt.Sprint(f.Production), fmt.Sprint(f.Emergency)
 	}
+	if p := o.Production; p != nil {
+		d["production"], d["emergency"], d["authority_notified"] = "true", fmt.Sprint(p.Emergency), fmt.Sprint(p.AuthorityNotified)
+	}
 	return o.event(chain.OrderReceived, c, "", d)
 }
 

@@ -133,6 +133,8 @@ type DocumentRef struct {
 //	legacy_digests     MD5 and SHA-1 wanted beside SHA-256 and SHA-512
 //	status             see Status
 //	document           {sha256, name, media_type, size}: the order document item
+//	production         a production order: {emergency, authority_notified,
+//	                   review: {outcome, at, basis, actor}} (see Production)
 //	form               the EU certificate the order came as: {type, namespace,
 //	                   certificate_id, sha256, production, emergency, data,
 //	                   fields, applied} (see Form and docs/orders.md)
@@ -164,6 +166,9 @@ type Order struct {
 	LegacyDigests   bool            `json:"legacy_digests,omitempty"`
 	Status          Status          `json:"status,omitempty"`
 	Document        *DocumentRef    `json:"document,omitempty"`
+	// Production makes the order a production order, with a deadline to
+	// produce the data by (ProductionDue); nil for a preservation order.
+	Production *Production `json:"production,omitempty"`
 	// Form is the EU certificate the order was received as (ParseForm);
 	// nil for an order received by flags or an order file.
 	Form *Form `json:"form,omitempty"`
@@ -230,6 +235,7 @@ func (o *Order) clone() *Order {
 		c.Document = &d
 	}
 	c.Form = o.Form.clone()
+	c.Production = o.Production.clone()
 	return &c
 }
 
@@ -304,6 +310,7 @@ func (o *Order) validateFields(ps *problems) {
 	if o.Form != nil {
 		o.Form.validate(ps)
 	}
+	o.validateProduction(ps)
 }
 
 func (o *Order) validateSelectors(ps *problems) {
@@ -452,6 +459,10 @@ func NewOrder(draft *Order, ps *Profiles, now time.Time, entropy io.Reader) (*Or
 	if o.Document != nil {
 		errs.add("document", "set when the order document is stored as an item")
 	}
+	if o.Production != nil && o.Production.Review != nil {
+		errs.add("production.review", "set when the enforcing authority's review is recorded (order review)")
+		o.Production.Review = nil
+	}
 	o.Version, o.Status, o.Extensions, o.CurrentHold, o.Document = Version, StatusReceived, nil, nil, nil
 	if !o.ReceivedAt.IsZero() {
 		errs.add("received_at", "%s", receivedAtGiven)
@@ -581,6 +592,9 @@ func Format(o *Order) ([]byte, error) {
 	}
 	if c.Form != nil {
 		c.Form.utc()
+	}
+	if c.Production != nil && c.Production.Review != nil {
+		c.Production.Review.At = c.Production.Review.At.UTC()
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("order %s: %w", printable(o.ID), err)

@@ -2,7 +2,7 @@
 // custody log alone: the orders received in a period, by instrument
 // (jurisdiction profile), by requesting state and by outcome, the accounts
 // they named, how long preservation took to begin (receipt to the first
-// sealed items), and the deadlines missed. Every figure comes from signed
+// sealed items), and the production deadlines met and missed. Every figure comes from signed
 // log entries, so anyone holding the log (or its mirror) can recompute it;
 // the report names the log size it was computed at.
 //
@@ -35,9 +35,8 @@ type Period struct {
 
 // The outcomes of an order, from the most to the least conclusive: an
 // order counts once, under the first of these its events show. (Replies
-// that the provider cannot comply, and missed production deadlines, are
-// not events of this version's log yet: when they are, they are counted
-// here.)
+// that the provider cannot comply are not events of this version's log
+// yet: when they are, they are counted here.)
 const (
 	OutcomeDisclosed = "disclosed" // a disclosure.created
 	OutcomeReleased  = "released"  // released (or purged) without a disclosure
@@ -80,11 +79,21 @@ type Report struct {
 	// FirstSealed is the time from an order's receipt to its first sealed
 	// items, over the orders that have sealed items.
 	FirstSealed Durations `json:"receipt_to_first_sealed"`
+	// Deadlines counts the production deadlines that fell due in the
+	// period, whatever the order's receipt: met (deadline.met) and missed
+	// (deadline.missed).
+	Deadlines Deadlines `json:"production_deadlines"`
 	// Origin and CheckpointRoot name the checkpoint of LogSize entries the
 	// report was computed at (set by the caller, who read it): with them
 	// anyone holding the log can recompute every figure.
 	Origin         string `json:"origin,omitempty"`
 	CheckpointRoot []byte `json:"checkpoint_root,omitempty"`
+}
+
+// Deadlines counts production deadlines by what became of them.
+type Deadlines struct {
+	Met    int `json:"met"`
+	Missed int `json:"missed"`
 }
 
 // Durations summarises a set of durations.
@@ -118,6 +127,7 @@ func Build(ctx context.Context, entries iter.Seq2[*chain.Record, error], p Perio
 	}
 	facts := map[string]*orderFacts{}
 	documents := map[string]bool{} // captures of an order's own document
+	deadlines := dueDeadlines{}
 	var size uint64
 	for rec, err := range entries {
 		if err != nil {
@@ -129,6 +139,12 @@ func Build(ctx context.Context, entries iter.Seq2[*chain.Record, error], p Perio
 		size = rec.Index + 1
 		e := rec.Event
 		if e.Order == "" {
+			continue
+		}
+		if e.Type == chain.DeadlineMet || e.Type == chain.DeadlineMissed {
+			if err := deadlines.add(rec, p); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if e.Type == chain.OrderReceived {
@@ -171,7 +187,31 @@ func Build(ctx context.Context, entries iter.Seq2[*chain.Record, error], p Perio
 	rep.ByRequestingState = counts(states, nil)
 	rep.ByOutcome = counts(outcomes, Outcomes())
 	rep.FirstSealed = summarise(waits)
+	for _, t := range deadlines {
+		if t == chain.DeadlineMet {
+			rep.Deadlines.Met++
+		} else {
+			rep.Deadlines.Missed++
+		}
+	}
 	return rep, nil
+}
+
+// dueDeadlines are the production deadlines due in the period, by order
+// and due time, with what became of each.
+type dueDeadlines map[string]chain.EventType
+
+// add counts a deadline.met or deadline.missed whose due time falls in p.
+// Details that do not read are tampering with the entry.
+func (dd dueDeadlines) add(rec *chain.Record, p Period) error {
+	d, err := chain.ReadDeadlineDetails(rec.Event)
+	if err != nil {
+		return &chain.TamperError{Index: int64(rec.Index), What: err.Error()}
+	}
+	if !d.Due.Before(p.From) && d.Due.Before(p.To) {
+		dd[rec.Event.Order+" "+d.Due.UTC().Format(time.RFC3339)] = rec.Event.Type
+	}
+	return nil
 }
 
 // receivedFacts reads an order.received event: the receipt time is the

@@ -99,6 +99,14 @@ func TestBuild(t *testing.T) {
 		ev(chain.DisclosureCreated, o1, t0.Add(6*h), nil),
 		ev(chain.OrderReleased, o2, t0.Add(7*h), map[string]string{"status": "released", "order_sha256": strings.Repeat("c", 64)}),
 		received(o5, "us-2703f", "US", "9", t0.Add(48*h)), // after the period
+		// Production deadlines: counted by their due time, whatever the
+		// order's receipt; a repeated one once.
+		ev(chain.DeadlineMissed, o4, t0.Add(8*h), map[string]string{"kind": "production", "rule": "production-10d", "due": t0.Add(7 * h).Format(time.RFC3339)}),
+		ev(chain.DeadlineMissed, o4, t0.Add(9*h), map[string]string{"kind": "production", "rule": "production-10d", "due": t0.Add(7 * h).Format(time.RFC3339)}),
+		ev(chain.DeadlineMissed, o3, t0.Add(10*h), map[string]string{"kind": "emergency-production", "rule": "emergency-8h", "due": t0.Add(10 * h).Format(time.RFC3339)}),
+		ev(chain.DeadlineMet, o1, t0.Add(6*h), map[string]string{"kind": "production", "rule": "production-10d", "due": t0.Add(20 * h).Format(time.RFC3339),
+			"produced_at": t0.Add(6 * h).Format(time.RFC3339)}),
+		ev(chain.DeadlineMissed, o5, t0.Add(60*h), map[string]string{"kind": "production", "rule": "production-10d", "due": t0.Add(58 * h).Format(time.RFC3339)}), // after the period
 	})
 	ctx := context.Background()
 	rep, err := report.Build(ctx, chain.Entries(ctx, os.DirFS(dir), 0, size), report.Period{From: t0, To: t0.Add(24 * h)})
@@ -112,6 +120,7 @@ func TestBuild(t *testing.T) {
 		ByOutcome: []report.Count{{Key: "preserved", Orders: 1}, {Key: "disclosed", Orders: 1},
 			{Key: "released", Orders: 2}, {Key: "pending", Orders: 1}},
 		FirstSealed: report.Durations{Orders: 3, Median: 30, P95: 90, Slowest: 90},
+		Deadlines:   report.Deadlines{Met: 1, Missed: 2},
 	}
 	if !reflect.DeepEqual(rep, want) {
 		t.Fatalf("report\n got %+v\nwant %+v", rep, want)

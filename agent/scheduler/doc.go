@@ -1,5 +1,6 @@
 // Package scheduler runs the daemon's timed duties over an agent.Registry:
-// reminders before an order expires, automatic release and purge at expiry,
+// reminders before an order expires, production deadlines' warnings and
+// misses, automatic release and purge at expiry,
 // periodic fixity audits at a bounded read rate, and extra periodic duties
 // (Hooks) such as syncing the log mirror or flushing the spool.
 //
@@ -36,6 +37,18 @@
 // drops a delivery id it has seen. A reminder counts as sent on a 2xx
 // answer; otherwise it is tried again at the next Step. Sent reminders are
 // remembered in StateFile, so a restart does not repeat them.
+//
+// Production deadlines (docs/orders.md): for each production order the
+// scheduler logs deadline.warning when 50 % and then 80 % of the time from
+// receipt to the due time has passed, deadline.missed once when the due
+// time passes without a disclosure, and deadline.met for a disclosure in
+// time that was not logged as met yet; each is a log line too (a miss at
+// Error). What was logged is read back from the custody log itself
+// (agent.Registry.KeepDeadline), not from StateFile, so a restart repeats
+// none. With a Webhook, the latest warning, or the miss, is posted once as
+// a DeadlineNotice, signed as a Reminder is; one the webhook refused is
+// posted again at the next Step, and those it took are remembered in
+// StateFile.
 //
 // With AutoRelease, an order past its expiry that is not held is released
 // (order.released, "expired: automatic release at <expiry>") and purged

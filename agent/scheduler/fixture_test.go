@@ -142,10 +142,16 @@ const selector = "alice@example.net"
 // addOrder receives an order under profile now.
 func (f *fixture) addOrder(t *testing.T, profile string) *order.Order {
 	t.Helper()
-	draft, err := (&order.Flags{
+	return f.receive(t, order.Flags{
 		Reference: "LE-1", Authority: "FBI", RequestingState: "US", Profile: profile, LegalBasis: "18 U.S.C. 2703(f)",
 		Selectors: []string{"email:" + selector}, Categories: "content",
-	}).Draft(f.clk.Now())
+	})
+}
+
+// receive receives the order flags give, now, as intake.
+func (f *fixture) receive(t *testing.T, flags order.Flags) *order.Order {
+	t.Helper()
+	draft, err := flags.Draft(f.clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

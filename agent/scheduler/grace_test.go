@@ -15,18 +15,10 @@ import (
 // expires (a duration such as "2d") now.
 func (f *fixture) addShortOrder(t *testing.T, expires string) *order.Order {
 	t.Helper()
-	draft, err := (&order.Flags{
+	return f.receive(t, order.Flags{
 		Reference: "LE-2", Authority: "Court", RequestingState: "US", Profile: "custom", LegalBasis: "as stated",
 		Selectors: []string{"email:" + selector}, Categories: "content", Expires: expires,
-	}).Draft(f.clk.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := f.reg.Add(context.Background(), draft, nil, "intake@example.net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Order
+	})
 }
 
 // TestNoAutomaticPurgeWithinTheGrace (issue 19): an order that expires

@@ -60,7 +60,8 @@ func (s *Scheduler) remindOrder(ctx context.Context, now time.Time, o *order.Ord
 	if s.webhook != nil {
 		err := down
 		if err == nil {
-			err = s.webhook.send(ctx, now, newReminder(o, d, at, lead))
+			r := newReminder(o, d, at, lead)
+			err = s.webhook.send(ctx, now, r.Delivery, r)
 		}
 		if err != nil {
 			s.log.Warn("expiry reminder not delivered; tried again at the next step", append(attrs, "error", err)...)

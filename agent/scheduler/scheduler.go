@@ -100,6 +100,10 @@ type Report struct {
 	// FixityUnchecked counts those that could not be read.
 	FixityChecked, FixityFailed, FixityUnchecked, FixityRemaining int
 	Hooks                                                         []string // hooks run
+	// DeadlineWarned, DeadlineMissed and DeadlineMet are the production
+	// orders whose deadline this Step warned of (50 or 80 % of the time
+	// passed), found missed, or found met by a disclosure.
+	DeadlineWarned, DeadlineMissed, DeadlineMet []string
 	// Errors are the failures of this Step, each naming its order, item
 	// or hook; each is also logged. Their duties are tried again later.
 	Errors []error
@@ -222,7 +226,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 }
 
 // Step does one pass at the clock's current time: the reminders due, the
-// expiries due (with AutoRelease), a slice of the fixity round due, and
+// production deadlines' warnings and misses due, the expiries due (with AutoRelease), a slice of the fixity round due, and
 // the hooks due. Its error is ErrBusy, a failure to read the orders (the
 // hooks still run), or ctx's; the failures of single duties are in
 // Report.Errors.
@@ -237,6 +241,7 @@ func (s *Scheduler) Step(ctx context.Context) (*Report, error) {
 	if err == nil {
 		s.remind(ctx, now, views, complete, rep)
 		s.saveState(rep) // before anything long: a crash must not repeat them
+		s.keepDeadlines(ctx, now, views, rep)
 		if s.cfg.AutoRelease {
 			s.expire(ctx, now, views, rep)
 		}

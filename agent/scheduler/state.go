@@ -19,13 +19,17 @@ import (
 const stateVersion = 1
 
 // state is what the scheduler remembers across restarts: the reminders
-// done and the last complete fixity round.
+// done, the deadline notices the webhook took and the last complete
+// fixity round.
 type state struct {
 	path      string // "": memory only
 	reminders map[string]reminderRecord
 	// FixityRound is when the last complete fixity round started.
 	FixityRound time.Time
-	dirty       bool
+	// notices are the deadline notices the webhook took: delivery id ->
+	// order.
+	notices map[string]string
+	dirty   bool
 }
 
 // stateFile is the state file's format.
@@ -33,6 +37,15 @@ type stateFile struct {
 	Version     int              `json:"version"`
 	Reminders   []reminderRecord `json:"reminders"`
 	FixityRound time.Time        `json:"fixity_round,omitzero"`
+	// DeadlineNotices are the production deadline notices the webhook
+	// took (absent from files written before them).
+	DeadlineNotices []noticeRecord `json:"deadline_notices,omitempty"`
+}
+
+// noticeRecord is a deadline notice the webhook took.
+type noticeRecord struct {
+	Order    string `json:"order"`
+	Delivery string `json:"delivery"`
 }
 
 // reminderRecord is a reminder done: sent, or superseded by a later one
@@ -48,7 +61,7 @@ type reminderRecord struct {
 // loadState reads the state file at path; a missing file is an empty
 // state.
 func loadState(path string) (*state, error) {
-	st := &state{path: path, reminders: map[string]reminderRecord{}}
+	st := &state{path: path, reminders: map[string]reminderRecord{}, notices: map[string]string{}}
 	if path == "" {
 		return st, nil
 	}
@@ -70,6 +83,9 @@ func loadState(path string) (*state, error) {
 		st.reminders[deliveryID(r.Order, r.At)] = r
 	}
 	st.FixityRound = f.FixityRound
+	for _, n := range f.DeadlineNotices {
+		st.notices[n.Delivery] = n.Order
+	}
 	return st, nil
 }
 
@@ -104,6 +120,12 @@ func (st *state) forgetEnded(views []*agent.OrderView) {
 			st.dirty = true
 		}
 	}
+	for id, o := range st.notices {
+		if !live[o] {
+			delete(st.notices, id)
+			st.dirty = true
+		}
+	}
 }
 
 func (st *state) setFixityRound(t time.Time) {
@@ -121,6 +143,10 @@ func (st *state) save() error {
 	for _, r := range st.reminders {
 		f.Reminders = append(f.Reminders, r)
 	}
+	for id, o := range st.notices {
+		f.DeadlineNotices = append(f.DeadlineNotices, noticeRecord{Order: o, Delivery: id})
+	}
+	slices.SortFunc(f.DeadlineNotices, func(a, b noticeRecord) int { return strings.Compare(a.Delivery, b.Delivery) })
 	slices.SortFunc(f.Reminders, func(a, b reminderRecord) int {
 		if c := strings.Compare(a.Order, b.Order); c != 0 {
 			return c

@@ -87,9 +87,10 @@ func newWebhook(cfg Config) *webhook {
 	return w
 }
 
-// send posts r, signed at now; only a 2xx answer is success.
-func (w *webhook) send(ctx context.Context, now time.Time, r *Reminder) error {
-	body, err := json.Marshal(r)
+// send posts v (a Reminder or a DeadlineNotice) as JSON, signed at now,
+// with its delivery id; only a 2xx answer is success.
+func (w *webhook) send(ctx context.Context, now time.Time, delivery string, v any) error {
+	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func (w *webhook) send(ctx context.Context, now time.Time, r *Reminder) error {
 	req.Header.Set("User-Agent", "custos-scheduler")
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderSignature, "sha256="+sign(w.secret, ts, body))
-	req.Header.Set(HeaderDelivery, r.Delivery)
+	req.Header.Set(HeaderDelivery, delivery)
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", w.shown, w.scrub(err))

@@ -33,7 +33,7 @@ func detail(ctx context.Context, s *Server, v *agent.OrderView) (*api.OrderDetai
 	if err != nil {
 		return nil, err
 	}
-	return api.NewOrderDetail(v, s.deadline(v.Order), items), nil
+	return api.NewOrderDetail(v, s.deadline(v.Order), items, s.cfg.Now()), nil
 }
 
 // visible reports whether id may see order o (see order.Order.Visible).
@@ -259,7 +259,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, id *auth.Ide
 		if !visible(v.Order, id) || (status != "" && string(v.Order.Status) != status) {
 			continue
 		}
-		out = append(out, api.NewOrderSummary(v, s.deadline(v.Order)))
+		out = append(out, api.NewOrderSummary(v, s.deadline(v.Order), s.cfg.Now()))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -210,6 +210,19 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 	runCLI(t, bin, as("intake"), 2, "order", "import", euFormFile(t, s.dir, "annex-vi.xml", "000051", "000052"))
 	runCLI(t, bin, as("intake"), 2, "order", "import", euFormFile(t, s.dir, "epoc-pr-missing-file-number.xml"))
 
+	// A production order whose enforcing authority was notified: its
+	// review confirmed, once, whoever is asked; its deadline in the lists
+	// compared below.
+	prod := strings.TrimSpace(runCLI(t, bin, as("intake"), 0, "order", "add", "--reference", "CLIENT-P", "--authority", "Court",
+		"--requesting-state", "FR", "--profile", "custom", "--legal-basis", "code 60-1", "--selector", "email:pat@example.net",
+		"--categories", "content", "--expires", "60d", "--production", "--authority-notified"))
+	runCLI(t, bin, as("custodian"), 2, "order", "review", "--confirmed", prod)
+	if out := runCLI(t, bin, as("custodian"), 0, "order", "review", "--confirmed", "--basis", "mail of the enforcing authority", prod); !regexp.MustCompile(
+		`^order ` + prod + `: the enforcing authority confirmed: production from \S+, due \S+\n$`).MatchString(out) {
+		t.Fatalf("order review printed %q", out)
+	}
+	runCLI(t, bin, as("custodian"), 1, "order", "review", "--objected", "--basis", "again", prod)
+
 	served := map[string]string{
 		"show":   runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "show", id),
 		"list":   runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "list"),
@@ -253,12 +266,13 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 		"log":    runCLI(t, bin, s.env, 0, "log", "show", "--order", id),
 		"report": reportFigures(t, runCLI(t, bin, s.env, 0, "--output", "json", "report", "--from", "2000-01-01", "--to", "2099-12-31")),
 	}
-	// Four orders: one captured and disclosed, one released, one
+	// Five orders: one captured and disclosed, one released, one
 	// imported from an EU form and captured, one whose document alone,
-	// preserved at receipt, is not its data.
-	if !strings.Contains(local["report"], `"accounts":5,"by_instrument":[{"key":"budapest-16","orders":2},{"key":"budapest-29","orders":1},{"key":"eu-epoc-pr","orders":1}]`) ||
-		!strings.Contains(local["report"], `"by_outcome":[{"key":"preserved","orders":1},{"key":"disclosed","orders":1},{"key":"released","orders":1},{"key":"pending","orders":1}]`) ||
-		!strings.Contains(local["report"], `"by_requesting_state":[{"key":"FR","orders":3},{"key":"DE","orders":1}]`) ||
+	// preserved at receipt, is not its data, and a production order.
+	if !strings.Contains(local["report"], `"accounts":6,"by_instrument":[{"key":"budapest-16","orders":2},{"key":"budapest-29","orders":1},{"key":"custom","orders":1},{"key":"eu-epoc-pr","orders":1}]`) ||
+		!strings.Contains(local["report"], `"by_outcome":[{"key":"preserved","orders":1},{"key":"disclosed","orders":1},{"key":"released","orders":1},{"key":"pending","orders":2}]`) ||
+		!strings.Contains(local["report"], `"by_requesting_state":[{"key":"FR","orders":4},{"key":"DE","orders":1}]`) ||
+		!strings.Contains(local["list"], `"state":"open"`) || !strings.Contains(local["text"], " <- next ") ||
 		!strings.Contains(local["report"], `"orders":3,"p95_seconds"`) {
 		t.Errorf("report of the suite's orders: %s", local["report"])
 	}

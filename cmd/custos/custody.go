@@ -42,6 +42,9 @@ type custodyService interface {
 	LiftHold(ctx context.Context, id, reason string) (*api.StepResult, error)
 	Release(ctx context.Context, id, reason string) (*api.StepResult, error)
 	Purge(ctx context.Context, id, reason string) (*api.StepResult, error)
+	// Review records the enforcing authority's answer (confirmed or
+	// objected) to production order id, on basis.
+	Review(ctx context.Context, id, outcome, basis string) (*api.StepResult, error)
 
 	// Capture preserves what order id names; a summary returned with an
 	// error says what was preserved before it.

@@ -141,7 +141,7 @@ func (l *localCustody) ListOrders(ctx context.Context) (_ []api.OrderSummary, un
 	now := time.Now()
 	list := make([]api.OrderSummary, 0, len(views))
 	for _, v := range views {
-		list = append(list, api.NewOrderSummary(v, reg.Deadline(v.Order, now)))
+		list = append(list, api.NewOrderSummary(v, reg.Deadline(v.Order, now), now))
 	}
 	var errs []error
 	for _, id := range slices.Sorted(maps.Keys(problems)) {
@@ -164,7 +164,8 @@ func (l *localCustody) ShowOrder(ctx context.Context, id string) (_ *api.OrderDe
 	if err != nil {
 		return nil, err
 	}
-	return api.NewOrderDetail(v, reg.Deadline(v.Order, time.Now()), items), nil
+	now := time.Now()
+	return api.NewOrderDetail(v, reg.Deadline(v.Order, now), items, now), nil
 }
 
 // step runs a lifecycle step on order id as the data directory's writer.
@@ -224,6 +225,13 @@ func (l *localCustody) Purge(ctx context.Context, id, reason string) (*api.StepR
 			return nil, err
 		}
 		return api.NewPurgeResult(rep), nil
+	})
+}
+
+func (l *localCustody) Review(ctx context.Context, id, outcome, basis string) (*api.StepResult, error) {
+	return l.step(ctx, id, func(reg *agent.Registry, v *agent.OrderView, actor string) (*api.StepResult, error) {
+		o, err := reg.Review(ctx, v.Order.ID, order.ReviewOutcome(outcome), basis, actor)
+		return api.NewStepResult(o, nil), err
 	})
 }
 

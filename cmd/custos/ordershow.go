@@ -61,6 +61,9 @@ func printOrderDetail(g *globalOptions, od *api.OrderDetail) error {
 	if o.CurrentHold != nil {
 		w.printf("held:             since %s while %s: %s\n", o.CurrentHold.At.UTC().Format(time.RFC3339), o.CurrentHold.While, oneLine(o.CurrentHold.Basis))
 	}
+	if p := od.Production; p != nil {
+		w.printf("production:       %s due %s (%s): %s\n", p.Kind, p.Due.UTC().Format(time.RFC3339), p.Rule, p.State)
+	}
 	sels := make([]string, len(o.Selectors))
 	for i, s := range o.Selectors {
 		sels[i] = s.String()

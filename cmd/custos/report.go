@@ -120,6 +120,7 @@ func writeReportText(g *globalOptions, rep *report.Report) error {
 	fsd := rep.FirstSealed
 	fmt.Fprintf(w, "\nReceipt to first sealed items (%d orders): median %s, 95th percentile %s, longest %s\n",
 		fsd.Orders, seconds(fsd.Median), seconds(fsd.P95), seconds(fsd.Slowest))
+	fmt.Fprintf(w, "Production deadlines due in the period: %d met, %d missed\n", rep.Deadlines.Met, rep.Deadlines.Missed)
 	fmt.Fprintf(w, "Computed from the first %d entries of log %s (checkpoint root %s)\n",
 		rep.LogSize, rep.Origin, base64.StdEncoding.EncodeToString(rep.CheckpointRoot))
 	return w.Flush()
@@ -154,6 +155,8 @@ func writeReportCSV(g *globalOptions, rep *report.Report) error {
 		[]string{"receipt_to_first_sealed", "median_seconds", f(fsd.Median)},
 		[]string{"receipt_to_first_sealed", "p95_seconds", f(fsd.P95)},
 		[]string{"receipt_to_first_sealed", "max_seconds", f(fsd.Slowest)},
+		[]string{"production_deadlines", "met", strconv.Itoa(rep.Deadlines.Met)},
+		[]string{"production_deadlines", "missed", strconv.Itoa(rep.Deadlines.Missed)},
 		[]string{"log", "origin", rep.Origin},
 		[]string{"log", "size", strconv.FormatUint(rep.LogSize, 10)},
 		[]string{"log", "checkpoint_root", base64.StdEncoding.EncodeToString(rep.CheckpointRoot)},
