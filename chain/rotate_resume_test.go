@@ -35,9 +35,14 @@ func openRotating(dir string, old, next chain.Signer, policy []byte) (*chain.Log
 // goes to them like every other, and is kept with their cosignatures.
 func TestRotationCosigned(t *testing.T) {
 	ctx := context.Background()
-	ed := startWitness(t, "ed.witness.test", witnesstest.Ed25519, 1)
-	ml := startWitness(t, "mldsa.witness.test", witnesstest.MLDSA44, 1)
-	policy := witnesstest.Policy(2, ed, ml)
+	ws, err := witnesstest.Both(mustVerifier(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		t.Cleanup(w.Close)
+	}
+	policy := witnesstest.Policy(2, ws...)
 	dir := t.TempDir()
 	s1, s2 := testSigner(t, 1), testSigner(t, 2)
 	l := openWitnessed(t, dir, 1, policy, false, nil)
@@ -51,7 +56,7 @@ func TestRotationCosigned(t *testing.T) {
 		t.Fatalf("dual-signed checkpoint of size %d, want %d", cp.Size, rec.Index+1)
 	}
 	checkDualCosigned(t, dir, cp.Size, policy, s1, s2)
-	for _, w := range []*witnesstest.Witness{ed, ml} {
+	for _, w := range ws {
 		if w.Size() != cp.Size {
 			t.Errorf("witness %s cosigned up to %d, want %d", w.Name, w.Size(), cp.Size)
 		}
