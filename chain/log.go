@@ -130,8 +130,11 @@ type Record struct {
 // verification covered (see Log.Verify: the entries appended since, and
 // that no file verified before has changed), and refuses a log that does
 // not verify with a *LogFailedError, and a key the log was rotated away
-// from (see Rotate) with ErrRetiredKey. Leftovers of writes a full disk or a
-// crash cut short are removed first (see sweepTemp). A new log starts
+// from (see Rotate) with ErrRetiredKey, and a rotation left unfinished
+// with ErrRotationUnfinished unless Config.Next is its new key, in which
+// case it finishes it before anything else is written. Leftovers of
+// writes a full disk or a crash cut short are removed first (see
+// sweepTemp). A new log starts
 // with a log.opened event; entries found beyond the newest checkpoint are
 // adopted with log.recovered.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
