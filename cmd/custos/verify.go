@@ -83,12 +83,8 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		return usageErrorf("verify: --key FILE or --key-line LINE is required: the provider's key, obtained apart from the package")
 	}
 	if opts.witnessPolicy != "" {
-		data, err := readLimited(opts.witnessPolicy, 1<<20)
-		if err != nil {
-			return usageErrorf("verify: --witness-policy: %v", err)
-		}
-		if trust.Witnesses, err = chain.ParseWitnessPolicy(data); err != nil {
-			return usageErrorf("verify: --witness-policy %s: %v", opts.witnessPolicy, err)
+		if trust.Witnesses, err = readWitnessPolicy("verify", opts.witnessPolicy); err != nil {
+			return err
 		}
 	}
 	if trust, err = linkRotations(trust, opts.rotations); err != nil {
