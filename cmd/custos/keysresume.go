@@ -103,3 +103,83 @@ func rotationCheckpoint(fsys fs.FS, rec *chain.Record, key *chain.Key) (*chain.C
 	}
 	return chain.ParseCheckpoint(raw, v)
 }
+
+// installRotatedKey finishes a rotation stopped after the log published
+// its checkpoint signed by both keys but before the new key's file was
+// installed: the key staged at <key.file>.next signs the log's published
+// checkpoint, and a key.rotated event names it as the new key of the
+// configured one. It then installs the key and writes the certificate, as
+// the rotation would have, and returns true. With no staged key, or one
+// that is not the log's key, it does nothing and returns false.
+func installRotatedKey(ctx context.Context, g *globalOptions, cfg *Config) (done bool, err error) {
+	staged := cfg.Key.File + ".next"
+	if _, err := os.Stat(staged); err != nil {
+		return false, nil
+	}
+	fsys := os.DirFS(cfg.dir().Log())
+	raw, err := fs.ReadFile(fsys, chain.CheckpointPath)
+	if err != nil {
+		return false, nil
+	}
+	next, err := loadNewKey(ctx, g, cfg, keysRotateOptions{NewKey: staged})
+	if err != nil {
+		return false, fmt.Errorf("keys rotate: the staged new key %s: %w", staged, err)
+	}
+	v, err := next.key.NoteVerifier()
+	if err != nil {
+		return false, err
+	}
+	if _, err := chain.ParseCheckpoint(raw, v); err != nil {
+		return false, nil // not the log's key: a rotation that never began
+	}
+	_, oldKey, err := loadCurrentKey(ctx, g, cfg)
+	if err != nil {
+		return false, err
+	}
+	unlock, err := lockForWrite(cfg.DataDir)
+	if err != nil {
+		return false, err
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+	rec, err := rotationTo(ctx, fsys, oldKey, next.key)
+	if err != nil {
+		return false, err
+	}
+	cp, err := rotationCheckpoint(fsys, rec, next.key)
+	if err != nil {
+		return false, fmt.Errorf("keys rotate: %w", err)
+	}
+	cert, err := chain.RotationCertificate(ctx, fsys, rec)
+	if err != nil {
+		return false, fmt.Errorf("keys rotate: %w", err)
+	}
+	if !g.json() {
+		fmt.Fprintf(g.stdout, "finished:     the rotation of entry %d, stopped before its key was installed\n", rec.Index)
+	}
+	return true, finishKeysRotate(g, cfg, oldKey, next, staged, rec, cp, cert)
+}
+
+// rotationTo finds the key.rotated entry of the log in fsys that rotated
+// old to next.
+func rotationTo(ctx context.Context, fsys fs.FS, old, next *chain.Key) (*chain.Record, error) {
+	size, _, _, err := chain.IntegratedSize(fsys)
+	if err != nil {
+		return nil, err
+	}
+	var found *chain.Record
+	for r, err := range chain.Entries(ctx, fsys, 0, size) {
+		if err != nil {
+			return nil, fmt.Errorf("keys rotate: %w", err)
+		}
+		if r.Event.Type != chain.KeyRotated {
+			continue
+		}
+		if d := chain.ReadKeyRotatedDetails(r.Event); d.Old.Verifier == old.Verifier && d.New.Verifier == next.Verifier {
+			found = r
+		}
+	}
+	if found == nil {
+		return nil, usageErrorf("keys rotate: the staged key %s signs the log, but no key.rotated event names it as the new key of the configured key %s: configure the log's key", next.KeyID(), old.KeyID())
+	}
+	return found, nil
+}

@@ -41,7 +41,8 @@ func newKeysRotateCommand(g *globalOptions) *cli.Command {
 			"A new key file takes the place of key.file; the old one moves to <key dir>/retired/<key id>.*.\n" +
 			"With --kms, set key.kms to the URI afterwards. Refused while the daemon runs.\n" +
 			"Run again after a rotation that stopped before its checkpoint signed by both keys, it finishes\n" +
-			"that rotation with the staged <key.file>.next (or --new-key, --kms, the KMS key the event names).",
+			"that rotation with the staged <key.file>.next (or --new-key, --kms, the KMS key the event names);\n" +
+			"after one that stopped before installing the staged key, it installs it.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "new-key", Usage: "the new private key `FILE` (as keys generate writes it)", Destination: &opts.NewKey},
 			&cli.StringFlag{Name: "kms", Usage: "the new key as a KMS `URI`", Destination: &opts.KMS},
@@ -83,6 +84,9 @@ func runKeysRotate(ctx context.Context, g *globalOptions, opts keysRotateOptions
 	}
 	if pending != nil {
 		return resumeKeysRotate(ctx, g, cfg, opts, pending)
+	}
+	if done, err := installRotatedKey(ctx, g, cfg); done || err != nil {
+		return err
 	}
 	if cfg.Key.KMS != "" && opts.KMS == "" {
 		return usageErrorf("keys rotate: the current key is in a KMS (%s): rotate to another KMS key with --kms", cfg.Key.KMS)
