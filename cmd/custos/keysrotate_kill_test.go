@@ -138,6 +138,13 @@ func TestKeysRotateKilled(t *testing.T) {
 	}
 
 	s.env = append(s.env, "CUSTOS_KEY_PASSPHRASE=new kill test passphrase")
+	// Disclosed at once, the package's checkpoint is the one both keys
+	// signed, with the witness's cosignature.
+	pkgRot := filepath.Join(s.dir, "pkg-rot")
+	s.run(t, "disclose", "--out", pkgRot, id)
+	if cp := mustRead(t, filepath.Join(pkgRot, "custody", "checkpoint")); bytes.Count(cp, []byte("\n— ")) != 3 || !bytes.Contains(cp, []byte("\n— "+w.Name+" ")) {
+		t.Fatalf("the package disclosed after the rotation does not carry the checkpoint both keys signed, cosigned:\n%s", cp)
+	}
 	s.run(t, "log", "note", "--order", id, "after the rotation")
 	pkgAfter := filepath.Join(s.dir, "pkg-after")
 	s.run(t, "disclose", "--out", pkgAfter, id)
@@ -145,7 +152,7 @@ func TestKeysRotateKilled(t *testing.T) {
 		if out := s.run(t, "log", "verify", "--key", key); !strings.Contains(out, "signed by both") {
 			t.Fatalf("log verify --key %s names no rotation:\n%s", key, out)
 		}
-		for _, pkg := range []string{pkgBefore, pkgAfter} {
+		for _, pkg := range []string{pkgBefore, pkgRot, pkgAfter} {
 			s.run(t, "verify", "--key", key, "--rotation", certs[0], "--witness-policy", policy, pkg)
 		}
 	}
