@@ -110,6 +110,11 @@ func runKeysRotate(ctx context.Context, g *globalOptions, opts keysRotateOptions
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
 	staged := cfg.Key.File + ".next"
+	if _, err := os.Stat(staged); err == nil && next.privPEM != nil {
+		// Never overwritten: it may be the only copy of a key the log
+		// names.
+		return usageErrorf("keys rotate: %s holds the new key of an earlier rotation that did not finish, and the log does not name it as its next key: if no key.rotated event names it (custos log show), that rotation never began: remove the file and run keys rotate again; nothing was changed", staged)
+	}
 	if next.privPEM != nil {
 		// Kept before the log names the key, so a crash cannot lose it.
 		if err := datadir.WriteFile(staged, next.privPEM, 0o600); err != nil {
