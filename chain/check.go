@@ -100,7 +100,7 @@ func (l *Log) verifySnapshot(ctx context.Context, prev *verifiedState, full bool
 // verifyOnOpen verifies, before the writer starts, what no earlier
 // verification covered (see Log.Verify), and records it. A log found
 // tampered gives a *LogFailedError.
-func verifyOnOpen(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) (*verifiedState, error) {
+func verifyOnOpen(ctx context.Context, dir string, fsys fs.FS, v note.Verifier, pending *Record) (*verifiedState, error) {
 	prev, err := readVerified(fsys)
 	if err != nil {
 		return nil, err
@@ -112,7 +112,7 @@ func verifyOnOpen(ctx context.Context, dir string, fsys fs.FS, v note.Verifier) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkCurrentKey(rep, v); err != nil {
+	if err := checkCurrentKey(rep, v, pending); err != nil {
 		return nil, err
 	}
 	if err := saveVerified(dir, prev, next); err != nil {
@@ -130,12 +130,17 @@ var ErrRetiredKey = errors.New("the log's key was rotated: this key no longer si
 
 // checkCurrentKey refuses to sign with a key the log rotated away from,
 // when the verification read the rotation: every checkpoint it signed
-// would be refused as not signed by the log's key of the time.
-func checkCurrentKey(rep *LogReport, v note.Verifier) error {
+// would be refused as not signed by the log's key of the time. The old
+// key of a rotation left unfinished (pending, its key.rotated entry)
+// opens the log, to sign with the new key the checkpoint that finishes it.
+func checkCurrentKey(rep *LogReport, v note.Verifier, pending *Record) error {
 	if rep == nil || len(rep.Keys) == 0 {
 		return nil
 	}
 	cur := rep.Keys[len(rep.Keys)-1]
+	if pending != nil && cur.Index == pending.Index && ReadKeyRotatedDetails(pending.Event).Old.KeyID == fmt.Sprintf("%08x", v.KeyHash()) {
+		return nil
+	}
 	if cur.KeyID != fmt.Sprintf("%08x", v.KeyHash()) {
 		return fmt.Errorf("%w: key %08x was rotated to %s (key id %s) at entry %d; configure that key", ErrRetiredKey, v.KeyHash(), cur.Verifier, cur.KeyID, cur.Index)
 	}

@@ -53,6 +53,12 @@ type Config struct {
 	Origin string
 	// Signer signs checkpoints: an Ed25519 or ECDSA P-256 sigstore signer.
 	Signer Signer
+	// Next is the new key of a rotation left unfinished (see Rotate and
+	// ErrRotationUnfinished), Signer being its old key: Open then signs
+	// the first checkpoint after the key.rotated event with both, and the
+	// log signs with Next. Nil: Open refuses such a log. It is not used
+	// when no rotation is unfinished.
+	Next Signer
 	// CheckpointInterval is how often a new checkpoint is published while the
 	// log grows. Zero means DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
@@ -91,6 +97,7 @@ type Log struct {
 	verified atomic.Pointer[verifiedState]
 	fsys     fs.FS
 	appender *tessera.Appender
+	client   *http.Client // sends checkpoints to the witnesses
 	shutdown func(context.Context) error
 	reader   tessera.LogReader
 	cancel   context.CancelFunc
@@ -123,8 +130,11 @@ type Record struct {
 // verification covered (see Log.Verify: the entries appended since, and
 // that no file verified before has changed), and refuses a log that does
 // not verify with a *LogFailedError, and a key the log was rotated away
-// from (see Rotate) with ErrRetiredKey. Leftovers of writes a full disk or a
-// crash cut short are removed first (see sweepTemp). A new log starts
+// from (see Rotate) with ErrRetiredKey, and a rotation left unfinished
+// with ErrRotationUnfinished unless Config.Next is its new key, in which
+// case it finishes it before anything else is written. Leftovers of
+// writes a full disk or a crash cut short are removed first (see
+// sweepTemp). A new log starts
 // with a log.opened event; entries found beyond the newest checkpoint are
 // adopted with log.recovered.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
@@ -166,9 +176,16 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			return nil, fmt.Errorf("open log: %w", err)
 		}
 	}
+	var nextNS note.Signer
+	var nextKey *Key
+	if cfg.Next != nil {
+		if nextNS, nextKey, err = NewNoteSigner(cfg.Origin, cfg.Next); err != nil {
+			return nil, fmt.Errorf("open log: new key: %w", err)
+		}
+	}
 	fsys := os.DirFS(cfg.Dir)
 	failClosed := cfg.Witnesses != nil && cfg.Witnesses.Policy != nil && !cfg.Witnesses.FailOpen
-	sealed, size, verified, err := checkBeforeWriting(ctx, cfg.Dir, fsys, v, failClosed)
+	sealed, size, verified, pending, err := checkBeforeWriting(ctx, cfg.Dir, fsys, v, failClosed, nextKey)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
@@ -184,7 +201,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		client = http.DefaultClient
 	}
 	failure := &failState{}
-	signer := &archivingSigner{signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure}
+	// An unfinished rotation holds the signer from the start: the old
+	// key never signs alone past the key.rotated event.
+	signer := &archivingSigner{signer: ns, dir: filepath.Join(cfg.Dir, CheckpointsDir), failure: failure, held: pending != nil}
 	witnessed := cfg.Witnesses != nil && cfg.Witnesses.Policy != nil
 	interval := cfg.CheckpointInterval
 	if witnessed {
@@ -209,7 +228,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	l := &Log{
 		cfg: cfg, key: key, verifier: v, signer: signer, failure: failure, fsys: fsys,
-		appender: a, shutdown: shutdown, reader: reader, cancel: cancel,
+		appender: a, shutdown: shutdown, reader: reader, cancel: cancel, client: client,
 		newCP: opts.CheckpointPublisher(reader, client), logger: cfg.Logger,
 		heads: map[string]head{}, orderLocks: map[string]*sync.Mutex{},
 	}
@@ -226,6 +245,18 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		l.stopLoop = func() { stop(); <-done }
 	}
 	l.verified.Store(verified)
+	if pending != nil {
+		// The key.rotated entry is sealed by the checkpoint both keys
+		// sign, as Rotate would have sealed it.
+		l.pubMu.Lock()
+		cp, err := l.finishRotation(ctx, ns, nextNS, nextKey)
+		l.pubMu.Unlock()
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("open log %s: finish the key rotation of entry %d: %w", cfg.Dir, pending.Index, err), l.Close(ctx))
+		}
+		sealed = cp.Size
+		l.logger.Info("key rotation finished", "entry", pending.Index, "checkpoint", cp.Size, "key_id", nextKey.KeyID())
+	}
 	if err := l.appendStart(ctx, sealed, size); err != nil {
 		return nil, errors.Join(fmt.Errorf("open log %s: %w", cfg.Dir, err), l.Close(ctx))
 	}
@@ -272,44 +303,60 @@ func (l *Log) appendStart(ctx context.Context, sealed, size uint64) error {
 // yet (verifyOnOpen), and only then publishes a kept checkpoint that a
 // crash left unpublished (or, failClosed, removes it: no witness cosigned
 // it). It returns the size the newest published or kept checkpoint
-// seals, the log's size and what is verified.
-func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier, failClosed bool) (sealed, size uint64, verified *verifiedState, err error) {
+// seals, the log's size, what is verified, and the key.rotated entry of
+// a rotation left unfinished (none unless next is its new key: see
+// unfinishedRotation).
+func checkBeforeWriting(ctx context.Context, dir string, fsys fs.FS, v note.Verifier, failClosed bool, next *Key) (sealed, size uint64, verified *verifiedState, pending *Record, err error) {
 	if err := sweepTemp(dir); err != nil {
-		return 0, 0, nil, err
+		return 0, 0, nil, nil, err
 	}
 	sealed, size, publish, err := checkExisting(ctx, fsys, v)
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, nil, nil, err
+	}
+	from, published := sealed, uint64(0) // published: the published checkpoint's size, if publish goes
+	if publish != nil && failClosed {
+		raw, err := fs.ReadFile(fsys, CheckpointPath)
+		if err != nil {
+			return 0, 0, nil, nil, err
+		}
+		cp, err := ParseCheckpoint(raw, v)
+		if err != nil {
+			return 0, 0, nil, nil, withFile(err, CheckpointPath)
+		}
+		published, from = cp.Size, cp.Size
+	}
+	// Found before anything is written: without its new key, an
+	// unfinished rotation is refused and nothing changes.
+	if pending, err = pendingRotation(ctx, fsys, from, size); err != nil {
+		return 0, 0, nil, nil, err
+	}
+	if pending != nil {
+		if err := unfinishedRotation(pending, next); err != nil {
+			return 0, 0, nil, nil, err
+		}
 	}
 	if size > 0 {
-		if verified, err = verifyOnOpen(ctx, dir, fsys, v); err != nil {
-			return 0, 0, nil, err
+		if verified, err = verifyOnOpen(ctx, dir, fsys, v, pending); err != nil {
+			return 0, 0, nil, nil, err
 		}
 	}
 	switch {
 	case publish != nil && failClosed:
 		// Signed just before a crash stopped its witnessing: it goes,
 		// and the entries it sealed are adopted with log.recovered.
-		raw, err := fs.ReadFile(fsys, CheckpointPath)
-		if err != nil {
-			return 0, 0, nil, err
-		}
-		cp, err := ParseCheckpoint(raw, v)
-		if err != nil {
-			return 0, 0, nil, withFile(err, CheckpointPath)
-		}
 		if err := removeKept(filepath.Join(dir, CheckpointsDir), sealed); err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, nil, err
 		}
-		sealed = cp.Size
+		sealed = published
 	case publish != nil:
 		// Signed just before a crash stopped its publication: publish it,
 		// so at most one kept checkpoint is ever newer than the published.
 		if err := replaceFile(filepath.Join(dir, CheckpointPath), publish); err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, nil, err
 		}
 	}
-	return sealed, size, verified, nil
+	return sealed, size, verified, pending, nil
 }
 
 // checkExisting refuses to append to a log this key did not sign, to a log
@@ -595,6 +642,9 @@ func (l *Log) Publish(ctx context.Context) (*Checkpoint, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if l.signer.holding() {
+		return nil, fmt.Errorf("publish checkpoint: %w: the checkpoint signed by both keys was not published; open the log again with the new key to finish it", ErrRotationUnfinished)
+	}
 	size, root, ok, err := IntegratedSize(l.fsys)
 	if err != nil {
 		return nil, fmt.Errorf("read log size: %w", err)
@@ -700,7 +750,7 @@ func (l *Log) Close(ctx context.Context) error {
 	// its next interval.
 	_, err := l.Publish(ctx)
 	sctx := ctx
-	if errors.Is(err, ErrWitnessQuorum) {
+	if errors.Is(err, ErrWitnessQuorum) || errors.Is(err, ErrRotationUnfinished) {
 		// No checkpoint covers the last entries, and none will until
 		// the witnesses answer: the driver's shutdown, which waits for
 		// one, need not wait long.

@@ -61,6 +61,14 @@ func (a *archivingSigner) release() {
 	a.held = false
 }
 
+// holding says a rotation holds the signer (hold), or stopped before it
+// could release it.
+func (a *archivingSigner) holding() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.held
+}
+
 // use makes s the log's key.
 func (a *archivingSigner) use(s note.Signer) {
 	a.mu.Lock()

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strconv"
 
-	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -100,11 +100,18 @@ func (l *Log) CheckRotation(ctx context.Context, next Signer) (*Key, note.Signer
 // meanwhile), appends e as the key.rotated event (its type and the keys'
 // details are set here; e's own details, such as a KMS key's version,
 // are kept), and publishes the first checkpoint covering it, signed by the
-// old and the new key. Every later checkpoint is signed by next alone.
+// old and the new key and sent to the log's witnesses as every checkpoint
+// is (see Publish). Every later checkpoint is signed by next alone.
 // While it runs the log's own publication signs nothing. Key and
 // Verifier return the new key once it returns; call it where nothing
 // else uses the log meanwhile (custos keys rotate holds the data
 // directory's write lock).
+//
+// Once the event is durable the old key never signs alone again: if the
+// dual-signed checkpoint is not published (the witnesses' quorum unmet,
+// fail-closed, or the process killed), Rotate returns the event with the
+// error, the log signs nothing more, and the next Open finishes the
+// rotation given the new key as Config.Next (see ErrRotationUnfinished).
 func (l *Log) Rotate(ctx context.Context, next Signer, e Event) (*Record, *Checkpoint, error) {
 	key, ns, err := l.CheckRotation(ctx, next)
 	if err != nil {
@@ -118,42 +125,141 @@ func (l *Log) Rotate(ctx context.Context, next Signer, e Event) (*Record, *Check
 	l.pubMu.Lock()
 	defer l.pubMu.Unlock()
 	old := l.signer.hold()
-	defer l.signer.release()
 	e.Type = KeyRotated
 	e.Details = KeyRotatedDetails{Old: keyDetails(l.key), New: keyDetails(key)}.Put(e.Details)
 	rec, err := l.Append(ctx, e)
 	if err != nil {
+		l.signer.release()
 		return nil, nil, fmt.Errorf("rotate key: %w", err)
 	}
+	cp, err := l.finishRotation(ctx, old, ns, key)
+	if err != nil {
+		return rec, nil, fmt.Errorf("rotate key: %w", err)
+	}
+	return rec, cp, nil
+}
+
+// ErrRotationUnfinished is a log whose newest key.rotated event no
+// checkpoint covers yet: the rotation stopped before the checkpoint
+// signed by both keys was published. The old key no longer signs the log
+// alone, and the new key does not yet; Open finishes the rotation when
+// Config.Next is the new key the event names.
+var ErrRotationUnfinished = errors.New("the log's key rotation is unfinished")
+
+// finishRotation publishes the first checkpoint after a key.rotated
+// event, signed by old and the new key ns, and makes ns the log's key. The
+// caller holds the signer (archivingSigner.hold), and pubMu where the log
+// runs; a failure leaves it held, so that the old key signs nothing alone.
+func (l *Log) finishRotation(ctx context.Context, old, ns note.Signer, key *Key) (*Checkpoint, error) {
 	size, root, ok, err := IntegratedSize(l.fsys)
 	if err != nil || !ok {
-		return rec, nil, fmt.Errorf("rotate key: read log size: %v", cmpErr(err, "no tree state"))
-	}
-	if size == 0 {
-		root = rfc6962.DefaultHasher.EmptyRoot()
-	}
-	body := flog.Checkpoint{Origin: l.key.Name, Size: size, Hash: root}.Marshal()
-	signed, err := note.Sign(&note.Note{Text: string(body)}, old, ns)
-	if err != nil {
-		return rec, nil, fmt.Errorf("rotate key: sign checkpoint of %d entries: %w", size, err)
-	}
-	if err := writeOnce(filepath.Join(l.cfg.Dir, CheckpointsDir, strconv.FormatUint(size, 10)), signed); err != nil {
-		return rec, nil, fmt.Errorf("rotate key: keep checkpoint %d: %w", size, err)
-	}
-	if err := replaceFile(filepath.Join(l.cfg.Dir, CheckpointPath), signed); err != nil {
-		return rec, nil, fmt.Errorf("rotate key: publish checkpoint %d: %w", size, err)
+		return nil, fmt.Errorf("read log size: %v", cmpErr(err, "no tree state"))
 	}
 	v, err := key.NoteVerifier()
 	if err != nil {
-		return rec, nil, fmt.Errorf("rotate key: %w", err)
+		return nil, err
 	}
-	cp, err := ParseCheckpoint(signed, v)
+	published, err := l.publishDual(ctx, old, ns, size, root)
 	if err != nil {
-		return rec, nil, fmt.Errorf("rotate key: %w", err)
+		return nil, err
+	}
+	cp, err := ParseCheckpoint(published, v)
+	if err != nil {
+		return nil, err
 	}
 	l.signer.use(ns)
 	l.key, l.verifier = key, v
-	return rec, cp, nil
+	l.signer.release()
+	return cp, nil
+}
+
+// publishDual signs the checkpoint of size entries with old and next, in
+// that order, has the witnesses cosign it through tessera's publisher as
+// Publish does (fail-open or fail-closed alike), keeps the note as the
+// two keys signed it under checkpoints/<size> and its cosignatures under
+// cosignatures/<size>, and publishes it. It returns the published note.
+func (l *Log) publishDual(ctx context.Context, old, next note.Signer, size uint64, root []byte) ([]byte, error) {
+	if size == 0 {
+		root = rfc6962.DefaultHasher.EmptyRoot()
+	}
+	opts, err := withWitnesses(tessera.NewAppendOptions().WithCheckpointSigner(old, next), l.cfg.Witnesses)
+	if err != nil {
+		return nil, err
+	}
+	published, err := opts.CheckpointPublisher(l.reader, l.client)(ctx, size, root)
+	if err != nil {
+		if w := l.cfg.Witnesses; w != nil && w.Policy != nil && !w.FailOpen {
+			return nil, fmt.Errorf("the checkpoint signed by both keys: %w", quorumError(size, w.Policy, err))
+		}
+		return nil, fmt.Errorf("sign checkpoint of %d entries with both keys: %w", size, err)
+	}
+	// The two keys' lines come first; witnesses append theirs.
+	body, sigs, ok := bytes.Cut(published, []byte("\n\n"))
+	lines := bytes.SplitAfterN(sigs, []byte("\n"), 3)
+	if !ok || len(lines) < 2 {
+		return nil, fmt.Errorf("sign checkpoint of %d entries with both keys: a note without two signatures", size)
+	}
+	signed := slices.Concat(body, []byte("\n\n"), lines[0], lines[1])
+	if err := l.keepCosigned(published); err != nil {
+		return nil, err
+	}
+	if err := writeOnce(filepath.Join(l.cfg.Dir, CheckpointsDir, strconv.FormatUint(size, 10)), signed); err != nil {
+		return nil, fmt.Errorf("keep checkpoint %d: %w", size, err)
+	}
+	if err := replaceFile(filepath.Join(l.cfg.Dir, CheckpointPath), published); err != nil {
+		return nil, fmt.Errorf("publish checkpoint %d: %w", size, err)
+	}
+	return published, nil
+}
+
+// PendingRotation returns the key.rotated entry of the log in fsys that no
+// kept checkpoint covers yet, or nil if there is none: a rotation that
+// stopped before its checkpoint signed by both keys was published. It
+// checks no signature (Open does, before it finishes the rotation).
+func PendingRotation(ctx context.Context, fsys fs.FS) (*Record, error) {
+	size, _, ok, err := IntegratedSize(fsys)
+	if err != nil || !ok {
+		return nil, err
+	}
+	sizes, err := KeptCheckpointSizes(fsys)
+	if err != nil {
+		return nil, err
+	}
+	var sealed uint64
+	if len(sizes) > 0 {
+		sealed = sizes[len(sizes)-1]
+	}
+	return pendingRotation(ctx, fsys, sealed, size)
+}
+
+// pendingRotation returns the last key.rotated entry among [sealed, size).
+func pendingRotation(ctx context.Context, fsys fs.FS, sealed, size uint64) (*Record, error) {
+	var pending *Record
+	for r, err := range Entries(ctx, fsys, sealed, size) {
+		if err != nil {
+			return nil, err
+		}
+		if r.Event.Type == KeyRotated {
+			pending = r
+		}
+	}
+	return pending, nil
+}
+
+// unfinishedRotation checks the rotation of the key.rotated entry
+// pending against next, the key Config.Next gives (nil if none): it
+// returns an error wrapping ErrRotationUnfinished unless next is the new
+// key the event names.
+func unfinishedRotation(pending *Record, next *Key) error {
+	d := ReadKeyRotatedDetails(pending.Event)
+	what := fmt.Errorf("%w: entry %d rotated the log's key %s to %s, and no checkpoint signed by both keys follows it", ErrRotationUnfinished, pending.Index, d.Old.KeyID, d.New.KeyID)
+	switch {
+	case next == nil:
+		return fmt.Errorf("%w: open the log with the new key %s beside the old one to finish the rotation", what, d.New.KeyID)
+	case next.Verifier != d.New.Verifier:
+		return fmt.Errorf("%w: the new key given is %s, not %s", what, next.KeyID(), d.New.KeyID)
+	}
+	return nil
 }
 
 func cmpErr(err error, otherwise string) error {

@@ -204,6 +204,20 @@ func signerCert(ts *timestamp.Timestamp) *x509.Certificate {
 	return p7.GetOnlySigner()
 }
 
+// SplitChain sorts certificates into roots, the self-signed ones, and
+// intermediates, the others: a TSA's expected chain, or the roots an
+// investigator trusts, given as one PEM file.
+func SplitChain(certs []*x509.Certificate) (roots, intermediates []*x509.Certificate) {
+	for _, c := range certs {
+		if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+			roots = append(roots, c)
+		} else {
+			intermediates = append(intermediates, c)
+		}
+	}
+	return roots, intermediates
+}
+
 // VerifyTimestamp checks a token as ParseTimestamp does, then that its
 // authority chains to roots (through intermediates, or those the token
 // carries) with the time-stamping key usage, at the token's own time: a

@@ -200,7 +200,8 @@ func signedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState) (
 
 // cosignedRoots adds to roots the root of each checkpoint kept with its
 // witnesses' cosignatures (CosignaturesDir): each must be the log's
-// checkpoint of the size it is kept under, signed by its key, and its root
+// checkpoint of the size it is kept under, signed by its key of the time
+// (after a key.rotated event, the new key: see checkSignatures), and its root
 // the tree's at that size. (The witnesses' own signatures need their keys:
 // a verifier with the witness policy checks them.)
 func cosignedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState, roots map[uint64][]checkedRoot) error {
@@ -227,16 +228,19 @@ func cosignedRoots(fsys fs.FS, v note.Verifier, rep *LogReport, from *walkState,
 		if err != nil {
 			return err
 		}
-		cp, err := ParseCheckpoint(raw, v)
+		// Its signature is checked with the key of its time, as the
+		// kept checkpoints' are (checkSignatures).
+		cp, err := parseUnverified(raw, v.Name())
 		if err != nil {
 			rep.problem(asTamper(withFile(err, file)))
 			continue
 		}
 		if cp.Size != s {
 			rep.problem(tamper(file, NoIndex, "kept under size %d but signs size %d", s, cp.Size))
+			roots[s] = append(roots[s], checkedRoot{file: file, raw: raw, sigOnly: true})
 			continue
 		}
-		roots[s] = append(roots[s], checkedRoot{file: file, hash: cp.Hash})
+		roots[s] = append(roots[s], checkedRoot{file: file, hash: cp.Hash, raw: raw})
 	}
 	return nil
 }

@@ -279,6 +279,7 @@ func (s *Server) register() {
 	s.handle("GET /v1/checkpoint", logReaders, s.checkpoint)
 	s.handle("GET /v1/proofs/inclusion/{index}", logReaders, s.inclusionProof)
 	s.handle("GET /v1/proofs/consistency", logReaders, s.consistencyProof)
+	s.handle("GET /v1/timestamps", logReaders, s.listTimestamps)
 	s.handle("GET /v1/report", logReaders, s.report)
 
 	s.handle("POST /v1/tokens", []auth.Role{auth.Admin}, s.createToken)

@@ -387,7 +387,7 @@ func (s *Stamper) ask(ctx context.Context, a Authority, size uint64, note []byte
 		return nil, fmt.Errorf("answered more than %d bytes", chain.MaxTimestampSize)
 	}
 	file := chain.TimestampFile(size, a.Name)
-	roots, inter := splitChain(a.Chain)
+	roots, inter := chain.SplitChain(a.Chain)
 	ts, err := chain.VerifyTimestamp(file, body, note, roots, inter)
 	if err != nil {
 		return nil, err
@@ -396,19 +396,6 @@ func (s *Stamper) ask(ctx context.Context, a Authority, size uint64, note []byte
 		return nil, &chain.TamperError{File: file, Index: chain.NoIndex, What: "the token does not echo the request's nonce: an old or another answer"}
 	}
 	return chain.KeepTimestamp(s.cfg.Dir, size, a.Name, body)
-}
-
-// splitChain sorts an authority's expected certificates into roots (the
-// self-signed) and intermediates.
-func splitChain(certs []*x509.Certificate) (roots, inter []*x509.Certificate) {
-	for _, c := range certs {
-		if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
-			roots = append(roots, c)
-		} else {
-			inter = append(inter, c)
-		}
-	}
-	return roots, inter
 }
 
 // report logs what one authority gave: a kept token at debug level, a

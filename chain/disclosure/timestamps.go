@@ -261,7 +261,7 @@ func (v *pkgVerifier) checkToken(c *Check, rt *ReportTimestamp, note []byte) {
 	var ts *chain.Timestamp
 	var err error
 	if v.opts.TSARoots != nil {
-		ts, err = chain.VerifyTimestamp(rt.File, tok, note, v.opts.TSARoots, nil)
+		ts, err = chain.VerifyTimestamp(rt.File, tok, note, v.opts.TSARoots, v.opts.TSAIntermediates)
 	} else {
 		ts, err = chain.ParseTimestamp(rt.File, tok, note)
 	}
@@ -333,6 +333,9 @@ type VerifyOptions struct {
 	// verifier trusts; nil: tokens are checked for integrity only, and no
 	// time is claimed.
 	TSARoots []*x509.Certificate
+	// TSAIntermediates are certificates a token's authority may chain
+	// through to TSARoots, beside those the token carries.
+	TSAIntermediates []*x509.Certificate
 }
 
 // writeTime says what the tokens prove about time, from signed data

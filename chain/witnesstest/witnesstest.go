@@ -43,10 +43,11 @@ type Witness struct {
 	// Name is its key's name; VKey its cosignature/v1 verifier key.
 	Name, VKey string
 	signer     note.Signer
-	log        note.Verifier
 	srv        *httptest.Server
 
 	mu        sync.Mutex
+	log       []note.Verifier // the log's keys, the first one's name its origin
+	before    func(checkpoint []byte)
 	size      uint64
 	root      []byte
 	down      bool
@@ -78,7 +79,7 @@ func New(name string, alg Alg, logKey note.Verifier) (*Witness, error) {
 	if err != nil {
 		return nil, fmt.Errorf("witness %s: %w", name, err)
 	}
-	w := &Witness{Name: name, VKey: vkey, signer: s, log: logKey}
+	w := &Witness{Name: name, VKey: vkey, signer: s, log: []note.Verifier{logKey}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /add-checkpoint", w.addCheckpoint)
 	w.srv = httptest.NewServer(mux)
@@ -96,6 +97,23 @@ func (w *Witness) SetDown(down bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.down = down
+}
+
+// TrustLogKey makes the witness accept checkpoints signed by v too, as
+// an operator does when the log announces its new key (a key rotation).
+func (w *Witness) TrustLogKey(v note.Verifier) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.log = append(w.log, v)
+}
+
+// BeforeAnswer makes f run with the checkpoint of each well-formed
+// request before the witness answers it; a test blocks in f to hold the
+// log's publisher exactly there. Nil removes it.
+func (w *Witness) BeforeAnswer(f func(checkpoint []byte)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.before = f
 }
 
 // Stats says how many checkpoints the witness cosigned, how many
@@ -172,31 +190,37 @@ func parseRequest(body []byte) (*request, error) {
 }
 
 func (w *Witness) addCheckpoint(rw http.ResponseWriter, hr *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(hr.Body, 1<<20))
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req, perr := parseRequest(body)
+	w.mu.Lock()
+	before := w.before
+	w.mu.Unlock()
+	if before != nil && perr == nil {
+		before(req.checkpoint)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.down {
 		http.Error(rw, "down", http.StatusServiceUnavailable)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(hr.Body, 1<<20))
-	if err != nil {
-		http.Error(rw, err.Error(), http.StatusBadRequest)
-		return
-	}
-	req, err := parseRequest(body)
-	if err != nil {
+	if perr != nil {
 		w.refused++
-		http.Error(rw, err.Error(), http.StatusBadRequest)
+		http.Error(rw, perr.Error(), http.StatusBadRequest)
 		return
 	}
-	n, err := note.Open(req.checkpoint, note.VerifierList(w.log))
+	n, err := note.Open(req.checkpoint, note.VerifierList(w.log...))
 	if err != nil {
 		w.refused++
 		http.Error(rw, "not signed by the log's key", http.StatusForbidden)
 		return
 	}
 	var cp flog.Checkpoint
-	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil || cp.Origin != w.log.Name() {
+	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil || cp.Origin != w.log[0].Name() {
 		w.refused++
 		http.Error(rw, "unknown origin", http.StatusNotFound)
 		return

@@ -62,6 +62,9 @@ type custodyService interface {
 	Checkpoint(ctx context.Context) ([]byte, error)
 	ProveInclusion(ctx context.Context, index uint64) ([]byte, error)
 	ProveConsistency(ctx context.Context, older, newer uint64) ([]byte, error)
+	// Timestamps lists the RFC 3161 tokens kept over the checkpoints,
+	// each checked against the checkpoint it covers.
+	Timestamps(ctx context.Context) ([]api.Timestamp, error)
 	// Report is the transparency report of the orders received in p,
 	// from the custody log up to a signed checkpoint; key is the log's
 	// verifier for an in-process check ("" for the configured one).

@@ -74,14 +74,7 @@ func (s *killSetup) addOrder(t *testing.T) string {
 // that ends before it opens the pipe fails the test.
 func (s *killSetup) startKilled(t *testing.T, fifo string, feed []byte, check func(), args ...string) {
 	t.Helper()
-	cmd := s.command(args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, out, done := s.start(t, args...)
 	opened := make(chan *os.File, 1)
 	go func() {
 		w, err := os.OpenFile(fifo, os.O_WRONLY, 0) // returns once the reader has opened it

@@ -39,7 +39,10 @@ func newKeysRotateCommand(g *globalOptions) *cli.Command {
 			"else from the terminal. Both keys are checked before anything is written. The log records\n" +
 			"a key.rotated event naming both keys, and its next checkpoint is signed by both.\n" +
 			"A new key file takes the place of key.file; the old one moves to <key dir>/retired/<key id>.*.\n" +
-			"With --kms, set key.kms to the URI afterwards. Refused while the daemon runs.",
+			"With --kms, set key.kms to the URI afterwards. Refused while the daemon runs.\n" +
+			"Run again after a rotation that stopped before its checkpoint signed by both keys, it finishes\n" +
+			"that rotation with the staged <key.file>.next (or --new-key, --kms, the KMS key the event names);\n" +
+			"after one that stopped before installing the staged key, it installs it.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "new-key", Usage: "the new private key `FILE` (as keys generate writes it)", Destination: &opts.NewKey},
 			&cli.StringFlag{Name: "kms", Usage: "the new key as a KMS `URI`", Destination: &opts.KMS},
@@ -75,16 +78,22 @@ func runKeysRotate(ctx context.Context, g *globalOptions, opts keysRotateOptions
 	if cfg.Actor == "" {
 		return usageErrorf("keys rotate: no actor: set --actor, actor in the config or CUSTOS_ACTOR")
 	}
+	pending, err := chain.PendingRotation(ctx, os.DirFS(cfg.dir().Log()))
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	if pending != nil {
+		return resumeKeysRotate(ctx, g, cfg, opts, pending)
+	}
+	if done, err := installRotatedKey(ctx, g, cfg); done || err != nil {
+		return err
+	}
 	if cfg.Key.KMS != "" && opts.KMS == "" {
 		return usageErrorf("keys rotate: the current key is in a KMS (%s): rotate to another KMS key with --kms", cfg.Key.KMS)
 	}
 	// Everything is checked before the first write: both keys load and
 	// sign, and they differ.
-	oldSigner, err := loadSigner(ctx, g, cfg)
-	if err != nil {
-		return err
-	}
-	oldKey, err := probeKey(cfg.AgentID, oldSigner, "the current key")
+	oldSigner, oldKey, err := loadCurrentKey(ctx, g, cfg)
 	if err != nil {
 		return err
 	}
@@ -101,20 +110,34 @@ func runKeysRotate(ctx context.Context, g *globalOptions, opts keysRotateOptions
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
 	staged := cfg.Key.File + ".next"
+	if _, err := os.Stat(staged); err == nil && next.privPEM != nil {
+		// Never overwritten: it may be the only copy of a key the log
+		// names.
+		return usageErrorf("keys rotate: %s holds the new key of an earlier rotation that did not finish, and the log does not name it as its next key: if no key.rotated event names it (custos log show), that rotation never began: remove the file and run keys rotate again; nothing was changed", staged)
+	}
 	if next.privPEM != nil {
 		// Kept before the log names the key, so a crash cannot lose it.
 		if err := datadir.WriteFile(staged, next.privPEM, 0o600); err != nil {
 			return fmt.Errorf("keys rotate: write the new key: %w", err)
 		}
 	}
-	rec, cp, cert, err := rotateLog(ctx, g, cfg, oldSigner, next, opts.Reason)
+	rec, cp, cert, err := rotateLog(ctx, g, cfg, oldSigner, next, opts.Reason, nil)
 	if err != nil {
 		if rec == nil && next.privPEM != nil {
 			// The log never named the staged key: nothing to keep.
 			err = errors.Join(err, os.Remove(staged))
 		}
+		if rec != nil {
+			err = fmt.Errorf("%w; the log records the rotation at entry %d but not yet its checkpoint signed by both keys: run custos keys rotate again to finish it", err, rec.Index)
+		}
 		return err
 	}
+	return finishKeysRotate(g, cfg, oldKey, next, staged, rec, cp, cert)
+}
+
+// finishKeysRotate installs the new key's file (from staged) and writes
+// the rotation certificate, once the log is rotated.
+func finishKeysRotate(g *globalOptions, cfg *Config, oldKey *chain.Key, next *newKey, staged string, rec *chain.Record, cp *chain.Checkpoint, cert []byte) error {
 	if next.privPEM != nil {
 		if err := installKeyFile(cfg.Key.File, staged, oldKey, next.key); err != nil {
 			return fmt.Errorf("keys rotate: the log names the new key %s, but installing its file failed (move %s to %s by hand): %w", next.key.KeyID(), staged, cfg.Key.File, err)
@@ -128,6 +151,16 @@ func runKeysRotate(ctx context.Context, g *globalOptions, opts keysRotateOptions
 		return fmt.Errorf("keys rotate: write the rotation certificate: %w", err)
 	}
 	return printRotation(g, cfg, oldKey, next, rec, cp, certFile)
+}
+
+// loadCurrentKey loads the configured key and makes it sign.
+func loadCurrentKey(ctx context.Context, g *globalOptions, cfg *Config) (chain.Signer, *chain.Key, error) {
+	s, err := loadSigner(ctx, g, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := probeKey(cfg.AgentID, s, "the current key")
+	return s, k, err
 }
 
 // probeKey signs a test message with s and returns its key.
@@ -219,20 +252,31 @@ func encodeNewPrivateKey(g *globalOptions, priv crypto.PrivateKey, noPass bool) 
 // rotates it to next, and closes it, mirroring the dual-signed checkpoint.
 // It returns the event, that checkpoint and the rotation certificate
 // (chain.FormatRotation) linking the keys; on an error, the event if the
-// log recorded it.
-func rotateLog(ctx context.Context, g *globalOptions, cfg *Config, old chain.Signer, next *newKey, reason string) (*chain.Record, *chain.Checkpoint, []byte, error) {
+// log recorded it. With pending, the key.rotated entry of a rotation
+// left unfinished, the log is opened with next as the new key, which
+// finishes the rotation (chain.Config.Next).
+func rotateLog(ctx context.Context, g *globalOptions, cfg *Config, old chain.Signer, next *newKey, reason string, pending *chain.Record) (*chain.Record, *chain.Checkpoint, []byte, error) {
 	store, err := openStore(ctx, cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return pending, nil, nil, err
 	}
-	l, closeLog, _, err := openLogWith(ctx, g, cfg, old, store, false, func() error { return nil })
+	var finish chain.Signer
+	if pending != nil {
+		finish = next.signer
+	}
+	l, closeLog, _, err := openLogKeys(ctx, g, cfg, old, finish, store, false, func() error { return nil })
 	if err != nil {
-		return nil, nil, nil, err
+		return pending, nil, nil, err
 	}
-	host, _ := os.Hostname()
-	rec, cp, err := l.Rotate(ctx, next.signer, chain.Event{
-		Time: time.Now().UTC(), Actor: cfg.Actor, Agent: cfg.AgentID, Host: host, Reason: reason, Details: next.details,
-	})
+	rec, cp := pending, (*chain.Checkpoint)(nil)
+	if pending == nil {
+		host, _ := os.Hostname()
+		rec, cp, err = l.Rotate(ctx, next.signer, chain.Event{
+			Time: time.Now().UTC(), Actor: cfg.Actor, Agent: cfg.AgentID, Host: host, Reason: reason, Details: next.details,
+		})
+	} else {
+		cp, err = rotationCheckpoint(l.FS(), rec, next.key)
+	}
 	var cert []byte
 	if err == nil {
 		cert, err = chain.RotationCertificate(ctx, l.FS(), rec)

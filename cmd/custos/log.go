@@ -66,6 +66,12 @@ func openLog(ctx context.Context, g *globalOptions, cfg *Config) (*chain.Log, fu
 // The third func copies what is new in the log to its mirror now (the
 // daemon calls it periodically); it does nothing while the store is down.
 func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chain.Signer, store evidenceStore, storeDown bool, unlock func() error) (*chain.Log, func() error, func(context.Context) error, error) {
+	return openLogKeys(ctx, g, cfg, signer, nil, store, storeDown, unlock)
+}
+
+// openLogKeys is openLogWith where next is the new key of a rotation
+// left unfinished (chain.Config.Next), signer its old key; nil for none.
+func openLogKeys(ctx context.Context, g *globalOptions, cfg *Config, signer, next chain.Signer, store evidenceStore, storeDown bool, unlock func() error) (*chain.Log, func() error, func(context.Context) error, error) {
 	// Before anything is written: leftovers of a writer that died go, and
 	// a log rolled back or swapped behind the mirror's back must not be
 	// extended.
@@ -84,6 +90,7 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		Dir:                cfg.dir().Log(),
 		Origin:             cfg.AgentID,
 		Signer:             signer,
+		Next:               next,
 		CheckpointInterval: cfg.Log.CheckpointInterval,
 		Agent:              cfg.AgentID,
 		Actor:              cfg.Actor,
@@ -91,6 +98,9 @@ func openLogWith(ctx context.Context, g *globalOptions, cfg *Config, signer chai
 		Witnesses:          cfg.Log.witnessConfig(),
 		Logger:             g.logger,
 	})
+	if errors.Is(err, chain.ErrRotationUnfinished) && next == nil {
+		err = fmt.Errorf("%w (run custos keys rotate again to finish it: it signs with the staged key %s.next, or the key --new-key or --kms names)", err, cfg.Key.File)
+	}
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, unlock())
 	}

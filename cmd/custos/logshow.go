@@ -46,7 +46,7 @@ func runLogShow(ctx context.Context, g *globalOptions, opts logShowOptions, args
 		if opts.Order != "" || opts.From != 0 {
 			return usageErrorf("log show: --timestamps lists every token; it takes no --order or --from")
 		}
-		return showTimestamps(g)
+		return showTimestamps(ctx, g)
 	}
 	if opts.Order != "" {
 		if opts.Order, err = g.resolveOrderID(ctx, "log show: --order", opts.Order); err != nil {

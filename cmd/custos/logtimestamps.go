@@ -1,96 +1,84 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"strconv"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/chain"
 )
 
-// timestampLine is one token as `log show --timestamps --output json`
-// prints it.
-type timestampLine struct {
-	Size    uint64    `json:"size"`
-	TSA     string    `json:"tsa"`
-	File    string    `json:"file"`
-	GenTime time.Time `json:"gen_time,omitzero"`
-	Digest  string    `json:"digest,omitempty"`
-	Matches bool      `json:"digest_matches"`
-	Problem string    `json:"problem,omitempty"`
-}
-
-// showTimestamps lists the tokens in the log directory, each checked
-// against the kept checkpoint it covers (signature and digest; trust in
-// the authority is verify's, with the investigator's roots). A token
-// that does not cover its checkpoint is listed, and the command then
-// fails as tampering.
-func showTimestamps(g *globalOptions) (err error) {
-	if g.server != "" {
-		return usageErrorf("log show --timestamps: reads the data directory; run it on the daemon's host, without --server")
-	}
-	cfg, err := g.config()
+// showTimestamps lists the tokens the log keeps, each checked against
+// the kept checkpoint it covers (signature and digest; trust in the
+// authority is verify's, with the investigator's roots), in process or
+// from the daemon (GET /v1/timestamps). A token that does not cover its
+// checkpoint is listed, and the command then fails as tampering.
+func showTimestamps(ctx context.Context, g *globalOptions) error {
+	list, err := g.custody().Timestamps(ctx)
 	if err != nil {
 		return err
-	}
-	unlock, err := lockForRead(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, unlock()) }()
-	fsys := os.DirFS(cfg.dir().Log())
-	kept, err := chain.KeptTimestamps(fsys)
-	if err != nil {
-		return fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
 	}
 	bad := 0
-	for _, k := range kept {
-		line := checkKeptTimestamp(fsys, k)
-		if !line.Matches {
+	for _, t := range list {
+		if !t.Matches {
 			bad++
 		}
-		if err := printTimestamp(g, line); err != nil {
+		if err := printTimestamp(g, t); err != nil {
 			return err
 		}
 	}
 	if bad > 0 {
-		return fmt.Errorf("log %s: %d timestamp tokens do not cover their checkpoints: %w", cfg.dir().Log(), bad, chain.ErrTamper)
+		return fmt.Errorf("log show --timestamps: %d timestamp tokens do not cover their checkpoints: %w", bad, chain.ErrTamper)
 	}
 	return nil
 }
 
-func checkKeptTimestamp(fsys fs.FS, k chain.KeptTimestamp) timestampLine {
-	line := timestampLine{Size: k.Size, TSA: k.TSA, File: "log/" + k.File}
-	resp, err := fs.ReadFile(fsys, k.File)
+// Timestamps reads the tokens in the data directory under its read lock.
+func (l *localCustody) Timestamps(_ context.Context) (_ []api.Timestamp, err error) {
+	cfg, err := l.g.config()
 	if err != nil {
-		line.Problem = err.Error()
-		return line
+		return nil, err
 	}
-	note, err := fs.ReadFile(fsys, chain.CheckpointsDir+"/"+strconv.FormatUint(k.Size, 10))
+	unlock, err := lockForRead(cfg.DataDir)
 	if err != nil {
-		line.Problem = "no kept checkpoint of this size"
-		return line
+		return nil, err
 	}
-	ts, err := chain.ParseTimestamp(k.File, resp, note)
+	defer func() { err = errors.Join(err, unlock()) }()
+	checks, err := chain.CheckKeptTimestamps(os.DirFS(cfg.dir().Log()))
 	if err != nil {
-		line.Problem = err.Error()
-		return line
+		return nil, fmt.Errorf("log %s: %w", cfg.dir().Log(), err)
 	}
-	line.GenTime, line.Digest, line.Matches = ts.GenTime.UTC(), ts.Digest, true
-	return line
+	list := make([]api.Timestamp, len(checks))
+	for i, c := range checks {
+		list[i] = api.NewTimestamp(c)
+	}
+	return list, nil
 }
 
-func printTimestamp(g *globalOptions, l timestampLine) error {
-	if g.json() {
-		return writeJSON(g.stdout, l)
+// Timestamps asks the daemon (GET /v1/timestamps).
+func (d *daemonCustody) Timestamps(ctx context.Context) ([]api.Timestamp, error) {
+	c, err := d.client()
+	if err != nil {
+		return nil, fmt.Errorf("log show --timestamps: %w", err)
 	}
-	if !l.Matches {
-		_, err := fmt.Fprintf(g.stdout, "%d %s - DOES NOT MATCH: %s\n", l.Size, l.TSA, l.Problem)
+	list, err := c.Timestamps(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("log show --timestamps: %w", err)
+	}
+	return list, nil
+}
+
+func printTimestamp(g *globalOptions, t api.Timestamp) error {
+	if g.json() {
+		return writeJSON(g.stdout, t)
+	}
+	if !t.Matches {
+		_, err := fmt.Fprintf(g.stdout, "%d %s - DOES NOT MATCH: %s\n", t.Size, t.TSA, t.Problem)
 		return err
 	}
-	_, err := fmt.Fprintf(g.stdout, "%d %s %s sha256:%s matches\n", l.Size, l.TSA, l.GenTime.Format(time.RFC3339), l.Digest)
+	_, err := fmt.Fprintf(g.stdout, "%d %s %s sha256:%s matches\n", t.Size, t.TSA, t.GenTime.Format(time.RFC3339), t.Digest)
 	return err
 }

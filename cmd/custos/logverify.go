@@ -15,7 +15,8 @@ import (
 )
 
 type logVerifyOptions struct {
-	Key string
+	Key           string
+	WitnessPolicy string
 }
 
 func newLogVerifyCommand(g *globalOptions) *cli.Command {
@@ -25,9 +26,11 @@ func newLogVerifyCommand(g *globalOptions) *cli.Command {
 		Usage: "check every entry, tile, checkpoint and order chain of the log",
 		Description: "Exits 3 if anything does not verify. --key takes a PEM public key file,\n" +
 			"a file holding a note verifier key, or the verifier key itself;\n" +
-			"the default is <key.file>.vkey.",
+			"the default is <key.file>.vkey. With --witness-policy, the witnesses' cosignatures kept\n" +
+			"with the checkpoints are checked too: the newest checkpoint must meet the policy's quorum.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "verifier `KEY`: file or note verifier line", Destination: &opts.Key},
+			&cli.StringFlag{Name: "witness-policy", Usage: "witness policy `FILE` (Sigsum/transparency-dev format) the kept checkpoints' cosignatures are checked against", Destination: &opts.WitnessPolicy},
 		},
 		Action: func(c *cli.Context) error {
 			return runLogVerify(c.Context, g, opts, c.Args().Slice())
@@ -47,6 +50,14 @@ func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, 
 	if err != nil {
 		return err
 	}
+	var wc *witnessCheck
+	if opts.WitnessPolicy != "" {
+		p, err := readWitnessPolicy("log verify", opts.WitnessPolicy)
+		if err != nil {
+			return err
+		}
+		wc = &witnessCheck{policy: p}
+	}
 	unlock, err := lockForRead(cfg.DataDir)
 	if err != nil {
 		return err
@@ -61,7 +72,16 @@ func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, 
 	if report == nil {
 		return fmt.Errorf("log verify %s: %w", dir, verr)
 	}
-	if err := printReport(g, dir, v, report); err != nil {
+	if wc != nil {
+		if wc.res, err = chain.CheckLogCosignatures(fsys, wc.policy); err != nil {
+			te := &chain.TamperError{}
+			if !errors.As(err, &te) {
+				return fmt.Errorf("log verify %s: %w", dir, err)
+			}
+			report.Problems = append(report.Problems, te)
+		}
+	}
+	if err := printLogReport(g, dir, v, report, wc); err != nil {
 		return err
 	}
 	if n := len(report.Problems); n > 0 {
@@ -75,6 +95,9 @@ func runLogVerify(ctx context.Context, g *globalOptions, opts logVerifyOptions, 
 	}
 	if verr != nil {
 		return fmt.Errorf("log verify %s: %w", dir, verr)
+	}
+	if wc != nil && !wc.res.NewestMet {
+		return fmt.Errorf("log %s: the newest checkpoint (size %d) does not meet the witness policy's quorum (%s): %w", dir, wc.res.Newest, wc.policy.Describe(), chain.ErrTamper)
 	}
 	return nil
 }
@@ -117,10 +140,67 @@ func verifier(ctx context.Context, cfg *Config, key string) (note.Verifier, erro
 }
 
 func printReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport) error {
-	if g.json() {
-		return writeJSON(g.stdout, reportJSON(dir, v, r))
+	return printLogReport(g, dir, v, r, nil)
+}
+
+// readWitnessPolicy reads the policy file a --witness-policy flag of
+// command names; one that cannot be read or parsed is a usage error.
+func readWitnessPolicy(command, file string) (*chain.WitnessPolicy, error) {
+	data, err := readLimited(file, 1<<20)
+	if err != nil {
+		return nil, usageErrorf("%s: --witness-policy: %v", command, err)
 	}
-	return writeReport(g, dir, v, r)
+	p, err := chain.ParseWitnessPolicy(data)
+	if err != nil {
+		return nil, usageErrorf("%s: --witness-policy %s: %v", command, file, err)
+	}
+	return p, nil
+}
+
+// witnessCheck is a witness policy log verify checks the kept
+// checkpoints' cosignatures against, and what it found.
+type witnessCheck struct {
+	policy *chain.WitnessPolicy
+	res    *chain.LogCosigned // nil if the check could not run
+}
+
+// printLogReport is printReport with what a witness policy found (wc;
+// nil when none was given).
+func printLogReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport, wc *witnessCheck) error {
+	if g.json() {
+		out := reportJSON(dir, v, r)
+		if wc != nil && wc.res != nil {
+			out["witnesses"] = map[string]any{
+				"policy": wc.policy.Describe(), "checkpoints": wc.res.Checkpoints,
+				"quorum_met": nonNil(wc.res.Met), "quorum_not_met": nonNil(wc.res.Short),
+				"newest": wc.res.Newest, "newest_quorum_met": wc.res.NewestMet,
+			}
+			out["ok"] = out["ok"].(bool) && wc.res.NewestMet
+		}
+		return writeJSON(g.stdout, out)
+	}
+	return writeLogReport(g, dir, v, r, wc)
+}
+
+func nonNil(s []uint64) []uint64 {
+	if s == nil {
+		return []uint64{}
+	}
+	return s
+}
+
+// witnessLines says what a witness policy found of the kept checkpoints.
+func witnessLines(wc *witnessCheck) string {
+	if wc == nil || wc.res == nil {
+		return ""
+	}
+	r := wc.res
+	newest := "meets it"
+	if !r.NewestMet {
+		newest = "does NOT meet it"
+	}
+	return fmt.Sprintf("witnesses:        %d of %d kept checkpoints meet the quorum of %s; the newest (size %d) %s\n",
+		len(r.Met), r.Checkpoints, wc.policy.Describe(), r.Newest, newest)
 }
 
 // reportJSON is the JSON form of a verification report.
@@ -181,6 +261,11 @@ func rotationLine(rot chain.Rotation) string {
 
 // writeReport writes the text form of a verification report.
 func writeReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport) error {
+	return writeLogReport(g, dir, v, r, nil)
+}
+
+// writeLogReport is writeReport with what a witness policy found.
+func writeLogReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogReport, wc *witnessCheck) error {
 	ok := len(r.Problems) == 0 && r.Unsealed == 0
 	key := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 	var b bytes.Buffer
@@ -196,7 +281,10 @@ func writeReport(g *globalOptions, dir string, v note.Verifier, r *chain.LogRepo
 	for _, rot := range r.Rotations {
 		fmt.Fprintf(&b, "key rotation:     %s\n", rotationLine(rot))
 	}
+	b.WriteString(witnessLines(wc))
 	switch {
+	case ok && wc != nil && wc.res != nil && !wc.res.NewestMet:
+		b.WriteString("problems:         none, but the newest checkpoint does not meet the witness policy's quorum\nNOT WITNESSED\n")
 	case ok:
 		b.WriteString("problems:         none\nOK\n")
 	case len(r.Problems) == 0:

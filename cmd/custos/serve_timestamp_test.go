@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,6 +80,26 @@ func TestServeTimestamps(t *testing.T) {
 	}
 	if out := d.stderr.String(); !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, `"tsa":"down"`) || strings.Contains(out, down.URL()) {
 		t.Fatalf("the down authority is not logged as a WARN naming it (and only it):\n%s", out)
+	}
+	// log show --timestamps through the daemon (GET /v1/timestamps): an
+	// auditor reads the tokens, as the command lists them in process;
+	// another role may not.
+	var at struct {
+		Secret string `json:"secret"`
+	}
+	d.call(t, strings.TrimSpace(string(admin)), "POST", "/v1/tokens", map[string]string{"name": "auditor-1", "role": "auditor"}, http.StatusCreated, &at)
+	client := func(token string) *exec.Cmd {
+		cmd := exec.Command(bin, "log", "show", "--timestamps", "--output", "json")
+		cmd.Env = append(os.Environ(), "CUSTOS_CONFIG="+config, "CUSTOS_SERVER_URL="+d.url, "CUSTOS_TOKEN="+token)
+		return cmd
+	}
+	out, err := client(at.Secret).Output()
+	if err != nil || !strings.Contains(string(out), `"tsa":"good"`) || !strings.Contains(string(out), `"digest_matches":true`) ||
+		!strings.Contains(string(out), `"file":"log/`+kept[0].File+`"`) {
+		t.Fatalf("log show --timestamps through the daemon: %v\n%s", err, out)
+	}
+	if out, err := client(nt.Secret).CombinedOutput(); err == nil || !strings.Contains(string(out), "403") && !strings.Contains(string(out), "may not") {
+		t.Fatalf("log show --timestamps as intake: %v\n%s", err, out)
 	}
 	d.stop(t)
 	// The store's mirror holds the token (the local store is under the data directory).

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/chain/tsatest"
 	"github.com/custos-evidence/custos/chain/witnesstest"
@@ -194,7 +195,7 @@ func receiptLag(b *testing.B, run func(...string) (string, time.Duration)) time.
 	}
 	out, _ = run("log", "show", "--timestamps", "--output", "json")
 	for _, line := range strings.Split(out, "\n") {
-		var t timestampLine
+		var t api.Timestamp
 		if err := json.Unmarshal([]byte(line), &t); err == nil && t.Size > ev.Index && t.Matches {
 			return t.GenTime.Sub(ev.Event.Time)
 		}

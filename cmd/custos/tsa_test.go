@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -67,6 +68,7 @@ func cmdTSAs(ts *testscript.TestScript, neg bool, args []string) {
 	write("tsa-good.yaml", conf(all[0]))
 	write("tsa-profile-missing.yaml", append(conf(all[0]), "profiles:\n  eu-epoc-pr: {tsa: qualified}\n"...))
 	write("good-root.pem", auths["good"].RootPEM())
+	write("good-leaf.pem", bytes.TrimSuffix(auths["good"].ChainPEM(), auths["good"].RootPEM()))
 	write("other-root.pem", other.RootPEM())
 	write("tsa-badurl.yaml", conf(entry("good", "http://[::1", filepath.Join(ts.Getenv("WORK"), "good-chain.pem"))))
 	write("tsa-nocert.yaml", conf(entry("good", auths["good"].URL(), write("nocert.pem", []byte("not a certificate\n")))))

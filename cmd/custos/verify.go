@@ -50,7 +50,7 @@ func newVerifyCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "identity", Usage: "age identity `FILE` (age or SSH private key) for an .age package", Destination: &opts.identity},
 			&cli.BoolFlag{Name: "json", Usage: "print the machine report (stable JSON)", Destination: &opts.json},
 			&cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report to `FILE`", Destination: &opts.html},
-			&cli.StringFlag{Name: "tsa-roots", Usage: "PEM `FILE` of the timestamp authorities' root certificates you trust: check the package's RFC 3161 tokens and say when it was received, sealed and disclosed at the latest", Destination: &opts.tsaRoots},
+			&cli.StringFlag{Name: "tsa-roots", Usage: "PEM `FILE` of the timestamp authorities' root certificates you trust (self-signed; others in it are intermediates): check the package's RFC 3161 tokens and say when it was received, sealed and disclosed at the latest", Destination: &opts.tsaRoots},
 		},
 		Action: func(c *cli.Context) error {
 			opts.rotations = c.StringSlice("rotation")
@@ -83,12 +83,8 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 		return usageErrorf("verify: --key FILE or --key-line LINE is required: the provider's key, obtained apart from the package")
 	}
 	if opts.witnessPolicy != "" {
-		data, err := readLimited(opts.witnessPolicy, 1<<20)
-		if err != nil {
-			return usageErrorf("verify: --witness-policy: %v", err)
-		}
-		if trust.Witnesses, err = chain.ParseWitnessPolicy(data); err != nil {
-			return usageErrorf("verify: --witness-policy %s: %v", opts.witnessPolicy, err)
+		if trust.Witnesses, err = readWitnessPolicy("verify", opts.witnessPolicy); err != nil {
+			return err
 		}
 	}
 	if trust, err = linkRotations(trust, opts.rotations); err != nil {
@@ -96,8 +92,14 @@ func runVerify(ctx context.Context, g *globalOptions, opts verifyOptions, args [
 	}
 	var vopts disclosure.VerifyOptions
 	if opts.tsaRoots != "" {
-		if vopts.TSARoots, err = readCertificates(opts.tsaRoots); err != nil {
+		certs, err := readCertificates(opts.tsaRoots)
+		if err != nil {
 			return usageErrorf("verify: --tsa-roots: %v", err)
+		}
+		// The self-signed certificates are the roots trusted; the others
+		// are intermediates, trusted only through them.
+		if vopts.TSARoots, vopts.TSAIntermediates = chain.SplitChain(certs); len(vopts.TSARoots) == 0 {
+			return usageErrorf("verify: --tsa-roots: %s holds no self-signed (root) certificate: give the root of the authority's chain", opts.tsaRoots)
 		}
 	}
 	var open disclosure.OpenOptions

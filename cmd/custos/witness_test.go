@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/chain/witnesstest"
@@ -123,6 +126,8 @@ func TestWitnessedPackage(t *testing.T) {
 		t.Fatalf("altered cosignature: exit %d\n%s", code, stdout)
 	}
 
+	checkLogVerifyWitnesses(t, data, policy, trust.Note)
+
 	// Fail-closed: a witness down, the next checkpoint is not published,
 	// and the command fails naming the quorum and the witness.
 	ml.SetDown(true)
@@ -133,4 +138,72 @@ func TestWitnessedPackage(t *testing.T) {
 		t.Fatalf("witness down, fail-closed: exit %d\n%s%s", code, stdout, stderr)
 	}
 	ml.SetDown(false)
+}
+
+// checkLogVerifyWitnesses: log verify --witness-policy checks the
+// cosignatures kept with the checkpoints of the log in data: with the
+// policy the log was cosigned under, the newest checkpoint meets the
+// quorum; with a policy naming a witness that never saw the log, it does
+// not, and log verify fails; a kept cosignature altered is tampering.
+func checkLogVerifyWitnesses(t *testing.T, data, policy string, logKey note.Verifier) {
+	t.Helper()
+	code, stdout, stderr := custosRun(t, "--data-dir", data, "log", "verify", "--witness-policy", policy)
+	if code != exitOK || !regexp.MustCompile(`(?m)^witnesses: +[0-9]+ of [0-9]+ kept checkpoints meet the quorum of quorum 2 of 2 .*; the newest \(size [0-9]+\) meets it$`).MatchString(stdout) {
+		t.Fatalf("log verify --witness-policy: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stranger, err := witnesstest.New("stranger.witness.test", witnesstest.Ed25519, logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	other := filepath.Join(t.TempDir(), "other.policy")
+	if err := os.WriteFile(other, witnesstest.Policy(1, stranger), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = custosRun(t, "--data-dir", data, "log", "verify", "--witness-policy", other)
+	if code != exitTamper || !strings.Contains(stdout, "does NOT meet it") || !strings.Contains(stdout, "NOT WITNESSED") || !strings.Contains(stderr, "does not meet the witness policy's quorum") {
+		t.Fatalf("log verify with a policy whose witness never cosigned: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, _, stderr = custosRun(t, "--data-dir", data, "log", "verify", "--witness-policy", filepath.Join(data, "keys", "custos.key.vkey"))
+	if code != exitUsage || !strings.Contains(stderr, "--witness-policy") {
+		t.Fatalf("log verify with a file that is no policy: exit %d\n%s", code, stderr)
+	}
+
+	// One byte of the newest kept cosignature changed.
+	dir := filepath.Join(data, "log", chain.CosignaturesDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) == 0 {
+		t.Fatalf("no kept cosignatures: %v", err)
+	}
+	sizes := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			sizes = append(sizes, n)
+		}
+	}
+	file := filepath.Join(dir, strconv.Itoa(slices.Max(sizes)))
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := os.WriteFile(file, orig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	lines := strings.SplitAfter(string(orig), "\n")
+	f := strings.Fields(lines[len(lines)-2])
+	sig, err := base64.StdEncoding.DecodeString(f[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[len(sig)-1] ^= 1
+	lines[len(lines)-2] = f[0] + " " + f[1] + " " + base64.StdEncoding.EncodeToString(sig) + "\n"
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = custosRun(t, "--data-dir", data, "log", "verify", "--witness-policy", policy)
+	if code != exitTamper || !strings.Contains(stdout, "does not verify") {
+		t.Fatalf("log verify with an altered cosignature: exit %d\n%s", code, stdout)
+	}
 }
