@@ -51,6 +51,10 @@ const (
 	LogOpened           EventType = "log.opened"
 	LogRecovered        EventType = "log.recovered"
 	CustodyNote         EventType = "custody.note"
+	// OrderReplied records a reply to the order's authority (a
+	// confirmation that the data was preserved, or an Annex III that the
+	// provider cannot comply) written, signed and stored: ReplyDetails.
+	OrderReplied EventType = "order.replied"
 )
 
 var knownTypes = map[EventType]bool{
@@ -59,6 +63,7 @@ var knownTypes = map[EventType]bool{
 	CaptureFailed: true, FixityVerified: true, FixityFailed: true, ItemAccessed: true,
 	DisclosureCreated: true, DisclosureAbandoned: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
 	LogOpened: true, LogRecovered: true, CustodyNote: true,
+	OrderReplied: true,
 }
 
 // Digest identifies one preserved item by its content hashes, lower-case hex.
