@@ -131,17 +131,26 @@ type SealedRef struct {
 	Root           string // hex
 }
 
-// Check refuses a reply that cannot be written: an unknown kind, a
-// confirmation with nothing sealed, a ground that is none, a missing or
-// oversized explanation.
+// Check refuses a reply that cannot be written: what CheckRequest
+// refuses, and a confirmation with nothing sealed.
 func (r *Reply) Check() error {
+	if err := r.CheckRequest(); err != nil {
+		return err
+	}
+	if r.Kind == chain.ReplyPreserved && r.Preserved.FirstSealed.IsZero() {
+		return errors.New("nothing of the order's data is sealed yet: there is no preservation to confirm")
+	}
+	return nil
+}
+
+// CheckRequest refuses what was asked of a reply whatever the order: an
+// unknown kind, a ground that is none, a confirmation with a ground, a
+// missing, oversized or unprintable explanation.
+func (r *Reply) CheckRequest() error {
 	switch r.Kind {
 	case chain.ReplyPreserved:
 		if r.Ground != "" || r.Explanation != "" {
 			return errors.New("a preservation confirmation takes no ground or explanation")
-		}
-		if r.Preserved.FirstSealed.IsZero() {
-			return errors.New("nothing of the order's data is sealed yet: there is no preservation to confirm")
 		}
 	case chain.ReplyCannotComply:
 		if _, err := ParseGround(string(r.Ground)); err != nil {
@@ -155,7 +164,10 @@ func (r *Reply) Check() error {
 	}
 	var ps problems
 	ps.checkText("explanation", r.Explanation, false, maxExplanation, true)
-	return ps.err()
+	if len(ps) > 0 {
+		return ps[0]
+	}
+	return nil
 }
 
 // replyOrder is the order a reply answers, as both replies give it.
