@@ -48,6 +48,8 @@ type OrderDetail struct {
 	Order        *order.Order   `json:"order"`
 	Purged       []chain.Digest `json:"purged"`
 	RecordSHA256 string         `json:"record_sha256"`
+	// Replies are the replies to the order's authority, oldest first.
+	Replies []Reply `json:"replies"`
 }
 
 // ItemView is an item the order holds, in an OrderDetail.
@@ -66,7 +68,8 @@ type ItemView struct {
 // NewOrderDetail describes v, which holds items, with its deadline d.
 func NewOrderDetail(v *agent.OrderView, d order.Deadline, items []agent.HeldItem) *OrderDetail {
 	st := v.State
-	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record}
+	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record,
+		Replies: loggedReplies(st.ID, st.Replies)}
 	for _, it := range items {
 		iv := ItemView{SHA256: it.Digest.SHA256, SHA512: it.Digest.SHA512, Key: it.Key, Spooled: it.Spooled}
 		if it.Record != nil {
