@@ -42,6 +42,9 @@ type custodyService interface {
 	LiftHold(ctx context.Context, id, reason string) (*api.StepResult, error)
 	Release(ctx context.Context, id, reason string) (*api.StepResult, error)
 	Purge(ctx context.Context, id, reason string) (*api.StepResult, error)
+	// Reply writes a reply to order id's authority (a confirmation of
+	// preservation, or Annex III), signed, stored and logged.
+	Reply(ctx context.Context, id string, req api.ReplyRequest) (*api.Reply, error)
 
 	// Capture preserves what order id names; a summary returned with an
 	// error says what was preserved before it.

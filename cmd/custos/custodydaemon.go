@@ -194,6 +194,14 @@ func (d *daemonCustody) Purge(ctx context.Context, id, reason string) (*api.Step
 	return c.Purge(ctx, id, reason)
 }
 
+func (d *daemonCustody) Reply(ctx context.Context, id string, req api.ReplyRequest) (*api.Reply, error) {
+	c, err := d.client()
+	if err != nil {
+		return nil, err
+	}
+	return c.Reply(ctx, id, req)
+}
+
 // Capture queues the capture as a job of the daemon and waits for it to
 // end. The daemon refuses ad-hoc URIs: it captures configured sources.
 func (d *daemonCustody) Capture(ctx context.Context, id string, req captureRequest) (*api.CaptureSummary, error) {
