@@ -149,3 +149,32 @@ func TestReplyHTML(t *testing.T) {
 		t.Error("the page carries the explanation's markup unescaped")
 	}
 }
+
+// FuzzReply: any explanation a reply takes is written and read back as
+// given (trimmed), and ParseReply of anything either refuses it or reads
+// a reply that names an order.
+func FuzzReply(f *testing.F) {
+	f.Add("US law <forbids> it & more", []byte(nil))
+	f.Add("line one\r\nline two\ttabbed\r", []byte(`<EPOC-Reply xmlns="`+ReplyNamespace+`"/>`))
+	f.Add("]]> &amp; \"quoted\"", []byte(`<PreservationConfirmation xmlns="`+ConfirmationNamespace+`"><ReplyNumber>1</ReplyNumber></PreservationConfirmation>`))
+	f.Fuzz(func(t *testing.T, explanation string, data []byte) {
+		r := replyTo(t, chain.ReplyCannotComply)
+		r.Ground, r.Explanation = GroundIncomplete, explanation
+		if r.CheckRequest() == nil {
+			x, err := r.XML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseReply(x, r.At)
+			if err != nil {
+				t.Fatalf("explanation %q: %v\n%s", explanation, err, x)
+			}
+			if got.Explanation != strings.TrimSpace(explanation) {
+				t.Fatalf("explanation %q read back as %q", explanation, got.Explanation)
+			}
+		}
+		if p, err := ParseReply(data, r.At); err == nil && (p.OrderID == "" || p.Number < 1) {
+			t.Fatalf("read %+v from %q", p, data)
+		}
+	})
+}
