@@ -208,3 +208,55 @@ func (f *registryFixture) checkEnvelope(t *testing.T, r *ReplyResult) {
 }
 
 func sha256Hex(b []byte) string { return hex.EncodeToString(sha256Of(b)) }
+
+// TestReplyFollowsTheOrder: a reply's files carry the order's retention,
+// a purge deletes them with the order's records (their digests stay in
+// the log), and a purged order takes no reply.
+func TestReplyFollowsTheOrder(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	draft, err := (&order.Flags{
+		Reference: "REPLY-1", Authority: "Court", RequestingState: "FR", Profile: "custom", LegalBasis: "art. 60-1",
+		Selectors: []string{"account:CUST-7"}, Categories: "content", Expires: "1s",
+	}).Draft(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.reg.Add(ctx, draft, nil, "intake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Order.ID
+	src := &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}
+	if _, err := f.reg.Capture(ctx, id, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "c", CutOff: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	rp, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyPreserved, Actor: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range rp.Files {
+		info, err := f.store.Stat(ctx, file.Key)
+		if err != nil || !info.RetainUntil.Equal(res.Order.ExpiresAt) {
+			t.Fatalf("%s retained until %v (%v), want the order's expiry %v", file.Key, info.RetainUntil, err, res.Order.ExpiresAt)
+		}
+	}
+	if _, err := f.reg.Release(ctx, id, "expired", "c"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(res.Order.ExpiresAt.Add(1100 * time.Millisecond))) // the retention must pass: the store's clock is the real one
+	if rep, err := f.reg.Purge(ctx, id, "retention ended", "c"); err != nil || rep.Order.Status != order.StatusPurged {
+		t.Fatalf("purge: %v, %+v", err, rep)
+	}
+	for info, err := range f.store.List(ctx, "orders/"+id+"/") {
+		t.Errorf("the store holds %+v (%v) of the purged order", info, err)
+	}
+	before := f.snapshot(t)
+	if _, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "de-facto-impossibility", Actor: "c"}); !errors.Is(err, ErrConflict) ||
+		!strings.Contains(err.Error(), "is purged") {
+		t.Errorf("a reply to a purged order: %v", err)
+	}
+	if after := f.snapshot(t); after != before {
+		t.Errorf("refused, and written:\n%s", after)
+	}
+}
