@@ -39,7 +39,8 @@ type ReplyResult struct {
 	Number int
 	Kind   chain.ReplyKind
 	Ground string
-	Index  uint64 // of its order.replied event
+	Index  uint64    // of its order.replied event
+	At     time.Time // its event's time, when it was written
 	// Files are the XML, the HTML page and the DSSE envelope, in that
 	// order, where the store holds them.
 	Files []ReplyFile
@@ -120,7 +121,7 @@ func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("order %s: reply %d stored, not logged: %w", id, rp.Number, err)
 	}
-	return &ReplyResult{Order: o, Number: rp.Number, Kind: rp.Kind, Ground: opts.Ground, Index: rec.Index, Files: files}, nil
+	return &ReplyResult{Order: o, Number: rp.Number, Kind: rp.Kind, Ground: opts.Ground, Index: rec.Index, At: rp.At, Files: files}, nil
 }
 
 // replyReason is the order.replied event's reason: the ground and the
@@ -161,7 +162,12 @@ func (r *Registry) storeReply(ctx context.Context, rp *order.Reply) ([]ReplyFile
 		return nil, err
 	}
 	files = append(files, newReplyFile(chain.ReplyKey(id, rp.Number, "dsse.json"), env, "application/vnd.dsse.envelope.v1+json"))
-	opts := storage.PutOptions{RetainUntil: rp.Order.ExpiresAt, LegalHold: rp.Order.CurrentHold != nil, Deferred: true}
+	opts := storage.PutOptions{LegalHold: rp.Order.CurrentHold != nil, Deferred: true}
+	if rp.Order.ExpiresAt.After(rp.At) {
+		// A released order past its expiry keeps nothing retained; a
+		// store refuses a retention that has already ended.
+		opts.RetainUntil = rp.Order.ExpiresAt
+	}
 	for i, f := range files {
 		opts.SHA256 = f.SHA256
 		content := [][]byte{x, h, env}[i]

@@ -209,8 +209,8 @@ func (f *registryFixture) checkEnvelope(t *testing.T, r *ReplyResult) {
 
 func sha256Hex(b []byte) string { return hex.EncodeToString(sha256Of(b)) }
 
-// TestReplyFollowsTheOrder: a reply's files carry the order's retention,
-// a purge deletes them with the order's records (their digests stay in
+// TestReplyFollowsTheOrder: a reply's files carry the order's retention
+// (none once it has passed), a purge deletes them with the order's records (their digests stay in
 // the log), and a purged order takes no reply.
 func TestReplyFollowsTheOrder(t *testing.T) {
 	ctx := context.Background()
@@ -237,14 +237,27 @@ func TestReplyFollowsTheOrder(t *testing.T) {
 	}
 	for _, file := range rp.Files {
 		info, err := f.store.Stat(ctx, file.Key)
-		if err != nil || !info.RetainUntil.Equal(res.Order.ExpiresAt) {
-			t.Fatalf("%s retained until %v (%v), want the order's expiry %v", file.Key, info.RetainUntil, err, res.Order.ExpiresAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.RetainUntil.Equal(res.Order.ExpiresAt) {
+			t.Fatalf("%s retained until %v, want the order's expiry %v", file.Key, info.RetainUntil, res.Order.ExpiresAt)
 		}
 	}
 	if _, err := f.reg.Release(ctx, id, "expired", "c"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(res.Order.ExpiresAt.Add(1100 * time.Millisecond))) // the retention must pass: the store's clock is the real one
+	// Past its expiry an Annex III still goes, retained no longer.
+	late, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "de-facto-impossibility", Actor: "c"})
+	if err != nil {
+		t.Fatalf("a reply to an order past its expiry: %v", err)
+	}
+	if info, err := f.store.Stat(ctx, late.Files[0].Key); err != nil {
+		t.Fatal(err)
+	} else if !info.RetainUntil.IsZero() {
+		t.Errorf("%s retained until %v, want no retention past the order's expiry", late.Files[0].Key, info.RetainUntil)
+	}
 	if rep, err := f.reg.Purge(ctx, id, "retention ended", "c"); err != nil || rep.Order.Status != order.StatusPurged {
 		t.Fatalf("purge: %v, %+v", err, rep)
 	}
