@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/custos-evidence/custos/agent/order"
@@ -190,7 +191,7 @@ func newReplyFile(key string, data []byte, mediaType string) ReplyFile {
 func replyKeys(st *OrderState) []string {
 	var keys []string
 	for _, rp := range st.Replies {
-		for _, ext := range []string{"xml", "html", "dsse.json"} {
+		for _, ext := range ReplyExts() {
 			keys = append(keys, chain.ReplyKey(st.ID, rp.Number, ext))
 		}
 	}
@@ -228,4 +229,52 @@ func preservation(o *order.Order, st *OrderState) order.Preservation {
 		}
 	}
 	return p
+}
+
+// maxReplyFile bounds a reply's file as it is read back: a confirmation
+// of a few hundred batches is some hundred kilobytes.
+const maxReplyFile = 16 << 20
+
+// ReplyExts are the files of a reply, in the order its results list them.
+func ReplyExts() []string { return []string{"xml", "html", "dsse.json"} }
+
+// ReadReply reads file ext (one of ReplyExts) of reply n of order id back
+// through the store, which re-hashes it, and checks it against the
+// digest its order.replied event names: a file that differs, or that the
+// store lacks, is tampering (chain.ErrTamper). An unknown reply is
+// ErrNotFound, an unknown file ErrInvalid.
+func (r *Registry) ReadReply(ctx context.Context, id string, n int, ext string) ([]byte, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var want string
+	for _, rp := range v.State.Replies {
+		if rp.Number == n {
+			want = map[string]string{"xml": rp.XMLSHA256, "html": rp.HTMLSHA256, "dsse.json": rp.EnvelopeSHA256}[ext]
+			if want == "" {
+				return nil, fmt.Errorf("order %s: reply %d has no file %q (want xml, html or dsse.json): %w", id, n, ext, ErrInvalid)
+			}
+		}
+	}
+	if want == "" {
+		return nil, fmt.Errorf("order %s has no reply %d: %w", id, n, ErrNotFound)
+	}
+	key := chain.ReplyKey(id, n, ext)
+	rc, _, err := r.Store.Get(ctx, key)
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, fmt.Errorf("reply %s: the custody log names it and the store does not hold it: %w", key, chain.ErrTamper)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reply %s: %w", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxReplyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reply %s: %w", key, err)
+	}
+	if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != want {
+		return nil, fmt.Errorf("reply %s: sha256 %x, its order.replied event names %s: %w", key, got, want, chain.ErrTamper)
+	}
+	return b, nil
 }

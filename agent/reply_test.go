@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +129,41 @@ func TestReply(t *testing.T) {
 	if b := f.readReplyFile(t, ReplyFile{Key: taken, SHA256: sha256Hex([]byte("<unlogged/>")), Size: 11}); string(b) != "<unlogged/>" {
 		t.Errorf("%s overwritten: %s", taken, b)
 	}
+
+	// Read back against the digests the log names: an unknown reply or
+	// file is named; a file changed in the store, or gone, is tampering.
+	if b, err := f.reg.ReadReply(ctx, id, 2, "html"); err != nil || sha256Hex(b) != cc.Files[1].SHA256 {
+		t.Errorf("reply 2's page read back: %v", err)
+	}
+	if _, err := f.reg.ReadReply(ctx, id, 3, "xml"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the unlogged reply 3 read back: %v, want ErrNotFound", err)
+	}
+	if _, err := f.reg.ReadReply(ctx, id, 1, "pdf"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a file no reply has: %v, want ErrInvalid", err)
+	}
+	onDisk := filepath.Join(f.dir, "store", "objects", filepath.FromSlash(conf.Files[0].Key))
+	good, err := os.ReadFile(onDisk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Chmod(onDisk, 0o600))
+	must(os.WriteFile(onDisk, bad, 0o600))
+	if _, err := f.reg.ReadReply(ctx, id, 1, "xml"); !errors.Is(err, chain.ErrTamper) {
+		t.Errorf("reply 1's XML with a byte flipped read back: %v, want tampering", err)
+	}
+	must(os.Remove(onDisk))
+	if _, err := f.reg.ReadReply(ctx, id, 1, "xml"); !errors.Is(err, chain.ErrTamper) {
+		t.Errorf("reply 1's XML gone from the store: %v, want tampering", err)
+	}
+	must(os.WriteFile(onDisk, good, 0o400))
 
 	var logged []string
 	for _, e := range f.verifiedEvents(t, id) {

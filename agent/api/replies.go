@@ -2,6 +2,10 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
 	"net/url"
 	"time"
 
@@ -55,7 +59,7 @@ func loggedReplies(id string, rs []agent.LoggedReply) []Reply {
 	out := []Reply{}
 	for _, r := range rs {
 		files := []ReplyFile{}
-		for i, ext := range []string{"xml", "html", "dsse.json"} {
+		for i, ext := range agent.ReplyExts() {
 			files = append(files, ReplyFile{Key: chain.ReplyKey(id, r.Number, ext), SHA256: []string{r.XMLSHA256, r.HTMLSHA256, r.EnvelopeSHA256}[i]})
 		}
 		out = append(out, Reply{Order: id, Number: r.Number, Kind: r.Kind, Ground: r.Ground, LogIndex: r.Index, Time: r.Time, Files: files})
@@ -72,3 +76,26 @@ func (c *Client) Reply(ctx context.Context, id string, req ReplyRequest) (*Reply
 	}
 	return &r, nil
 }
+
+// ReadReply reads the file name (N.xml, N.html or N.dsse.json) of a reply
+// of order id (GET /v1/orders/{id}/replies/{name}) and checks it against
+// want, its SHA-256 as the order's detail lists it: the daemon checks it
+// against the log too, and a file that differs is tampering.
+func (c *Client) ReadReply(ctx context.Context, id, name, want string) ([]byte, error) {
+	res, err := c.send(ctx, "GET", "/v1/orders/"+url.PathEscape(id)+"/replies/"+url.PathEscape(name), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxReplyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reply file %s: %w", name, err)
+	}
+	if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != want {
+		return nil, fmt.Errorf("reply file %s of order %s: the daemon sent content whose sha256 is %x, the log names %s: %w", name, id, got, want, chain.ErrTamper)
+	}
+	return b, nil
+}
+
+// maxReplyFile bounds a reply's file as the client reads it.
+const maxReplyFile = 16 << 20

@@ -100,6 +100,15 @@ func runOrderLife(t *testing.T, f *fixture) {
 	if len(d.Replies) != 1 || d.Replies[0].Number != 1 || d.Replies[0].Files[2].SHA256 != rp.Files[2].SHA256 || d.Replies[0].LogIndex != rp.LogIndex {
 		t.Fatalf("the order lists replies %+v, want %+v", d.Replies, rp)
 	}
+	for _, name := range []string{"1.xml", "1.html", "1.dsse.json"} {
+		got := f.must(t, http.StatusOK, "discloser", "GET", replies+"/"+name, nil)
+		if i := slices.IndexFunc(rp.Files, func(rf api.ReplyFile) bool { return strings.HasSuffix(rf.Key, "/"+name) }); i < 0 || sha256Hex(got.body) != rp.Files[i].SHA256 {
+			t.Errorf("reply file %s read back does not hash to what the reply names", name)
+		}
+	}
+	f.must(t, http.StatusNotFound, "custodian", "GET", replies+"/2.xml", nil)
+	f.must(t, http.StatusBadRequest, "custodian", "GET", replies+"/1.pdf", nil)
+	f.must(t, http.StatusForbidden, "auditor", "GET", replies+"/1.xml", nil)
 
 	var dis api.Disclosure
 	f.must(t, http.StatusCreated, "discloser", "POST", "/v1/orders/"+id+"/disclosures", map[string]any{}).json(t, &dis)
