@@ -223,6 +223,13 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 		t.Fatalf("order reply --cannot-comply printed %q", out)
 	}
 	runCLI(t, bin, as("custodian"), 2, "order", "reply", "--cannot-comply", "too-busy", eu)
+	back := filepath.Join(s.dir, "replies-back")
+	if out := runCLI(t, bin, as("discloser"), 0, "order", "reply", "--get", "2", "--out", back, eu); strings.Count(out, "  sha256 ") != 3 {
+		t.Fatalf("order reply --get printed %q", out)
+	}
+	if x, err := os.ReadFile(filepath.Join(back, "2.xml")); err != nil || !strings.Contains(string(x), `<Ground code="incomplete-or-erroneous">`) {
+		t.Fatalf("reply 2 read back: %v\n%s", err, x)
+	}
 	if b.name == "daemon" {
 		runCLI(t, bin, as("intake"), 1, "order", "reply", "--preserved", eu)
 	}

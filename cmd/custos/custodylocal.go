@@ -243,6 +243,15 @@ func (l *localCustody) Reply(ctx context.Context, id string, req api.ReplyReques
 	return api.NewReply(res), nil
 }
 
+func (l *localCustody) ReadReply(ctx context.Context, id string, n int, ext string) (_ []byte, err error) {
+	_, reg, closeReg, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, closeReg()) }()
+	return reg.ReadReply(ctx, id, n, ext)
+}
+
 // Capture runs the sources named (configured names or ad-hoc URIs), or
 // every configured source serving the order's categories, showing a
 // progress bar on a terminal.
