@@ -247,27 +247,14 @@ func (f *registryFixture) checkEnvelope(t *testing.T, r *ReplyResult) {
 func sha256Hex(b []byte) string { return hex.EncodeToString(sha256Of(b)) }
 
 // TestReplyFollowsTheOrder: a reply's files carry the order's retention
-// (none once it has passed), a purge deletes them with the order's records (their digests stay in
-// the log), and a purged order takes no reply.
+// (none once it has passed), a purge deletes them with the order's
+// records (their digests stay in the log), and a purged order takes no
+// reply.
 func TestReplyFollowsTheOrder(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
-	draft, err := (&order.Flags{
-		Reference: "REPLY-1", Authority: "Court", RequestingState: "FR", Profile: "custom", LegalBasis: "art. 60-1",
-		Selectors: []string{"account:CUST-7"}, Categories: "content", Expires: "1s",
-	}).Draft(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := f.reg.Add(ctx, draft, nil, "intake")
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := res.Order.ID
-	src := &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}
-	if _, err := f.reg.Capture(ctx, id, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "c", CutOff: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	o := f.addShortOrder(t, "REPLY-1")
+	id := o.ID
 	rp, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyPreserved, Actor: "c"})
 	if err != nil {
 		t.Fatal(err)
@@ -277,14 +264,14 @@ func TestReplyFollowsTheOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !info.RetainUntil.Equal(res.Order.ExpiresAt) {
-			t.Fatalf("%s retained until %v, want the order's expiry %v", file.Key, info.RetainUntil, res.Order.ExpiresAt)
+		if !info.RetainUntil.Equal(o.ExpiresAt) {
+			t.Fatalf("%s retained until %v, want the order's expiry %v", file.Key, info.RetainUntil, o.ExpiresAt)
 		}
 	}
 	if _, err := f.reg.Release(ctx, id, "expired", "c"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(res.Order.ExpiresAt.Add(1100 * time.Millisecond))) // the retention must pass: the store's clock is the real one
+	time.Sleep(time.Until(o.ExpiresAt.Add(1100 * time.Millisecond))) // the retention must pass: the store's clock is the real one
 	// Past its expiry an Annex III still goes, retained no longer.
 	late, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "de-facto-impossibility", Actor: "c"})
 	if err != nil {
