@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/custos-evidence/custos/agent/order"
@@ -79,6 +80,10 @@ func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*Re
 	draft := &order.Reply{Kind: opts.Kind, Ground: order.Ground(opts.Ground), Explanation: opts.Explanation}
 	if err := draft.CheckRequest(); err != nil {
 		return nil, fmt.Errorf("order %s: reply: %w: %w", id, ErrInvalid, err)
+	}
+	if strings.TrimSpace(opts.Actor) == "" {
+		// Checked before anything is stored: the event would refuse it.
+		return nil, fmt.Errorf("order %s: reply: no actor: %w", id, ErrInvalid)
 	}
 	v, unlock, err := r.begin(ctx, id)
 	if err != nil {

@@ -63,6 +63,7 @@ func TestReply(t *testing.T) {
 		{ReplyOptions{Kind: chain.ReplyPreserved, Actor: "custodian"}, ErrConflict, "nothing of its data is sealed yet"},
 		{ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "too-busy", Actor: "custodian"}, ErrInvalid, `"too-busy" is no Annex III ground`},
 		{ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "non-execution", Actor: "custodian"}, ErrInvalid, "needs an explanation"},
+		{ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "conflicting-obligations"}, ErrInvalid, "no actor"},
 	} {
 		if _, err := f.reg.Reply(ctx, id, tc.opts); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%+v: %v, want %v saying %q", tc.opts, err, tc.want, tc.msg)
