@@ -178,3 +178,29 @@ func FuzzReply(f *testing.F) {
 		}
 	})
 }
+
+// TestReplyCannotComplyBeforeAnythingSealed: an Annex III may go before
+// any data is preserved, and says so; an order received without a form
+// leaves the form's fields out.
+func TestReplyCannotComplyBeforeAnythingSealed(t *testing.T) {
+	r := replyTo(t, chain.ReplyCannotComply)
+	r.Ground, r.Explanation, r.Preserved = GroundNonExecution, "the account was closed in 2024: no data is stored", Preservation{}
+	r.Order.Form = nil
+	data, err := r.XML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseReply(data, r.At)
+	if err != nil {
+		t.Fatalf("ParseReply: %v\n%s", err, data)
+	}
+	if got.Preserved || !got.FirstSealed.IsZero() || got.Items != 0 || got.Batches != 0 || got.CertificateID != "" || got.Ground != GroundNonExecution {
+		t.Errorf("read back %+v", got)
+	}
+	if !strings.Contains(string(data), `<Preservation preserved="false">`) {
+		t.Errorf("the reply does not say nothing was preserved:\n%s", data)
+	}
+	if strings.Contains(string(data), "<CertificateType>") {
+		t.Errorf("a reply to an order received without a form names a certificate:\n%s", data)
+	}
+}
