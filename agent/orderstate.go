@@ -68,6 +68,24 @@ type OrderState struct {
 	// events say (deadline.go).
 	Produced time.Time
 	Deadline order.DeadlineLogged
+	// DocumentCaptures are the captures of the order's own document
+	// (chain.IsDocumentCapture): their items are the order, not the data
+	// it names. FirstSealed is the time of the first items.sealed (or,
+	// before batches, item.preserved) of any other capture: when the
+	// order's data was first preserved; zero until then.
+	DocumentCaptures map[string]bool
+	FirstSealed      time.Time
+	// Replies are the replies to the order's authority, in log order
+	// (order.replied).
+	Replies []LoggedReply
+}
+
+// LoggedReply is a reply to an order's authority as its order.replied
+// event records it.
+type LoggedReply struct {
+	chain.ReplyDetails
+	Index uint64 // of its order.replied event
+	Time  time.Time
 }
 
 // ReadOrderStates reads the first size entries of the log in fsys and
@@ -125,7 +143,8 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 	}
 	st := x.states[e.Order]
 	if st == nil {
-		st = &OrderState{ID: e.Order, Items: map[string]chain.Digest{}, ItemIndex: map[string]uint64{}, Spooled: map[string]bool{}, Purged: map[string]chain.Digest{}}
+		st = &OrderState{ID: e.Order, Items: map[string]chain.Digest{}, ItemIndex: map[string]uint64{}, Spooled: map[string]bool{}, Purged: map[string]chain.Digest{},
+			DocumentCaptures: map[string]bool{}}
 		x.states[e.Order] = st
 		x.ids = append(x.ids, e.Order)
 	}
@@ -147,6 +166,13 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 	}
 	if err := st.applyDeadline(rec); err != nil {
 		return err
+	}
+	if e.Type == chain.OrderReplied {
+		d, err := chain.ReadReplyDetails(e)
+		if err != nil {
+			return &chain.TamperError{Index: int64(rec.Index), What: err.Error()}
+		}
+		st.Replies = append(st.Replies, LoggedReply{ReplyDetails: d, Index: rec.Index, Time: e.Time})
 	}
 	return st.applyItems(rec)
 }
@@ -171,9 +197,13 @@ func (st *OrderState) applyItems(rec *chain.Record) error {
 		if err != nil {
 			return &chain.TamperError{Index: int64(rec.Index), What: err.Error()}
 		}
-		st.Batches = append(st.Batches, &capture.LoggedBatch{Order: e.Order, Index: rec.Index, Sealed: sb, Spooled: sb.Stored == chain.StoredInSpool})
+		st.Batches = append(st.Batches, &capture.LoggedBatch{Order: e.Order, Index: rec.Index, Time: e.Time, Sealed: sb, Spooled: sb.Stored == chain.StoredInSpool})
+		st.sealed(e)
 	case chain.CaptureStarted:
 		st.OpenCaptures = appendNew(st.OpenCaptures, e.Details["capture"])
+		if chain.IsDocumentCapture(e.Details["sources"]) {
+			st.DocumentCaptures[e.Details["capture"]] = true
+		}
 	case chain.CaptureCompleted:
 		// It ran the recovery of every capture interrupted before it
 		// (captures of one order take turns).
@@ -185,6 +215,7 @@ func (st *OrderState) applyItems(rec *chain.Record) error {
 			st.Interrupted = appendNew(st.Interrupted, e.Details["capture"])
 		}
 	case chain.ItemPreserved:
+		st.sealed(e)
 		for _, d := range e.Items {
 			if _, ok := st.Items[d.SHA256]; !ok {
 				st.Items[d.SHA256] = d
@@ -212,6 +243,14 @@ func (st *OrderState) applyItems(rec *chain.Record) error {
 		}
 	}
 	return nil
+}
+
+// sealed notes when the order's data was first sealed: e seals items of
+// a capture that is not of the order's document.
+func (st *OrderState) sealed(e *chain.Event) {
+	if !st.DocumentCaptures[e.Details["capture"]] && (st.FirstSealed.IsZero() || e.Time.Before(st.FirstSealed)) {
+		st.FirstSealed = e.Time
+	}
 }
 
 // batch is the sealed batch an item.stored or item.purged of a whole
@@ -279,6 +318,8 @@ func (st *OrderState) clone() *OrderState {
 	c.Batches = cloneBatches(st.Batches)
 	c.PurgedBatches = cloneBatches(st.PurgedBatches)
 	c.Received = maps.Clone(st.Received)
+	c.DocumentCaptures = maps.Clone(st.DocumentCaptures)
+	c.Replies = slices.Clone(st.Replies)
 	return &c
 }
 

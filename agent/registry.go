@@ -267,6 +267,7 @@ func (r *Registry) objectKeys(ctx context.Context, st *OrderState) (keys []strin
 	for _, sum := range st.Records {
 		add(true, RecordKey(st.ID, sum)) // a record may wait in the book for the store
 	}
+	add(false, replyKeys(st)...)
 	return keys, pending, nil
 }
 
@@ -424,7 +425,7 @@ type KeptItem struct {
 // Purge deletes the objects of a released order that their retention
 // allows: each item with its metadata and statement, logging item.purged
 // (the digests stay in the log as proof of what existed). When every item
-// is gone, the order's records in the store go too and the order becomes
+// is gone, the order's records and replies in the store go too and the order becomes
 // purged; otherwise it stays released and Purge can run again later.
 func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeReport, error) {
 	v, unlock, err := r.begin(ctx, id)
@@ -468,7 +469,7 @@ func (r *Registry) Purge(ctx context.Context, id, reason, actor string) (*PurgeR
 	if len(rep.Kept) > 0 {
 		return rep, nil
 	}
-	var records []string
+	records := replyKeys(st) // the replies go with the records: the log keeps their digests
 	for _, sum := range st.Records {
 		records = append(records, RecordKey(id, sum))
 	}

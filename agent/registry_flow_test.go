@@ -124,6 +124,7 @@ func runFlow(t *testing.T, dir string, store flowStore, view storagetest.View) {
 	e1 := e0.Add(flowExtension)
 	fl.add(window, e0)
 	fl.capture(srcs, want, e0)
+	fl.reply(e0)
 	if time.Now().After(e0.Add(-time.Second)) {
 		t.Fatalf("the order's first %s ran out during its captures: make flowPeriod longer", flowPeriod)
 	}
@@ -220,6 +221,22 @@ func (fl *flow) capture(srcs []capture.NamedSource, want []flowItem, expires tim
 		t.Fatal("the file a symlink out of the root names was preserved")
 	}
 	fl.checkObjects("capture", expires, false)
+}
+
+// reply confirms the preservation to the authority: its three files are
+// objects of the order from then on, retained, held and purged with it.
+func (fl *flow) reply(expires time.Time) {
+	t := fl.t
+	t.Helper()
+	r, err := fl.reg.Reply(context.Background(), fl.id, ReplyOptions{Kind: chain.ReplyPreserved, Actor: flowActor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Number != 1 || len(r.Files) != 3 {
+		t.Fatalf("reply %+v", r)
+	}
+	fl.check("reply", order.StatusPreserved, "order.replied")
+	fl.checkObjects("reply", expires, false)
 }
 
 // recapture runs the capture again: every item is already preserved, and
@@ -398,7 +415,7 @@ func (fl *flow) check(step string, status order.Status, added ...string) []*chai
 
 // checkObjects checks that the store holds exactly the order's objects
 // (each item, each batch's manifest and statement, each version of its
-// record), each retained until until, with a legal hold or none.
+// record, each reply's files), each retained until until, with a legal hold or none.
 func (fl *flow) checkObjects(step string, until time.Time, hold bool) {
 	t := fl.t
 	t.Helper()
@@ -416,6 +433,7 @@ func (fl *flow) checkObjects(step string, until time.Time, hold bool) {
 	for _, sum := range v.State.Records {
 		want = append(want, RecordKey(fl.id, sum))
 	}
+	want = append(want, replyKeys(v.State)...)
 	slices.Sort(want)
 	var keys, wrong []string
 	for _, o := range fl.objects() {

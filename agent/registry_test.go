@@ -77,6 +77,29 @@ func (f *registryFixture) addOrder(t testing.TB) *order.Order {
 	return res.Order
 }
 
+// addShortOrder receives a custom order that expires a second from now,
+// with one item captured: an order whose retention a test can outlive.
+func (f *registryFixture) addShortOrder(t *testing.T, reference string) *order.Order {
+	t.Helper()
+	ctx := context.Background()
+	draft, err := (&order.Flags{
+		Reference: reference, Authority: "Court", RequestingState: "FR", Profile: "custom", LegalBasis: "art. 60-1",
+		Selectors: []string{"account:CUST-7"}, Categories: "content", Expires: "1s",
+	}).Draft(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.reg.Add(ctx, draft, nil, "intake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}
+	if _, err := f.reg.Capture(ctx, res.Order.ID, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "c", CutOff: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return res.Order
+}
+
 func (f *registryFixture) orderEvents(t *testing.T, id string) []string {
 	t.Helper()
 	var types []string
@@ -309,26 +332,12 @@ func TestRegistrySyncCopiesNothingOfAPurgedOrder(t *testing.T) {
 func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
-	draft, err := (&order.Flags{
-		Reference: "GONE-1", Authority: "Court", RequestingState: "FR", Profile: "custom", LegalBasis: "art. 60-1",
-		Selectors: []string{"account:CUST-7"}, Categories: "content", Expires: "1s",
-	}).Draft(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := f.reg.Add(ctx, draft, nil, "intake")
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := res.Order.ID
-	src := &fakeSource{items: map[string]string{"a": "alpha"}, order: []string{"a"}}
-	if _, err := f.reg.Capture(ctx, id, CaptureOptions{Sources: []capture.NamedSource{{Name: "mail", Source: src}}, Actor: "c", CutOff: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	received := f.addShortOrder(t, "GONE-1")
+	id := received.ID
 	if _, err := f.reg.Release(ctx, id, "expired", "c"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(res.Order.ExpiresAt.Add(1100 * time.Millisecond)))
+	time.Sleep(time.Until(received.ExpiresAt.Add(1100 * time.Millisecond)))
 	rep, err := f.reg.Purge(ctx, id, "retention ended", "c")
 	if err != nil || rep.Order.Status != order.StatusPurged {
 		t.Fatalf("purge: %v, %+v", err, rep)
@@ -343,7 +352,7 @@ func TestRegistryListsAPurgedOrderFromTheLogAlone(t *testing.T) {
 	}
 	o := views[0].Order
 	if o.ID != id || o.Status != order.StatusPurged || o.Reference != "GONE-1" || o.Profile != "custom" || len(o.Selectors) != 0 ||
-		!o.ExpiresAt.Equal(res.Order.ExpiresAt.Truncate(time.Second)) {
+		!o.ExpiresAt.Equal(received.ExpiresAt.Truncate(time.Second)) {
 		t.Fatalf("purged order from the log = %+v", o)
 	}
 }

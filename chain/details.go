@@ -266,3 +266,79 @@ func detailTime(e *Event, key string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// IsDocumentCapture reports whether a capture.started's sources detail
+// (each source "name (kind)", comma-separated) names the order's own
+// document alone (OrderDocumentSource): its items are the order, not
+// the data it names.
+func IsDocumentCapture(sources string) bool {
+	name, _, _ := strings.Cut(sources, " (")
+	return name == OrderDocumentSource && !strings.Contains(sources, ", ")
+}
+
+// ReplyKind is the kind of reply an order.replied event records.
+type ReplyKind string
+
+// The replies to an order's authority.
+const (
+	// ReplyPreserved confirms that the data was preserved: the order,
+	// when its first items were sealed, and the sealed batches' roots.
+	ReplyPreserved ReplyKind = "preserved"
+	// ReplyCannotComply is EU Form 3 (Annex III of Regulation (EU)
+	// 2023/1543): the provider cannot comply, on a ground it names.
+	ReplyCannotComply ReplyKind = "cannot-comply"
+)
+
+// ReplyDetails are the details of order.replied: which reply of the
+// order it is, what kind, and the SHA-256 of each of its three files,
+// so the reply is evidence. The files live under ReplyKey.
+type ReplyDetails struct {
+	Kind   ReplyKind // "kind"
+	Number int       // "reply": 1 for the order's first reply, then 2, ...
+	// Ground is "ground", the Annex III ground of a cannot-comply reply
+	// (a token docs/orders.md lists); "" for a confirmation.
+	Ground         string
+	XMLSHA256      string // "xml_sha256": the reply in XML
+	HTMLSHA256     string // "html_sha256": its readable page
+	EnvelopeSHA256 string // "envelope_sha256": the DSSE envelope signing both
+}
+
+// ReplyKey is where reply n of order lives in the store, with ext "xml",
+// "html" or "dsse.json": written once, never replaced.
+func ReplyKey(order string, n int, ext string) string {
+	return "orders/" + order + "/replies/" + strconv.Itoa(n) + "." + ext
+}
+
+// Put adds d's details to m (a new map if m is nil) and returns m.
+func (d ReplyDetails) Put(m map[string]string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m["kind"], m["reply"] = string(d.Kind), strconv.Itoa(d.Number)
+	if d.Ground != "" {
+		m["ground"] = d.Ground
+	}
+	m["xml_sha256"], m["html_sha256"], m["envelope_sha256"] = d.XMLSHA256, d.HTMLSHA256, d.EnvelopeSHA256
+	return m
+}
+
+// ReadReplyDetails reads the details of an order.replied event. An
+// unknown kind, a number that is not positive or a digest that is not
+// SHA-256 hex is an error.
+func ReadReplyDetails(e *Event) (ReplyDetails, error) {
+	d := ReplyDetails{
+		Kind: ReplyKind(e.Details["kind"]), Ground: e.Details["ground"],
+		XMLSHA256: e.Details["xml_sha256"], HTMLSHA256: e.Details["html_sha256"], EnvelopeSHA256: e.Details["envelope_sha256"],
+	}
+	n, err := strconv.Atoi(e.Details["reply"])
+	switch {
+	case d.Kind != ReplyPreserved && d.Kind != ReplyCannotComply:
+		return d, fmt.Errorf("%s event: kind %q is no reply kind", e.Type, d.Kind)
+	case err != nil || n < 1:
+		return d, fmt.Errorf("%s event: reply %q is not a reply number", e.Type, e.Details["reply"])
+	case !isHex(d.XMLSHA256, 64) || !isHex(d.HTMLSHA256, 64) || !isHex(d.EnvelopeSHA256, 64):
+		return d, fmt.Errorf("%s event: a reply file's digest is not 64 lower-case hex digits", e.Type)
+	}
+	d.Number = n
+	return d, nil
+}

@@ -199,3 +199,25 @@ func TestOrderStatusAllowsDisclosure(t *testing.T) {
 		t.Fatalf("%d statuses", n)
 	}
 }
+
+// TestReplyDetails: an order.replied's details read back as written, and
+// an unknown kind, a bad number or a digest that is not SHA-256 is named.
+func TestReplyDetails(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	d := chain.ReplyDetails{Kind: chain.ReplyCannotComply, Number: 2, Ground: "conflicting-obligations", XMLSHA256: sum, HTMLSHA256: sum, EnvelopeSHA256: sum}
+	e := &chain.Event{Type: chain.OrderReplied, Details: d.Put(nil)}
+	got, err := chain.ReadReplyDetails(e)
+	if err != nil || got != d {
+		t.Fatalf("read back %+v, %v; want %+v", got, err, d)
+	}
+	for key, bad := range map[string]string{"kind": "maybe", "reply": "0", "xml_sha256": "AB", "envelope_sha256": ""} {
+		m := d.Put(nil)
+		m[key] = bad
+		if _, err := chain.ReadReplyDetails(&chain.Event{Type: chain.OrderReplied, Details: m}); err == nil {
+			t.Errorf("%s %q: read without an error", key, bad)
+		}
+	}
+	if k := chain.ReplyKey("01J9Z3K4M5N6P7Q8R9S0T1V2W3", 3, "xml"); k != "orders/01J9Z3K4M5N6P7Q8R9S0T1V2W3/replies/3.xml" {
+		t.Errorf("ReplyKey = %s", k)
+	}
+}

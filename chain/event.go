@@ -61,6 +61,10 @@ const (
 	DeadlineWarning EventType = "deadline.warning"
 	DeadlineMissed  EventType = "deadline.missed"
 	DeadlineMet     EventType = "deadline.met"
+	// OrderReplied records a reply to the order's authority (a
+	// confirmation that the data was preserved, or an Annex III that the
+	// provider cannot comply) written, signed and stored: ReplyDetails.
+	OrderReplied EventType = "order.replied"
 )
 
 var knownTypes = map[EventType]bool{
@@ -70,6 +74,7 @@ var knownTypes = map[EventType]bool{
 	DisclosureCreated: true, DisclosureAbandoned: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
 	LogOpened: true, LogRecovered: true, CustodyNote: true,
 	OrderReviewed: true, DeadlineSet: true, DeadlineWarning: true, DeadlineMissed: true, DeadlineMet: true,
+	OrderReplied: true,
 }
 
 // Digest identifies one preserved item by its content hashes, lower-case hex.

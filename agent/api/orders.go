@@ -55,6 +55,8 @@ type OrderDetail struct {
 	Production   *order.ProductionState `json:"production,omitempty"`
 	Purged       []chain.Digest         `json:"purged"`
 	RecordSHA256 string                 `json:"record_sha256"`
+	// Replies are the replies to the order's authority, oldest first.
+	Replies []Reply `json:"replies"`
 }
 
 // ItemView is an item the order holds, in an OrderDetail.
@@ -75,7 +77,7 @@ type ItemView struct {
 func NewOrderDetail(v *agent.OrderView, d order.Deadline, items []agent.HeldItem, now time.Time) *OrderDetail {
 	st := v.State
 	out := &OrderDetail{Order: v.Order, Deadline: d, Items: []ItemView{}, Purged: []chain.Digest{}, Events: st.Events, RecordSHA256: st.Record,
-		Production: v.Order.ProductionState(now, st.Produced)}
+		Production: v.Order.ProductionState(now, st.Produced), Replies: loggedReplies(st.ID, st.Replies)}
 	for _, it := range items {
 		iv := ItemView{SHA256: it.Digest.SHA256, SHA512: it.Digest.SHA512, Key: it.Key, Spooled: it.Spooled}
 		if it.Record != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"strconv"
+	"time"
 
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
@@ -36,7 +37,8 @@ type LoggedItem struct {
 // items.sealed event says of it, and where it is now.
 type LoggedBatch struct {
 	Order  string
-	Index  uint64 // of its items.sealed event
+	Index  uint64    // of its items.sealed event
+	Time   time.Time // its items.sealed event's time
 	Sealed *chain.SealedBatch
 	// Spooled: sealed into the spool, and no item.stored of it yet.
 	Spooled bool
@@ -159,7 +161,7 @@ func LoggedBatches(ctx context.Context, fsys fs.FS, size uint64, order string) (
 					"items.sealed of capture %s says batch %d after its batch %d: batch numbers out of sequence", sb.Capture, sb.Batch, n)}
 			}
 			last[e.Order+"/"+sb.Capture] = sb.Batch
-			b := &LoggedBatch{Order: e.Order, Index: rec.Index, Sealed: sb, Spooled: sb.Stored == chain.StoredInSpool}
+			b := &LoggedBatch{Order: e.Order, Index: rec.Index, Time: e.Time, Sealed: sb, Spooled: sb.Stored == chain.StoredInSpool}
 			sealed[e.Order+"/"+b.ID()] = b
 			batches = append(batches, b)
 			continue

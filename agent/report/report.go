@@ -21,7 +21,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/custos-evidence/custos/chain"
@@ -34,26 +33,20 @@ type Period struct {
 }
 
 // The outcomes of an order, from the most to the least conclusive: an
-// order counts once, under the first of these its events show. (Replies
-// that the provider cannot comply are not events of this version's log
-// yet: when they are, they are counted here.)
+// order counts once, under the first of these its events show.
 const (
 	OutcomeDisclosed = "disclosed" // a disclosure.created
-	OutcomeReleased  = "released"  // released (or purged) without a disclosure
-	OutcomePreserved = "preserved" // items sealed, or the order preserved, extended or held
-	OutcomePending   = "pending"   // received, nothing preserved yet
+	// OutcomeCannotComply is an order.replied of kind cannot-comply (EU
+	// Form 3, Annex III) and no disclosure.
+	OutcomeCannotComply = "cannot comply"
+	OutcomeReleased     = "released"  // released (or purged) without a disclosure or a cannot-comply reply
+	OutcomePreserved    = "preserved" // items sealed, or the order preserved, extended or held
+	OutcomePending      = "pending"   // received, nothing preserved yet
 )
 
 // Outcomes lists the outcomes in the order a report shows them.
 func Outcomes() []string {
-	return []string{OutcomePreserved, OutcomeDisclosed, OutcomeReleased, OutcomePending}
-}
-
-// isDocumentCapture reports whether a capture.started's sources (each
-// "name (kind)", comma-separated) are the order's document alone.
-func isDocumentCapture(sources string) bool {
-	name, _, _ := strings.Cut(sources, " (")
-	return name == chain.OrderDocumentSource && !strings.Contains(sources, ", ")
+	return []string{OutcomePreserved, OutcomeDisclosed, OutcomeCannotComply, OutcomeReleased, OutcomePending}
 }
 
 // Count is one row of a breakdown.
@@ -113,6 +106,7 @@ type orderFacts struct {
 	firstSealed time.Time
 	preserved   bool
 	disclosed   bool
+	cannot      bool
 	released    bool
 }
 
@@ -159,7 +153,7 @@ func Build(ctx context.Context, entries iter.Seq2[*chain.Record, error], p Perio
 		if f == nil {
 			continue // an order received before the log's start: not ours to count
 		}
-		if e.Type == chain.CaptureStarted && isDocumentCapture(e.Details["sources"]) {
+		if e.Type == chain.CaptureStarted && chain.IsDocumentCapture(e.Details["sources"]) {
 			documents[e.Details["capture"]] = true
 		}
 		if documents[e.Details["capture"]] {
@@ -248,6 +242,8 @@ func apply(f *orderFacts, rec *chain.Record) {
 		f.preserved = true
 	case chain.DisclosureCreated:
 		f.disclosed = true
+	case chain.OrderReplied:
+		f.cannot = f.cannot || chain.ReplyKind(e.Details["kind"]) == chain.ReplyCannotComply
 	case chain.OrderReleased, chain.ItemPurged:
 		f.released = true
 	}
@@ -263,6 +259,8 @@ func (f *orderFacts) outcome() string {
 	switch {
 	case f.disclosed:
 		return OutcomeDisclosed
+	case f.cannot:
+		return OutcomeCannotComply
 	case f.released:
 		return OutcomeReleased
 	case f.preserved:

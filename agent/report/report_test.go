@@ -91,9 +91,13 @@ func TestBuild(t *testing.T) {
 		received(o3, "eu-epoc-pr", "FR", "3", t0.Add(2*h)),
 		ev(chain.CaptureStarted, o3, t0.Add(2*h+time.Second), map[string]string{"capture": "d3", "sources": "order-document (file)"}),
 		ev(chain.ItemsSealed, o3, t0.Add(2*h+2*time.Second), map[string]string{"capture": "d3"}),
+		// A reply that the provider cannot comply: its own outcome.
+		ev(chain.OrderReplied, o3, t0.Add(2*h+time.Minute), map[string]string{"kind": "cannot-comply", "ground": "conflicting-obligations"}),
 		received(o6, "eu-epoc-pr", "DE", "1", t0.Add(3*h)),
 		ev(chain.ItemsSealed, o6, t0.Add(3*h+10*time.Second), map[string]string{"capture": "c6"}),
 		ev(chain.OrderAmended, o6, t0.Add(3*h+11*time.Second), map[string]string{"status": "preserved", "previous_status": "preserving", "order_sha256": strings.Repeat("b", 64)}),
+		// A confirmation that the data was preserved changes no outcome.
+		ev(chain.OrderReplied, o6, t0.Add(3*h+time.Minute), map[string]string{"kind": "preserved"}),
 		received(o7, "eu-epoc-pr", "DE", "1", t0.Add(4*h)),
 		ev(chain.ItemPurged, o7, t0.Add(5*h), nil),
 		ev(chain.DisclosureCreated, o1, t0.Add(6*h), nil),
@@ -118,7 +122,7 @@ func TestBuild(t *testing.T) {
 		ByInstrument:      []report.Count{{Key: "eu-epoc-pr", Orders: 4}, {Key: "us-2703f", Orders: 1}},
 		ByRequestingState: []report.Count{{Key: "DE", Orders: 3}, {Key: "FR", Orders: 1}, {Key: "US", Orders: 1}},
 		ByOutcome: []report.Count{{Key: "preserved", Orders: 1}, {Key: "disclosed", Orders: 1},
-			{Key: "released", Orders: 2}, {Key: "pending", Orders: 1}},
+			{Key: "cannot comply", Orders: 1}, {Key: "released", Orders: 2}, {Key: "pending", Orders: 0}},
 		FirstSealed: report.Durations{Orders: 3, Median: 30, P95: 90, Slowest: 90},
 		Deadlines:   report.Deadlines{Met: 1, Missed: 2},
 	}

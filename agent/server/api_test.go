@@ -83,6 +83,33 @@ func runOrderLife(t *testing.T, f *fixture) {
 	}
 	f.must(t, http.StatusUnprocessableEntity, "custodian", "POST", "/v1/orders/"+id+"/hold", map[string]string{"legal_basis": "MLA request pending"})
 
+	// A reply to the authority: written, signed, stored and logged by the
+	// custodian, listed with the order, and carried (its event) by the
+	// package below. A ground that is none writes nothing.
+	replies := "/v1/orders/" + id + "/replies"
+	var rp api.Reply
+	f.must(t, http.StatusCreated, "custodian", "POST", replies, map[string]string{"kind": "preserved"}).json(t, &rp)
+	if rp.Order != id || rp.Number != 1 || rp.Kind != chain.ReplyPreserved || len(rp.Files) != 3 || rp.Files[0].Key != "orders/"+id+"/replies/1.xml" {
+		t.Fatalf("reply %+v", rp)
+	}
+	f.must(t, http.StatusForbidden, "discloser", "POST", replies, map[string]string{"kind": "preserved"})
+	if code := f.must(t, http.StatusBadRequest, "custodian", "POST", replies, map[string]string{"kind": "cannot-comply", "ground": "too-busy"}).errorCode(t); code != "bad_request" {
+		t.Errorf("an unknown ground: %s", code)
+	}
+	f.must(t, http.StatusOK, "auditor", "GET", "/v1/orders/"+id, nil).json(t, &d)
+	if len(d.Replies) != 1 || d.Replies[0].Number != 1 || d.Replies[0].Files[2].SHA256 != rp.Files[2].SHA256 || d.Replies[0].LogIndex != rp.LogIndex {
+		t.Fatalf("the order lists replies %+v, want %+v", d.Replies, rp)
+	}
+	for _, name := range []string{"1.xml", "1.html", "1.dsse.json"} {
+		got := f.must(t, http.StatusOK, "discloser", "GET", replies+"/"+name, nil)
+		if i := slices.IndexFunc(rp.Files, func(rf api.ReplyFile) bool { return strings.HasSuffix(rf.Key, "/"+name) }); i < 0 || sha256Hex(got.body) != rp.Files[i].SHA256 {
+			t.Errorf("reply file %s read back does not hash to what the reply names", name)
+		}
+	}
+	f.must(t, http.StatusNotFound, "custodian", "GET", replies+"/2.xml", nil)
+	f.must(t, http.StatusBadRequest, "custodian", "GET", replies+"/1.pdf", nil)
+	f.must(t, http.StatusForbidden, "auditor", "GET", replies+"/1.xml", nil)
+
 	var dis api.Disclosure
 	f.must(t, http.StatusCreated, "discloser", "POST", "/v1/orders/"+id+"/disclosures", map[string]any{}).json(t, &dis)
 	var got api.Disclosure
@@ -102,7 +129,7 @@ func runOrderLife(t *testing.T, f *fixture) {
 	for _, e := range events {
 		types = append(types, string(e.Type))
 	}
-	for _, want := range []chain.EventType{chain.OrderReceived, chain.CaptureCompleted, chain.ItemAccessed, chain.OrderExtended, chain.DisclosureCreated} {
+	for _, want := range []chain.EventType{chain.OrderReceived, chain.CaptureCompleted, chain.ItemAccessed, chain.OrderExtended, chain.OrderReplied, chain.DisclosureCreated} {
 		if !slices.Contains(types, string(want)) {
 			t.Errorf("no %s event among %v", want, types)
 		}

@@ -262,6 +262,8 @@ func (s *Server) register() {
 	s.handle("POST /v1/orders/{id}/release", []auth.Role{auth.Custodian}, s.releaseOrder)
 	s.handle("POST /v1/orders/{id}/purge", []auth.Role{auth.Custodian}, s.purgeOrder)
 	s.handle("POST /v1/orders/{id}/review", []auth.Role{auth.Custodian}, s.reviewOrder)
+	s.handle("POST /v1/orders/{id}/replies", []auth.Role{auth.Custodian}, s.createReply)
+	s.handle("GET /v1/orders/{id}/replies/{name}", []auth.Role{auth.Custodian, auth.Discloser}, s.readReply)
 	s.handle("GET /v1/orders/{id}/items/{sha256}", []auth.Role{auth.Custodian, auth.Discloser}, s.readItem)
 
 	s.handle("POST /v1/orders/{id}/captures", []auth.Role{auth.Custodian}, s.createCapture)

@@ -222,9 +222,33 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 		t.Fatalf("order review printed %q", out)
 	}
 	runCLI(t, bin, as("custodian"), 1, "order", "review", "--objected", "--basis", "again", prod)
+	// Replies to the EU order's authority, by the custodian: a
+	// confirmation, then an Annex III; a ground that is none is bad
+	// input whoever is asked, and through the daemon the intake may not
+	// reply (403).
+	if out := runCLI(t, bin, as("custodian"), 0, "order", "reply", "--preserved", eu); !regexp.MustCompile(
+		`^order ` + eu + `: reply 1 \(confirmation of preservation\) written, signed and logged \(order.replied, log index \d+\)\n  orders/` + eu + `/replies/1.xml  sha256 [0-9a-f]{64}\n`).MatchString(out) {
+		t.Fatalf("order reply --preserved printed %q", out)
+	}
+	if out := runCLI(t, bin, as("custodian"), 0, "order", "reply", "--cannot-comply", "incomplete-or-erroneous", "--explanation", "Section D names no account of ours", eu); !strings.HasPrefix(out,
+		"order "+eu+": reply 2 (Annex III, cannot comply: incomplete-or-erroneous) written") {
+		t.Fatalf("order reply --cannot-comply printed %q", out)
+	}
+	runCLI(t, bin, as("custodian"), 2, "order", "reply", "--cannot-comply", "too-busy", eu)
+	back := filepath.Join(s.dir, "replies-back")
+	if out := runCLI(t, bin, as("discloser"), 0, "order", "reply", "--get", "2", "--out", back, eu); strings.Count(out, "  sha256 ") != 3 {
+		t.Fatalf("order reply --get printed %q", out)
+	}
+	if x, err := os.ReadFile(filepath.Join(back, "2.xml")); err != nil || !strings.Contains(string(x), `<Ground code="incomplete-or-erroneous">`) {
+		t.Fatalf("reply 2 read back: %v\n%s", err, x)
+	}
+	if b.name == "daemon" {
+		runCLI(t, bin, as("intake"), 1, "order", "reply", "--preserved", eu)
+	}
 
 	served := map[string]string{
 		"show":   runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "show", id),
+		"eu":     runCLI(t, bin, as("custodian"), 0, "order", "show", eu),
 		"list":   runCLI(t, bin, as("custodian"), 0, "--output", "json", "order", "list"),
 		"text":   runCLI(t, bin, as("custodian"), 0, "order", "list"),
 		"log":    runCLI(t, bin, as("auditor"), 0, "log", "show", "--order", id),
@@ -261,16 +285,18 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 	sess.stop(t)
 	local := map[string]string{
 		"show":   runCLI(t, bin, s.env, 0, "--output", "json", "order", "show", id),
+		"eu":     runCLI(t, bin, s.env, 0, "order", "show", eu),
 		"list":   runCLI(t, bin, s.env, 0, "--output", "json", "order", "list"),
 		"text":   runCLI(t, bin, s.env, 0, "order", "list"),
 		"log":    runCLI(t, bin, s.env, 0, "log", "show", "--order", id),
 		"report": reportFigures(t, runCLI(t, bin, s.env, 0, "--output", "json", "report", "--from", "2000-01-01", "--to", "2099-12-31")),
 	}
 	// Five orders: one captured and disclosed, one released, one
-	// imported from an EU form and captured, one whose document alone,
-	// preserved at receipt, is not its data, and a production order.
+	// imported from an EU form, captured and answered that the provider
+	// cannot comply, one whose document alone, preserved at receipt, is
+	// not its data, and a production order.
 	if !strings.Contains(local["report"], `"accounts":6,"by_instrument":[{"key":"budapest-16","orders":2},{"key":"budapest-29","orders":1},{"key":"custom","orders":1},{"key":"eu-epoc-pr","orders":1}]`) ||
-		!strings.Contains(local["report"], `"by_outcome":[{"key":"preserved","orders":1},{"key":"disclosed","orders":1},{"key":"released","orders":1},{"key":"pending","orders":2}]`) ||
+		!strings.Contains(local["report"], `"by_outcome":[{"key":"preserved","orders":0},{"key":"disclosed","orders":1},{"key":"cannot comply","orders":1},{"key":"released","orders":1},{"key":"pending","orders":2}]`) ||
 		!strings.Contains(local["report"], `"by_requesting_state":[{"key":"FR","orders":4},{"key":"DE","orders":1}]`) ||
 		!strings.Contains(local["list"], `"state":"open"`) || !strings.Contains(local["text"], " <- next ") ||
 		!strings.Contains(local["report"], `"orders":3,"p95_seconds"`) {
@@ -290,6 +316,9 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 	}
 	if err := json.Unmarshal([]byte(local["show"]), &shown); err != nil || shown.Order.Status != "disclosed" || len(shown.Items) != 1 {
 		t.Fatalf("order after the suite's steps: %v %+v", err, shown)
+	}
+	if !regexp.MustCompile(`(?m)^replies: +2\n  reply 1 \(preserved\) .*\n(    .*\n){3}  reply 2 \(cannot-comply: incomplete-or-erroneous\) `).MatchString(local["eu"]) {
+		t.Errorf("order show of the EU order lists its replies as:\n%s", local["eu"])
 	}
 }
 

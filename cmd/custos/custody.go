@@ -45,6 +45,12 @@ type custodyService interface {
 	// Review records the enforcing authority's answer (confirmed or
 	// objected) to production order id, on basis.
 	Review(ctx context.Context, id, outcome, basis string) (*api.StepResult, error)
+	// Reply writes a reply to order id's authority (a confirmation of
+	// preservation, or Annex III), signed, stored and logged.
+	Reply(ctx context.Context, id string, req api.ReplyRequest) (*api.Reply, error)
+	// ReadReply reads file ext (xml, html or dsse.json) of reply n of
+	// order id, checked against the digest its order.replied names.
+	ReadReply(ctx context.Context, id string, n int, ext string) ([]byte, error)
 
 	// Capture preserves what order id names; a summary returned with an
 	// error says what was preserved before it.

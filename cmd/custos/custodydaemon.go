@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/custos-evidence/custos/agent/api"
@@ -200,6 +201,36 @@ func (d *daemonCustody) Review(ctx context.Context, id, outcome, basis string) (
 		return nil, err
 	}
 	return c.Review(ctx, id, outcome, basis)
+}
+
+func (d *daemonCustody) Reply(ctx context.Context, id string, req api.ReplyRequest) (*api.Reply, error) {
+	c, err := d.client()
+	if err != nil {
+		return nil, err
+	}
+	return c.Reply(ctx, id, req)
+}
+
+// ReadReply downloads the file and checks it against the digest the
+// order's detail lists (the daemon checks it against its log too).
+func (d *daemonCustody) ReadReply(ctx context.Context, id string, n int, ext string) ([]byte, error) {
+	c, err := d.client()
+	if err != nil {
+		return nil, err
+	}
+	od, err := c.Order(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	name := strconv.Itoa(n) + "." + ext
+	for _, r := range od.Replies {
+		for _, f := range r.Files {
+			if r.Number == n && strings.HasSuffix(f.Key, "/"+name) {
+				return c.ReadReply(ctx, id, name, f.SHA256)
+			}
+		}
+	}
+	return nil, fmt.Errorf("order %s has no reply %d", id, n)
 }
 
 // Capture queues the capture as a job of the daemon and waits for it to

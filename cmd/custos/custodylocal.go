@@ -235,6 +235,31 @@ func (l *localCustody) Review(ctx context.Context, id, outcome, basis string) (*
 	})
 }
 
+func (l *localCustody) Reply(ctx context.Context, id string, req api.ReplyRequest) (_ *api.Reply, err error) {
+	cfg, reg, closeReg, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, closeReg()) }()
+	res, err := reg.Reply(ctx, id, agent.ReplyOptions{Kind: req.Kind, Ground: req.Ground, Explanation: req.Explanation, Actor: cfg.Actor})
+	if errors.Is(err, agent.ErrInvalid) {
+		return nil, &usageError{err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return api.NewReply(res), nil
+}
+
+func (l *localCustody) ReadReply(ctx context.Context, id string, n int, ext string) (_ []byte, err error) {
+	_, reg, closeReg, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, closeReg()) }()
+	return reg.ReadReply(ctx, id, n, ext)
+}
+
 // Capture runs the sources named (configured names or ad-hoc URIs), or
 // every configured source serving the order's categories, showing a
 // progress bar on a terminal.

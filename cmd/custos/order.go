@@ -24,6 +24,7 @@ func newOrderCommand(g *globalOptions) *cli.Command {
 			newOrderReleaseCommand(g),
 			newOrderPurgeCommand(g),
 			newOrderReviewCommand(g),
+			newOrderReplyCommand(g),
 		},
 	}
 }

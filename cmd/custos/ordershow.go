@@ -110,6 +110,19 @@ func printOrderDetail(g *globalOptions, od *api.OrderDetail) error {
 	if len(purged) > 0 {
 		w.printf("purged:           %d\n", len(purged))
 	}
+	if len(od.Replies) > 0 {
+		w.printf("replies:          %d\n", len(od.Replies))
+	}
+	for _, r := range od.Replies {
+		what := string(r.Kind)
+		if r.Ground != "" {
+			what += ": " + r.Ground
+		}
+		w.printf("  reply %d (%s) %s, log index %d\n", r.Number, what, r.Time.UTC().Format(time.RFC3339), r.LogIndex)
+		for _, f := range r.Files {
+			w.printf("    %s  sha256 %s\n", f.Key, f.SHA256)
+		}
+	}
 	return w.err
 }
 

@@ -252,6 +252,8 @@ func (fx *usageFixture) fill(t *testing.T, text, work string) []string {
 			w = "Example Mail GmbH"
 		case flag == "listen":
 			w = "127.0.0.1:0"
+		case flag == "cannot-comply" && placeholder.MatchString(w):
+			w = "conflicting-obligations"
 		case (flag == "from" || flag == "to") && w == "DATE":
 			w = map[string]string{"from": "2000-01-01", "to": "2099-12-31"}[flag]
 		case prev == "" && strings.HasSuffix(w, ".xml"): // an EU form: the tests' own

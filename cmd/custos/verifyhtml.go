@@ -90,9 +90,21 @@ func writeVerifyHTML(w io.Writer, pkg, pkgSHA string, r *disclosure.Report, now 
 
 // eventTitle names what an event did, as an investigator reads it: an
 // order.amended says which change it was (a new status, a hold lifted,
-// fields amended), its type kept beside it.
+// fields amended), an order.replied which reply went to the authority,
+// their type kept beside them.
 func eventTitle(e *chain.Event) string {
 	t := string(e.Type)
+	if e.Type == chain.OrderReplied {
+		d, err := chain.ReadReplyDetails(e)
+		switch {
+		case err != nil:
+			return t
+		case d.Kind == chain.ReplyCannotComply:
+			return "reply " + strconv.Itoa(d.Number) + " to the authority: cannot comply, " + d.Ground + " (" + t + ")"
+		default:
+			return "reply " + strconv.Itoa(d.Number) + " to the authority: data preserved (" + t + ")"
+		}
+	}
 	if e.Type != chain.OrderAmended {
 		return t
 	}

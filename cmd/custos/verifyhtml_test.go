@@ -56,7 +56,8 @@ func TestVerifyHTMLIsSelfContainedAndEscaped(t *testing.T) {
 }
 
 // TestVerifyHTMLNamesStatusChanges: the investigator's timeline says what
-// an order.amended did (issue 20), keeping the event type beside it.
+// an order.amended did (issue 20), and which reply an order.replied was,
+// keeping the event type beside it.
 func TestVerifyHTMLNamesStatusChanges(t *testing.T) {
 	amended := func(d map[string]string) disclosure.ReportEvent {
 		return disclosure.ReportEvent{Index: 7, Proven: true, Event: &chain.Event{Type: chain.OrderAmended, Time: time.Unix(0, 0), Actor: "custodian", Details: d}}
@@ -65,12 +66,16 @@ func TestVerifyHTMLNamesStatusChanges(t *testing.T) {
 		amended(map[string]string{"previous_status": "preserved", "status": "disclosed"}),
 		amended(map[string]string{"previous_status": "held", "status": "preserved", "hold_lifted": "true"}),
 		amended(map[string]string{"status": "preserved", "amended": "reference,selectors"}),
+		{Index: 9, Proven: true, Event: &chain.Event{Type: chain.OrderReplied, Time: time.Unix(0, 0), Actor: "custodian", Details: chain.ReplyDetails{
+			Kind: chain.ReplyCannotComply, Number: 2, Ground: "conflicting-obligations",
+			XMLSHA256: strings.Repeat("a", 64), HTMLSHA256: strings.Repeat("b", 64), EnvelopeSHA256: strings.Repeat("c", 64)}.Put(nil)}},
 	}}
 	var buf bytes.Buffer
 	if err := writeVerifyHTML(&buf, "pkg", "", r, time.Unix(0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"preserved \u2192 disclosed (order.amended)", "hold lifted (order.amended)", "amended: reference,selectors (order.amended)"} {
+	for _, want := range []string{"preserved \u2192 disclosed (order.amended)", "hold lifted (order.amended)", "amended: reference,selectors (order.amended)",
+		"reply 2 to the authority: cannot comply, conflicting-obligations (order.replied)"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("timeline lacks %q", want)
 		}
