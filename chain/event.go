@@ -51,6 +51,14 @@ const (
 	LogOpened           EventType = "log.opened"
 	LogRecovered        EventType = "log.recovered"
 	CustodyNote         EventType = "custody.note"
+	// RequesterVerified and RequesterFailed record a check of an order's
+	// requester (a call back to the authority, its portal, a known
+	// channel): the newest one decides whether the order may be
+	// disclosed. DisclosureApproved is a second identity's approval of
+	// an emergency order's next disclosure. See RequesterDetails.
+	RequesterVerified  EventType = "requester.verified"
+	RequesterFailed    EventType = "requester.failed"
+	DisclosureApproved EventType = "disclosure.approved"
 )
 
 var knownTypes = map[EventType]bool{
@@ -59,6 +67,7 @@ var knownTypes = map[EventType]bool{
 	CaptureFailed: true, FixityVerified: true, FixityFailed: true, ItemAccessed: true,
 	DisclosureCreated: true, DisclosureAbandoned: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
 	LogOpened: true, LogRecovered: true, CustodyNote: true,
+	RequesterVerified: true, RequesterFailed: true, DisclosureApproved: true,
 }
 
 // Digest identifies one preserved item by its content hashes, lower-case hex.
