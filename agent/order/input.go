@@ -106,6 +106,7 @@ type Flags struct {
 	// NoNotificationUntil is a date, an RFC 3339 time or a duration.
 	NoNotificationUntil string
 	LegacyDigests       bool
+	Emergency           bool
 }
 
 // Draft turns the flags into a draft order for NewOrder, which checks it.
@@ -116,6 +117,7 @@ func (f *Flags) Draft(now time.Time) (*Order, error) {
 		Reference: f.Reference, Authority: f.Authority, RequestingState: f.RequestingState,
 		Profile: f.Profile, LegalBasis: f.LegalBasis, OffenceSummary: f.OffenceSummary,
 		Confidentiality: Confidentiality{Confidential: f.Confidential}, LegacyDigests: f.LegacyDigests,
+		Emergency: f.Emergency,
 	}
 	received := now
 	if f.ReceivedAt != "" {

@@ -239,6 +239,9 @@ func (o *Order) ReceivedEvent(c Change) (*chain.Event, error) {
 		d["form"], d["form_certificate_id"], d["form_sha256"] = string(f.Type), f.CertificateID, f.SHA256
 		d["production"], d["emergency"] = fmt.Sprint(f.Production), fmt.Sprint(f.Emergency)
 	}
+	if o.IsEmergency() {
+		d["emergency"] = "true"
+	}
 	return o.event(chain.OrderReceived, c, "", d)
 }
 
@@ -475,7 +478,7 @@ func (o *Order) changedFields(n *Order) []string {
 		{"signed_at", o.SignedAt, n.SignedAt}, {"selectors", o.Selectors, n.Selectors},
 		{"categories", o.Categories, n.Categories}, {"window", o.Window, n.Window},
 		{"confidentiality", o.Confidentiality, n.Confidentiality}, {"legacy_digests", o.LegacyDigests, n.LegacyDigests},
-		{"document", o.Document, n.Document},
+		{"document", o.Document, n.Document}, {"emergency", o.Emergency, n.Emergency},
 	}
 	var changed []string
 	for _, f := range fields {

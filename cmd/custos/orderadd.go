@@ -53,6 +53,7 @@ func newOrderAddCommand(g *globalOptions) *cli.Command {
 			&cli.BoolFlag{Name: "confidential", Usage: "the order is confidential", Destination: &f.Confidential},
 			&cli.StringFlag{Name: "no-notification-until", Usage: "no customer notification before this date or duration", Destination: &f.NoNotificationUntil},
 			&cli.BoolFlag{Name: "legacy-digests", Usage: "record MD5 and SHA-1 beside SHA-256 and SHA-512", Destination: &f.LegacyDigests},
+			&cli.BoolFlag{Name: "emergency", Usage: "an emergency order: its disclosure needs a second identity's approval (disclose --approve)", Destination: &f.Emergency},
 		},
 		Action: func(c *cli.Context) error {
 			f.Selectors = selectors.Value()
