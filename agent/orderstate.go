@@ -63,6 +63,12 @@ type OrderState struct {
 	// of an order whose record is gone (a purged one).
 	Received  map[string]string
 	ExpiresAt string
+	// Requester is the newest check of the order's requester
+	// (requester.verified or requester.failed), nil before any; Approvals
+	// are the disclosure.approved events since its newest
+	// disclosure.created (requester.go).
+	Requester *RequesterCheck
+	Approvals []Approval
 }
 
 // ReadOrderStates reads the first size entries of the log in fsys and
@@ -139,6 +145,9 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 		if e.Type == chain.OrderReceived {
 			st.Received = e.Details
 		}
+	}
+	if err := st.applyClearance(rec); err != nil {
+		return err
 	}
 	return st.applyItems(rec)
 }
@@ -271,6 +280,7 @@ func (st *OrderState) clone() *OrderState {
 	c.Batches = cloneBatches(st.Batches)
 	c.PurgedBatches = cloneBatches(st.PurgedBatches)
 	c.Received = maps.Clone(st.Received)
+	c.Approvals = slices.Clone(st.Approvals)
 	return &c
 }
 

@@ -37,6 +37,17 @@ type Config struct {
 	Capture    CaptureConfig    `mapstructure:"capture"`
 	Disclosure DisclosureConfig `mapstructure:"disclosure"`
 	Scheduler  SchedulerConfig  `mapstructure:"scheduler"`
+	Intake     IntakeConfig     `mapstructure:"intake"`
+}
+
+// IntakeConfig configures how the daemon receives orders.
+type IntakeConfig struct {
+	// VerifiedChannels are the intake identities (token names, client
+	// certificate common names) issued to an authority's own system, such
+	// as its portal: an order one of them sends is logged at receipt as
+	// requester.verified of method verified-channel, so its disclosure
+	// needs no person's check of the requester.
+	VerifiedChannels []string `mapstructure:"verified_channels"`
 }
 
 // SchedulerConfig configures the daemon's timed duties (agent/scheduler).
@@ -276,6 +287,7 @@ func configKeys(defaultDataDir string) []configKey {
 		{name: "capture.batch_items", def: capture.DefaultBatchItems, kind: kindInt},
 		{name: "capture.batch_wait", def: capture.DefaultBatchWait, kind: kindDuration},
 		{name: "disclosure.organization", def: ""},
+		{name: "intake.verified_channels", def: []any{}, kind: kindList},
 		{name: "scheduler.tick", def: time.Minute, kind: kindDuration},
 		{name: "scheduler.webhook", def: ""},
 		{name: "scheduler.webhook_secret", def: "", secret: true},

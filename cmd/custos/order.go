@@ -23,6 +23,7 @@ func newOrderCommand(g *globalOptions) *cli.Command {
 			newOrderHoldCommand(g),
 			newOrderReleaseCommand(g),
 			newOrderPurgeCommand(g),
+			newOrderVerifyRequesterCommand(g),
 		},
 	}
 }
