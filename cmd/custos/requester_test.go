@@ -1,8 +1,10 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,51 @@ func TestEmergencyDisclosureOnEachBackend(t *testing.T) {
 			}
 			runCLI(t, bin, []string{"HOME=" + s.dir}, 0, "verify", "--key", filepath.Join(s.data, "keys", "custos.key.vkey"), pkg)
 		})
+	}
+}
+
+// TestVerifiedChannelThroughTheDaemon: an order received by an intake
+// token that intake.verified_channels names is logged with
+// requester.verified, method verified-channel, at receipt, and discloses
+// without a person's check; one from another intake token waits for it.
+func TestVerifiedChannelThroughTheDaemon(t *testing.T) {
+	bin := custosBinary(t)
+	s := newFaultSetup(t, 1<<10, "CUSTOS_INTAKE_VERIFIED_CHANNELS=portal-fr")
+	d := startDaemon(t, bin, s.env)
+	defer d.stop(t)
+	tok := s.tokens(t, d, "intake", "custodian", "discloser", "auditor")
+	admin, err := os.ReadFile(filepath.Join(s.data, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var portal struct {
+		Secret string `json:"secret"`
+	}
+	d.call(t, strings.TrimSpace(string(admin)), "POST", "/v1/tokens", map[string]string{"name": "portal-fr", "role": "intake"}, http.StatusCreated, &portal)
+	tok["portal-fr"] = portal.Secret
+	as := func(who string) []string {
+		return append(slices.Clone(s.env), "CUSTOS_SERVER_URL="+d.url, "CUSTOS_TOKEN="+tok[who])
+	}
+	add := func(who, ref string) string {
+		id := strings.TrimSpace(runCLI(t, bin, as(who), 0, "order", "add", "--reference", ref, "--authority", "Tribunal judiciaire de Paris",
+			"--requesting-state", "FR", "--profile", "budapest-16", "--legal-basis", "art. 16", "--selector", "email:bob@example.net",
+			"--categories", "content"))
+		runCLI(t, bin, as("custodian"), 0, "capture", "--source", "big", id)
+		return id
+	}
+	viaPortal, viaMail := add("portal-fr", "PORTAL-1"), add("intake", "MAIL-1")
+
+	if out := runCLI(t, bin, as("discloser"), 0, "disclose", "--out", filepath.Join(s.dir, "portal.zip"), viaPortal); !strings.Contains(out, "package ") {
+		t.Fatalf("disclose of the portal's order printed:\n%s", out)
+	}
+	log := runCLI(t, bin, as("auditor"), 0, "--output", "json", "log", "show", "--order", viaPortal)
+	for _, want := range []string{`"type":"requester.verified"`, `"method":"verified-channel"`, `"channel":"portal-fr"`, `"requester_method":"verified-channel"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the portal order's events lack %s:\n%s", want, log)
+		}
+	}
+	if _, stderr := runCLIStderr(t, bin, as("discloser"), 1, "disclose", "--out", filepath.Join(s.dir, "mail.zip"), viaMail); !strings.Contains(stderr, "requester_unverified") &&
+		!strings.Contains(stderr, "its requester was never verified") {
+		t.Fatalf("disclose of the mailed order said:\n%s", stderr)
 	}
 }
