@@ -200,3 +200,33 @@ func TestEmergencyDisclosureNeedsASecondIdentity(t *testing.T) {
 		t.Errorf("state read again: approvals %v, requester %+v", st.Approvals, st.Requester)
 	}
 }
+
+// An order whose emergency comes from its EU form (Section B) needs the
+// second identity too.
+func TestEmergencyFromTheFormNeedsASecondIdentity(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	path, _ := formFile(t, "epoc-emergency.xml")
+	res, err := f.reg.Import(ctx, &Document{Path: path}, ImportOptions{Actor: "intake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Order
+	if o.Emergency || o.Form == nil || !o.Form.Emergency || !o.IsEmergency() {
+		t.Fatalf("imported order: emergency %v, form %+v", o.Emergency, o.Form)
+	}
+	src := &fakeSource{items: map[string]string{"subscriber.csv": "bob,2026-01-01"}, order: []string{"subscriber.csv"}}
+	rep, err := f.reg.Capture(ctx, o.ID, CaptureOptions{Actor: "custodian", CutOff: time.Now(),
+		Sources: []capture.NamedSource{{Name: "accounts", Source: src, Categories: []string{string(o.Categories[0])}}}})
+	if err != nil || rep.Failed() {
+		t.Fatalf("capture: %v %+v", err, rep)
+	}
+	confirmRequester(t, f.reg, o.ID)
+	refusedDisclosure(t, f, o.ID, "alice", ErrApprovalRequired)
+	if _, err := f.reg.ApproveDisclosure(ctx, o.ID, "bob", "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := disclosed(t, f, o.ID, "alice"); d.Clearance.ApprovedBy != "bob" {
+		t.Errorf("disclosure.created clearance %+v, want bob's approval", d.Clearance)
+	}
+}
