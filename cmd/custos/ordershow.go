@@ -91,11 +91,10 @@ func printOrderDetail(g *globalOptions, od *api.OrderDetail) error {
 			w.printf("  applied %s: %s %s sha256 %s\n", a.At.UTC().Format(time.RFC3339), a.Type.Annex(), oneLine(a.CertificateID), a.SHA256)
 		}
 	}
-	switch q := od.Requester; {
-	case q == nil:
-		w.printf("requester:        not verified: a disclosure waits for custos order verify-requester\n")
-	default:
+	if q := od.Requester; q != nil {
 		w.printf("requester:        %s (%s, by %s, entry %d)\n", q.Result, q.Method, oneLine(q.Actor), q.Index)
+	} else {
+		w.printf("requester:        not verified: a disclosure waits for custos order verify-requester\n")
 	}
 	if o.IsEmergency() {
 		approved := "no approval pending: another identity must approve it first (disclose --approve)"
