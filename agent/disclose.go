@@ -38,6 +38,10 @@ type DiscloseOptions struct {
 	RecipientText string
 	Organization  string // the provider, bag-info's Source-Organization
 	Actor         string
+	// Identity is who discloses as the four-eyes rule of an emergency
+	// order compares identities (requester.go): a token's or
+	// certificate's name through the API; "" is Actor.
+	Identity string
 }
 
 // DisclosedItem is one item in a package: its path under data/ and what
@@ -69,7 +73,11 @@ type DisclosureReport struct {
 // never let go. Only then is it encrypted (with recipients) and moved to
 // opts.Out, and disclosure.created logged and the order moved to
 // disclosed; if that cannot be logged, the package is removed, so nothing
-// leaves unrecorded. A process killed on the way leaves its work
+// leaves unrecorded. Before any of it, the order must be cleared for
+// disclosure (requester.go): its requester confirmed and, for an
+// emergency order, an approval by another identity pending; otherwise
+// the disclosure is refused (ErrRequesterUnverified, ErrApprovalRequired)
+// having written nothing. A process killed on the way leaves its work
 // directory, which the next start removes (Recover).
 func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions) (*DisclosureReport, error) {
 	if r.Capturer == nil || r.Capturer.Signer == nil {
@@ -86,6 +94,16 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 	defer unlock()
 	if err := v.Order.CheckProduce(r.now()); err != nil {
 		return nil, err
+	}
+	var cleared chain.Clearance
+	if v.Order.Status.CanDisclose() {
+		identity := opts.Identity
+		if identity == "" {
+			identity = opts.Actor
+		}
+		if cleared, err = clearance(v, identity); err != nil {
+			return nil, fmt.Errorf("disclose: %w", err)
+		}
 	}
 	watch := &tamperWatch{}
 	c, err := r.disclosureContents(ctx, v, opts, watch)
@@ -105,7 +123,7 @@ func (r *Registry) Disclose(ctx context.Context, id string, opts DiscloseOptions
 		return nil, fmt.Errorf("disclose order %s: %w", id, err)
 	}
 	rep := &DisclosureReport{Order: v.Order, Path: final, SHA256: b.sha256, Items: b.files, Partial: c.Partial, Checkpoint: c.Checkpoint, Events: len(c.Events)}
-	if err := r.recordDisclosure(ctx, v.Order, rep, opts, c.Time); err != nil {
+	if err := r.recordDisclosure(ctx, v.Order, rep, opts, cleared, c.Time); err != nil {
 		_ = os.RemoveAll(final)
 		return nil, fmt.Errorf("disclose: the package was built but its disclosure could not be logged, so it was removed: %w", err)
 	}
@@ -185,7 +203,7 @@ func (r *Registry) disclosureContents(ctx context.Context, v *OrderView, opts Di
 
 // recordDisclosure logs disclosure.created and moves the order to
 // disclosed.
-func (r *Registry) recordDisclosure(ctx context.Context, o *order.Order, rep *DisclosureReport, opts DiscloseOptions, now time.Time) error {
+func (r *Registry) recordDisclosure(ctx context.Context, o *order.Order, rep *DisclosureReport, opts DiscloseOptions, cleared chain.Clearance, now time.Time) error {
 	sums := make([]string, len(rep.Items))
 	for i, it := range rep.Items {
 		sums[i] = it.SHA256
@@ -205,6 +223,7 @@ func (r *Registry) recordDisclosure(ctx context.Context, o *order.Order, rep *Di
 			Recipient: recipient, PackageSHA256: rep.SHA256, Package: path.Base(rep.Path),
 			Format: string(disclosure.FormatFor(strings.TrimSuffix(rep.Path, ".age"))), Encrypted: len(opts.Recipients) > 0,
 			Items: len(rep.Items), Partial: rep.Partial, CheckpointSize: rep.Checkpoint.Size, Events: rep.Events, ItemsRoot: root,
+			Clearance: cleared,
 		}.Put(nil),
 	}
 	rec, err := r.Log.Append(ctx, e)

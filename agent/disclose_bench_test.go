@@ -45,6 +45,7 @@ func BenchmarkDisclose1GiB(b *testing.B) {
 	if err != nil || rep.Preserved() != 1 {
 		b.Fatalf("capture: %v %+v", err, rep)
 	}
+	confirmRequester(b, f.reg, o.ID) // every disclosure needs it; not timed
 	key := rep.Items[0].Key
 	disclose := func(i int) (func(), func()) {
 		out := filepath.Join(dir, "pkg-"+time.Now().Format("150405.000000000"))

@@ -73,6 +73,7 @@ func TestInteropDisclosurePackage(t *testing.T) {
 		if strings.HasPrefix(fm.name, "partial/") {
 			opts.Categories = []string{"traffic"}
 		}
+		confirmRequester(t, f.reg, o.ID)
 		rep, err := f.reg.Disclose(ctx, o.ID, opts)
 		if err != nil {
 			t.Fatalf("disclose %s: %v", fm.name, err)

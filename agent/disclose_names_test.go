@@ -40,6 +40,7 @@ func TestDiscloseKeepsUnicodeNames(t *testing.T) {
 	}
 	for _, ext := range []string{"", ".zip", ".tar"} {
 		out := filepath.Join(t.TempDir(), "pkg"+ext)
+		confirmRequester(t, f.reg, o.ID)
 		drep, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Categories: []string{"content"}, Actor: "discloser"})
 		if err != nil {
 			t.Fatalf("disclose %s: %v", out, err)

@@ -64,6 +64,7 @@ func TestPartialPackageRevealsNothingOfTheRest(t *testing.T) {
 		t.Fatalf("capture: %v %+v", err, rep)
 	}
 	out := filepath.Join(t.TempDir(), "pkg")
+	confirmRequester(t, f.reg, o.ID)
 	drep, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Items: []string{sums[files[0].name][0]}, Actor: "discloser"})
 	if err != nil || !drep.Partial || len(drep.Items) != 1 {
 		t.Fatalf("disclose: %v %+v", err, drep)

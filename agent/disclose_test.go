@@ -30,7 +30,7 @@ import (
 )
 
 // disclosedOrder is an order with three items, two of them content and
-// one traffic, captured through the registry.
+// one traffic, captured through the registry, its requester confirmed.
 func disclosedOrder(t *testing.T, f *registryFixture) *order.Order {
 	t.Helper()
 	ctx := context.Background()
@@ -44,6 +44,7 @@ func disclosedOrder(t *testing.T, f *registryFixture) *order.Order {
 	if err != nil || rep.Failed() || rep.Preserved() != 3 {
 		t.Fatalf("capture: %v %+v", err, rep)
 	}
+	confirmRequester(t, f.reg, o.ID)
 	return o
 }
 
@@ -52,6 +53,7 @@ func TestDiscloseBuildsAVerifiablePackage(t *testing.T) {
 	f := newRegistryFixture(t)
 	o := disclosedOrder(t, f)
 	out := filepath.Join(t.TempDir(), "pkg")
+	confirmRequester(t, f.reg, o.ID)
 	rep, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Organization: "Example Mail GmbH", Actor: "discloser"})
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +200,7 @@ func TestDisclosePartialAndEncrypted(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "traffic.zip")
+	confirmRequester(t, f.reg, o.ID)
 	rep, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Categories: []string{"traffic"}, Actor: "discloser",
 		Recipients: []age.Recipient{id.Recipient()}, RecipientText: id.Recipient().String()})
 	if err != nil {
@@ -267,6 +270,7 @@ func TestDiscloseRefusals(t *testing.T) {
 		"encrypted dir":    {DiscloseOptions{Out: filepath.Join(dir, "e"), Recipients: []age.Recipient{mustRecipient(t)}}, nil},
 	} {
 		c.opts.Actor = "d"
+		confirmRequester(t, f.reg, o.ID)
 		_, err := f.reg.Disclose(ctx, o.ID, c.opts)
 		if err == nil {
 			t.Errorf("%s: disclosed", name)
@@ -352,6 +356,7 @@ func TestDisclosureRevealsNothingOfOtherOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "pkg.tar")
+	confirmRequester(t, f.reg, mine.ID)
 	if _, err := f.reg.Disclose(ctx, mine.ID, DiscloseOptions{Out: out, Categories: []string{"content"}, Actor: "d"}); err != nil {
 		t.Fatal(err)
 	}
@@ -408,6 +413,7 @@ func TestEventDetailsReadThroughChain(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
 	o := disclosedOrder(t, f)
+	confirmRequester(t, f.reg, o.ID)
 	if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(t.TempDir(), "p.zip"), Actor: "discloser"}); err != nil {
 		t.Fatal(err)
 	}

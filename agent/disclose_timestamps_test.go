@@ -50,6 +50,7 @@ func TestDiscloseCarriesTimestampsVerifiedAfterExpiry(t *testing.T) {
 	}
 	stamp()
 	out := filepath.Join(t.TempDir(), "pkg")
+	confirmRequester(t, f.reg, o.ID)
 	if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Actor: "discloser"}); err != nil {
 		t.Fatal(err)
 	}

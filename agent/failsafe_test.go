@@ -76,6 +76,7 @@ func TestDiscloseLetsGoOnlyOfAPackageThatVerifies(t *testing.T) {
 		recipients []age.Recipient
 	}{{"pkg", nil}, {"pkg.zip", nil}, {"pkg.tar", nil}, {"sealed.tar", []age.Recipient{mustRecipient(t)}}} {
 		dir := t.TempDir()
+		confirmRequester(t, f.reg, o.ID)
 		_, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(dir, tc.out), Recipients: tc.recipients, Actor: "discloser"})
 		if !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "the package built does not verify (attestation-signature failed)") {
 			t.Errorf("%s: %v, want the package refused as not verifying", tc.out, err)
@@ -106,6 +107,7 @@ func TestDisclosureWritesNothingOthersCanRead(t *testing.T) {
 		out        string
 		recipients []age.Recipient
 	}{{"pkg", nil}, {"pkg.zip", nil}, {"pkg.tar", nil}, {"sealed.zip", []age.Recipient{mustRecipient(t)}}} {
+		confirmRequester(t, f.reg, o.ID)
 		if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: filepath.Join(dir, tc.out), Recipients: tc.recipients, Actor: "d"}); err != nil {
 			t.Fatalf("%s: %v", tc.out, err)
 		}
@@ -160,6 +162,7 @@ func TestDiscloseOfAnAlteredItemLogsFixityFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "pkg.zip")
+	confirmRequester(t, f.reg, o.ID)
 	_, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Actor: "discloser"})
 	if !errors.Is(err, chain.ErrTamper) {
 		t.Fatalf("disclosing an altered item: %v, want tampering", err)
@@ -310,6 +313,7 @@ func TestStartRemovesAPackageNeverLogged(t *testing.T) {
 	o := disclosedOrder(t, f)
 	outDir := t.TempDir()
 	logged := filepath.Join(outDir, "logged.zip")
+	confirmRequester(t, f.reg, o.ID)
 	rep, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: logged, Actor: "d"})
 	if err != nil {
 		t.Fatal(err)
@@ -454,6 +458,7 @@ func TestDiscloseToAnotherFileSystem(t *testing.T) {
 	}
 	for _, name := range []string{"pkg", "pkg.zip"} {
 		out := filepath.Join(dir, name)
+		confirmRequester(t, f.reg, o.ID)
 		if _, err := f.reg.Disclose(ctx, o.ID, DiscloseOptions{Out: out, Actor: "d"}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

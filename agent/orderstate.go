@@ -78,6 +78,12 @@ type OrderState struct {
 	// Replies are the replies to the order's authority, in log order
 	// (order.replied).
 	Replies []LoggedReply
+	// Requester is the newest check of the order's requester
+	// (requester.verified or requester.failed), nil before any; Approvals
+	// are the disclosure.approved events since its newest
+	// disclosure.created (requester.go).
+	Requester *RequesterCheck
+	Approvals []Approval
 }
 
 // LoggedReply is a reply to an order's authority as its order.replied
@@ -173,6 +179,9 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 			return &chain.TamperError{Index: int64(rec.Index), What: err.Error()}
 		}
 		st.Replies = append(st.Replies, LoggedReply{ReplyDetails: d, Index: rec.Index, Time: e.Time})
+	}
+	if err := st.applyClearance(rec); err != nil {
+		return err
 	}
 	return st.applyItems(rec)
 }
@@ -320,6 +329,7 @@ func (st *OrderState) clone() *OrderState {
 	c.Received = maps.Clone(st.Received)
 	c.DocumentCaptures = maps.Clone(st.DocumentCaptures)
 	c.Replies = slices.Clone(st.Replies)
+	c.Approvals = slices.Clone(st.Approvals)
 	return &c
 }
 

@@ -197,6 +197,9 @@ type DisclosureDetails struct {
 	// event learns from it what it does not disclose. Empty on events
 	// written before it (they list the items' digests instead).
 	ItemsRoot string
+	// Clearance says what allowed the disclosure: the requester check and
+	// an emergency order's approval (see Clearance).
+	Clearance Clearance
 }
 
 // DisclosedItemsRoot is the ItemsRoot of a disclosure of the items whose
@@ -227,6 +230,7 @@ func (d DisclosureDetails) Put(m map[string]string) map[string]string {
 	if d.ItemsRoot != "" {
 		m["items_root"] = d.ItemsRoot
 	}
+	d.Clearance.put(m)
 	return m
 }
 
@@ -248,6 +252,7 @@ func ReadDisclosureDetails(e *Event) (DisclosureDetails, error) {
 	parse("items", func(s string) (err error) { d.Items, err = strconv.Atoi(s); return })
 	parse("events", func(s string) (err error) { d.Events, err = strconv.Atoi(s); return })
 	parse("checkpoint_size", func(s string) (err error) { d.CheckpointSize, err = strconv.ParseUint(s, 10, 64); return })
+	d.Clearance = readClearance(e, &errs)
 	if len(errs) > 0 {
 		return d, fmt.Errorf("%s event: %s do not parse", e.Type, strings.Join(errs, ", "))
 	}

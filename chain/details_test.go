@@ -98,6 +98,35 @@ func TestDetailsPutAndRead(t *testing.T) {
 			back: chain.DisclosureDetails{Recipient: "none", PackageSHA256: detailsSum, Package: "pkg.zip", Format: "zip", Items: 3,
 				Partial: true, CheckpointSize: 42, Events: 11},
 		},
+		{
+			name: "disclosure.created, cleared", typ: chain.DisclosureCreated,
+			put: func() map[string]string {
+				return chain.DisclosureDetails{Recipient: "none", PackageSHA256: detailsSum, Package: "p", Format: "dir", Items: 1, CheckpointSize: 9, Events: 5,
+					Clearance: chain.Clearance{RequesterMethod: "callback", RequesterEvent: 4, ApprovedBy: "bob", ApprovalEvent: 6}}.Put(nil)
+			},
+			want: map[string]string{"recipient": "none", "package_sha256": detailsSum, "package": "p", "format": "dir", "encrypted": "false",
+				"items": "1", "partial": "false", "checkpoint_size": "9", "events": "5",
+				"requester_method": "callback", "requester_event": "4", "approved_by": "bob", "approval_event": "6"},
+			check: func(e *chain.Event) (any, error) { return chain.ReadDisclosureDetails(e) },
+			back: chain.DisclosureDetails{Recipient: "none", PackageSHA256: detailsSum, Package: "p", Format: "dir", Items: 1, CheckpointSize: 9, Events: 5,
+				Clearance: chain.Clearance{RequesterMethod: "callback", RequesterEvent: 4, ApprovedBy: "bob", ApprovalEvent: 6}},
+		},
+		{
+			name: "requester.verified", typ: chain.RequesterVerified,
+			put: func() map[string]string {
+				return chain.RequesterDetails{Method: chain.MethodVerifiedChannel, Note: "received through portal-fr", Channel: "portal-fr"}.Put(nil)
+			},
+			want:  map[string]string{"method": "verified-channel", "note": "received through portal-fr", "channel": "portal-fr"},
+			check: func(e *chain.Event) (any, error) { return chain.ReadRequesterDetails(e) },
+			back:  chain.RequesterDetails{Method: chain.MethodVerifiedChannel, Note: "received through portal-fr", Channel: "portal-fr"},
+		},
+		{
+			name: "disclosure.approved", typ: chain.DisclosureApproved,
+			put:   func() map[string]string { return chain.ApprovalDetails{Identity: "bob"}.Put(nil) },
+			want:  map[string]string{"identity": "bob"},
+			check: func(e *chain.Event) (any, error) { return chain.ReadApprovalDetails(e) },
+			back:  chain.ApprovalDetails{Identity: "bob"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,6 +65,14 @@ const (
 	// confirmation that the data was preserved, or an Annex III that the
 	// provider cannot comply) written, signed and stored: ReplyDetails.
 	OrderReplied EventType = "order.replied"
+	// RequesterVerified and RequesterFailed record a check of an order's
+	// requester (a call back to the authority, its portal, a known
+	// channel): the newest one decides whether the order may be
+	// disclosed. DisclosureApproved is a second identity's approval of
+	// an emergency order's next disclosure. See RequesterDetails.
+	RequesterVerified  EventType = "requester.verified"
+	RequesterFailed    EventType = "requester.failed"
+	DisclosureApproved EventType = "disclosure.approved"
 )
 
 var knownTypes = map[EventType]bool{
@@ -74,7 +82,7 @@ var knownTypes = map[EventType]bool{
 	DisclosureCreated: true, DisclosureAbandoned: true, OrderReleased: true, ItemPurged: true, KeyRotated: true,
 	LogOpened: true, LogRecovered: true, CustodyNote: true,
 	OrderReviewed: true, DeadlineSet: true, DeadlineWarning: true, DeadlineMissed: true, DeadlineMet: true,
-	OrderReplied: true,
+	OrderReplied: true, RequesterVerified: true, RequesterFailed: true, DisclosureApproved: true,
 }
 
 // Digest identifies one preserved item by its content hashes, lower-case hex.

@@ -219,6 +219,22 @@ func TestClientThroughAnOrdersLife(t *testing.T) {
 		t.Fatalf("purge: %v %+v", err, res)
 	}
 
+	// A disclosure waits for a confirmed check of the requester: a
+	// conflict, told by its code.
+	var refused *api.Error
+	if _, err := discloser.Disclose(ctx, o.ID, api.DisclosureRequest{Format: "tar"}); !errors.As(err, &refused) || refused.Status != 409 || refused.Code != "requester_unverified" {
+		t.Fatalf("disclose before a requester check: %v", err)
+	}
+	if _, err := custodian.VerifyRequester(ctx, o.ID, api.RequesterRequest{Method: "pigeon", Result: api.ResultConfirmed, Note: "n"}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("a check by an unknown method: %v", err)
+	}
+	if ev, err := custodian.VerifyRequester(ctx, o.ID, api.RequesterRequest{Method: "callback", Result: api.ResultConfirmed,
+		Note: "called the court registry"}); err != nil || !strings.Contains(string(ev.Event), `"type":"requester.verified"`) {
+		t.Fatalf("requester check: %v %+v", err, ev)
+	}
+	if _, err := discloser.ApproveDisclosure(ctx, o.ID, api.ApprovalRequest{}); !errors.As(err, &refused) || refused.Code != "conflict" {
+		t.Fatalf("approving an order that is no emergency: %v", err)
+	}
 	dis, err := discloser.Disclose(ctx, o.ID, api.DisclosureRequest{Format: "tar"})
 	if err != nil || len(dis.Items) != 1 || !strings.HasSuffix(dis.File, ".tar") {
 		t.Fatalf("disclose: %v %+v", err, dis)

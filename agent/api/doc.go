@@ -13,6 +13,10 @@
 //	d, err := c.Disclose(ctx, o.ID, api.DisclosureRequest{Format: "zip"})
 //	err = c.DownloadPackage(ctx, d, "package.zip")       // checks the logged digest
 //
+// A disclosure waits for VerifyRequester (a confirmed check of who sent
+// the order) and, for an emergency order, ApproveDisclosure by another
+// identity.
+//
 // Orders, Order, Extend, Hold, LiftHold, Release and Purge are the rest of
 // an order's life, and ReadItem reads an item back, re-hashing it; Fixity,
 // Job, WaitJob, Jobs and CancelJob the jobs;

@@ -46,10 +46,13 @@ func NewOrderSummary(v *agent.OrderView, d order.Deadline, now time.Time) OrderS
 // `custos order show --output json` give it; the fields are in the order
 // their JSON names sort.
 type OrderDetail struct {
-	Deadline order.Deadline `json:"deadline"`
-	Events   int            `json:"events"`
-	Items    []ItemView     `json:"items"`
-	Order    *order.Order   `json:"order"`
+	// ApprovedBy are the identities whose approval of an emergency
+	// order's next disclosure is pending.
+	ApprovedBy []string       `json:"approved_by,omitempty"`
+	Deadline   order.Deadline `json:"deadline"`
+	Events     int            `json:"events"`
+	Items      []ItemView     `json:"items"`
+	Order      *order.Order   `json:"order"`
 	// Production is a production order's deadline when shown; absent
 	// for any other order.
 	Production   *order.ProductionState `json:"production,omitempty"`
@@ -57,6 +60,17 @@ type OrderDetail struct {
 	RecordSHA256 string                 `json:"record_sha256"`
 	// Replies are the replies to the order's authority, oldest first.
 	Replies []Reply `json:"replies"`
+	// Requester is the newest check of the order's requester; nil before
+	// any, when a disclosure is refused.
+	Requester *RequesterView `json:"requester,omitempty"`
+}
+
+// RequesterView is a check of an order's requester, in an OrderDetail.
+type RequesterView struct {
+	Result string `json:"result"` // confirmed or failed
+	Method string `json:"method"`
+	Actor  string `json:"actor"`
+	Index  uint64 `json:"index"` // of its event in the custody log
 }
 
 // ItemView is an item the order holds, in an OrderDetail.
@@ -89,6 +103,15 @@ func NewOrderDetail(v *agent.OrderView, d order.Deadline, items []agent.HeldItem
 		out.Purged = append(out.Purged, dg)
 	}
 	slices.SortFunc(out.Purged, func(a, b chain.Digest) int { return strings.Compare(a.SHA256, b.SHA256) })
+	if q := st.Requester; q != nil {
+		out.Requester = &RequesterView{Result: ResultFailed, Method: q.Method, Actor: q.Actor, Index: q.Index}
+		if q.Confirmed {
+			out.Requester.Result = ResultConfirmed
+		}
+	}
+	for _, a := range st.Approvals {
+		out.ApprovedBy = append(out.ApprovedBy, a.Identity)
+	}
 	return out
 }
 

@@ -14,10 +14,13 @@ type Role string
 const (
 	// Intake receives orders; it reads none back.
 	Intake Role = "intake"
-	// Custodian captures, extends, holds, releases and purges orders and
-	// runs fixity checks; it reads orders, their items and jobs.
+	// Custodian captures, extends, holds, releases and purges orders,
+	// runs fixity checks and records checks of an order's requester; it
+	// reads orders, their items and jobs.
 	Custodian Role = "custodian"
-	// Discloser builds disclosures; it reads orders and their items.
+	// Discloser builds disclosures and approves an emergency order's
+	// next one, which another discloser identity must then build; it
+	// reads orders and their items.
 	Discloser Role = "discloser"
 	// Auditor reads orders, jobs and the custody log (events,
 	// checkpoints, proofs), but no captured content. It is the only role

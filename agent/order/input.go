@@ -106,8 +106,10 @@ type Flags struct {
 	// NoNotificationUntil is a date, an RFC 3339 time or a duration.
 	NoNotificationUntil string
 	LegacyDigests       bool
-	// Production makes it a production order; Emergency and
-	// AuthorityNotified are its flags (Production), refused without it.
+	// Production makes it a production order, AuthorityNotified a flag
+	// of one (refused without it). Emergency makes it an emergency order:
+	// a production order's deadline is 8 hours, and any emergency order's
+	// disclosure needs a second identity's approval.
 	Production, Emergency, AuthorityNotified bool
 }
 
@@ -119,12 +121,13 @@ func (f *Flags) Draft(now time.Time) (*Order, error) {
 		Reference: f.Reference, Authority: f.Authority, RequestingState: f.RequestingState,
 		Profile: f.Profile, LegalBasis: f.LegalBasis, OffenceSummary: f.OffenceSummary,
 		Confidentiality: Confidentiality{Confidential: f.Confidential}, LegacyDigests: f.LegacyDigests,
+		Emergency: f.Emergency,
 	}
 	switch {
 	case f.Production:
 		o.Production = &Production{Emergency: f.Emergency, AuthorityNotified: f.AuthorityNotified}
-	case f.Emergency || f.AuthorityNotified:
-		ps.add("production", "emergency and authority_notified are flags of a production order: give production too")
+	case f.AuthorityNotified:
+		ps.add("production", "authority_notified is a flag of a production order: give production too")
 	}
 	received := now
 	if f.ReceivedAt != "" {

@@ -242,6 +242,9 @@ func (o *Order) ReceivedEvent(c Change) (*chain.Event, error) {
 	if p := o.Production; p != nil {
 		d["production"], d["emergency"], d["authority_notified"] = "true", fmt.Sprint(p.Emergency), fmt.Sprint(p.AuthorityNotified)
 	}
+	if o.IsEmergency() {
+		d["emergency"] = "true"
+	}
 	return o.event(chain.OrderReceived, c, "", d)
 }
 
@@ -478,7 +481,7 @@ func (o *Order) changedFields(n *Order) []string {
 		{"signed_at", o.SignedAt, n.SignedAt}, {"selectors", o.Selectors, n.Selectors},
 		{"categories", o.Categories, n.Categories}, {"window", o.Window, n.Window},
 		{"confidentiality", o.Confidentiality, n.Confidentiality}, {"legacy_digests", o.LegacyDigests, n.LegacyDigests},
-		{"document", o.Document, n.Document},
+		{"document", o.Document, n.Document}, {"emergency", o.Emergency, n.Emergency},
 	}
 	var changed []string
 	for _, f := range fields {

@@ -131,6 +131,7 @@ type DocumentRef struct {
 //	hold               {at, basis, while, actor, previous_status} while held
 //	confidentiality    {confidential, no_notification_until}
 //	legacy_digests     MD5 and SHA-1 wanted beside SHA-256 and SHA-512
+//	emergency          an emergency order: its disclosure needs a second identity's approval
 //	status             see Status
 //	document           {sha256, name, media_type, size}: the order document item
 //	production         a production order: {emergency, authority_notified,
@@ -164,8 +165,12 @@ type Order struct {
 	CurrentHold     *Hold           `json:"hold,omitempty"`
 	Confidentiality Confidentiality `json:"confidentiality"`
 	LegacyDigests   bool            `json:"legacy_digests,omitempty"`
-	Status          Status          `json:"status,omitempty"`
-	Document        *DocumentRef    `json:"document,omitempty"`
+	// Emergency marks an order given as an emergency (an imminent threat
+	// to life or safety) by flags or an order file; an EU form says so in
+	// its Section B (Form.Emergency). See IsEmergency.
+	Emergency bool         `json:"emergency,omitempty"`
+	Status    Status       `json:"status,omitempty"`
+	Document  *DocumentRef `json:"document,omitempty"`
 	// Production makes the order a production order, with a deadline to
 	// produce the data by (ProductionDue); nil for a preservation order.
 	Production *Production `json:"production,omitempty"`
@@ -654,4 +659,11 @@ func Parse(b []byte) (*Order, error) {
 		return nil, fmt.Errorf("order record %s is not in canonical form", o.ID)
 	}
 	return &o, nil
+}
+
+// IsEmergency reports whether o is an emergency order, given as one by
+// flags or an order file, by its EU form's Section B, or as an emergency
+// production order: its disclosure needs a second identity's approval.
+func (o *Order) IsEmergency() bool {
+	return o.Emergency || (o.Form != nil && o.Form.Emergency) || (o.Production != nil && o.Production.Emergency)
 }

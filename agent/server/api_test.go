@@ -111,6 +111,7 @@ func runOrderLife(t *testing.T, f *fixture) {
 	f.must(t, http.StatusForbidden, "auditor", "GET", replies+"/1.xml", nil)
 
 	var dis api.Disclosure
+	f.confirmRequester(t, id)
 	f.must(t, http.StatusCreated, "discloser", "POST", "/v1/orders/"+id+"/disclosures", map[string]any{}).json(t, &dis)
 	var got api.Disclosure
 	f.must(t, http.StatusOK, "discloser", "GET", "/v1/disclosures/"+dis.ID, nil).json(t, &got)
@@ -627,6 +628,7 @@ func TestDisclosurePackagesAreRemovedAfterTheirRetention(t *testing.T) {
 	validateAnswers(t, f)                              // the 410 and the record's removal time are described
 	id := f.createOrder(t, "intake", "LE-2026-9", false)
 	f.capture(t, id)
+	f.confirmRequester(t, id)
 	var dis api.Disclosure
 	f.must(t, http.StatusCreated, "discloser", "POST", "/v1/orders/"+id+"/disclosures", map[string]any{}).json(t, &dis)
 	pkg := filepath.Join(f.dir, "disclosures", dis.File)

@@ -71,7 +71,7 @@ func (s *Server) createDisclosure(w http.ResponseWriter, r *http.Request, id *au
 	rep, err := s.cfg.Registry.Disclose(r.Context(), v.Order.ID, agent.DiscloseOptions{
 		Out: out, Items: req.Items, Categories: req.Categories,
 		Recipients: recipients, RecipientText: strings.Join(req.Recipients, ", "),
-		Organization: s.cfg.Organization, Actor: id.String(),
+		Organization: s.cfg.Organization, Actor: id.String(), Identity: id.Name,
 	})
 	if err != nil {
 		return err

@@ -86,6 +86,11 @@ func classify(err error) (*api.Error, bool) {
 		return badRequest("%s", err), true
 	case errors.Is(err, order.ErrProfileRule):
 		return newError(http.StatusUnprocessableEntity, "profile_rule", "%s", err), true
+	case errors.Is(err, agent.ErrRequesterUnverified):
+		// A disclosure not cleared: who asked is not confirmed yet.
+		return newError(http.StatusConflict, "requester_unverified", "%s", err), true
+	case errors.Is(err, agent.ErrApprovalRequired):
+		return newError(http.StatusConflict, "approval_required", "%s", err), true
 	case errors.Is(err, order.ErrIllegalTransition), errors.Is(err, agent.ErrConflict), errors.Is(err, jobs.ErrFinished),
 		errors.Is(err, auth.ErrNameTaken):
 		return newError(http.StatusConflict, "conflict", "%s", err), true

@@ -18,6 +18,7 @@ func TestMerelyWrongRequestsAre4xx(t *testing.T) {
 	received := f.createOrder(t, "intake", "LE-RECEIVED", false)
 	preserved := f.createWith(t, "LE-PRESERVED", "budapest-29")
 	f.capture(t, preserved)
+	f.confirmRequester(t, preserved)
 	held := f.createWith(t, "LE-HELD", "budapest-29")
 	f.capture(t, held)
 	f.must(t, http.StatusOK, "custodian", "POST", "/v1/orders/"+held+"/hold", map[string]string{"legal_basis": "MLA pending"})

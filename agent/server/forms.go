@@ -45,6 +45,7 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, id *auth.Ide
 	status := http.StatusOK
 	if !res.Applied {
 		s.metrics.orders.Inc()
+		s.verifiedChannel(r, res.Order.ID, id)
 		status = http.StatusCreated
 		w.Header().Set("Location", "/v1/orders/"+res.Order.ID)
 	}

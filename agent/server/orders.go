@@ -125,6 +125,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, id *auth.Id
 		return err
 	}
 	s.metrics.orders.Inc()
+	s.verifiedChannel(r, res.Order.ID, id)
 	w.Header().Set("Location", "/v1/orders/"+res.Order.ID)
 	if err != nil {
 		// Received all the same (its deadline runs from receipt); the

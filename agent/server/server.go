@@ -66,6 +66,11 @@ type Config struct {
 	DisclosureDir string
 	// Organization is the provider, named in packages.
 	Organization string
+	// VerifiedChannels are the intake identities (token or certificate
+	// names) whose orders come through a channel known to be the
+	// authority's, such as its portal: an order one of them sends is
+	// logged with requester.verified of method verified-channel at once.
+	VerifiedChannels []string
 	// Ready checks what /readyz reports beyond the log: the store answers,
 	// the key signs. Nil checks nothing more.
 	Ready func(ctx context.Context) error
@@ -275,6 +280,8 @@ func (s *Server) register() {
 	s.handle("POST /v1/orders/{id}/disclosures", []auth.Role{auth.Discloser}, s.createDisclosure)
 	s.handle("GET /v1/disclosures/{id}", []auth.Role{auth.Discloser}, s.getDisclosure)
 	s.handle("GET /v1/disclosures/{id}/package", []auth.Role{auth.Discloser}, s.downloadDisclosure)
+	s.handle("POST /v1/orders/{id}/requester-checks", []auth.Role{auth.Custodian}, s.verifyRequester)
+	s.handle("POST /v1/orders/{id}/disclosure-approvals", []auth.Role{auth.Discloser}, s.approveDisclosure)
 
 	s.handle("GET /v1/events", logReaders, s.listEvents)
 	s.handle("POST /v1/notes", []auth.Role{auth.Intake, auth.Custodian, auth.Discloser}, s.createNote)

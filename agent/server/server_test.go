@@ -128,6 +128,14 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	if f.tokens["bob"], _, err = tokens.Create("bob", auth.Intake); err != nil {
 		t.Fatal(err)
 	}
+	// dora is a second discloser (an emergency's four eyes); portal-fr an
+	// intake token of an authority's portal, a verified channel.
+	if f.tokens["dora"], _, err = tokens.Create("dora", auth.Discloser); err != nil {
+		t.Fatal(err)
+	}
+	if f.tokens["portal-fr"], _, err = tokens.Create("portal-fr", auth.Intake); err != nil {
+		t.Fatal(err)
+	}
 	export := filepath.Join(f.dir, "export")
 	writeFiles(t, export, map[string]string{"inbox/1.eml": "Subject: one\n\nhello", "inbox/2.eml": "Subject: two\n\nworld"})
 	sources := testSources(export)
@@ -146,6 +154,7 @@ func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 		Jobs:          jobs.Config{Dir: filepath.Join(f.dir, "jobs"), Workers: opts.workers, BaseBackoff: 10 * time.Millisecond},
 		DisclosureDir: filepath.Join(f.dir, "disclosures"), Organization: "Example Mail Ltd", UploadDir: filepath.Join(f.dir, "uploads"),
 		Logger: newTestLogger(f.logs), ClientRoles: opts.clientRoles, Now: opts.now,
+		VerifiedChannels: []string{"portal-fr"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,10 +17,18 @@ import (
 // test unless it exits with want.
 func runCLI(t *testing.T, bin string, env []string, want int, args ...string) string {
 	t.Helper()
+	stdout, _ := runCLIStderr(t, bin, env, want, args...)
+	return stdout
+}
+
+// runCLIStderr is runCLI that returns what the command wrote to stderr
+// too.
+func runCLIStderr(t *testing.T, bin string, env []string, want int, args ...string) (stdout, stderr string) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -29,9 +37,9 @@ func runCLI(t *testing.T, bin string, env []string, want int, args ...string) st
 		t.Fatal(err)
 	}
 	if code != want {
-		t.Fatalf("custos %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, stdout.String(), stderr.String())
+		t.Fatalf("custos %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, out.String(), errOut.String())
 	}
-	return stdout.String()
+	return out.String(), errOut.String()
 }
 
 // secondsLeft is the one field of order list and show that moves with the
@@ -164,6 +172,14 @@ func custodySuite(t *testing.T, bin string, b custodyBackend) {
 		t.Fatalf("fixity printed:\n%s", fix)
 	}
 	pkg := filepath.Join(s.dir, "package.zip")
+	// A disclosure waits for a confirmed check of the requester.
+	if _, stderr := runCLIStderr(t, bin, as("discloser"), 1, "disclose", "--out", pkg, id); !strings.Contains(stderr, "its requester was never verified") {
+		t.Fatalf("disclose of an unverified order said:\n%s", stderr)
+	}
+	if out := runCLI(t, bin, as("custodian"), 0, "order", "verify-requester", "--method", "callback", "--result", "confirmed",
+		"--note", "called the court registry", id); !regexp.MustCompile(`^order \S+: requester confirmed \(callback\); logged as entry \d+\n$`).MatchString(out) {
+		t.Fatalf("order verify-requester printed %q", out)
+	}
 	dis := runCLI(t, bin, as("discloser"), 0, "disclose", "--out", pkg, id)
 	if !strings.Contains(dis, "package "+pkg+" (sha256 ") {
 		t.Fatalf("disclose printed:\n%s", dis)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -50,6 +51,7 @@ func TestExampleConfig(t *testing.T) {
 		Capture: CaptureConfig{Concurrency: 2, Workers: 16, BatchItems: 1024, BatchWait: 250 * time.Millisecond},
 		Scheduler: SchedulerConfig{Tick: time.Minute, AutoRelease: true, PurgeGrace: 7 * 24 * time.Hour, FixityEvery: 24 * time.Hour,
 			FixityRate: 64 << 20, MirrorEvery: time.Minute},
+		Intake: IntakeConfig{VerifiedChannels: []string{}},
 	}
 	got := *cfg
 	srcs, err := got.sourceConfigs()
@@ -248,5 +250,31 @@ func TestStrayEnv(t *testing.T) {
 	// not known, and so stray.
 	if got := strayEnv(environ, configKeys(""), nil); !slices.Contains(got, "CUSTOS_PG_DSN") || len(got) != 4 {
 		t.Errorf("stray without a configuration: %v", got)
+	}
+}
+
+// TestVerifiedChannels: intake.verified_channels is read from the file and
+// from CUSTOS_INTAKE_VERIFIED_CHANNELS (comma-separated), for the daemon.
+func TestVerifiedChannels(t *testing.T) {
+	clearCustosEnv(t)
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("intake:\n  verified_channels: [portal-fr, portal-de]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(file, envFrom(map[string]string{"HOME": "/h"}), nil)
+	if err != nil || !slices.Equal(cfg.Intake.VerifiedChannels, []string{"portal-fr", "portal-de"}) {
+		t.Fatalf("from the file: %v %+v", err, cfg)
+	}
+	if err := os.WriteFile(file, []byte("intake:\n  verified_channels: [portal-fr, {name: x}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(file, envFrom(map[string]string{"HOME": "/h"}), nil); exitCode(err) != exitUsage ||
+		!strings.Contains(fmt.Sprint(err), "intake.verified_channels") {
+		t.Fatalf("a channel that is no name: %v", err)
+	}
+	t.Setenv("CUSTOS_INTAKE_VERIFIED_CHANNELS", "portal-nl,portal-be")
+	cfg, err = loadConfig("", envFrom(map[string]string{"HOME": "/h"}), nil)
+	if err != nil || !slices.Equal(cfg.Intake.VerifiedChannels, []string{"portal-nl", "portal-be"}) {
+		t.Fatalf("from the environment: %v %+v", err, cfg)
 	}
 }

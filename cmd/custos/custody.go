@@ -59,6 +59,11 @@ type custodyService interface {
 	// calling each with every item's result as it comes.
 	Fixity(ctx context.Context, order string, each func(api.FixityItem)) (*api.FixityReport, error)
 	Disclose(ctx context.Context, id string, req discloseRequest) (*disclosureOutput, error)
+	// VerifyRequester records a check of order id's requester;
+	// ApproveDisclosure approves emergency order id's next disclosure,
+	// which another identity must make. Each returns the event logged.
+	VerifyRequester(ctx context.Context, id string, req api.RequesterRequest) (*api.Event, error)
+	ApproveDisclosure(ctx context.Context, id, note string) (*api.Event, error)
 
 	// LogShow calls each with the custody events from index from, of one
 	// order unless order is empty.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -18,6 +19,8 @@ type discloseOptions struct {
 	categories string
 	recipients cli.StringSlice
 	verbose    bool
+	approve    bool
+	note       string
 }
 
 func newDiscloseCommand(g *globalOptions) *cli.Command {
@@ -30,13 +33,19 @@ func newDiscloseCommand(g *globalOptions) *cli.Command {
 			"--categories disclose a subset; the package then still proves every event of the order.\n" +
 			"--recipient (an age public key, age1..., or an SSH public key; repeatable) encrypts a\n" +
 			".zip or .tar to PATH.age. The format is docs/package.md; investigators check a package\n" +
-			"with custos verify. The order becomes disclosed and disclosure.created is logged.",
+			"with custos verify. The order becomes disclosed and disclosure.created is logged.\n" +
+			"The order's requester must be confirmed first (custos order verify-requester). An\n" +
+			"emergency order needs, besides, a second identity's approval: another identity runs\n" +
+			"custos disclose ORDER --approve (disclosure.approved), then this one discloses; each\n" +
+			"approval clears one disclosure, and no identity discloses on its own approval.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "the package `PATH`: a directory, .zip or .tar", Destination: &opts.out},
 			&cli.StringFlag{Name: "items", Usage: "only these items: SHA-256 `DIGESTS` or prefixes, comma-separated", Destination: &opts.items},
 			&cli.StringFlag{Name: "categories", Usage: "only items of these `CATEGORIES`: subscriber,traffic,content", Destination: &opts.categories},
 			&cli.BoolFlag{Name: "verbose", Usage: "list every file of the package (SHA-256 and path) before the summary", Destination: &opts.verbose},
 			&cli.StringSliceFlag{Name: "recipient", Usage: "encrypt to this age or SSH public `KEY`; repeatable", Destination: &opts.recipients},
+			&cli.BoolFlag{Name: "approve", Usage: "approve an emergency order's next disclosure instead, which another identity must make", Destination: &opts.approve},
+			&cli.StringFlag{Name: "note", Usage: "with --approve: why, on what grounds (`TEXT`)", Destination: &opts.note},
 		},
 		Action: func(c *cli.Context) error {
 			return runDisclose(c.Context, g, opts, c.Args().Slice())
@@ -55,6 +64,12 @@ func splitList(s string) []string {
 }
 
 func runDisclose(ctx context.Context, g *globalOptions, opts discloseOptions, args []string) (err error) {
+	if opts.approve {
+		return runApproveDisclosure(ctx, g, opts, args)
+	}
+	if opts.note != "" {
+		return usageErrorf("disclose: --note goes with --approve")
+	}
 	if opts.out == "" {
 		return usageErrorf("disclose: --out PATH is required")
 	}
@@ -105,5 +120,26 @@ func printDisclosure(g *globalOptions, d disclosureOutput, verbose bool) error {
 	}
 	w.printf("package %s (sha256 %s): %d items, %d custody events proved against checkpoint %d; logged as entry %d\n",
 		d.Package, d.SHA256, len(d.Items), d.Events, d.CheckpointSize, d.Index)
+	return w.err
+}
+
+// runApproveDisclosure approves an emergency order's next disclosure.
+func runApproveDisclosure(ctx context.Context, g *globalOptions, opts discloseOptions, args []string) error {
+	if opts.out != "" || opts.items != "" || opts.categories != "" || len(opts.recipients.Value()) > 0 || opts.verbose {
+		return usageErrorf("disclose --approve: takes only --note: the disclosure itself is built by another identity")
+	}
+	id, err := g.orderArg(ctx, "disclose --approve", args)
+	if err != nil {
+		return err
+	}
+	ev, err := g.custody().ApproveDisclosure(ctx, id, opts.note)
+	if err != nil {
+		return fmt.Errorf("disclose --approve: %w", err)
+	}
+	if g.json() {
+		return writeJSON(g.stdout, ev)
+	}
+	w := &errWriter{w: g.stdout}
+	w.printf("order %s: next disclosure approved; logged as entry %d: another identity must now disclose it\n", id, ev.Index)
 	return w.err
 }

@@ -162,6 +162,7 @@ func TestDiscloseKilledLeavesNoReadableCopy(t *testing.T) {
 	}
 	id := s.addOrder(t)
 	s.run(t, "capture", "--source", "file://"+export, id)
+	s.run(t, "order", "verify-requester", "--method", "callback", "--result", "confirmed", "--note", "called the authority back", id)
 
 	// The stored item becomes a pipe the test feeds.
 	sum := sha256.Sum256(content)

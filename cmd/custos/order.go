@@ -25,6 +25,7 @@ func newOrderCommand(g *globalOptions) *cli.Command {
 			newOrderPurgeCommand(g),
 			newOrderReviewCommand(g),
 			newOrderReplyCommand(g),
+			newOrderVerifyRequesterCommand(g),
 		},
 	}
 }

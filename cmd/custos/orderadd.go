@@ -54,7 +54,7 @@ func newOrderAddCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "no-notification-until", Usage: "no customer notification before this date or duration", Destination: &f.NoNotificationUntil},
 			&cli.BoolFlag{Name: "legacy-digests", Usage: "record MD5 and SHA-1 beside SHA-256 and SHA-512", Destination: &f.LegacyDigests},
 			&cli.BoolFlag{Name: "production", Usage: "a production order (profile custom or eu-epoc-pr): the data is due in 10 days", Destination: &f.Production},
-			&cli.BoolFlag{Name: "emergency", Usage: "with --production: an emergency, due in 8 hours", Destination: &f.Emergency},
+			&cli.BoolFlag{Name: "emergency", Usage: "an emergency order: its disclosure needs a second identity's approval (disclose --approve); with --production, due in 8 hours", Destination: &f.Emergency},
 			&cli.BoolFlag{Name: "authority-notified", Usage: "with --production: the enforcing authority was notified; production waits for its 10-day review", Destination: &f.AuthorityNotified},
 		},
 		Action: func(c *cli.Context) error {

@@ -94,6 +94,18 @@ func printOrderDetail(g *globalOptions, od *api.OrderDetail) error {
 			w.printf("  applied %s: %s %s sha256 %s\n", a.At.UTC().Format(time.RFC3339), a.Type.Annex(), oneLine(a.CertificateID), a.SHA256)
 		}
 	}
+	if q := od.Requester; q != nil {
+		w.printf("requester:        %s (%s, by %s, entry %d)\n", q.Result, q.Method, oneLine(q.Actor), q.Index)
+	} else {
+		w.printf("requester:        not verified: a disclosure waits for custos order verify-requester\n")
+	}
+	if o.IsEmergency() {
+		approved := "no approval pending: another identity must approve it first (disclose --approve)"
+		if len(od.ApprovedBy) > 0 {
+			approved = "approved by " + strings.Join(od.ApprovedBy, ", ")
+		}
+		w.printf("emergency:        next disclosure %s\n", approved)
+	}
 	w.printf("events:           %d\n", od.Events)
 	w.printf("items:            %d\n", len(items))
 	for _, it := range items {

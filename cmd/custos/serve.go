@@ -281,6 +281,7 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 		DisclosureRetention: cfg.Server.DisclosureRetention,
 		UploadDir:           cfg.dir().Uploads(),
 		Organization:        org,
+		VerifiedChannels:    cfg.Intake.VerifiedChannels,
 		Ready: func(ctx context.Context) error {
 			_, err := reg.Store.Stat(ctx, ".custos-probe/ready")
 			if err != nil && !errors.Is(err, storage.ErrNotExist) {

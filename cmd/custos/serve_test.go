@@ -284,6 +284,8 @@ func TestServeScenario(t *testing.T) {
 		Download string `json:"download"`
 		SHA256   string `json:"sha256"`
 	}
+	d.call(t, custodian, "POST", "/v1/orders/"+order.ID+"/requester-checks",
+		map[string]string{"method": "portal", "result": "confirmed", "note": "the reference is in the court's portal"}, http.StatusCreated, nil)
 	d.call(t, discloser, "POST", "/v1/orders/"+order.ID+"/disclosures", map[string]any{"format": "tar"}, http.StatusCreated, &dis)
 	pkg := d.call(t, discloser, "GET", dis.Download, nil, http.StatusOK, nil)
 	mirrored := strings.Count(d.stderr.String(), `"msg":"log mirrored"`)

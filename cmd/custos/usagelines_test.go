@@ -167,6 +167,7 @@ func newUsageFixture(t *testing.T) *usageFixture {
 	fx.order = must("order", "add", "--reference", "LE-1", "--authority", "Court", "--requesting-state", "FR",
 		"--profile", "budapest-16", "--legal-basis", "art. 16", "--selector", "email:a@example.net", "--categories", "content")
 	must("capture", fx.order)
+	must("order", "verify-requester", "--method", "callback", "--result", "confirmed", "--note", "called the authority back", fx.order)
 	must("disclose", "--out", fx.pkg, fx.order)
 	fx.vkey = filepath.Join(fx.data, "keys", "custos.key.vkey")
 	b, err := os.ReadFile(fx.vkey)

@@ -78,6 +78,7 @@ func TestDataDirectoryOfVersion1(t *testing.T) {
 
 	key := filepath.Join(dir, "data", "keys", "custos.key.vkey")
 	oldOnly := filepath.Join(dir, "old-items")
+	run(0, "order", "verify-requester", "--method", "callback", "--result", "confirmed", "--note", "called the authority back", id)
 	run(0, "disclose", "--items", old[0]["sha256"].(string)+","+old[1]["sha256"].(string), "--out", oldOnly, id)
 	if b, err := os.ReadFile(filepath.Join(oldOnly, "bag-info.txt")); err != nil || !strings.Contains(string(b), "Custos-Package-Version: 1") {
 		t.Fatalf("a package of the old items alone: %q, %v", b, err)

@@ -122,6 +122,7 @@ func buildTamperPkgs(t *testing.T) *tamperPkgs {
 		identity: filepath.Join(work, "identity.txt"),
 		ageID:    ageID,
 	}
+	custosMust(t, "--data-dir", data, "order", "verify-requester", "--method", "callback", "--result", "confirmed", "--note", "called the authority back", id)
 	for _, kind := range []string{"dir", "zip", "tar"} {
 		custosMust(t, "--data-dir", data, "disclose", "--out", p.pkg[kind], id)
 	}

@@ -299,6 +299,7 @@ func verifyReportsForBrowser(t *testing.T) [2]verifyReportFile {
 		"--categories", "content,traffic", "--document", filepath.Join(work, "order.pdf")))
 	custosMust(t, "capture", "--source", "file://"+filepath.Join(work, "export"), "--category", "content", id)
 	pkg := filepath.Join(work, "pkg")
+	custosMust(t, "order", "verify-requester", "--method", "callback", "--result", "confirmed", "--note", "called the authority back", id)
 	custosMust(t, "disclose", "--out", pkg, id)
 	key := filepath.Join(work, "data", "keys", "custos.key.vkey")
 

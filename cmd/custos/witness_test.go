@@ -62,6 +62,7 @@ func TestWitnessedPackage(t *testing.T) {
 		"--selector", "email:alice@example.net", "--categories", "content", "--document", filepath.Join(work, "order.pdf")))
 	custosMust(t, "--data-dir", data, "capture", "--source", "file://"+filepath.Join(work, "export"), "--category", "content", id)
 	pkg := filepath.Join(work, "pkg")
+	custosMust(t, "--data-dir", data, "order", "verify-requester", "--method", "callback", "--result", "confirmed", "--note", "called the authority back", id)
 	custosMust(t, "--data-dir", data, "disclose", "--out", pkg, id)
 
 	sch, _ := compileReportSchema(t)
