@@ -27,7 +27,7 @@ func TestMakeRun(t *testing.T) {
 		return string(out)
 	}
 	for i, want := range [][]string{
-		{`: 2 preserved, 0 already preserved`, `3 items checked, 0 failed`, `problems: +none`, `(?m)^01\S+ +preserved +budapest-16 .* 3 +DEMO-0001$`},
+		{`: 2 preserved, 0 already preserved`, `3 items checked, 0 failed`, `problems: +none`, `(?m)^01\S+ +preserved +budapest-16 .* 3 +- +DEMO-0001$`},
 		{`: 0 preserved, 2 already preserved`, `3 items checked, 0 failed`, `problems: +none`},
 	} {
 		out := run()
