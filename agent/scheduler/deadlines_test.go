@@ -43,6 +43,16 @@ func (f *fixture) restart(t *testing.T) *scheduler.Scheduler {
 	return f.scheduler(t, f.config())
 }
 
+// verifyRequester records a confirmed check of order id's requester, which
+// a disclosure needs.
+func (f *fixture) verifyRequester(t *testing.T, id string) {
+	t.Helper()
+	if _, err := f.reg.VerifyRequester(context.Background(), id, agent.RequesterVerification{Method: chain.MethodCallback, Confirmed: true,
+		Note: "called the authority back on its published number", Actor: "custodian@example.net"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // deadlineEvents are the deadline events of order id, as "type[:share]".
 func (f *fixture) deadlineEvents(t *testing.T, id string) []string {
 	t.Helper()
@@ -128,6 +138,7 @@ func TestDeadlineTenDaysMetByADisclosure(t *testing.T) {
 		t.Fatalf("at 8 days: %+v", rep)
 	}
 	f.clk.Set(t0.Add(9 * day))
+	f.verifyRequester(t, o.ID)
 	if _, err := f.reg.Disclose(context.Background(), o.ID, agent.DiscloseOptions{Out: filepath.Join(t.TempDir(), "p.zip"), Actor: "discloser@example.net"}); err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +186,8 @@ func TestDeadlineReviewHoldsProductionUntilConfirmedAndObjectionStopsIt(t *testi
 		t.Fatalf("warned again after the confirmation (same due time): %+v", rep)
 	}
 	f.clk.Set(t0.Add(7 * day))
+	f.verifyRequester(t, held.ID)
+	f.verifyRequester(t, objected.ID)
 	if _, err := f.reg.Disclose(ctx, held.ID, agent.DiscloseOptions{Out: out, Actor: "discloser@example.net"}); err != nil {
 		t.Fatalf("disclosed after the confirmation: %v", err)
 	}

@@ -53,6 +53,7 @@ func TestKeysRotateKilled(t *testing.T) {
 	writeTree(t, s.dir, map[string]string{"export/mail/a.eml": "From: alice\nhi\n"})
 	id := s.addOrder(t)
 	s.run(t, "capture", "--source", "file://"+filepath.Join(s.dir, "export"), "--category", "content", id)
+	s.run(t, "order", "verify-requester", "--method", "callback", "--result", "confirmed", "--note", "called the authority back", id)
 	pkgBefore := filepath.Join(s.dir, "pkg-before")
 	s.run(t, "disclose", "--out", pkgBefore, id)
 
