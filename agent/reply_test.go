@@ -247,6 +247,45 @@ func (f *registryFixture) checkEnvelope(t *testing.T, r *ReplyResult) {
 
 func sha256Hex(b []byte) string { return hex.EncodeToString(sha256Of(b)) }
 
+// TestReplyNumberTaken: the store keys of a reply do not carry its
+// number, the log does. Replies written one after another take the
+// numbers that follow; a log in which a second order.replied takes a
+// number already taken is tampering, read as such, and the order then
+// takes no reply.
+func TestReplyNumberTaken(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	id := f.addOrder(t).ID
+	var rs []*ReplyResult
+	for range 2 {
+		r, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "de-facto-impossibility", Actor: "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	if rs[0].Number != 1 || rs[1].Number != 2 || rs[0].Files[0].Key == rs[1].Files[0].Key {
+		t.Fatalf("replies %d (%s) and %d (%s)", rs[0].Number, rs[0].Files[0].Key, rs[1].Number, rs[1].Files[0].Key)
+	}
+
+	again := chain.ReplyDetails{Kind: chain.ReplyCannotComply, Number: 2, Ground: "de-facto-impossibility",
+		XMLSHA256: rs[0].Files[0].SHA256, HTMLSHA256: rs[0].Files[1].SHA256, EnvelopeSHA256: rs[0].Files[2].SHA256}
+	if _, err := f.log.Append(ctx, chain.Event{Type: chain.OrderReplied, Time: time.Now(), Order: id, Actor: "c", Agent: "agent-1",
+		Host: "host-1", Reason: "reply 2 once more", Details: again.Put(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Get(ctx, id); !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "reply 2 is the event's at log index") {
+		t.Fatalf("a log with two replies 2 read as %v, want tampering naming reply 2", err)
+	}
+	before := f.snapshot(t)
+	if _, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "de-facto-impossibility", Actor: "c"}); !errors.Is(err, chain.ErrTamper) {
+		t.Errorf("a reply after two replies 2: %v, want tampering", err)
+	}
+	if after := f.snapshot(t); after != before {
+		t.Errorf("refused, and written:\n%s", after)
+	}
+}
+
 // TestReplyFollowsTheOrder: a reply's files carry the order's retention
 // (none once it has passed), a purge deletes them with the order's
 // records (their digests stay in the log), and a purged order takes no
