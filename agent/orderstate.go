@@ -173,17 +173,35 @@ func (x *StateIndex) apply(rec *chain.Record) error {
 	if err := st.applyDeadline(rec); err != nil {
 		return err
 	}
-	if e.Type == chain.OrderReplied {
-		d, err := chain.ReadReplyDetails(e)
-		if err != nil {
-			return &chain.TamperError{Index: int64(rec.Index), What: err.Error()}
-		}
-		st.Replies = append(st.Replies, LoggedReply{ReplyDetails: d, Index: rec.Index, Time: e.Time})
+	if err := st.applyReply(rec); err != nil {
+		return err
 	}
 	if err := st.applyClearance(rec); err != nil {
 		return err
 	}
 	return st.applyItems(rec)
+}
+
+// applyReply follows an order.replied event. The reply's number is not in
+// its store keys (chain.ReplyKey), so a number an earlier reply of the
+// order took would make two replies one: a log that says so has been
+// tampered with, and is refused.
+func (st *OrderState) applyReply(rec *chain.Record) error {
+	e := rec.Event
+	if e.Type != chain.OrderReplied {
+		return nil
+	}
+	d, err := chain.ReadReplyDetails(e)
+	if err != nil {
+		return &chain.TamperError{Index: int64(rec.Index), What: err.Error()}
+	}
+	for _, prev := range st.Replies {
+		if prev.Number == d.Number {
+			return &chain.TamperError{Index: int64(rec.Index), What: fmt.Sprintf("%s event: order %s's reply %d is the event's at log index %d already", e.Type, st.ID, d.Number, prev.Index)}
+		}
+	}
+	st.Replies = append(st.Replies, LoggedReply{ReplyDetails: d, Index: rec.Index, Time: e.Time})
+	return nil
 }
 
 // applyItems follows the captures, batches and items an event of the

@@ -20,11 +20,6 @@ import (
 // statement: its subjects are the reply's XML and HTML.
 const ReplyPredicateType = "https://custos-evidence.org/attestation/reply/v1"
 
-// maxReplyTries bounds how many reply numbers a reply tries when the
-// store already holds the files of one (a reply stored and never
-// logged, before a crash): each is written once, never replaced.
-const maxReplyTries = 16
-
 // ReplyOptions are what one reply says.
 type ReplyOptions struct {
 	Kind chain.ReplyKind
@@ -72,8 +67,9 @@ type replyPredicate struct {
 // that the provider cannot comply on a ground. The reply's XML and HTML
 // page are signed together in an in-toto statement (a DSSE envelope,
 // with the log's key, as a batch's), the three are stored write-once
-// under chain.ReplyKey with the order's retention and hold, and then
-// order.replied names their digests. A reply that cannot be written (an
+// under chain.ReplyKey (named by the XML's SHA-256) with the order's
+// retention and hold, and then order.replied names their digests and
+// the reply's number (nextReplyNumber). A reply that cannot be written (an
 // unknown ground, nothing sealed to confirm, a released or purged order
 // where it makes no sense) is refused before anything is stored.
 func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*ReplyResult, error) {
@@ -102,18 +98,8 @@ func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*Re
 	if opts.Kind == chain.ReplyPreserved && rp.Preserved.FirstSealed.IsZero() {
 		return nil, fmt.Errorf("order %s: nothing of its data is sealed yet (capture it first): there is no preservation to confirm: %w", id, ErrConflict)
 	}
-	rp.Number = 1
-	for _, prev := range st.Replies {
-		rp.Number = max(rp.Number, prev.Number+1)
-	}
-	var files []ReplyFile
-	for try := 0; ; try++ {
-		files, err = r.storeReply(ctx, rp)
-		if !errors.Is(err, storage.ErrExist) || try == maxReplyTries-1 {
-			break
-		}
-		rp.Number++ // stored before and never logged: that number stays its
-	}
+	rp.Number = nextReplyNumber(st)
+	files, err := r.storeReply(ctx, rp)
 	if err != nil {
 		return nil, fmt.Errorf("order %s: reply %d: %w", id, rp.Number, err)
 	}
@@ -130,6 +116,22 @@ func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*Re
 	return &ReplyResult{Order: o, Number: rp.Number, Kind: rp.Kind, Ground: opts.Ground, Index: rec.Index, At: rp.At, Files: files}, nil
 }
 
+// nextReplyNumber is the number the next reply of order st takes: one
+// past the highest its log names. The store keys do not carry it, so the
+// log alone decides, read under the order's lock (Registry.begin) by the
+// one process that writes the log (the data directory's lock); and
+// OrderState refuses a log whose order.replied takes a number already
+// taken. A reply stored and never logged (a crash between the two) is no
+// reply: its number is given again, to a reply with other content, so
+// under other keys, and its files stay as they are.
+func nextReplyNumber(st *OrderState) int {
+	n := 1
+	for _, prev := range st.Replies {
+		n = max(n, prev.Number+1)
+	}
+	return n
+}
+
 // replyReason is the order.replied event's reason: the ground and the
 // explanation of a cannot-comply reply.
 func replyReason(rp *order.Reply) string {
@@ -143,8 +145,9 @@ func replyReason(rp *order.Reply) string {
 }
 
 // storeReply writes reply rp's XML and HTML, signs them, and stores the
-// three write-once (storage.ErrExist when its number is taken), durable
-// before it returns.
+// three write-once under the XML's SHA-256, durable before it returns.
+// The same bytes stored again are accepted; other bytes under the key of
+// this XML are storage.ErrExist, and nothing is replaced.
 func (r *Registry) storeReply(ctx context.Context, rp *order.Reply) ([]ReplyFile, error) {
 	x, err := rp.XML()
 	if err != nil {
@@ -154,9 +157,10 @@ func (r *Registry) storeReply(ctx context.Context, rp *order.Reply) ([]ReplyFile
 	if err != nil {
 		return nil, err
 	}
-	id := rp.Order.ID
-	files := []ReplyFile{newReplyFile(chain.ReplyKey(id, rp.Number, "xml"), x, "application/xml"),
-		newReplyFile(chain.ReplyKey(id, rp.Number, "html"), h, "text/html; charset=utf-8")}
+	xs := sha256.Sum256(x)
+	id, sum := rp.Order.ID, hex.EncodeToString(xs[:])
+	files := []ReplyFile{newReplyFile(chain.ReplyKey(id, sum, "xml"), x, "application/xml"),
+		newReplyFile(chain.ReplyKey(id, sum, "html"), h, "text/html; charset=utf-8")}
 	subjects := make([]chain.Subject, len(files))
 	for i, f := range files {
 		subjects[i] = chain.Subject{Name: f.Key, Digest: map[string]string{"sha256": f.SHA256}, MediaType: f.MediaType}
@@ -167,7 +171,7 @@ func (r *Registry) storeReply(ctx context.Context, rp *order.Reply) ([]ReplyFile
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, newReplyFile(chain.ReplyKey(id, rp.Number, "dsse.json"), env, "application/vnd.dsse.envelope.v1+json"))
+	files = append(files, newReplyFile(chain.ReplyKey(id, sum, "dsse.json"), env, "application/vnd.dsse.envelope.v1+json"))
 	opts := storage.PutOptions{LegalHold: rp.Order.CurrentHold != nil, Deferred: true}
 	if rp.Order.ExpiresAt.After(rp.At) {
 		// A released order past its expiry keeps nothing retained; a
@@ -197,7 +201,7 @@ func replyKeys(st *OrderState) []string {
 	var keys []string
 	for _, rp := range st.Replies {
 		for _, ext := range ReplyExts() {
-			keys = append(keys, chain.ReplyKey(st.ID, rp.Number, ext))
+			keys = append(keys, chain.ReplyKey(st.ID, rp.XMLSHA256, ext))
 		}
 	}
 	return keys
@@ -253,19 +257,19 @@ func (r *Registry) ReadReply(ctx context.Context, id string, n int, ext string) 
 	if err != nil {
 		return nil, err
 	}
-	var want string
+	var key, want string
 	for _, rp := range v.State.Replies {
 		if rp.Number == n {
 			want = map[string]string{"xml": rp.XMLSHA256, "html": rp.HTMLSHA256, "dsse.json": rp.EnvelopeSHA256}[ext]
 			if want == "" {
 				return nil, fmt.Errorf("order %s: reply %d has no file %q (want xml, html or dsse.json): %w", id, n, ext, ErrInvalid)
 			}
+			key = chain.ReplyKey(id, rp.XMLSHA256, ext)
 		}
 	}
 	if want == "" {
 		return nil, fmt.Errorf("order %s has no reply %d: %w", id, n, ErrNotFound)
 	}
-	key := chain.ReplyKey(id, n, ext)
 	rc, _, err := r.Store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, fmt.Errorf("reply %s: the custody log names it and the store does not hold it: %w", key, chain.ErrTamper)

@@ -84,8 +84,13 @@ func TestReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conf.Number != 1 || len(conf.Files) != 3 || conf.Files[0].Key != "orders/"+id+"/replies/1.xml" {
+	if conf.Number != 1 || len(conf.Files) != 3 {
 		t.Fatalf("confirmation %+v", conf)
+	}
+	for i, ext := range ReplyExts() { // named by the XML's digest (SPEC section 5)
+		if want := "orders/" + id + "/replies/" + conf.Files[0].SHA256 + "." + ext; conf.Files[i].Key != want {
+			t.Errorf("confirmation's %s stored as %s, want %s", ext, conf.Files[i].Key, want)
+		}
 	}
 	got, err := order.ParseReply(f.readReplyFile(t, conf.Files[0]), time.Now())
 	if err != nil {
@@ -114,21 +119,23 @@ func TestReply(t *testing.T) {
 		t.Errorf("the page lacks the explanation")
 	}
 
-	// A reply stored and never logged (a crash between the two) keeps its
-	// number: the next reply takes the one after, overwriting nothing.
-	taken := chain.ReplyKey(id, 3, "xml")
-	if _, err := f.store.Put(ctx, taken, strings.NewReader("<unlogged/>"), storage.PutOptions{SHA256: sha256Hex([]byte("<unlogged/>"))}); err != nil {
+	// A reply stored and never logged (a crash between the two) is no
+	// reply: the log gives the next one number 3, under the keys of its
+	// own XML, and the unlogged files stay as they are.
+	unlogged := []byte("<unlogged/>")
+	orphan := chain.ReplyKey(id, sha256Hex(unlogged), "xml")
+	if _, err := f.store.Put(ctx, orphan, bytes.NewReader(unlogged), storage.PutOptions{SHA256: sha256Hex(unlogged)}); err != nil {
 		t.Fatal(err)
 	}
 	next, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyPreserved, Actor: "custodian"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.Number != 4 {
-		t.Errorf("after an unlogged reply 3, reply %d", next.Number)
+	if next.Number != 3 || next.Files[0].Key != chain.ReplyKey(id, next.Files[0].SHA256, "xml") || next.Files[0].Key == conf.Files[0].Key {
+		t.Errorf("the third reply: %d, %s", next.Number, next.Files[0].Key)
 	}
-	if b := f.readReplyFile(t, ReplyFile{Key: taken, SHA256: sha256Hex([]byte("<unlogged/>")), Size: 11}); string(b) != "<unlogged/>" {
-		t.Errorf("%s overwritten: %s", taken, b)
+	if b := f.readReplyFile(t, ReplyFile{Key: orphan, SHA256: sha256Hex(unlogged), Size: int64(len(unlogged))}); !bytes.Equal(b, unlogged) {
+		t.Errorf("%s overwritten: %s", orphan, b)
 	}
 
 	// Read back against the digests the log names: an unknown reply or
@@ -136,8 +143,11 @@ func TestReply(t *testing.T) {
 	if b, err := f.reg.ReadReply(ctx, id, 2, "html"); err != nil || sha256Hex(b) != cc.Files[1].SHA256 {
 		t.Errorf("reply 2's page read back: %v", err)
 	}
-	if _, err := f.reg.ReadReply(ctx, id, 3, "xml"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("the unlogged reply 3 read back: %v, want ErrNotFound", err)
+	if b, err := f.reg.ReadReply(ctx, id, 3, "xml"); err != nil || sha256Hex(b) != next.Files[0].SHA256 {
+		t.Errorf("reply 3 read back: %v", err)
+	}
+	if _, err := f.reg.ReadReply(ctx, id, 4, "xml"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("reply 4, never written, read back: %v, want ErrNotFound", err)
 	}
 	if _, err := f.reg.ReadReply(ctx, id, 1, "pdf"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a file no reply has: %v, want ErrInvalid", err)
@@ -246,6 +256,45 @@ func (f *registryFixture) checkEnvelope(t *testing.T, r *ReplyResult) {
 }
 
 func sha256Hex(b []byte) string { return hex.EncodeToString(sha256Of(b)) }
+
+// TestReplyNumberTaken: the store keys of a reply do not carry its
+// number, the log does. Replies written one after another take the
+// numbers that follow; a log in which a second order.replied takes a
+// number already taken is tampering, read as such, and the order then
+// takes no reply.
+func TestReplyNumberTaken(t *testing.T) {
+	ctx := context.Background()
+	f := newRegistryFixture(t)
+	id := f.addOrder(t).ID
+	var rs []*ReplyResult
+	for range 2 {
+		r, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "de-facto-impossibility", Actor: "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	if rs[0].Number != 1 || rs[1].Number != 2 || rs[0].Files[0].Key == rs[1].Files[0].Key {
+		t.Fatalf("replies %d (%s) and %d (%s)", rs[0].Number, rs[0].Files[0].Key, rs[1].Number, rs[1].Files[0].Key)
+	}
+
+	again := chain.ReplyDetails{Kind: chain.ReplyCannotComply, Number: 2, Ground: "de-facto-impossibility",
+		XMLSHA256: rs[0].Files[0].SHA256, HTMLSHA256: rs[0].Files[1].SHA256, EnvelopeSHA256: rs[0].Files[2].SHA256}
+	if _, err := f.log.Append(ctx, chain.Event{Type: chain.OrderReplied, Time: time.Now(), Order: id, Actor: "c", Agent: "agent-1",
+		Host: "host-1", Reason: "reply 2 once more", Details: again.Put(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Get(ctx, id); !errors.Is(err, chain.ErrTamper) || !strings.Contains(err.Error(), "reply 2 is the event's at log index") {
+		t.Fatalf("a log with two replies 2 read as %v, want tampering naming reply 2", err)
+	}
+	before := f.snapshot(t)
+	if _, err := f.reg.Reply(ctx, id, ReplyOptions{Kind: chain.ReplyCannotComply, Ground: "de-facto-impossibility", Actor: "c"}); !errors.Is(err, chain.ErrTamper) {
+		t.Errorf("a reply after two replies 2: %v, want tampering", err)
+	}
+	if after := f.snapshot(t); after != before {
+		t.Errorf("refused, and written:\n%s", after)
+	}
+}
 
 // TestReplyFollowsTheOrder: a reply's files carry the order's retention
 // (none once it has passed), a purge deletes them with the order's

@@ -308,10 +308,14 @@ type ReplyDetails struct {
 	EnvelopeSHA256 string // "envelope_sha256": the DSSE envelope signing both
 }
 
-// ReplyKey is where reply n of order lives in the store, with ext "xml",
-// "html" or "dsse.json": written once, never replaced.
-func ReplyKey(order string, n int, ext string) string {
-	return "orders/" + order + "/replies/" + strconv.Itoa(n) + "." + ext
+// ReplyKey is where a file of a reply of order lives in the store: the
+// reply's three files are named by the SHA-256 (hex) of its XML, with
+// ext "xml", "html" or "dsse.json" (orders/<order>/replies/<xml-sha256>.xml,
+// SPEC section 5), written once, never replaced. The key does not carry
+// the reply's number: its order.replied event does, with xmlSHA256, so
+// every key is found from the log.
+func ReplyKey(order, xmlSHA256, ext string) string {
+	return "orders/" + order + "/replies/" + xmlSHA256 + "." + ext
 }
 
 // Put adds d's details to m (a new map if m is nil) and returns m.

@@ -246,7 +246,13 @@ func TestReplyDetails(t *testing.T) {
 			t.Errorf("%s %q: read without an error", key, bad)
 		}
 	}
-	if k := chain.ReplyKey("01J9Z3K4M5N6P7Q8R9S0T1V2W3", 3, "xml"); k != "orders/01J9Z3K4M5N6P7Q8R9S0T1V2W3/replies/3.xml" {
-		t.Errorf("ReplyKey = %s", k)
+	for ext, want := range map[string]string{
+		"xml":       "orders/01J9Z3K4M5N6P7Q8R9S0T1V2W3/replies/" + sum + ".xml",
+		"html":      "orders/01J9Z3K4M5N6P7Q8R9S0T1V2W3/replies/" + sum + ".html",
+		"dsse.json": "orders/01J9Z3K4M5N6P7Q8R9S0T1V2W3/replies/" + sum + ".dsse.json",
+	} {
+		if k := chain.ReplyKey("01J9Z3K4M5N6P7Q8R9S0T1V2W3", d.XMLSHA256, ext); k != want {
+			t.Errorf("ReplyKey(%s) = %s, want %s", ext, k, want)
+		}
 	}
 }

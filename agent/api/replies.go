@@ -26,8 +26,9 @@ type ReplyRequest struct {
 // Reply is one reply to an order's authority, as POST
 // /v1/orders/{id}/replies answers, GET /v1/orders/{id} lists them and
 // `custos order reply --output json` prints it: its files are in the
-// store under the keys given, with the digests its order.replied event
-// (at log index LogIndex) names.
+// store under the keys given (orders/<id>/replies/<xml-sha256>.xml, .html
+// and .dsse.json: chain.ReplyKey), with the digests its order.replied
+// event (at log index LogIndex) names.
 type Reply struct {
 	Order    string          `json:"order"`
 	Number   int             `json:"number"`
@@ -60,7 +61,7 @@ func loggedReplies(id string, rs []agent.LoggedReply) []Reply {
 	for _, r := range rs {
 		files := []ReplyFile{}
 		for i, ext := range agent.ReplyExts() {
-			files = append(files, ReplyFile{Key: chain.ReplyKey(id, r.Number, ext), SHA256: []string{r.XMLSHA256, r.HTMLSHA256, r.EnvelopeSHA256}[i]})
+			files = append(files, ReplyFile{Key: chain.ReplyKey(id, r.XMLSHA256, ext), SHA256: []string{r.XMLSHA256, r.HTMLSHA256, r.EnvelopeSHA256}[i]})
 		}
 		out = append(out, Reply{Order: id, Number: r.Number, Kind: r.Kind, Ground: r.Ground, LogIndex: r.Index, Time: r.Time, Files: files})
 	}
@@ -77,10 +78,11 @@ func (c *Client) Reply(ctx context.Context, id string, req ReplyRequest) (*Reply
 	return &r, nil
 }
 
-// ReadReply reads the file name (N.xml, N.html or N.dsse.json) of a reply
-// of order id (GET /v1/orders/{id}/replies/{name}) and checks it against
-// want, its SHA-256 as the order's detail lists it: the daemon checks it
-// against the log too, and a file that differs is tampering.
+// ReadReply reads the file name (N.xml, N.html or N.dsse.json, N the
+// reply's number, not its store key's name) of a reply of order id (GET
+// /v1/orders/{id}/replies/{name}) and checks it against want, its SHA-256
+// as the order's detail lists it: the daemon checks it against the log
+// too, and a file that differs is tampering.
 func (c *Client) ReadReply(ctx context.Context, id, name, want string) ([]byte, error) {
 	res, err := c.send(ctx, "GET", "/v1/orders/"+url.PathEscape(id)+"/replies/"+url.PathEscape(name), nil)
 	if err != nil {

@@ -35,9 +35,10 @@ func (s *Server) createReply(w http.ResponseWriter, r *http.Request, id *auth.Id
 }
 
 // readReply serves a file of one of the order's replies (GET
-// /v1/orders/{id}/replies/{name}, name as the store names it: 1.xml,
-// 1.html, 1.dsse.json), read back through the store and checked against
-// the digest its order.replied event names; a file that differs is
+// /v1/orders/{id}/replies/{name}, name by the reply's number: 1.xml,
+// 1.html, 1.dsse.json; the store names the file by the XML's digest,
+// which the registry finds in the log), read back through the store and
+// checked against the digest its order.replied event names; a file that differs is
 // tampering (500, code tamper). It is served as an attachment, as bytes.
 func (s *Server) readReply(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
 	v, err := s.order(r.Context(), r, id)

@@ -8,9 +8,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/auth"
 	"github.com/custos-evidence/custos/agent/jobs"
@@ -212,8 +214,14 @@ func (d *daemonCustody) Reply(ctx context.Context, id string, req api.ReplyReque
 }
 
 // ReadReply downloads the file and checks it against the digest the
-// order's detail lists (the daemon checks it against its log too).
+// order's detail lists (the daemon checks it against its log too). The
+// store key is named by the XML's digest, not by n: the file is found by
+// reply number and by its place among the reply's files (agent.ReplyExts).
 func (d *daemonCustody) ReadReply(ctx context.Context, id string, n int, ext string) ([]byte, error) {
+	at := slices.Index(agent.ReplyExts(), ext)
+	if at < 0 {
+		return nil, fmt.Errorf("order %s: reply %d has no file %q (want xml, html or dsse.json)", id, n, ext)
+	}
 	c, err := d.client()
 	if err != nil {
 		return nil, err
@@ -222,13 +230,14 @@ func (d *daemonCustody) ReadReply(ctx context.Context, id string, n int, ext str
 	if err != nil {
 		return nil, err
 	}
-	name := strconv.Itoa(n) + "." + ext
 	for _, r := range od.Replies {
-		for _, f := range r.Files {
-			if r.Number == n && strings.HasSuffix(f.Key, "/"+name) {
-				return c.ReadReply(ctx, id, name, f.SHA256)
-			}
+		if r.Number != n {
+			continue
 		}
+		if len(r.Files) != len(agent.ReplyExts()) {
+			return nil, fmt.Errorf("order %s: the daemon lists %d files of reply %d, want %d", id, len(r.Files), n, len(agent.ReplyExts()))
+		}
+		return c.ReadReply(ctx, id, strconv.Itoa(n)+"."+ext, r.Files[at].SHA256)
 	}
 	return nil, fmt.Errorf("order %s has no reply %d", id, n)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,12 +111,23 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // stdoutvar NAME sets the environment variable NAME to the last command's
-// standard output, trimmed: the id `order add` printed.
+// standard output, trimmed: the id `order add` printed. stdoutvar NAME
+// REGEXP sets it to the first group of REGEXP (multi-line) in the output
+// instead: a store key a command printed among other lines.
 func cmdStdoutVar(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: stdoutvar NAME")
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: stdoutvar NAME [REGEXP]")
 	}
-	v := strings.TrimSpace(ts.ReadFile("stdout"))
+	out := ts.ReadFile("stdout")
+	if len(args) == 2 {
+		m := regexp.MustCompile("(?m)" + args[1]).FindStringSubmatch(out)
+		if len(m) < 2 || m[1] == "" {
+			ts.Fatalf("stdout has no match of %q with a group", args[1])
+		}
+		ts.Setenv(args[0], m[1])
+		return
+	}
+	v := strings.TrimSpace(out)
 	if v == "" || strings.Contains(v, "\n") {
 		ts.Fatalf("stdout is not one value: %q", v)
 	}
