@@ -35,10 +35,7 @@ func TestKeysRotateKilled(t *testing.T) {
 	if err := os.WriteFile(oldVKey, line, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	trust, err := chain.ParseTrustLine(strings.TrimSpace(string(line)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	trust := vkeyTrust(t, oldVKey)
 	w, err := witnesstest.New("ed.witness.test", witnesstest.Ed25519, trust.Note)
 	if err != nil {
 		t.Fatal(err)
@@ -127,10 +124,7 @@ func TestKeysRotateKilled(t *testing.T) {
 		t.Fatalf("the staged key was not installed: %v", err)
 	}
 	newVKey := filepath.Join(s.data, "keys", "custos.key.vkey")
-	newTrust, err := chain.ParseTrustLine(strings.TrimSpace(string(mustRead(t, newVKey))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	newTrust := vkeyTrust(t, newVKey)
 	// The witness's operator learns the new key, as after any rotation.
 	w.TrustLogKey(newTrust.Note)
 	certs, err := filepath.Glob(filepath.Join(s.data, "keys", "rotations", "*.rotation"))

@@ -80,6 +80,20 @@ func TestServeAfterKeyRotation(t *testing.T) {
 	}
 }
 
+// vkeyTrust reads a .vkey file, the log's verifier line, as a chain.Trust.
+func vkeyTrust(tb testing.TB, path string) *chain.Trust {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	trust, err := chain.ParseTrustLine(strings.TrimSpace(string(b)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return trust
+}
+
 func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/custos-evidence/custos/agent/api"
-	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/chain/tsatest"
 	"github.com/custos-evidence/custos/chain/witnesstest"
 )
@@ -143,15 +142,7 @@ func witnessedRunner(b *testing.B, work string, runner func(string, ...string) f
 	conf := filepath.Join(work, "witnessed.yaml")
 	gen := runner("witnessed")
 	gen("keys", "generate", "--no-passphrase")
-	line, err := os.ReadFile(filepath.Join(work, "witnessed", "keys", "custos.key.vkey"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	trust, err := chain.ParseTrustLine(strings.TrimSpace(string(line)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ws, err := witnesstest.Both(trust.Note)
+	ws, err := witnesstest.Both(vkeyTrust(b, filepath.Join(work, "witnessed", "keys", "custos.key.vkey")).Note)
 	if err != nil {
 		b.Fatal(err)
 	}

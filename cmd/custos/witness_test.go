@@ -37,14 +37,7 @@ func TestWitnessedPackage(t *testing.T) {
 	})
 	custosMust(t, "--data-dir", data, "keys", "generate")
 	key := filepath.Join(data, "keys", "custos.key.vkey")
-	line, err := os.ReadFile(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	trust, err := chain.ParseTrustLine(strings.TrimSpace(string(line)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	trust := vkeyTrust(t, key)
 	ws, err := witnesstest.Both(trust.Note)
 	if err != nil {
 		t.Fatal(err)
