@@ -43,6 +43,16 @@ func (f *fixture) restart(t *testing.T) *scheduler.Scheduler {
 	return f.scheduler(t, f.config())
 }
 
+// confirmRequester records a confirmed check of order id's requester,
+// as every disclosure needs (issue 17 item 4).
+func (f *fixture) confirmRequester(t *testing.T, id string) {
+	t.Helper()
+	if _, err := f.reg.VerifyRequester(context.Background(), id, agent.RequesterVerification{Method: chain.MethodCallback, Confirmed: true,
+		Note: "called the authority back on its published number", Actor: "custodian@example.net"}); err != nil {
+		t.Fatalf("verify requester of %s: %v", id, err)
+	}
+}
+
 // deadlineEvents are the deadline events of order id, as "type[:share]".
 func (f *fixture) deadlineEvents(t *testing.T, id string) []string {
 	t.Helper()
@@ -122,6 +132,7 @@ func TestDeadlineTenDaysMetByADisclosure(t *testing.T) {
 	f := newFixture(t, 0)
 	o := f.addProduction(t, false, false)
 	f.capture(t, o.ID, map[string]string{"mail-1.eml": "From: alice"})
+	f.confirmRequester(t, o.ID)
 	s := f.scheduler(t, f.config())
 	// Down across both shares: one warning, the later one, once.
 	if rep := f.stepAt(t, s, t0.Add(8*day+time.Hour)); !slices.Equal(rep.DeadlineWarned, []string{o.ID}) {
@@ -148,6 +159,7 @@ func TestDeadlineReviewHoldsProductionUntilConfirmedAndObjectionStopsIt(t *testi
 	objected := f.addProduction(t, false, true)
 	for _, id := range []string{held.ID, objected.ID} {
 		f.capture(t, id, map[string]string{"mail-1.eml": "From: alice"})
+		f.confirmRequester(t, id)
 	}
 	s := f.scheduler(t, f.config())
 	due := t0.Add(10 * day)
