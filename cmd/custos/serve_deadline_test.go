@@ -8,32 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/custos-evidence/custos/agent/api"
 	"github.com/custos-evidence/custos/agent/order"
 	"github.com/custos-evidence/custos/chain"
+	"github.com/custos-evidence/custos/storage/storagetest"
 )
-
-// testClock is a clock the test sets; it stands still in between.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // clockDaemon is `custos serve` run in this process by runWith on a
 // test's clock.
@@ -45,7 +27,7 @@ type clockDaemon struct {
 
 // serveOnClock starts `custos serve` in-process on clk, configured by
 // the environment, and waits until it listens.
-func serveOnClock(t *testing.T, clk *testClock) *clockDaemon {
+func serveOnClock(t *testing.T, clk *storagetest.Clock) *clockDaemon {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -81,10 +63,10 @@ func (d *clockDaemon) stop(t *testing.T) {
 	}
 }
 
-// deadlineEvents are order id's deadline events and reviews, as
-// "type[:share]", read by `log show --order ID --output json`: through
-// the daemon at url with token, or in-process when url is "".
-func deadlineEvents(t *testing.T, url, token, id string) []string {
+// orderEvents are order id's events, read by `log show --order ID
+// --output json`: through the daemon at url with token, or in-process
+// when url is "".
+func orderEvents(t *testing.T, url, token, id string) []chain.Event {
 	t.Helper()
 	args := []string{"--output", "json", "log", "show", "--order", id}
 	if url != "" {
@@ -94,54 +76,48 @@ func deadlineEvents(t *testing.T, url, token, id string) []string {
 	if code != 0 {
 		t.Fatalf("log show --order %s: exit %d: %s", id, code, errOut)
 	}
-	var got []string
-	dec := json.NewDecoder(strings.NewReader(out))
-	for dec.More() {
+	var evs []chain.Event
+	for line := range strings.Lines(out) {
 		var rec api.Event
 		var e chain.Event
-		if err := dec.Decode(&rec); err != nil {
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log show --order %s: %v\n%s", id, err, out)
 		}
 		if err := json.Unmarshal(rec.Event, &e); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(string(e.Type), "deadline.") && e.Type != chain.OrderReviewed {
-			continue
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// deadlineEvents are order id's deadline events and reviews, as
+// "type[:share]" (see orderEvents).
+func deadlineEvents(t *testing.T, url, token, id string) []string {
+	t.Helper()
+	var got []string
+	for _, e := range orderEvents(t, url, token, id) {
+		if strings.HasPrefix(string(e.Type), "deadline.") || e.Type == chain.OrderReviewed {
+			got = append(got, strings.TrimSuffix(string(e.Type)+":"+e.Details["share"], ":"))
 		}
-		s := string(e.Type)
-		if sh := e.Details["share"]; sh != "" {
-			s += ":" + sh
-		}
-		got = append(got, s)
 	}
 	return got
 }
 
-// deadlineSets are the details of order id's deadline.set events, read
-// from the log in-process.
-func deadlineSets(t *testing.T, id string) []chain.DeadlineDetails {
+// deadlineSets are the details of order id's deadline.set events (see
+// orderEvents).
+func deadlineSets(t *testing.T, url, token, id string) []chain.DeadlineDetails {
 	t.Helper()
-	code, out, errOut := custos(context.Background(), "--output", "json", "log", "show", "--order", id)
-	if code != 0 {
-		t.Fatalf("log show --order %s: exit %d: %s", id, code, errOut)
-	}
 	var sets []chain.DeadlineDetails
-	for line := range strings.Lines(out) {
-		var rec api.Event
-		var e chain.Event
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+	for _, e := range orderEvents(t, url, token, id) {
+		if e.Type != chain.DeadlineSet {
+			continue
+		}
+		d, err := chain.ReadDeadlineDetails(&e)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal(rec.Event, &e); err != nil {
-			t.Fatal(err)
-		}
-		if e.Type == chain.DeadlineSet {
-			d, err := chain.ReadDeadlineDetails(&e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sets = append(sets, d)
-		}
+		sets = append(sets, d)
 	}
 	return sets
 }
@@ -160,6 +136,28 @@ func (d *clockDaemon) waitEvents(t *testing.T, token string, want map[string][]s
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+}
+
+// awaitFullStep proves that the scheduler made a whole pass over every
+// order after the daemon started, at a time no earlier than the clock's
+// now plus 4 hours: it moves the clock (set) to the 50 % and then the
+// 80 % warning of the emergency order marker, just received, and waits
+// for each. The step that logged the first warning ended before the one
+// that logged the second began. It returns marker.
+func (d *clockDaemon) awaitFullStep(t *testing.T, set func(time.Time), tok map[string]string, marker string) string {
+	t.Helper()
+	var received time.Time
+	for _, s := range deadlineSets(t, d.url, tok["auditor"], marker) {
+		received = s.ReceivedAt
+	}
+	if received.IsZero() {
+		t.Fatalf("order %s: no deadline.set at its receipt", marker)
+	}
+	set(received.Add(4 * time.Hour))
+	d.waitEvents(t, tok["auditor"], map[string][]string{marker: {"deadline.set", "deadline.warning:50"}})
+	set(received.Add(7 * time.Hour))
+	d.waitEvents(t, tok["auditor"], map[string][]string{marker: {"deadline.set", "deadline.warning:50", "deadline.warning:80"}})
+	return marker
 }
 
 // The production deadlines kept by the real daemon on a clock the test
@@ -184,7 +182,9 @@ func TestServeDeadlineAcrossRestarts(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	t0 := time.Now().UTC().Truncate(time.Second)
-	clk := &testClock{t: t0}
+	clk := storagetest.NewClock(t0)
+	// set moves the clock to at.
+	set := func(at time.Time) { clk.Advance(at.Sub(clk.Now())) }
 	d := serveOnClock(t, clk)
 	tok := (&faultSetup{data: filepath.Join(dir, "data")}).tokens(t, d.daemon, "intake", "custodian", "discloser", "auditor")
 	client := func(role string, args ...string) (int, string, string) {
@@ -203,43 +203,48 @@ func TestServeDeadlineAcrossRestarts(t *testing.T) {
 	emergency := add("EMERG-1", "--emergency")
 	notified := add("NOTIFIED-1", "--authority-notified")
 	plain := add("PLAIN-1")
-	set := []string{"deadline.set"}
-	d.waitEvents(t, tok["auditor"], map[string][]string{emergency: set, notified: set, plain: set})
+	received := []string{"deadline.set"}
+	d.waitEvents(t, tok["auditor"], map[string][]string{emergency: received, notified: received, plain: received})
 
 	// During the review, production waits: the disclosure is refused and
 	// nothing is written.
-	early := filepath.Join(dir, "early.zip")
-	reviewEnds := t0.Add(order.ReviewPeriod).Format(time.RFC3339)
-	if code, _, errOut := client("discloser", "disclose", "--out", early, notified); code == 0 ||
-		!strings.Contains(errOut, "production waits for the enforcing authority's review until "+reviewEnds) {
-		t.Fatalf("disclosure during the review: exit %d: %s", code, errOut)
+	refused := func() {
+		t.Helper()
+		early := filepath.Join(dir, "early.zip")
+		reviewEnds := t0.Add(order.ReviewPeriod).Format(time.RFC3339)
+		if code, _, errOut := client("discloser", "disclose", "--out", early, notified); code == 0 ||
+			!strings.Contains(errOut, "production waits for the enforcing authority's review until "+reviewEnds) {
+			t.Fatalf("disclosure during the review: exit %d: %s", code, errOut)
+		}
+		if _, err := os.Stat(early); !os.IsNotExist(err) {
+			t.Fatalf("the refused disclosure left %s: %v", early, err)
+		}
 	}
-	if _, err := os.Stat(early); !os.IsNotExist(err) {
-		t.Fatalf("the refused disclosure left %s: %v", early, err)
-	}
+	refused()
 
 	// Half of the 8 hours: warned, then the daemon stops before 80 %.
-	clk.Set(t0.Add(4 * time.Hour))
+	set(t0.Add(4 * time.Hour))
 	d.waitEvents(t, tok["auditor"], map[string][]string{emergency: {"deadline.set", "deadline.warning:50"}})
 	d.stop(t)
 
 	// Past 80 % while it was down: a new daemon warns once, at 80 %, and
 	// does not repeat 50 %; past the due time it logs the miss once.
-	clk.Set(t0.Add(6*time.Hour + 30*time.Minute))
+	set(t0.Add(6*time.Hour + 30*time.Minute))
 	d = serveOnClock(t, clk)
 	d.waitEvents(t, tok["auditor"], map[string][]string{emergency: {"deadline.set", "deadline.warning:50", "deadline.warning:80"}})
-	clk.Set(t0.Add(8*time.Hour + time.Minute))
+	set(t0.Add(8*time.Hour + time.Minute))
 	emergencyDone := []string{"deadline.set", "deadline.warning:50", "deadline.warning:80", "deadline.missed"}
 	d.waitEvents(t, tok["auditor"], map[string][]string{emergency: emergencyDone})
 	d.stop(t)
 
 	// Half of the 10 days, after a restart: both warned at 50 %; the
-	// enforcing authority confirms, which is order.reviewed and a new
+	// review still holds the disclosure; the enforcing authority confirms, which is order.reviewed and a new
 	// deadline.set (the same due time, production from now).
-	clk.Set(t0.Add(5*24*time.Hour + time.Hour))
+	set(t0.Add(5*24*time.Hour + time.Hour))
 	d = serveOnClock(t, clk)
 	half := []string{"deadline.set", "deadline.warning:50"}
 	d.waitEvents(t, tok["auditor"], map[string][]string{plain: half, notified: half})
+	refused()
 	if code, out, errOut := client("custodian", "order", "review", "--confirmed", "--basis", "e-mail of the enforcing authority: no ground for refusal", notified); code != 0 ||
 		!strings.Contains(out, "the enforcing authority confirmed: production from "+clk.Now().Format(time.RFC3339)) {
 		t.Fatalf("order review --confirmed: exit %d: %s%s", code, out, errOut)
@@ -248,34 +253,35 @@ func TestServeDeadlineAcrossRestarts(t *testing.T) {
 	d.waitEvents(t, tok["auditor"], map[string][]string{notified: reviewed})
 	d.stop(t)
 
-	// Restarted between the shares: nothing repeated; then 80 % and the
-	// misses, once each, while it runs.
-	clk.Set(t0.Add(6 * 24 * time.Hour))
+	// Restarted between the shares: a full step later, nothing is
+	// repeated; then 80 % and the misses, once each, while it runs.
+	set(t0.Add(6 * 24 * time.Hour))
 	d = serveOnClock(t, clk)
-	clk.Set(t0.Add(8*24*time.Hour + time.Hour))
+	between := d.awaitFullStep(t, set, tok, add("EMERG-2", "--emergency"))
+	for id, want := range map[string][]string{plain: half, notified: reviewed} {
+		if got := deadlineEvents(t, d.url, tok["auditor"], id); !slices.Equal(got, want) {
+			t.Fatalf("order %s after a restart between the shares: deadline events %v, want %v", id, got, want)
+		}
+	}
+	set(t0.Add(8*24*time.Hour + time.Hour))
 	d.waitEvents(t, tok["auditor"], map[string][]string{
 		plain: append(slices.Clone(half), "deadline.warning:80"), notified: append(slices.Clone(reviewed), "deadline.warning:80"),
 	})
-	clk.Set(t0.Add(10*24*time.Hour + time.Minute))
+	set(t0.Add(10*24*time.Hour + time.Minute))
 	plainDone := append(slices.Clone(half), "deadline.warning:80", "deadline.missed")
 	notifiedDone := append(slices.Clone(reviewed), "deadline.warning:80", "deadline.missed")
 	d.waitEvents(t, tok["auditor"], map[string][]string{plain: plainDone, notified: notifiedDone})
 	d.stop(t)
 
-	// Restarted after every deadline passed: nothing is repeated. A new
-	// emergency order's two warnings, logged by two later steps, show
-	// that the scheduler looked at every order at least once meanwhile.
-	later := t0.Add(10*24*time.Hour + 2*time.Hour)
-	clk.Set(later)
+	// Restarted after every deadline passed: a full step later, nothing
+	// is repeated.
+	set(t0.Add(10*24*time.Hour + 2*time.Hour))
 	d = serveOnClock(t, clk)
-	marker := add("EMERG-2", "--emergency")
-	clk.Set(later.Add(4 * time.Hour))
-	d.waitEvents(t, tok["auditor"], map[string][]string{marker: {"deadline.set", "deadline.warning:50"}})
-	clk.Set(later.Add(7 * time.Hour))
-	d.waitEvents(t, tok["auditor"], map[string][]string{marker: {"deadline.set", "deadline.warning:50", "deadline.warning:80"}})
+	last := d.awaitFullStep(t, set, tok, add("EMERG-3", "--emergency"))
 	d.stop(t)
 
-	for id, want := range map[string][]string{emergency: emergencyDone, notified: notifiedDone, plain: plainDone} {
+	marked := []string{"deadline.set", "deadline.warning:50", "deadline.warning:80"}
+	for id, want := range map[string][]string{emergency: emergencyDone, notified: notifiedDone, plain: plainDone, between: append(slices.Clone(marked), "deadline.missed"), last: marked} {
 		if got := deadlineEvents(t, "", "", id); !slices.Equal(got, want) {
 			t.Errorf("order %s: deadline events in the log %v, want %v", id, got, want)
 		}
@@ -288,13 +294,13 @@ func TestServeDeadlineAcrossRestarts(t *testing.T) {
 		due      time.Duration
 	}{{emergency, order.RuleEmergency, 8 * time.Hour}, {plain, order.RuleProduction, 10 * 24 * time.Hour}, {notified, order.RuleReview, 10 * 24 * time.Hour}}
 	for _, c := range checks {
-		for _, s := range deadlineSets(t, c.id) {
+		for _, s := range deadlineSets(t, "", "", c.id) {
 			if s.Rule != c.rule || !s.ReceivedAt.Equal(t0) || !s.Due.Equal(t0.Add(c.due)) {
 				t.Errorf("order %s: deadline.set %+v, want rule %s, received %v, due %v", c.id, s, c.rule, t0, t0.Add(c.due))
 			}
 		}
 	}
-	sets := deadlineSets(t, notified)
+	sets := deadlineSets(t, "", "", notified)
 	if len(sets) != 2 || !sets[0].ProduceFrom.Equal(t0.Add(order.ReviewPeriod)) || sets[1].Review != string(order.ReviewConfirmed) ||
 		!sets[1].ProduceFrom.Equal(t0.Add(5*24*time.Hour+time.Hour)) {
 		t.Errorf("order %s: deadline.set details %+v", notified, sets)
