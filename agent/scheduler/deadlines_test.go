@@ -43,13 +43,13 @@ func (f *fixture) restart(t *testing.T) *scheduler.Scheduler {
 	return f.scheduler(t, f.config())
 }
 
-// verifyRequester records a confirmed check of order id's requester, which
-// a disclosure needs.
-func (f *fixture) verifyRequester(t *testing.T, id string) {
+// confirmRequester records a confirmed check of order id's requester,
+// as every disclosure needs (issue 17 item 4).
+func (f *fixture) confirmRequester(t *testing.T, id string) {
 	t.Helper()
 	if _, err := f.reg.VerifyRequester(context.Background(), id, agent.RequesterVerification{Method: chain.MethodCallback, Confirmed: true,
 		Note: "called the authority back on its published number", Actor: "custodian@example.net"}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("verify requester of %s: %v", id, err)
 	}
 }
 
@@ -132,13 +132,13 @@ func TestDeadlineTenDaysMetByADisclosure(t *testing.T) {
 	f := newFixture(t, 0)
 	o := f.addProduction(t, false, false)
 	f.capture(t, o.ID, map[string]string{"mail-1.eml": "From: alice"})
+	f.confirmRequester(t, o.ID)
 	s := f.scheduler(t, f.config())
 	// Down across both shares: one warning, the later one, once.
 	if rep := f.stepAt(t, s, t0.Add(8*day+time.Hour)); !slices.Equal(rep.DeadlineWarned, []string{o.ID}) {
 		t.Fatalf("at 8 days: %+v", rep)
 	}
 	f.clk.Set(t0.Add(9 * day))
-	f.verifyRequester(t, o.ID)
 	if _, err := f.reg.Disclose(context.Background(), o.ID, agent.DiscloseOptions{Out: filepath.Join(t.TempDir(), "p.zip"), Actor: "discloser@example.net"}); err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +159,7 @@ func TestDeadlineReviewHoldsProductionUntilConfirmedAndObjectionStopsIt(t *testi
 	objected := f.addProduction(t, false, true)
 	for _, id := range []string{held.ID, objected.ID} {
 		f.capture(t, id, map[string]string{"mail-1.eml": "From: alice"})
+		f.confirmRequester(t, id)
 	}
 	s := f.scheduler(t, f.config())
 	due := t0.Add(10 * day)
@@ -186,8 +187,6 @@ func TestDeadlineReviewHoldsProductionUntilConfirmedAndObjectionStopsIt(t *testi
 		t.Fatalf("warned again after the confirmation (same due time): %+v", rep)
 	}
 	f.clk.Set(t0.Add(7 * day))
-	f.verifyRequester(t, held.ID)
-	f.verifyRequester(t, objected.ID)
 	if _, err := f.reg.Disclose(ctx, held.ID, agent.DiscloseOptions{Out: out, Actor: "discloser@example.net"}); err != nil {
 		t.Fatalf("disclosed after the confirmation: %v", err)
 	}

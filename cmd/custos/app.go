@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/custos-evidence/custos/agent/datadir"
 	"github.com/urfave/cli/v2"
@@ -31,6 +32,10 @@ type globalOptions struct {
 
 	stdout, stderr io.Writer
 	logger         *slog.Logger
+	// now is the clock of the agent's decisions (receipts, deadlines, the
+	// scheduler's steps); nil means time.Now. Only tests set it, through
+	// runWith: the product has no flag or variable for it.
+	now func() time.Time
 
 	cfg        *Config // loaded on first use
 	envChecked bool    // stray CUSTOS_* variables warned about
@@ -40,7 +45,13 @@ type globalOptions struct {
 // command and returns the exit code. Deferred work inside commands always
 // runs, because nothing below here exits the process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globalOptions{stdout: stdout, stderr: stderr}
+	return runWith(ctx, args, stdout, stderr, nil)
+}
+
+// runWith is run on the clock now (nil: time.Now), so that a test can
+// move a daemon's time across its deadlines and restarts.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) int {
+	g := &globalOptions{stdout: stdout, stderr: stderr, now: now}
 	opts := &slog.HandlerOptions{Level: slog.LevelWarn}
 	g.logger = slog.New(&outputHandler{g: g, text: slog.NewTextHandler(stderr, opts), json: slog.NewJSONHandler(stderr, opts)})
 	// tessera reports through klog; keep its routine messages off stdout.

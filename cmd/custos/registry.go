@@ -70,7 +70,7 @@ func openRegistryLocked(ctx context.Context, g *globalOptions, cfg *Config, prof
 	host, _ := os.Hostname()
 	index := &capture.Index{Dir: cfg.DataDir, From: capture.StoreManifests{Store: store, Spool: spool}}
 	reg, err := agent.New(agent.Config{
-		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger,
+		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger, Now: g.now,
 		Book:      &agent.OrderBook{Dir: cfg.dir().Orders(), Store: store, Offline: storeDown},
 		Manifests: index, WorkDir: cfg.dir().Work(),
 		Capturer: &capture.Capturer{

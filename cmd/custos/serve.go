@@ -76,7 +76,7 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions, args []s
 	if err != nil {
 		return err
 	}
-	sched, err := newScheduler(cfg, st.reg, logger, st.syncMirror)
+	sched, err := newScheduler(cfg, st.reg, logger, st.syncMirror, g.now)
 	if err != nil {
 		return err
 	}
@@ -290,15 +290,16 @@ func newServer(ctx context.Context, g *globalOptions, cfg *Config, reg *agent.Re
 			_, err = reg.Capturer.Signer.SignMessage(strings.NewReader("custos readiness probe"))
 			return err
 		},
-		Logger: logger,
+		Logger: logger, Now: g.now,
 	})
 }
 
 // newScheduler makes the daemon's timed duties: expiry reminders (a log
 // line, and a signed webhook when configured), automatic release and purge
 // at expiry, periodic fixity, the mirror sync of the log and its
-// verification.
-func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMirror func(context.Context) error) (*scheduler.Scheduler, error) {
+// verification. now is their clock, the registry's (nil: time.Now).
+func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMirror func(context.Context) error,
+	now func() time.Time) (*scheduler.Scheduler, error) {
 	sc := cfg.Scheduler
 	verify, err := logVerification(cfg, reg, logger)
 	if err != nil {
@@ -306,7 +307,7 @@ func newScheduler(cfg *Config, reg *agent.Registry, logger *slog.Logger, syncMir
 	}
 	hooks := []scheduler.Hook{{Name: "mirror sync", Every: sc.MirrorEvery, Run: syncMirror}, verify}
 	s, err := scheduler.New(scheduler.Config{
-		Registry: reg, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
+		Registry: reg, Now: now, Logger: logger, Actor: "custos scheduler (" + cfg.AgentID + ")",
 		Webhook: sc.Webhook, WebhookSecret: []byte(sc.WebhookSecret.Reveal()),
 		StateFile:   cfg.dir().Scheduler(),
 		AutoRelease: sc.AutoRelease, PurgeGrace: sc.PurgeGrace, FixityEvery: sc.FixityEvery, FixityRate: sc.FixityRate, Tick: sc.Tick,

@@ -99,6 +99,21 @@ func startDaemonOn(t testing.TB, bin string, env []string, listen string) *daemo
 		t.Fatal(err)
 	}
 	go func() { d.done <- cmd.Wait() }()
+	d.url = awaitServing(t, stdout, d.stderr, func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			<-d.done //nolint:errcheck // killed: the exit status says so
+		}
+	})
+	return d
+}
+
+// awaitServing reads a daemon's standard output until the line that says
+// where it listens, returns that URL and drains the rest; kill ends a
+// daemon that does not get there within 60s.
+func awaitServing(t testing.TB, stdout io.Reader, stderr *lockedBuffer, kill func()) string {
+	t.Helper()
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -108,31 +123,24 @@ func startDaemonOn(t testing.TB, bin string, env []string, listen string) *daemo
 		close(lines)
 	}()
 	timeout := time.After(60 * time.Second)
-	for d.url == "" {
+	for {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("custos serve ended before serving:\n%s", d.stderr)
+				t.Fatalf("custos serve ended before serving:\n%s", stderr)
 			}
 			if m := servingLine.FindStringSubmatch(l); m != nil {
-				d.url = m[1]
+				go func() {
+					for range lines {
+					}
+				}()
+				return m[1]
 			}
 		case <-timeout:
-			_ = cmd.Process.Kill()
-			t.Fatalf("custos serve did not start within 60s:\n%s", d.stderr)
+			kill()
+			t.Fatalf("custos serve did not start within 60s:\n%s", stderr)
 		}
 	}
-	go func() {
-		for range lines {
-		}
-	}()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			_ = d.cmd.Process.Kill()
-			<-d.done //nolint:errcheck // killed: the exit status says so
-		}
-	})
-	return d
 }
 
 // stop sends SIGTERM and waits for a clean exit.

@@ -49,6 +49,9 @@ type Clock struct {
 	now time.Time
 }
 
+// NewClock returns a Clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
