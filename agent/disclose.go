@@ -197,8 +197,24 @@ func (r *Registry) disclosureContents(ctx context.Context, v *OrderView, opts Di
 		Rotations: rotations,
 		Items:     items, Partial: len(items) < len(all),
 		Organization: opts.Organization, Agent: r.Agent, Actor: opts.Actor, Time: r.now(),
-		Recipient: opts.RecipientText, Signer: r.Capturer.Signer,
+		Recipient: opts.RecipientText, Signer: r.Capturer.Signer, StampStatement: r.stampStatement(),
 	}, nil
+}
+
+// stampStatement is the package's StampStatement: each configured
+// authority's token over the signed statement, or nil without
+// authorities. One that gives none is logged and left out (tsa.StampBytes).
+func (r *Registry) stampStatement() func(context.Context, []byte) ([]disclosure.StatementToken, error) {
+	if r.Timestamps == nil {
+		return nil
+	}
+	return func(ctx context.Context, statement []byte) ([]disclosure.StatementToken, error) {
+		var out []disclosure.StatementToken
+		for _, t := range r.Timestamps.StampBytes(ctx, "disclosure statement", statement, disclosure.StatementTokenFile) {
+			out = append(out, disclosure.StatementToken{TSA: t.TSA, Token: t.Response})
+		}
+		return out, ctx.Err()
+	}
 }
 
 // recordDisclosure logs disclosure.created and moves the order to

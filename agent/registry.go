@@ -13,6 +13,7 @@ import (
 
 	"github.com/custos-evidence/custos/agent/capture"
 	"github.com/custos-evidence/custos/agent/order"
+	"github.com/custos-evidence/custos/agent/tsa"
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/storage"
 )
@@ -65,6 +66,12 @@ type Config struct {
 	// Logger reports what does not stop a step (a spool that could not be
 	// flushed yet); nil discards.
 	Logger *slog.Logger
+	// Timestamps, when set, asks its authorities for RFC 3161 tokens over
+	// each disclosure package's signed statement while it is built
+	// (docs/package.md, custody/timestamps/attestation.<tsa>.tsr); an
+	// authority that gives none is logged and left out. nil: packages
+	// carry no such token.
+	Timestamps *tsa.Stamper
 }
 
 // Registry runs the order lifecycle. Each step is checked against the

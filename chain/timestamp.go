@@ -167,7 +167,7 @@ type Timestamp struct {
 // ParseTimestamp parses a token (a DER TimeStampResp) and checks what it
 // can without trusted roots: the response grants a token, its signature
 // verifies with the certificate it carries, and it covers the exact
-// bytes of note. Anything else is a *TamperError (file names the token):
+// bytes of note (a checkpoint, or a package's signed statement). Anything else is a *TamperError (file names the token):
 // a token that does not parse, whose signature fails, or that is for
 // another digest.
 func ParseTimestamp(file string, resp, note []byte) (*Timestamp, error) {
@@ -186,7 +186,7 @@ func ParseTimestamp(file string, resp, note []byte) (*Timestamp, error) {
 	h := ts.HashAlgorithm.New()
 	h.Write(note)
 	if !bytes.Equal(h.Sum(nil), ts.HashedMessage) {
-		return nil, tamper(file, NoIndex, "the token is for another digest (%x) than its checkpoint's", ts.HashedMessage)
+		return nil, tamper(file, NoIndex, "the token is for another digest (%x) than that of the bytes it covers", ts.HashedMessage)
 	}
 	return &Timestamp{
 		GenTime: ts.Time, Hash: ts.HashAlgorithm, Digest: hex.EncodeToString(ts.HashedMessage),

@@ -358,13 +358,25 @@ func orderEventSince(ctx context.Context, fsys fs.FS, from, size uint64) (bool, 
 // ask requests a token over note, the checkpoint of size, checks it and
 // keeps it.
 func (s *Stamper) ask(ctx context.Context, a Authority, size uint64, note []byte) (*chain.Timestamp, error) {
-	req, err := chain.NewTimestampRequest(note)
+	body, _, err := s.request(ctx, a, chain.TimestampFile(size, a.Name), note)
 	if err != nil {
 		return nil, err
 	}
+	return chain.KeepTimestamp(s.cfg.Dir, size, a.Name, body)
+}
+
+// request asks a for a token over data and checks it: it covers data's
+// SHA-256, echoes the request's nonce and chains to a's configured
+// certificates. file names the token in errors. It returns the DER
+// TimeStampResp and what it says.
+func (s *Stamper) request(ctx context.Context, a Authority, file string, data []byte) ([]byte, *chain.Timestamp, error) {
+	req, err := chain.NewTimestampRequest(data)
+	if err != nil {
+		return nil, nil, err
+	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL, bytes.NewReader(req.DER))
 	if err != nil {
-		return nil, errors.New("bad request url")
+		return nil, nil, errors.New("bad request url")
 	}
 	hreq.Header.Set("Content-Type", "application/timestamp-query")
 	resp, err := s.cfg.Client.Do(hreq)
@@ -374,28 +386,65 @@ func (s *Stamper) ask(ctx context.Context, a Authority, size uint64, note []byte
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("no answer: %w", err)
+		return nil, nil, fmt.Errorf("no answer: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, chain.MaxTimestampSize+1))
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("read the answer: %w", err)
+		return nil, nil, fmt.Errorf("read the answer: %w", err)
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("answered HTTP %d", resp.StatusCode)
+		return nil, nil, fmt.Errorf("answered HTTP %d", resp.StatusCode)
 	case len(body) > chain.MaxTimestampSize:
-		return nil, fmt.Errorf("answered more than %d bytes", chain.MaxTimestampSize)
+		return nil, nil, fmt.Errorf("answered more than %d bytes", chain.MaxTimestampSize)
 	}
-	file := chain.TimestampFile(size, a.Name)
 	roots, inter := chain.SplitChain(a.Chain)
-	ts, err := chain.VerifyTimestamp(file, body, note, roots, inter)
+	ts, err := chain.VerifyTimestamp(file, body, data, roots, inter)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ts.Nonce == nil || ts.Nonce.Cmp(req.Nonce) != 0 {
-		return nil, &chain.TamperError{File: file, Index: chain.NoIndex, What: "the token does not echo the request's nonce: an old or another answer"}
+		return nil, nil, &chain.TamperError{File: file, Index: chain.NoIndex, What: "the token does not echo the request's nonce: an old or another answer"}
 	}
-	return chain.KeepTimestamp(s.cfg.Dir, size, a.Name, body)
+	return body, ts, nil
+}
+
+// Token is one authority's token over bytes StampBytes was given.
+type Token struct {
+	TSA      string
+	Response []byte // the DER TimeStampResp
+	Token    *chain.Timestamp
+}
+
+// StampBytes asks every authority, in turn, for a token over data (a
+// disclosure package's signed statement, which no checkpoint can cover:
+// its disclosure is logged after the package is built), and checks each
+// as Stamp does: it covers data's SHA-256, echoes the nonce and chains
+// to the authority's configured certificates. what names data in the
+// log and file(tsa) the token in errors. Nothing is kept in the log
+// directory, and Every does not space these requests: there is one per
+// authority per disclosure, which a person asks for.
+//
+// An authority that gives no usable token never stops the caller: it is
+// left out, with a WARN naming it (an ERROR for a token that does not
+// cover data, which is tampering).
+func (s *Stamper) StampBytes(ctx context.Context, what string, data []byte, file func(tsa string) string) []Token {
+	var out []Token
+	for _, a := range s.cfg.Authorities {
+		body, ts, err := s.request(ctx, a, file(a.Name), data)
+		switch {
+		case err == nil:
+			s.cfg.Logger.Debug(what+" timestamped", "tsa", a.Name, "gen_time", ts.GenTime)
+			out = append(out, Token{TSA: a.Name, Response: body, Token: ts})
+		case errors.Is(err, chain.ErrTamper):
+			s.cfg.Logger.Error("timestamp authority answered a token that does not cover the "+what+": refused, left out",
+				"tsa", a.Name, "err", err)
+		default:
+			s.cfg.Logger.Warn(what+" left without a token of this timestamp authority: it gave none",
+				"tsa", a.Name, "err", err)
+		}
+	}
+	return out
 }
 
 // report logs what one authority gave: a kept token at debug level, a

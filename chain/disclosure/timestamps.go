@@ -46,6 +46,24 @@ const (
 	tsConsistencySufx = ".consistency"
 )
 
+// statementPrefix starts the name of a token over the package's signed
+// statement: custody/timestamps/attestation.<tsa>.tsr.
+const statementPrefix = "attestation."
+
+// StatementTokenFile is where a package carries the token of authority
+// tsa over its signed statement, relative to the package's root.
+func StatementTokenFile(tsa string) string {
+	return pkgTimestampsDir + "/" + statementPrefix + tsa + tsSuffix
+}
+
+// statementTokenName reads attestation.<tsa>.tsr, a name under
+// custody/timestamps.
+func statementTokenName(name string) (tsa string, ok bool) {
+	base, ok1 := strings.CutSuffix(name, tsSuffix)
+	tsa, ok2 := strings.CutPrefix(base, statementPrefix)
+	return tsa, ok1 && ok2 && chain.CheckTSAName(tsa) == nil
+}
+
 func timestampTokenPath(size uint64, tsa string) string {
 	return pkgTimestampsDir + "/" + strconv.FormatUint(size, 10) + "." + tsa + tsSuffix
 }
@@ -133,11 +151,14 @@ func (b *bagBuilder) timestamps(ts []Timestamp) error {
 
 // ReportTimestamp is one token of the package as checked.
 type ReportTimestamp struct {
-	File      string    `json:"file"`
-	TSA       string    `json:"tsa"`                 // the name the provider gave the authority
-	Authority string    `json:"authority,omitempty"` // the subject of the certificate that signed the token
-	Size      uint64    `json:"size"`                // the checkpoint it covers
-	GenTime   time.Time `json:"gen_time,omitzero"`   // what the token says, once its signature and digest check
+	File      string `json:"file"`
+	TSA       string `json:"tsa"`                 // the name the provider gave the authority
+	Authority string `json:"authority,omitempty"` // the subject of the certificate that signed the token
+	Size      uint64 `json:"size"`                // the checkpoint it covers; 0 for a token over the statement
+	// Covers is the file whose exact bytes the token covers: the
+	// checkpoint of Size, or custody/attestation.dsse.json.
+	Covers  string    `json:"covers"`
+	GenTime time.Time `json:"gen_time,omitzero"` // what the token says, once its signature and digest check
 	// Trusted says its authority chains to the verifier's TSA roots at
 	// GenTime; false without roots, or when it does not (Problem says why).
 	Trusted bool   `json:"trusted"`
@@ -151,7 +172,12 @@ type ReportTime struct {
 	Checked     bool       `json:"checked"`
 	Received    *TimeClaim `json:"received,omitempty"`     // the order's receipt (order.received)
 	FirstSealed *TimeClaim `json:"first_sealed,omitempty"` // its first sealed items (items.sealed or item.preserved)
-	Disclosed   *TimeClaim `json:"disclosed,omitempty"`    // its first disclosure.created the package holds
+	// Disclosed is this package's disclosure: its signed statement
+	// existed no later than the earliest trusted token over it.
+	Disclosed *StatementClaim `json:"disclosed,omitempty"`
+	// EarlierDisclosure is the first disclosure.created the package
+	// holds: an earlier package of the order, not this one.
+	EarlierDisclosure *TimeClaim `json:"earlier_disclosure,omitempty"`
 	// SealedAfterSeconds is FirstSealed's time less Received's, when both are known.
 	SealedAfterSeconds *int64 `json:"sealed_after_seconds,omitempty"`
 }
@@ -164,6 +190,17 @@ type TimeClaim struct {
 	TSA         string    `json:"tsa"`
 	Authority   string    `json:"authority,omitempty"`
 	Size        uint64    `json:"size"`
+}
+
+// StatementClaim is "the package's signed statement existed no later
+// than NoLaterThan", by the token in File of TSA: the package was made
+// by then, since the statement names its payload, order, events and
+// checkpoint.
+type StatementClaim struct {
+	File        string    `json:"file"`
+	NoLaterThan time.Time `json:"no_later_than"`
+	TSA         string    `json:"tsa"`
+	Authority   string    `json:"authority,omitempty"`
 }
 
 // holdsTimestamps reports whether anything is under custody/timestamps.
@@ -195,14 +232,22 @@ func (v *pkgVerifier) checkTimestamps() {
 		if path.Dir(p) != pkgTimestampsDir {
 			continue
 		}
-		size, tsa, suf, ok := parseTimestampName(path.Base(p))
-		if !ok || suf != tsSuffix {
-			continue
+		var rt ReportTimestamp
+		var covered []byte
+		ok := false
+		if tsa, isStmt := statementTokenName(path.Base(p)); isStmt {
+			rt = ReportTimestamp{File: p, TSA: tsa, Covers: pkgAttestation}
+			covered, ok = v.content(c, pkgAttestation)
+		} else {
+			size, tsa, suf, isToken := parseTimestampName(path.Base(p))
+			if !isToken || suf != tsSuffix {
+				continue
+			}
+			rt = ReportTimestamp{File: p, TSA: tsa, Size: size, Covers: timestampCheckpointPath(size)}
+			covered, ok = v.tiedCheckpoint(c, size, nv, checked)
 		}
-		rt := ReportTimestamp{File: p, TSA: tsa, Size: size}
-		note, ok := v.tiedCheckpoint(c, size, nv, checked)
 		if ok {
-			v.checkToken(c, &rt, note)
+			v.checkToken(c, &rt, covered)
 		}
 		v.rep.Timestamps = append(v.rep.Timestamps, rt)
 		if rt.Trusted {
@@ -210,8 +255,18 @@ func (v *pkgVerifier) checkTimestamps() {
 		}
 	}
 	v.claimTimes(trusted)
-	if !c.failed() {
-		c.Summary = fmt.Sprintf("%s, each over a checkpoint signed by the trusted key and consistent with the package's", plural(len(v.rep.Timestamps), "timestamp token"))
+	if c.failed() {
+		return
+	}
+	stmt := 0
+	for _, t := range v.rep.Timestamps {
+		if t.Covers == pkgAttestation {
+			stmt++
+		}
+	}
+	c.Summary = fmt.Sprintf("%s, each over a checkpoint signed by the trusted key and consistent with the package's", plural(len(v.rep.Timestamps)-stmt, "timestamp token"))
+	if stmt > 0 {
+		c.Summary += fmt.Sprintf("; %s over the package's signed statement", plural(stmt, "timestamp token"))
 	}
 }
 
@@ -252,8 +307,9 @@ func (v *pkgVerifier) tiedCheckpoint(c *Check, size uint64, nv note.Verifier, ch
 	return raw, true
 }
 
-// checkToken checks one token over note and fills rt.
-func (v *pkgVerifier) checkToken(c *Check, rt *ReportTimestamp, note []byte) {
+// checkToken checks one token over covered (a checkpoint, or the
+// statement) and fills rt.
+func (v *pkgVerifier) checkToken(c *Check, rt *ReportTimestamp, covered []byte) {
 	tok, ok := v.content(c, rt.File)
 	if !ok {
 		return
@@ -261,9 +317,9 @@ func (v *pkgVerifier) checkToken(c *Check, rt *ReportTimestamp, note []byte) {
 	var ts *chain.Timestamp
 	var err error
 	if v.opts.TSARoots != nil {
-		ts, err = chain.VerifyTimestamp(rt.File, tok, note, v.opts.TSARoots, v.opts.TSAIntermediates)
+		ts, err = chain.VerifyTimestamp(rt.File, tok, covered, v.opts.TSARoots, v.opts.TSAIntermediates)
 	} else {
-		ts, err = chain.ParseTimestamp(rt.File, tok, note)
+		ts, err = chain.ParseTimestamp(rt.File, tok, covered)
 	}
 	if ts != nil {
 		rt.GenTime = ts.GenTime.UTC()
@@ -284,7 +340,8 @@ func (v *pkgVerifier) checkToken(c *Check, rt *ReportTimestamp, note []byte) {
 
 // claimTimes fills the report's time claims from the trusted tokens: for
 // each role, the earliest genTime of a token over a checkpoint that
-// includes the role's first event.
+// includes the role's first event; for this package's disclosure, the
+// earliest of a token over its statement.
 func (v *pkgVerifier) claimTimes(trusted []ReportTimestamp) {
 	first := map[string]*uint64{}
 	for i := range v.lines {
@@ -313,6 +370,9 @@ func (v *pkgVerifier) claimTimes(trusted []ReportTimestamp) {
 		}
 		var best *TimeClaim
 		for _, t := range trusted {
+			if t.Covers == pkgAttestation {
+				continue
+			}
 			if t.Size > *idx && (best == nil || t.GenTime.Before(best.NoLaterThan)) {
 				best = &TimeClaim{Index: *idx, NoLaterThan: t.GenTime, TSA: t.TSA, Authority: t.Authority, Size: t.Size}
 			}
@@ -320,7 +380,12 @@ func (v *pkgVerifier) claimTimes(trusted []ReportTimestamp) {
 		return best
 	}
 	rt := v.rep.Time
-	rt.Received, rt.FirstSealed, rt.Disclosed = claim(roleReceived), claim(roleSealed), claim(roleDisclose)
+	rt.Received, rt.FirstSealed, rt.EarlierDisclosure = claim(roleReceived), claim(roleSealed), claim(roleDisclose)
+	for _, t := range trusted {
+		if t.Covers == pkgAttestation && (rt.Disclosed == nil || t.GenTime.Before(rt.Disclosed.NoLaterThan)) {
+			rt.Disclosed = &StatementClaim{File: t.File, NoLaterThan: t.GenTime, TSA: t.TSA, Authority: t.Authority}
+		}
+	}
 	if rt.Received != nil && rt.FirstSealed != nil {
 		d := int64(rt.FirstSealed.NoLaterThan.Sub(rt.Received.NoLaterThan) / time.Second)
 		rt.SealedAfterSeconds = &d
@@ -371,6 +436,13 @@ func (r *Report) writeTime(b *strings.Builder) {
 		later = fmt.Sprintf(" (%d seconds later)", *s)
 	}
 	say("first items sealed", r.Time.FirstSealed, later)
-	say("disclosed", r.Time.Disclosed, "")
+	if d := r.Time.Disclosed; d != nil {
+		parts = append(parts, fmt.Sprintf("disclosed no later than %s (%s, %s)", d.NoLaterThan.Format(time.RFC3339), d.TSA, d.Authority))
+	} else {
+		parts = append(parts, "disclosed: no trusted token")
+	}
+	if e := r.Time.EarlierDisclosure; e != nil {
+		say("an earlier disclosure of the order", e, "")
+	}
 	fmt.Fprintf(b, "time: %s\n", strings.Join(parts, "; "))
 }

@@ -183,7 +183,9 @@ func (v *pkgVerifier) walk() error {
 			}
 		case path.Dir(p) == pkgTimestampsDir:
 			if _, _, _, ok := parseTimestampName(path.Base(p)); !ok {
-				c.fail(p, noIndex, "not a timestamp name (custody/timestamps/<size>.<tsa>.tsr, <size>.checkpoint or <size>.consistency): the file is not part of the package format")
+				if _, ok := statementTokenName(path.Base(p)); !ok {
+					c.fail(p, noIndex, "not a timestamp name (custody/timestamps/<size>.<tsa>.tsr, <size>.checkpoint, <size>.consistency or attestation.<tsa>.tsr): the file is not part of the package format")
+				}
 			}
 		default:
 			c.fail(p, noIndex, "file is not part of the package format")

@@ -66,6 +66,22 @@ type Contents struct {
 	// the order's receipt, its first sealed items and its disclosure,
 	// where the log holds such tokens; each Size is at most Checkpoint's.
 	Timestamps []Timestamp
+	// StampStatement, when set, is given the package's signed statement
+	// (custody/attestation.dsse.json, byte for byte) once it is made and
+	// returns the RFC 3161 tokens over it that the package carries as
+	// custody/timestamps/attestation.<tsa>.tsr: they prove when the
+	// package was disclosed at the latest, which no token over a
+	// checkpoint can (its disclosure.created is logged after it is
+	// built). An authority that gave none is simply not among them; an
+	// error fails the build. Each token must cover the statement.
+	StampStatement func(ctx context.Context, statement []byte) ([]StatementToken, error)
+}
+
+// StatementToken is an authority's RFC 3161 token over a package's
+// signed statement.
+type StatementToken struct {
+	TSA   string // the authority's configured name (chain.CheckTSAName)
+	Token []byte // the DER TimeStampResp
 }
 
 // Item is one item to disclose, as its item.preserved event, or its record
@@ -214,7 +230,7 @@ func (b *bagBuilder) write(ctx context.Context, c *Contents, rec *orderRecord) (
 	}
 	sorted := append([]File(nil), files...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
-	tags, err := tagFiles(c, rec, sorted)
+	tags, err := tagFiles(ctx, c, rec, sorted)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +325,7 @@ type tagData struct {
 
 // tagFiles makes the tag files that describe the payload and the custody
 // chain, in the order they are written.
-func tagFiles(c *Contents, rec *orderRecord, sorted []File) ([]tagData, error) {
+func tagFiles(ctx context.Context, c *Contents, rec *orderRecord, sorted []File) ([]tagData, error) {
 	var m256, m512, evs bytes.Buffer
 	var oxumBytes int64
 	for _, f := range sorted {
@@ -335,9 +351,13 @@ func tagFiles(c *Contents, rec *orderRecord, sorted []File) ([]tagData, error) {
 	if err != nil {
 		return nil, err
 	}
+	stamps, err := c.stampStatement(ctx, statement)
+	if err != nil {
+		return nil, err
+	}
 	tags := []tagData{
 		{pkgBagIt, []byte(bagItDeclared)},
-		{pkgBagInfo, bagInfo(c, rec, oxumBytes, len(sorted))},
+		{pkgBagInfo, bagInfo(c, rec, oxumBytes, len(sorted), len(stamps) > 0)},
 		{pkgManifest256, m256.Bytes()},
 		{pkgManifest512, m512.Bytes()},
 		{pkgOrder, c.Order},
@@ -352,7 +372,37 @@ func tagFiles(c *Contents, rec *orderRecord, sorted []File) ([]tagData, error) {
 	for i, cert := range c.Rotations {
 		tags = append(tags, tagData{rotationPath(i), cert})
 	}
-	return tags, nil
+	return append(tags, stamps...), nil
+}
+
+// stampStatement asks StampStatement for the tokens over statement and
+// returns them as the package's files. A token that does not cover the
+// statement never leaves: it fails the build as tampering.
+func (c *Contents) stampStatement(ctx context.Context, statement []byte) ([]tagData, error) {
+	if c.StampStatement == nil {
+		return nil, nil
+	}
+	toks, err := c.StampStatement(ctx, statement)
+	if err != nil {
+		return nil, fmt.Errorf("timestamp the statement: %w", err)
+	}
+	var out []tagData
+	seen := map[string]bool{}
+	for _, t := range toks {
+		if err := chain.CheckTSAName(t.TSA); err != nil {
+			return nil, err
+		}
+		if seen[t.TSA] {
+			return nil, fmt.Errorf("timestamp the statement: two tokens of %s", t.TSA)
+		}
+		seen[t.TSA] = true
+		name := StatementTokenFile(t.TSA)
+		if _, err := chain.ParseTimestamp(name, t.Token, statement); err != nil {
+			return nil, err
+		}
+		out = append(out, tagData{name, t.Token})
+	}
+	return out, nil
 }
 
 // seal writes the tag manifests over the tag files written so far, then

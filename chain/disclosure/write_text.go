@@ -10,14 +10,15 @@ import (
 
 // bagInfo is bag-info.txt: the format's labels in their order, each value
 // on one line.
-func bagInfo(c *Contents, rec *orderRecord, oxumBytes int64, files int) []byte {
+// stamped says the package carries tokens over its statement (version 3).
+func bagInfo(c *Contents, rec *orderRecord, oxumBytes int64, files int, stamped bool) []byte {
 	values := []string{
 		c.organization(),
 		c.Time.UTC().Format(time.DateOnly),
 		fmt.Sprintf("%d.%d", oxumBytes, files),
 		rec.Reference,
 		rec.ID,
-		strconv.Itoa(versionOf(c.hasRecords(), len(c.Timestamps) > 0 || len(c.Rotations) > 0)),
+		strconv.Itoa(versionOf(c.hasRecords(), stamped || len(c.Timestamps) > 0 || len(c.Rotations) > 0)),
 		rec.ID,
 		rec.Authority,
 		rec.RequestingState,

@@ -67,12 +67,18 @@ func openRegistryLocked(ctx context.Context, g *globalOptions, cfg *Config, prof
 	if err != nil {
 		return fail(fmt.Errorf("spool: %w", err))
 	}
+	// The authorities that timestamp checkpoints also timestamp each
+	// disclosure package's statement.
+	stamper, err := newStamper(cfg, g.logger)
+	if err != nil {
+		return fail(err)
+	}
 	host, _ := os.Hostname()
 	index := &capture.Index{Dir: cfg.DataDir, From: capture.StoreManifests{Store: store, Spool: spool}}
 	reg, err := agent.New(agent.Config{
 		Log: l, Store: store, Profiles: profiles, Agent: cfg.AgentID, Host: host, Logger: g.logger, Now: g.now,
 		Book:      &agent.OrderBook{Dir: cfg.dir().Orders(), Store: store, Offline: storeDown},
-		Manifests: index, WorkDir: cfg.dir().Work(),
+		Manifests: index, WorkDir: cfg.dir().Work(), Timestamps: stamper,
 		Capturer: &capture.Capturer{
 			Store: store, Log: l, Signer: signer, Spool: spool, Manifests: index,
 			Agent: cfg.AgentID, Host: host, Concurrency: cfg.Capture.Concurrency,

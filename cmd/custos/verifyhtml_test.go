@@ -95,6 +95,10 @@ func TestVerifyHTMLSaysTime(t *testing.T) {
 		{&disclosure.ReportTime{Checked: true, Received: &disclosure.TimeClaim{Index: 1, NoLaterThan: at, TSA: "qtsa", Authority: "CN=Q"}, SealedAfterSeconds: &after,
 			FirstSealed: &disclosure.TimeClaim{Index: 4, NoLaterThan: at.Add(42 * time.Second), TSA: "qtsa", Authority: "CN=Q"}},
 			[]string{"no later than 2026-12-07T10:00:05Z (entry 1; token of qtsa, CN=Q)", "no later than 2026-12-07T10:00:47Z (entry 4;", "42 seconds after the receipt", "<dt>disclosed</dt><dd>no trusted token"}},
+		{&disclosure.ReportTime{Checked: true, Disclosed: &disclosure.StatementClaim{File: "custody/timestamps/attestation.qtsa.tsr", NoLaterThan: at.Add(time.Hour), TSA: "qtsa", Authority: "CN=Q"},
+			EarlierDisclosure: &disclosure.TimeClaim{Index: 9, NoLaterThan: at.Add(time.Minute), TSA: "qtsa", Authority: "CN=Q"}},
+			[]string{"<dt>disclosed</dt><dd>no later than 2026-12-07T11:00:05Z (the package's signed statement; token of qtsa, CN=Q)",
+				"<dt>an earlier disclosure</dt><dd>no later than 2026-12-07T10:01:05Z (entry 9; token of qtsa, CN=Q)"}},
 	} {
 		r := &disclosure.Report{Result: disclosure.ResultOK, Time: tc.time, Checks: []*disclosure.Check{{Name: "files", Result: disclosure.ResultOK}}}
 		var buf bytes.Buffer
