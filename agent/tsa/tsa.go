@@ -19,6 +19,10 @@
 // logs a WARN naming it and the checkpoint's size, and the next due call
 // timestamps the newest checkpoint instead. A token for another digest is
 // tampering (chain.ErrTamper), logged as an error and not kept.
+//
+// StampBytes asks every authority for a token over other bytes, checked
+// the same way and returned rather than kept: a disclosure package's
+// signed statement, which no checkpoint can cover.
 package tsa
 
 import (

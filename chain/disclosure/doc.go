@@ -12,7 +12,8 @@
 // its events as logged, the checkpoint and key of the log, a function that
 // proves an entry, the items with a way to read each and, for an item
 // sealed in a batch, its record and record proof, who discloses to whom
-// and when, and a signer with the log's key) and call Write:
+// and when, a signer with the log's key and, optionally, StampStatement,
+// which returns RFC 3161 tokens over the signed statement) and call Write:
 //
 //	w, err := disclosure.Write(ctx, "pkg.zip", &disclosure.Contents{...})
 //
