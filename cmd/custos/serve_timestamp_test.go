@@ -18,7 +18,9 @@ import (
 // through the API is covered by a token within log.timestamp.every and a
 // checkpoint, although the scheduler's tick is left at its default minute,
 // and the token reaches the store's mirror; an authority that is down is
-// logged, naming it, and preservation goes on.
+// logged, naming it, and preservation goes on. A package disclosed
+// through the API carries the good authority's token over its signed
+// statement, and custos verify --tsa-roots says when it was disclosed.
 func TestServeTimestamps(t *testing.T) {
 	bin := custosBinary(t)
 	dir := t.TempDir()
@@ -32,8 +34,16 @@ func TestServeTimestamps(t *testing.T) {
 		}
 		entries = append(entries, fmt.Sprintf("      - {name: %s, url: %q, chain: %q}\n", name, a.URL(), chainFile))
 	}
+	export := filepath.Join(dir, "export")
+	if err := os.MkdirAll(export, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(export, "a.eml"), []byte("Subject: a\n\nalpha"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	config := filepath.Join(dir, "custos.yaml")
-	if err := os.WriteFile(config, []byte("log:\n  timestamp:\n    every: 1s\n    tsa:\n"+strings.Join(entries, "")), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("log:\n  timestamp:\n    every: 1s\n    tsa:\n"+strings.Join(entries, "")+
+		"sources:\n  mailbox:\n    type: dir\n    categories: [content]\n    root: "+export+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
@@ -101,6 +111,7 @@ func TestServeTimestamps(t *testing.T) {
 	if out, err := client(nt.Secret).CombinedOutput(); err == nil || !strings.Contains(string(out), "403") && !strings.Contains(string(out), "may not") {
 		t.Fatalf("log show --timestamps as intake: %v\n%s", err, out)
 	}
+	serveDiscloseStamped(t, d, bin, strings.TrimSpace(string(admin)), order.ID, dir, good)
 	d.stop(t)
 	// The store's mirror holds the token (the local store is under the data directory).
 	var mirrored bool
@@ -112,5 +123,51 @@ func TestServeTimestamps(t *testing.T) {
 	})
 	if !mirrored {
 		t.Fatalf("the token %s is not in the store's mirror", kept[0].File)
+	}
+}
+
+// serveDiscloseStamped captures order id through the daemon d, discloses
+// it and verifies the package downloaded with good's root: it carries
+// good's token over its statement, which dates the disclosure; the
+// authority that is down was left out with a WARN naming it.
+func serveDiscloseStamped(t *testing.T, d *daemon, bin, admin, id, dir string, good *tsatest.TSA) {
+	t.Helper()
+	token := func(role string) string {
+		var nt struct {
+			Secret string `json:"secret"`
+		}
+		d.call(t, admin, "POST", "/v1/tokens", map[string]string{"name": role + "-1", "role": role}, http.StatusCreated, &nt)
+		return nt.Secret
+	}
+	custodian, discloser := token("custodian"), token("discloser")
+	var job struct {
+		State string `json:"state"`
+	}
+	d.call(t, custodian, "POST", "/v1/orders/"+id+"/captures?wait=2m", map[string]any{"cut_off": "now"}, http.StatusOK, &job)
+	if job.State != "succeeded" {
+		t.Fatalf("capture job: %+v", job)
+	}
+	d.call(t, custodian, "POST", "/v1/orders/"+id+"/requester-checks",
+		map[string]string{"method": "portal", "result": "confirmed", "note": "the reference is in the court's portal"}, http.StatusCreated, nil)
+	var dis struct {
+		Download string `json:"download"`
+	}
+	d.call(t, discloser, "POST", "/v1/orders/"+id+"/disclosures", map[string]any{"format": "tar"}, http.StatusCreated, &dis)
+	pkg := filepath.Join(dir, "package.tar")
+	if err := os.WriteFile(pkg, d.call(t, discloser, "GET", dis.Download, nil, http.StatusOK, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.stderr.String(), `"msg":"disclosure statement left without a token of this timestamp authority: it gave none","tsa":"down"`) {
+		t.Fatalf("the authority down at the disclosure is not logged as a WARN naming it:\n%s", d.stderr)
+	}
+	roots := filepath.Join(dir, "good-root.pem")
+	if err := os.WriteFile(roots, good.RootPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verify := exec.Command(bin, "verify", "--key", filepath.Join(dir, "data", "keys", "custos.key.vkey"), "--tsa-roots", roots, pkg)
+	verify.Env = []string{"HOME=" + dir}
+	out, err := verify.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "; disclosed no later than ") || !strings.Contains(string(out), "custody/timestamps/attestation.good.tsr") {
+		t.Fatalf("custos verify --tsa-roots of the package disclosed through the daemon: %v\n%s", err, out)
 	}
 }
