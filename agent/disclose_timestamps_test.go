@@ -28,7 +28,9 @@ import (
 func TestDiscloseCarriesTimestampsVerifiedAfterExpiry(t *testing.T) {
 	ctx := context.Background()
 	f := newRegistryFixture(t)
-	brief := tsatest.New(t, tsatest.Options{Name: "Brief TSA", NotAfter: time.Now().Add(4 * time.Second)})
+	// Valid until after the disclosure, which now asks it for a token
+	// over the statement too: the margin is for a loaded machine.
+	brief := tsatest.New(t, tsatest.Options{Name: "Brief TSA", NotAfter: time.Now().Add(6 * time.Second)})
 	other := tsatest.New(t, tsatest.Options{Name: "Other TSA"})
 	s, err := tsa.New(tsa.Config{Dir: filepath.Join(f.dir, "log"), Every: time.Nanosecond,
 		Authorities: []tsa.Authority{{Name: "brief", URL: brief.URL(), Chain: []*x509.Certificate{brief.Leaf(), brief.Root()}}}})
