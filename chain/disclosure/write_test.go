@@ -17,6 +17,7 @@ import (
 
 	"github.com/custos-evidence/custos/chain"
 	"github.com/custos-evidence/custos/chain/disclosure"
+	"github.com/custos-evidence/custos/chain/tsatest"
 )
 
 // readTree reads every file under dir, by slash-separated path.
@@ -259,6 +260,20 @@ func TestWriteRefusals(t *testing.T) {
 			c.Checkpoint = &chain.Checkpoint{Size: c.Events[len(c.Events)-1].Index, Raw: c.Checkpoint.Raw}
 		}, want: "does not cover event"},
 		{name: "an order record that is not JSON", out: "p", change: func(c *disclosure.Contents) { c.Order = []byte("{") }, want: "order record"},
+		{name: "a statement token over other bytes", out: "p.zip", change: func(c *disclosure.Contents) {
+			tok := tsatest.New(t, tsatest.Options{}).Token(t, []byte("another statement"))
+			c.StampStatement = func(context.Context, []byte) ([]disclosure.StatementToken, error) {
+				return []disclosure.StatementToken{{TSA: "qtsa", Token: tok}}, nil
+			}
+		}, want: "custody/timestamps/attestation.qtsa.tsr: the token is for another digest", tamper: true},
+		{name: "a statement token of an authority that cannot name a file", out: "p", change: func(c *disclosure.Contents) {
+			c.StampStatement = func(context.Context, []byte) ([]disclosure.StatementToken, error) {
+				return []disclosure.StatementToken{{TSA: "../q", Token: []byte("x")}}, nil
+			}
+		}, want: `timestamp authority name "../q"`},
+		{name: "timestamping the statement cancelled", out: "p", change: func(c *disclosure.Contents) {
+			c.StampStatement = func(context.Context, []byte) ([]disclosure.StatementToken, error) { return nil, context.Canceled }
+		}, want: "timestamp the statement: context canceled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
