@@ -63,8 +63,9 @@ type Contents struct {
 	Signer chain.Signer
 
 	// Timestamps are the tokens over the checkpoints that first included
-	// the order's receipt, its first sealed items and its disclosure,
-	// where the log holds such tokens; each Size is at most Checkpoint's.
+	// the order's receipt, its first sealed items and an earlier
+	// disclosure among Events, where the log holds such tokens; each Size
+	// is at most Checkpoint's.
 	Timestamps []Timestamp
 	// StampStatement, when set, is given the package's signed statement
 	// (custody/attestation.dsse.json, byte for byte) once it is made and
