@@ -209,3 +209,41 @@ func TestRunTimestampsAnOrderAfterQuietEntries(t *testing.T) {
 		t.Fatalf("Run logged a problem:\n%s", logged.String())
 	}
 }
+
+// StampBytes asks every authority, whatever Every says, for a token over
+// the bytes given: the good one's comes back checked (it covers them and
+// chains to the configured certificates), the one that is down and the
+// liar are left out and logged naming them, and nothing is kept in the
+// log directory.
+func TestStampBytes(t *testing.T) {
+	dir := t.TempDir()
+	good := tsatest.New(t, tsatest.Options{Name: "Good TSA"})
+	down := tsatest.New(t, tsatest.Options{Name: "Down TSA", Down: true})
+	liar := tsatest.New(t, tsatest.Options{Name: "Liar TSA", OtherDigest: true})
+	var logged bytes.Buffer
+	s, err := tsa.New(tsa.Config{Dir: dir, Every: time.Hour, Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+		Authorities: []tsa.Authority{authority("good", good), authority("down", down), authority("liar", liar)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	statement := []byte(`{"payloadType":"application/vnd.in-toto+json"}`)
+	name := func(tsa string) string { return "custody/timestamps/attestation." + tsa + ".tsr" }
+	for round := range 2 { // twice within Every: a disclosure is never spaced
+		toks := s.StampBytes(context.Background(), "disclosure statement", statement, name)
+		if len(toks) != 1 || toks[0].TSA != "good" || toks[0].Token == nil {
+			t.Fatalf("round %d: tokens %+v, want good's only", round, toks)
+		}
+		if _, err := chain.VerifyTimestamp("t", toks[0].Response, statement, []*x509.Certificate{good.Root()}, nil); err != nil {
+			t.Fatalf("round %d: good's token: %v", round, err)
+		}
+	}
+	out := logged.String()
+	if !strings.Contains(out, `level=WARN msg="disclosure statement left without a token of this timestamp authority: it gave none" tsa=down`) ||
+		!strings.Contains(out, `level=ERROR msg="timestamp authority answered a token that does not cover the disclosure statement: refused, left out" tsa=liar`) ||
+		!strings.Contains(out, "custody/timestamps/attestation.liar.tsr") || strings.Contains(out, down.URL()) {
+		t.Fatalf("the gaps are not logged naming the authorities (and never their URLs):\n%s", out)
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Fatalf("the log directory holds %v (%v), want nothing", ents, err)
+	}
+}
