@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/custos-evidence/custos/agent"
 	"github.com/custos-evidence/custos/agent/api"
-	"github.com/custos-evidence/custos/chain"
 )
 
 // The requester checks and disclosure approvals, in-process and through
@@ -28,7 +26,10 @@ func (l *localCustody) VerifyRequester(ctx context.Context, id string, req api.R
 	rec, err := reg.VerifyRequester(ctx, id, agent.RequesterVerification{
 		Method: req.Method, Confirmed: req.Result == api.ResultConfirmed, Note: req.Note, Actor: cfg.Actor,
 	})
-	return eventOf(rec), invalidAsUsage(err)
+	if err != nil {
+		return nil, invalidAsUsage(err)
+	}
+	return recordJSON(rec), nil
 }
 
 func (l *localCustody) ApproveDisclosure(ctx context.Context, id, note string) (_ *api.Event, err error) {
@@ -41,15 +42,10 @@ func (l *localCustody) ApproveDisclosure(ctx context.Context, id, note string) (
 		return nil, usageErrorf("disclose --approve: no actor: set --actor, actor in the config or CUSTOS_ACTOR")
 	}
 	rec, err := reg.ApproveDisclosure(ctx, id, cfg.Actor, cfg.Actor, note)
-	return eventOf(rec), invalidAsUsage(err)
-}
-
-// eventOf is rec as the API answers with it; nil for nil.
-func eventOf(rec *chain.Record) *api.Event {
-	if rec == nil {
-		return nil
+	if err != nil {
+		return nil, invalidAsUsage(err)
 	}
-	return &api.Event{Index: rec.Index, Event: json.RawMessage(rec.Encoded)}
+	return recordJSON(rec), nil
 }
 
 // invalidAsUsage makes a request the agent refused as malformed a usage
