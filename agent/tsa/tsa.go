@@ -201,14 +201,18 @@ func (s *Stamper) Stamp(ctx context.Context) ([]Result, error) {
 		if has && from >= size {
 			continue
 		}
+		// Entries already read and found quiet up to size leave nothing
+		// to ask for, due or not; due itself may read and check a token.
+		q, read := s.quiet[a.Name]
+		read = read && q.from == from
+		if read && q.to == size {
+			continue
+		}
 		if !s.due(a.Name, has, from) {
 			continue
 		}
-		if !has {
-			from = 0
-		}
 		start := from
-		if q, ok := s.quiet[a.Name]; ok && q.from == from && q.to <= size {
+		if read && q.to <= size {
 			start = q.to
 		}
 		pending, err := orderEventSince(ctx, fsys, start, size)
