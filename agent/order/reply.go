@@ -511,6 +511,9 @@ func (p *ParsedReply) readPreservation(fr *formReader, n *xmlNode) {
 //go:embed reply.html.tmpl
 var replyHTMLText string
 
+// replyTemplate is the reply's page, parsed once.
+var replyTemplate = template.Must(template.New("reply").Parse(replyHTMLText))
+
 // replyPage is what the reply's HTML page shows: the XML's values.
 type replyPage struct {
 	Title, Subtitle string
@@ -535,10 +538,6 @@ func (r *Reply) HTML() ([]byte, error) {
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
-	t, err := template.New("reply").Parse(replyHTMLText)
-	if err != nil {
-		return nil, err
-	}
 	p := &replyPage{Number: r.Number, IssuedAt: xmlTime(r.At), Order: r.order(), Authority: r.issuing(),
 		Preservation: r.preservation(), Contact: r.contact()}
 	if r.Kind == chain.ReplyCannotComply {
@@ -553,7 +552,7 @@ func (r *Reply) HTML() ([]byte, error) {
 		p.Subtitle = "The data the order below names was preserved: the batches sealed for it are listed with their digests."
 	}
 	var b bytes.Buffer
-	if err := t.Execute(&b, p); err != nil {
+	if err := replyTemplate.Execute(&b, p); err != nil {
 		return nil, fmt.Errorf("reply %d of order %s: %w", r.Number, r.Order.ID, err)
 	}
 	return b.Bytes(), nil
