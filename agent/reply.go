@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -247,6 +248,12 @@ const maxReplyFile = 16 << 20
 // ReplyExts are the files of a reply, in the order its results list them.
 func ReplyExts() []string { return []string{"xml", "html", "dsse.json"} }
 
+// SHA256s are the digests of the reply's files, in the order of
+// ReplyExts.
+func (rp LoggedReply) SHA256s() []string {
+	return []string{rp.XMLSHA256, rp.HTMLSHA256, rp.EnvelopeSHA256}
+}
+
 // ReadReply reads file ext (one of ReplyExts) of reply n of order id back
 // through the store, which re-hashes it, and checks it against the
 // digest its order.replied event names: a file that differs, or that the
@@ -260,10 +267,11 @@ func (r *Registry) ReadReply(ctx context.Context, id string, n int, ext string) 
 	var key, want string
 	for _, rp := range v.State.Replies {
 		if rp.Number == n {
-			want = map[string]string{"xml": rp.XMLSHA256, "html": rp.HTMLSHA256, "dsse.json": rp.EnvelopeSHA256}[ext]
-			if want == "" {
+			i := slices.Index(ReplyExts(), ext)
+			if i < 0 {
 				return nil, fmt.Errorf("order %s: reply %d has no file %q (want xml, html or dsse.json): %w", id, n, ext, ErrInvalid)
 			}
+			want = rp.SHA256s()[i]
 			key = chain.ReplyKey(id, rp.XMLSHA256, ext)
 		}
 	}
