@@ -74,8 +74,8 @@ type replyPredicate struct {
 // unknown ground, nothing sealed to confirm, a released or purged order
 // where it makes no sense) is refused before anything is stored.
 func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*ReplyResult, error) {
-	draft := &order.Reply{Kind: opts.Kind, Ground: order.Ground(opts.Ground), Explanation: opts.Explanation}
-	if err := draft.CheckRequest(); err != nil {
+	rp := &order.Reply{Kind: opts.Kind, Agent: r.Agent, Actor: opts.Actor, Ground: order.Ground(opts.Ground), Explanation: opts.Explanation}
+	if err := rp.CheckRequest(); err != nil {
 		return nil, fmt.Errorf("order %s: reply: %w: %w", id, ErrInvalid, err)
 	}
 	if strings.TrimSpace(opts.Actor) == "" {
@@ -94,8 +94,7 @@ func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*Re
 	case o.Status == order.StatusReleased && opts.Kind == chain.ReplyPreserved:
 		return nil, fmt.Errorf("order %s is released: its data is no longer preserved, so there is no preservation to confirm: %w", id, ErrConflict)
 	}
-	rp := &order.Reply{Kind: opts.Kind, Order: o, At: r.now(), Agent: r.Agent, Actor: opts.Actor,
-		Ground: order.Ground(opts.Ground), Explanation: opts.Explanation, Preserved: preservation(o, st)}
+	rp.Order, rp.At, rp.Preserved = o, r.now(), preservation(o, st)
 	if opts.Kind == chain.ReplyPreserved && rp.Preserved.FirstSealed.IsZero() {
 		return nil, fmt.Errorf("order %s: nothing of its data is sealed yet (capture it first): there is no preservation to confirm: %w", id, ErrConflict)
 	}
