@@ -178,9 +178,9 @@ func (r *Registry) storeReply(ctx context.Context, rp *order.Reply) ([]ReplyFile
 		// store refuses a retention that has already ended.
 		opts.RetainUntil = rp.Order.ExpiresAt
 	}
-	for i, f := range files {
+	for i, content := range [][]byte{x, h, env} {
+		f := files[i]
 		opts.SHA256 = f.SHA256
-		content := [][]byte{x, h, env}[i]
 		if _, err := r.Store.Put(ctx, f.Key, bytes.NewReader(content), opts); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Key, err)
 		}
