@@ -240,9 +240,10 @@ func preservation(o *order.Order, st *OrderState) order.Preservation {
 	return p
 }
 
-// maxReplyFile bounds a reply's file as it is read back: a confirmation
-// of a few hundred batches is some hundred kilobytes.
-const maxReplyFile = 16 << 20
+// MaxReplyFile bounds a reply's file as it is read back, from the store
+// or from the daemon (api.Client.ReadReply): a confirmation of a few
+// hundred batches is some hundred kilobytes.
+const MaxReplyFile = 16 << 20
 
 // ReplyExts are the files of a reply, in the order its results list them.
 func ReplyExts() []string { return []string{"xml", "html", "dsse.json"} }
@@ -285,7 +286,7 @@ func (r *Registry) ReadReply(ctx context.Context, id string, n int, ext string) 
 		return nil, fmt.Errorf("reply %s: %w", key, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxReplyFile+1))
+	b, err := io.ReadAll(io.LimitReader(rc, MaxReplyFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("reply %s: %w", key, err)
 	}

@@ -89,7 +89,7 @@ func (c *Client) ReadReply(ctx context.Context, id, name, want string) ([]byte, 
 		return nil, err
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxReplyFile+1))
+	b, err := io.ReadAll(io.LimitReader(res.Body, agent.MaxReplyFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("reply file %s: %w", name, err)
 	}
@@ -98,6 +98,3 @@ func (c *Client) ReadReply(ctx context.Context, id, name, want string) ([]byte, 
 	}
 	return b, nil
 }
-
-// maxReplyFile bounds a reply's file as the client reads it.
-const maxReplyFile = 16 << 20
