@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,8 +74,8 @@ type replyPredicate struct {
 // unknown ground, nothing sealed to confirm, a released or purged order
 // where it makes no sense) is refused before anything is stored.
 func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*ReplyResult, error) {
-	draft := &order.Reply{Kind: opts.Kind, Ground: order.Ground(opts.Ground), Explanation: opts.Explanation}
-	if err := draft.CheckRequest(); err != nil {
+	rp := &order.Reply{Kind: opts.Kind, Agent: r.Agent, Actor: opts.Actor, Ground: order.Ground(opts.Ground), Explanation: opts.Explanation}
+	if err := rp.CheckRequest(); err != nil {
 		return nil, fmt.Errorf("order %s: reply: %w: %w", id, ErrInvalid, err)
 	}
 	if strings.TrimSpace(opts.Actor) == "" {
@@ -93,8 +94,7 @@ func (r *Registry) Reply(ctx context.Context, id string, opts ReplyOptions) (*Re
 	case o.Status == order.StatusReleased && opts.Kind == chain.ReplyPreserved:
 		return nil, fmt.Errorf("order %s is released: its data is no longer preserved, so there is no preservation to confirm: %w", id, ErrConflict)
 	}
-	rp := &order.Reply{Kind: opts.Kind, Order: o, At: r.now(), Agent: r.Agent, Actor: opts.Actor,
-		Ground: order.Ground(opts.Ground), Explanation: opts.Explanation, Preserved: preservation(o, st)}
+	rp.Order, rp.At, rp.Preserved = o, r.now(), preservation(o, st)
 	if opts.Kind == chain.ReplyPreserved && rp.Preserved.FirstSealed.IsZero() {
 		return nil, fmt.Errorf("order %s: nothing of its data is sealed yet (capture it first): there is no preservation to confirm: %w", id, ErrConflict)
 	}
@@ -178,9 +178,9 @@ func (r *Registry) storeReply(ctx context.Context, rp *order.Reply) ([]ReplyFile
 		// store refuses a retention that has already ended.
 		opts.RetainUntil = rp.Order.ExpiresAt
 	}
-	for i, f := range files {
+	for i, content := range [][]byte{x, h, env} {
+		f := files[i]
 		opts.SHA256 = f.SHA256
-		content := [][]byte{x, h, env}[i]
 		if _, err := r.Store.Put(ctx, f.Key, bytes.NewReader(content), opts); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Key, err)
 		}
@@ -240,12 +240,19 @@ func preservation(o *order.Order, st *OrderState) order.Preservation {
 	return p
 }
 
-// maxReplyFile bounds a reply's file as it is read back: a confirmation
-// of a few hundred batches is some hundred kilobytes.
-const maxReplyFile = 16 << 20
+// MaxReplyFile bounds a reply's file as it is read back, from the store
+// or from the daemon (api.Client.ReadReply): a confirmation of a few
+// hundred batches is some hundred kilobytes.
+const MaxReplyFile = 16 << 20
 
 // ReplyExts are the files of a reply, in the order its results list them.
 func ReplyExts() []string { return []string{"xml", "html", "dsse.json"} }
+
+// SHA256s are the digests of the reply's files, in the order of
+// ReplyExts.
+func (rp LoggedReply) SHA256s() []string {
+	return []string{rp.XMLSHA256, rp.HTMLSHA256, rp.EnvelopeSHA256}
+}
 
 // ReadReply reads file ext (one of ReplyExts) of reply n of order id back
 // through the store, which re-hashes it, and checks it against the
@@ -260,10 +267,11 @@ func (r *Registry) ReadReply(ctx context.Context, id string, n int, ext string) 
 	var key, want string
 	for _, rp := range v.State.Replies {
 		if rp.Number == n {
-			want = map[string]string{"xml": rp.XMLSHA256, "html": rp.HTMLSHA256, "dsse.json": rp.EnvelopeSHA256}[ext]
-			if want == "" {
+			i := slices.Index(ReplyExts(), ext)
+			if i < 0 {
 				return nil, fmt.Errorf("order %s: reply %d has no file %q (want xml, html or dsse.json): %w", id, n, ext, ErrInvalid)
 			}
+			want = rp.SHA256s()[i]
 			key = chain.ReplyKey(id, rp.XMLSHA256, ext)
 		}
 	}
@@ -278,7 +286,7 @@ func (r *Registry) ReadReply(ctx context.Context, id string, n int, ext string) 
 		return nil, fmt.Errorf("reply %s: %w", key, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxReplyFile+1))
+	b, err := io.ReadAll(io.LimitReader(rc, MaxReplyFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("reply %s: %w", key, err)
 	}

@@ -59,9 +59,9 @@ func NewReply(r *agent.ReplyResult) *Reply {
 func loggedReplies(id string, rs []agent.LoggedReply) []Reply {
 	out := []Reply{}
 	for _, r := range rs {
-		files := []ReplyFile{}
+		files, sums := []ReplyFile{}, r.SHA256s()
 		for i, ext := range agent.ReplyExts() {
-			files = append(files, ReplyFile{Key: chain.ReplyKey(id, r.XMLSHA256, ext), SHA256: []string{r.XMLSHA256, r.HTMLSHA256, r.EnvelopeSHA256}[i]})
+			files = append(files, ReplyFile{Key: chain.ReplyKey(id, r.XMLSHA256, ext), SHA256: sums[i]})
 		}
 		out = append(out, Reply{Order: id, Number: r.Number, Kind: r.Kind, Ground: r.Ground, LogIndex: r.Index, Time: r.Time, Files: files})
 	}
@@ -89,7 +89,7 @@ func (c *Client) ReadReply(ctx context.Context, id, name, want string) ([]byte, 
 		return nil, err
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxReplyFile+1))
+	b, err := io.ReadAll(io.LimitReader(res.Body, agent.MaxReplyFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("reply file %s: %w", name, err)
 	}
@@ -98,6 +98,3 @@ func (c *Client) ReadReply(ctx context.Context, id, name, want string) ([]byte, 
 	}
 	return b, nil
 }
-
-// maxReplyFile bounds a reply's file as the client reads it.
-const maxReplyFile = 16 << 20

@@ -295,7 +295,7 @@ func (r *Reply) XML() ([]byte, error) {
 	if r.Kind == chain.ReplyCannotComply {
 		v = r.annexIII()
 	} else {
-		v = &confirmation{NS: ConfirmationNamespace, Version: "1", Number: r.Number, IssuedAt: xmlTime(r.At),
+		v = &confirmation{NS: ConfirmationNamespace, Version: "1", Number: r.Number, IssuedAt: utcStamp(r.At),
 			Order: r.order(), Authority: r.issuing(), Preservation: r.preservation(), Contact: r.contact()}
 	}
 	b, err := xml.MarshalIndent(v, "", "  ")
@@ -306,7 +306,7 @@ func (r *Reply) XML() ([]byte, error) {
 }
 
 func (r *Reply) annexIII() *annexIII {
-	f := &annexIII{NS: ReplyNamespace, Version: "1.0", Number: r.Number, IssuedAt: xmlTime(r.At)}
+	f := &annexIII{NS: ReplyNamespace, Version: "1.0", Number: r.Number, IssuedAt: utcStamp(r.At)}
 	f.SectionA.IssuingAuthority = r.issuing()
 	if v := (replyAuthority{Name: r.formField("SectionA/ValidatingAuthority/Name"), FileNumber: r.formField("SectionA/ValidatingAuthority/FileNumber")}); v != (replyAuthority{}) {
 		f.SectionA.ValidatingAuthority = &v
@@ -343,9 +343,9 @@ func (r *Reply) formField(path string) string {
 
 func (r *Reply) order() replyOrder {
 	o := r.Order
-	ro := replyOrder{FileNumber: o.Reference, ReceivedAt: xmlTime(o.ReceivedAt), CustosOrderID: o.ID, LegalBasis: o.LegalBasis}
+	ro := replyOrder{FileNumber: o.Reference, ReceivedAt: utcStamp(o.ReceivedAt), CustosOrderID: o.ID, LegalBasis: o.LegalBasis}
 	if !o.IssuedAt.IsZero() {
-		ro.IssuedAt = xmlTime(o.IssuedAt)
+		ro.IssuedAt = utcStamp(o.IssuedAt)
 	}
 	if o.Form != nil {
 		spec, _ := formSpecOf(o.Form.Type)
@@ -364,12 +364,12 @@ func (r *Reply) categories() []replyCategory {
 	var out []replyCategory
 	if f := r.Order.Form; f != nil {
 		for _, d := range f.Data {
-			out = append(out, replyCategory{Type: d.Category, From: xmlTimeOrEmpty(d.From), To: xmlTimeOrEmpty(d.To)})
+			out = append(out, replyCategory{Type: d.Category, From: utcStampOrEmpty(d.From), To: utcStampOrEmpty(d.To)})
 		}
 		return out
 	}
 	for _, c := range r.Order.Categories {
-		out = append(out, replyCategory{Type: string(c), From: xmlTimeOrEmpty(r.Order.Window.From), To: xmlTimeOrEmpty(r.Order.Window.To)})
+		out = append(out, replyCategory{Type: string(c), From: utcStampOrEmpty(r.Order.Window.From), To: utcStampOrEmpty(r.Order.Window.To)})
 	}
 	return out
 }
@@ -378,13 +378,13 @@ func (r *Reply) preservation() replyPreservation {
 	p := r.Preserved
 	rp := replyPreservation{Preserved: !p.FirstSealed.IsZero(), Items: p.Items, Bytes: p.Bytes}
 	if rp.Preserved {
-		rp.FirstSealedAt = xmlTime(p.FirstSealed)
+		rp.FirstSealedAt = utcStamp(p.FirstSealed)
 		if !r.Order.ExpiresAt.IsZero() {
-			rp.PreservedUntil = xmlTime(r.Order.ExpiresAt)
+			rp.PreservedUntil = utcStamp(r.Order.ExpiresAt)
 		}
 	}
 	for _, b := range p.Batches {
-		rp.Batches = append(rp.Batches, replyBatch{LogIndex: b.LogIndex, SealedAt: xmlTime(b.SealedAt), Capture: b.Capture, Number: b.Batch,
+		rp.Batches = append(rp.Batches, replyBatch{LogIndex: b.LogIndex, SealedAt: utcStamp(b.SealedAt), Capture: b.Capture, Number: b.Batch,
 			Count: b.Count, Bytes: b.Bytes, ManifestSHA256: b.ManifestSHA256, Root: b.Root})
 	}
 	for _, d := range p.Older {
@@ -395,13 +395,11 @@ func (r *Reply) preservation() replyPreservation {
 
 func (r *Reply) contact() replyContact { return replyContact{Agent: r.Agent, Actor: r.Actor} }
 
-func xmlTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func xmlTimeOrEmpty(t time.Time) string {
+func utcStampOrEmpty(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return xmlTime(t)
+	return utcStamp(t)
 }
 
 // ParsedReply is what ParseReply reads back from a reply's XML.
@@ -511,6 +509,9 @@ func (p *ParsedReply) readPreservation(fr *formReader, n *xmlNode) {
 //go:embed reply.html.tmpl
 var replyHTMLText string
 
+// replyTemplate is the reply's page, parsed once.
+var replyTemplate = template.Must(template.New("reply").Parse(replyHTMLText))
+
 // replyPage is what the reply's HTML page shows: the XML's values.
 type replyPage struct {
 	Title, Subtitle string
@@ -535,11 +536,7 @@ func (r *Reply) HTML() ([]byte, error) {
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
-	t, err := template.New("reply").Parse(replyHTMLText)
-	if err != nil {
-		return nil, err
-	}
-	p := &replyPage{Number: r.Number, IssuedAt: xmlTime(r.At), Order: r.order(), Authority: r.issuing(),
+	p := &replyPage{Number: r.Number, IssuedAt: utcStamp(r.At), Order: r.order(), Authority: r.issuing(),
 		Preservation: r.preservation(), Contact: r.contact()}
 	if r.Kind == chain.ReplyCannotComply {
 		f := r.annexIII()
@@ -553,7 +550,7 @@ func (r *Reply) HTML() ([]byte, error) {
 		p.Subtitle = "The data the order below names was preserved: the batches sealed for it are listed with their digests."
 	}
 	var b bytes.Buffer
-	if err := t.Execute(&b, p); err != nil {
+	if err := replyTemplate.Execute(&b, p); err != nil {
 		return nil, fmt.Errorf("reply %d of order %s: %w", r.Number, r.Order.ID, err)
 	}
 	return b.Bytes(), nil

@@ -48,9 +48,10 @@ type custodyService interface {
 	// Reply writes a reply to order id's authority (a confirmation of
 	// preservation, or Annex III), signed, stored and logged.
 	Reply(ctx context.Context, id string, req api.ReplyRequest) (*api.Reply, error)
-	// ReadReply reads file ext (xml, html or dsse.json) of reply n of
-	// order id, checked against the digest its order.replied names.
-	ReadReply(ctx context.Context, id string, n int, ext string) ([]byte, error)
+	// ReadReply reads the files of reply n of order id, in the order of
+	// agent.ReplyExts (xml, html, dsse.json), each checked against the
+	// digest its order.replied names.
+	ReadReply(ctx context.Context, id string, n int) ([][]byte, error)
 
 	// Capture preserves what order id names; a summary returned with an
 	// error says what was preserved before it.

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -213,15 +212,11 @@ func (d *daemonCustody) Reply(ctx context.Context, id string, req api.ReplyReque
 	return c.Reply(ctx, id, req)
 }
 
-// ReadReply downloads the file and checks it against the digest the
-// order's detail lists (the daemon checks it against its log too). The
-// store key is named by the XML's digest, not by n: the file is found by
-// reply number and by its place among the reply's files (agent.ReplyExts).
-func (d *daemonCustody) ReadReply(ctx context.Context, id string, n int, ext string) ([]byte, error) {
-	at := slices.Index(agent.ReplyExts(), ext)
-	if at < 0 {
-		return nil, fmt.Errorf("order %s: reply %d has no file %q (want xml, html or dsse.json)", id, n, ext)
-	}
+// ReadReply downloads the reply's files and checks each against the
+// digest the order's detail lists (the daemon checks them against its log
+// too). The store keys are named by the XML's digest, not by n: the files
+// are found by reply number, in the order of agent.ReplyExts.
+func (d *daemonCustody) ReadReply(ctx context.Context, id string, n int) ([][]byte, error) {
 	c, err := d.client()
 	if err != nil {
 		return nil, err
@@ -230,14 +225,21 @@ func (d *daemonCustody) ReadReply(ctx context.Context, id string, n int, ext str
 	if err != nil {
 		return nil, err
 	}
+	exts := agent.ReplyExts()
 	for _, r := range od.Replies {
 		if r.Number != n {
 			continue
 		}
-		if len(r.Files) != len(agent.ReplyExts()) {
-			return nil, fmt.Errorf("order %s: the daemon lists %d files of reply %d, want %d", id, len(r.Files), n, len(agent.ReplyExts()))
+		if len(r.Files) != len(exts) {
+			return nil, fmt.Errorf("order %s: the daemon lists %d files of reply %d, want %d", id, len(r.Files), n, len(exts))
 		}
-		return c.ReadReply(ctx, id, strconv.Itoa(n)+"."+ext, r.Files[at].SHA256)
+		files := make([][]byte, len(exts))
+		for i, ext := range exts {
+			if files[i], err = c.ReadReply(ctx, id, strconv.Itoa(n)+"."+ext, r.Files[i].SHA256); err != nil {
+				return nil, err
+			}
+		}
+		return files, nil
 	}
 	return nil, fmt.Errorf("order %s has no reply %d", id, n)
 }

@@ -251,13 +251,22 @@ func (l *localCustody) Reply(ctx context.Context, id string, req api.ReplyReques
 	return api.NewReply(res), nil
 }
 
-func (l *localCustody) ReadReply(ctx context.Context, id string, n int, ext string) (_ []byte, err error) {
+// ReadReply opens the registry once for the reply's three files.
+func (l *localCustody) ReadReply(ctx context.Context, id string, n int) (_ [][]byte, err error) {
 	_, reg, closeReg, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeReg()) }()
-	return reg.ReadReply(ctx, id, n, ext)
+	var files [][]byte
+	for _, ext := range agent.ReplyExts() {
+		b, err := reg.ReadReply(ctx, id, n, ext)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, b)
+	}
+	return files, nil
 }
 
 // Capture runs the sources named (configured names or ad-hoc URIs), or

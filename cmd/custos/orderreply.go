@@ -111,14 +111,9 @@ func runReplyGet(ctx context.Context, g *globalOptions, args []string, n int, di
 	if err != nil {
 		return err
 	}
-	svc := g.custody()
-	files := map[string][]byte{}
-	for _, ext := range agent.ReplyExts() {
-		b, err := svc.ReadReply(ctx, id, n, ext)
-		if err != nil {
-			return fmt.Errorf("order reply --get: %w", err)
-		}
-		files[ext] = b
+	files, err := g.custody().ReadReply(ctx, id, n)
+	if err != nil {
+		return fmt.Errorf("order reply --get: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("order reply --get: %w", err)
@@ -128,12 +123,12 @@ func runReplyGet(ctx context.Context, g *globalOptions, args []string, n int, di
 		SHA256 string `json:"sha256"`
 	}
 	var written []savedFile
-	for _, ext := range agent.ReplyExts() {
+	for i, ext := range agent.ReplyExts() {
 		path := filepath.Join(dir, strconv.Itoa(n)+"."+ext)
-		if err := writeNewFile(path, files[ext]); err != nil {
+		if err := writeNewFile(path, files[i]); err != nil {
 			return fmt.Errorf("order reply --get: %w", err)
 		}
-		sum := sha256.Sum256(files[ext])
+		sum := sha256.Sum256(files[i])
 		written = append(written, savedFile{Path: path, SHA256: hex.EncodeToString(sum[:])})
 	}
 	if g.json() {
