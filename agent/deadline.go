@@ -106,13 +106,16 @@ func (r *Registry) KeepDeadline(ctx context.Context, id string, now time.Time, a
 		return nil, err
 	}
 	defer unlock()
-	return r.keepDeadline(ctx, v.Order, v.State, now, actor)
+	return r.keepDeadline(ctx, v.Order, v.State.Produced, v.State.Deadline, now, actor)
 }
 
-// keepDeadline is KeepDeadline on order o, whose state st is, during its
-// turn.
-func (r *Registry) keepDeadline(ctx context.Context, o *order.Order, st *OrderState, now time.Time, actor string) ([]chain.Event, error) {
-	st = st.clone()
+// keepDeadline is KeepDeadline on order o, during its turn: producedAt is
+// the time of its first disclosure (zero when none) and dl what the log
+// holds of its deadline. It follows the events it logs on a state of its
+// own that holds only the deadline, not a copy of the order's whole state
+// (its items).
+func (r *Registry) keepDeadline(ctx context.Context, o *order.Order, producedAt time.Time, dl order.DeadlineLogged, now time.Time, actor string) ([]chain.Event, error) {
+	st := &OrderState{ID: o.ID, Produced: producedAt, Deadline: dl}
 	var logged []chain.Event
 	for range maxDuties {
 		e, err := o.Duty(now.UTC(), st.Produced, st.Deadline, r.change(actor, ""))
@@ -139,11 +142,11 @@ func (r *Registry) produced(ctx context.Context, o *order.Order, st *OrderState,
 	if o.Production == nil {
 		return
 	}
-	st = st.clone()
-	if st.Produced.IsZero() {
-		st.Produced = at.UTC()
+	producedAt := st.Produced
+	if producedAt.IsZero() {
+		producedAt = at.UTC()
 	}
-	if _, err := r.keepDeadline(ctx, o, st, r.now(), actor); err != nil {
+	if _, err := r.keepDeadline(ctx, o, producedAt, st.Deadline, r.now(), actor); err != nil {
 		r.Logger.Warn("production deadline not updated after the disclosure; the scheduler logs it", "order", o.ID, "error", err)
 	}
 }

@@ -237,13 +237,15 @@ func (o *Order) ReceivedEvent(c Change) (*chain.Event, error) {
 	}
 	if f := o.Form; f != nil {
 		d["form"], d["form_certificate_id"], d["form_sha256"] = string(f.Type), f.CertificateID, f.SHA256
-		d["production"], d["emergency"] = fmt.Sprint(f.Production), fmt.Sprint(f.Emergency)
+		d["production"] = fmt.Sprint(f.Production)
 	}
 	if p := o.Production; p != nil {
-		d["production"], d["emergency"], d["authority_notified"] = "true", fmt.Sprint(p.Emergency), fmt.Sprint(p.AuthorityNotified)
+		d["production"], d["authority_notified"] = "true", fmt.Sprint(p.AuthorityNotified)
 	}
-	if o.IsEmergency() {
-		d["emergency"] = "true"
+	// Whichever flag says so: the form's, the production order's or the
+	// order's own.
+	if _, ok := d["production"]; ok || o.IsEmergency() {
+		d["emergency"] = fmt.Sprint(o.IsEmergency())
 	}
 	return o.event(chain.OrderReceived, c, "", d)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/custos-evidence/custos/agent/api"
+	"github.com/custos-evidence/custos/agent/order"
 )
 
 func newOrderReviewCommand(g *globalOptions) *cli.Command {
@@ -23,9 +24,9 @@ func newOrderReviewCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "basis", Usage: "what shows the answer: the enforcing authority's message", Destination: &basis},
 		},
 		Action: func(c *cli.Context) error {
-			outcome := "confirmed"
+			outcome := order.ReviewConfirmed
 			if objected {
-				outcome = "objected"
+				outcome = order.ReviewObjected
 			}
 			step := orderStep{
 				cmd: "order review",
@@ -39,7 +40,7 @@ func newOrderReviewCommand(g *globalOptions) *cli.Command {
 					return nil
 				},
 				run: func(ctx context.Context, svc custodyService, id string) (*api.StepResult, error) {
-					return svc.Review(ctx, id, outcome, basis)
+					return svc.Review(ctx, id, string(outcome), basis)
 				},
 				print: func(w *errWriter, r *api.StepResult) {
 					o := r.Order
